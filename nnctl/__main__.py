@@ -1,0 +1,3 @@
+from nnctl.cli.main import app
+
+app(prog_name="nnctl")

@@ -1,0 +1,1 @@
+"""Command-line interface: Typer commands that call the library and render results."""

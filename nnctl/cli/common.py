@@ -1,0 +1,65 @@
+"""What every command shares: consoles, exit codes, and turning user mistakes into one line.
+
+Exit codes: 0 success; 1 a check that ran and failed; 2 bad usage or invalid
+spec/input; 3 training diverged; 130 interrupted (Ctrl-C / SIGTERM).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+
+from ..data import DataError
+from ..runs.checkpoint import CheckpointError
+from ..runs.rundir import RunError
+from ..spec import SpecError
+from ..train.build import BuildError
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+USER_ERRORS = (SpecError, DataError, BuildError, CheckpointError, RunError, FileNotFoundError)
+
+
+def plain() -> bool:
+    """No colour or live display when stderr is not a terminal or NO_COLOR is set."""
+    return bool(os.environ.get("NO_COLOR")) or not sys.stderr.isatty()
+
+
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    """Print ``nnctl: error: message`` on stderr and return the Exit to raise."""
+    stderr.print(f"nnctl: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def user_errors(context: str | None = None):
+    """Report a user mistake as one line and exit 2, never as a traceback.
+
+    ``context`` (a spec file path) prefixes messages that do not name a file already.
+    """
+    try:
+        yield
+    except BuildError as err:
+        raise fail(f"{context}: {err}" if context else str(err)) from None
+    except USER_ERRORS as err:
+        raise fail(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+
+
+def print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, indent=None, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    try:
+        return value.item()
+    except AttributeError:
+        return str(value)

@@ -1,0 +1,58 @@
+"""`nnctl data list|info|fetch`: what data is available, and the registry's downloads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ..data import describe_source, registry
+from ..train.session import default_datasets_dir
+from .common import print_json, stdout, user_errors
+
+app = typer.Typer(help="List, describe and fetch data sets.", no_args_is_help=True)
+
+
+@app.command(name="list")
+def list_sets(as_json: bool = typer.Option(False, "--json")):
+    """List the bundled, generated and registry data sets."""
+    rows = registry.entries(default_datasets_dir())
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="data sets")
+    for column in ("name", "kind", "description", "cached"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], row["kind"], row["description"], {True: "yes", False: "no"}.get(row.get("cached"), ""))
+    stdout.print(table)
+
+
+@app.command()
+def info(
+    source: str = typer.Argument(..., help="A data set name (digits, mnist, moons, ...) or a file path."),
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """Describe a data set: examples, input shape, classes."""
+    with user_errors():
+        facts = describe_source(source, default_datasets_dir())
+    if as_json:
+        print_json(facts)
+        return
+    for key, value in facts.items():
+        stdout.print(f"{key}: {value}", markup=False)
+
+
+@app.command()
+def fetch(
+    name: str = typer.Argument(..., help="A registry entry, e.g. mnist."),
+    mirror: Optional[str] = typer.Option(None, "--mirror", help="A directory or URL holding the files (or $NNCTL_DATA_MIRROR)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Where to cache (default datasets/cache)."),
+):
+    """Download, verify (SHA-256) and cache a registry data set."""
+    with user_errors():
+        paths = registry.fetch(name, mirror, cache_dir or default_datasets_dir() / "cache")
+    for role, path in paths.items():
+        stdout.print(f"{role}: {path}", markup=False)

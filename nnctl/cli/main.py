@@ -1,0 +1,21 @@
+"""The `nnctl` command: Typer app wiring the subcommands together."""
+
+from __future__ import annotations
+
+import typer
+
+from . import data_cmd, eval_cmd, gradcheck_cmd, predict_cmd, spec_cmd, train_cmd
+
+app = typer.Typer(
+    name="nnctl",
+    help="Train neural networks from YAML experiment specs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command()(train_cmd.train)
+app.command(name="eval")(eval_cmd.evaluate_run)
+app.command()(predict_cmd.predict)
+app.command()(gradcheck_cmd.gradcheck)
+app.add_typer(spec_cmd.app, name="spec")
+app.add_typer(data_cmd.app, name="data")

@@ -1,0 +1,68 @@
+"""`nnctl train`: train a spec (or resume a run) and summarise the result."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ..spec import load_spec
+from ..train.loop import Reporter, TrainResult, stop_on_signals
+from ..train.session import resume_run, start_run
+from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, print_json, stdout, plain, user_errors
+from .progress import LiveReporter, PlainReporter
+
+
+def train(
+    spec_file: Optional[Path] = typer.Argument(None, metavar="SPEC", help="Experiment spec (YAML)."),
+    overrides: list[str] = typer.Option([], "--set", help="Override a spec value: key.path=value (repeatable)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory from its latest checkpoint."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where new run directories are created."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+):
+    """Train the network a spec describes; write checkpoints and metrics under runs/."""
+    if (spec_file is None) == (resume is None):
+        raise fail("give either a SPEC file or --resume RUN")
+    with user_errors(str(spec_file) if spec_file else None):
+        if resume is not None:
+            trainer = resume_run(resume, overrides)
+        else:
+            trainer = start_run(load_spec(spec_file, overrides), runs_dir)
+    live = not quiet and not plain()
+    reporter: Reporter = Reporter() if quiet else (LiveReporter() if live else PlainReporter())
+    with stop_on_signals(trainer), (reporter if live else nullcontext()):
+        result = trainer.run(reporter)
+    _summarise(result, as_json)
+    if result.stop_reason == "diverged":
+        raise fail(
+            f"training diverged (cost is not finite) at step {result.steps + 1}; "
+            f"the last good checkpoint is in {result.run_dir}; try a lower train.learning_rate",
+            EXIT_DIVERGED,
+        )
+    if result.stop_reason == "interrupted":
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _summarise(result: TrainResult, as_json: bool) -> None:
+    if as_json:
+        print_json({
+            "run": str(result.run_dir), "epochs": result.epochs_done, "steps": result.steps,
+            "stop_reason": result.stop_reason, "metrics": result.metrics, "best": result.best,
+        })
+        return
+    table = Table(title=f"{result.run_dir}  ({result.stop_reason}, {result.epochs_done} epochs, {result.steps} steps)")
+    table.add_column("metric")
+    table.add_column("train", justify="right")
+    table.add_column("dev", justify="right")
+    names = sorted({key.split("_", 1)[1] for key in result.metrics if key.startswith(("train_", "dev_"))
+                    and not key.startswith("train_dev_")})
+    for name in names:
+        cells = [result.metrics.get(f"{split}_{name}") for split in ("train", "dev")]
+        table.add_row(name, *("" if v is None else f"{v:.4f}" for v in cells))
+    stdout.print(table)
+    if result.best.get("value") is not None:
+        stdout.print(f"best {result.best['metric']} {result.best['value']:.4f} at epoch {result.best['epoch']}")

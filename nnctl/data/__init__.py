@@ -1,0 +1,27 @@
+"""Data for nnctl: sources, registry downloads, splits and normalization (no printing, no CLI)."""
+
+from . import registry
+from .dataset import Dataset, Splits
+from .errors import DataError
+from .generated import make as make_generated
+from .load import data_streams, describe_source, load_inference_input, load_labelled_file, load_splits
+from .normalize import Normalizer
+from .sources import read_source
+from .split import limit, split
+
+__all__ = [
+    "DataError",
+    "Dataset",
+    "Normalizer",
+    "Splits",
+    "data_streams",
+    "describe_source",
+    "limit",
+    "load_inference_input",
+    "load_labelled_file",
+    "load_splits",
+    "make_generated",
+    "read_source",
+    "registry",
+    "split",
+]

@@ -1,0 +1,1 @@
+"""The NumPy core: layers, losses, initializers, network, optimizers, schedules, metrics, gradient checking."""

@@ -1,0 +1,74 @@
+"""Element-wise activations g and their derivatives g'.
+
+Each derivative takes both z and a = g(z) and uses whichever is cheaper, so a
+backward pass never recomputes an exponential.  ``out=`` lets layers write into
+preallocated buffers on the hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+LEAKY_SLOPE = 0.01
+ELU_ALPHA = 1.0
+
+
+def _into(out, value):
+    """Store ``value`` in ``out`` when a buffer is given (for the slow, rare activations)."""
+    if out is None:
+        return value
+    np.copyto(out, value)
+    return out
+
+
+def sigmoid(z, out=None):
+    """Stable logistic: exp is only taken of -|z|, so it cannot overflow."""
+    e = np.exp(-np.abs(z))
+    return _into(out, np.where(z >= 0, 1.0, e) / (1.0 + e))
+
+
+def softmax(z, out=None):
+    """Row-wise softmax, shifted by the row max so exp never overflows."""
+    out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
+
+
+def _relu(z, out=None):
+    return np.maximum(z, 0, out=out)
+
+
+def _relu_grad(z, a, out=None):
+    return np.greater(z, 0, out=out) if out is not None else (z > 0).astype(z.dtype)
+
+
+@dataclass(frozen=True)
+class Activation:
+    name: str
+    forward: Callable
+    grad: Callable | None  # g'(z, a); None for softmax, whose gradient is fused with its loss
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "sigmoid": Activation("sigmoid", sigmoid, lambda z, a, out=None: np.multiply(a, 1 - a, out=out)),
+    "tanh": Activation("tanh", lambda z, out=None: np.tanh(z, out=out),
+                       lambda z, a, out=None: np.subtract(1, np.square(a), out=out)),
+    "relu": Activation("relu", _relu, _relu_grad),
+    "leaky_relu": Activation(
+        "leaky_relu",
+        lambda z, out=None: np.maximum(z, LEAKY_SLOPE * z, out=out),
+        lambda z, a, out=None: _into(out, np.where(z > 0, 1.0, LEAKY_SLOPE).astype(z.dtype)),
+    ),
+    "elu": Activation(
+        "elu",
+        lambda z, out=None: _into(out, np.where(z > 0, z, ELU_ALPHA * np.expm1(np.minimum(z, 0)))),
+        lambda z, a, out=None: _into(out, np.where(z > 0, 1.0, a + ELU_ALPHA).astype(z.dtype)),
+    ),
+    "linear": Activation("linear", lambda z, out=None: _into(out, z.copy()),
+                         lambda z, a, out=None: _into(out, np.ones_like(z))),
+    "softmax": Activation("softmax", softmax, None),
+}

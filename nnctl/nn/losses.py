@@ -1,0 +1,101 @@
+"""Losses on the network's logits, each fused with its output activation.
+
+The network never materialises dA of the output layer: for the matching pairs
+(sigmoid + binary cross-entropy, softmax + cross-entropy, linear + squared
+error) ``dJ/dZ = (A - Y) / m``, which is both cheaper and exact where the
+unfused ``-Y/A`` would overflow.  Costs are computed from logits with
+log-sum-exp forms so they stay finite for saturated units.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import ACTIVATIONS
+
+
+class Loss:
+    """Mean loss J = (1/m) sum_i L(i) over a batch, from logits Z and targets Y."""
+
+    name: str
+    output_activation: str
+
+    def __init__(self, output_activation: str):
+        self.activation = ACTIVATIONS[output_activation]
+        self.output_activation = output_activation
+
+    def output(self, z, out=None):
+        """The network's prediction A = g(Z)."""
+        return self.activation.forward(z, out=out)
+
+    def cost(self, z, y) -> float:
+        raise NotImplementedError
+
+    def grad(self, z, y, out=None):
+        """dJ/dZ for the batch: (A - Y)/m for the matched pairs."""
+        a = self.output(z, out=out)
+        a -= y
+        a *= 1.0 / z.shape[0]
+        return a
+
+
+class BinaryCrossEntropy(Loss):
+    name = "binary_cross_entropy"
+
+    def __init__(self, output_activation: str = "sigmoid"):
+        if output_activation != "sigmoid":
+            raise ValueError("binary cross-entropy needs a sigmoid output layer")
+        super().__init__(output_activation)
+
+    def cost(self, z, y) -> float:
+        # L = max(z,0) - z*y + log(1 + exp(-|z|))  ==  -[y log a + (1-y) log(1-a)]
+        per_unit = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+        return float(per_unit.sum(dtype=np.float64) / z.shape[0])
+
+
+class SoftmaxCrossEntropy(Loss):
+    name = "softmax_cross_entropy"
+
+    def __init__(self, output_activation: str = "softmax"):
+        if output_activation != "softmax":
+            raise ValueError("softmax cross-entropy needs a softmax output layer")
+        super().__init__(output_activation)
+
+    def cost(self, z, y) -> float:
+        # L = logsumexp(z) - sum_j y_j z_j
+        zmax = z.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(z - zmax).sum(axis=1)) + zmax[:, 0]
+        return float((lse.sum(dtype=np.float64) - np.vdot(y, z)) / z.shape[0])
+
+
+class SquaredError(Loss):
+    """L = 1/2 sum_j (a_j - y_j)^2; with a non-linear output dZ = (A - Y) * g'(Z)."""
+
+    name = "mse"
+
+    def __init__(self, output_activation: str = "linear"):
+        super().__init__(output_activation)
+        if self.activation.grad is None:
+            raise ValueError("squared error cannot be used with a softmax output layer")
+
+    def cost(self, z, y) -> float:
+        diff = self.output(z) - y
+        return float(0.5 * np.vdot(diff, diff) / z.shape[0])
+
+    def grad(self, z, y, out=None):
+        a = self.output(z)
+        d = super().grad(z, y, out=out)
+        if self.output_activation != "linear":
+            d *= self.activation.grad(z, a)
+        return d
+
+
+LOSSES = {cls.name: cls for cls in (BinaryCrossEntropy, SoftmaxCrossEntropy, SquaredError)}
+DEFAULT_LOSS = {"sigmoid": "binary_cross_entropy", "softmax": "softmax_cross_entropy"}
+
+
+def make_loss(name: str, output_activation: str) -> Loss:
+    """Build the loss; ``auto`` follows the output activation (linear and others: squared error)."""
+    if name == "auto":
+        name = DEFAULT_LOSS.get(output_activation, "mse")
+    return LOSSES[name](output_activation)

@@ -1,0 +1,306 @@
+"""The experiment spec as typed pydantic models.
+
+Every section has defaults, unknown keys are errors (``extra="forbid"``), and
+unions are tagged by a ``type``/``name`` key so error messages can point at one
+variant instead of listing every alternative.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid", "linear", "softmax")
+INITIALIZERS = ("auto", "zeros", "random", "xavier", "glorot", "he")
+GENERATED_SETS = ("moons", "circles", "spirals", "xor", "flower", "blobs")
+REGISTRY_NAMES = ("mnist",)
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+Probability = Annotated[float, Field(gt=0, le=1)]
+Beta = Annotated[float, Field(ge=0, lt=1)]
+
+
+class Strict(BaseModel):
+    """Base for every spec section: unknown keys are mistakes, not extensions."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ---------------------------------------------------------------- data sources
+
+
+class DigitsSource(Strict):
+    """The bundled UCI 8x8 digits (1,797 images): the embedded default."""
+
+    type: Literal["digits"] = "digits"
+
+
+class RegistrySource(Strict):
+    """A data set from the registry, downloaded, checksummed and cached."""
+
+    type: Literal["registry"] = "registry"
+    name: Literal["mnist"] = "mnist"
+    mirror: str | None = None
+
+
+class GeneratedSource(Strict):
+    """A seeded synthetic 2-D set for teaching and tests."""
+
+    type: Literal["generated"] = "generated"
+    name: Literal["moons", "circles", "spirals", "xor", "flower", "blobs"] = "moons"
+    samples: Annotated[int, Field(ge=4)] = 400
+    noise: NonNegativeFloat = 0.1
+    classes: Annotated[int, Field(ge=2, le=50)] = 2
+
+
+class Hdf5Source(Strict):
+    """Named datasets in an HDF5 file (defaults: the common train_set_x/... layout)."""
+
+    type: Literal["hdf5"] = "hdf5"
+    path: str
+    x: str = "train_set_x"
+    y: str = "train_set_y"
+    test_x: str | None = "test_set_x"
+    test_y: str | None = "test_set_y"
+    classes: str | None = "list_classes"
+
+
+class NpzSource(Strict):
+    """Arrays in a NumPy .npz archive."""
+
+    type: Literal["npz"] = "npz"
+    path: str
+    x: str = "x"
+    y: str = "y"
+    test_x: str | None = None
+    test_y: str | None = None
+
+
+class CsvSource(Strict):
+    """One example a row; the label column is named or indexed (negative from the end)."""
+
+    type: Literal["csv"] = "csv"
+    path: str
+    label_column: int | str = -1
+    header: bool = False
+    delimiter: str = ","
+
+
+class IdxSource(Strict):
+    """IDX files (MNIST's format), raw or gzip-compressed."""
+
+    type: Literal["idx"] = "idx"
+    images: str
+    labels: str
+    test_images: str | None = None
+    test_labels: str | None = None
+
+
+Source = Annotated[
+    Union[DigitsSource, RegistrySource, GeneratedSource, Hdf5Source, NpzSource, CsvSource, IdxSource],
+    Field(discriminator="type"),
+]
+
+
+class SplitSpec(Strict):
+    """Fractions (summing to 1) or row counts for each split."""
+
+    train: NonNegativeFloat = 0.8
+    dev: NonNegativeFloat = 0.1
+    test: NonNegativeFloat = 0.1
+    train_dev: NonNegativeFloat = 0.0
+    stratify: bool = True
+
+
+class NormalizeSpec(Strict):
+    """Input normalization fitted on the training split only."""
+
+    method: Literal["standardize", "minmax", "scale", "none"] = "standardize"
+    scale: PositiveFloat = 255.0
+
+
+class DataSpec(Strict):
+    source: Source = Field(default_factory=DigitsSource)
+    limit: Annotated[int, Field(ge=2)] | None = None
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    normalize: NormalizeSpec = Field(default_factory=NormalizeSpec)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _source_shorthand(cls, values):
+        """Allow ``source: digits`` / ``source: mnist`` / ``source: moons``."""
+        if isinstance(values, dict) and isinstance(values.get("source"), str):
+            word = values["source"]
+            if word == "digits":
+                values = {**values, "source": {"type": "digits"}}
+            elif word in REGISTRY_NAMES:
+                values = {**values, "source": {"type": "registry", "name": word}}
+            elif word in GENERATED_SETS:
+                values = {**values, "source": {"type": "generated", "name": word}}
+        return values
+
+
+# ---------------------------------------------------------------- model
+
+
+Activation = Literal["relu", "leaky_relu", "elu", "tanh", "sigmoid", "linear", "softmax"]
+Initializer = Literal["auto", "zeros", "random", "xavier", "glorot", "he"]
+
+
+class DenseLayerSpec(Strict):
+    """A fully connected layer, optionally batch-normalized and followed by dropout."""
+
+    type: Literal["dense"] = "dense"
+    units: Annotated[int, Field(ge=1)]
+    activation: Activation = "relu"
+    init: Initializer = "auto"
+    init_scale: PositiveFloat = 0.01
+    keep_prob: Probability = 1.0
+    batchnorm: bool = False
+
+
+LayerSpec = Annotated[Union[DenseLayerSpec], Field(discriminator="type")]
+
+
+class ModelSpec(Strict):
+    layers: Annotated[list[LayerSpec], Field(min_length=1)]
+    input_keep_prob: Probability = 1.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_layer_type(cls, values):
+        """A layer without ``type`` is a dense layer."""
+        if isinstance(values, dict) and isinstance(values.get("layers"), list):
+            layers = [
+                {"type": "dense", **layer} if isinstance(layer, dict) and "type" not in layer else layer
+                for layer in values["layers"]
+            ]
+            values = {**values, "layers": layers}
+        return values
+
+
+# ---------------------------------------------------------------- training
+
+
+class GdSpec(Strict):
+    name: Literal["gd"] = "gd"
+
+
+class MomentumSpec(Strict):
+    name: Literal["momentum"] = "momentum"
+    beta: Beta = 0.9
+    dampened: bool = True  # the notes' (1 - beta) weighting; False: v = beta v + g
+    nesterov: bool = False
+
+
+class RmspropSpec(Strict):
+    name: Literal["rmsprop"] = "rmsprop"
+    beta: Beta = 0.9
+    epsilon: PositiveFloat = 1e-8
+
+
+class AdamSpec(Strict):
+    name: Literal["adam"] = "adam"
+    beta1: Beta = 0.9
+    beta2: Beta = 0.999
+    epsilon: PositiveFloat = 1e-8
+    weight_decay: NonNegativeFloat = 0.0  # decoupled (AdamW) when > 0
+
+
+OptimizerSpec = Annotated[Union[GdSpec, MomentumSpec, RmspropSpec, AdamSpec], Field(discriminator="name")]
+
+
+class ConstantSchedule(Strict):
+    name: Literal["constant"] = "constant"
+
+
+class InverseTimeSchedule(Strict):
+    """alpha = alpha0 / (1 + decay_rate * epoch)."""
+
+    name: Literal["inverse_time"] = "inverse_time"
+    decay_rate: NonNegativeFloat = 1.0
+
+
+class ExponentialSchedule(Strict):
+    """alpha = alpha0 * base ** epoch."""
+
+    name: Literal["exponential"] = "exponential"
+    base: Annotated[float, Field(gt=0, le=1)] = 0.95
+
+
+class InvSqrtSchedule(Strict):
+    """alpha = alpha0 * k / sqrt(epoch) (per: epoch) or / sqrt(t) (per: step)."""
+
+    name: Literal["inv_sqrt"] = "inv_sqrt"
+    k: PositiveFloat = 1.0
+    per: Literal["epoch", "step"] = "epoch"
+
+
+class StepSchedule(Strict):
+    """alpha = alpha0 * factor ** floor(epoch / every)."""
+
+    name: Literal["step"] = "step"
+    every: Annotated[int, Field(ge=1)] = 10
+    factor: Annotated[float, Field(gt=0, le=1)] = 0.5
+
+
+ScheduleSpec = Annotated[
+    Union[ConstantSchedule, InverseTimeSchedule, ExponentialSchedule, InvSqrtSchedule, StepSchedule],
+    Field(discriminator="name"),
+]
+
+
+class EarlyStoppingSpec(Strict):
+    monitor: str = "dev_cost"
+    patience: Annotated[int, Field(ge=1)] = 5
+    min_delta: NonNegativeFloat = 0.0
+
+
+class ClipSpec(Strict):
+    """Clip the gradient by its global L2 norm or element-wise by value."""
+
+    norm: PositiveFloat | None = None
+    value: PositiveFloat | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        if (self.norm is None) == (self.value is None):
+            raise ValueError("give exactly one of 'norm' or 'value'")
+        return self
+
+
+class TrainSpec(Strict):
+    epochs: Annotated[int, Field(ge=1)] = 10
+    batch_size: Annotated[int, Field(ge=1)] | Literal["full"] = 64
+    shuffle: bool = True
+    learning_rate: PositiveFloat = 0.01
+    optimizer: OptimizerSpec = Field(default_factory=GdSpec)
+    schedule: ScheduleSpec = Field(default_factory=ConstantSchedule)
+    early_stopping: EarlyStoppingSpec | None = None
+    clip: ClipSpec | None = None
+
+
+class RegularizationSpec(Strict):
+    l2: NonNegativeFloat = 0.0
+    l1: NonNegativeFloat = 0.0
+
+
+class CheckpointSpec(Strict):
+    every_epochs: Annotated[int, Field(ge=1)] = 1
+    monitor: str = "dev_cost"
+
+
+class Spec(Strict):
+    """A whole experiment: what to learn from, what to build, how to train it."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] = "experiment"
+    seed: Annotated[int, Field(ge=0)] = 0
+    precision: Literal["float32", "float64"] = "float32"
+    data: DataSpec = Field(default_factory=DataSpec)
+    model: ModelSpec
+    loss: Literal["auto", "binary_cross_entropy", "softmax_cross_entropy", "mse"] = "auto"
+    regularization: RegularizationSpec = Field(default_factory=RegularizationSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)

@@ -1,0 +1,1 @@
+"""Training: building networks from specs, the loop, callbacks, evaluation and run sessions."""

@@ -1,0 +1,54 @@
+"""Gradient checking of a spec's or a run's network on a few training examples.
+
+The network is copied to float64, optionally trained a few steps first (a
+backprop bug may only show away from the initialization), and compared
+coordinate by coordinate with two-sided differences of the full cost J,
+penalties included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..nn.gradcheck import GradcheckReport, check_gradients
+from ..nn.optimizers import make_optimizer
+from .session import RunParts
+
+
+@dataclass
+class GradcheckSettings:
+    examples: int = 16
+    eps: float = 1e-7
+    max_checks: int | None = None
+    after_steps: int = 0
+    seed: int = 0
+    dropout: str = "off"  # or "fixed": one frozen mask
+
+
+def train_steps(parts: RunParts, steps: int, rng: np.random.Generator) -> None:
+    """Take ``steps`` optimizer steps with the spec's optimizer on random mini-batches."""
+    spec, net, train = parts.spec, parts.net, parts.data["train"]
+    optimizer = make_optimizer(spec.train.optimizer.name, net.theta.size, net.dtype, net.n_penalized,
+                               **spec.train.optimizer.model_dump(exclude={"name"}))
+    size = len(train) if spec.train.batch_size == "full" else min(spec.train.batch_size, len(train))
+    for _ in range(steps):
+        rows = rng.choice(len(train), size=size, replace=False)
+        net.loss_and_grad(train.x[rows], train.targets[rows], spec.regularization.l2, spec.regularization.l1)
+        optimizer.step(net.theta, net.grad, spec.train.learning_rate)
+
+
+def gradcheck_run(parts: RunParts, settings: GradcheckSettings) -> GradcheckReport:
+    rng = np.random.default_rng(settings.seed)
+    if settings.after_steps:
+        train_steps(parts, settings.after_steps, rng)
+    train = parts.data["train"]
+    rows = np.sort(rng.choice(len(train), size=min(settings.examples, len(train)), replace=False))
+    x, y = train.x[rows].astype(np.float64), train.targets[rows].astype(np.float64)
+    net = parts.net.with_dtype(np.float64)
+    net.set_dropout_mode(settings.dropout)
+    if settings.dropout == "fixed":
+        net.forward(x, training=True)  # draw the masks that every evaluation of J will reuse
+    reg = parts.spec.regularization
+    return check_gradients(net, x, y, reg.l2, reg.l1, settings.eps, settings.max_checks, rng)

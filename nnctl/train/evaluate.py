@@ -1,0 +1,35 @@
+"""Metrics of a network on a labelled split, as used per epoch and by `nnctl eval`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..nn.metrics import classification_metrics, confusion_matrix, predicted_classes, regression_metrics
+from ..nn.network import Network
+
+BATCH = 4096
+LOWER_IS_BETTER = ("cost", "error", "mse", "mae")
+
+
+def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray | None, n_classes: int) -> dict:
+    """Mean data cost (no penalty) plus accuracy/P/R/F1 or MSE/MAE, in inference mode."""
+    total, outputs = 0.0, []
+    for i in range(0, len(x), BATCH):
+        z = net.forward(x[i:i + BATCH])
+        total += net.loss.cost(z, targets[i:i + BATCH]) * len(z)
+        outputs.append(net.loss.output(z))
+    out = np.concatenate(outputs)
+    metrics = {"cost": total / len(x)}
+    if labels is None:
+        metrics.update(regression_metrics(targets, out))
+    else:
+        metrics.update(classification_metrics(labels, predicted_classes(out), n_classes))
+    return metrics
+
+
+def confusion(net: Network, x: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    return confusion_matrix(labels, predicted_classes(net.predict(x)), n_classes)
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric.rsplit("_", 1)[-1] in LOWER_IS_BETTER

@@ -1,0 +1,251 @@
+"""The training loop: epochs × mini-batches, per-epoch evaluation and checkpoints.
+
+Resumption is exact: a checkpoint records the shuffle stream's state at the
+start of the current epoch and how many of its mini-batches are done, plus
+the dropout stream, optimizer moments and step count; replaying the epoch's
+permutation and skipping the finished batches continues bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..nn.network import Network
+from ..nn.optimizers import make_optimizer
+from ..nn.schedules import make_schedule
+from ..runs import rundir
+from ..runs.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ..runs.metrics_log import MetricLog
+from ..spec.schema import Spec
+from .callbacks import EarlyStopping, clip_gradient
+from .evaluate import evaluate, lower_is_better
+from .prepare import Prepared
+
+STREAMS = ("init", "shuffle", "dropout", "augment")
+
+
+def make_streams(seed: int) -> dict[str, np.random.Generator]:
+    """Independent child streams of one seed for each source of randomness."""
+    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
+    return {name: np.random.default_rng(child) for name, child in zip(STREAMS, children)}
+
+
+class Reporter:
+    """Progress callbacks; the CLI renders them, the library stays silent."""
+
+    def epoch_start(self, epoch: int, epochs: int, n_batches: int) -> None: ...
+
+    def step(self, batch: int, cost: float) -> None: ...
+
+    def epoch_end(self, epoch: int, row: dict[str, float]) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    epochs_done: int
+    steps: int
+    stop_reason: str  # "completed", "early_stopping", "interrupted", "diverged"
+    metrics: dict[str, float] = field(default_factory=dict)
+    best: dict = field(default_factory=dict)
+
+
+class Trainer:
+    def __init__(
+        self,
+        spec: Spec,
+        net: Network,
+        data: dict[str, Prepared],
+        run_dir: Path,
+        streams: dict[str, np.random.Generator],
+        checkpoint_extras: dict,
+        n_classes: int,
+    ):
+        self.spec, self.net, self.data, self.run_dir, self.streams = spec, net, data, Path(run_dir), streams
+        self.extras = checkpoint_extras  # normalizer, spec_yaml, task, class_names
+        self.n_classes = n_classes
+        train = spec.train
+        self.optimizer = make_optimizer(
+            train.optimizer.name, net.theta.size, net.dtype, net.n_penalized,
+            **train.optimizer.model_dump(exclude={"name"}),
+        )
+        self.schedule = make_schedule(train.schedule.name, train.learning_rate, **train.schedule.model_dump(exclude={"name"}))
+        self.per_step_lr = getattr(train.schedule, "per", "epoch") == "step"
+        m = len(data["train"])
+        self.batch_size = m if train.batch_size == "full" else min(train.batch_size, m)
+        self.n_batches = math.ceil(m / self.batch_size)
+        self.log = MetricLog()
+        self.epoch, self.batch = 0, 0
+        self.epoch_rng_state = streams["shuffle"].bit_generator.state
+        self.monitor = spec.checkpoint.monitor
+        self.best = {"metric": self.monitor, "value": None, "epoch": None}
+        self.early = EarlyStopping.from_spec(train.early_stopping)
+        self.stop_requested = False
+        self.stop_reason = None
+
+    # ------------------------------------------------------------ checkpoints
+
+    def _checkpoint(self) -> Checkpoint:
+        return Checkpoint(
+            params={k: v for k, v in self.net.tensors().items()},
+            state=self.net.state(),
+            optimizer={k: v for k, v in self.optimizer.state_dict().items() if k != "t"},
+            optimizer_t=self.optimizer.t,
+            epoch=self.epoch,
+            step=self.optimizer.t,
+            batch=self.batch,
+            rng={
+                "shuffle_epoch_start": self.epoch_rng_state,
+                "dropout": self.streams["dropout"].bit_generator.state,
+                "augment": self.streams["augment"].bit_generator.state,
+            },
+            progress={
+                "best": self.best,
+                "early_stopping": self.early.state() if self.early else None,
+                "metric_steps": self.log.n_steps,
+                "metric_epochs": self.log.n_epochs,
+                "stop_reason": self.stop_reason,
+            },
+            **self.extras,
+        )
+
+    def save(self, name: str) -> None:
+        save_checkpoint(self.run_dir / name, self._checkpoint())
+
+    def restore(self, ckpt: Checkpoint, log: MetricLog) -> None:
+        """Continue from ``ckpt``; ``log`` is cut back to what the checkpoint had seen."""
+        for key, value in ckpt.params.items():
+            self.net.tensors()[key][...] = value
+        self.net.load_state(ckpt.state)
+        self.optimizer.load_state_dict({"t": ckpt.optimizer_t, **ckpt.optimizer})
+        self.epoch, self.batch = ckpt.epoch, ckpt.batch
+        self.epoch_rng_state = ckpt.rng["shuffle_epoch_start"]
+        self.streams["shuffle"].bit_generator.state = self.epoch_rng_state
+        self.streams["dropout"].bit_generator.state = ckpt.rng["dropout"]
+        self.streams["augment"].bit_generator.state = ckpt.rng["augment"]
+        self.best = ckpt.progress["best"]
+        if self.early and ckpt.progress.get("early_stopping"):
+            self.early.load_state(ckpt.progress["early_stopping"])
+        log.truncate(ckpt.progress["metric_steps"], ckpt.progress["metric_epochs"])
+        self.log = log
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self, reporter: Reporter | None = None) -> TrainResult:
+        reporter = reporter or Reporter()
+        spec, net, opt = self.spec, self.net, self.optimizer
+        l2, l1 = spec.regularization.l2, spec.regularization.l1
+        clip = spec.train.clip
+        train = self.data["train"]
+        x_shuf, y_shuf = np.empty_like(train.x), np.empty_like(train.targets)
+        B = self.batch_size
+        started = time.perf_counter()
+        while self.epoch < spec.train.epochs and not self.stop_reason:
+            epoch = self.epoch + 1
+            shuffle_rng = self.streams["shuffle"]
+            self.epoch_rng_state = shuffle_rng.bit_generator.state
+            if spec.train.shuffle:
+                perm = shuffle_rng.permutation(len(train))
+                np.take(train.x, perm, axis=0, out=x_shuf)
+                np.take(train.targets, perm, axis=0, out=y_shuf)
+                xs, ys = x_shuf, y_shuf
+            else:
+                xs, ys = train.x, train.targets
+            reporter.epoch_start(epoch, spec.train.epochs, self.n_batches)
+            epoch_started = time.perf_counter()
+            lr = self.schedule(epoch, opt.t + 1)
+            for k in range(self.batch, self.n_batches):
+                xb, yb = xs[k * B:(k + 1) * B], ys[k * B:(k + 1) * B]
+                cost = net.loss_and_grad(xb, yb, l2, l1)
+                if not math.isfinite(cost):
+                    self.stop_reason = "diverged"
+                    break
+                if clip:
+                    clip_gradient(net.grad, clip.norm, clip.value)
+                if self.per_step_lr:
+                    lr = self.schedule(epoch, opt.t + 1)
+                opt.step(net.theta, net.grad, lr)
+                self.batch = k + 1
+                self.log.add_step(cost, lr)
+                reporter.step(k + 1, cost)
+                if self.stop_requested:
+                    self.stop_reason = "interrupted"
+                    break
+            if self.stop_reason == "diverged":
+                break
+            if self.stop_reason == "interrupted" and self.batch < self.n_batches:
+                self.log.save(self.run_dir / rundir.METRICS)
+                self.save(rundir.LATEST)
+                break
+            self.epoch, self.batch = epoch, 0
+            row = self._epoch_row(epoch, lr, time.perf_counter() - epoch_started, time.perf_counter() - started)
+            self.log.add_epoch(row)
+            reporter.epoch_end(epoch, row)
+            self._after_epoch(row)
+        if self.stop_reason is None:
+            self.stop_reason = "completed"
+        if self.stop_reason != "diverged":
+            self.log.save(self.run_dir / rundir.METRICS)
+            self.save(rundir.LATEST)
+        return TrainResult(self.run_dir, self.epoch, opt.t, self.stop_reason, self.log.last(), self.best)
+
+    def _epoch_row(self, epoch: int, lr: float, epoch_time: float, wall_time: float) -> dict[str, float]:
+        row = {"epoch": epoch, "learning_rate": lr}
+        for split in ("train", "dev", "train_dev"):
+            if split in self.data:
+                d = self.data[split]
+                for name, value in evaluate(self.net, d.x, d.targets, d.labels, self.n_classes).items():
+                    row[f"{split}_{name}"] = value
+        row["epoch_time"], row["wall_time"] = epoch_time, wall_time
+        return row
+
+    def _after_epoch(self, row: dict[str, float]) -> None:
+        value = row.get(self.monitor)
+        if value is not None and self._improved(value):
+            self.best = {"metric": self.monitor, "value": value, "epoch": self.epoch}
+            self.save(rundir.BEST)
+        if self.early and self.early.update(row):
+            self.stop_reason = "early_stopping"
+            self._restore_best()
+        if self.epoch % self.spec.checkpoint.every_epochs == 0 or self.stop_reason or self.epoch == self.spec.train.epochs:
+            self.log.save(self.run_dir / rundir.METRICS)
+            self.save(rundir.LATEST)
+
+    def _improved(self, value: float) -> bool:
+        best = self.best["value"]
+        if best is None:
+            return True
+        return value < best if lower_is_better(self.monitor) else value > best
+
+    def _restore_best(self) -> None:
+        best_path = self.run_dir / rundir.BEST
+        if best_path.exists():
+            best = load_checkpoint(best_path)
+            tensors = self.net.tensors()
+            for key, value in best.params.items():
+                tensors[key][...] = value
+            self.net.load_state(best.state)
+
+
+@contextmanager
+def stop_on_signals(trainer: Trainer):
+    """Ctrl-C or SIGTERM asks the trainer to stop after the current step (a second Ctrl-C aborts)."""
+
+    def handler(signum, frame):
+        if trainer.stop_requested:
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -1,0 +1,126 @@
+"""Wiring of one run: spec → data → normalizer → network → trainer, and back from disk.
+
+`start_run` and `resume_run` give a ready Trainer; `load_model` rebuilds a
+trained network (with its normalizer) for `eval`, `predict` and `gradcheck`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..data import Normalizer, Splits, load_splits
+from ..nn.network import Network
+from ..runs import rundir
+from ..runs.checkpoint import Checkpoint, load_checkpoint
+from ..runs.metrics_log import MetricLog
+from ..spec import Spec, parse_spec, spec_to_yaml
+from .build import BuildError, build_network
+from .prepare import Prepared, fit_normalizer, prepare_all
+from .loop import Trainer, make_streams
+
+RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs")
+
+
+def default_datasets_dir() -> Path:
+    """$NNCTL_DATASETS, else ./datasets when present, else the repository's datasets/ folder."""
+    if os.environ.get("NNCTL_DATASETS"):
+        return Path(os.environ["NNCTL_DATASETS"])
+    local = Path.cwd() / "datasets"
+    return local if local.is_dir() else Path(__file__).resolve().parents[2] / "datasets"
+
+
+def metric_names(task: str, splits: dict[str, Prepared]) -> list[str]:
+    per_split = ["cost", "mse", "mae"] if task == "regression" else ["cost", "accuracy", "error", "precision", "recall", "f1"]
+    return [f"{split}_{name}" for split in ("train", "dev", "train_dev") if split in splits for name in per_split]
+
+
+def _check_monitors(spec: Spec, known: list[str]) -> None:
+    monitors = [("checkpoint.monitor", spec.checkpoint.monitor)]
+    if spec.train.early_stopping:
+        monitors.append(("train.early_stopping.monitor", spec.train.early_stopping.monitor))
+    for key, name in monitors:
+        if name not in known:
+            raise BuildError(key, f"'{name}' is not recorded for this run; choose one of {', '.join(known)}")
+
+
+@dataclass
+class RunParts:
+    spec: Spec
+    splits: Splits
+    normalizer: Normalizer
+    data: dict[str, Prepared]
+    net: Network
+    streams: dict
+
+
+def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normalizer | None = None) -> RunParts:
+    """Load and split the data, fit (or reuse) the normalizer, build the network."""
+    splits = load_splits(spec.data, spec.seed, datasets_dir or default_datasets_dir())
+    normalizer = normalizer or fit_normalizer(spec, splits)
+    data = prepare_all(spec, splits, normalizer)
+    _check_monitors(spec, metric_names(splits.task, data))
+    streams = make_streams(spec.seed)
+    net = build_network(spec, tuple(splits.train.x.shape[1:]), streams["dropout"])
+    net.initialize(streams["init"])
+    return RunParts(spec, splits, normalizer, data, net, streams)
+
+
+def _trainer(run: RunParts, run_dir: Path) -> Trainer:
+    extras = {
+        "normalizer": run.normalizer.state(),
+        "spec_yaml": spec_to_yaml(run.spec),
+        "task": run.splits.task,
+        "class_names": list(run.splits.class_names),
+        "input_shape": list(run.net.input_shape),
+    }
+    return Trainer(run.spec, run.net, run.data, run_dir, run.streams, extras, len(run.splits.class_names))
+
+
+def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> Trainer:
+    run = prepare_run(spec, datasets_dir)
+    run_dir = rundir.create_run_dir(runs_dir, spec.name)
+    (run_dir / rundir.SPEC_FILE).write_text(spec_to_yaml(spec))
+    trainer = _trainer(run, run_dir)
+    trainer.save(rundir.INITIAL)
+    return trainer
+
+
+def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | None = None) -> Trainer:
+    """Continue a run from its latest checkpoint; only the epoch budget and checkpoint cadence may change."""
+    for item in overrides:
+        if item.split("=", 1)[0].strip() not in RESUMABLE_CHANGES:
+            raise BuildError(f"--set {item}", f"a resumed run can only change {', '.join(RESUMABLE_CHANGES)}")
+    ckpt = load_checkpoint(rundir.checkpoint_path(run_dir, "latest"))
+    spec = parse_spec(ckpt.spec_yaml, str(Path(run_dir) / rundir.SPEC_FILE), overrides)
+    run = prepare_run(spec, datasets_dir, Normalizer.from_state(ckpt.normalizer))
+    trainer = _trainer(run, Path(run_dir))
+    metrics_path = Path(run_dir) / rundir.METRICS
+    trainer.restore(ckpt, MetricLog.load(metrics_path) if metrics_path.exists() else MetricLog())
+    if ckpt.progress.get("stop_reason") == "early_stopping":
+        raise BuildError("train.early_stopping", f"{run_dir} already stopped early at epoch {ckpt.epoch}")
+    (Path(run_dir) / rundir.SPEC_FILE).write_text(spec_to_yaml(spec))
+    return trainer
+
+
+@dataclass
+class LoadedModel:
+    spec: Spec
+    net: Network
+    normalizer: Normalizer
+    checkpoint: Checkpoint
+    path: Path
+
+
+def load_model(run_dir: Path, which: str = "best") -> LoadedModel:
+    """The network of a run as saved in its best (default), latest or initial checkpoint."""
+    path = rundir.checkpoint_path(run_dir, which)
+    ckpt = load_checkpoint(path)
+    spec = parse_spec(ckpt.spec_yaml, str(path))
+    net = build_network(spec, tuple(ckpt.input_shape), make_streams(spec.seed)["dropout"])
+    tensors = net.tensors()
+    for key, value in ckpt.params.items():
+        tensors[key][...] = value
+    net.load_state(ckpt.state)
+    return LoadedModel(spec, net, Normalizer.from_state(ckpt.normalizer), ckpt, path)

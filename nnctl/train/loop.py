@@ -150,7 +150,7 @@ class Trainer:
         while self.epoch < spec.train.epochs and not self.stop_reason:
             epoch = self.epoch + 1
             shuffle_rng = self.streams["shuffle"]
-            self.epoch_rng_state = shuffle_rng.bit_generator.state
+            shuffle_rng.bit_generator.state = self.epoch_rng_state  # replays the permutation when resuming mid-epoch
             if spec.train.shuffle:
                 perm = shuffle_rng.permutation(len(train))
                 np.take(train.x, perm, axis=0, out=x_shuf)
@@ -185,6 +185,7 @@ class Trainer:
                 self.save(rundir.LATEST)
                 break
             self.epoch, self.batch = epoch, 0
+            self.epoch_rng_state = shuffle_rng.bit_generator.state
             row = self._epoch_row(epoch, lr, time.perf_counter() - epoch_started, time.perf_counter() - started)
             self.log.add_epoch(row)
             reporter.epoch_end(epoch, row)

@@ -149,6 +149,14 @@ Activation = Literal["relu", "leaky_relu", "elu", "tanh", "sigmoid", "linear", "
 Initializer = Literal["auto", "zeros", "random", "xavier", "glorot", "he"]
 
 
+class BatchNormSpec(Strict):
+    """Batch normalization of a layer's pre-activations (or, with placement: after, its activations)."""
+
+    momentum: Beta = 0.9  # running averages: mu_run <- momentum * mu_run + (1 - momentum) * mu_batch
+    epsilon: PositiveFloat = 1e-5
+    placement: Literal["before", "after"] = "before"
+
+
 class DenseLayerSpec(Strict):
     """A fully connected layer, optionally batch-normalized and followed by dropout."""
 
@@ -158,7 +166,15 @@ class DenseLayerSpec(Strict):
     init: Initializer = "auto"
     init_scale: PositiveFloat = 0.01
     keep_prob: Probability = 1.0
-    batchnorm: bool = False
+    batchnorm: BatchNormSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _batchnorm_flag(cls, values):
+        """``batchnorm: true`` means the default settings, ``false`` none."""
+        if isinstance(values, dict) and isinstance(values.get("batchnorm"), bool):
+            values = {**values, "batchnorm": {} if values["batchnorm"] else None}
+        return values
 
 
 LayerSpec = Annotated[Union[DenseLayerSpec], Field(discriminator="type")]
@@ -271,6 +287,18 @@ class ClipSpec(Strict):
         return self
 
 
+class AugmentSpec(Strict):
+    """Random changes to each training mini-batch (never to dev/test), from their own seeded stream.
+
+    Flips and shifts need image inputs (m, H, W, C); noise works on any input and
+    is in normalized units.
+    """
+
+    flip_horizontal: bool = False
+    shift: Annotated[int, Field(ge=0)] = 0  # pixels; each image moves by up to this much, zero-filled
+    noise: NonNegativeFloat = 0.0  # standard deviation of added Gaussian noise
+
+
 class TrainSpec(Strict):
     epochs: Annotated[int, Field(ge=1)] = 10
     batch_size: Annotated[int, Field(ge=1)] | Literal["full"] = 64
@@ -280,6 +308,7 @@ class TrainSpec(Strict):
     schedule: ScheduleSpec = Field(default_factory=ConstantSchedule)
     early_stopping: EarlyStoppingSpec | None = None
     clip: ClipSpec | None = None
+    augment: AugmentSpec | None = None
 
 
 class RegularizationSpec(Strict):

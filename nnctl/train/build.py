@@ -25,13 +25,17 @@ class BuildError(ValueError):
 
 
 def _dense_block(index: int, layer: DenseLayerSpec, is_output: bool, dropout_rng) -> list[Layer]:
+    """Dense → [batch norm] → activation → [batch norm, when placed after] → [dropout]."""
     init = default_initializer(layer.activation) if layer.init == "auto" else layer.init
-    block: list[Layer] = [Dense(f"dense{index}", layer.units, init, layer.init_scale, use_bias=not layer.batchnorm)]
-    if layer.batchnorm:
-        block.append(BatchNorm(f"bn{index}"))
+    bn = layer.batchnorm
+    before = bn is not None and bn.placement == "before"
+    block: list[Layer] = [Dense(f"dense{index}", layer.units, init, layer.init_scale, use_bias=not before)]
+    norm = [BatchNorm(f"bn{index}", bn.momentum, bn.epsilon)] if bn is not None else []
     if is_output:
-        return block
+        return block + norm
+    block += norm if before else []
     block.append(Activate(f"act{index}", layer.activation))
+    block += [] if before else norm
     if layer.keep_prob < 1:
         block.append(Dropout(f"drop{index}", layer.keep_prob, dropout_rng))
     return block
@@ -50,6 +54,8 @@ def build_layers(spec: Spec, input_shape: tuple[int, ...], dropout_rng: np.rando
             raise BuildError(f"{key}.keep_prob", "dropout is not allowed on the output layer")
         if index < last and layer.activation == "softmax":
             raise BuildError(f"{key}.activation", "softmax can only be the output layer's activation")
+        if index == last and layer.batchnorm is not None and layer.batchnorm.placement == "after":
+            raise BuildError(f"{key}.batchnorm.placement", "the output layer can only normalize before its activation")
         layers.extend(_dense_block(index, layer, index == last, dropout_rng))
     return layers
 

@@ -24,6 +24,7 @@ from ..runs import rundir
 from ..runs.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..runs.metrics_log import MetricLog
 from ..spec.schema import Spec
+from .augment import Augmenter
 from .callbacks import EarlyStopping, clip_gradient
 from .evaluate import evaluate, lower_is_better
 from .prepare import Prepared
@@ -143,6 +144,7 @@ class Trainer:
         spec, net, opt = self.spec, self.net, self.optimizer
         l2, l1 = spec.regularization.l2, spec.regularization.l1
         clip = spec.train.clip
+        augment = Augmenter(spec.train.augment, self.streams["augment"]) if spec.train.augment else None
         train = self.data["train"]
         x_shuf, y_shuf = np.empty_like(train.x), np.empty_like(train.targets)
         B = self.batch_size
@@ -163,6 +165,8 @@ class Trainer:
             lr = self.schedule(epoch, opt.t + 1)
             for k in range(self.batch, self.n_batches):
                 xb, yb = xs[k * B:(k + 1) * B], ys[k * B:(k + 1) * B]
+                if augment:
+                    xb = augment(xb)
                 cost = net.loss_and_grad(xb, yb, l2, l1)
                 if not math.isfinite(cost):
                     self.stop_reason = "diverged"

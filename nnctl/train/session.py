@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..data import Normalizer, Splits, load_splits
+from ..nn.layers import BatchNorm
 from ..nn.network import Network
 from ..runs import rundir
 from ..runs.checkpoint import Checkpoint, load_checkpoint
@@ -45,6 +46,21 @@ def _check_monitors(spec: Spec, known: list[str]) -> None:
             raise BuildError(key, f"'{name}' is not recorded for this run; choose one of {', '.join(known)}")
 
 
+def _check_training_batches(spec: Spec, net: Network, m: int, input_shape: tuple[int, ...]) -> None:
+    """Batch norm needs ≥ 2 rows in every mini-batch; flips and shifts need images."""
+    if any(isinstance(layer, BatchNorm) for layer in net.all_layers()):
+        size = m if spec.train.batch_size == "full" else min(spec.train.batch_size, m)
+        if size < 2 or m % size == 1:
+            raise BuildError(
+                "train.batch_size",
+                f"batch normalization needs at least 2 examples in every mini-batch; with {m} training "
+                f"examples a batch size of {size} leaves a batch of 1",
+            )
+    augment = spec.train.augment
+    if augment and (augment.flip_horizontal or augment.shift) and len(input_shape) != 3:
+        raise BuildError("train.augment", f"flips and shifts need image inputs (H, W, C); the inputs have shape {input_shape}")
+
+
 @dataclass
 class RunParts:
     spec: Spec
@@ -62,7 +78,9 @@ def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normal
     data = prepare_all(spec, splits, normalizer)
     _check_monitors(spec, metric_names(splits.task, data))
     streams = make_streams(spec.seed)
-    net = build_network(spec, tuple(splits.train.x.shape[1:]), streams["dropout"])
+    input_shape = tuple(splits.train.x.shape[1:])
+    net = build_network(spec, input_shape, streams["dropout"])
+    _check_training_batches(spec, net, len(splits.train), input_shape)
     net.initialize(streams["init"])
     return RunParts(spec, splits, normalizer, data, net, streams)
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from ..data import DataError
 from ..runs.checkpoint import CheckpointError
 from ..runs.rundir import RunError
-from ..spec import SpecError
+from ..spec import SpecError, locate
 from ..train.build import BuildError
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -41,15 +41,16 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 
 
 @contextmanager
-def user_errors(context: str | None = None):
+def user_errors(spec_file: str | None = None, overrides: list[str] = ()):
     """Report a user mistake as one line and exit 2, never as a traceback.
 
-    ``context`` (a spec file path) prefixes messages that do not name a file already.
+    A spec that validates but cannot work (``BuildError``) is located in
+    ``spec_file`` (or the ``--set`` override) by the key it names.
     """
     try:
         yield
     except BuildError as err:
-        raise fail(f"{context}: {err}" if context else str(err)) from None
+        raise fail(f"{locate(spec_file, err.key, overrides)}: {err}" if spec_file else str(err)) from None
     except USER_ERRORS as err:
         raise fail(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
 

@@ -35,7 +35,7 @@ def gradcheck(
         raise fail(f"--dropout {dropout}: expected off or fixed")
     if warn > fail_at:
         raise fail(f"--warn {warn} is above --fail {fail_at}")
-    with user_errors(str(target) if target.is_file() else None):
+    with user_errors(str(target) if target.is_file() else None, overrides):
         if target.is_dir():
             model = load_model(target, "latest")
             parts = prepare_run(model.spec, normalizer=model.normalizer)

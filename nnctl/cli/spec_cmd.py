@@ -34,7 +34,7 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print the resolved spec as JSON."),
 ):
     """Print the resolved spec with every default filled in, and the layer shapes."""
-    with user_errors(str(spec_file)):
+    with user_errors(str(spec_file), overrides):
         spec = load_spec(spec_file, overrides)
         net = prepare_run(spec).net if layers else None
     if as_json:

@@ -27,7 +27,7 @@ def train(
     """Train the network a spec describes; write checkpoints and metrics under runs/."""
     if (spec_file is None) == (resume is None):
         raise fail("give either a SPEC file or --resume RUN")
-    with user_errors(str(spec_file) if spec_file else None):
+    with user_errors(str(spec_file) if spec_file else None, overrides):
         if resume is not None:
             trainer = resume_run(resume, overrides)
         else:

@@ -118,6 +118,22 @@ def parse_spec(text: str, filename: str = "<spec>", overrides: list[str] | tuple
         raise SpecError(problems) from None
 
 
+def locate(filename: str, key: str, overrides: list[str] | tuple[str, ...] = ()) -> str:
+    """Where ``key`` (e.g. ``model.layers[2].units``) was set: ``FILE:LINE`` or ``--set OVERRIDE``.
+
+    For problems found after validation (a spec that cannot work with its data).
+    """
+    path: Path = tuple(int(part) if part.isdigit() else part
+                       for part in key.replace("[", ".").replace("]", "").split(".") if part)
+    try:
+        _, lines = _read_yaml(FsPath(filename).read_text(encoding="utf-8"), filename)
+    except (OSError, UnicodeDecodeError, SpecError):
+        lines = {}
+    targets = [(override, parse_override(override)[0]) for override in overrides]
+    problem = _blame(path, "", filename, lines, targets)
+    return f"{problem.source}:{problem.line}" if problem.line else problem.source
+
+
 def load_spec(path: str | FsPath, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
     """Read and validate a spec file; a missing or unreadable file is a SpecError too."""
     filename = str(path)

@@ -184,7 +184,7 @@ def test_optimizer_without_name():
 
 def test_unknown_layer_type():
     assert message("model:\n  layers:\n    - type: conv\n") == (
-        "x.yaml:3: model.layers[0].type: 'conv' is not a known layer type; expected one of dense"
+        "x.yaml:3: model.layers[0].type: 'conv' is not a known layer type; did you mean 'conv2d'?"
     )
 
 

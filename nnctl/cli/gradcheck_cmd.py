@@ -14,7 +14,7 @@ from ..train.checking import GradcheckSettings, gradcheck_run
 from ..train.session import load_model, prepare_run
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
 
-STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
+STYLE = {"pass": "green", "warn": "yellow", "unresolved": "yellow", "fail": "bold red"}
 
 
 def gradcheck(
@@ -45,7 +45,7 @@ def gradcheck(
             parts = prepare_run(load_spec(target, overrides))
         settings = GradcheckSettings(examples, eps, max_checks, after_steps, seed, dropout)
         report = gradcheck_run(parts, settings)
-    rows = [(t, verdict(t.difference, warn, fail_at)) for t in report.tensors]
+    rows = [(t, t.verdict(warn, fail_at)) for t in report.tensors]
     overall = verdict(report.difference, warn, fail_at)
     failed = any(v == "fail" for _, v in rows) or overall == "fail"
     if as_json:
@@ -53,6 +53,7 @@ def gradcheck(
             "target": str(target), "examples": examples, "eps": eps, "warn": warn, "fail": fail_at,
             "difference": report.difference, "verdict": "fail" if failed else overall,
             "tensors": [{"tensor": t.key, "difference": t.difference, "verdict": v, "checked": t.checked,
+                         "error": t.error, "resolution": t.resolution,
                          "size": t.size, "sampled": t.sampled,
                          "worst": [{"index": i, "analytic": a, "numerical": n} for i, a, n in t.worst]}
                         for t, v in rows],
@@ -77,5 +78,8 @@ def _print_report(target, report, rows, overall, failed) -> None:
             stdout.print(f"{t.key}: worst coordinates (index, analytic, numerical):", markup=False)
             for i, a, n in t.worst:
                 stdout.print(f"  [{i}] {a:.8e} {n:.8e}", markup=False)
+    if any(v == "unresolved" for _, v in rows):
+        stdout.print("unresolved: the gradients are smaller than the rounding noise of the two-sided "
+                     "difference at this --eps; try a larger --eps (e.g. 1e-4) or --after-steps", markup=False)
     if failed:
         stdout.print("[bold red]FAIL[/]: backpropagation disagrees with the numerical gradient")

@@ -219,7 +219,7 @@ def _noun(path: Path, tag_key: str = "") -> str:
 
 def _tags(annotation: Any, key: str) -> list[str]:
     """The valid discriminator values of a tagged union, in declaration order."""
-    return [m.model_fields[key].default for m in _models(annotation)]
+    return [tag for m in _models(annotation) for tag in get_args(m.model_fields[key].annotation)]
 
 
 def _literal_words(annotation: Any) -> list[str] | None:

@@ -157,7 +157,18 @@ class BatchNormSpec(Strict):
     placement: Literal["before", "after"] = "before"
 
 
-class DenseLayerSpec(Strict):
+class WeightedLayer(Strict):
+    """Base of layers with weights: accepts ``batchnorm: true`` for the default settings."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _batchnorm_flag(cls, values):
+        if isinstance(values, dict) and isinstance(values.get("batchnorm"), bool):
+            values = {**values, "batchnorm": {} if values["batchnorm"] else None}
+        return values
+
+
+class DenseLayerSpec(WeightedLayer):
     """A fully connected layer, optionally batch-normalized and followed by dropout."""
 
     type: Literal["dense"] = "dense"
@@ -168,16 +179,88 @@ class DenseLayerSpec(Strict):
     keep_prob: Probability = 1.0
     batchnorm: BatchNormSpec | None = None
 
+
+Kernel = Annotated[int, Field(ge=1)] | Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=2, max_length=2)]
+
+
+class Conv2dLayerSpec(WeightedLayer):
+    """A 2-D convolution (cross-correlation) over NHWC maps, optionally batch-normalized per channel."""
+
+    type: Literal["conv2d"] = "conv2d"
+    filters: Annotated[int, Field(ge=1)]
+    kernel: Kernel = 3  # f, or [f_H, f_W]
+    stride: Annotated[int, Field(ge=1)] = 1
+    padding: Literal["valid", "same"] | Annotated[int, Field(ge=0)] = "valid"
+    activation: Activation = "relu"
+    init: Initializer = "auto"
+    init_scale: PositiveFloat = 0.01
+    keep_prob: Probability = 1.0
+    batchnorm: BatchNormSpec | None = None
+
+
+class PoolLayerSpec(Strict):
+    """Max or average pooling per channel; the stride defaults to the window size."""
+
+    type: Literal["maxpool", "avgpool"]
+    size: Annotated[int, Field(ge=1)] = 2
+    stride: Annotated[int, Field(ge=1)] | None = None
+
+
+class FlattenLayerSpec(Strict):
+    """(m, H, W, C) → (m, H·W·C); inserted automatically before a dense layer on images."""
+
+    type: Literal["flatten"] = "flatten"
+
+
+class GlobalAvgPoolLayerSpec(Strict):
+    """The mean of each channel over H and W: (m, H, W, C) → (m, C)."""
+
+    type: Literal["global_avgpool"] = "global_avgpool"
+
+
+BodyLayerSpec = Annotated[Union[Conv2dLayerSpec, DenseLayerSpec], Field(discriminator="type")]
+
+
+class ResidualLayerSpec(Strict):
+    """a[l+2] = g(z[l+2] + a[l]): the body's output is added to the block's input before ``activation``.
+
+    The body's last layer must be linear (the block applies the activation after
+    the addition). When the body changes the shape, a learned 1×1 convolution with
+    the matching stride projects the shortcut.
+    """
+
+    type: Literal["residual"] = "residual"
+    layers: Annotated[list[BodyLayerSpec], Field(min_length=1)]
+    activation: Activation = "relu"
+
     @model_validator(mode="before")
     @classmethod
-    def _batchnorm_flag(cls, values):
-        """``batchnorm: true`` means the default settings, ``false`` none."""
-        if isinstance(values, dict) and isinstance(values.get("batchnorm"), bool):
-            values = {**values, "batchnorm": {} if values["batchnorm"] else None}
-        return values
+    def _default_body_type(cls, values):
+        return _default_dense_type(values)
+
+    @model_validator(mode="after")
+    def _linear_last(self):
+        if self.layers[-1].activation != "linear":
+            raise ValueError("the last layer of a residual block must have activation: linear "
+                             "(the block's activation is applied after the addition)")
+        return self
 
 
-LayerSpec = Annotated[Union[DenseLayerSpec], Field(discriminator="type")]
+LayerSpec = Annotated[
+    Union[DenseLayerSpec, Conv2dLayerSpec, PoolLayerSpec, FlattenLayerSpec, GlobalAvgPoolLayerSpec, ResidualLayerSpec],
+    Field(discriminator="type"),
+]
+
+
+def _default_dense_type(values):
+    """A layer without ``type`` is a dense layer."""
+    if isinstance(values, dict) and isinstance(values.get("layers"), list):
+        layers = [
+            {"type": "dense", **layer} if isinstance(layer, dict) and "type" not in layer else layer
+            for layer in values["layers"]
+        ]
+        values = {**values, "layers": layers}
+    return values
 
 
 class ModelSpec(Strict):
@@ -187,14 +270,7 @@ class ModelSpec(Strict):
     @model_validator(mode="before")
     @classmethod
     def _default_layer_type(cls, values):
-        """A layer without ``type`` is a dense layer."""
-        if isinstance(values, dict) and isinstance(values.get("layers"), list):
-            layers = [
-                {"type": "dense", **layer} if isinstance(layer, dict) and "type" not in layer else layer
-                for layer in values["layers"]
-            ]
-            values = {**values, "layers": layers}
-        return values
+        return _default_dense_type(values)
 
 
 # ---------------------------------------------------------------- training

@@ -1,19 +1,29 @@
 """Turn a validated spec into a Network, and data labels into its targets.
 
-Layer names follow the spec's 1-based layer positions (dense1, bn1, act1,
-drop1, ...; drop0 for input dropout) so that checkpoint paths and gradient
-check reports point back at the spec line a person wrote.
+Layer names follow the spec's 1-based layer positions (dense1, conv2, bn2,
+act2, pool3, res4.conv1, res4.proj, ...; drop0 for input dropout) so that
+checkpoint paths and gradient check reports point back at the spec line a
+person wrote.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..nn.conv import AvgPool, Conv2D, GlobalAvgPool, MaxPool, Residual
 from ..nn.initializers import default_initializer
 from ..nn.layers import Activate, BatchNorm, Dense, Dropout, Flatten, Layer
 from ..nn.losses import make_loss
 from ..nn.network import Network
-from ..spec.schema import DenseLayerSpec, Spec
+from ..spec.schema import (
+    Conv2dLayerSpec,
+    DenseLayerSpec,
+    FlattenLayerSpec,
+    GlobalAvgPoolLayerSpec,
+    PoolLayerSpec,
+    ResidualLayerSpec,
+    Spec,
+)
 
 
 class BuildError(ValueError):
@@ -24,49 +34,95 @@ class BuildError(ValueError):
         self.key = key
 
 
-def _dense_block(index: int, layer: DenseLayerSpec, is_output: bool, dropout_rng) -> list[Layer]:
-    """Dense → [batch norm] → activation → [batch norm, when placed after] → [dropout]."""
+def _weighted_block(name: str, suffix: str, layer, is_output: bool, dropout_rng) -> list[Layer]:
+    """Dense/conv → [batch norm] → activation → [batch norm, when placed after] → [dropout]."""
     init = default_initializer(layer.activation) if layer.init == "auto" else layer.init
     bn = layer.batchnorm
     before = bn is not None and bn.placement == "before"
-    block: list[Layer] = [Dense(f"dense{index}", layer.units, init, layer.init_scale, use_bias=not before)]
-    norm = [BatchNorm(f"bn{index}", bn.momentum, bn.epsilon)] if bn is not None else []
+    if isinstance(layer, Conv2dLayerSpec):
+        kernel = layer.kernel if isinstance(layer.kernel, int) else tuple(layer.kernel)
+        main: Layer = Conv2D(f"{name}conv{suffix}", layer.filters, kernel, layer.stride, layer.padding,
+                             init, layer.init_scale, use_bias=not before)
+    else:
+        main = Dense(f"{name}dense{suffix}", layer.units, init, layer.init_scale, use_bias=not before)
+    norm = [BatchNorm(f"{name}bn{suffix}", bn.momentum, bn.epsilon)] if bn is not None else []
     if is_output:
-        return block + norm
-    block += norm if before else []
-    block.append(Activate(f"act{index}", layer.activation))
-    block += [] if before else norm
+        return [main] + norm
+    activation = [] if layer.activation == "linear" else [Activate(f"{name}act{suffix}", layer.activation)]
+    block = [main] + (norm + activation if before else activation + norm)
     if layer.keep_prob < 1:
-        block.append(Dropout(f"drop{index}", layer.keep_prob, dropout_rng))
+        block.append(Dropout(f"{name}drop{suffix}", layer.keep_prob, dropout_rng))
     return block
 
 
+def _residual(name: str, spec: ResidualLayerSpec, input_shape: tuple[int, ...], dropout_rng) -> Residual:
+    """A residual block; a 1×1 convolution projects the shortcut when the body changes the shape."""
+    body: list[Layer] = []
+    for j, inner in enumerate(spec.layers, start=1):
+        body += _weighted_block(f"{name}.", str(j), inner, False, dropout_rng)
+    shape = input_shape
+    for layer in body:
+        shape = tuple(layer.build(shape))
+    projection = None
+    if shape != input_shape:
+        if len(shape) != 3 or len(input_shape) != 3 or input_shape[0] % shape[0]:
+            raise ValueError(f"{name}: cannot project the shortcut {input_shape} onto the body's output {shape}")
+        projection = Conv2D(f"{name}.proj", shape[2], 1, input_shape[0] // shape[0], "valid", "xavier")
+    return Residual(name, body, spec.activation, projection)
+
+
+def _layer(index: int, spec, shape: tuple[int, ...], is_output: bool, dropout_rng) -> list[Layer]:
+    key = f"model.layers[{index - 1}]"
+    if is_output and not isinstance(spec, DenseLayerSpec):
+        raise BuildError(f"{key}.type", "the output layer must be a dense layer")
+    if isinstance(spec, (DenseLayerSpec, Conv2dLayerSpec)):
+        if is_output and spec.keep_prob < 1:
+            raise BuildError(f"{key}.keep_prob", "dropout is not allowed on the output layer")
+        if not is_output and spec.activation == "softmax":
+            raise BuildError(f"{key}.activation", "softmax can only be the output layer's activation")
+        if is_output and spec.batchnorm is not None and spec.batchnorm.placement == "after":
+            raise BuildError(f"{key}.batchnorm.placement", "the output layer can only normalize before its activation")
+        if isinstance(spec, Conv2dLayerSpec) and len(shape) != 3:
+            raise BuildError(f"{key}.type", f"a convolution needs image inputs (H, W, C), not shape {shape}")
+        flatten = [Flatten(f"flatten{index}")] if isinstance(spec, DenseLayerSpec) and len(shape) > 1 else []
+        return flatten + _weighted_block("", str(index), spec, is_output, dropout_rng)
+    if isinstance(spec, FlattenLayerSpec):
+        return [Flatten(f"flatten{index}")]
+    if len(shape) != 3:
+        raise BuildError(f"{key}.type", f"'{spec.type}' needs image inputs (H, W, C), not shape {shape}")
+    if isinstance(spec, PoolLayerSpec):
+        pool = MaxPool if spec.type == "maxpool" else AvgPool
+        return [pool(f"pool{index}", spec.size, spec.stride)]
+    if isinstance(spec, GlobalAvgPoolLayerSpec):
+        return [GlobalAvgPool(f"gap{index}")]
+    return [_residual(f"res{index}", spec, shape, dropout_rng)]
+
+
 def build_layers(spec: Spec, input_shape: tuple[int, ...], dropout_rng: np.random.Generator) -> list[Layer]:
+    """The layers in order, building each as it comes so that shape errors name their spec key."""
     layers: list[Layer] = []
     if spec.model.input_keep_prob < 1:
         layers.append(Dropout("drop0", spec.model.input_keep_prob, dropout_rng))
-    if len(input_shape) > 1 and isinstance(spec.model.layers[0], DenseLayerSpec):
-        layers.append(Flatten("flatten0"))
-    last = len(spec.model.layers)
-    for index, layer in enumerate(spec.model.layers, start=1):
-        key = f"model.layers[{index - 1}]"
-        if index == last and layer.keep_prob < 1:
-            raise BuildError(f"{key}.keep_prob", "dropout is not allowed on the output layer")
-        if index < last and layer.activation == "softmax":
-            raise BuildError(f"{key}.activation", "softmax can only be the output layer's activation")
-        if index == last and layer.batchnorm is not None and layer.batchnorm.placement == "after":
-            raise BuildError(f"{key}.batchnorm.placement", "the output layer can only normalize before its activation")
-        layers.extend(_dense_block(index, layer, index == last, dropout_rng))
+    shape, last = tuple(input_shape), len(spec.model.layers)
+    for index, layer_spec in enumerate(spec.model.layers, start=1):
+        try:
+            block = _layer(index, layer_spec, shape, index == last, dropout_rng)
+            for layer in block:
+                shape = tuple(layer.build(shape))
+        except ValueError as err:
+            if isinstance(err, BuildError):
+                raise
+            raise BuildError(f"model.layers[{index - 1}]", str(err)) from None
+        layers += block
     return layers
 
 
 def build_network(spec: Spec, input_shape: tuple[int, ...], dropout_rng: np.random.Generator, dtype=None) -> Network:
-    output = spec.model.layers[-1]
+    layers = build_layers(spec, input_shape, dropout_rng)
     try:
-        loss = make_loss(spec.loss, output.activation)
+        loss = make_loss(spec.loss, spec.model.layers[-1].activation)
     except ValueError as err:
         raise BuildError("loss", str(err)) from None
-    layers = build_layers(spec, input_shape, dropout_rng)
     try:
         return Network(layers, loss, input_shape, dtype or spec.precision)
     except ValueError as err:

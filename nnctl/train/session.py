@@ -102,6 +102,9 @@ def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> T
     (run_dir / rundir.SPEC_FILE).write_text(spec_to_yaml(spec))
     trainer = _trainer(run, run_dir)
     trainer.save(rundir.INITIAL)
+    # Epoch 0 is a valid checkpoint too: a run that diverges or is killed in its
+    # first epoch still has a last good checkpoint.h5 to evaluate or resume.
+    trainer.save(rundir.LATEST)
     return trainer
 
 

@@ -1,0 +1,259 @@
+"""Convolution, pooling and residual layers: the notes' vectors (ALGORITHMS.md §14, §18),
+agreement with direct loop implementations, and float64 gradient checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnctl.nn.conv as conv
+from nnctl.nn.conv import AvgPool, Conv2D, GlobalAvgPool, MaxPool, Residual
+from nnctl.nn.gradcheck import check_gradients
+from nnctl.nn.layers import Activate, BatchNorm, Dense, Flatten
+from nnctl.nn.losses import make_loss
+from nnctl.nn.network import Network
+
+IMAGE_6X6 = [[3, 0, 1, 2, 7, 4], [1, 5, 8, 9, 3, 1], [2, 7, 2, 5, 1, 3],
+             [0, 1, 3, 1, 7, 8], [4, 2, 1, 6, 2, 8], [2, 4, 5, 2, 3, 9]]
+# The 7×7 input printed in seed 002 §9.1.5 (its printed output has two errata, see §14).
+IMAGE_7X7 = [[2, 3, 7, 4, 6, 2, 9], [6, 6, 9, 8, 7, 4, 3], [3, 4, 8, 3, 8, 9, 7], [7, 8, 3, 6, 6, 3, 4],
+             [4, 2, 1, 8, 3, 4, 6], [3, 2, 4, 1, 9, 8, 3], [0, 1, 3, 9, 2, 1, 4]]
+POOL_4X4 = [[1, 3, 2, 1], [2, 9, 1, 1], [1, 3, 2, 3], [5, 6, 1, 2]]
+
+
+def built(layer, input_shape, dtype=np.float64, rng=None):
+    """``layer`` with its parameters bound and initialized, as a Network would do it."""
+    layer.build(input_shape)
+    for key, shape in layer.param_shapes().items():
+        layer.params[key] = np.zeros(shape, dtype)
+        layer.grads[key] = np.zeros(shape, dtype)
+    layer.initialize(rng or np.random.default_rng(0))
+    return layer
+
+
+def single_filter(kernel, stride=1, padding="valid", input_hw=None):
+    """A bias-free one-filter conv on one-channel images, with the given filter values."""
+    kernel = np.asarray(kernel, dtype=np.float64)
+    layer = built(Conv2D("c", 1, kernel.shape, stride, padding, use_bias=False), (*input_hw, 1))
+    layer.params["W"][...] = kernel[:, :, None, None]
+    return layer
+
+
+def image(rows):
+    return np.asarray(rows, dtype=np.float64)[None, :, :, None]
+
+
+# ------------------------------------------------------------ the notes' vectors
+
+def test_vertical_edge_filter():
+    layer = single_filter([[1, 0, -1]] * 3, input_hw=(6, 6))
+    out = layer.forward(image(IMAGE_6X6), training=False)
+    assert out[0, :, :, 0].tolist() == [[-5, -4, 0, 8], [-10, -2, 2, 3], [0, -2, -4, -7], [-3, -2, -3, -16]]
+
+
+def test_strided_convolution_with_corrected_values():
+    layer = single_filter([[3, 4, 4], [1, 0, 2], [-1, 0, 3]], stride=2, input_hw=(7, 7))
+    out = layer.forward(image(IMAGE_7X7), training=False)
+    assert out[0, :, :, 0].tolist() == [[91, 100, 88], [69, 91, 117], [44, 72, 74]]
+
+
+@pytest.mark.parametrize("pool, expected", [(MaxPool, [[9, 2], [6, 3]]), (AvgPool, [[3.75, 1.25], [3.75, 2.0]])])
+def test_pooling_vectors(pool, expected):
+    layer = pool("p", 2)
+    layer.build((4, 4, 1))
+    assert layer.forward(image(POOL_4X4), training=True)[0, :, :, 0].tolist() == expected
+
+
+@pytest.mark.parametrize(
+    "input_shape, kernel, stride, padding, expected",
+    [
+        ((6, 6, 3), 3, 1, "valid", (4, 4, 2)),
+        ((6, 6, 3), 3, 1, "same", (6, 6, 2)),
+        ((6, 6, 3), 5, 1, "same", (6, 6, 2)),
+        ((7, 7, 1), 3, 2, "valid", (3, 3, 2)),
+        ((7, 7, 1), 3, 2, 1, (4, 4, 2)),  # ⌊(7 + 2 − 3)/2⌋ + 1
+        ((8, 8, 1), 3, 2, 0, (3, 3, 2)),  # ⌊5/2⌋ + 1, rounding down
+        ((5, 9, 1), (1, 3), 1, "valid", (5, 7, 2)),
+        ((3, 3, 1), 3, 1, "valid", (1, 1, 2)),
+    ],
+)
+def test_conv_output_size(input_shape, kernel, stride, padding, expected):
+    assert Conv2D("c", 2, kernel, stride, padding).build(input_shape) == expected
+
+
+def test_output_size_not_positive_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"conv9: input \(4, 4, 3\) is too small for kernel \(5, 5\) with stride 1"):
+        Conv2D("conv9", 2, 5).build((4, 4, 3))
+    with pytest.raises(ValueError, match="pool3"):
+        MaxPool("pool3", 3).build((2, 2, 1))
+
+
+@pytest.mark.parametrize("kwargs", [{"padding": "same", "kernel": 4}, {"padding": "same", "kernel": 3, "stride": 2},
+                                    {"padding": "full", "kernel": 3}, {"padding": -1, "kernel": 3}])
+def test_invalid_padding_is_rejected(kwargs):
+    with pytest.raises(ValueError, match="c: .*padding"):
+        Conv2D("c", 2, **kwargs)
+
+
+@pytest.mark.parametrize("filters, kernel, channels, count", [(10, 3, 3, 280), (6, 5, 3, 456), (16, 5, 6, 2416)])
+def test_parameter_counts(filters, kernel, channels, count):
+    shapes = built(Conv2D("c", filters, kernel), (32, 32, channels)).param_shapes().values()
+    assert sum(int(np.prod(s)) for s in shapes) == count
+
+
+def test_lenet5_shapes_and_parameter_count():
+    layers = [Conv2D("c1", 6, 5), Activate("a1", "relu"), MaxPool("p1", 2), Conv2D("c2", 16, 5),
+              Activate("a2", "relu"), MaxPool("p2", 2), Flatten("f"), Dense("d1", 120), Activate("a3", "relu"),
+              Dense("d2", 84), Activate("a4", "relu"), Dense("d3", 10)]
+    net = Network(layers, make_loss("auto", "softmax"), (32, 32, 1))
+    assert net.shapes[:7] == [(32, 32, 1), (28, 28, 6), (28, 28, 6), (14, 14, 6), (10, 10, 16), (10, 10, 16),
+                              (5, 5, 16)]
+    assert net.shapes[7] == (400,)
+    assert net.theta.size == 61706
+
+
+# ------------------------------------------------------------ agreement with direct loops
+
+def loop_conv(x, w, b, stride, pad):
+    """Z[i,h,w,c] = Σ P[i, h·s+u, w·s+v, k]·W[u,v,k,c] + b[c], one output value at a time."""
+    p = np.pad(x, ((0, 0), (pad[0], pad[0]), (pad[1], pad[1]), (0, 0)))
+    fh, fw, _, c_out = w.shape
+    h_out, w_out = (p.shape[1] - fh) // stride + 1, (p.shape[2] - fw) // stride + 1
+    z = np.zeros((x.shape[0], h_out, w_out, c_out))
+    for i in range(x.shape[0]):
+        for h in range(h_out):
+            for col in range(w_out):
+                for c in range(c_out):
+                    window = p[i, h * stride:h * stride + fh, col * stride:col * stride + fw, :]
+                    z[i, h, col, c] = np.sum(window * w[:, :, :, c]) + b[c]
+    return z
+
+
+def loop_pool(x, f, stride, reduce):
+    h_out, w_out = (x.shape[1] - f) // stride + 1, (x.shape[2] - f) // stride + 1
+    y = np.zeros((x.shape[0], h_out, w_out, x.shape[3]))
+    for i in range(x.shape[0]):
+        for h in range(h_out):
+            for col in range(w_out):
+                for c in range(x.shape[3]):
+                    y[i, h, col, c] = reduce(x[i, h * stride:h * stride + f, col * stride:col * stride + f, c])
+    return y
+
+
+@pytest.mark.parametrize(
+    "input_shape, kernel, stride, padding",
+    [((7, 7, 1), 3, 1, "valid"), ((7, 7, 1), 3, 2, 1), ((8, 6, 3), (3, 2), 2, "valid"),
+     ((6, 6, 2), 5, 1, "same"), ((9, 8, 4), (1, 3), 3, 2), ((5, 5, 3), 1, 2, 0)],
+)
+def test_conv_forward_matches_loops(input_shape, kernel, stride, padding):
+    rng = np.random.default_rng(1)
+    layer = built(Conv2D("c", 3, kernel, stride, padding), input_shape)
+    layer.params["b"][...] = rng.standard_normal(layer.params["b"].shape)
+    x = rng.standard_normal((2, *input_shape))
+    expected = loop_conv(x, layer.params["W"], layer.params["b"].ravel(), stride, layer.padding)
+    for training in (True, False):
+        np.testing.assert_allclose(layer.forward(x, training), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("input_shape, size, stride", [((4, 4, 2), 2, None), ((7, 7, 3), 3, 2), ((5, 7, 2), 2, 2),
+                                                       ((6, 6, 1), 2, 1), ((6, 5, 2), 3, 3)])
+@pytest.mark.parametrize("pool, reduce", [(MaxPool, np.max), (AvgPool, np.mean)])
+def test_pool_forward_matches_loops(input_shape, size, stride, pool, reduce):
+    layer = pool("p", size, stride)
+    layer.build(input_shape)
+    x = np.random.default_rng(2).standard_normal((2, *input_shape))
+    expected = loop_pool(x, size, stride or size, reduce)
+    for training in (True, False):
+        np.testing.assert_allclose(layer.forward(x, training), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_max_pool_routes_ties_to_first_argmax_and_accumulates_overlaps(stride):
+    layer = MaxPool("p", 2, stride)
+    layer.build((3, 3, 1))
+    layer.forward(np.ones((1, 3, 3, 1)), training=True)
+    dx = layer.backward(np.ones((1, *layer.out_hw, 1)))[0, :, :, 0]
+    expected = [[1, 1, 0], [1, 1, 0], [0, 0, 0]] if stride == 1 else [[1, 0, 0], [0, 0, 0], [0, 0, 0]]
+    assert dx.tolist() == expected
+
+
+def test_inference_does_not_overwrite_training_buffers():
+    rng = np.random.default_rng(3)
+    layers = [Conv2D("c", 2, 3, padding=1), MaxPool("p", 2), AvgPool("q", 2), GlobalAvgPool("g")]
+    net = Network(layers, make_loss("auto", "softmax"), (8, 8, 1), dtype=np.float64)
+    net.initialize(rng)
+    x = rng.standard_normal((2, 8, 8, 1))
+    out = net.forward(x, training=True)
+    kept = out.copy()
+    net.forward(rng.standard_normal((2, 8, 8, 1)), training=False)
+    np.testing.assert_array_equal(out, kept)
+
+
+# ------------------------------------------------------------ gradient checks
+
+def gradcheck(layers, input_shape, m=3, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    net = Network(layers + [Flatten("flat"), Dense("out", classes, init="xavier")], make_loss("auto", "softmax"),
+                  input_shape, dtype=np.float64)
+    net.initialize(rng)
+    for slot in net.slots:  # non-zero biases and batch-norm shifts so their gradients are exercised
+        if slot.param in ("b", "beta"):
+            slot.layer.params[slot.param][...] = 0.1 * rng.standard_normal(slot.shape)
+    x = rng.standard_normal((m, *input_shape))
+    y = np.eye(classes)[rng.integers(0, classes, m)]
+    return check_gradients(net, x, y)
+
+
+def assert_gradients_pass(report):
+    for tensor in report.tensors:
+        assert tensor.difference < 1e-7, (tensor.key, tensor.difference, tensor.worst)
+
+
+GRADCHECK_CASES = {
+    "conv stride 2 pad 1": lambda: ([Conv2D("c", 3, 3, 2, 1), Activate("a", "tanh")], (7, 7, 2)),
+    "conv same, rectangular": lambda: ([Conv2D("c", 2, (3, 5), padding="same"), Activate("a", "tanh"),
+                                        Conv2D("c2", 2, 3, 2)], (6, 7, 2)),
+    "conv wide padding": lambda: ([Conv2D("c", 2, 2, 3, 3), Activate("a", "tanh"), Conv2D("c2", 2, 2)], (5, 5, 1)),
+    "max pool": lambda: ([Conv2D("c", 2, 3), Activate("a", "tanh"), MaxPool("p", 2)], (6, 6, 1)),
+    "avg pool": lambda: ([Conv2D("c", 2, 3), Activate("a", "tanh"), AvgPool("p", 2)], (6, 6, 1)),
+    "overlapping pools": lambda: ([Conv2D("c", 2, 3), MaxPool("p", 3, 2), Conv2D("c2", 2, 1), AvgPool("q", 2, 1)],
+                                  (9, 9, 1)),
+    "batch norm after conv": lambda: ([Conv2D("c", 3, 3, use_bias=False), BatchNorm("bn"), Activate("a", "relu")],
+                                      (5, 5, 2)),
+    "residual identity": lambda: ([Conv2D("c0", 3, 3, padding="same"), Residual(
+        "r", [Conv2D("c1", 3, 3, padding="same", use_bias=False), BatchNorm("bn"), Activate("a", "tanh"),
+              Conv2D("c2", 3, 3, padding="same")], "tanh")], (5, 5, 2)),
+    "residual projection": lambda: ([Residual(
+        "r", [Conv2D("c1", 4, 3, 2, 1), Activate("a", "tanh"), Conv2D("c2", 4, 3, padding="same")], "tanh",
+        projection=Conv2D("proj", 4, 1, 2))], (6, 6, 2)),
+    "global average pool": lambda: ([Conv2D("c", 4, 3), Activate("a", "tanh"), GlobalAvgPool("g")], (5, 5, 2)),
+}
+
+
+@pytest.mark.parametrize("case", GRADCHECK_CASES)
+def test_gradients(case):
+    layers, input_shape = GRADCHECK_CASES[case]()
+    assert_gradients_pass(gradcheck(layers, input_shape))
+
+
+def test_gradient_check_catches_a_dropped_input_gradient_term(monkeypatch):
+    """Leaving out the last kernel tap's share of dA_prev must fail the check."""
+    real_taps = conv._taps
+
+    def all_but_last(*args):
+        return list(real_taps(*args))[:-1]
+
+    layers, input_shape = GRADCHECK_CASES["conv stride 2 pad 1"]()
+    layers.append(Conv2D("c2", 2, 2))
+    assert_gradients_pass(gradcheck(layers, input_shape))
+    layers, input_shape = GRADCHECK_CASES["conv stride 2 pad 1"]()
+    layers.append(Conv2D("c2", 2, 2))
+    monkeypatch.setattr(conv, "_taps", all_but_last)
+    report = gradcheck(layers, input_shape)
+    assert report.tensors[0].key == "c/W" and report.tensors[0].difference > 1e-3
+
+
+def test_residual_shape_mismatch_is_a_clear_error():
+    block = Residual("r", [Conv2D("c", 4, 3, padding="same")], "relu")
+    with pytest.raises(ValueError, match=r"r: the body maps \(5, 5, 2\) to \(5, 5, 4\) but the identity shortcut"):
+        block.build((5, 5, 2))

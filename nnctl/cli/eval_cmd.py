@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 from rich.table import Table
 
-from ..data import load_labelled_file, load_splits
+from ..data import Dataset, load_labelled_file, load_splits
 from ..train.evaluate import confusion, evaluate, lower_is_better
 from ..train.prepare import prepare_split
 from ..train.session import LoadedModel, default_datasets_dir, load_model
@@ -36,7 +37,13 @@ def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str
 def _split_data(model: LoadedModel, split: str, data_file: Optional[Path]):
     spec, ckpt = model.spec, model.checkpoint
     if data_file is not None:
-        return load_labelled_file(data_file, ckpt.class_names, ckpt.task)
+        data = load_labelled_file(data_file, ckpt.class_names, ckpt.task)
+        expected = tuple(model.net.input_shape)
+        if data.x.shape[1:] != expected:  # e.g. images flattened into CSV rows, as `predict` accepts
+            if int(np.prod(data.x.shape[1:])) != int(np.prod(expected)):
+                raise fail(f"{data_file}: inputs have shape {data.x.shape[1:]}, the model expects {expected}")
+            data = Dataset(data.x.reshape((len(data.x),) + expected), data.y)
+        return data
     splits = load_splits(spec.data, spec.seed, default_datasets_dir())
     chosen = getattr(splits, split)
     if chosen is None or len(chosen) == 0:

@@ -51,7 +51,7 @@ def gradcheck(
     if as_json:
         print_json({
             "target": str(target), "examples": examples, "eps": eps, "warn": warn, "fail": fail_at,
-            "difference": report.difference, "verdict": "fail" if failed else overall,
+            "difference": report.difference, "verdict": "fail" if failed else overall, "kinks": report.kinks,
             "tensors": [{"tensor": t.key, "difference": t.difference, "verdict": v, "checked": t.checked,
                          "error": t.error, "resolution": t.resolution,
                          "size": t.size, "sampled": t.sampled,
@@ -78,6 +78,10 @@ def _print_report(target, report, rows, overall, failed) -> None:
             stdout.print(f"{t.key}: worst coordinates (index, analytic, numerical):", markup=False)
             for i, a, n in t.worst:
                 stdout.print(f"  [{i}] {a:.8e} {n:.8e}", markup=False)
+    if report.kinks:
+        stdout.print(f"note: {report.kinks} pre-activations lie within --eps of a ReLU kink, where two-sided "
+                     "differences are unreliable (e.g. zero biases on blank pixels); if a tensor fails, "
+                     "rerun with --after-steps 10", markup=False)
     if any(v == "unresolved" for _, v in rows):
         stdout.print("unresolved: the gradients are smaller than the rounding noise of the two-sided "
                      "difference at this --eps; try a larger --eps (e.g. 1e-4) or --after-steps", markup=False)

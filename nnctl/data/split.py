@@ -27,12 +27,15 @@ def split(pool: Dataset, own_test: Dataset | None, split_spec, task: str, rng: n
     renormalized among them.
     """
     wanted = {name: float(getattr(split_spec, name)) for name in PARTS}
-    counts = all(v == int(v) for v in wanted.values()) and sum(wanted.values()) > 1
-    if not counts and abs(sum(wanted.values()) - 1.0) > TOLERANCE:
-        raise DataError(f"data.split fractions sum to {sum(wanted.values()):g}, not 1")
     requested = {name: wanted[name] > 0 for name in PARTS} | {"train": True}
     if own_test is not None:
         wanted["test"] = 0.0
+    counts = all(v == int(v) for v in wanted.values()) and sum(wanted.values()) > 1
+    given = ", ".join(f"{name}: {getattr(split_spec, name):g}" for name in PARTS)
+    if not counts and any(v > 1 for v in wanted.values()):
+        raise DataError(f"data.split mixes row counts and fractions ({given}); give all counts or all fractions")
+    if not counts and own_test is None and abs(sum(wanted.values()) - 1.0) > TOLERANCE:
+        raise DataError(f"data.split fractions sum to {sum(wanted.values()):g}, not 1 ({given})")
     sizes = _counts(wanted, len(pool)) if counts else _shares(wanted, len(pool))
     parts = dict(zip(PARTS, deal(pool, sizes, task == "classification" and split_spec.stratify, rng)))
     if own_test is not None:

@@ -51,17 +51,23 @@ class Activation:
     name: str
     forward: Callable
     grad: Callable | None  # g'(z, a); None for softmax, whose gradient is fused with its loss
+    kinked: bool = False  # not differentiable at z = 0 (numerical derivatives there are unreliable)
+
+    def kinks(self, z: np.ndarray, eps: float) -> int:
+        """How many entries of z lie within eps of the kink."""
+        return int(np.count_nonzero(np.abs(z) <= eps)) if self.kinked else 0
 
 
 ACTIVATIONS: dict[str, Activation] = {
     "sigmoid": Activation("sigmoid", sigmoid, lambda z, a, out=None: np.multiply(a, 1 - a, out=out)),
     "tanh": Activation("tanh", lambda z, out=None: np.tanh(z, out=out),
                        lambda z, a, out=None: np.subtract(1, np.square(a), out=out)),
-    "relu": Activation("relu", _relu, _relu_grad),
+    "relu": Activation("relu", _relu, _relu_grad, kinked=True),
     "leaky_relu": Activation(
         "leaky_relu",
         lambda z, out=None: np.maximum(z, LEAKY_SLOPE * z, out=out),
         lambda z, a, out=None: _into(out, np.where(z > 0, 1.0, LEAKY_SLOPE).astype(z.dtype)),
+        kinked=True,
     ),
     "elu": Activation(
         "elu",

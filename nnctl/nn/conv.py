@@ -304,6 +304,9 @@ class Residual(Layer):
         self._a = self.activation.forward(self._z, out=self._out("a", h.shape, h.dtype, training))
         return self._a
 
+    def kinks(self, eps):
+        return self.activation.kinks(self._z, eps)
+
     def backward(self, dy, need_dx=True):
         dz = self.activation.grad(self._z, self._a, out=self._buffer("dz", dy.shape, dy.dtype))
         dz *= dy

@@ -47,6 +47,7 @@ class TensorCheck:
 class GradcheckReport:
     tensors: list[TensorCheck]
     difference: float  # over every checked coordinate
+    kinks: int = 0  # pre-activations within ε of a ReLU kink, where differences are unreliable
 
     def verdict(self, warn: float = 1e-7, fail: float = 1e-5) -> str:
         return verdict(self.difference, warn, fail)
@@ -85,6 +86,7 @@ def check_gradients(
         raise ValueError("gradient checking needs a float64 network (use net.with_dtype(np.float64))")
     state = {k: v.copy() for k, v in net.state().items()}
     cost = net.loss_and_grad(x, y, l2, l1)
+    kinks = sum(layer.kinks(eps) for layer in net.all_layers())
     noise = ROUNDING_FACTOR * np.finfo(np.float64).eps * max(abs(cost), np.finfo(np.float64).tiny) / eps
     analytic = net.grad.copy()
     theta = net.theta
@@ -114,4 +116,4 @@ def check_gradients(
         all_analytic.append(exact)
     net.load_state(state)
     overall = relative_difference(np.concatenate(all_approx), np.concatenate(all_analytic)) if tensors else 0.0
-    return GradcheckReport(tensors, overall)
+    return GradcheckReport(tensors, overall, kinks)

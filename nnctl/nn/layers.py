@@ -59,6 +59,10 @@ class Layer:
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         raise NotImplementedError
 
+    def kinks(self, eps: float) -> int:
+        """Inputs of the last forward pass within eps of a non-differentiable point (for gradcheck)."""
+        return 0
+
     def _buffer(self, key: str, shape: tuple[int, ...], dtype) -> np.ndarray:
         """A scratch array kept across calls, reallocated only when the shape changes."""
         buf = self._buffers.get(key)
@@ -130,6 +134,9 @@ class Activate(Layer):
         dz = self.activation.grad(self._z, self._a, out=self._buffer("dz", dy.shape, dy.dtype))
         dz *= dy
         return dz
+
+    def kinks(self, eps):
+        return self.activation.kinks(self._z, eps)
 
 
 class Dropout(Layer):

@@ -19,20 +19,12 @@ MNIST = CONFIGS / "mnist-mlp.yaml"
 TRAINED = {
     "quickstart.yaml": ([], 0.90),  # its default settings, untouched
     "logistic-regression.yaml": ([], 0.85),
-    "planar-tanh.yaml": (["checkpoint.every_epochs=300"], 0.85),
+    "planar-tanh.yaml": ([], 0.85),
     "deep-relu.yaml": (["train.epochs=40", "checkpoint.every_epochs=40"], 0.60),  # 3 classes: chance is 0.33
     "demo-optimizers.yaml": ([], 0.50),  # plain GD on a deep tanh net is slow, but learns
     "demo-regularization.yaml": (["train.epochs=20", "checkpoint.every_epochs=20"], 0.85),  # 256x256: the heaviest
     "demo-batchnorm.yaml": ([f"model.layers.{i}.batchnorm=true" for i in range(5)], 0.85),
 }
-
-# planar-tanh: the generated flower has radius 1 (r = sin 4θ) and the spec adds Cartesian noise 0.2, so
-# the petals overlap near the origin; 4 tanh units top out near 0.65-0.75 dev accuracy however long they
-# train (with noise 0.1 the same spec reaches 0.875). The bar stays; the spec or the generator needs fixing.
-KNOWN_SHORT = {
-    "planar-tanh.yaml": "configs/planar-tanh.yaml reaches only ~0.65 dev accuracy (flower noise 0.2 on radius 1)",
-}
-
 
 def _uses_mnist(path: Path) -> bool:
     return load_spec(path).data.source.type == "registry"
@@ -57,8 +49,7 @@ def test_config_validates(path):
 
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_SHORT[n], strict=True)) if n in KNOWN_SHORT else n
-     for n in TRAINED],
+    list(TRAINED),
     ids=lambda n: n.removesuffix(".yaml"),
 )
 def test_config_trains_to_its_bar(tmp_path, name):

@@ -16,7 +16,7 @@ DESCRIPTIONS = {
     "moons": "two interlocking half circles, 2 classes",
     "circles": "a ring around a smaller ring, 2 classes",
     "xor": "the four quadrants, opposite ones alike, 2 classes",
-    "flower": "the planar petal set r = sin(4θ), 2 classes",
+    "flower": "the planar petal set r = 4·sin(4θ), 2 classes",
     "spirals": "one spiral arm per class (classes: K)",
     "blobs": "one Gaussian cluster per class (classes: K)",
 }
@@ -59,8 +59,8 @@ def _spiral_arm(c: int, n: int, classes: int, rng: np.random.Generator) -> np.nd
     return np.column_stack([r * np.cos(t), r * np.sin(t)])
 
 
-def _petals(c: int, n: int, classes: int, rng: np.random.Generator, a: float = 1.0, k: int = 4) -> np.ndarray:
-    """The rose r = a·sin(kθ): class c takes θ in [cπ, (c+1)π), so each class owns four of the eight petals."""
+def _petals(c: int, n: int, classes: int, rng: np.random.Generator, a: float = 4.0, k: int = 4) -> np.ndarray:
+    """The notes' planar set, the rose r = 4·sin(4θ): class c takes θ in [cπ, (c+1)π), owning four of the eight petals."""
     t = rng.uniform(c * np.pi, (c + 1) * np.pi, n)
     r = a * np.sin(k * t)
     return np.column_stack([r * np.sin(t), r * np.cos(t)])

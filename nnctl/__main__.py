@@ -1,3 +1,3 @@
-from nnctl.cli.main import app
+from nnctl.cli.main import main
 
-app(prog_name="nnctl")
+main()

@@ -92,7 +92,7 @@ def evaluate_run(
         if prepared.labels is not None and n_classes <= 20:
             stdout.print(confusion_table(confusion(model.net, prepared.x, prepared.labels, n_classes), model.checkpoint.class_names))
     if missed:
-        raise fail("below the bar: " + "; ".join(missed), EXIT_CHECK_FAILED)
+        raise fail("missed the bar: " + "; ".join(missed), EXIT_CHECK_FAILED)
 
 
 def confusion_table(matrix, class_names: list[str]) -> Table:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+
 import typer
 
 from . import data_cmd, eval_cmd, gradcheck_cmd, predict_cmd, spec_cmd, train_cmd
@@ -19,3 +22,9 @@ app.command()(predict_cmd.predict)
 app.command()(gradcheck_cmd.gradcheck)
 app.add_typer(spec_cmd.app, name="spec")
 app.add_typer(data_cmd.app, name="data")
+
+
+def main() -> None:
+    """The console script: Ctrl-C outside training (which checkpoints first) exits 130 quietly."""
+    signal.signal(signal.SIGINT, lambda signum, frame: sys.exit(130))
+    app(prog_name="nnctl")

@@ -140,7 +140,11 @@ class Trainer:
     # ------------------------------------------------------------ the loop
 
     def run(self, reporter: Reporter | None = None) -> TrainResult:
-        reporter = reporter or Reporter()
+        """Train to the epoch budget, an early stop, a stop request or divergence (detected, not warned)."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            return self._run(reporter or Reporter())
+
+    def _run(self, reporter: Reporter) -> TrainResult:
         spec, net, opt = self.spec, self.net, self.optimizer
         l2, l1 = spec.regularization.l2, spec.regularization.l1
         clip = spec.train.clip

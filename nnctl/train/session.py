@@ -14,6 +14,7 @@ from ..data import Normalizer, Splits, load_splits
 from ..nn.layers import BatchNorm
 from ..nn.network import Network
 from ..runs import rundir
+from ..runs.atomic import atomic_write_text
 from ..runs.checkpoint import Checkpoint, load_checkpoint
 from ..runs.metrics_log import MetricLog
 from ..spec import Spec, parse_spec, spec_to_yaml
@@ -99,7 +100,7 @@ def _trainer(run: RunParts, run_dir: Path) -> Trainer:
 def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> Trainer:
     run = prepare_run(spec, datasets_dir)
     run_dir = rundir.create_run_dir(runs_dir, spec.name)
-    (run_dir / rundir.SPEC_FILE).write_text(spec_to_yaml(spec))
+    atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
     trainer = _trainer(run, run_dir)
     trainer.save(rundir.INITIAL)
     # Epoch 0 is a valid checkpoint too: a run that diverges or is killed in its
@@ -121,7 +122,7 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
     trainer.restore(ckpt, MetricLog.load(metrics_path) if metrics_path.exists() else MetricLog())
     if ckpt.progress.get("stop_reason") == "early_stopping":
         raise BuildError("train.early_stopping", f"{run_dir} already stopped early at epoch {ckpt.epoch}")
-    (Path(run_dir) / rundir.SPEC_FILE).write_text(spec_to_yaml(spec))
+    atomic_write_text(Path(run_dir) / rundir.SPEC_FILE, spec_to_yaml(spec))
     return trainer
 
 

@@ -118,7 +118,8 @@ class Adam(Optimizer):
     v ← β1·v + (1−β1)·dθ; s ← β2·s + (1−β2)·dθ²;
     θ ← θ − α·v̂/(√ŝ + ε) with v̂ = v/(1−β1ᵗ), ŝ = s/(1−β2ᵗ).
 
-    The corrections are folded into scalars: √ŝ = √s/√(1−β2ᵗ) and α·v̂ = (α/(1−β1ᵗ))·v.
+    The corrections are folded into scalars, saving a pass over θ: with c = √(1−β2ᵗ),
+    α·v̂/(√ŝ + ε) = (α·c/(1−β1ᵗ))·v/(√s + ε·c), the same value up to rounding.
     ``weight_decay`` > 0 adds AdamW's decoupled decay θ ← θ − α·λ·θ on the weights.
     """
 
@@ -141,11 +142,11 @@ class Adam(Optimizer):
         np.square(grad, out=tmp)
         tmp *= 1 - b2
         s += tmp
+        c2 = math.sqrt(1 - b2**t)
         np.sqrt(s, out=tmp)
-        tmp *= 1 / math.sqrt(1 - b2**t)
-        tmp += self.epsilon
+        tmp += self.epsilon * c2
         np.divide(v, tmp, out=tmp)
-        tmp *= lr / (1 - b1**t)
+        tmp *= lr * c2 / (1 - b1**t)
         theta -= tmp
 
 

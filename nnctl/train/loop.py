@@ -25,6 +25,7 @@ from ..runs.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..runs.metrics_log import MetricLog
 from ..spec.schema import Spec
 from .augment import Augmenter
+from .batches import MiniBatches
 from .callbacks import EarlyStopping, clip_gradient
 from .evaluate import evaluate, lower_is_better
 from .prepare import Prepared
@@ -149,26 +150,18 @@ class Trainer:
         l2, l1 = spec.regularization.l2, spec.regularization.l1
         clip = spec.train.clip
         augment = Augmenter(spec.train.augment, self.streams["augment"]) if spec.train.augment else None
-        train = self.data["train"]
-        x_shuf, y_shuf = np.empty_like(train.x), np.empty_like(train.targets)
-        B = self.batch_size
+        batches = MiniBatches(self.data["train"].x, self.data["train"].targets, self.batch_size)
         started = time.perf_counter()
         while self.epoch < spec.train.epochs and not self.stop_reason:
             epoch = self.epoch + 1
             shuffle_rng = self.streams["shuffle"]
             shuffle_rng.bit_generator.state = self.epoch_rng_state  # replays the permutation when resuming mid-epoch
-            if spec.train.shuffle:
-                perm = shuffle_rng.permutation(len(train))
-                np.take(train.x, perm, axis=0, out=x_shuf)
-                np.take(train.targets, perm, axis=0, out=y_shuf)
-                xs, ys = x_shuf, y_shuf
-            else:
-                xs, ys = train.x, train.targets
+            batches.new_epoch(shuffle_rng if spec.train.shuffle else None)
             reporter.epoch_start(epoch, spec.train.epochs, self.n_batches)
             epoch_started = time.perf_counter()
             lr = self.schedule(epoch, opt.t + 1)
             for k in range(self.batch, self.n_batches):
-                xb, yb = xs[k * B:(k + 1) * B], ys[k * B:(k + 1) * B]
+                xb, yb = batches[k]
                 if augment:
                     xb = augment(xb)
                 cost = net.loss_and_grad(xb, yb, l2, l1)

@@ -18,9 +18,12 @@ class Loss:
     """Mean loss J = (1/m) sum_i L(i) over a batch, from logits Z and targets Y."""
 
     name: str
-    output_activation: str
+    requires: str | None = None  # the only output activation this loss is fused with, if any
 
-    def __init__(self, output_activation: str):
+    def __init__(self, output_activation: str | None = None):
+        output_activation = output_activation or self.requires or "linear"
+        if self.requires and output_activation != self.requires:
+            raise ValueError(f"{self.name.replace('_', ' ')} needs a {self.requires} output layer")
         self.activation = ACTIVATIONS[output_activation]
         self.output_activation = output_activation
 
@@ -41,11 +44,7 @@ class Loss:
 
 class BinaryCrossEntropy(Loss):
     name = "binary_cross_entropy"
-
-    def __init__(self, output_activation: str = "sigmoid"):
-        if output_activation != "sigmoid":
-            raise ValueError("binary cross-entropy needs a sigmoid output layer")
-        super().__init__(output_activation)
+    requires = "sigmoid"
 
     def cost(self, z, y) -> float:
         # L = max(z,0) - z*y + log(1 + exp(-|z|))  ==  -[y log a + (1-y) log(1-a)]
@@ -55,11 +54,7 @@ class BinaryCrossEntropy(Loss):
 
 class SoftmaxCrossEntropy(Loss):
     name = "softmax_cross_entropy"
-
-    def __init__(self, output_activation: str = "softmax"):
-        if output_activation != "softmax":
-            raise ValueError("softmax cross-entropy needs a softmax output layer")
-        super().__init__(output_activation)
+    requires = "softmax"
 
     def cost(self, z, y) -> float:
         # L = logsumexp(z) - sum_j y_j z_j
@@ -73,7 +68,7 @@ class SquaredError(Loss):
 
     name = "mse"
 
-    def __init__(self, output_activation: str = "linear"):
+    def __init__(self, output_activation: str | None = None):
         super().__init__(output_activation)
         if self.activation.grad is None:
             raise ValueError("squared error cannot be used with a softmax output layer")

@@ -1,19 +1,38 @@
-"""Shared helpers for nnctl's benchmarks: thread pinning, statistics, tables, JSON.
+"""Shared machinery of nnctl's benchmarks (bench/mlp_mnist.py, bench/lenet_mnist.py).
+
+- thread pinning, CPU-contention measurement, statistics, tables, JSON;
+- the process protocol: the parent process never trains; every timed run
+  (system × repeat), and the verification, runs in a fresh worker subprocess
+  (the same script with ``--worker SYSTEM``) that prints one JSON result line;
+- the per-system training code shared by the benchmarks: nnctl through its real
+  Trainer, PyTorch with nnctl's initial weights, and the nnctl-vs-PyTorch check.
+  A benchmark script only describes its network (a :class:`Bench`).
 
 This module must stay importable *before* NumPy: ``pin_threads`` sets the BLAS
 and OpenMP thread-count variables, which the libraries read only once, when
-they are loaded.  Nothing here imports NumPy at module level.
+they are loaded.  Nothing here imports NumPy, nnctl or torch at module level
+(the nnctl worker must never load torch).
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
 import json
+import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[1]
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS")

@@ -79,6 +79,13 @@ class Network:
     def grad_tensors(self) -> dict[str, np.ndarray]:
         return {slot.key: slot.layer.grads[slot.param] for slot in self.slots}
 
+    def load(self, params: dict[str, np.ndarray], state: dict[str, np.ndarray]) -> None:
+        """Copy saved tensors (keyed like ``tensors()``) and state into θ and the layers."""
+        tensors = self.tensors()
+        for key, value in params.items():
+            tensors[key][...] = value
+        self.load_state(state)
+
     def state(self) -> dict[str, np.ndarray]:
         """Non-trained arrays (batch-norm running statistics), keyed "<layer>/<name>"."""
         return {f"{layer.name}/{name}": arr for layer in self.all_layers() for name, arr in layer.state.items()}

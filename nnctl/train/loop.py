@@ -96,7 +96,7 @@ class Trainer:
 
     def _checkpoint(self) -> Checkpoint:
         return Checkpoint(
-            params={k: v for k, v in self.net.tensors().items()},
+            params=self.net.tensors(),
             state=self.net.state(),
             optimizer={k: v for k, v in self.optimizer.state_dict().items() if k != "t"},
             optimizer_t=self.optimizer.t,
@@ -123,9 +123,7 @@ class Trainer:
 
     def restore(self, ckpt: Checkpoint, log: MetricLog) -> None:
         """Continue from ``ckpt``; ``log`` is cut back to what the checkpoint had seen."""
-        for key, value in ckpt.params.items():
-            self.net.tensors()[key][...] = value
-        self.net.load_state(ckpt.state)
+        self.net.load(ckpt.params, ckpt.state)
         self.optimizer.load_state_dict({"t": ckpt.optimizer_t, **ckpt.optimizer})
         self.epoch, self.batch = ckpt.epoch, ckpt.batch
         self.epoch_rng_state = ckpt.rng["shuffle_epoch_start"]
@@ -230,10 +228,7 @@ class Trainer:
         best_path = self.run_dir / rundir.BEST
         if best_path.exists():
             best = load_checkpoint(best_path)
-            tensors = self.net.tensors()
-            for key, value in best.params.items():
-                tensors[key][...] = value
-            self.net.load_state(best.state)
+            self.net.load(best.params, best.state)
 
 
 @contextmanager

@@ -141,8 +141,5 @@ def load_model(run_dir: Path, which: str = "best") -> LoadedModel:
     ckpt = load_checkpoint(path)
     spec = parse_spec(ckpt.spec_yaml, str(path))
     net = build_network(spec, tuple(ckpt.input_shape), make_streams(spec.seed)["dropout"])
-    tensors = net.tensors()
-    for key, value in ckpt.params.items():
-        tensors[key][...] = value
-    net.load_state(ckpt.state)
+    net.load(ckpt.params, ckpt.state)
     return LoadedModel(spec, net, Normalizer.from_state(ckpt.normalizer), ckpt, path)

@@ -345,7 +345,12 @@ ScheduleSpec = Annotated[
 
 
 class EarlyStoppingSpec(Strict):
-    monitor: str = "dev_cost"
+    """Stop after ``patience`` epochs without improvement and restore best.h5's parameters.
+
+    The monitored metric is ``checkpoint.monitor`` (the one that picks best.h5).
+    """
+
+    monitor: str | None = None  # when given, it must equal checkpoint.monitor
     patience: Annotated[int, Field(ge=1)] = 5
     min_delta: NonNegativeFloat = 0.0
 

@@ -17,8 +17,8 @@ class EarlyStopping:
         self.waited = 0
 
     @classmethod
-    def from_spec(cls, spec):
-        return None if spec is None else cls(spec.monitor, spec.patience, spec.min_delta)
+    def from_spec(cls, spec, monitor: str):
+        return None if spec is None else cls(monitor, spec.patience, spec.min_delta)
 
     def update(self, row: dict[str, float]) -> bool:
         """Record this epoch's metrics; True when training should stop."""

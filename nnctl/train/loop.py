@@ -88,7 +88,7 @@ class Trainer:
         self.epoch_rng_state = streams["shuffle"].bit_generator.state
         self.monitor = spec.checkpoint.monitor
         self.best = {"metric": self.monitor, "value": None, "epoch": None}
-        self.early = EarlyStopping.from_spec(train.early_stopping)
+        self.early = EarlyStopping.from_spec(train.early_stopping, self.monitor)
         self.stop_requested = False
         self.stop_reason = None
 

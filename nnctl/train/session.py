@@ -39,12 +39,16 @@ def metric_names(task: str, splits: dict[str, Prepared]) -> list[str]:
 
 
 def _check_monitors(spec: Spec, known: list[str]) -> None:
-    monitors = [("checkpoint.monitor", spec.checkpoint.monitor)]
-    if spec.train.early_stopping:
-        monitors.append(("train.early_stopping.monitor", spec.train.early_stopping.monitor))
-    for key, name in monitors:
-        if name not in known:
-            raise BuildError(key, f"'{name}' is not recorded for this run; choose one of {', '.join(known)}")
+    monitor = spec.checkpoint.monitor
+    if monitor not in known:
+        raise BuildError("checkpoint.monitor", f"'{monitor}' is not recorded for this run; choose one of {', '.join(known)}")
+    early = spec.train.early_stopping
+    if early and early.monitor not in (None, monitor):
+        raise BuildError(
+            "train.early_stopping.monitor",
+            f"early stopping restores best.h5, which checkpoint.monitor ('{monitor}') chooses; "
+            f"set checkpoint.monitor: {early.monitor} instead",
+        )
 
 
 def _check_training_batches(spec: Spec, net: Network, m: int, input_shape: tuple[int, ...]) -> None:

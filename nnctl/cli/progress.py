@@ -14,7 +14,8 @@ def epoch_line(epoch: int, epochs: int, row: dict[str, float]) -> str:
     parts = [f"epoch {epoch}/{epochs}"]
     parts += [f"{name} {row[name]:.4f}" for name in SHOWN if name in row]
     parts.append(f"lr {row['learning_rate']:.3g}")
-    parts.append(f"{row['epoch_time']:.2f}s")
+    seconds = row["epoch_time"]
+    parts.append(f"{seconds:.2f}s" if seconds >= 1 else f"{seconds * 1000:.0f}ms")
     return "  ".join(parts)
 
 

@@ -24,7 +24,7 @@ from conftest import (
     write_spec,
 )
 
-EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+)  train_cost \d+\.\d{4}  .*lr \S+  \d+\.\d\ds$")
+EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+)  train_cost \d+\.\d{4}  .*lr \S+  (\d+\.\d\ds|\d+ms)$")
 
 
 def test_no_arguments_shows_help_not_a_traceback():

@@ -1,0 +1,1 @@
+"""Run directories and their HDF5 files: checkpoints and metric logs."""

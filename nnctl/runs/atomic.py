@@ -1,0 +1,43 @@
+"""Crash-safe file replacement: write a temporary sibling, fsync, rename over.
+
+A kill at any instant leaves either the old file or the new one, never a
+half-written HDF5 file (HDF5 itself gives no such guarantee).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import h5py
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace a small text file (the resolved spec) in one rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@contextmanager
+def atomic_h5(path: Path):
+    """Yield an open h5py.File that replaces ``path`` only if the block completes."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as f:
+            yield f
+            f.flush()
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,43 @@
+"""Run directories: runs/<name>-<timestamp>/, never overwriting an existing run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+SPEC_FILE = "spec.yaml"
+INITIAL, LATEST, BEST, METRICS = "initial.h5", "checkpoint.h5", "best.h5", "metrics.h5"
+
+
+class RunError(Exception):
+    """A run directory that does not exist or holds no checkpoint."""
+
+
+def create_run_dir(runs_dir: Path, name: str) -> Path:
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for attempt in range(1000):
+        path = runs_dir / (stem if attempt == 0 else f"{stem}-{attempt}")
+        try:
+            path.mkdir()  # atomic: fails if another run took the name
+            return path
+        except FileExistsError:
+            continue
+    raise RunError(f"{runs_dir}: could not find a free run directory name for '{stem}'")
+
+
+def checkpoint_path(run: Path, which: str = "best") -> Path:
+    """The file for ``which`` in latest|best|initial; best falls back to latest when absent."""
+    run = Path(run)
+    if not run.is_dir():
+        raise RunError(f"{run}: no such run directory")
+    files = {"latest": LATEST, "best": BEST, "initial": INITIAL}
+    if not any((run / name).exists() for name in files.values()):
+        raise RunError(f"{run}: not a run directory (no checkpoint files in it)")
+    path = run / files[which]
+    if which == "best" and not path.exists():
+        path = run / LATEST
+    if not path.exists():
+        raise RunError(f"{run}: no {files[which]} in this run (did training start?)")
+    return path

@@ -1,0 +1,24 @@
+#!/bin/sh
+# The accuracy runs of bench/README.md: train each MNIST config for 10 epochs with the real CLI,
+# then evaluate the run on the test split.  Outputs go to bench/results/accuracy-<config>.txt.
+# Usage (from the repository root): sh bench/accuracy_runs.sh [config ...]
+set -u
+export NNCTL_DATA_MIRROR=${NNCTL_DATA_MIRROR:-/work/shared/data/mnist}
+RUNS=${RUNS_DIR:-/tmp/benchruns}
+CONFIGS=${*:-"mnist-mlp mnist-lenet5 mnist-resnet"}
+for name in $CONFIGS; do
+    out=bench/results/accuracy-$name.txt
+    cmd="nnctl train configs/$name.yaml --set train.epochs=10 --runs-dir $RUNS --json --quiet"
+    {
+        echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) NNCTL_DATA_MIRROR=$NNCTL_DATA_MIRROR $cmd"
+        start=$(date +%s)
+        .venv/bin/$cmd > /tmp/bench-train-$name.json 2> /tmp/bench-train-$name.err
+        echo "# exit $? after $(( $(date +%s) - start )) s"
+        cat /tmp/bench-train-$name.json
+        cat /tmp/bench-train-$name.err | sed 's/^/# stderr: /'
+        run=$(.venv/bin/python -c "import json,sys; d=json.load(open(sys.argv[1])); print(d.get('run_dir') or d.get('run') or '')" /tmp/bench-train-$name.json)
+        echo "# nnctl eval $run --split test --json"
+        .venv/bin/nnctl eval "$run" --split test --json
+        echo "# exit $?"
+    } > "$out" 2>&1
+done

@@ -177,6 +177,17 @@ def test_max_pool_routes_ties_to_first_argmax_and_accumulates_overlaps(stride):
     assert dx.tolist() == expected
 
 
+def test_tiled_max_pool_breaks_ties_in_row_then_column_order():
+    layer = MaxPool("p", 2)
+    layer.build((4, 4, 1))
+    x = np.zeros((1, 4, 4, 1))
+    x[0, 0, 1] = x[0, 1, 0] = x[0, 1, 1] = 1  # top-left window: three tied maxima, first is (0, 1)
+    x[0, 2:, 2:] = 5  # bottom-right window: all four tied
+    layer.forward(x, training=True)
+    dx = layer.backward(np.ones((1, 2, 2, 1)))[0, :, :, 0]
+    assert dx.tolist() == [[0, 1, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]]  # all-zero windows: first cell
+
+
 def test_inference_does_not_overwrite_training_buffers():
     rng = np.random.default_rng(3)
     layers = [Conv2D("c", 2, 3, padding=1), MaxPool("p", 2), AvgPool("q", 2), GlobalAvgPool("g")]

@@ -211,23 +211,63 @@ class _Pool(Layer):
 
 
 class MaxPool(_Pool):
-    """Window maximum per channel; the gradient goes to the first argmax of each window."""
+    """Window maximum per channel; the gradient goes to the first argmax of each window.
+
+    Windows that tile the map take a faster two-stage route: the maximum over each
+    window row's f neighbours (runs of C floats), then over the window's f rows
+    (runs of W_out·C floats).  Strict ``>`` in both stages keeps the earliest tap
+    in (row, column) order, as the tap-by-tap route does.
+    """
 
     def forward(self, x, training):
-        shape = (x.shape[0], *self.out_hw, x.shape[3])
-        y = self._out("y", shape, x.dtype, training)
-        taps = _taps(x, self.kernel, self.stride, self.out_hw)
-        np.copyto(y, next(taps)[1])
-        if training:  # strict > keeps the earliest tap on ties
-            self._arg = arg = self._buffer("arg", shape, np.uint8 if self.size**2 <= 256 else np.int32)
-            better = self._buffer("better", shape, np.bool_)
-            arg.fill(0)
-        for k, view in taps:
-            if training:
-                np.greater(view, y, out=better)
-                np.copyto(arg, k, where=better)
-            np.maximum(y, view, out=y)
+        y = self._out("y", (x.shape[0], *self.out_hw, x.shape[3]), x.dtype, training)
+        if self._tiled:
+            self._forward_tiled(np.ascontiguousarray(x), y, training)
+        else:
+            taps = (view for _, view in _taps(x, self.kernel, self.stride, self.out_hw))
+            self._arg = self._running_max(taps, y, "arg", training)
         return y
+
+    def _forward_tiled(self, x, y, training):
+        m, c, f, (h, w) = x.shape[0], x.shape[3], self.size, self.out_hw
+        rows = x.reshape(m, h * f, w, f * c)
+        row_max = self._out("row_max", (m, h * f, w, c), x.dtype, training)
+        self._arg_v = self._running_max((rows[..., v * c:(v + 1) * c] for v in range(f)), row_max, "arg_v", training)
+        pairs = row_max.reshape(m, h, f, w * c)
+        self._arg_u = self._running_max((pairs[:, :, u] for u in range(f)), y.reshape(m, h, w * c), "arg_u", training)
+
+    def _running_max(self, views, out, key, training):
+        """Max of ``views`` into ``out``; in training also the index of the first view holding it.
+
+        A view that beats the running maximum is the argmax unless a later one beats
+        it too, so the argmax is the largest k whose view beat the running maximum.
+        """
+        views = iter(views)
+        np.copyto(out, next(views))
+        arg = None
+        if training:
+            arg = self._buffer(key, out.shape, np.uint8 if self.size**2 <= 256 else np.int32)
+            better = self._buffer("better_" + key, out.shape, np.bool_)
+            arg.fill(0)
+        for k, view in enumerate(views, start=1):
+            if training:
+                np.greater(view, out, out=better)
+                np.maximum(arg, np.multiply(better, k, dtype=arg.dtype), out=arg)
+            np.maximum(out, view, out=out)
+        return arg
+
+    def backward(self, dy, need_dx=True):
+        if not self._tiled:
+            return super().backward(dy, need_dx)
+        m, c, f, (h, w) = dy.shape[0], dy.shape[3], self.size, self.out_hw
+        dx = self._buffer("dx", (m, *self.in_shape), dy.dtype)
+        d_row_max = self._buffer("d_row_max", (m, h, f, w * c), dy.dtype)
+        for u in range(f):
+            np.multiply(dy.reshape(m, h, w * c), self._arg_u == u, out=d_row_max[:, :, u])
+        rows, d_row_max = dx.reshape(m, h * f, w, f * c), d_row_max.reshape(m, h * f, w, c)
+        for v in range(f):
+            np.multiply(d_row_max, self._arg_v == v, out=rows[..., v * c:(v + 1) * c])
+        return dx
 
     def _share(self, k):
         return self._arg == k

@@ -18,6 +18,10 @@ from .layers import Dropout, Layer
 from .losses import Loss
 
 
+# Inference runs in chunks this size: larger ones gain nothing for dense layers and
+# push convolutions' im2col scratch out of cache (LeNet-5 at 4096: 5× slower than at 256).
+INFERENCE_BATCH = 256
+
 @dataclass(frozen=True)
 class Slot:
     """Where one parameter tensor sits in θ."""
@@ -119,7 +123,7 @@ class Network:
             x = layer.forward(x, training)
         return x
 
-    def predict(self, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    def predict(self, x: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """Output activations A[L] in inference mode, in chunks to bound memory."""
         parts = [self.loss.output(self.forward(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
         return np.concatenate(parts) if parts else np.empty((0,) + self.output_shape, self.dtype)

@@ -5,18 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..nn.metrics import classification_metrics, confusion_matrix, predicted_classes, regression_metrics
-from ..nn.network import Network
+from ..nn.network import INFERENCE_BATCH, Network
 
-BATCH = 4096
 LOWER_IS_BETTER = ("cost", "error", "mse", "mae")
 
 
 def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray | None, n_classes: int) -> dict:
     """Mean data cost (no penalty) plus accuracy/P/R/F1 or MSE/MAE, in inference mode."""
     total, outputs = 0.0, []
-    for i in range(0, len(x), BATCH):
-        z = net.forward(x[i:i + BATCH])
-        total += net.loss.cost(z, targets[i:i + BATCH]) * len(z)
+    for i in range(0, len(x), INFERENCE_BATCH):
+        z = net.forward(x[i:i + INFERENCE_BATCH])
+        total += net.loss.cost(z, targets[i:i + INFERENCE_BATCH]) * len(z)
         outputs.append(net.loss.output(z))
     out = np.concatenate(outputs)
     metrics = {"cost": total / len(x)}

@@ -1,14 +1,18 @@
 #!/bin/sh
-# The accuracy runs of bench/README.md: train each MNIST config for 10 epochs with the real CLI,
-# then evaluate the run on the test split.  Outputs go to bench/results/accuracy-<config>.txt.
-# Usage (from the repository root): sh bench/accuracy_runs.sh [config ...]
+# The accuracy runs of bench/README.md: train each MNIST config with the real CLI, then
+# evaluate the run on the test split.  Outputs go to bench/results/accuracy-<config>.txt.
+# An entry is a config name, trained for its own epochs, or name:epochs to override them.
+# Usage (from the repository root): sh bench/accuracy_runs.sh [config[:epochs] ...]
 set -u
 export NNCTL_DATA_MIRROR=${NNCTL_DATA_MIRROR:-/work/shared/data/mnist}
 RUNS=${RUNS_DIR:-/tmp/benchruns}
-CONFIGS=${*:-"mnist-mlp mnist-lenet5 mnist-resnet"}
-for name in $CONFIGS; do
+CONFIGS=${*:-"mnist-mlp:10 mnist-lenet5 mnist-resnet:10"}
+for entry in $CONFIGS; do
+    name=${entry%%:*}
+    epochs=""
+    [ "$name" != "$entry" ] && epochs="--set train.epochs=${entry#*:} "
     out=bench/results/accuracy-$name.txt
-    cmd="nnctl train configs/$name.yaml --set train.epochs=10 --runs-dir $RUNS --json --quiet"
+    cmd="nnctl train configs/$name.yaml ${epochs}--runs-dir $RUNS --json --quiet"
     {
         echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) NNCTL_DATA_MIRROR=$NNCTL_DATA_MIRROR $cmd"
         start=$(date +%s)

@@ -108,6 +108,18 @@ def test_bias_before_batchnorm_gets_zero_gradient():
     np.testing.assert_allclose(net.grad_tensors()["d0/b"], 0.0, atol=1e-15)
 
 
+def test_backprop_stops_at_the_first_layer_with_parameters():
+    layers = [Flatten("flat"), Dropout("drop", 0.8, np.random.default_rng(0)), Dense("d1", 3), Dense("d2", 2)]
+    net = Network(layers, make_loss("auto", "softmax"), (2, 2, 1), dtype=np.float64)
+    net.initialize(np.random.default_rng(1))
+    asked = []
+    for layer in layers:
+        layer.backward = lambda dy, need_dx=True, _b=layer.backward, _n=layer.name: asked.append((_n, need_dx)) or _b(dy, need_dx)
+    rng = np.random.default_rng(2)
+    net.loss_and_grad(rng.standard_normal((4, 2, 2, 1)), _targets("softmax", 4, 2, rng), l2=0.1)
+    assert asked == [("d2", True), ("d1", False)]
+
+
 def test_with_dtype_gives_an_independent_float64_copy():
     layers = [Dense("d1", 3), Activate("a1", "relu"), Dense("d2", 2)]
     net = Network(layers, make_loss("auto", "softmax"), (4,), dtype=np.float32)

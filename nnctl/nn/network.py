@@ -59,6 +59,12 @@ class Network:
         self.theta = np.zeros(offset, dtype=self.dtype)
         self.grad = np.zeros(offset, dtype=self.dtype)
         self._bind()
+        # Backprop ends at the first layer with parameters: what comes before it (a flatten,
+        # input dropout) needs no gradient, and that layer's dx would be a wasted matrix product.
+        trainable = {slot.layer for slot in self.slots}
+        self._first_trainable = next(
+            (i for i, layer in enumerate(layers) if any(inner in trainable for inner in layer.walk())), len(layers)
+        )
 
     def _bind(self):
         for slot in self.slots:
@@ -144,8 +150,8 @@ class Network:
         z = self.forward(x, training=True)
         cost = self.loss.cost(z, y) + self.penalty(len(x), l2, l1)
         d = self.loss.grad(z, y, out=self._dz_buffer(z))
-        for i in range(len(self.layers) - 1, -1, -1):
-            d = self.layers[i].backward(d, need_dx=i > 0)
+        for i in range(len(self.layers) - 1, self._first_trainable - 1, -1):
+            d = self.layers[i].backward(d, need_dx=i > self._first_trainable)
         if l2 or l1:
             m, w, dw = len(x), self.theta[: self.n_penalized], self.grad[: self.n_penalized]
             if l2:

@@ -155,6 +155,54 @@ def test_conv_forward_matches_loops(input_shape, kernel, stride, padding):
         np.testing.assert_allclose(layer.forward(x, training), expected, atol=1e-12)
 
 
+def loop_conv_backward(x, w, dz, stride, pad):
+    """dW, db and dX of the cross-correlation by explicit loops over every output pixel."""
+    p = np.pad(x, ((0, 0), (pad[0], pad[0]), (pad[1], pad[1]), (0, 0)))
+    dp, dw = np.zeros_like(p), np.zeros_like(w)
+    fh, fw = w.shape[:2]
+    for n in range(dz.shape[0]):
+        for i in range(dz.shape[1]):
+            for j in range(dz.shape[2]):
+                window = p[n, i * stride:i * stride + fh, j * stride:j * stride + fw]
+                dw += window[..., None] * dz[n, i, j]
+                dp[n, i * stride:i * stride + fh, j * stride:j * stride + fw] += w @ dz[n, i, j]
+    dx = dp[:, pad[0]:dp.shape[1] - pad[0], pad[1]:dp.shape[2] - pad[1]]
+    return dw, dz.sum(axis=(0, 1, 2)), dx
+
+
+@pytest.mark.parametrize(
+    "input_shape, kernel, stride, padding",
+    [((7, 7, 1), 3, 1, "valid"), ((9, 9, 2), 3, 2, 1), ((8, 9, 3), (3, 2), 2, "valid"), ((6, 6, 2), 5, 1, "same"),
+     ((9, 8, 4), (1, 3), 3, 2), ((5, 6, 3), 1, 2, 0)],
+)
+def test_every_block_width_gives_the_loop_results(monkeypatch, input_shape, kernel, stride, padding):
+    """Blocks of b output pixels share a patch; every divisor b of the output width must agree with loops."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, *input_shape))
+    width = built(Conv2D("c", 3, kernel, stride, padding), input_shape).out_hw[1]
+    for block in (b for b in range(1, width + 1) if width % b == 0):
+        monkeypatch.setattr(conv, "_block_width", lambda out_w, filters: block)
+        layer = built(Conv2D("c", 3, kernel, stride, padding), input_shape)
+        assert layer.block == block
+        layer.params["b"][...] = rng.standard_normal(layer.params["b"].shape)
+        z = layer.forward(x, training=True)
+        np.testing.assert_allclose(z, loop_conv(x, layer.params["W"], layer.params["b"].ravel(), stride, layer.padding),
+                                   atol=1e-12)
+        dz = rng.standard_normal(z.shape)
+        dx = layer.backward(dz)
+        dw, db, dx_loops = loop_conv_backward(x, layer.params["W"], dz, stride, layer.padding)
+        np.testing.assert_allclose(layer.grads["W"], dw, atol=1e-12)
+        np.testing.assert_allclose(layer.grads["b"].ravel(), db, atol=1e-12)
+        np.testing.assert_allclose(dx, dx_loops, atol=1e-12)
+
+
+def test_block_width_widens_narrow_gemms_only():
+    assert conv._block_width(28, 6) == 4  # 6 filters: blocks of 4 pixels give 24 GEMM columns
+    assert conv._block_width(10, 16) == 2
+    assert conv._block_width(14, 64) == 1  # wide enough already: classic im2col
+    assert conv._block_width(7, 2) == 7  # no divisor reaches 24 columns: the whole row
+
+
 @pytest.mark.parametrize("input_shape, size, stride", [((4, 4, 2), 2, None), ((7, 7, 3), 3, 2), ((5, 7, 2), 2, 2),
                                                        ((6, 6, 1), 2, 1), ((6, 5, 2), 3, 3)])
 @pytest.mark.parametrize("pool, reduce", [(MaxPool, np.max), (AvgPool, np.mean)])
@@ -248,18 +296,18 @@ def test_gradients(case):
 
 
 def test_gradient_check_catches_a_dropped_input_gradient_term(monkeypatch):
-    """Leaving out the last kernel tap's share of dA_prev must fail the check."""
-    real_taps = conv._taps
+    """Leaving out the last kernel row's share of dA_prev must fail the check."""
+    real_add = conv._add_windows
 
-    def all_but_last(*args):
-        return list(real_taps(*args))[:-1]
+    def all_but_last_row(target, d_windows, stride, step):
+        real_add(target, d_windows[:, :, :, :-1], stride, step)
 
     layers, input_shape = GRADCHECK_CASES["conv stride 2 pad 1"]()
     layers.append(Conv2D("c2", 2, 2))
     assert_gradients_pass(gradcheck(layers, input_shape))
     layers, input_shape = GRADCHECK_CASES["conv stride 2 pad 1"]()
     layers.append(Conv2D("c2", 2, 2))
-    monkeypatch.setattr(conv, "_taps", all_but_last)
+    monkeypatch.setattr(conv, "_add_windows", all_but_last_row)
     report = gradcheck(layers, input_shape)
     assert report.tensors[0].key == "c/W" and report.tensors[0].difference > 1e-3
 

@@ -19,7 +19,7 @@ from .losses import Loss
 
 
 # Inference runs in chunks this size: larger ones gain nothing for dense layers and
-# push convolutions' im2col scratch out of cache (LeNet-5 at 4096: 5× slower than at 256).
+# push convolutions' patch matrices out of cache (LeNet-5 at 4096: 5× slower than at 256).
 INFERENCE_BATCH = 256
 
 @dataclass(frozen=True)

@@ -201,6 +201,8 @@ def test_block_width_widens_narrow_gemms_only():
     assert conv._block_width(10, 16) == 2
     assert conv._block_width(14, 64) == 1  # wide enough already: classic im2col
     assert conv._block_width(7, 2) == 7  # no divisor reaches 24 columns: the whole row
+    assert conv._block_width(14, 6) == 7  # no divisor is 4: the next one up, within twice that
+    assert conv._block_width(223, 6) == 1  # a prime width: not a whole-row block of 223 pixels
 
 
 @pytest.mark.parametrize("input_shape, size, stride", [((4, 4, 2), 2, None), ((7, 7, 3), 3, 2), ((5, 7, 2), 2, 2),

@@ -48,8 +48,12 @@ def _taps(a, kernel, stride, out_hw):
 
 
 def _block_width(out_w: int, filters: int, min_columns: int = 24) -> int:
-    """Smallest divisor b of the output width with b·filters ≥ min_columns (BLAS is slow on narrower GEMMs)."""
-    return next(b for b in range(1, out_w + 1) if out_w % b == 0 and (b * filters >= min_columns or b == out_w))
+    """Smallest divisor b of the output width with b·filters ≥ min_columns (BLAS is slow on
+    narrower GEMMs), but at most twice the b that needs: a prime width would otherwise make
+    every block a whole row, and the banded matrix mostly zeros."""
+    wanted = -(-min_columns // filters)
+    divisors = [b for b in range(1, min(out_w, 2 * wanted) + 1) if out_w % b == 0]
+    return next((b for b in divisors if b >= wanted), divisors[-1])
 
 
 def _block_view(a, m, out_h, blocks, rows, width, stride, block_step, writeable=False):

@@ -181,7 +181,7 @@ def test_every_block_width_gives_the_loop_results(monkeypatch, input_shape, kern
     x = rng.standard_normal((2, *input_shape))
     width = built(Conv2D("c", 3, kernel, stride, padding), input_shape).out_hw[1]
     for block in (b for b in range(1, width + 1) if width % b == 0):
-        monkeypatch.setattr(conv, "_block_width", lambda out_w, filters: block)
+        monkeypatch.setattr(conv, "_block_width", lambda *geometry: block)
         layer = built(Conv2D("c", 3, kernel, stride, padding), input_shape)
         assert layer.block == block
         layer.params["b"][...] = rng.standard_normal(layer.params["b"].shape)
@@ -196,13 +196,21 @@ def test_every_block_width_gives_the_loop_results(monkeypatch, input_shape, kern
         np.testing.assert_allclose(dx, dx_loops, atol=1e-12)
 
 
-def test_block_width_widens_narrow_gemms_only():
+def test_block_width_widens_narrow_gemms_and_short_gradient_runs():
     assert conv._block_width(28, 6) == 4  # 6 filters: blocks of 4 pixels give 24 GEMM columns
     assert conv._block_width(10, 16) == 2
-    assert conv._block_width(14, 64) == 1  # wide enough already: classic im2col
+    assert conv._block_width(10, 16, 6) == 5  # dX slice-adds of 6-channel pixels want runs of ≥ 4 pixels
+    assert conv._block_width(14, 64, 64) == 1  # wide enough already: classic im2col
     assert conv._block_width(7, 2) == 7  # no divisor reaches 24 columns: the whole row
     assert conv._block_width(14, 6) == 7  # no divisor is 4: the next one up, within twice that
     assert conv._block_width(223, 6) == 1  # a prime width: not a whole-row block of 223 pixels
+
+
+def test_only_the_first_trainable_layer_plans_without_an_input_gradient():
+    layers = [Conv2D("c1", 6, 5, padding="same"), MaxPool("p1", 2), Conv2D("c2", 16, 5), Flatten("f"), Dense("d", 3)]
+    Network(layers, make_loss("auto", "softmax"), (28, 28, 1), dtype=np.float64)
+    assert (layers[0].input_gradient, layers[0].block) == (False, 4)
+    assert (layers[2].input_gradient, layers[2].block) == (True, 5)
 
 
 @pytest.mark.parametrize("input_shape, size, stride", [((4, 4, 2), 2, None), ((7, 7, 3), 3, 2), ((5, 7, 2), 2, 2),

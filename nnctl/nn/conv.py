@@ -47,11 +47,16 @@ def _taps(a, kernel, stride, out_hw):
             yield u * kernel[1] + v, a[:, u:u + s * h:s, v:v + s * w:s]
 
 
-def _block_width(out_w: int, filters: int, min_columns: int = 24) -> int:
-    """Smallest divisor b of the output width with b·filters ≥ min_columns (BLAS is slow on
-    narrower GEMMs), but at most twice the b that needs: a prime width would otherwise make
-    every block a whole row, and the banded matrix mostly zeros."""
-    wanted = -(-min_columns // filters)
+def _block_width(out_w: int, filters: int, band: int | None = None, min_run: int = 24) -> int:
+    """The block of b output pixels a patch covers: b divides the output width.
+
+    BLAS is slow on GEMMs narrower than ~24 columns (b·filters), and the input
+    gradient's slice-adds are slow on runs shorter than ~24 floats (b·``band``,
+    with band = stride·channels_in; None when no input gradient is needed).  The
+    smallest divisor meeting both, but at most twice the b that needs: a prime
+    width would otherwise make every block a whole row and T mostly zeros.
+    """
+    wanted = max(-(-min_run // filters), -(-min_run // band) if band else 1)
     divisors = [b for b in range(1, min(out_w, 2 * wanted) + 1) if out_w % b == 0]
     return next((b for b in divisors if b >= wanted), divisors[-1])
 
@@ -113,7 +118,7 @@ class Conv2D(Layer):
         self.channels_in = c = input_shape[2]
         self._padded_hw = (input_shape[0] + 2 * self.padding[0], input_shape[1] + 2 * self.padding[1])
         (fh, fw), s, f = self.kernel, self.stride, self.filters
-        self.block = b = _block_width(self.out_hw[1], f)
+        self.block = b = _block_width(self.out_hw[1], f, s * c if self.input_gradient else None)
         self._window = (b - 1) * s + fw  # input columns one block of b outputs reads
         # Where each weight W[u, v, c, f] sits in T (fH·window·C, b·F): row (u, j·s + v, c),
         # column (j, f), for each block position j; ordered (u, v, c, f, j) to match W repeated b times.

@@ -25,6 +25,7 @@ class Layer:
     """Base class: a differentiable function with optional named parameters."""
 
     penalized: tuple[str, ...] = ()  # parameters that L1/L2 and weight decay apply to
+    input_gradient = True  # False when backward is never asked for dX (the network's first trainable layer)
 
     def __init__(self, name: str):
         self.name = name

@@ -65,6 +65,10 @@ class Network:
         self._first_trainable = next(
             (i for i, layer in enumerate(layers) if any(inner in trainable for inner in layer.walk())), len(layers)
         )
+        if self._first_trainable < len(layers):  # tell it, so it can plan without the dX machinery
+            first = layers[self._first_trainable]
+            first.input_gradient = False
+            first.build(self.shapes[self._first_trainable])
 
     def _bind(self):
         for slot in self.slots:

@@ -326,3 +326,27 @@ def test_residual_shape_mismatch_is_a_clear_error():
     block = Residual("r", [Conv2D("c", 4, 3, padding="same")], "relu")
     with pytest.raises(ValueError, match=r"r: the body maps \(5, 5, 2\) to \(5, 5, 4\) but the identity shortcut"):
         block.build((5, 5, 2))
+
+
+def test_relu_after_max_pool_gives_bitwise_the_same_outputs_and_gradients():
+    """The build runs a ReLU that feeds a max-pool after the pool; nothing observable may change."""
+    from nnctl.train.build import _pool_before_relu
+
+    def layers():
+        return [Conv2D("c", 3, 3, padding="same"), Activate("a", "relu"), MaxPool("p", 2), Flatten("f"), Dense("d", 3)]
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 6, 6, 2))
+    x[0] = 0  # all-zero windows: every pre-activation is the bias, ties everywhere
+    y = np.eye(3)[rng.integers(0, 3, 4)]
+    nets = []
+    for order in (layers(), _pool_before_relu(layers())):
+        net = Network(order, make_loss("auto", "softmax"), (6, 6, 2), dtype=np.float64)
+        net.initialize(np.random.default_rng(6))
+        net.layers[0].params["b"][...] = [-0.5, 0.0, 0.5]
+        nets.append(net)
+    assert [type(layer) for layer in nets[1].layers][1:3] == [MaxPool, Activate]
+    costs = [net.loss_and_grad(x, y) for net in nets]
+    assert costs[0] == costs[1]
+    np.testing.assert_array_equal(nets[0].grad, nets[1].grad)
+    np.testing.assert_array_equal(nets[0].forward(x), nets[1].forward(x))

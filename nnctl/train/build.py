@@ -114,6 +114,17 @@ def build_layers(spec: Spec, input_shape: tuple[int, ...], dropout_rng: np.rando
                 raise
             raise BuildError(f"model.layers[{index - 1}]", str(err)) from None
         layers += block
+    return _pool_before_relu(layers)
+
+
+def _pool_before_relu(layers: list[Layer]) -> list[Layer]:
+    """Run each ReLU that feeds a max-pool after it instead: relu(max(x)) = max(relu(x)) exactly,
+    and so are the gradients (the window's first maximum gets dA where it is > 0), but the ReLU
+    then touches f² times fewer values (LeNet-5: 0.7 ms of a 7 ms step)."""
+    for i in range(len(layers) - 1):
+        first, second = layers[i], layers[i + 1]
+        if isinstance(first, Activate) and first.activation.name == "relu" and isinstance(second, MaxPool):
+            layers[i], layers[i + 1] = second, first
     return layers
 
 

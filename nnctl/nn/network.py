@@ -22,6 +22,7 @@ from .losses import Loss
 # push convolutions' patch matrices out of cache (LeNet-5 at 4096: 5× slower than at 256).
 INFERENCE_BATCH = 256
 
+
 @dataclass(frozen=True)
 class Slot:
     """Where one parameter tensor sits in θ."""

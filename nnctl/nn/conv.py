@@ -82,6 +82,10 @@ def _add_windows(target, d_windows, stride, block_step):
             view[:, :, :, 0] += d_windows[:, :, :, u, lo:lo + band]
 
 
+def _zero(a):
+    a.fill(0)
+
+
 class Conv2D(Layer):
     """2-D cross-correlation with C filters of fH×fW×C′ plus a per-filter bias."""
 
@@ -148,7 +152,7 @@ class Conv2D(Layer):
         m = x.shape[0]
         (ph, pw), (h, w) = self.padding, self.in_shape[:2]
         if ph or pw:
-            p = self._zeroed("padded", (m, *self._padded_hw, self.channels_in), x.dtype, training)
+            p = self._scratch("padded", (m, *self._padded_hw, self.channels_in), x.dtype, training, _zero)
             p[:, ph:ph + h, pw:pw + w] = x
         else:
             p = np.ascontiguousarray(x)
@@ -156,38 +160,33 @@ class Conv2D(Layer):
         view = _block_view(p.reshape(m, self._padded_hw[0], -1), m, out_h, blocks, rows, width, self.stride, step)
         # The patch matrix ends with a column of ones that T's last row turns into the bias.
         k = rows * width
-        cols = self._patches((m * out_h * blocks, k + self.use_bias), x.dtype, training)
+        cols = self._scratch("cols", (m * out_h * blocks, k + self.use_bias), x.dtype, training, self._ones_column)
         np.copyto(cols.reshape(m, out_h, blocks, -1)[..., :k].reshape(view.shape), view)
         self._cols = cols
         z = self._out("z", (m, *self.out_hw, self.filters), x.dtype, training)
         np.matmul(cols, self._banded(x.dtype), out=z.reshape(cols.shape[0], -1))
         return z
 
-    def _patches(self, shape, dtype, training):
-        """The patch-matrix scratch, its bias column of ones written when (re)allocated."""
-        old = self._buffers.get("cols")
-        cols = self._out("cols", shape, dtype, training)
-        if self.use_bias and cols is not old:
+    def _ones_column(self, cols):
+        if self.use_bias:
             cols[:, -1] = 1
-        return cols
 
     def _banded(self, dtype):
         """T with the current weights (and the bias as its last row); off the band it stays zero."""
         shape = (self.kernel[0] * self._window * self.channels_in + self.use_bias, self.block * self.filters)
-        t = self._zeroed("banded", shape, dtype, training=True)
+        t = self._scratch("banded", shape, dtype, True, _zero)
         t.ravel()[self._band] = np.repeat(self.params["W"].ravel(), self.block)
         if self.use_bias:
             t[-1] = np.tile(self.params["b"].ravel(), self.block)
         return t
 
-    def _zeroed(self, key, shape, dtype, training):
-        """Scratch whose untouched entries must be zero: zero-filled only when (re)allocated."""
-        if not training:
-            return np.zeros(shape, dtype)
+    def _scratch(self, key, shape, dtype, training, prepare):
+        """Scratch with entries no pass overwrites (a zero border, the ones column):
+        ``prepare`` writes them only when the array is new."""
         old = self._buffers.get(key)
-        buf = self._buffer(key, shape, dtype)
+        buf = self._out(key, shape, dtype, training)
         if buf is not old:
-            buf.fill(0)
+            prepare(buf)
         return buf
 
     def backward(self, dy, need_dx=True):

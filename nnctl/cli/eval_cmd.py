@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 from rich.table import Table
 
@@ -38,12 +37,7 @@ def _split_data(model: LoadedModel, split: str, data_file: Optional[Path]):
     spec, ckpt = model.spec, model.checkpoint
     if data_file is not None:
         data = load_labelled_file(data_file, ckpt.class_names, ckpt.task)
-        expected = tuple(model.net.input_shape)
-        if data.x.shape[1:] != expected:  # e.g. images flattened into CSV rows, as `predict` accepts
-            if int(np.prod(data.x.shape[1:])) != int(np.prod(expected)):
-                raise fail(f"{data_file}: inputs have shape {data.x.shape[1:]}, the model expects {expected}")
-            data = Dataset(data.x.reshape((len(data.x),) + expected), data.y)
-        return data
+        return Dataset(model.fit_inputs(data.x, data_file), data.y)
     splits = load_splits(spec.data, spec.seed, default_datasets_dir())
     chosen = getattr(splits, split)
     if chosen is None or len(chosen) == 0:

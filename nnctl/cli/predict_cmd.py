@@ -25,12 +25,7 @@ def predict(
     """Predict classes (or regression values) for each input row."""
     with user_errors():
         model = load_model(run, which)
-        x = load_inference_input(input_file)
-        expected = tuple(model.net.input_shape)
-        if x.shape[1:] != expected:
-            if int(np.prod(x.shape[1:])) != int(np.prod(expected)):
-                raise fail(f"{input_file}: inputs have shape {x.shape[1:]}, the model expects {expected}")
-            x = x.reshape((len(x),) + expected)
+        x = model.fit_inputs(load_inference_input(input_file), input_file)
         outputs = model.net.predict(model.normalizer.apply(x, dtype=model.net.dtype))
     header, columns = _columns(outputs, model.checkpoint.task, model.checkpoint.class_names, proba)
     if out is not None and out.suffix == ".npz":

@@ -217,8 +217,9 @@ class Conv2D(Layer):
 class _Pool(Layer):
     """Shared shape logic and backward routing of the parameter-free f×f poolings.
 
-    Both work tap by tap (``_taps``): f² strided slices, each covering every
-    window at once, so no Python loop runs over examples or pixels.
+    They work tap by tap (``_taps``): f² strided slices, each covering every
+    window at once, so no Python loop runs over examples or pixels (max pooling
+    over tiling windows has a faster route of its own).
     """
 
     def __init__(self, name: str, size: int, stride: int | None = None):

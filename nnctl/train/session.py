@@ -10,7 +10,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data import Normalizer, Splits, load_splits
+import numpy as np
+
+from ..data import DataError, Normalizer, Splits, load_splits
 from ..nn.layers import BatchNorm
 from ..nn.network import Network
 from ..runs import rundir
@@ -137,6 +139,16 @@ class LoadedModel:
     normalizer: Normalizer
     checkpoint: Checkpoint
     path: Path
+
+    def fit_inputs(self, x: np.ndarray, source: Path) -> np.ndarray:
+        """``x`` in the network's input shape; rows holding the same number of values
+        (images flattened into CSV rows) are reshaped, anything else is a DataError."""
+        expected = tuple(self.net.input_shape)
+        if x.shape[1:] == expected:
+            return x
+        if int(np.prod(x.shape[1:])) != int(np.prod(expected)):
+            raise DataError(f"{source}: inputs have shape {x.shape[1:]}, the model expects {expected}")
+        return x.reshape((len(x),) + expected)
 
 
 def load_model(run_dir: Path, which: str = "best") -> LoadedModel:

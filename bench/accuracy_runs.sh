@@ -19,8 +19,8 @@ for entry in $CONFIGS; do
         .venv/bin/$cmd > /tmp/bench-train-$name.json 2> /tmp/bench-train-$name.err
         echo "# exit $? after $(( $(date +%s) - start )) s"
         cat /tmp/bench-train-$name.json
-        cat /tmp/bench-train-$name.err | sed 's/^/# stderr: /'
-        run=$(.venv/bin/python -c "import json,sys; d=json.load(open(sys.argv[1])); print(d.get('run_dir') or d.get('run') or '')" /tmp/bench-train-$name.json)
+        sed 's/^/# stderr: /' /tmp/bench-train-$name.err
+        run=$(.venv/bin/python -c "import json,sys; print(json.load(open(sys.argv[1])).get('run', ''))" /tmp/bench-train-$name.json)
         echo "# nnctl eval $run --split test --json"
         .venv/bin/nnctl eval "$run" --split test --json
         echo "# exit $?"

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -37,9 +37,10 @@ REPO = Path(__file__).resolve().parents[1]
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS")
 REEXEC_MARK = "NNCTL_BENCH_REEXEC"
+DEFAULT_THREADS = 2
 
 
-def threads_from_argv(argv: list[str], default: int = 2) -> int:
+def threads_from_argv(argv: list[str], default: int = DEFAULT_THREADS) -> int:
     """The value of ``--threads N`` / ``--threads=N`` without argparse (which we may not reach yet)."""
     for i, arg in enumerate(argv):
         if arg == "--threads" and i + 1 < len(argv):
@@ -213,7 +214,7 @@ def parse_args(bench: Bench, doc: str, argv=None):
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup-steps", type=int, default=bench.warmup_steps,
                    help="untimed training steps in each worker before its timed run (0: none)")
-    p.add_argument("--threads", type=int, default=2, help="BLAS/OpenMP/torch threads for every system")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="BLAS/OpenMP/torch threads for every system")
     p.add_argument("--idle-wait", type=float, default=30.0,
                    help="before each run, wait up to this many seconds for other processes to leave the CPUs")
     p.add_argument("--retries", type=int, default=2,
@@ -236,11 +237,10 @@ def parse_args(bench: Bench, doc: str, argv=None):
     if unknown:
         p.error(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(systems)}")
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
-    train = config(bench)["train"]
-    configured = train.get("optimizer", {}).get("name", "adam")
-    args.optimizer = args.optimizer or configured
+    train = config(bench.config).train
+    args.optimizer = args.optimizer or train.optimizer.name
     if args.lr is None:
-        args.lr = train["learning_rate"] if args.optimizer == configured else DEFAULT_LR[args.optimizer]
+        args.lr = train.learning_rate if args.optimizer == train.optimizer.name else DEFAULT_LR[args.optimizer]
     return args
 
 
@@ -448,25 +448,21 @@ def worker_main(bench: Bench, args) -> int:
 # ====================================================================== nnctl
 
 
-def config(bench: Bench) -> dict:
-    return _read_yaml(bench.config)
-
-
 @functools.cache
-def _read_yaml(path: str) -> dict:
-    import yaml
+def config(path: str):
+    """The benchmark's config as nnctl reads it (validated, every default filled); loads no NumPy."""
+    from nnctl.spec import load_spec
 
-    return yaml.safe_load((REPO / path).read_text())
+    return load_spec(REPO / path)
 
 
 def make_spec(bench: Bench, args, batch_size: int, epochs: int, optimizer: str | None = None, lr: float | None = None):
     """The config's network and optimizer as a float32 spec trained on all 60,000 MNIST training images."""
     from nnctl.spec.schema import Spec
 
-    cfg = config(bench)
+    cfg = config(bench.config)
     optimizer = optimizer or args.optimizer
-    opt = cfg["train"].get("optimizer", {"name": "adam"})
-    opt = dict(opt) if opt.get("name") == optimizer else {"name": optimizer}
+    opt = cfg.train.optimizer.model_dump() if cfg.train.optimizer.name == optimizer else {"name": optimizer}
     return Spec.model_validate({
         "name": f"bench-{bench.name}",
         "seed": args.seed,
@@ -474,9 +470,9 @@ def make_spec(bench: Bench, args, batch_size: int, epochs: int, optimizer: str |
         "data": {
             "source": {"type": "registry", "name": "mnist", "mirror": args.mirror},
             "split": {"train": 60000, "dev": 0, "test": 0},  # counts; MNIST's own 10k test set is the test split
-            "normalize": cfg["data"]["normalize"],
+            "normalize": cfg.data.normalize.model_dump(),
         },
-        "model": cfg["model"],
+        "model": cfg.model.model_dump(),
         "train": {"epochs": epochs, "batch_size": batch_size,
                   "learning_rate": lr if lr is not None else args.lr, "optimizer": opt},
         "checkpoint": {"every_epochs": 1, "monitor": "train_cost"},
@@ -484,12 +480,11 @@ def make_spec(bench: Bench, args, batch_size: int, epochs: int, optimizer: str |
 
 
 def load_run(bench: Bench, args):
-    """nnctl's own prepared data (``prepare_run``): float32, scaled, MNIST's 60,000 / 10,000 split."""
+    """nnctl's own prepared data (``prepare_run``, which fetches and checksums MNIST): float32, scaled,
+    MNIST's 60,000 / 10,000 split."""
     import numpy as np
-    from nnctl.data import registry
     from nnctl.train.session import prepare_run
 
-    registry.fetch("mnist", args.mirror, Path(args.datasets_dir) / "cache")  # checksums; copies from the mirror once
     run = prepare_run(make_spec(bench, args, args.batch_sizes[0], 1), Path(args.datasets_dir))
     train, test = run.data["train"], run.data["test"]
     assert train.x.dtype == np.float32 and train.x.flags.c_contiguous
@@ -499,26 +494,20 @@ def load_run(bench: Bench, args):
 
 def warmup_subset(run, n: int):
     """The run with only the first ``n`` training and 1,000 test examples (for an untimed warm-up)."""
-    import dataclasses
-
     from nnctl.train.prepare import Prepared
 
     def head(d, k):
         return Prepared(d.x[:k], d.targets[:k], None if d.labels is None else d.labels[:k])
 
-    return dataclasses.replace(run, data={**run.data, "train": head(run.data["train"], n),
-                                          "test": head(run.data["test"], 1000)})
+    return replace(run, data={**run.data, "train": head(run.data["train"], n),
+                               "test": head(run.data["test"], 1000)})
 
 
 def fresh_net(spec, input_shape):
     """A network built and initialized exactly as ``prepare_run`` does (same seed → same θ)."""
-    from nnctl.train.build import build_network
-    from nnctl.train.loop import make_streams
+    from nnctl.train.session import fresh_network
 
-    streams = make_streams(spec.seed)
-    net = build_network(spec, input_shape, streams["dropout"])
-    net.initialize(streams["init"])
-    return net, streams
+    return fresh_network(spec, input_shape)
 
 
 def accuracy(pred, labels) -> float:
@@ -560,17 +549,10 @@ def timed_trainer_class():
 
 def make_trainer(run, spec, run_dir: Path):
     """What ``session.start_run`` builds, but reusing the loaded data and a given run directory."""
-    from nnctl.spec import spec_to_yaml
+    from nnctl.train.session import new_trainer
 
     net, streams = fresh_net(spec, run.net.input_shape)
-    extras = {
-        "normalizer": run.normalizer.state(),
-        "spec_yaml": spec_to_yaml(spec),
-        "task": run.splits.task,
-        "class_names": list(run.splits.class_names),
-        "input_shape": list(net.input_shape),
-    }
-    return timed_trainer_class()(spec, net, run.data, run_dir, streams, extras, len(run.splits.class_names))
+    return new_trainer(replace(run, spec=spec, net=net, streams=streams), run_dir, timed_trainer_class())
 
 
 def run_nnctl(bench: Bench, run, spec, args) -> dict:
@@ -645,11 +627,8 @@ def torch_tensors(bench: Bench, model, grads: bool = False) -> dict:
 
 
 def torch_optimizer(torch, model, name: str, lr: float, fused: bool):
-    if name == "adam":
-        return torch.optim.Adam(model.parameters(), lr=lr, fused=True) if fused else torch.optim.Adam(model.parameters(), lr=lr)
-    if name == "gd":
-        return torch.optim.SGD(model.parameters(), lr=lr, fused=True) if fused else torch.optim.SGD(model.parameters(), lr=lr)
-    raise ValueError(name)
+    cls = {"adam": torch.optim.Adam, "gd": torch.optim.SGD}[name]
+    return cls(model.parameters(), lr=lr, **({"fused": True} if fused else {}))  # unfused: PyTorch's own default
 
 
 def torch_predict(torch, bench: Bench, model, x, chunk: int = 2000):

@@ -10,7 +10,8 @@ Usage (from the repository root, in the venv with the ``bench`` extra installed)
 
 The network: conv 6@5×5 'same' + ReLU, maxpool 2, conv 16@5×5 'valid' + ReLU,
 maxpool 2, dense 120 ReLU, 84 ReLU, 10 softmax; float32.  nnctl trains the
-config's spec through its real Trainer on NHWC maps; PyTorch runs the same
+config's network and optimizer (not its learning-rate schedule or augmentation)
+through its real Trainer on NHWC maps; PyTorch runs the same
 network in its native NCHW layout, starting from nnctl's initial weights
 converted to PyTorch's layouts.  The protocol (one fresh process per timed run,
 alternating systems, paired ratios) is bench/common.py's, as for

@@ -84,15 +84,22 @@ def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normal
     normalizer = normalizer or fit_normalizer(spec, splits)
     data = prepare_all(spec, splits, normalizer)
     _check_monitors(spec, metric_names(splits.task, data))
-    streams = make_streams(spec.seed)
     input_shape = tuple(splits.train.x.shape[1:])
-    net = build_network(spec, input_shape, streams["dropout"])
+    net, streams = fresh_network(spec, input_shape)
     _check_training_batches(spec, net, len(splits.train), input_shape)
-    net.initialize(streams["init"])
     return RunParts(spec, splits, normalizer, data, net, streams)
 
 
-def _trainer(run: RunParts, run_dir: Path) -> Trainer:
+def fresh_network(spec: Spec, input_shape: tuple[int, ...]) -> tuple[Network, dict]:
+    """The spec's network initialized from its seed, and the run's random streams (same seed, same θ)."""
+    streams = make_streams(spec.seed)
+    net = build_network(spec, input_shape, streams["dropout"])
+    net.initialize(streams["init"])
+    return net, streams
+
+
+def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Trainer) -> Trainer:
+    """A trainer for ``run`` writing into ``run_dir``, with what its checkpoints must carry."""
     extras = {
         "normalizer": run.normalizer.state(),
         "spec_yaml": spec_to_yaml(run.spec),
@@ -100,14 +107,14 @@ def _trainer(run: RunParts, run_dir: Path) -> Trainer:
         "class_names": list(run.splits.class_names),
         "input_shape": list(run.net.input_shape),
     }
-    return Trainer(run.spec, run.net, run.data, run_dir, run.streams, extras, len(run.splits.class_names))
+    return trainer_class(run.spec, run.net, run.data, run_dir, run.streams, extras, len(run.splits.class_names))
 
 
 def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> Trainer:
     run = prepare_run(spec, datasets_dir)
     run_dir = rundir.create_run_dir(runs_dir, spec.name)
     atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
-    trainer = _trainer(run, run_dir)
+    trainer = new_trainer(run, run_dir)
     trainer.save(rundir.INITIAL)
     # Epoch 0 is a valid checkpoint too: a run that diverges or is killed in its
     # first epoch still has a last good checkpoint.h5 to evaluate or resume.
@@ -123,7 +130,7 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
     ckpt = load_checkpoint(rundir.checkpoint_path(run_dir, "latest"))
     spec = parse_spec(ckpt.spec_yaml, str(Path(run_dir) / rundir.SPEC_FILE), overrides)
     run = prepare_run(spec, datasets_dir, Normalizer.from_state(ckpt.normalizer))
-    trainer = _trainer(run, Path(run_dir))
+    trainer = new_trainer(run, Path(run_dir))
     metrics_path = Path(run_dir) / rundir.METRICS
     trainer.restore(ckpt, MetricLog.load(metrics_path) if metrics_path.exists() else MetricLog())
     if ckpt.progress.get("stop_reason") == "early_stopping":

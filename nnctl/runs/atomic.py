@@ -13,23 +13,13 @@ from pathlib import Path
 import h5py
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace a small text file (the resolved spec) in one rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 @contextmanager
-def atomic_h5(path: Path):
-    """Yield an open h5py.File that replaces ``path`` only if the block completes."""
+def _replacing(path: Path):
+    """Yield a temporary sibling of ``path``; if the block completes, make it durable and rename it over."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with h5py.File(tmp, "w") as f:
-            yield f
-            f.flush()
+        yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -41,3 +31,16 @@ def atomic_h5(path: Path):
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace a small text file (the resolved spec)."""
+    with _replacing(path) as tmp:
+        tmp.write_text(text)
+
+
+@contextmanager
+def atomic_h5(path: Path):
+    """Yield an open h5py.File that replaces ``path`` only if the block completes."""
+    with _replacing(path) as tmp, h5py.File(tmp, "w") as f:
+        yield f

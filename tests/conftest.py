@@ -7,11 +7,13 @@ fast and leaves nothing behind in the repository.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import h5py
@@ -109,11 +111,15 @@ def run_nnctl(*args, cwd: Path | None = None, env: dict | None = None, timeout: 
     )
 
 
+def train_json(spec: Path, runs_dir: Path, *overrides: str) -> dict:
+    """Train in-process, quietly, with ``--set`` OVERRIDES; return the JSON result."""
+    sets = [x for o in overrides for x in ("--set", o)]
+    return invoke_json("train", spec, "--runs-dir", runs_dir, "--quiet", *sets)
+
+
 def train_run(spec: Path, runs_dir: Path, *overrides: str) -> Path:
     """Train in-process, quietly; return the new run directory."""
-    sets = [x for o in overrides for x in ("--set", o)]
-    result = invoke_json("train", spec, "--runs-dir", runs_dir, "--quiet", *sets)
-    return Path(result["run"])
+    return Path(train_json(spec, runs_dir, *overrides)["run"])
 
 
 def h5_datasets(path: Path) -> dict[str, np.ndarray]:
@@ -135,6 +141,14 @@ def assert_same_arrays(a: dict, b: dict, prefixes=("",), skip=()) -> None:
         assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), f"{key} differs"
 
 
+@contextlib.contextmanager
+def no_float_warnings():
+    """Turn every warning and every NumPy overflow/invalid/divide condition into an error."""
+    with warnings.catch_warnings(), np.errstate(over="raise", invalid="raise", divide="raise"):
+        warnings.simplefilter("error")
+        yield
+
+
 def one_line_error(stderr: str) -> str:
     """The stderr of a user mistake: exactly one `nnctl: error:` line and no traceback."""
     assert "Traceback" not in stderr
@@ -150,11 +164,6 @@ def one_line_error(stderr: str) -> str:
 @pytest.fixture
 def tiny_spec(tmp_path) -> Path:
     return write_spec(tmp_path, TINY_SPEC, "tiny.yaml")
-
-
-@pytest.fixture
-def moons_spec(tmp_path) -> Path:
-    return write_spec(tmp_path, MOONS_SPEC, "moons.yaml")
 
 
 @pytest.fixture(scope="session")

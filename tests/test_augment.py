@@ -10,6 +10,8 @@ from nnctl.spec.schema import AugmentSpec
 from nnctl.train.augment import Augmenter, shift_images
 from nnctl.train.session import resume_run, start_run
 
+from conftest import CONFIGS
+
 
 def images(m=6, h=5, w=4, c=2):
     return np.arange(m * h * w * c, dtype=np.float64).reshape(m, h, w, c)
@@ -44,10 +46,10 @@ def test_noise_has_the_requested_standard_deviation():
 
 def test_training_with_augmentation_resumes_bit_exactly(tmp_path):
     overrides = ["data.limit=300", "train.augment={flip_horizontal: true, shift: 1, noise: 0.05}", "train.batch_size=32"]
-    spec4 = load_spec("configs/digits-cnn.yaml", overrides + ["train.epochs=4"])
+    spec4 = load_spec(str(CONFIGS / "digits-cnn.yaml"), overrides + ["train.epochs=4"])
     whole = start_run(spec4, tmp_path / "a")
     whole.run()
-    half = start_run(load_spec("configs/digits-cnn.yaml", overrides + ["train.epochs=2"]), tmp_path / "b")
+    half = start_run(load_spec(str(CONFIGS / "digits-cnn.yaml"), overrides + ["train.epochs=2"]), tmp_path / "b")
     half.run()
     resumed = resume_run(half.run_dir, ["train.epochs=4"])
     resumed.run()
@@ -57,7 +59,7 @@ def test_training_with_augmentation_resumes_bit_exactly(tmp_path):
 
 def test_augmentation_draws_from_its_own_stream(tmp_path):
     """Turning augmentation on leaves initialization and shuffling unchanged (same initial θ, same batches)."""
-    plain = start_run(load_spec("configs/digits-cnn.yaml", ["data.limit=200"]), tmp_path / "p")
-    noisy = start_run(load_spec("configs/digits-cnn.yaml", ["data.limit=200", "train.augment={noise: 0.1}"]), tmp_path / "n")
+    plain = start_run(load_spec(str(CONFIGS / "digits-cnn.yaml"), ["data.limit=200"]), tmp_path / "p")
+    noisy = start_run(load_spec(str(CONFIGS / "digits-cnn.yaml"), ["data.limit=200", "train.augment={noise: 0.1}"]), tmp_path / "n")
     np.testing.assert_array_equal(plain.net.theta, noisy.net.theta)
     assert plain.streams["shuffle"].bit_generator.state == noisy.streams["shuffle"].bit_generator.state

@@ -9,7 +9,7 @@ import pytest
 from nnctl.runs.checkpoint import load_checkpoint
 from nnctl.spec import load_spec
 
-from conftest import CONFIGS, invoke, invoke_json
+from conftest import CONFIGS, invoke, invoke_json, train_json
 
 ALL_CONFIGS = sorted(CONFIGS.glob("*.yaml"))
 MNIST = CONFIGS / "mnist-mlp.yaml"
@@ -25,6 +25,7 @@ TRAINED = {
     "demo-regularization.yaml": (["train.epochs=20", "checkpoint.every_epochs=20"], 0.85),  # 256x256: the heaviest
     "demo-batchnorm.yaml": ([f"model.layers.{i}.batchnorm=true" for i in range(5)], 0.85),
 }
+
 
 def _uses_mnist(path: Path) -> bool:
     return load_spec(path).data.source.type == "registry"
@@ -54,8 +55,7 @@ def test_config_validates(path):
 )
 def test_config_trains_to_its_bar(tmp_path, name):
     overrides, bar = TRAINED[name]
-    sets = [x for o in overrides for x in ("--set", o)]
-    result = invoke_json("train", CONFIGS / name, "--runs-dir", tmp_path, "--quiet", *sets)
+    result = train_json(CONFIGS / name, tmp_path, *overrides)
     assert result["stop_reason"] == "completed"
     run = Path(result["run"])
     assert load_checkpoint(run / "checkpoint.h5").epoch == result["epochs"]
@@ -64,7 +64,7 @@ def test_config_trains_to_its_bar(tmp_path, name):
 
 @pytest.mark.parametrize("path", OTHERS, ids=lambda p: p.stem)
 def test_other_configs_train_end_to_end_on_small_data(tmp_path, path):
-    result = invoke_json("train", path, "--runs-dir", tmp_path, "--quiet", "--set", "data.limit=300", "--set", "train.epochs=1")
+    result = train_json(path, tmp_path, "data.limit=300", "train.epochs=1")
     assert result["stop_reason"] == "completed" and result["epochs"] == 1
     assert all(v == v for v in result["metrics"].values())  # no NaN
     invoke("eval", result["run"], "--split", "dev")
@@ -72,7 +72,7 @@ def test_other_configs_train_end_to_end_on_small_data(tmp_path, path):
 
 def test_demo_batchnorm_does_not_learn_without_batch_norm(tmp_path):
     """The demo's claim: the same deep sigmoid net without batch norm stays near chance."""
-    result = invoke_json("train", CONFIGS / "demo-batchnorm.yaml", "--runs-dir", tmp_path, "--quiet")
+    result = train_json(CONFIGS / "demo-batchnorm.yaml", tmp_path)
     assert result["metrics"]["dev_accuracy"] < 0.3
 
 
@@ -80,12 +80,12 @@ def test_mnist_config_trains_on_a_small_subset(tmp_path, monkeypatch, mnist_mirr
     # NNCTL_DATASETS also says where the bundled digits live; point it at tmp only in this test
     datasets, _ = mnist_datasets
     monkeypatch.setenv("NNCTL_DATASETS", str(datasets))
-    result = invoke_json(
-        "train", MNIST, "--runs-dir", tmp_path / "runs", "--quiet",
-        "--set", f"data.source={{type: registry, name: mnist, mirror: {mnist_mirror}}}",
-        "--set", "data.limit=2000",
-        "--set", "data.split={train: 0.9, dev: 0.1}",
-        "--set", "train.epochs=1",
+    result = train_json(
+        MNIST, tmp_path / "runs",
+        f"data.source={{type: registry, name: mnist, mirror: {mnist_mirror}}}",
+        "data.limit=2000",
+        "data.split={train: 0.9, dev: 0.1}",
+        "train.epochs=1",
     )
     assert result["epochs"] == 1 and result["steps"] == -(-1800 // 128)
     assert result["metrics"]["dev_accuracy"] >= 0.70

@@ -11,12 +11,28 @@ import pytest
 from nnctl.spec import load_spec
 from nnctl.train.session import start_run
 
+from conftest import CONFIGS
+
 BATCHNORM_ALL = [f"model.layers.{i}.batchnorm=true" for i in range(5)]
 
 
 def final_metrics(tmp_path, spec_file: str, *overrides: str) -> dict[str, float]:
-    trainer = start_run(load_spec(f"configs/{spec_file}", list(overrides)), tmp_path)
+    trainer = start_run(load_spec(CONFIGS / spec_file, list(overrides)), tmp_path)
     return trainer.run().metrics
+
+
+@pytest.fixture(scope="module")
+def as_shipped(tmp_path_factory):
+    """``as_shipped(spec_file)``: the final metrics of a demo spec without changes, trained once per module
+    (the runs are seeded, so every parametrized case compares against the same baseline anyway)."""
+    cache: dict[str, dict[str, float]] = {}
+
+    def metrics(spec_file: str) -> dict[str, float]:
+        if spec_file not in cache:
+            cache[spec_file] = final_metrics(tmp_path_factory.mktemp("as-shipped"), spec_file)
+        return cache[spec_file]
+
+    return metrics
 
 
 @pytest.mark.parametrize(
@@ -29,8 +45,8 @@ def final_metrics(tmp_path, spec_file: str, *overrides: str) -> dict[str, float]
     ],
     ids=["momentum", "nesterov", "rmsprop", "adam"],
 )
-def test_adaptive_optimizers_beat_plain_gradient_descent(tmp_path, optimizer):
-    plain = final_metrics(tmp_path, "demo-optimizers.yaml")
+def test_adaptive_optimizers_beat_plain_gradient_descent(tmp_path, optimizer, as_shipped):
+    plain = as_shipped("demo-optimizers.yaml")
     better = final_metrics(tmp_path, "demo-optimizers.yaml", *optimizer)
     assert better["train_cost"] < 0.5 * plain["train_cost"]
 
@@ -47,8 +63,8 @@ def test_dampened_momentum_equals_undamped_at_scaled_learning_rate(tmp_path):
     [["regularization.l2=1"], ["model.layers.0.keep_prob=0.5", "model.layers.1.keep_prob=0.5"]],
     ids=["l2", "dropout"],
 )
-def test_regularization_narrows_the_train_dev_gap(tmp_path, regularizer):
-    free = final_metrics(tmp_path, "demo-regularization.yaml")
+def test_regularization_narrows_the_train_dev_gap(tmp_path, regularizer, as_shipped):
+    free = as_shipped("demo-regularization.yaml")
     regular = final_metrics(tmp_path, "demo-regularization.yaml", *regularizer)
     gap = lambda m: m["train_accuracy"] - m["dev_accuracy"]  # noqa: E731
     assert free["train_accuracy"] == 1.0 and gap(free) > 0.05  # the unregularized net overfits

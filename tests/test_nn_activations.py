@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pytest
 
 from nnctl.nn.activations import ACTIVATIONS, ELU_ALPHA, LEAKY_SLOPE, sigmoid, softmax
+
+from conftest import no_float_warnings
 
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "linear"]
 
@@ -45,8 +46,7 @@ def test_sigmoid_derivative_known_values():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sigmoid_stable_for_huge_inputs(dtype):
     z = np.array([-1000.0, -50.0, 50.0, 1000.0], dtype=dtype)
-    with warnings.catch_warnings(), np.errstate(over="raise", invalid="raise", divide="raise"):
-        warnings.simplefilter("error")
+    with no_float_warnings():
         a = sigmoid(z)
     assert a.dtype == dtype
     assert a[0] == 0.0 and a[3] == 1.0
@@ -94,8 +94,7 @@ def test_linear_values():
 @pytest.mark.parametrize("name", HIDDEN)
 def test_every_activation_finite_without_warnings_at_1000(name):
     z = np.array([-1000.0, 1000.0])
-    with warnings.catch_warnings(), np.errstate(over="raise", invalid="raise", divide="raise"):
-        warnings.simplefilter("error")
+    with no_float_warnings():
         a = _g(name, z)
         d = _grad(name, z)
     assert np.all(np.isfinite(a)) and np.all(np.isfinite(d))
@@ -174,8 +173,7 @@ def test_softmax_is_row_wise():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_softmax_stable_for_huge_logits(dtype):
     z = np.array([[1000.0, 1000.0, -1000.0], [1e4, 0.0, -1e4], [-1000.0, -1000.0, -1000.0]], dtype=dtype)
-    with warnings.catch_warnings(), np.errstate(over="raise", invalid="raise", divide="raise"):
-        warnings.simplefilter("error")
+    with no_float_warnings():
         a = softmax(z)
     assert np.all(np.isfinite(a))
     np.testing.assert_allclose(a, [[0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]], rtol=1e-6, atol=0)

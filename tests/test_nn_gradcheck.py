@@ -65,6 +65,15 @@ def _net(layers, loss=None, n_in=3, seed=0):
     return net
 
 
+def _mlp(activate=Activate, output=Dense, loss=None):
+    """h (5 tanh units) → out (3 classes): the small net whose pieces the tests below break one at a time."""
+    return _net([Dense("h", 5, init="xavier"), activate("act", "tanh"), output("out", 3, init="xavier")], loss)
+
+
+def _verdicts(report):
+    return {t.key: t.verdict() for t in report.tensors}
+
+
 def _by_key(report):
     return {t.key: t for t in report.tensors}
 
@@ -77,19 +86,16 @@ def _worst(report):
 
 
 def test_correct_network_passes_every_tensor():
-    net = _net([Dense("h", 5, init="xavier"), Activate("act", "tanh"), Dense("out", 3, init="xavier")])
-    report = check_gradients(net, *_data())
+    report = check_gradients(_mlp(), *_data())
     assert report.verdict() == "pass"
-    assert {t.key: t.verdict() for t in report.tensors} == {"h/W": "pass", "out/W": "pass", "h/b": "pass",
-                                                           "out/b": "pass"}
+    assert _verdicts(report) == {"h/W": "pass", "out/W": "pass", "h/b": "pass", "out/b": "pass"}
 
 
 # ---------------------------------------------------------------- broken nets are pinned down
 
 
 def test_wrong_sign_in_db_is_pinned_to_that_bias():
-    net = _net([Dense("h", 5, init="xavier"), Activate("act", "tanh"), WrongSignBias("out", 3, init="xavier")])
-    report = check_gradients(net, *_data())
+    report = check_gradients(_mlp(output=WrongSignBias), *_data())
     tensors = _by_key(report)
     assert _worst(report).key == "out/b"
     assert tensors["out/b"].verdict() == "fail"
@@ -104,13 +110,8 @@ def test_wrong_sign_in_db_is_pinned_to_that_bias():
 
 
 def test_missing_activation_derivative_fails_only_upstream_tensors():
-    net = _net([Dense("h", 5, init="xavier"), NoActivationGrad("act", "tanh"), Dense("out", 3, init="xavier")])
-    report = check_gradients(net, *_data())
-    tensors = _by_key(report)
-    assert tensors["h/W"].verdict() == "fail"
-    assert tensors["h/b"].verdict() == "fail"
-    assert tensors["out/W"].verdict() == "pass"
-    assert tensors["out/b"].verdict() == "pass"
+    report = check_gradients(_mlp(activate=NoActivationGrad), *_data())
+    assert _verdicts(report) == {"h/W": "fail", "h/b": "fail", "out/W": "pass", "out/b": "pass"}
     assert _worst(report).key in ("h/W", "h/b")
 
 
@@ -126,9 +127,7 @@ def test_missing_batchnorm_term_fails_the_weights_before_it():
 
 
 def test_loss_missing_one_over_m_fails_everything_by_the_factor_m():
-    net = _net([Dense("h", 5, init="xavier"), Activate("act", "tanh"), Dense("out", 3, init="xavier")],
-               loss=CrossEntropyWithoutMean())
-    report = check_gradients(net, *_data())
+    report = check_gradients(_mlp(loss=CrossEntropyWithoutMean()), *_data())
     # analytic = m · numerical: relative difference (m − 1)/(m + 1) = 0.6 for m = 4
     for t in report.tensors:
         assert t.verdict() == "fail"
@@ -138,7 +137,7 @@ def test_loss_missing_one_over_m_fails_everything_by_the_factor_m():
 
 
 def test_missing_penalty_gradient_fails_weights_and_not_biases(monkeypatch):
-    net = _net([Dense("h", 5, init="xavier"), Activate("act", "tanh"), Dense("out", 3, init="xavier")])
+    net = _mlp()
     x, y = _data()
     original = net.loss_and_grad
 
@@ -147,11 +146,7 @@ def test_missing_penalty_gradient_fails_weights_and_not_biases(monkeypatch):
 
     monkeypatch.setattr(net, "loss_and_grad", forgets_penalty_gradient)
     report = check_gradients(net, x, y, l2=1.0, l1=0.5)
-    tensors = _by_key(report)
-    assert tensors["h/W"].verdict() == "fail"
-    assert tensors["out/W"].verdict() == "fail"
-    assert tensors["h/b"].verdict() == "pass"
-    assert tensors["out/b"].verdict() == "pass"
+    assert _verdicts(report) == {"h/W": "fail", "out/W": "fail", "h/b": "pass", "out/b": "pass"}
     assert _worst(report).key in ("h/W", "out/W")
     # with the real method the same check passes
     monkeypatch.undo()
@@ -162,7 +157,7 @@ def test_missing_penalty_gradient_fails_weights_and_not_biases(monkeypatch):
 
 
 def test_max_checks_samples_and_reports_sampled():
-    net = _net([Dense("h", 5, init="xavier"), Activate("act", "tanh"), WrongSignBias("out", 3, init="xavier")])
+    net = _mlp(output=WrongSignBias)
     x, y = _data()
     report = check_gradients(net, x, y, max_checks=4, rng=np.random.default_rng(9))
     tensors = _by_key(report)

@@ -26,7 +26,9 @@ from conftest import (
     invoke_json,
     nnctl_cmd,
     one_line_error,
+    run_nnctl,
     subprocess_env,
+    train_json,
     train_run,
     write_spec,
 )
@@ -40,7 +42,7 @@ TIMING = ("epoch/wall_time", "epoch/epoch_time")
 
 def test_train_json_result_and_run_directory(tmp_path, tiny_spec):
     runs = tmp_path / "runs"
-    result = invoke_json("train", tiny_spec, "--runs-dir", runs, "--quiet")
+    result = train_json(tiny_spec, runs)
     assert set(result) == {"run", "epochs", "steps", "stop_reason", "metrics", "best"}
     assert result["epochs"] == 4 and result["stop_reason"] == "completed"
     assert result["steps"] == 4 * 6  # 180 training examples in batches of 32
@@ -82,7 +84,7 @@ def test_checkpoint_layout_with_plain_h5py(tmp_path, tiny_spec):
 
 
 def test_metrics_log_lengths(tmp_path, tiny_spec):
-    result = invoke_json("train", tiny_spec, "--runs-dir", tmp_path, "--quiet")
+    result = train_json(tiny_spec, tmp_path)
     metrics = h5_datasets(Path(result["run"]) / "metrics.h5")
     assert len(metrics["iteration/cost"]) == result["steps"] == len(metrics["iteration/learning_rate"])
     epoch_keys = [k for k in metrics if k.startswith("epoch/")]
@@ -267,8 +269,7 @@ def test_sigkill_at_random_moments_leaves_a_resumable_run(tmp_path):
         epochs_seen.append(load_checkpoint(run / "checkpoint.h5").epoch)
     assert epochs_seen == sorted(epochs_seen)  # a kill never loses a saved checkpoint
 
-    done = subprocess.run(nnctl_cmd("train", "--resume", run, "--quiet", "--json"), cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = run_nnctl("train", "--resume", run, "--quiet", "--json", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["epochs"] == 12
     _check_run_files(run)
@@ -340,8 +341,7 @@ def test_divergence_after_good_epochs_keeps_the_last_good_checkpoint(tmp_path):
 
 def test_divergence_exit_code_from_a_real_process(tmp_path):
     spec = write_spec(tmp_path, DIVERGING_SPEC)
-    done = subprocess.run(nnctl_cmd("train", spec, "--runs-dir", tmp_path / "runs", "--quiet"),
-                          cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=60)
+    done = run_nnctl("train", spec, "--runs-dir", tmp_path / "runs", "--quiet", cwd=tmp_path, timeout=60)
     assert done.returncode == 3
     assert "Traceback" not in done.stderr
     assert "nnctl: error: training diverged" in done.stderr

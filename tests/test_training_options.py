@@ -12,11 +12,13 @@ from nnctl.spec import load_spec, parse_spec
 from nnctl.train.build import BuildError
 from nnctl.train.session import resume_run, start_run
 
+from conftest import CONFIGS
+
 SMALL = ["data.limit=300", "train.epochs=6"]
 
 
-def train(tmp_path, *overrides, config="configs/quickstart.yaml"):
-    trainer = start_run(load_spec(config, [*SMALL, *overrides]), tmp_path)
+def train(tmp_path, *overrides):
+    trainer = start_run(load_spec(str(CONFIGS / "quickstart.yaml"), [*SMALL, *overrides]), tmp_path)
     return trainer, trainer.run()
 
 
@@ -25,29 +27,24 @@ def epoch_log(run_dir, name):
         return f[f"epoch/{name}"][()]
 
 
+EPOCHS = range(1, 7)
+
+
 @pytest.mark.parametrize(
-    "schedule, params",
+    "schedule, params, factors",
     [
-        ("inverse_time", {"decay_rate": 1.0}),
-        ("exponential", {"base": 0.7}),
-        ("inv_sqrt", {"k": 1.0}),
-        ("step", {"every": 2, "factor": 0.5}),
+        ("inverse_time", {"decay_rate": 1.0}, [1 / (1 + e) for e in EPOCHS]),
+        ("exponential", {"base": 0.7}, [0.7**e for e in EPOCHS]),
+        ("inv_sqrt", {"k": 1.0}, [1 / np.sqrt(e) for e in EPOCHS]),
+        ("step", {"every": 2, "factor": 0.5}, [0.5 ** (e // 2) for e in EPOCHS]),
     ],
+    ids=["inverse_time", "exponential", "inv_sqrt", "step"],
 )
-def test_epoch_schedules_are_recorded_per_epoch(tmp_path, schedule, params):
+def test_epoch_schedules_are_recorded_per_epoch(tmp_path, schedule, params, factors):
     body = ", ".join(f"{k}: {v}" for k, v in params.items())
     trainer, _ = train(tmp_path, f"train.schedule={{name: {schedule}, {body}}}", "train.learning_rate=0.2")
-    expected = [0.2 * f for f in _factors(schedule, params)]
+    expected = [0.2 * f for f in factors]
     np.testing.assert_allclose(epoch_log(trainer.run_dir, "learning_rate"), expected, rtol=1e-12)
-
-
-def _factors(schedule, params):
-    return {
-        "inverse_time": [1 / (1 + e) for e in range(1, 7)],
-        "exponential": [0.7**e for e in range(1, 7)],
-        "inv_sqrt": [1 / np.sqrt(e) for e in range(1, 7)],
-        "step": [0.5 ** (e // 2) for e in range(1, 7)],
-    }[schedule]
 
 
 def test_inverse_time_matches_the_notes_vector():
@@ -80,41 +77,42 @@ def test_early_stopping_stops_restores_the_best_and_records_why(tmp_path):
 
 
 def test_early_stopping_monitors_what_picks_best_h5(tmp_path):
-    spec = load_spec("configs/quickstart.yaml", [*SMALL, "train.early_stopping={monitor: dev_cost}"])
+    spec = load_spec(str(CONFIGS / "quickstart.yaml"), [*SMALL, "train.early_stopping={monitor: dev_cost}"])
     with pytest.raises(BuildError, match="set checkpoint.monitor: dev_cost instead"):
         start_run(spec, tmp_path)
 
 
-def test_clipping_by_norm_bounds_every_step(tmp_path, monkeypatch):
+@pytest.fixture
+def clipped_gradients(monkeypatch):
+    """Every gradient the training loop clips, copied right after clipping (the loop reuses its buffer)."""
     from nnctl.train import loop
 
-    norms = []
+    seen = []
     original = loop.clip_gradient
 
     def spy(grad, norm, value):
         original(grad, norm, value)
-        norms.append(float(np.linalg.norm(grad)))
+        seen.append(grad.copy())
 
     monkeypatch.setattr(loop, "clip_gradient", spy)
+    return seen
+
+
+def test_clipping_by_norm_bounds_every_step(tmp_path, clipped_gradients):
     train(tmp_path, "train.clip={norm: 0.05}", "train.epochs=1")
+    norms = [float(np.linalg.norm(g)) for g in clipped_gradients]
     assert norms and max(norms) <= 0.05 * (1 + 1e-6)
     assert min(norms) == pytest.approx(0.05, rel=1e-5)  # the raw gradients are larger: every step was scaled
 
 
-def test_clipping_by_value_bounds_every_entry(tmp_path, monkeypatch):
-    from nnctl.train import loop
-
-    largest = []
-    original = loop.clip_gradient
-    monkeypatch.setattr(loop, "clip_gradient",
-                        lambda grad, norm, value: (original(grad, norm, value), largest.append(np.abs(grad).max())))
+def test_clipping_by_value_bounds_every_entry(tmp_path, clipped_gradients):
     train(tmp_path, "train.clip={value: 0.001}", "train.epochs=1")
-    assert max(largest) == pytest.approx(0.001)
+    assert max(np.abs(g).max() for g in clipped_gradients) == pytest.approx(0.001)
 
 
 def test_clip_needs_exactly_one_bound():
     with pytest.raises(Exception, match="exactly one of 'norm' or 'value'"):
-        load_spec("configs/quickstart.yaml", ["train.clip={norm: 1, value: 1}"])
+        load_spec(str(CONFIGS / "quickstart.yaml"), ["train.clip={norm: 1, value: 1}"])
 
 
 def test_float64_training_keeps_float64_everywhere(tmp_path):

@@ -27,10 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -483,7 +483,8 @@ def load_run(bench: Bench, args):
     """nnctl's own prepared data (``prepare_run``, which fetches and checksums MNIST): float32, scaled,
     MNIST's 60,000 / 10,000 split."""
     import numpy as np
-    from nnctl.train.session import prepare_run
+
+    from nnctl.orchestration.start import prepare_run
 
     run = prepare_run(make_spec(bench, args, args.batch_sizes[0], 1), Path(args.datasets_dir))
     train, test = run.data["train"], run.data["test"]
@@ -505,7 +506,7 @@ def warmup_subset(run, n: int):
 
 def fresh_net(spec, input_shape):
     """A network built and initialized exactly as ``prepare_run`` does (same seed → same θ)."""
-    from nnctl.train.session import fresh_network
+    from nnctl.orchestration.start import fresh_network
 
     return fresh_network(spec, input_shape)
 
@@ -549,7 +550,7 @@ def timed_trainer_class():
 
 def make_trainer(run, spec, run_dir: Path):
     """What ``session.start_run`` builds, but reusing the loaded data and a given run directory."""
-    from nnctl.train.session import new_trainer
+    from nnctl.orchestration.start import new_trainer
 
     net, streams = fresh_net(spec, run.net.input_shape)
     return new_trainer(replace(run, spec=spec, net=net, streams=streams), run_dir, timed_trainer_class())
@@ -730,6 +731,7 @@ def _verify_case(bench, run, args, batch_size, steps, name, lr, fused, dtype) ->
     import numpy as np
     import torch
     import torch.nn.functional as F
+
     from nnctl.nn.optimizers import make_optimizer
 
     train = run.data["train"]

@@ -45,11 +45,10 @@ def build_torch(torch):
 
 
 def torch_params(model) -> dict:
-    """nnctl numbers layers by position (conv1, conv3, dense5, ...): layer i of its spec, 1-based,
-    counting pooling and the implicit flatten; PyTorch's Sequential also holds the activations."""
+    """nnctl numbers layers by kind (conv1, conv2, dense1, ...); PyTorch's Sequential also holds the activations."""
     convs = [m for m in model if m.__class__.__name__ == "Conv2d"]
     linears = [m for m in model if m.__class__.__name__ == "Linear"]
-    named = {"conv1": convs[0], "conv3": convs[1], "dense5": linears[0], "dense6": linears[1], "dense7": linears[2]}
+    named = {"conv1": convs[0], "conv2": convs[1], "dense1": linears[0], "dense2": linears[1], "dense3": linears[2]}
     return {f"{name}/{k}": getattr(mod, attr) for name, mod in named.items() for k, attr in (("W", "weight"), ("b", "bias"))}
 
 
@@ -58,7 +57,7 @@ def to_torch(key: str, a):
     columns from nnctl's NHWC flattening order (h, w, c) to PyTorch's NCHW order (c, h, w)."""
     if key.startswith("conv") and key.endswith("/W"):
         return a.transpose(3, 2, 0, 1)
-    if key == "dense5/W":
+    if key == "dense1/W":
         return a.reshape(len(a), *FLAT_HWC).transpose(0, 3, 1, 2).reshape(len(a), -1)
     return a  # other dense W are (out, in) in both; biases are reshaped on copy
 
@@ -67,7 +66,7 @@ def to_nnctl(key: str, a):
     """The inverse of ``to_torch``."""
     if key.startswith("conv") and key.endswith("/W"):
         return a.transpose(2, 3, 1, 0)
-    if key == "dense5/W":
+    if key == "dense1/W":
         h, w, c = FLAT_HWC
         return a.reshape(len(a), c, h, w).transpose(0, 2, 3, 1).reshape(len(a), -1)
     return a

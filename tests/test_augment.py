@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import CONFIGS
 
+from nnctl.orchestration.start import resume_run, start_run
 from nnctl.spec import load_spec
 from nnctl.spec.schema import AugmentSpec
 from nnctl.train.augment import Augmenter, shift_images
-from nnctl.train.session import resume_run, start_run
-
-from conftest import CONFIGS
 
 
 def images(m=6, h=5, w=4, c=2):

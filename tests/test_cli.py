@@ -9,10 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from nnctl.data import load_splits
-from nnctl.train.session import default_datasets_dir, load_model
-
 from conftest import (
     CONFIGS,
     TINY_SPEC,
@@ -23,6 +19,10 @@ from conftest import (
     run_nnctl,
     write_spec,
 )
+
+from nnctl.data import load_splits
+from nnctl.orchestration.datasets import default_datasets_dir
+from nnctl.orchestration.model import load_model
 
 EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+)  train_cost \d+\.\d{4}  .*lr \S+  (\d+\.\d\ds|\d+ms)$")
 
@@ -333,7 +333,7 @@ def test_spec_check(tmp_path):
 def test_spec_show_prints_the_resolved_spec_and_layers(tiny_spec):
     out = invoke("spec", "show", tiny_spec, "--set", "train.epochs=9").stdout
     assert "epochs: 9" in out and "beta1: 0.9" in out and "momentum: 0.9" in out  # defaults filled in
-    assert "dense1" in out and "bn1" in out and "dense2" in out and "total" in out
+    assert "dense1" in out and "dense1.bn" in out and "dense2" in out and "total" in out
     table = out[out.index("layers"):]
     assert "(16,)" in table and "(10,)" in table
     shown = json.loads(invoke("spec", "show", tiny_spec, "--json").stdout)
@@ -386,7 +386,7 @@ def test_gradcheck_spec_passes():
 def test_gradcheck_a_run_directory(trained_run):
     report = invoke_json("gradcheck", trained_run, "--examples", "4", "--max-checks", "10")
     assert report["verdict"] in ("pass", "warn")
-    assert "bn1/gamma" in {t["tensor"] for t in report["tensors"]}
+    assert "dense1.bn/gamma" in {t["tensor"] for t in report["tensors"]}
 
 
 def test_gradcheck_over_tolerance_exits_1(tiny_spec):

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import CONFIGS, invoke, invoke_json, train_json
 
 from nnctl.runs.checkpoint import load_checkpoint
 from nnctl.spec import load_spec
-
-from conftest import CONFIGS, invoke, invoke_json, train_json
 
 ALL_CONFIGS = sorted(CONFIGS.glob("*.yaml"))
 MNIST = CONFIGS / "mnist-mlp.yaml"

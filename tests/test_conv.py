@@ -181,7 +181,7 @@ def test_every_block_width_gives_the_loop_results(monkeypatch, input_shape, kern
     x = rng.standard_normal((2, *input_shape))
     width = built(Conv2D("c", 3, kernel, stride, padding), input_shape).out_hw[1]
     for block in (b for b in range(1, width + 1) if width % b == 0):
-        monkeypatch.setattr(conv, "_block_width", lambda *geometry: block)
+        monkeypatch.setattr(conv, "_block_width", lambda *geometry, block=block: block)
         layer = built(Conv2D("c", 3, kernel, stride, padding), input_shape)
         assert layer.block == block
         layer.params["b"][...] = rng.standard_normal(layer.params["b"].shape)

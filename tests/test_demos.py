@@ -7,11 +7,10 @@ assertions compare runs of the same spec with and without one change.
 from __future__ import annotations
 
 import pytest
-
-from nnctl.spec import load_spec
-from nnctl.train.session import start_run
-
 from conftest import CONFIGS
+
+from nnctl.orchestration.start import start_run
+from nnctl.spec import load_spec
 
 BATCHNORM_ALL = [f"model.layers.{i}.batchnorm=true" for i in range(5)]
 

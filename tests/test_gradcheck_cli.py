@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import CONFIGS, invoke, train_json
 
 from nnctl.nn import layers
-
-from conftest import CONFIGS, invoke, train_json
 
 ALL_CONFIGS = sorted(CONFIGS.glob("*.yaml"))
 
@@ -109,7 +108,7 @@ def test_batch_norm_and_l1_in_training_mode():
         "--set", "regularization.l1=0.5",
     )
     assert code == 0
-    assert {"bn1/gamma", "bn1/beta", "bn2/gamma", "bn2/beta"} <= {t["tensor"] for t in report["tensors"]}
+    assert {"dense1.bn/gamma", "dense1.bn/beta", "dense2.bn/gamma", "dense2.bn/beta"} <= {t["tensor"] for t in report["tensors"]}
 
 
 def test_vanishing_gradients_are_reported_as_unresolved_not_as_bugs():

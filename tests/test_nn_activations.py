@@ -6,10 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from conftest import no_float_warnings
 
 from nnctl.nn.activations import ACTIVATIONS, ELU_ALPHA, LEAKY_SLOPE, sigmoid, softmax
-
-from conftest import no_float_warnings
 
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "linear"]
 

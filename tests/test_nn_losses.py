@@ -6,10 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from conftest import no_float_warnings
 
 from nnctl.nn.losses import BinaryCrossEntropy, SoftmaxCrossEntropy, SquaredError, make_loss
-
-from conftest import no_float_warnings
 
 
 def numeric_grad(loss, z, y, h=1e-6):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnctl.nn.metrics import (classification_metrics, confusion_matrix, f1_score, predicted_classes,
-                              regression_metrics)
+from nnctl.nn.metrics import classification_metrics, confusion_matrix, f1_score, predicted_classes, regression_metrics
 
 
 def test_f1_reference_checks():

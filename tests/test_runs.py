@@ -13,11 +13,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
-from nnctl.runs import rundir
-from nnctl.runs.checkpoint import FORMAT_VERSION, load_checkpoint
-from nnctl.spec import load_spec, parse_spec
-
 from conftest import (
     MOONS_SPEC,
     assert_same_arrays,
@@ -32,6 +27,10 @@ from conftest import (
     train_run,
     write_spec,
 )
+
+from nnctl.runs import rundir
+from nnctl.runs.checkpoint import FORMAT_VERSION, load_checkpoint
+from nnctl.spec import load_spec, parse_spec
 
 RUN_FILES = {"spec.yaml", "initial.h5", "checkpoint.h5", "best.h5", "metrics.h5"}
 TIMING = ("epoch/wall_time", "epoch/epoch_time")
@@ -62,8 +61,8 @@ def test_checkpoint_layout_with_plain_h5py(tmp_path, tiny_spec):
         assert f["params/dense2/W"].shape == (10, 16)
         assert f["params/dense2/b"].size == 10
         assert "dense1/b" not in f["params"]  # batch norm before the activation replaces the bias
-        assert set(f["params/bn1"]) == {"gamma", "beta"}
-        assert set(f["state/bn1"]) == {"running_mean", "running_var"}
+        assert set(f["params/dense1.bn"]) == {"gamma", "beta"}
+        assert set(f["state/dense1.bn"]) == {"running_mean", "running_var"}
         n_theta = sum(f["params"][g][k].size for g in f["params"] for k in f["params"][g])
         assert set(f["optimizer"]) == {"v", "s"}
         assert all(f["optimizer"][k].shape == (n_theta,) for k in f["optimizer"])

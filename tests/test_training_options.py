@@ -5,14 +5,13 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+from conftest import CONFIGS
 
+from nnctl.errors import BuildError
 from nnctl.nn.schedules import make_schedule
+from nnctl.orchestration.start import resume_run, start_run
 from nnctl.runs.checkpoint import load_checkpoint
 from nnctl.spec import load_spec, parse_spec
-from nnctl.train.build import BuildError
-from nnctl.train.session import resume_run, start_run
-
-from conftest import CONFIGS
 
 SMALL = ["data.limit=300", "train.epochs=6"]
 
@@ -137,9 +136,9 @@ def test_adamw_decays_only_the_weights(tmp_path):
 def test_batch_norm_running_statistics_are_checkpointed(tmp_path):
     trainer, _ = train(tmp_path, "model.layers.0.batchnorm={momentum: 0.8}")
     ckpt = load_checkpoint(trainer.run_dir / "checkpoint.h5")
-    assert set(ckpt.state) == {"bn1/running_mean", "bn1/running_var"}
-    np.testing.assert_array_equal(ckpt.state["bn1/running_mean"], trainer.net.state()["bn1/running_mean"])
-    assert not np.allclose(ckpt.state["bn1/running_var"], 1.0)
+    assert set(ckpt.state) == {"dense1.bn/running_mean", "dense1.bn/running_var"}
+    np.testing.assert_array_equal(ckpt.state["dense1.bn/running_mean"], trainer.net.state()["dense1.bn/running_mean"])
+    assert not np.allclose(ckpt.state["dense1.bn/running_var"], 1.0)
 
 
 def test_unknown_monitor_is_a_located_build_error(tmp_path):

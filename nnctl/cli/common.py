@@ -14,15 +14,10 @@ from contextlib import contextmanager
 import typer
 from rich.console import Console
 
-from ..data import DataError
-from ..runs.checkpoint import CheckpointError
-from ..runs.rundir import RunError
-from ..spec import SpecError, locate
-from ..train.build import BuildError
+from ..errors import BuildError, NnctlError
+from ..spec import locate
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-USER_ERRORS = (SpecError, DataError, BuildError, CheckpointError, RunError, FileNotFoundError)
 
 
 def plain() -> bool:
@@ -51,7 +46,7 @@ def user_errors(spec_file: str | None = None, overrides: list[str] = ()):
         yield
     except BuildError as err:
         raise fail(f"{locate(spec_file, err.key, overrides)}: {err}" if spec_file else str(err)) from None
-    except USER_ERRORS as err:
+    except NnctlError as err:
         raise fail(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
 
 

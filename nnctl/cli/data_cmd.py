@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
 
 from ..data import describe_source, registry
-from ..train.session import default_datasets_dir
+from ..orchestration.datasets import default_datasets_dir
 from .common import print_json, stdout, user_errors
 
 app = typer.Typer(help="List, describe and fetch data sets.", no_args_is_help=True)
@@ -48,8 +47,8 @@ def info(
 @app.command()
 def fetch(
     name: str = typer.Argument(..., help="A registry entry, e.g. mnist."),
-    mirror: Optional[str] = typer.Option(None, "--mirror", help="A directory or URL holding the files (or $NNCTL_DATA_MIRROR)."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Where to cache (default datasets/cache)."),
+    mirror: str | None = typer.Option(None, "--mirror", help="A directory or URL holding the files (or $NNCTL_DATA_MIRROR)."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Where to cache (default datasets/cache)."),
 ):
     """Download, verify (SHA-256) and cache a registry data set."""
     with user_errors():

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
 
-from ..data import Dataset, load_labelled_file, load_splits
+from ..data import Dataset, load_labelled_file
+from ..orchestration.model import SPLITS, LoadedModel, load_model, split_data
 from ..train.evaluate import confusion, evaluate, lower_is_better
 from ..train.prepare import prepare_split
-from ..train.session import LoadedModel, default_datasets_dir, load_model
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
-
-SPLITS = ("train", "dev", "test", "train_dev")
 
 
 def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str, float]:
@@ -33,22 +30,18 @@ def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str
     return parsed
 
 
-def _split_data(model: LoadedModel, split: str, data_file: Optional[Path]):
-    spec, ckpt = model.spec, model.checkpoint
+def _split_data(model: LoadedModel, split: str, data_file: Path | None):
+    ckpt = model.checkpoint
     if data_file is not None:
         data = load_labelled_file(data_file, ckpt.class_names, ckpt.task)
         return Dataset(model.fit_inputs(data.x, data_file), data.y)
-    splits = load_splits(spec.data, spec.seed, default_datasets_dir())
-    chosen = getattr(splits, split)
-    if chosen is None or len(chosen) == 0:
-        raise fail(f"the run has no {split} split (see data.split in its spec)")
-    return chosen
+    return split_data(model, split)
 
 
 def evaluate_run(
     run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/."),
     split: str = typer.Option("test", "--split", help="train, dev, test or train_dev."),
-    data_file: Optional[Path] = typer.Option(None, "--data", help="Evaluate on this labelled file instead of a split."),
+    data_file: Path | None = typer.Option(None, "--data", help="Evaluate on this labelled file instead of a split."),
     which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
     fail_under: list[str] = typer.Option([], "--fail-under", help="Exit 1 if METRIC < VALUE (e.g. accuracy=0.97)."),
     fail_over: list[str] = typer.Option([], "--fail-over", help="Exit 1 if METRIC > VALUE (e.g. cost=0.3)."),

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
 
 from ..nn.gradcheck import verdict
+from ..orchestration.gradcheck import GradcheckSettings, gradcheck_run
+from ..orchestration.model import load_model
+from ..orchestration.start import prepare_run
 from ..spec import load_spec
-from ..train.checking import GradcheckSettings, gradcheck_run
-from ..train.session import load_model, prepare_run
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
 
 STYLE = {"pass": "green", "warn": "yellow", "unresolved": "yellow", "fail": "bold red"}
@@ -24,7 +24,7 @@ def gradcheck(
     eps: float = typer.Option(1e-7, "--eps", min=1e-12, help="Step of the two-sided difference."),
     warn: float = typer.Option(1e-7, "--warn", help="Relative difference above which to warn."),
     fail_at: float = typer.Option(1e-5, "--fail", help="Relative difference above which a tensor fails."),
-    max_checks: Optional[int] = typer.Option(None, "--max-checks", min=1, help="Check at most K sampled coordinates per tensor."),
+    max_checks: int | None = typer.Option(None, "--max-checks", min=1, help="Check at most K sampled coordinates per tensor."),
     after_steps: int = typer.Option(0, "--after-steps", min=0, help="Train S steps before checking."),
     seed: int = typer.Option(0, "--seed", help="Seed for the example and coordinate samples."),
     dropout: str = typer.Option("off", "--dropout", help="off (default) or fixed (one frozen mask)."),

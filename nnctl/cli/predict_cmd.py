@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import typer
 
 from ..data import load_inference_input
 from ..nn.metrics import predicted_classes
-from ..train.session import load_model
+from ..orchestration.model import load_model
 from .common import fail, user_errors
 
 
 def predict(
     run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/."),
     input_file: Path = typer.Argument(..., metavar="INPUT", help="Inputs: .npz (key x), .npy, .csv or .h5 (dataset x)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write to this .csv or .npz instead of stdout."),
+    out: Path | None = typer.Option(None, "--out", help="Write to this .csv or .npz instead of stdout."),
     proba: bool = typer.Option(False, "--proba", help="Output class probabilities (or raw outputs) too."),
     which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
 ):

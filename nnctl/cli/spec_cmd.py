@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from ..orchestration.start import prepare_run
 from ..spec import json_schema, load_spec, spec_to_yaml
-from ..train.session import prepare_run
 from .common import print_json, stdout, user_errors
 
 app = typer.Typer(help="Validate, resolve and describe experiment specs.", no_args_is_help=True)

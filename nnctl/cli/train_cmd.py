@@ -4,22 +4,21 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
 
+from ..orchestration.start import resume_run, start_run
 from ..spec import load_spec
 from ..train.loop import Reporter, TrainResult, stop_on_signals
-from ..train.session import resume_run, start_run
-from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, print_json, stdout, plain, user_errors
+from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, plain, print_json, stdout, user_errors
 from .progress import LiveReporter, PlainReporter
 
 
 def train(
-    spec_file: Optional[Path] = typer.Argument(None, metavar="SPEC", help="Experiment spec (YAML)."),
+    spec_file: Path | None = typer.Argument(None, metavar="SPEC", help="Experiment spec (YAML)."),
     overrides: list[str] = typer.Option([], "--set", help="Override a spec value: key.path=value (repeatable)."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory from its latest checkpoint."),
+    resume: Path | None = typer.Option(None, "--resume", help="Continue this run directory from its latest checkpoint."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where new run directories are created."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),

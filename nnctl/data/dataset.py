@@ -16,14 +16,18 @@ from .errors import DataError
 
 @dataclass
 class Dataset:
+    """Examples and labels; ``rows`` are their row numbers in the source (None: 0..m-1, the source itself)."""
+
     x: np.ndarray
     y: np.ndarray
+    rows: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.x)
 
     def take(self, rows: np.ndarray) -> Dataset:
-        return Dataset(self.x[rows], self.y[rows])
+        source_rows = np.asarray(rows) if self.rows is None else self.rows[rows]
+        return Dataset(self.x[rows], self.y[rows], source_rows)
 
 
 @dataclass

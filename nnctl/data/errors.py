@@ -1,5 +1,5 @@
-"""The one exception the data package raises, so the CLI can report it in one line."""
+"""The data package's error, re-exported from the one family in `nnctl.errors`."""
 
+from ..errors import DataError
 
-class DataError(Exception):
-    """Bad or missing data: the message names the file (or data set) and what is wrong."""
+__all__ = ["DataError"]

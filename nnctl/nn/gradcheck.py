@@ -14,7 +14,6 @@ import numpy as np
 
 from .network import Network
 
-
 ROUNDING_FACTOR = 10.0  # J's rounding error in units of machine epsilon times |J|, generously
 
 

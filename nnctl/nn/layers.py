@@ -41,7 +41,7 @@ class Layer:
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         return {}
 
-    def children(self) -> list["Layer"]:
+    def children(self) -> list[Layer]:
         """Sub-layers of a composite layer (a residual block); their parameters join θ."""
         return []
 

@@ -17,7 +17,6 @@ import numpy as np
 from .layers import Dropout, Layer
 from .losses import Loss
 
-
 # Inference runs in chunks this size: larger ones gain nothing for dense layers and
 # push convolutions' patch matrices out of cache (LeNet-5 at 4096: 5× slower than at 256).
 INFERENCE_BATCH = 256
@@ -109,7 +108,7 @@ class Network:
         for key, target in self.state().items():
             target[...] = arrays[key]
 
-    def with_dtype(self, dtype) -> "Network":
+    def with_dtype(self, dtype) -> Network:
         """An independent copy computing in ``dtype`` (gradient checking uses float64)."""
         clone = copy.deepcopy(self)
         clone.dtype = np.dtype(dtype)

@@ -8,7 +8,7 @@ epochs 1..4.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 Schedule = Callable[[int, int], float]
 

@@ -23,13 +23,10 @@ import h5py
 import numpy as np
 
 from .. import __version__
+from ..errors import CheckpointError
 from .atomic import atomic_h5
 
 FORMAT_VERSION = 1
-
-
-class CheckpointError(Exception):
-    """An unreadable or incompatible checkpoint file."""
 
 
 @dataclass

@@ -31,7 +31,7 @@ class MetricLog:
         n = self.n_epochs
         for name, value in row.items():
             self.epoch.setdefault(name, [float("nan")] * n).append(float(value))
-        for name, column in self.epoch.items():
+        for column in self.epoch.values():
             if len(column) == n:
                 column.append(float("nan"))
 
@@ -61,7 +61,7 @@ class MetricLog:
                     group.create_dataset(name, data=data, maxshape=(None,), chunks=(max(min(len(data), 4096), 1),))
 
     @classmethod
-    def load(cls, path: Path) -> "MetricLog":
+    def load(cls, path: Path) -> MetricLog:
         log = cls()
         with h5py.File(path, "r") as f:
             for group_name, columns in (("iteration", log.iteration), ("epoch", log.epoch)):

@@ -5,12 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ..errors import RunError
+
 SPEC_FILE = "spec.yaml"
 INITIAL, LATEST, BEST, METRICS = "initial.h5", "checkpoint.h5", "best.h5", "metrics.h5"
-
-
-class RunError(Exception):
-    """A run directory that does not exist or holds no checkpoint."""
 
 
 def create_run_dir(runs_dir: Path, name: str) -> Path:

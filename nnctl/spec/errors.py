@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import difflib
 import types
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any, Iterable, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from nnctl.errors import NnctlError
 from nnctl.spec.schema import GENERATED_SETS, REGISTRY_NAMES, Spec
 
 Path = tuple[str | int, ...]
@@ -36,7 +38,7 @@ class Problem:
         return ": ".join(part for part in (where, self.path, self.message) if part)
 
 
-class SpecError(Exception):
+class SpecError(NnctlError):
     """A spec that cannot be used; ``str()`` is the first problem by line, ``errors`` all of them."""
 
     def __init__(self, errors: Iterable[Problem]):

@@ -7,7 +7,7 @@ variant instead of listing every alternative.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -99,7 +99,7 @@ class IdxSource(Strict):
 
 
 Source = Annotated[
-    Union[DigitsSource, RegistrySource, GeneratedSource, Hdf5Source, NpzSource, CsvSource, IdxSource],
+    DigitsSource | RegistrySource | GeneratedSource | Hdf5Source | NpzSource | CsvSource | IdxSource,
     Field(discriminator="type"),
 ]
 
@@ -218,7 +218,7 @@ class GlobalAvgPoolLayerSpec(Strict):
     type: Literal["global_avgpool"] = "global_avgpool"
 
 
-BodyLayerSpec = Annotated[Union[Conv2dLayerSpec, DenseLayerSpec], Field(discriminator="type")]
+BodyLayerSpec = Annotated[Conv2dLayerSpec | DenseLayerSpec, Field(discriminator="type")]
 
 
 class ResidualLayerSpec(Strict):
@@ -247,7 +247,7 @@ class ResidualLayerSpec(Strict):
 
 
 LayerSpec = Annotated[
-    Union[DenseLayerSpec, Conv2dLayerSpec, PoolLayerSpec, FlattenLayerSpec, GlobalAvgPoolLayerSpec, ResidualLayerSpec],
+    DenseLayerSpec | Conv2dLayerSpec | PoolLayerSpec | FlattenLayerSpec | GlobalAvgPoolLayerSpec | ResidualLayerSpec,
     Field(discriminator="type"),
 ]
 
@@ -301,7 +301,7 @@ class AdamSpec(Strict):
     weight_decay: NonNegativeFloat = 0.0  # decoupled (AdamW) when > 0
 
 
-OptimizerSpec = Annotated[Union[GdSpec, MomentumSpec, RmspropSpec, AdamSpec], Field(discriminator="name")]
+OptimizerSpec = Annotated[GdSpec | MomentumSpec | RmspropSpec | AdamSpec, Field(discriminator="name")]
 
 
 class ConstantSchedule(Strict):
@@ -339,7 +339,7 @@ class StepSchedule(Strict):
 
 
 ScheduleSpec = Annotated[
-    Union[ConstantSchedule, InverseTimeSchedule, ExponentialSchedule, InvSqrtSchedule, StepSchedule],
+    ConstantSchedule | InverseTimeSchedule | ExponentialSchedule | InvSqrtSchedule | StepSchedule,
     Field(discriminator="name"),
 ]
 

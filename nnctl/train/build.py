@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import BuildError
 from ..nn.conv import AvgPool, Conv2D, GlobalAvgPool, MaxPool, Residual
 from ..nn.initializers import default_initializer
 from ..nn.layers import Activate, BatchNorm, Dense, Dropout, Flatten, Layer
@@ -26,40 +27,47 @@ from ..spec.schema import (
 )
 
 
-class BuildError(ValueError):
-    """A spec that validates on its own but cannot work with its data; ``key`` locates it."""
+class LayerNames:
+    """Layers are numbered by kind in spec order (conv1, pool1, conv2, dense1, ...); the parts of a
+    block are named after its main layer (conv1.bn, conv1.act, conv1.drop), and a residual block's
+    body inside it (res1.conv1, res1.conv1.bn)."""
 
-    def __init__(self, key: str, message: str):
-        super().__init__(f"{key}: {message}")
-        self.key = key
+    def __init__(self, prefix: str = ""):
+        self.prefix = prefix
+        self.counts: dict[str, int] = {}
+
+    def next(self, kind: str) -> str:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        return f"{self.prefix}{kind}{self.counts[kind]}"
 
 
-def _weighted_block(name: str, suffix: str, layer, is_output: bool, dropout_rng) -> list[Layer]:
+def _weighted_block(names: LayerNames, layer, is_output: bool, dropout_rng) -> list[Layer]:
     """Dense/conv → [batch norm] → activation → [batch norm, when placed after] → [dropout]."""
     init = default_initializer(layer.activation) if layer.init == "auto" else layer.init
     bn = layer.batchnorm
     before = bn is not None and bn.placement == "before"
     if isinstance(layer, Conv2dLayerSpec):
         kernel = layer.kernel if isinstance(layer.kernel, int) else tuple(layer.kernel)
-        main: Layer = Conv2D(f"{name}conv{suffix}", layer.filters, kernel, layer.stride, layer.padding,
+        main: Layer = Conv2D(names.next("conv"), layer.filters, kernel, layer.stride, layer.padding,
                              init, layer.init_scale, use_bias=not before)
     else:
-        main = Dense(f"{name}dense{suffix}", layer.units, init, layer.init_scale, use_bias=not before)
-    norm = [BatchNorm(f"{name}bn{suffix}", bn.momentum, bn.epsilon)] if bn is not None else []
+        main = Dense(names.next("dense"), layer.units, init, layer.init_scale, use_bias=not before)
+    norm = [BatchNorm(f"{main.name}.bn", bn.momentum, bn.epsilon)] if bn is not None else []
     if is_output:
         return [main] + norm
-    activation = [] if layer.activation == "linear" else [Activate(f"{name}act{suffix}", layer.activation)]
+    activation = [] if layer.activation == "linear" else [Activate(f"{main.name}.act", layer.activation)]
     block = [main] + (norm + activation if before else activation + norm)
     if layer.keep_prob < 1:
-        block.append(Dropout(f"{name}drop{suffix}", layer.keep_prob, dropout_rng))
+        block.append(Dropout(f"{main.name}.drop", layer.keep_prob, dropout_rng))
     return block
 
 
 def _residual(name: str, spec: ResidualLayerSpec, input_shape: tuple[int, ...], dropout_rng) -> Residual:
     """A residual block; a 1×1 convolution projects the shortcut when the body changes the shape."""
     body: list[Layer] = []
-    for j, inner in enumerate(spec.layers, start=1):
-        body += _weighted_block(f"{name}.", str(j), inner, False, dropout_rng)
+    inner_names = LayerNames(f"{name}.")
+    for inner in spec.layers:
+        body += _weighted_block(inner_names, inner, False, dropout_rng)
     shape = input_shape
     for layer in body:
         shape = tuple(layer.build(shape))
@@ -71,7 +79,7 @@ def _residual(name: str, spec: ResidualLayerSpec, input_shape: tuple[int, ...], 
     return Residual(name, body, spec.activation, projection)
 
 
-def _layer(index: int, spec, shape: tuple[int, ...], is_output: bool, dropout_rng) -> list[Layer]:
+def _layer(index: int, spec, shape: tuple[int, ...], is_output: bool, names: LayerNames, dropout_rng) -> list[Layer]:
     key = f"model.layers[{index - 1}]"
     if is_output and not isinstance(spec, DenseLayerSpec):
         raise BuildError(f"{key}.type", "the output layer must be a dense layer")
@@ -84,34 +92,32 @@ def _layer(index: int, spec, shape: tuple[int, ...], is_output: bool, dropout_rn
             raise BuildError(f"{key}.batchnorm.placement", "the output layer can only normalize before its activation")
         if isinstance(spec, Conv2dLayerSpec) and len(shape) != 3:
             raise BuildError(f"{key}.type", f"a convolution needs image inputs (H, W, C), not shape {shape}")
-        flatten = [Flatten(f"flatten{index}")] if isinstance(spec, DenseLayerSpec) and len(shape) > 1 else []
-        return flatten + _weighted_block("", str(index), spec, is_output, dropout_rng)
+        flatten = [Flatten(names.next("flatten"))] if isinstance(spec, DenseLayerSpec) and len(shape) > 1 else []
+        return flatten + _weighted_block(names, spec, is_output, dropout_rng)
     if isinstance(spec, FlattenLayerSpec):
-        return [Flatten(f"flatten{index}")]
+        return [Flatten(names.next("flatten"))]
     if len(shape) != 3:
         raise BuildError(f"{key}.type", f"'{spec.type}' needs image inputs (H, W, C), not shape {shape}")
     if isinstance(spec, PoolLayerSpec):
         pool = MaxPool if spec.type == "maxpool" else AvgPool
-        return [pool(f"pool{index}", spec.size, spec.stride)]
+        return [pool(names.next("pool"), spec.size, spec.stride)]
     if isinstance(spec, GlobalAvgPoolLayerSpec):
-        return [GlobalAvgPool(f"gap{index}")]
-    return [_residual(f"res{index}", spec, shape, dropout_rng)]
+        return [GlobalAvgPool(names.next("gap"))]
+    return [_residual(names.next("res"), spec, shape, dropout_rng)]
 
 
 def build_layers(spec: Spec, input_shape: tuple[int, ...], dropout_rng: np.random.Generator) -> list[Layer]:
     """The layers in order, building each as it comes so that shape errors name their spec key."""
     layers: list[Layer] = []
     if spec.model.input_keep_prob < 1:
-        layers.append(Dropout("drop0", spec.model.input_keep_prob, dropout_rng))
-    shape, last = tuple(input_shape), len(spec.model.layers)
+        layers.append(Dropout("input.drop", spec.model.input_keep_prob, dropout_rng))
+    shape, last, names = tuple(input_shape), len(spec.model.layers), LayerNames()
     for index, layer_spec in enumerate(spec.model.layers, start=1):
         try:
-            block = _layer(index, layer_spec, shape, index == last, dropout_rng)
+            block = _layer(index, layer_spec, shape, index == last, names, dropout_rng)
             for layer in block:
                 shape = tuple(layer.build(shape))
-        except ValueError as err:
-            if isinstance(err, BuildError):
-                raise
+        except ValueError as err:  # the nn layers' own shape checks
             raise BuildError(f"model.layers[{index - 1}]", str(err)) from None
         layers += block
     return _pool_before_relu(layers)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..nn.gradcheck import GradcheckReport, check_gradients
 from ..nn.optimizers import make_optimizer
-from .session import RunParts
+from .start import RunParts
 
 
 @dataclass

@@ -1,38 +1,29 @@
-"""Wiring of one run: spec → data → normalizer → network → trainer, and back from disk.
+"""Wiring of one run: spec → data → normalizer → network → trainer.
 
-`start_run` and `resume_run` give a ready Trainer; `load_model` rebuilds a
-trained network (with its normalizer) for `eval`, `predict` and `gradcheck`.
+`start_run` and `resume_run` give a ready Trainer; `prepare_run` the parts
+without a run directory (for `spec show` and `gradcheck`).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from ..data import DataError, Normalizer, Splits, load_splits
+from ..data import Normalizer, Splits, load_splits
+from ..errors import BuildError
 from ..nn.layers import BatchNorm
 from ..nn.network import Network
 from ..runs import rundir
 from ..runs.atomic import atomic_write_text
-from ..runs.checkpoint import Checkpoint, load_checkpoint
+from ..runs.checkpoint import load_checkpoint
 from ..runs.metrics_log import MetricLog
 from ..spec import Spec, parse_spec, spec_to_yaml
-from .build import BuildError, build_network
-from .prepare import Prepared, fit_normalizer, prepare_all
-from .loop import Trainer, make_streams
+from ..train.build import build_network
+from ..train.loop import Trainer, make_streams
+from ..train.prepare import Prepared, fit_normalizer, prepare_all
+from .datasets import default_datasets_dir
 
 RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs")
-
-
-def default_datasets_dir() -> Path:
-    """$NNCTL_DATASETS, else ./datasets when present, else the repository's datasets/ folder."""
-    if os.environ.get("NNCTL_DATASETS"):
-        return Path(os.environ["NNCTL_DATASETS"])
-    local = Path.cwd() / "datasets"
-    return local if local.is_dir() else Path(__file__).resolve().parents[2] / "datasets"
 
 
 def metric_names(task: str, splits: dict[str, Prepared]) -> list[str]:
@@ -137,32 +128,3 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
         raise BuildError("train.early_stopping", f"{run_dir} already stopped early at epoch {ckpt.epoch}")
     atomic_write_text(Path(run_dir) / rundir.SPEC_FILE, spec_to_yaml(spec))
     return trainer
-
-
-@dataclass
-class LoadedModel:
-    spec: Spec
-    net: Network
-    normalizer: Normalizer
-    checkpoint: Checkpoint
-    path: Path
-
-    def fit_inputs(self, x: np.ndarray, source: Path) -> np.ndarray:
-        """``x`` in the network's input shape; rows holding the same number of values
-        (images flattened into CSV rows) are reshaped, anything else is a DataError."""
-        expected = tuple(self.net.input_shape)
-        if x.shape[1:] == expected:
-            return x
-        if int(np.prod(x.shape[1:])) != int(np.prod(expected)):
-            raise DataError(f"{source}: inputs have shape {x.shape[1:]}, the model expects {expected}")
-        return x.reshape((len(x),) + expected)
-
-
-def load_model(run_dir: Path, which: str = "best") -> LoadedModel:
-    """The network of a run as saved in its best (default), latest or initial checkpoint."""
-    path = rundir.checkpoint_path(run_dir, which)
-    ckpt = load_checkpoint(path)
-    spec = parse_spec(ckpt.spec_yaml, str(path))
-    net = build_network(spec, tuple(ckpt.input_shape), make_streams(spec.seed)["dropout"])
-    net.load(ckpt.params, ckpt.state)
-    return LoadedModel(spec, net, Normalizer.from_state(ckpt.normalizer), ckpt, path)

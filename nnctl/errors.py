@@ -1,0 +1,30 @@
+"""The one family of user-facing errors: the CLI catches `NnctlError` and prints one line.
+
+Each package raises its own subclass so a caller can tell a bad spec from bad
+data or a damaged run, and nothing else (no built-in exception) is ever taken
+for a user mistake: a bug stays a traceback.
+"""
+
+
+class NnctlError(Exception):
+    """A mistake in what the user gave (spec, data, run, options); ``str()`` is the one-line report."""
+
+
+class DataError(NnctlError):
+    """Bad or missing data: the message names the file (or data set) and what is wrong."""
+
+
+class RunError(NnctlError):
+    """A run directory that does not exist, holds no checkpoint, or cannot be written."""
+
+
+class CheckpointError(RunError):
+    """An unreadable, damaged or incompatible checkpoint file."""
+
+
+class BuildError(NnctlError):
+    """A spec that validates on its own but cannot work with its data; ``key`` locates it in the spec."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"{key}: {message}")
+        self.key = key

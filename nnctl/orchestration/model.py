@@ -1,0 +1,63 @@
+"""A trained run back from disk: its network, normalizer and data, for `eval`, `predict` and the workflows.
+
+Readers of a run's data go through `split_data`, so they all see the rows the
+run was trained and evaluated on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data import DataError, Dataset, Normalizer, load_splits
+from ..nn.network import Network
+from ..runs import rundir
+from ..runs.checkpoint import Checkpoint, load_checkpoint
+from ..spec import Spec, parse_spec
+from ..train.build import build_network
+from ..train.loop import make_streams
+from .datasets import default_datasets_dir
+
+SPLITS = ("train", "dev", "test", "train_dev")
+
+
+@dataclass
+class LoadedModel:
+    spec: Spec
+    net: Network
+    normalizer: Normalizer
+    checkpoint: Checkpoint
+    path: Path
+
+    def fit_inputs(self, x: np.ndarray, source: Path) -> np.ndarray:
+        """``x`` in the network's input shape; rows holding the same number of values
+        (images flattened into CSV rows) are reshaped, anything else is a DataError."""
+        expected = tuple(self.net.input_shape)
+        if x.shape[1:] == expected:
+            return x
+        if int(np.prod(x.shape[1:])) != int(np.prod(expected)):
+            raise DataError(f"{source}: inputs have shape {x.shape[1:]}, the model expects {expected}")
+        return x.reshape((len(x),) + expected)
+
+
+def load_model(run_dir: Path, which: str = "best") -> LoadedModel:
+    """The network of a run as saved in its best (default), latest or initial checkpoint."""
+    path = rundir.checkpoint_path(run_dir, which)
+    ckpt = load_checkpoint(path)
+    spec = parse_spec(ckpt.spec_yaml, str(path))
+    net = build_network(spec, tuple(ckpt.input_shape), make_streams(spec.seed)["dropout"])
+    net.load(ckpt.params, ckpt.state)
+    return LoadedModel(spec, net, Normalizer.from_state(ckpt.normalizer), ckpt, path)
+
+
+def split_data(model: LoadedModel, split: str) -> Dataset:
+    """The raw (un-normalized) examples of one of the run's splits: train, dev, test or train_dev."""
+    if split not in SPLITS:
+        raise DataError(f"unknown split '{split}'; expected one of {', '.join(SPLITS)}")
+    splits = load_splits(model.spec.data, model.spec.seed, default_datasets_dir())
+    chosen = getattr(splits, split)
+    if chosen is None or len(chosen) == 0:
+        raise DataError(f"the run has no {split} split (see data.split in its spec)")
+    return chosen

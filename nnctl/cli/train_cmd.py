@@ -11,7 +11,7 @@ from rich.table import Table
 from ..orchestration.start import resume_run, start_run
 from ..spec import load_spec
 from ..train.loop import Reporter, TrainResult, stop_on_signals
-from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, plain, print_json, stdout, user_errors
+from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
 from .progress import LiveReporter, PlainReporter
 
 
@@ -22,11 +22,17 @@ def train(
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where new run directories are created."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    report: bool = typer.Option(False, "--report", help="Write RUN/report.html when training ends (needs nnctl[plot])."),
 ):
     """Train the network a spec describes; write checkpoints and metrics under runs/."""
     if (spec_file is None) == (resume is None):
         raise fail("give either a SPEC file or --resume RUN")
     with user_errors(str(spec_file) if spec_file else None, overrides):
+        if report:  # imported here: `nnctl --help` and plain training stay as fast as without reports
+            from ..report.figures import require_matplotlib
+            from ..report.html import write_report
+
+            require_matplotlib()  # before training, not after it
         if resume is not None:
             trainer = resume_run(resume, overrides)
         else:
@@ -36,6 +42,9 @@ def train(
     with stop_on_signals(trainer), (reporter if live else nullcontext()):
         result = trainer.run(reporter)
     _summarise(result, as_json)
+    if report and result.stop_reason in ("completed", "early_stopping"):
+        with user_errors():
+            stderr.print(f"report: {write_report(result.run_dir)}", markup=False)
     if result.stop_reason == "diverged":
         raise fail(
             f"training diverged (cost is not finite) at step {result.steps + 1}; "

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import DataError, Dataset, Normalizer, load_splits
+from ..data import DataError, Dataset, Normalizer, Splits, load_splits
 from ..nn.network import Network
 from ..runs import rundir
 from ..runs.checkpoint import Checkpoint, load_checkpoint
@@ -52,12 +52,19 @@ def load_model(run_dir: Path, which: str = "best") -> LoadedModel:
     return LoadedModel(spec, net, Normalizer.from_state(ckpt.normalizer), ckpt, path)
 
 
-def split_data(model: LoadedModel, split: str) -> Dataset:
-    """The raw (un-normalized) examples of one of the run's splits: train, dev, test or train_dev."""
+def run_splits(model: LoadedModel) -> Splits:
+    """All of the run's splits at once (raw examples), for readers that need more than one."""
+    return load_splits(model.spec.data, model.spec.seed, default_datasets_dir())
+
+
+def split_data(model: LoadedModel, split: str, splits: Splits | None = None) -> Dataset:
+    """The raw (un-normalized) examples of one of the run's splits: train, dev, test or train_dev.
+
+    Pass ``splits`` (from `run_splits`) to pick from data already loaded.
+    """
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}'; expected one of {', '.join(SPLITS)}")
-    splits = load_splits(model.spec.data, model.spec.seed, default_datasets_dir())
-    chosen = getattr(splits, split)
+    chosen = getattr(splits or run_splits(model), split)
     if chosen is None or len(chosen) == 0:
         raise DataError(f"the run has no {split} split (see data.split in its spec)")
     return chosen

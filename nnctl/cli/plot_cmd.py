@@ -1,0 +1,170 @@
+"""`nnctl plot`: learning curves (the default), decision boundaries, confusion matrices, misclassified images, filters.
+
+`nnctl plot RUN...` is `nnctl plot curves RUN...`. Each kind writes one PNG or SVG
+(default RUN/plots/<kind>.png) and prints its path; `--terminal` draws the
+curves as text instead, without matplotlib. The commands import `nnctl.report`
+when they run, so `nnctl --help` does not pay for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from typer.core import TyperGroup
+
+from ..orchestration.model import SPLITS, load_model
+from .common import fail, stdout, user_errors
+
+CHECKPOINTS = ("best", "latest", "initial")
+
+
+class CurvesByDefault(TyperGroup):
+    """A group whose first argument, when it names no subcommand, starts the `curves` command."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["curves", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=CurvesByDefault,
+    no_args_is_help=True,
+    help="Pictures of runs: `nnctl plot RUN...` draws learning curves; the subcommands draw the other kinds.",
+)
+
+
+def _checked_options(split: str | None = None, which: str = "best") -> None:
+    if split is not None and split not in SPLITS:
+        raise fail(f"--split {split}: expected one of {', '.join(SPLITS)}")
+    if which not in CHECKPOINTS:
+        raise fail(f"--checkpoint {which}: expected one of {', '.join(CHECKPOINTS)}")
+
+
+def _output(out: Path | None, run: Path, default_name: str) -> Path:
+    """The file to write: ``out`` if given (checked), else RUN/plots/<default_name>. Checks matplotlib too."""
+    from ..report.figures import check_output, require_matplotlib
+
+    if out is None:
+        out = Path(run) / "plots" / default_name
+    else:
+        check_output(out)
+    require_matplotlib()
+    return out
+
+
+def _write(fig, out: Path) -> None:
+    from ..report.figures import save
+
+    out.parent.mkdir(exist_ok=True)  # only RUN/plots/ can be missing here: a given --out was checked
+    save(fig, out)
+    stdout.print(str(out), markup=False)
+
+
+@app.command()
+def curves(
+    runs: list[Path] = typer.Argument(..., metavar="RUN...", help="One or more run directories (overlaid)."),
+    metrics: list[str] = typer.Option([], "--metric", help="A per-epoch metric to draw (repeatable; default train_cost and dev_cost)."),
+    per: str = typer.Option("epoch", "--per", help="x axis: epoch, or step (adds the mini-batch cost and its average)."),
+    smooth: float = typer.Option(0.9, "--smooth", help="β of the bias-corrected average of the mini-batch cost (0: none)."),
+    log_y: bool = typer.Option(False, "--log-y", help="Logarithmic y axes for the metrics."),
+    out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/curves.png)."),
+    terminal: bool = typer.Option(False, "--terminal", help="Draw text-mode curves on stdout instead (no matplotlib needed)."),
+):
+    """Learning curves: metrics per epoch or step, the learning-rate schedule, best-epoch and early-stop markers."""
+    from ..report.curves import DEFAULT_METRICS, CurveOptions, curves_figure
+    from ..report.history import load_history
+    from ..report.terminal import terminal_curves
+
+    if per not in ("epoch", "step"):
+        raise fail(f"--per {per}: expected epoch or step")
+    if not 0.0 <= smooth < 1.0:
+        raise fail(f"--smooth {smooth}: expected a β in [0, 1), e.g. 0.9 (about the last 10 steps)")
+    if terminal and out is not None:
+        raise fail("--terminal draws on stdout; drop --out (or --terminal)")
+    options = CurveOptions(tuple(metrics) or DEFAULT_METRICS, per, smooth, log_y)
+    with user_errors():
+        target = None if terminal else _output(out, runs[0], "curves.png")
+        histories = [load_history(run) for run in runs]
+        if terminal:
+            stdout.print(terminal_curves(histories, options), markup=False, highlight=False)
+            return
+        _write(curves_figure(histories, options), target)
+
+
+@app.command()
+def boundary(
+    run: Path = typer.Argument(..., metavar="RUN", help="A run trained on 2-D inputs."),
+    split: str = typer.Option("train", "--split", help="The examples drawn over the regions: train, dev, test or train_dev."),
+    resolution: int = typer.Option(200, "--resolution", min=10, max=2000, help="Grid points per axis."),
+    which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
+    out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/boundary-SPLIT.png)."),
+):
+    """Decision regions of a 2-D classifier, in the original (un-normalized) input coordinates."""
+    from ..report.boundary import boundary_figure
+    from ..report.predictions import predict_split
+
+    _checked_options(split, which)
+    with user_errors():
+        target = _output(out, run, f"boundary-{split}.png")
+        model = load_model(run, which)
+        _write(boundary_figure(model, predict_split(model, split, "a decision boundary"), resolution), target)
+
+
+@app.command()
+def confusion(
+    run: Path = typer.Argument(..., metavar="RUN", help="A classifier's run directory."),
+    split: str = typer.Option("dev", "--split", help="train, dev, test or train_dev."),
+    normalize: str = typer.Option("none", "--normalize", help="none (counts), true (rows sum to 1) or pred (columns sum to 1)."),
+    which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
+    out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/confusion-SPLIT.png)."),
+):
+    """Confusion matrix with class names: rows true, columns predicted."""
+    from ..report.confusion import NORMALIZE, confusion_figure
+    from ..report.predictions import predict_split
+
+    _checked_options(split, which)
+    if normalize not in NORMALIZE:
+        raise fail(f"--normalize {normalize}: expected one of {', '.join(NORMALIZE)}")
+    with user_errors():
+        target = _output(out, run, f"confusion-{split}.png")
+        model = load_model(run, which)
+        predictions = predict_split(model, split, "a confusion matrix")
+        _write(confusion_figure(predictions, model.checkpoint.class_names, run.name, normalize), target)
+
+
+@app.command()
+def errors(
+    run: Path = typer.Argument(..., metavar="RUN", help="A run trained on images."),
+    split: str = typer.Option("dev", "--split", help="train, dev, test or train_dev."),
+    limit: int = typer.Option(36, "--limit", min=1, max=400, help="At most this many images, most confidently wrong first."),
+    which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
+    out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/errors-SPLIT.png)."),
+):
+    """A grid of misclassified images with true and predicted labels."""
+    from ..report.misclassified import errors_figure
+    from ..report.predictions import predict_split
+
+    _checked_options(split, which)
+    with user_errors():
+        target = _output(out, run, f"errors-{split}.png")
+        model = load_model(run, which)
+        predictions = predict_split(model, split, "a grid of misclassified images")
+        _write(errors_figure(predictions, model.checkpoint.class_names, run.name, limit), target)
+
+
+@app.command()
+def filters(
+    run: Path = typer.Argument(..., metavar="RUN", help="A run with convolution layers."),
+    layer: str = typer.Option("conv1", "--layer", help="The convolution layer by its name: conv1, conv2, res1.conv1, ..."),
+    which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
+    out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/filters-LAYER.png)."),
+):
+    """A convolution layer's filters as images, one tile per filter and input channel."""
+    from ..report.filters import filters_figure
+
+    _checked_options(which=which)
+    with user_errors():
+        target = _output(out, run, f"filters-{layer}.png")
+        _write(filters_figure(load_model(run, which), layer), target)

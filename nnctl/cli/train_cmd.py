@@ -44,7 +44,7 @@ def train(
     _summarise(result, as_json)
     if report and result.stop_reason in ("completed", "early_stopping"):
         with user_errors():
-            stderr.print(f"report: {write_report(result.run_dir)}", markup=False)
+            stderr.print(f"report: {write_report(result.run_dir)}", markup=False, soft_wrap=True)
     if result.stop_reason == "diverged":
         raise fail(
             f"training diverged (cost is not finite) at step {result.steps + 1}; "

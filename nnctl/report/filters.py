@@ -45,7 +45,7 @@ def filters_figure(model: LoadedModel, layer: str):
         grid_shape, tiles = (filters, channels), [(f, c) for f in range(filters) for c in range(channels)]
     rows, cols = grid_shape
     tile = min(0.9, 9.0 / max(rows, cols))
-    fig = new_figure(tile * cols + 1.6, tile * rows + 1.0)
+    fig = new_figure(max(tile * cols + 1.6, 6.0), max(tile * rows + 1.0, 3.0))  # room for the title and caption
     axes = fig.subplots(rows, cols, squeeze=False)
     limit = float(np.abs(weights).max()) or 1.0
     image = None
@@ -54,6 +54,8 @@ def filters_figure(model: LoadedModel, layer: str):
         ax.set_yticks([])
     for ax, (f, c) in zip(axes.ravel(), tiles):
         image = ax.imshow(weights[:, :, c, f], cmap=DIVERGING, vmin=-limit, vmax=limit, interpolation="nearest")
+        if channels == 1:
+            ax.set_title(str(f + 1), fontsize="x-small")
     for ax in axes.ravel()[len(tiles):]:
         ax.set_axis_off()
     if channels > 1:
@@ -64,7 +66,7 @@ def filters_figure(model: LoadedModel, layer: str):
         fig.supxlabel("input channel")
         fig.supylabel("filter")
     else:
-        fig.supxlabel(f"{fh}×{fw} kernels, one per filter (filters numbered row by row)", fontsize="small")
+        fig.supxlabel(f"{fh}×{fw} kernels, one per filter", fontsize="small")
     shown = "" if (filters, channels) == (c_out, c_in) else f" (first {filters} of {c_out} filters, {channels} of {c_in} channels)"
     fig.colorbar(image, ax=axes, label="weight value", shrink=0.8)
     fig.suptitle(f"Filters of {layer}: {model.path.parent.name}, {model.path.name}{shown}")

@@ -13,14 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MOONS_SPEC, invoke, one_line_error, train_json, write_spec
+from conftest import MOONS_SPEC, TINY_SPEC, invoke, one_line_error, train_json, write_spec
 
 from nnctl.orchestration.model import load_model, split_data
 from nnctl.report.boundary import boundary_figure
 from nnctl.report.confusion import confusion_values
 from nnctl.report.curves import CurveOptions, curves_figure
 from nnctl.report.ewma import ewma
-from nnctl.report.figures import save
 from nnctl.report.history import load_history
 from nnctl.report.predictions import predict_split
 from nnctl.report.terminal import text_chart
@@ -28,13 +27,7 @@ from nnctl.report.terminal import text_chart
 pytest.importorskip("matplotlib")
 
 # A small CNN on the bundled digits that stops early (checked in the fixture), for curves, filters, errors.
-CNN_SPEC = """\
-name: cnn
-seed: 0
-data:
-  source: digits
-  limit: 300
-  split: {train: 0.6, dev: 0.2, test: 0.2}
+CNN_SPEC = TINY_SPEC.split("model:")[0] + """\
 model:
   layers:
     - {type: conv2d, filters: 4, kernel: 3, padding: same}
@@ -44,7 +37,7 @@ model:
 train:
   epochs: 12
   batch_size: 32
-  learning_rate: 0.05
+  learning_rate: 0.1
   optimizer: {name: adam}
   schedule: {name: inverse_time, decay_rate: 0.5}
   early_stopping: {patience: 1}

@@ -62,6 +62,16 @@ def _write(fig, out: Path) -> None:
     stdout.print(str(out), markup=False)
 
 
+def _split_figure(run: Path, which: str, split: str, out: Path | None, kind: str, what: str, draw) -> None:
+    """Load the run's model and its predictions on ``split``, then write ``draw(model, predictions)``."""
+    from ..report.predictions import predict_split
+
+    with user_errors():
+        target = _output(out, run, f"{kind}-{split}.png")
+        model = load_model(run, which)
+        _write(draw(model, predict_split(model, split, what)), target)
+
+
 @app.command()
 def curves(
     runs: list[Path] = typer.Argument(..., metavar="RUN...", help="One or more run directories (overlaid)."),
@@ -103,13 +113,9 @@ def boundary(
 ):
     """Decision regions of a 2-D classifier, in the original (un-normalized) input coordinates."""
     from ..report.boundary import boundary_figure
-    from ..report.predictions import predict_split
-
     _checked_options(split, which)
-    with user_errors():
-        target = _output(out, run, f"boundary-{split}.png")
-        model = load_model(run, which)
-        _write(boundary_figure(model, predict_split(model, split, "a decision boundary"), resolution), target)
+    _split_figure(run, which, split, out, "boundary", "a decision boundary",
+                  lambda model, predictions: boundary_figure(model, predictions, resolution))
 
 
 @app.command()
@@ -122,16 +128,11 @@ def confusion(
 ):
     """Confusion matrix with class names: rows true, columns predicted."""
     from ..report.confusion import NORMALIZE, confusion_figure
-    from ..report.predictions import predict_split
-
     _checked_options(split, which)
     if normalize not in NORMALIZE:
         raise fail(f"--normalize {normalize}: expected one of {', '.join(NORMALIZE)}")
-    with user_errors():
-        target = _output(out, run, f"confusion-{split}.png")
-        model = load_model(run, which)
-        predictions = predict_split(model, split, "a confusion matrix")
-        _write(confusion_figure(predictions, model.checkpoint.class_names, run.name, normalize), target)
+    _split_figure(run, which, split, out, "confusion", "a confusion matrix",
+                  lambda model, predictions: confusion_figure(predictions, model.checkpoint.class_names, run.name, normalize))
 
 
 @app.command()
@@ -144,14 +145,9 @@ def errors(
 ):
     """A grid of misclassified images with true and predicted labels."""
     from ..report.misclassified import errors_figure
-    from ..report.predictions import predict_split
-
     _checked_options(split, which)
-    with user_errors():
-        target = _output(out, run, f"errors-{split}.png")
-        model = load_model(run, which)
-        predictions = predict_split(model, split, "a grid of misclassified images")
-        _write(errors_figure(predictions, model.checkpoint.class_names, run.name, limit), target)
+    _split_figure(run, which, split, out, "errors", "a grid of misclassified images",
+                  lambda model, predictions: errors_figure(predictions, model.checkpoint.class_names, run.name, limit))
 
 
 @app.command()

@@ -43,6 +43,20 @@ train:
   early_stopping: {patience: 1}
 """
 
+# A regression on a CSV file without a dev split: no confusion matrix, no boundary, no dev metrics.
+REGRESSION_SPEC = """\
+name: regression
+data:
+  source: {type: csv, path: CSV}
+  split: {train: 0.8, dev: 0, test: 0.2}
+model:
+  layers:
+    - {units: 8, activation: tanh}
+    - {units: 1, activation: linear}
+train: {epochs: 3, batch_size: 16, learning_rate: 0.05}
+checkpoint: {monitor: train_cost}
+"""
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -53,7 +67,11 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     cnn = train_json(write_spec(base, CNN_SPEC, "cnn.yaml"), base / "runs")
     assert cnn["stop_reason"] == "early_stopping", cnn["stop_reason"]
     moons_spec = write_spec(base, MOONS_SPEC.replace("epochs: 5", "epochs: 30"), "moons.yaml")
+    x = np.random.default_rng(0).uniform(-1, 1, size=(100, 2))
+    np.savetxt(base / "regression.csv", np.column_stack([x, x[:, 0] ** 2 + 0.5 * x[:, 1]]), delimiter=",")
+    regression_spec = write_spec(base, REGRESSION_SPEC.replace("CSV", str(base / "regression.csv")), "regression.yaml")
     return {
+        "regression": Path(train_json(regression_spec, base / "runs")["run"]),
         "cnn": Path(cnn["run"]),
         "moons": Path(train_json(moons_spec, base / "runs")["run"]),
         "moons_adam": Path(train_json(moons_spec, base / "runs", "train.optimizer={name: adam}", "train.learning_rate=0.01")["run"]),
@@ -229,6 +247,11 @@ def test_text_chart_puts_a_rising_line_from_bottom_left_to_top_right():
     assert " 10 |" in chart and "* rising" in chart
 
 
+def test_text_chart_of_one_point_is_one_mark():
+    chart = text_chart([("one epoch", np.array([1.0]), np.array([0.7]))], "t", "epoch", "cost", width=20, height=5)
+    assert sum(line.count("*") for line in chart.splitlines() if "|" in line) == 1
+
+
 def test_terminal_curves_need_no_matplotlib(runs, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     result = invoke("plot", runs["cnn"], "--terminal", "--per", "step")
@@ -270,6 +293,20 @@ def test_report_of_an_image_run_has_no_boundary(runs):
     assert_self_contained(page)
     assert 'id="confusion"' in page and 'id="boundary"' not in page and 'id="gradcheck"' not in page
     assert "<td>dev</td><td>60</td>" in page  # the split table: 20 % of 300
+
+
+def test_a_regression_without_dev_split_plots_what_it_recorded(runs):
+    history = load_history(runs["regression"])
+    fig = curves_figure([history], CurveOptions())
+    assert [line.get_label() for line in fig.axes[0].lines if not line.get_label().startswith(("_", "best"))] == ["train_cost"]
+    assert fig.axes[0].get_ylabel() == "cost J (½ squared error, target units²)"
+    invoke("report", runs["regression"])
+    page = (runs["regression"] / "report.html").read_text()
+    assert_self_contained(page)
+    assert 'id="confusion"' not in page and 'id="boundary"' not in page
+    assert "<th>metric</th><th>train</th><th>test</th>" in page and "<td>mse</td>" in page
+    line = one_line_error(invoke("plot", "confusion", runs["regression"], "--split", "test", expect=2).stderr)
+    assert "needs a classifier; this run is a regression" in line
 
 
 def test_train_report_writes_the_page_at_the_end(tmp_path):

@@ -31,7 +31,8 @@ class CurvesByDefault(TyperGroup):
 app = typer.Typer(
     cls=CurvesByDefault,
     no_args_is_help=True,
-    help="Pictures of runs: `nnctl plot RUN...` draws learning curves; the subcommands draw the other kinds.",
+    help="Pictures of runs: `nnctl plot RUN...` draws learning curves (options: `nnctl plot curves --help`); "
+    "the other commands draw the other kinds.",
 )
 
 
@@ -83,7 +84,7 @@ def curves(
     terminal: bool = typer.Option(False, "--terminal", help="Draw text-mode curves on stdout instead (no matplotlib needed)."),
 ):
     """Learning curves: metrics per epoch or step, the learning-rate schedule, best-epoch and early-stop markers."""
-    from ..report.curves import DEFAULT_METRICS, CurveOptions, curves_figure
+    from ..report.curves import CurveOptions, curves_figure
     from ..report.history import load_history
     from ..report.terminal import terminal_curves
 
@@ -93,7 +94,7 @@ def curves(
         raise fail(f"--smooth {smooth}: expected a β in [0, 1), e.g. 0.9 (about the last 10 steps)")
     if terminal and out is not None:
         raise fail("--terminal draws on stdout; drop --out (or --terminal)")
-    options = CurveOptions(tuple(metrics) or DEFAULT_METRICS, per, smooth, log_y)
+    options = CurveOptions(tuple(metrics), per, smooth, log_y)
     with user_errors():
         target = None if terminal else _output(out, runs[0], "curves.png")
         histories = [load_history(run) for run in runs]

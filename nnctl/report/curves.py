@@ -23,7 +23,7 @@ DEFAULT_METRICS = ("train_cost", "dev_cost")
 
 @dataclass
 class CurveOptions:
-    metrics: tuple[str, ...] = DEFAULT_METRICS
+    metrics: tuple[str, ...] = ()  # none: DEFAULT_METRICS, those the runs recorded
     per: str = "epoch"  # or "step": x in optimizer steps, with the mini-batch cost and its average
     smooth: float = 0.9  # β of the bias-corrected average of the mini-batch cost
     log_y: bool = False
@@ -50,19 +50,23 @@ def axis_label(kind: str, task: str) -> str:
     return labels.get(kind, kind)
 
 
-def check_metrics(histories: list[RunHistory], metrics: tuple[str, ...]) -> None:
-    """Every run must have recorded every metric (PlotError with a did-you-mean otherwise)."""
+def chosen_metrics(histories: list[RunHistory], metrics: tuple[str, ...]) -> tuple[str, ...]:
+    """The metrics to draw: those asked for, each recorded by every run (PlotError with a
+    did-you-mean otherwise), or by default train_cost and dev_cost as far as recorded."""
+    if not metrics:
+        metrics = tuple(m for m in DEFAULT_METRICS if all(m in h.metrics for h in histories)) or DEFAULT_METRICS[:1]
     for history in histories:
         for metric in metrics:
             history.column(metric)
+    return metrics
 
 
 def curves_figure(histories: list[RunHistory], options: CurveOptions):
     """The learning-curve figure of ``histories`` (overlaid) as a matplotlib Figure."""
     if options.per not in ("epoch", "step"):
         raise PlotError(f"--per {options.per}: expected epoch or step")
-    check_metrics(histories, options.metrics)
-    kinds = list(dict.fromkeys(metric_kind(m)[1] for m in options.metrics))
+    metrics = chosen_metrics(histories, options.metrics)
+    kinds = list(dict.fromkeys(metric_kind(m)[1] for m in metrics))
     if options.per == "step" and "cost" not in kinds:
         kinds.insert(0, "cost")
     several = len(histories) > 1
@@ -73,14 +77,14 @@ def curves_figure(histories: list[RunHistory], options: CurveOptions):
     for r, history in enumerate(histories):
         scale = history.steps_per_epoch if options.per == "step" else 1
         x_epoch = history.epoch["epoch"] * scale
-        for s, metric in enumerate(options.metrics):
+        for s, metric in enumerate(metrics):
             split, kind = metric_kind(metric)
             style = LINESTYLES[_split_index(split)]
             label = f"{history.name}: {metric}" if several else metric
             panels[kind].plot(x_epoch, history.column(metric), style, color=colour(r if several else s),
                               marker="." if history.n_epochs <= 30 else None, label=label)
         if options.per == "step":
-            _step_cost(panels["cost"], history, options.smooth, colour(r if several else len(options.metrics)), several)
+            _step_cost(panels["cost"], history, options.smooth, colour(r if several else len(metrics)), several)
         _markers(panels, history, scale, colour(r) if several else "#000000", several)
         steps = np.arange(1, len(history.step_lr) + 1)
         x_lr = steps if options.per == "step" else steps / history.steps_per_epoch

@@ -150,9 +150,10 @@ def metrics_section(ctx: ReportContext) -> Section:
 def curves_section(ctx: ReportContext) -> Section:
     metrics = tuple(m for m in ("train_cost", "dev_cost", "train_accuracy", "dev_accuracy", "train_mse")
                     if m in ctx.history.metrics)
+    costs = tuple(m for m in metrics if m.endswith("_cost"))
     parts = [_figure(curves_figure([ctx.history], CurveOptions(metrics=metrics)), "curves-epoch",
                      "Per-epoch metrics, the best epoch and the learning-rate schedule."),
-             _figure(curves_figure([ctx.history], CurveOptions(metrics=metrics[:2], per="step")), "curves-step",
+             _figure(curves_figure([ctx.history], CurveOptions(metrics=costs, per="step")), "curves-step",
                      "Mini-batch cost per optimizer step with its bias-corrected exponentially weighted average (β = 0.9).")]
     return Section("curves", "Learning curves", "".join(parts))
 

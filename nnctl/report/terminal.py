@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .curves import CurveOptions, axis_label, check_metrics, metric_kind
+from .curves import CurveOptions, axis_label, chosen_metrics, metric_kind
 from .ewma import ewma
 from .history import RunHistory
 
@@ -43,6 +43,8 @@ def text_chart(series: list[tuple[str, np.ndarray, np.ndarray]], title: str, x_l
             continue
         x, y = x[ok], y[ok]
         inside = (columns >= x[0]) & (columns <= x[-1])
+        if len(x) == 1:  # one point (one epoch so far): one mark in the nearest column, not a flat line
+            inside = np.arange(width) == np.argmin(np.abs(columns - x[0]))
         values = np.interp(columns, x, y)
         for col in np.flatnonzero(inside):
             row = int(round((y_high - values[col]) / (y_high - y_low) * (height - 1)))
@@ -63,7 +65,7 @@ def text_chart(series: list[tuple[str, np.ndarray, np.ndarray]], title: str, x_l
 
 def terminal_curves(histories: list[RunHistory], options: CurveOptions, width: int = WIDTH, height: int = HEIGHT) -> str:
     """One text chart per kind of metric (as `curves_figure` has one panel per kind), best epochs listed below."""
-    check_metrics(histories, options.metrics)
+    metrics = chosen_metrics(histories, options.metrics)
     several = len(histories) > 1
     by_kind: dict[str, list] = {}
     for history in histories:
@@ -74,7 +76,7 @@ def terminal_curves(histories: list[RunHistory], options: CurveOptions, width: i
             cost = ewma(history.step_cost, options.smooth) if options.smooth > 0 else history.step_cost
             what = f"mini-batch cost, average β = {options.smooth:g}" if options.smooth > 0 else "mini-batch cost"
             by_kind.setdefault("cost", []).append((f"{prefix}{what}", steps, cost))
-        for metric in options.metrics:
+        for metric in metrics:
             by_kind.setdefault(metric_kind(metric)[1], []).append(
                 (f"{prefix}{metric}", history.epoch["epoch"] * scale, history.column(metric)))
     x_label = "step" if options.per == "step" else "epoch"

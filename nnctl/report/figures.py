@@ -8,6 +8,7 @@ who uses matplotlib interactively keeps the backend they chose.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 from ..errors import MissingExtraError, PlotError
@@ -24,6 +25,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 SEQUENTIAL, DIVERGING = "viridis", "RdBu_r"
 
 FORMATS = (".png", ".svg")
+_SVG_IDS = re.compile(r'(\bid="|href="#|url\(#)([^")]+)')  # an id, or a reference to one
 DPI = 110
 
 
@@ -71,11 +73,13 @@ def save(fig, path: Path) -> Path:
 
 
 def svg_text(fig, salt: str) -> str:
-    """``fig`` as an SVG element to inline in HTML: no XML declaration, no DOCTYPE, ids unique per ``salt``."""
+    """``fig`` as an SVG element to inline in HTML: no XML declaration or DOCTYPE, and every id
+    (glyphs, clip paths, images) and reference to one prefixed with ``salt``, so that several
+    figures in one page never share an id."""
     buffer = io.BytesIO()
     _render(fig, buffer, "svg", salt)
     text = buffer.getvalue().decode("utf-8")
-    return text[text.index("<svg"):]
+    return _SVG_IDS.sub(lambda m: f"{m.group(1)}{salt}-{m.group(2)}", text[text.index("<svg"):])
 
 
 def _render(fig, stream, fmt: str, salt: str) -> None:

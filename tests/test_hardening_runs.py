@@ -1,0 +1,219 @@
+"""Damaged run files and failing disks: one line, exit 2, nothing silently reset or half-written."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from conftest import TINY_SPEC, invoke, one_line_error, train_run, write_spec
+
+from nnctl.runs import atomic
+from nnctl.runs.checkpoint import load_checkpoint
+from nnctl.runs.metrics_log import MetricLog
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("pristine")
+    spec = write_spec(base, TINY_SPEC.replace("epochs: 4", "epochs: 2"), "tiny.yaml")
+    return train_run(spec, base / "runs")
+
+
+@pytest.fixture
+def run(pristine, tmp_path) -> Path:
+    """A private copy of a finished 2-epoch run to damage."""
+    return Path(shutil.copytree(pristine, tmp_path / pristine.name))
+
+
+def fingerprints(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def refused(*args, contains: str) -> str:
+    line = one_line_error(invoke(*args, expect=2).stderr)
+    assert contains in line, line
+    return line
+
+
+def every_reader_refuses(run: Path, tmp_path: Path, contains: str) -> None:
+    """eval, predict and --resume all refuse the damaged checkpoint.h5, and nothing in the run changes."""
+    before = fingerprints(run)
+    inputs = tmp_path / "x.npy"
+    np.save(inputs, np.zeros((2, 8, 8, 1)))
+    refused("eval", run, "--checkpoint", "latest", contains=contains)
+    refused("predict", run, inputs, "--checkpoint", "latest", contains=contains)
+    refused("train", "--resume", run, "--quiet", contains=contains)
+    assert fingerprints(run) == before
+
+
+def edit(path: Path, change) -> None:
+    """Change an HDF5 file in place (keeping its stored tensor digest, so only nnctl's checks can notice)."""
+    with h5py.File(path, "r+") as f:
+        change(f)
+
+
+@pytest.mark.parametrize("size", [0, 100, 4000])
+def test_truncated_checkpoints(run, tmp_path, size):
+    path = run / "checkpoint.h5"
+    path.write_bytes(path.read_bytes()[:size])
+    every_reader_refuses(run, tmp_path, "checkpoint.h5: not a readable HDF5 file")
+
+
+def test_garbage_checkpoint(run, tmp_path):
+    (run / "checkpoint.h5").write_bytes(os.urandom(5000))
+    every_reader_refuses(run, tmp_path, "checkpoint.h5: not a readable HDF5 file")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f.__delitem__("params/dense1/W"), "checkpoint.h5: damaged checkpoint: /params/dense1/W is missing"),
+        (lambda f: f["params"].create_dataset("dense9/W", data=np.zeros(3, np.float32)),
+         "/params/dense9/W does not belong to this run's network"),
+        (lambda f: f.__delitem__("normalizer/shift"), "the input normalization (/normalizer) is missing or malformed"),
+        (lambda f: f.attrs.__setitem__("rng", "{not json"), "attribute 'rng' is not valid JSON"),
+        (lambda f: f.attrs.__setitem__("epoch", "five"), "attribute 'epoch' is 'five', not a count"),
+        (lambda f: f.attrs.__delitem__("spec"), "attribute 'spec' is missing"),
+        (lambda f: f.attrs.__setitem__("class_names", "{}"), "attribute 'class_names' is not a JSON list"),
+    ],
+)
+def test_damaged_checkpoint_contents(run, tmp_path, change, message):
+    def change_and_rehash(f):  # keep the digest consistent, so the structural checks themselves are tested
+        change(f)
+        if "tensor_sha256" in f.attrs:
+            del f.attrs["tensor_sha256"]
+    edit(run / "checkpoint.h5", change_and_rehash)
+    every_reader_refuses(run, tmp_path, message)
+
+
+def test_a_wrong_shaped_tensor(run, tmp_path):
+    def reshape(f):
+        del f["params/dense2/W"]
+        f["params"].create_dataset("dense2/W", data=np.zeros((10, 15), np.float32))
+        del f.attrs["tensor_sha256"]
+    edit(run / "checkpoint.h5", reshape)
+    every_reader_refuses(run, tmp_path, "/params/dense2/W is float32 (10, 15), expected floats (10, 16)")
+
+
+def test_a_changed_value_fails_the_stored_digest(run, tmp_path):
+    edit(run / "checkpoint.h5", lambda f: f["params/dense1/W"].__setitem__((0, 0), 42.0))
+    every_reader_refuses(run, tmp_path, "its tensors do not match their stored SHA-256")
+
+
+def test_the_digest_covers_optimizer_moments_too(run):
+    edit(run / "checkpoint.h5", lambda f: f["optimizer/v"].__setitem__(0, 1.0))
+    refused("train", "--resume", run, "--quiet", contains="do not match their stored SHA-256")
+
+
+@pytest.mark.parametrize("damage", ["empty", "garbage", "wrong_layout", "short", "missing"])
+def test_a_damaged_metric_log_is_an_error_with_a_recovery(run, damage):
+    metrics = run / "metrics.h5"
+    if damage == "empty":
+        metrics.write_bytes(b"")
+    elif damage == "garbage":
+        metrics.write_bytes(os.urandom(3000))
+    elif damage == "wrong_layout":
+        with h5py.File(metrics, "w") as f:
+            f["something"] = np.arange(3)
+    elif damage == "short":
+        log = MetricLog.load(metrics)
+        log.truncate(log.n_steps, 1)
+        log.save(metrics)
+    else:
+        metrics.unlink()
+    before = fingerprints(run)
+    line = refused("train", "--resume", run, "--quiet", "--set", "train.epochs=3", contains="metrics.h5")
+    assert f"nnctl train --resume {run} --repair-metrics" in line
+    assert fingerprints(run) == before
+    invoke("train", "--resume", run, "--quiet", "--set", "train.epochs=3", "--repair-metrics")
+    repaired = MetricLog.load(metrics)
+    assert repaired.n_epochs == 3
+    assert np.isnan(repaired.epoch["train_cost"][:2]).all() and np.isfinite(repaired.epoch["train_cost"][2])
+    assert repaired.epoch["epoch"] == [1.0, 2.0, 3.0]
+
+
+def test_repair_metrics_needs_resume(tiny_spec):
+    refused("train", tiny_spec, "--repair-metrics", contains="--repair-metrics goes with --resume RUN")
+
+
+def test_stale_temporaries_of_dead_writers_are_removed_on_resume(run):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = run / f".best.h5.tmp-{dead.pid}"
+    stale.write_bytes(b"half a file")
+    alive = run / f".checkpoint.h5.tmp-{os.getppid()}"  # a live writer (our parent) is left alone
+    alive.write_bytes(b"being written")
+    invoke("train", "--resume", run, "--quiet", "--set", "train.epochs=3")
+    assert not stale.exists() and alive.exists()
+
+
+def test_a_full_disk_mid_training_keeps_the_last_checkpoint(tiny_spec, tmp_path, monkeypatch):
+    """The third durable write (initial.h5, checkpoint.h5, then the first epoch's) hits ENOSPC."""
+    calls = {"n": 0}
+    real_fsync = os.fsync
+
+    def failing_fsync(fd):
+        calls["n"] += 1
+        if calls["n"] >= 7:  # after the spec and the epoch-0 checkpoints (file and folder each)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", failing_fsync)
+    result = invoke("train", tiny_spec, "--runs-dir", tmp_path / "runs", "--quiet", expect=2)
+    line = one_line_error(result.stderr)
+    assert "cannot write (No space left on device); the previous file, if any, is intact" in line
+    run = next((tmp_path / "runs").iterdir())
+    assert load_checkpoint(run / "checkpoint.h5").epoch == 0
+    assert not [p for p in run.iterdir() if ".tmp-" in p.name]
+
+
+def test_a_full_disk_at_the_start_leaves_no_run(tiny_spec, tmp_path, monkeypatch):
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(atomic.os, "fsync", no_space)
+    refused("train", tiny_spec, "--runs-dir", tmp_path / "runs", "--quiet", contains="spec.yaml: cannot write (No space left")
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_runs_dir_that_is_a_file(tiny_spec, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    refused("train", tiny_spec, "--runs-dir", tmp_path / "afile", contains="afile: exists and is not a directory")
+    refused("train", tiny_spec, "--runs-dir", tmp_path / "afile" / "sub", contains="cannot create the run directory (Not a directory)")
+
+
+def test_predict_into_a_missing_folder(pristine, tmp_path):
+    inputs = tmp_path / "x.npy"
+    np.save(inputs, np.zeros((2, 8, 8, 1)))
+    refused("predict", pristine, inputs, "--out", tmp_path / "missing" / "p.csv",
+            contains="p.csv: cannot write (No such file or directory)")
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A real 400 KiB filesystem (needs root and mount; skipped elsewhere)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_really_full_disk_in_a_subprocess(tiny_spec, small_tmpfs):
+    """No h5py failure, no segfault: one line and exit 2 from the real program on a full filesystem."""
+    from conftest import run_nnctl
+
+    wide = "model.layers=[{units: 600}, {units: 10, activation: softmax}]"
+    result = run_nnctl("train", tiny_spec, "--runs-dir", small_tmpfs / "runs", "--set", wide, "--set", "train.epochs=3")
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("nnctl: error:")]
+    assert len(lines) == 1 and "No space left on device" in lines[0] and "Traceback" not in result.stderr

@@ -1,7 +1,8 @@
 """Crash-safe file replacement: write a temporary sibling, fsync, rename over.
 
 A kill at any instant leaves either the old file or the new one, never a
-half-written HDF5 file (HDF5 itself gives no such guarantee). HDF5 files are
+half-written HDF5 file (HDF5 itself gives no such guarantee), and every HDF5
+file is sealed with its SHA-256 (see seal.py). HDF5 files are
 built in memory and written with plain file I/O, so a full disk or a read-only
 folder is an ordinary OSError reported as a RunError naming the path, never an
 HDF5 library failure with files left open (which crashed the interpreter at
@@ -20,6 +21,7 @@ from pathlib import Path
 import h5py
 
 from ..errors import RunError
+from .seal import USER_BLOCK, seal
 
 TEMPORARY = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)$")
 
@@ -57,11 +59,11 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 @contextmanager
 def atomic_h5(path: Path):
-    """Yield an h5py.File built in memory; if the block completes, it replaces ``path`` durably."""
+    """Yield an h5py.File built in memory; if the block completes, it replaces ``path`` durably, sealed."""
     image = io.BytesIO()
-    with h5py.File(image, "w") as f:
+    with h5py.File(image, "w", userblock_size=USER_BLOCK) as f:
         yield f
-    _write_durably(Path(path), image.getvalue())
+    _write_durably(Path(path), seal(image.getvalue()))
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:

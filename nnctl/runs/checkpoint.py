@@ -15,7 +15,6 @@ No pickle anywhere: everything is an array, a number or a string.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 from .. import __version__
 from ..errors import CheckpointError
 from .atomic import atomic_h5
+from .seal import open_sealed
 
 FORMAT_VERSION = 1
 
@@ -70,24 +70,6 @@ def _read_group(f: h5py.File, name: str) -> dict[str, np.ndarray]:
     return out
 
 
-def tensor_digest(groups: dict[str, dict[str, np.ndarray]]) -> str:
-    """SHA-256 over every array's group, name, dtype, shape and bytes, in sorted order.
-
-    Stored with each checkpoint and verified on load: a flipped byte inside a
-    tensor, which HDF5 itself reads back without complaint, is caught.
-    """
-    digest = hashlib.sha256()
-    for group in sorted(groups):
-        for key in sorted(groups[group]):
-            value = np.ascontiguousarray(groups[group][key])
-            if value.dtype.kind in "SU":  # text (the normalizer's method): bytes when written, str when read
-                text = value.item()
-                digest.update(f"{group}/{key}|text|".encode() + (text if isinstance(text, bytes) else text.encode()))
-                continue
-            digest.update(f"{group}/{key}|{value.dtype.str}|{value.shape}|".encode() + value.tobytes())
-    return digest.hexdigest()
-
-
 def _groups(ckpt: Checkpoint) -> dict[str, dict[str, np.ndarray]]:
     return {"params": ckpt.params, "state": ckpt.state, "optimizer": ckpt.optimizer, "normalizer": ckpt.normalizer}
 
@@ -107,8 +89,6 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
         attrs["epoch"], attrs["step"], attrs["batch"] = ckpt.epoch, ckpt.step, ckpt.batch
         attrs["rng"] = json.dumps(ckpt.rng)
         attrs["progress"] = json.dumps(ckpt.progress)
-        attrs["tensor_sha256"] = tensor_digest({name: {k: np.asarray(v) for k, v in arrays.items()}
-                                                for name, arrays in _groups(ckpt).items()})
 
 
 class _Attributes:
@@ -152,10 +132,8 @@ def load_checkpoint(path: Path) -> Checkpoint:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
     try:
-        with h5py.File(path, "r") as f:
+        with open_sealed(path, CheckpointError) as f:
             ckpt = _read(f, path)
-    except OSError as err:
-        raise CheckpointError(f"{path}: not a readable HDF5 file ({_first_line(err)})") from None
     except (KeyError, ValueError, TypeError) as err:  # h5py's own errors for damaged objects inside a readable file
         raise CheckpointError(f"{path}: damaged checkpoint ({_first_line(err)})") from None
     return ckpt
@@ -167,9 +145,6 @@ def _read(f: h5py.File, path: Path) -> Checkpoint:
     if not isinstance(version, (int, np.integer)) or int(version) != FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format {version!r} is not supported (expected {FORMAT_VERSION})")
     groups = {name: _read_group(f, name) for name in ("params", "state", "optimizer", "normalizer")}
-    stored = a.text("tensor_sha256") if "tensor_sha256" in f.attrs else None
-    if stored is not None and stored != tensor_digest(groups):
-        raise CheckpointError(f"{path}: damaged checkpoint: its tensors do not match their stored SHA-256")
     if "optimizer" not in f or "t" not in f["optimizer"].attrs:
         raise CheckpointError(f"{path}: damaged checkpoint: the optimizer's step count (/optimizer attribute t) is missing")
     return Checkpoint(

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import MetricLogError
 from .atomic import atomic_h5
+from .seal import open_sealed
 
 
 class MetricLog:
@@ -65,18 +66,15 @@ class MetricLog:
     def load(cls, path: Path) -> MetricLog:
         """Read a log, refusing (MetricLogError) a file that is not one rather than starting a new history."""
         log = cls()
-        try:
-            with h5py.File(path, "r") as f:
-                for group_name, columns in (("iteration", log.iteration), ("epoch", log.epoch)):
-                    group = f.get(group_name)
-                    if not isinstance(group, h5py.Group):
-                        raise MetricLogError(f"{path}: not an nnctl metric log (no /{group_name} group)")
-                    for name, dataset in group.items():
-                        if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1 or dataset.dtype.kind not in "fiu":
-                            raise MetricLogError(f"{path}: /{group_name}/{name} is not a column of numbers")
-                        columns[name] = dataset[()].astype(np.float64).tolist()
-        except OSError as err:
-            raise MetricLogError(f"{path}: not a readable HDF5 file ({(str(err).splitlines() or ['unreadable'])[0]})") from None
+        with open_sealed(path, MetricLogError) as f:
+            for group_name, columns in (("iteration", log.iteration), ("epoch", log.epoch)):
+                group = f.get(group_name)
+                if not isinstance(group, h5py.Group):
+                    raise MetricLogError(f"{path}: not an nnctl metric log (no /{group_name} group)")
+                for name, dataset in group.items():
+                    if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1 or dataset.dtype.kind not in "fiu":
+                        raise MetricLogError(f"{path}: /{group_name}/{name} is not a column of numbers")
+                    columns[name] = dataset[()].astype(np.float64).tolist()
         for group_name, columns in (("iteration", log.iteration), ("epoch", log.epoch)):
             if len({len(column) for column in columns.values()}) > 1:
                 raise MetricLogError(f"{path}: the /{group_name} columns have different lengths")

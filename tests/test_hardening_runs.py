@@ -206,16 +206,40 @@ def test_predict_into_a_missing_folder(pristine, tmp_path):
             contains="p.csv: cannot write (No such file or directory)")
 
 
-@pytest.fixture
-def small_tmpfs(tmp_path):
-    """A real 400 KiB filesystem (needs root and mount; skipped elsewhere)."""
-    mount = tmp_path / "tiny"
+def mounted_tmpfs(mount: Path, options: str):
+    """A real tmpfs at ``mount`` (needs root and mount; the test is skipped elsewhere)."""
     mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    if os.geteuid() != 0 or shutil.which("mount") is None or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
     yield mount
     subprocess.run(["umount", str(mount)], check=False)
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    yield from mounted_tmpfs(tmp_path / "tiny", "size=400k")
+
+
+@pytest.fixture
+def read_only_tmpfs(tmp_path):
+    yield from mounted_tmpfs(tmp_path / "ro", "ro,size=64k")
+
+
+def test_a_read_only_runs_directory(tiny_spec, read_only_tmpfs):
+    refused("train", tiny_spec, "--runs-dir", read_only_tmpfs / "runs", "--quiet",
+            contains="cannot create the run directory (Read-only file system)")
+
+
+def test_resume_on_a_read_only_filesystem(pristine, tmp_path):
+    """The run is copied onto a tmpfs that is then remounted read-only."""
+    mount = tmp_path / "mnt"
+    for _ in mounted_tmpfs(mount, "size=2m"):
+        run = Path(shutil.copytree(pristine, mount / pristine.name))
+        if subprocess.run(["mount", "-o", "remount,ro", str(mount)], capture_output=True).returncode != 0:
+            pytest.skip("cannot remount read-only here")
+        line = refused("train", "--resume", run, "--quiet", "--set", "train.epochs=3", contains="Read-only file system")
+        assert str(run) in line
 
 
 def test_a_really_full_disk_in_a_subprocess(tiny_spec, small_tmpfs):

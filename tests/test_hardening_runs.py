@@ -50,7 +50,7 @@ def every_reader_refuses(run: Path, tmp_path: Path, contains: str) -> None:
     np.save(inputs, np.zeros((2, 8, 8, 1)))
     refused("eval", run, "--checkpoint", "latest", contains=contains)
     refused("predict", run, inputs, "--checkpoint", "latest", contains=contains)
-    refused("train", "--resume", run, "--quiet", contains=contains)
+    refused("train", "--resume", run, "--quiet", "--set", "train.epochs=3", contains=contains)
     assert fingerprints(run) == before
 
 
@@ -251,3 +251,13 @@ def test_a_really_full_disk_in_a_subprocess(tiny_spec, small_tmpfs):
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("nnctl: error:")]
     assert len(lines) == 1 and "No space left on device" in lines[0] and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("epochs", [None, "1", "2"])
+def test_resume_that_would_train_nothing_is_refused(run, epochs):
+    """A 2-epoch run resumed with no larger budget: exit 2 and the stored spec untouched (it used to exit 0)."""
+    before = fingerprints(run)
+    sets = [] if epochs is None else ["--set", f"train.epochs={epochs}"]
+    line = refused("train", "--resume", run, "--quiet", *sets, contains="has trained 2 epochs")
+    assert "give --set train.epochs=N with N > 2" in line
+    assert fingerprints(run) == before

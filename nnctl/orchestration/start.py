@@ -155,13 +155,16 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
     ckpt = load_checkpoint(path)
     check_resumable(ckpt, path)
     spec = parse_spec(ckpt.spec_yaml, str(Path(run_dir) / rundir.SPEC_FILE), overrides)
+    if ckpt.progress.get("stop_reason") == "early_stopping":
+        raise BuildError("train.early_stopping", f"{run_dir} already stopped early at epoch {ckpt.epoch}")
+    if spec.train.epochs <= ckpt.epoch:  # would train nothing, yet rewrite the stored spec
+        raise BuildError("train.epochs", f"{run_dir} has trained {ckpt.epoch} epochs and train.epochs is {spec.train.epochs}; "
+                                         f"to continue, give --set train.epochs=N with N > {ckpt.epoch}")
     run = prepare_run(spec, datasets_dir, stored_normalizer(ckpt, path))
     trainer = new_trainer(run, Path(run_dir))
     check_network(ckpt, path, run.net)
     check_group(path, "optimizer", ckpt.optimizer,
                 {key: np.shape(value) for key, value in trainer.optimizer.state_dict().items() if key != "t"})
     trainer.restore(ckpt, _metric_log(Path(run_dir), ckpt, repair_metrics))
-    if ckpt.progress.get("stop_reason") == "early_stopping":
-        raise BuildError("train.early_stopping", f"{run_dir} already stopped early at epoch {ckpt.epoch}")
     atomic_write_text(Path(run_dir) / rundir.SPEC_FILE, spec_to_yaml(spec))
     return trainer

@@ -55,7 +55,8 @@ class RunHistory:
         if metric not in self.metrics:
             close = difflib.get_close_matches(metric, self.metrics, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
-            raise PlotError(f"{self.run}: metric '{metric}' was not recorded; {hint}this run has {', '.join(self.metrics)}")
+            recorded = ", ".join(self.metrics) or "none (its metrics.h5 holds no per-epoch values)"
+            raise PlotError(f"{self.run}: metric '{metric}' was not recorded; {hint}this run has {recorded}")
         return self.epoch[metric]
 
 

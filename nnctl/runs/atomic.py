@@ -59,8 +59,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Replace a file with ``data`` (a rendered figure)."""
-    with _replacing(path) as tmp:
-        tmp.write_bytes(data)
+    _write_durably(Path(path), data)
 
 
 @contextmanager

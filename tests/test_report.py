@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -356,6 +357,24 @@ def test_bad_output_paths(runs, tmp_path, out, message):
     assert not target.exists()
     line = one_line_error(invoke("report", runs["moons"], "--out", tmp_path / "r.pdf", expect=2).stderr)
     assert "expected one of .html, .htm" in line
+
+
+def test_a_run_on_a_read_only_filesystem(runs, tmp_path):
+    """The run is copied onto a tmpfs that is then remounted read-only: one line each, nothing written."""
+    from test_hardening_runs import mounted_tmpfs
+
+    mount = tmp_path / "mnt"
+    for _ in mounted_tmpfs(mount, "size=2m"):
+        try:  # unmount even when an assertion fails (the generator's own unmount would not run)
+            run = Path(shutil.copytree(runs["moons"], mount / runs["moons"].name, ignore=shutil.ignore_patterns("plots")))
+            if subprocess.run(["mount", "-o", "remount,ro", str(mount)], capture_output=True).returncode != 0:
+                pytest.skip("cannot remount read-only here")
+            line = one_line_error(invoke("plot", run, expect=2).stderr)
+            assert "plots: cannot create the folder (Read-only file system)" in line
+            line = one_line_error(invoke("report", run, expect=2).stderr)
+            assert "report.html: cannot write (Read-only file system)" in line
+        finally:
+            subprocess.run(["umount", str(mount)], check=False)
 
 
 @pytest.mark.parametrize("args, message", [

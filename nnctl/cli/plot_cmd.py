@@ -13,7 +13,9 @@ from pathlib import Path
 import typer
 from typer.core import TyperGroup
 
+from ..errors import RunError
 from ..orchestration.model import SPLITS, load_model
+from ..runs.atomic import describe
 from .common import fail, stdout, user_errors
 
 CHECKPOINTS = ("best", "latest", "initial")
@@ -56,9 +58,13 @@ def _output(out: Path | None, run: Path, default_name: str) -> Path:
 
 
 def _write(fig, out: Path) -> None:
+    """Save ``fig`` (inside `user_errors`: an unwritable folder is one line) and print where."""
     from ..report.figures import save
 
-    out.parent.mkdir(exist_ok=True)  # only RUN/plots/ can be missing here: a given --out was checked
+    try:
+        out.parent.mkdir(exist_ok=True)  # only RUN/plots/ can be missing here: a given --out was checked
+    except OSError as err:
+        raise RunError(f"{out.parent}: cannot create the folder ({describe(err)})") from None
     save(fig, out)
     stdout.print(str(out), markup=False)
 

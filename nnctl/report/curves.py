@@ -132,7 +132,7 @@ def _markers(panels: dict, history: RunHistory, scale: int, line_colour: str, se
         for kind, ax in panels.items():
             ax.axvline(x_best, color=line_colour, linestyle=":", linewidth=1,
                        label=f"{prefix}best epoch {best_epoch} ({monitor})" if kind == next(iter(panels)) else None)
-        split, kind = metric_kind(monitor)
+        kind = metric_kind(monitor)[1]
         if kind in panels and history.best.get("value") is not None:
             panels[kind].plot([x_best], [history.best["value"]], "*", color=line_colour, markersize=12, zorder=5,
                               label=f"{prefix}best {monitor} {history.best['value']:.4g}")

@@ -16,7 +16,6 @@ from ..errors import PlotError, RunError
 from ..runs import rundir
 from ..runs.checkpoint import load_checkpoint
 from ..runs.metrics_log import MetricLog
-from ..spec import Spec, parse_spec
 
 # Columns of /epoch that are bookkeeping, not metrics one would plot against each other.
 NOT_METRICS = ("epoch",)
@@ -25,7 +24,6 @@ NOT_METRICS = ("epoch",)
 @dataclass
 class RunHistory:
     run: Path
-    spec: Spec
     task: str
     epoch: dict[str, np.ndarray]  # per-epoch columns, e.g. "dev_cost"
     step_cost: np.ndarray  # mini-batch cost J{t} (penalty included), one per optimizer step
@@ -77,7 +75,6 @@ def load_history(run: Path) -> RunHistory:
     full_epoch_steps = ckpt.step - ckpt.batch
     return RunHistory(
         run=run,
-        spec=parse_spec(ckpt.spec_yaml, str(run / rundir.SPEC_FILE)),
         task=ckpt.task,
         epoch={name: np.asarray(values, dtype=np.float64) for name, values in log.epoch.items()},
         step_cost=np.asarray(log.iteration["cost"], dtype=np.float64),

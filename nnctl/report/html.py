@@ -3,7 +3,7 @@
 Figures are inline SVG (text drawn as paths, images embedded as data: URIs), the
 style sheet is inline, and there is no JavaScript: the file references nothing
 outside itself. The page is a list of sections (`SECTIONS`), each a function of
-the `ReportContext` returning an HTML fragment or None when it does not apply
+the `ReportContext` returning a `Section` or None when it does not apply
 (a boundary for non-2-D inputs, gradient checks that were not asked for); a new
 section (e.g. a diagnosis of the run) is one more function in that list.
 """
@@ -51,7 +51,7 @@ class ReportContext:
 
     @cached_property
     def predictions(self) -> SplitPredictions:
-        return predict_split(self.model, self.split, "a confusion matrix")
+        return predict_split(self.model, self.split, "a confusion matrix", self.splits)
 
     def present_splits(self) -> list[str]:
         return [name for name in SPLITS if getattr(self.splits, name) is not None and len(getattr(self.splits, name))]
@@ -76,7 +76,7 @@ class Section:
     title: str
     body: str  # HTML
 
-    def html(self) -> str:
+    def render(self) -> str:
         return f'<section id="{self.anchor}"><h2>{html.escape(self.title)}</h2>{self.body}</section>'
 
 
@@ -148,7 +148,7 @@ def metrics_section(ctx: ReportContext) -> Section:
 
 
 def curves_section(ctx: ReportContext) -> Section:
-    metrics = tuple(m for m in ("train_cost", "dev_cost", "train_accuracy", "dev_accuracy", "train_mse")
+    metrics = tuple(m for m in ("train_cost", "dev_cost", "train_accuracy", "dev_accuracy", "train_mse", "dev_mse")
                     if m in ctx.history.metrics)
     costs = tuple(m for m in metrics if m.endswith("_cost"))
     parts = [_figure(curves_figure([ctx.history], CurveOptions(metrics=metrics)), "curves-epoch",
@@ -208,7 +208,7 @@ def report_html(ctx: ReportContext) -> str:
     title = html.escape(f"nnctl report: {ctx.run.name}")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
             f"<style>{STYLE}</style></head><body><h1>{title}</h1>"
-            f"<p>Written by nnctl {html.escape(__version__)}.</p>{nav}{''.join(s.html() for s in sections)}</body></html>\n")
+            f"<p>Written by nnctl {html.escape(__version__)}.</p>{nav}{''.join(s.render() for s in sections)}</body></html>\n")
 
 
 def write_report(run: Path, out: Path | None = None, split: str | None = None, which: str = "best",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data import Dataset
+from ..data import Dataset, Splits
 from ..errors import PlotError
 from ..nn.metrics import predicted_classes
 from ..orchestration.model import LoadedModel, split_data
@@ -47,9 +47,9 @@ def model_outputs(model: LoadedModel, x_raw: np.ndarray) -> np.ndarray:
     return model.net.predict(model.normalizer.apply(x_raw, dtype=model.net.dtype))
 
 
-def predict_split(model: LoadedModel, split: str, what: str) -> SplitPredictions:
-    """Predictions of a classifier on ``split``; ``what`` names the picture in error messages."""
+def predict_split(model: LoadedModel, split: str, what: str, splits: Splits | None = None) -> SplitPredictions:
+    """Predictions of a classifier on ``split`` (of ``splits`` when already loaded); ``what`` names the picture in errors."""
     require_classifier(model, what)
-    data = split_data(model, split)
+    data = split_data(model, split, splits)
     outputs = model_outputs(model, data.x)
     return SplitPredictions(split, data, outputs, predicted_classes(outputs))

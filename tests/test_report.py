@@ -386,6 +386,7 @@ def test_a_run_on_a_read_only_filesystem(runs, tmp_path):
     (["plot", "{cnn}", "--smooth", "1"], "--smooth 1.0: expected a β in [0, 1)"),
     (["plot", "boundary", "{moons}", "--split", "validation"], "--split validation"),
     (["plot", "{cnn}", "--terminal", "--out", "x.png"], "drop --out"),
+    (["plot", "boundry", "{moons}"], "boundry: no such run directory; did you mean `nnctl plot boundary`?"),
 ])
 def test_other_bad_options(runs, args, message):
     line = one_line_error(invoke(*[a.format(**runs) for a in args], expect=2).stderr)

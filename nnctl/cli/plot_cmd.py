@@ -8,6 +8,7 @@ when they run, so `nnctl --help` does not pay for it.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import typer
@@ -36,6 +37,11 @@ app = typer.Typer(
     help="Pictures of runs: `nnctl plot RUN...` draws learning curves (options: `nnctl plot curves --help`); "
     "the other commands draw the other kinds.",
 )
+
+
+def app_commands() -> list[str]:
+    """The names of the plot kinds (the subcommands)."""
+    return [info.name or info.callback.__name__ for info in app.registered_commands]
 
 
 def _checked_options(split: str | None = None, which: str = "best") -> None:
@@ -100,6 +106,10 @@ def curves(
         raise fail(f"--smooth {smooth}: expected a β in [0, 1), e.g. 0.9 (about the last 10 steps)")
     if terminal and out is not None:
         raise fail("--terminal draws on stdout; drop --out (or --terminal)")
+    first = runs[0]
+    kinds = difflib.get_close_matches(str(first), [name for name in app_commands() if name != "curves"], n=1)
+    if not first.exists() and kinds:
+        raise fail(f"{first}: no such run directory; did you mean `nnctl plot {kinds[0]}`?")
     options = CurveOptions(tuple(metrics), per, smooth, log_y)
     with user_errors():
         target = None if terminal else _output(out, runs[0], "curves.png")

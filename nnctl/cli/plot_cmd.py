@@ -20,6 +20,7 @@ from ..runs.atomic import describe
 from .common import fail, stdout, user_errors
 
 CHECKPOINTS = ("best", "latest", "initial")
+CHECKPOINT_OPTION = typer.Option("best", "--checkpoint", help="The checkpoint to draw from: best, latest or initial.")
 
 
 class CurvesByDefault(TyperGroup):
@@ -125,11 +126,12 @@ def boundary(
     run: Path = typer.Argument(..., metavar="RUN", help="A run trained on 2-D inputs."),
     split: str = typer.Option("train", "--split", help="The examples drawn over the regions: train, dev, test or train_dev."),
     resolution: int = typer.Option(200, "--resolution", min=10, max=2000, help="Grid points per axis."),
-    which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
+    which: str = CHECKPOINT_OPTION,
     out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/boundary-SPLIT.png)."),
 ):
     """Decision regions of a 2-D classifier, in the original (un-normalized) input coordinates."""
     from ..report.boundary import boundary_figure
+
     _checked_options(split, which)
     _split_figure(run, which, split, out, "boundary", "a decision boundary",
                   lambda model, predictions: boundary_figure(model, predictions, resolution))
@@ -140,11 +142,12 @@ def confusion(
     run: Path = typer.Argument(..., metavar="RUN", help="A classifier's run directory."),
     split: str = typer.Option("dev", "--split", help="train, dev, test or train_dev."),
     normalize: str = typer.Option("none", "--normalize", help="none (counts), true (rows sum to 1) or pred (columns sum to 1)."),
-    which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
+    which: str = CHECKPOINT_OPTION,
     out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/confusion-SPLIT.png)."),
 ):
     """Confusion matrix with class names: rows true, columns predicted."""
     from ..report.confusion import NORMALIZE, confusion_figure
+
     _checked_options(split, which)
     if normalize not in NORMALIZE:
         raise fail(f"--normalize {normalize}: expected one of {', '.join(NORMALIZE)}")
@@ -157,11 +160,12 @@ def errors(
     run: Path = typer.Argument(..., metavar="RUN", help="A run trained on images."),
     split: str = typer.Option("dev", "--split", help="train, dev, test or train_dev."),
     limit: int = typer.Option(36, "--limit", min=1, max=400, help="At most this many images, most confidently wrong first."),
-    which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
+    which: str = CHECKPOINT_OPTION,
     out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/errors-SPLIT.png)."),
 ):
     """A grid of misclassified images with true and predicted labels."""
     from ..report.misclassified import errors_figure
+
     _checked_options(split, which)
     _split_figure(run, which, split, out, "errors", "a grid of misclassified images",
                   lambda model, predictions: errors_figure(predictions, model.checkpoint.class_names, run.name, limit))
@@ -171,7 +175,7 @@ def errors(
 def filters(
     run: Path = typer.Argument(..., metavar="RUN", help="A run with convolution layers."),
     layer: str = typer.Option("conv1", "--layer", help="The convolution layer by its name: conv1, conv2, res1.conv1, ..."),
-    which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
+    which: str = CHECKPOINT_OPTION,
     out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/filters-LAYER.png)."),
 ):
     """A convolution layer's filters as images, one tile per filter and input channel."""

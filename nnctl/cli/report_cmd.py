@@ -9,14 +9,14 @@ import typer
 from ..orchestration.gradcheck import GradcheckSettings
 from ..orchestration.model import SPLITS
 from .common import fail, stdout, user_errors
-from .plot_cmd import CHECKPOINTS
+from .plot_cmd import CHECKPOINT_OPTION, CHECKPOINTS
 
 
 def report(
     run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/."),
     out: Path | None = typer.Option(None, "--out", help="The .html file to write (default RUN/report.html)."),
     split: str | None = typer.Option(None, "--split", help="Split for the confusion matrix and boundary (default dev, else test)."),
-    which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
+    which: str = CHECKPOINT_OPTION,
     gradcheck: bool = typer.Option(False, "--gradcheck", help="Also check the latest parameters' gradients (as `nnctl gradcheck RUN`)."),
 ):
     """Write the run's report: spec, data and splits, metrics, learning curves, confusion matrix, boundary (2-D)."""

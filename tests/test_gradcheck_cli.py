@@ -128,7 +128,7 @@ def test_a_run_directory_is_checked_at_its_latest_parameters(tmp_path):
     "args, message",
     [
         (["configs/nope.yaml"], "configs/nope.yaml: no such file"),
-        ([str(CONFIGS / "quickstart.yaml"), "--dropout", "sometimes"], "--dropout sometimes: expected off or fixed"),
+        ([str(CONFIGS / "quickstart.yaml"), "--dropout", "sometimes"], "'--dropout': 'sometimes' is not one of 'off', 'fixed'"),
         ([str(CONFIGS / "quickstart.yaml"), "--set", "model.layers.0.units=0"], "model.layers[0].units: expected an integer >= 1"),
         ([str(CONFIGS / "quickstart.yaml"), "--warn", "1e-3", "--fail", "1e-5"], "is above --fail"),
     ],

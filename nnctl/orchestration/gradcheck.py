@@ -9,12 +9,20 @@ penalties included.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
 from ..nn.gradcheck import GradcheckReport, check_gradients
 from ..nn.optimizers import make_optimizer
 from .start import RunParts
+
+
+class DropoutDuringCheck(StrEnum):
+    """What dropout does while J is evaluated: nothing, or one mask drawn once and reused."""
+
+    off = "off"
+    fixed = "fixed"
 
 
 @dataclass
@@ -24,7 +32,7 @@ class GradcheckSettings:
     max_checks: int | None = None
     after_steps: int = 0
     seed: int = 0
-    dropout: str = "off"  # or "fixed": one frozen mask
+    dropout: DropoutDuringCheck = DropoutDuringCheck.off
 
 
 def train_steps(parts: RunParts, steps: int, rng: np.random.Generator) -> None:
@@ -48,7 +56,7 @@ def gradcheck_run(parts: RunParts, settings: GradcheckSettings) -> GradcheckRepo
     x, y = train.x[rows].astype(np.float64), train.targets[rows].astype(np.float64)
     net = parts.net.with_dtype(np.float64)
     net.set_dropout_mode(settings.dropout)
-    if settings.dropout == "fixed":
+    if settings.dropout == DropoutDuringCheck.fixed:
         net.forward(x, training=True)  # draw the masks that every evaluation of J will reuse
     reg = parts.spec.regularization
     return check_gradients(net, x, y, reg.l2, reg.l1, settings.eps, settings.max_checks, rng)

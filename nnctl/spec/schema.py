@@ -3,6 +3,11 @@
 Every section has defaults, unknown keys are errors (``extra="forbid"``), and
 unions are tagged by a ``type``/``name`` key so error messages can point at one
 variant instead of listing every alternative.
+
+The words for activations, initializers, losses, optimizers and schedules come
+from the NumPy core's registries, and every default lives here only (the core's
+optimizers and schedules take their hyperparameters without defaults);
+tests/test_vocabulary.py checks that both sides agree.
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid", "linear", "softmax")
-INITIALIZERS = ("auto", "zeros", "random", "xavier", "glorot", "he")
+from ..nn.activations import ACTIVATIONS
+from ..nn.initializers import STD_RULES
+from ..nn.losses import LOSSES
+
 GENERATED_SETS = ("moons", "circles", "spirals", "xor", "flower", "blobs")
 REGISTRY_NAMES = ("mnist",)
 
@@ -145,8 +152,8 @@ class DataSpec(Strict):
 # ---------------------------------------------------------------- model
 
 
-Activation = Literal["relu", "leaky_relu", "elu", "tanh", "sigmoid", "linear", "softmax"]
-Initializer = Literal["auto", "zeros", "random", "xavier", "glorot", "he"]
+Activation = Literal[tuple(ACTIVATIONS)]
+Initializer = Literal[("auto", *STD_RULES)]  # auto: He for the ReLU family, Xavier otherwise
 
 
 class BatchNormSpec(Strict):
@@ -302,6 +309,7 @@ class AdamSpec(Strict):
 
 
 OptimizerSpec = Annotated[GdSpec | MomentumSpec | RmspropSpec | AdamSpec, Field(discriminator="name")]
+OPTIMIZER_SPECS: dict[str, type[Strict]] = {cls.model_fields["name"].default: cls for cls in (GdSpec, MomentumSpec, RmspropSpec, AdamSpec)}
 
 
 class ConstantSchedule(Strict):
@@ -342,6 +350,10 @@ ScheduleSpec = Annotated[
     ConstantSchedule | InverseTimeSchedule | ExponentialSchedule | InvSqrtSchedule | StepSchedule,
     Field(discriminator="name"),
 ]
+SCHEDULE_SPECS: dict[str, type[Strict]] = {
+    cls.model_fields["name"].default: cls
+    for cls in (ConstantSchedule, InverseTimeSchedule, ExponentialSchedule, InvSqrtSchedule, StepSchedule)
+}
 
 
 class EarlyStoppingSpec(Strict):
@@ -410,7 +422,7 @@ class Spec(Strict):
     precision: Literal["float32", "float64"] = "float32"
     data: DataSpec = Field(default_factory=DataSpec)
     model: ModelSpec
-    loss: Literal["auto", "binary_cross_entropy", "softmax_cross_entropy", "mse"] = "auto"
+    loss: Literal[("auto", *LOSSES)] = "auto"  # auto follows the output activation
     regularization: RegularizationSpec = Field(default_factory=RegularizationSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)

@@ -1,4 +1,4 @@
-"""Convolution, pooling and residual layers: the notes' vectors (ALGORITHMS.md §14, §18),
+"""Convolution, pooling and residual layers: the notes' vectors (docs/algorithms.md, "Convolution, pooling, residual blocks"),
 agreement with direct loop implementations, and float64 gradient checks."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Weight initialization rules (ALGORITHMS.md §4) and the symmetry problem of zero init."""
+"""Weight initialization rules (docs/algorithms.md, "Initialization") and the symmetry problem of zero init."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Dense, Activate, Dropout, BatchNorm and Flatten layers (ALGORITHMS.md §1, §6, §13)."""
+"""Dense, Activate, Dropout, BatchNorm and Flatten layers (docs/algorithms.md: "Dense layer", "Regularization", "Batch normalization")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Convolution, pooling and residual layers on NHWC maps (ALGORITHMS.md §14).
+"""Convolution, pooling and residual layers on NHWC maps (docs/algorithms.md, "Convolution, pooling, residual blocks").
 
 Convolution is a GEMM over output *blocks*: b neighbouring output pixels of a row
 share one patch, the (fH, (b−1)·s + fW, C′) window that covers all of them, and

@@ -25,7 +25,9 @@ class Layer:
     """Base class: a differentiable function with optional named parameters."""
 
     penalized: tuple[str, ...] = ()  # parameters that L1/L2 and weight decay apply to
-    input_gradient = True  # False when backward is never asked for dX (the network's first trainable layer)
+    # False when backward is never asked for dX: set once, before build, on a network's first
+    # trainable layer, so that build can plan without the dX machinery.
+    input_gradient = True
 
     def __init__(self, name: str):
         self.name = name
@@ -40,6 +42,12 @@ class Layer:
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         return {}
+
+    @property
+    def trainable(self) -> bool:
+        """Whether this layer, or one inside it, has parameters; known before ``build``."""
+        declares = type(self).param_shapes is not Layer.param_shapes
+        return declares or any(child.trainable for child in self.children())
 
     def children(self) -> list[Layer]:
         """Sub-layers of a composite layer (a residual block); their parameters join θ."""

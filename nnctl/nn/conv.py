@@ -396,13 +396,14 @@ class GlobalAvgPool(Layer):
 
 
 class Residual(Layer):
-    """A = g(body(x) + shortcut(x)); the shortcut is x itself or a projection (1×1 conv) when shapes change.
+    """A = g(body(x) + shortcut(x)); the shortcut is x itself, or a projection when the body changes
+    the shape (a 1×1 convolution on images, a dense layer on flat inputs).
 
     The skip path lets the gradient reach x without passing through the body,
     so deep stacks stay trainable.
     """
 
-    def __init__(self, name: str, body: list[Layer], activation: str = "relu", projection: Conv2D | None = None):
+    def __init__(self, name: str, body: list[Layer], activation: str = "relu", projection: Layer | None = None):
         super().__init__(name)
         self.body, self.projection = list(body), projection
         self.activation = ACTIVATIONS[activation]

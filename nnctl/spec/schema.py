@@ -232,8 +232,9 @@ class ResidualLayerSpec(Strict):
     """a[l+2] = g(z[l+2] + a[l]): the body's output is added to the block's input before ``activation``.
 
     The body's last layer must be linear (the block applies the activation after
-    the addition). When the body changes the shape, a learned 1×1 convolution with
-    the matching stride projects the shortcut.
+    the addition). The body holds convolutions on image inputs, dense layers on flat
+    ones. When it changes the shape, a learned projection carries the shortcut: a
+    1×1 convolution with the matching stride on images, a dense layer on flat inputs.
     """
 
     type: Literal["residual"] = "residual"

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..nn.gradcheck import verdict
 from ..orchestration.gradcheck import DropoutDuringCheck, GradcheckSettings, gradcheck_run
 from ..orchestration.model import load_model
 from ..orchestration.start import prepare_run
@@ -44,7 +43,7 @@ def gradcheck(
         settings = GradcheckSettings(examples, eps, max_checks, after_steps, seed, dropout)
         report = gradcheck_run(parts, settings)
     rows = [(t, t.verdict(warn, fail_at)) for t in report.tensors]
-    overall = verdict(report.difference, warn, fail_at)
+    overall = report.verdict(warn, fail_at)
     failed = any(v == "fail" for _, v in rows) or overall == "fail"
     if as_json:
         print_json({

@@ -33,7 +33,7 @@ class Layer:
         self.name = name
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
-        self.state: dict[str, np.ndarray] = {}
+        self.statistics: dict[str, np.ndarray] = {}  # non-trained arrays saved with θ (batch norm's running averages)
         self._buffers: dict[str, np.ndarray] = {}
 
     def build(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -190,7 +190,7 @@ class BatchNorm(Layer):
 
     def build(self, input_shape):
         self.channels = input_shape[-1]
-        self.state = {"running_mean": np.zeros((1, self.channels)), "running_var": np.ones((1, self.channels))}
+        self.statistics = {"running_mean": np.zeros((1, self.channels)), "running_var": np.ones((1, self.channels))}
         return input_shape
 
     def param_shapes(self):
@@ -199,8 +199,8 @@ class BatchNorm(Layer):
     def initialize(self, rng):
         self.params["gamma"].fill(1)
         self.params["beta"].fill(0)
-        self.state["running_mean"].fill(0)
-        self.state["running_var"].fill(1)
+        self.statistics["running_mean"].fill(0)
+        self.statistics["running_var"].fill(1)
 
     def forward(self, x, training):
         z = x.reshape(-1, self.channels)
@@ -210,13 +210,13 @@ class BatchNorm(Layer):
             mean = z.mean(axis=0, keepdims=True)
             var = z.var(axis=0, keepdims=True)
             rho = self.momentum
-            self.state["running_mean"] *= rho
-            self.state["running_mean"] += (1 - rho) * mean
-            self.state["running_var"] *= rho
-            self.state["running_var"] += (1 - rho) * var
+            self.statistics["running_mean"] *= rho
+            self.statistics["running_mean"] += (1 - rho) * mean
+            self.statistics["running_var"] *= rho
+            self.statistics["running_var"] += (1 - rho) * var
         else:
-            mean = self.state["running_mean"].astype(z.dtype)
-            var = self.state["running_var"].astype(z.dtype)
+            mean = self.statistics["running_mean"].astype(z.dtype)
+            var = self.statistics["running_var"].astype(z.dtype)
         self._inv_std = 1.0 / np.sqrt(var + self.epsilon)
         self._zhat = (z - mean) * self._inv_std
         return (self._zhat * self.params["gamma"] + self.params["beta"]).reshape(x.shape)

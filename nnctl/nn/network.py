@@ -97,7 +97,7 @@ class Network:
 
     def state(self) -> dict[str, np.ndarray]:
         """Non-trained arrays (batch-norm running statistics), keyed "<layer>/<name>"."""
-        return {f"{layer.name}/{name}": arr for layer in self.all_layers() for name, arr in layer.state.items()}
+        return {f"{layer.name}/{name}": arr for layer in self.all_layers() for name, arr in layer.statistics.items()}
 
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
         for key, target in self.state().items():

@@ -19,7 +19,7 @@ from ..runs.checkpoint import load_checkpoint
 from ..runs.metrics_log import MetricLog
 from ..spec import Spec, parse_spec, spec_to_yaml
 from ..train.build import build_network
-from ..train.loop import Trainer, make_streams
+from ..train.loop import RunFacts, StopReason, Trainer, make_streams
 from ..train.prepare import Prepared, fit_normalizer, prepare_all
 from .datasets import default_datasets_dir
 
@@ -91,14 +91,14 @@ def fresh_network(spec: Spec, input_shape: tuple[int, ...]) -> tuple[Network, di
 
 def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Trainer) -> Trainer:
     """A trainer for ``run`` writing into ``run_dir``, with what its checkpoints must carry."""
-    extras = {
-        "normalizer": run.normalizer.state(),
-        "spec_yaml": spec_to_yaml(run.spec),
-        "task": run.splits.task,
-        "class_names": list(run.splits.class_names),
-        "input_shape": list(run.net.input_shape),
-    }
-    return trainer_class(run.spec, run.net, run.data, run_dir, run.streams, extras, len(run.splits.class_names))
+    facts = RunFacts(
+        normalizer=run.normalizer.state(),
+        spec_yaml=spec_to_yaml(run.spec),
+        task=run.splits.task,
+        class_names=list(run.splits.class_names),
+        input_shape=list(run.net.input_shape),
+    )
+    return trainer_class(run.spec, run.net, run.data, run_dir, run.streams, facts, len(run.splits.class_names))
 
 
 def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> Trainer:
@@ -124,7 +124,7 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
     trainer = new_trainer(run, Path(run_dir))
     metrics_path = Path(run_dir) / rundir.METRICS
     trainer.restore(ckpt, MetricLog.load(metrics_path) if metrics_path.exists() else MetricLog())
-    if ckpt.progress.get("stop_reason") == "early_stopping":
+    if ckpt.progress.get("stop_reason") == StopReason.early_stopping:
         raise BuildError("train.early_stopping", f"{run_dir} already stopped early at epoch {ckpt.epoch}")
     atomic_write_text(Path(run_dir) / rundir.SPEC_FILE, spec_to_yaml(spec))
     return trainer

@@ -8,13 +8,13 @@ that introduced the bad value).
 
 from __future__ import annotations
 
-from pathlib import Path as FsPath
+from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from nnctl.spec.errors import Path, Problem, SpecError, explain_all, format_path
+from nnctl.spec.errors import KeyPath, Problem, SpecError, explain_all, format_path
 from nnctl.spec.overrides import apply_overrides, parse_override
 from nnctl.spec.schema import Spec
 
@@ -27,7 +27,7 @@ class LineLoader(yaml.SafeLoader):
     def __init__(self, stream: str, filename: str):
         super().__init__(stream)
         self.filename = filename
-        self.lines: dict[Path, int] = {}
+        self.lines: dict[KeyPath, int] = {}
         self.problems: list[Problem] = []
 
     def load_with_lines(self) -> Any:
@@ -43,7 +43,7 @@ class LineLoader(yaml.SafeLoader):
         finally:
             self.dispose()
 
-    def _record(self, node: yaml.Node, path: Path, active: set[int]) -> None:
+    def _record(self, node: yaml.Node, path: KeyPath, active: set[int]) -> None:
         """Walk the node tree noting lines; ``active`` guards against recursive aliases."""
         self.lines.setdefault(path, node.start_mark.line + 1)
         if id(node) in active:
@@ -55,7 +55,7 @@ class LineLoader(yaml.SafeLoader):
         elif isinstance(node, yaml.MappingNode):
             self._record_mapping(node, path, active)
 
-    def _record_mapping(self, node: yaml.MappingNode, path: Path, active: set[int]) -> None:
+    def _record_mapping(self, node: yaml.MappingNode, path: KeyPath, active: set[int]) -> None:
         first_seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
@@ -70,7 +70,7 @@ class LineLoader(yaml.SafeLoader):
             self._record(value_node, (*path, key), active)
 
 
-def _read_yaml(text: str, filename: str) -> tuple[dict, dict[Path, int]]:
+def _read_yaml(text: str, filename: str) -> tuple[dict, dict[KeyPath, int]]:
     """The top-level mapping and its line table, or a SpecError saying why not."""
     loader = LineLoader(text, filename)
     try:
@@ -89,7 +89,7 @@ def _read_yaml(text: str, filename: str) -> tuple[dict, dict[Path, int]]:
     return data, loader.lines
 
 
-def _line_for(path: Path, lines: dict[Path, int]) -> int | None:
+def _line_for(path: KeyPath, lines: dict[KeyPath, int]) -> int | None:
     """The line of ``path`` or of its nearest enclosing key that exists in the file."""
     for end in range(len(path), -1, -1):
         if path[:end] in lines:
@@ -97,7 +97,7 @@ def _line_for(path: Path, lines: dict[Path, int]) -> int | None:
     return None
 
 
-def _blame(path: Path, message: str, filename: str, lines: dict[Path, int], overrides: list) -> Problem:
+def _blame(path: KeyPath, message: str, filename: str, lines: dict[KeyPath, int], overrides: list) -> Problem:
     """Attribute a problem to the last override on the same branch as ``path``, else to the file."""
     for override, target in reversed(overrides):
         shared = min(len(path), len(target))
@@ -123,10 +123,10 @@ def locate(filename: str, key: str, overrides: list[str] | tuple[str, ...] = ())
 
     For problems found after validation (a spec that cannot work with its data).
     """
-    path: Path = tuple(int(part) if part.isdigit() else part
+    path: KeyPath = tuple(int(part) if part.isdigit() else part
                        for part in key.replace("[", ".").replace("]", "").split(".") if part)
     try:
-        _, lines = _read_yaml(FsPath(filename).read_text(encoding="utf-8"), filename)
+        _, lines = _read_yaml(Path(filename).read_text(encoding="utf-8"), filename)
     except (OSError, UnicodeDecodeError, SpecError):
         lines = {}
     targets = [(override, parse_override(override)[0]) for override in overrides]
@@ -134,11 +134,11 @@ def locate(filename: str, key: str, overrides: list[str] | tuple[str, ...] = ())
     return f"{problem.source}:{problem.line}" if problem.line else problem.source
 
 
-def load_spec(path: str | FsPath, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
+def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
     """Read and validate a spec file; a missing or unreadable file is a SpecError too."""
     filename = str(path)
     try:
-        text = FsPath(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError.single(filename, "no such file") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -57,6 +57,7 @@ def test_dampened_momentum_equals_undamped_at_scaled_learning_rate(tmp_path):
     assert dampened["train_cost"] == pytest.approx(undamped["train_cost"], rel=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "regularizer",
     [["regularization.l2=1"], ["model.layers.0.keep_prob=0.5", "model.layers.1.keep_prob=0.5"]],

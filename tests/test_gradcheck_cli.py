@@ -24,7 +24,10 @@ def mnist_cached(monkeypatch, mnist_datasets):
     monkeypatch.setenv("NNCTL_DATASETS", str(datasets))
 
 
-@pytest.mark.parametrize("config", ALL_CONFIGS, ids=[c.stem for c in ALL_CONFIGS])
+@pytest.mark.parametrize("config", [
+    pytest.param(c, id=c.stem, marks=[pytest.mark.slow] if c.stem in ("mnist-resnet", "mnist-lenet5") else [])
+    for c in ALL_CONFIGS
+])
 def test_every_example_spec_passes_gradcheck(config, request):
     """Backprop of every shipped architecture agrees with two-sided differences (sampled for big nets)."""
     if config.stem.startswith("mnist"):
@@ -36,6 +39,7 @@ def test_every_example_spec_passes_gradcheck(config, request):
     assert all(t["verdict"] in ("pass", "unresolved") for t in report["tensors"])
 
 
+@pytest.mark.slow
 def test_relu_kinks_at_initialization_are_explained(mnist_cached):
     """At init, LeNet's zero conv biases sit blank-pixel pre-activations on the kink: the report says why."""
     code, report, result = gradcheck(str(CONFIGS / "mnist-lenet5.yaml"), "--examples", "4", "--max-checks", "6")

@@ -515,7 +515,8 @@ class CheckpointSpec(Strict):
 class Spec(Strict):
     """A whole experiment: what to learn from, what to build, how to train it."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] = "experiment"
+    # A run directory is NAME-YYYYmmdd-HHMMSS[-N]: 100 characters keep it far below NAME_MAX (255).
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)] = "experiment"
     """run directory prefix"""
     seed: Annotated[int, Field(ge=0)] = 0
     """one seed; independent streams for data, init, shuffling, dropout, augmentation"""

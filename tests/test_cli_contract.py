@@ -78,6 +78,17 @@ def test_the_walk_finds_every_command_and_the_choice_options():
             ("gradcheck", "--examples")} <= checked
 
 
+# Options whose value is free text by nature; any other text option must be a choice (an Enum),
+# so that the parser refuses a bad word with exit 2 before the command runs.
+FREE_TEXT = {"--set", "--fail-under", "--fail-over", "--mirror"}
+
+
+def test_text_options_are_choices_unless_free_text():
+    text = {info.param_decls[0] for _, callback in COMMANDS for _, annotation, info in _parameters(callback)
+            if isinstance(info, OptionInfo) and _bare(annotation) in (str, list)}
+    assert text <= FREE_TEXT, f"make {sorted(text - FREE_TEXT)} an Enum option, or add it to FREE_TEXT if any text is valid"
+
+
 @pytest.mark.parametrize(("words", "callback", "option", "value"), BAD_OPTIONS)
 def test_a_bad_option_value_is_one_line_and_exit_2(words, callback, option, value):
     result = invoke(*words, *_placeholders(callback), option, value, expect=2)

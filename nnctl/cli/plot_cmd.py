@@ -15,12 +15,13 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import RunError
-from ..orchestration.model import SPLITS, load_model
+from ..orchestration.model import Split, load_model
+from ..report.choices import Normalize, Per
 from ..runs.atomic import describe
+from ..runs.rundir import CheckpointName
 from .common import fail, stdout, user_errors
 
-CHECKPOINTS = ("best", "latest", "initial")
-CHECKPOINT_OPTION = typer.Option("best", "--checkpoint", help="The checkpoint to draw from: best, latest or initial.")
+CHECKPOINT_OPTION = typer.Option(CheckpointName.best, "--checkpoint", help="The checkpoint to draw from.")
 
 
 class CurvesByDefault(TyperGroup):
@@ -43,13 +44,6 @@ app = typer.Typer(
 def app_commands() -> list[str]:
     """The names of the plot kinds (the subcommands)."""
     return [info.name or info.callback.__name__ for info in app.registered_commands]
-
-
-def _checked_options(split: str | None = None, which: str = "best") -> None:
-    if split is not None and split not in SPLITS:
-        raise fail(f"--split {split}: expected one of {', '.join(SPLITS)}")
-    if which not in CHECKPOINTS:
-        raise fail(f"--checkpoint {which}: expected one of {', '.join(CHECKPOINTS)}")
 
 
 def _output(out: Path | None, run: Path, default_name: str) -> Path:
@@ -90,7 +84,7 @@ def _split_figure(run: Path, which: str, split: str, out: Path | None, kind: str
 def curves(
     runs: list[Path] = typer.Argument(..., metavar="RUN...", help="One or more run directories (overlaid)."),
     metrics: list[str] = typer.Option([], "--metric", help="A per-epoch metric to draw (repeatable; default train_cost and dev_cost)."),
-    per: str = typer.Option("epoch", "--per", help="x axis: epoch, or step (adds the mini-batch cost and its average)."),
+    per: Per = typer.Option(Per.epoch, "--per", help="x axis: epoch, or step (adds the mini-batch cost and its average)."),
     smooth: float = typer.Option(0.9, "--smooth", help="β of the bias-corrected average of the mini-batch cost (0: none)."),
     log_y: bool = typer.Option(False, "--log-y", help="Logarithmic y axes for the metrics."),
     out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/curves.png)."),
@@ -101,8 +95,6 @@ def curves(
     from ..report.history import load_history
     from ..report.terminal import terminal_curves
 
-    if per not in ("epoch", "step"):
-        raise fail(f"--per {per}: expected epoch or step")
     if not 0.0 <= smooth < 1.0:
         raise fail(f"--smooth {smooth}: expected a β in [0, 1), e.g. 0.9 (about the last 10 steps)")
     if terminal and out is not None:
@@ -124,15 +116,14 @@ def curves(
 @app.command()
 def boundary(
     run: Path = typer.Argument(..., metavar="RUN", help="A run trained on 2-D inputs."),
-    split: str = typer.Option("train", "--split", help="The examples drawn over the regions: train, dev, test or train_dev."),
+    split: Split = typer.Option(Split.train, "--split", help="The examples drawn over the regions."),
     resolution: int = typer.Option(200, "--resolution", min=10, max=2000, help="Grid points per axis."),
-    which: str = CHECKPOINT_OPTION,
+    which: CheckpointName = CHECKPOINT_OPTION,
     out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/boundary-SPLIT.png)."),
 ):
     """Decision regions of a 2-D classifier, in the original (un-normalized) input coordinates."""
     from ..report.boundary import boundary_figure
 
-    _checked_options(split, which)
     _split_figure(run, which, split, out, "boundary", "a decision boundary",
                   lambda model, predictions: boundary_figure(model, predictions, resolution))
 
@@ -140,17 +131,14 @@ def boundary(
 @app.command()
 def confusion(
     run: Path = typer.Argument(..., metavar="RUN", help="A classifier's run directory."),
-    split: str = typer.Option("dev", "--split", help="train, dev, test or train_dev."),
-    normalize: str = typer.Option("none", "--normalize", help="none (counts), true (rows sum to 1) or pred (columns sum to 1)."),
-    which: str = CHECKPOINT_OPTION,
+    split: Split = typer.Option(Split.dev, "--split", help="Which of the run's splits."),
+    normalize: Normalize = typer.Option(Normalize.none, "--normalize", help="none (counts), true (rows sum to 1) or pred (columns sum to 1)."),
+    which: CheckpointName = CHECKPOINT_OPTION,
     out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/confusion-SPLIT.png)."),
 ):
     """Confusion matrix with class names: rows true, columns predicted."""
-    from ..report.confusion import NORMALIZE, confusion_figure
+    from ..report.confusion import confusion_figure
 
-    _checked_options(split, which)
-    if normalize not in NORMALIZE:
-        raise fail(f"--normalize {normalize}: expected one of {', '.join(NORMALIZE)}")
     _split_figure(run, which, split, out, "confusion", "a confusion matrix",
                   lambda model, predictions: confusion_figure(predictions, model.checkpoint.class_names, run.name, normalize))
 
@@ -158,15 +146,14 @@ def confusion(
 @app.command()
 def errors(
     run: Path = typer.Argument(..., metavar="RUN", help="A run trained on images."),
-    split: str = typer.Option("dev", "--split", help="train, dev, test or train_dev."),
+    split: Split = typer.Option(Split.dev, "--split", help="Which of the run's splits."),
     limit: int = typer.Option(36, "--limit", min=1, max=400, help="At most this many images, most confidently wrong first."),
-    which: str = CHECKPOINT_OPTION,
+    which: CheckpointName = CHECKPOINT_OPTION,
     out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/errors-SPLIT.png)."),
 ):
     """A grid of misclassified images with true and predicted labels."""
     from ..report.misclassified import errors_figure
 
-    _checked_options(split, which)
     _split_figure(run, which, split, out, "errors", "a grid of misclassified images",
                   lambda model, predictions: errors_figure(predictions, model.checkpoint.class_names, run.name, limit))
 
@@ -175,13 +162,12 @@ def errors(
 def filters(
     run: Path = typer.Argument(..., metavar="RUN", help="A run with convolution layers."),
     layer: str = typer.Option("conv1", "--layer", help="The convolution layer by its name: conv1, conv2, res1.conv1, ..."),
-    which: str = CHECKPOINT_OPTION,
+    which: CheckpointName = CHECKPOINT_OPTION,
     out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/filters-LAYER.png)."),
 ):
     """A convolution layer's filters as images, one tile per filter and input channel."""
     from ..report.filters import filters_figure
 
-    _checked_options(which=which)
     with user_errors():
         target = _output(out, run, f"filters-{layer}.png")
         _write(filters_figure(load_model(run, which), layer), target)

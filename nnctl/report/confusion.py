@@ -6,10 +6,11 @@ import numpy as np
 
 from ..errors import PlotError
 from ..nn.metrics import confusion_matrix
+from .choices import Normalize
 from .figures import SEQUENTIAL, new_figure
 from .predictions import SplitPredictions
 
-NORMALIZE = ("none", "true", "pred")
+NORMALIZE = tuple(Normalize)
 ANNOTATE_UP_TO = 20  # classes; beyond that the cells are too small for numbers
 
 

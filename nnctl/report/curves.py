@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import PlotError
+from .choices import Per
 from .ewma import ewma
 from .figures import LINESTYLES, colour, new_figure
 from .history import RunHistory
@@ -24,7 +25,7 @@ DEFAULT_METRICS = ("train_cost", "dev_cost")
 @dataclass
 class CurveOptions:
     metrics: tuple[str, ...] = ()  # none: DEFAULT_METRICS, those the runs recorded
-    per: str = "epoch"  # or "step": x in optimizer steps, with the mini-batch cost and its average
+    per: str = Per.epoch  # or Per.step: x in optimizer steps, with the mini-batch cost and its average
     smooth: float = 0.9  # β of the bias-corrected average of the mini-batch cost
     log_y: bool = False
 
@@ -63,8 +64,8 @@ def chosen_metrics(histories: list[RunHistory], metrics: tuple[str, ...]) -> tup
 
 def curves_figure(histories: list[RunHistory], options: CurveOptions):
     """The learning-curve figure of ``histories`` (overlaid) as a matplotlib Figure."""
-    if options.per not in ("epoch", "step"):
-        raise PlotError(f"--per {options.per}: expected epoch or step")
+    if options.per not in tuple(Per):
+        raise PlotError(f"--per {options.per}: expected one of {', '.join(Per)}")
     metrics = chosen_metrics(histories, options.metrics)
     kinds = list(dict.fromkeys(metric_kind(m)[1] for m in metrics))
     if options.per == "step" and "cost" not in kinds:

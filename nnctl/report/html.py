@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import __version__
 from ..data import Splits
-from ..nn.gradcheck import GradcheckReport, verdict
+from ..nn.gradcheck import GradcheckReport
 from ..orchestration.gradcheck import GradcheckSettings, gradcheck_run, run_parts
 from ..orchestration.model import SPLITS, LoadedModel, load_model, run_splits, split_data
 from ..runs.atomic import atomic_write_text
@@ -179,7 +179,7 @@ def gradcheck_section(ctx: ReportContext) -> Section | None:
     if report is None:
         return None
     rows = [[t.key, f"{t.checked}/{t.size}", f"{t.difference:.2e}", t.verdict()] for t in report.tensors]
-    rows.append(["overall", str(sum(t.checked for t in report.tensors)), f"{report.difference:.2e}", verdict(report.difference)])
+    rows.append(["overall", str(sum(t.checked for t in report.tensors)), f"{report.difference:.2e}", report.verdict()])
     note = ("<p>Backpropagation against two-sided differences of J on the latest parameters (float64); "
             "relative difference ≤ 1e-7 passes, above 1e-5 fails.</p>")
     return Section("gradcheck", "Gradient check", note + _table(["tensor", "checked", "relative difference", "verdict"], rows))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data import Normalizer, Splits, load_splits
+from ..data import Normalizer, Splits, load_data
 from ..errors import BuildError
 from ..nn.layers import BatchNorm
 from ..nn.network import Network
@@ -22,6 +22,7 @@ from ..train.build import build_network
 from ..train.loop import Trainer, make_streams
 from ..train.prepare import Prepared, fit_normalizer, prepare_all
 from .datasets import default_datasets_dir
+from .run_data import run_splits, write_record
 
 RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs")
 
@@ -69,9 +70,10 @@ class RunParts:
     streams: dict
 
 
-def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normalizer | None = None) -> RunParts:
-    """Load and split the data, fit (or reuse) the normalizer, build the network."""
-    splits = load_splits(spec.data, spec.seed, datasets_dir or default_datasets_dir())
+def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normalizer | None = None,
+                splits: Splits | None = None) -> RunParts:
+    """Load and split the data (unless ``splits`` are given), fit (or reuse) the normalizer, build the network."""
+    splits = splits or load_data(spec.data, spec.seed, datasets_dir or default_datasets_dir()).splits
     normalizer = normalizer or fit_normalizer(spec, splits)
     data = prepare_all(spec, splits, normalizer)
     _check_monitors(spec, metric_names(splits.task, data))
@@ -102,8 +104,10 @@ def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Tra
 
 
 def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> Trainer:
-    run = prepare_run(spec, datasets_dir)
+    loaded = load_data(spec.data, spec.seed, datasets_dir or default_datasets_dir())
+    run = prepare_run(spec, datasets_dir, splits=loaded.splits)
     run_dir = rundir.create_run_dir(runs_dir, spec.name)
+    write_record(run_dir, loaded, spec)
     atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
     trainer = new_trainer(run, run_dir)
     trainer.save(rundir.INITIAL)
@@ -120,7 +124,8 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
             raise BuildError(f"--set {item}", f"a resumed run can only change {', '.join(RESUMABLE_CHANGES)}")
     ckpt = load_checkpoint(rundir.checkpoint_path(run_dir, "latest"))
     spec = parse_spec(ckpt.spec_yaml, str(Path(run_dir) / rundir.SPEC_FILE), overrides)
-    run = prepare_run(spec, datasets_dir, Normalizer.from_state(ckpt.normalizer))
+    splits = run_splits(Path(run_dir), spec, datasets_dir or default_datasets_dir())
+    run = prepare_run(spec, datasets_dir, Normalizer.from_state(ckpt.normalizer), splits)
     trainer = new_trainer(run, Path(run_dir))
     metrics_path = Path(run_dir) / rundir.METRICS
     trainer.restore(ckpt, MetricLog.load(metrics_path) if metrics_path.exists() else MetricLog())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid", "linear", "softmax")
 INITIALIZERS = ("auto", "zeros", "random", "xavier", "glorot", "he")
@@ -29,12 +29,19 @@ class Strict(BaseModel):
 
 
 # ---------------------------------------------------------------- data sources
+#
+# Relative file paths in sources, split files and relabel files are read from the
+# spec file's directory (``DataSpec.base_dir``, set by the loader), not from the
+# current directory, so a spec trains the same wherever it is started from.
+
+ClassNames = Annotated[list[str], Field(min_length=2)]
 
 
 class DigitsSource(Strict):
     """The bundled UCI 8x8 digits (1,797 images): the embedded default."""
 
     type: Literal["digits"] = "digits"
+    classes: ClassNames | None = None
 
 
 class RegistrySource(Strict):
@@ -43,20 +50,28 @@ class RegistrySource(Strict):
     type: Literal["registry"] = "registry"
     name: Literal["mnist"] = "mnist"
     mirror: str | None = None
+    classes: ClassNames | None = None
 
 
 class GeneratedSource(Strict):
-    """A seeded synthetic 2-D set for teaching and tests."""
+    """A seeded synthetic 2-D set for teaching and tests; ``classes`` is a count or the class names."""
 
     type: Literal["generated"] = "generated"
     name: Literal["moons", "circles", "spirals", "xor", "flower", "blobs"] = "moons"
     samples: Annotated[int, Field(ge=4)] = 400
     noise: NonNegativeFloat = 0.1
-    classes: Annotated[int, Field(ge=2, le=50)] = 2
+    classes: Annotated[int, Field(ge=2, le=50)] | ClassNames = 2
+
+    @property
+    def n_classes(self) -> int:
+        return self.classes if isinstance(self.classes, int) else len(self.classes)
 
 
 class Hdf5Source(Strict):
-    """Named datasets in an HDF5 file (defaults: the common train_set_x/... layout)."""
+    """Named datasets in an HDF5 file (defaults: the common train_set_x/... layout).
+
+    ``classes`` names a dataset of class names in the file, or lists the names.
+    """
 
     type: Literal["hdf5"] = "hdf5"
     path: str
@@ -64,7 +79,7 @@ class Hdf5Source(Strict):
     y: str = "train_set_y"
     test_x: str | None = "test_set_x"
     test_y: str | None = "test_set_y"
-    classes: str | None = "list_classes"
+    classes: ClassNames | str | None = "list_classes"
 
 
 class NpzSource(Strict):
@@ -76,16 +91,25 @@ class NpzSource(Strict):
     y: str = "y"
     test_x: str | None = None
     test_y: str | None = None
+    classes: ClassNames | None = None
 
 
 class CsvSource(Strict):
-    """One example a row; the label column is named or indexed (negative from the end)."""
+    """One example a row; the label column is named or indexed (negative from the end).
+
+    ``header: auto`` takes a first line that does not parse as numbers (where the
+    next line does) for column names. ``test``/``dev`` name CSV files with the
+    same columns holding the test/dev examples.
+    """
 
     type: Literal["csv"] = "csv"
     path: str
     label_column: int | str = -1
-    header: bool = False
-    delimiter: str = ","
+    header: bool | Literal["auto"] = "auto"
+    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
+    test: str | None = None
+    dev: str | None = None
+    classes: ClassNames | None = None
 
 
 class IdxSource(Strict):
@@ -96,22 +120,87 @@ class IdxSource(Strict):
     labels: str
     test_images: str | None = None
     test_labels: str | None = None
+    classes: ClassNames | None = None
 
 
 Source = Annotated[
     DigitsSource | RegistrySource | GeneratedSource | Hdf5Source | NpzSource | CsvSource | IdxSource,
     Field(discriminator="type"),
 ]
+PATH_FIELDS = ("path", "images", "labels", "test_images", "test_labels", "test", "dev")
+
+
+def expand_source_word(value):
+    """``digits`` / ``mnist`` / ``moons`` as the source mapping they stand for; anything else unchanged."""
+    if value == "digits":
+        return {"type": "digits"}
+    if value in REGISTRY_NAMES:
+        return {"type": "registry", "name": value}
+    if value in GENERATED_SETS:
+        return {"type": "generated", "name": value}
+    return value
+
+
+Share = NonNegativeFloat
+FileOrShare = NonNegativeFloat | str
 
 
 class SplitSpec(Strict):
-    """Fractions (summing to 1) or row counts for each split."""
+    """Fractions (summing to 1) or row counts for each split, and the seed that deals them.
 
-    train: NonNegativeFloat = 0.8
-    dev: NonNegativeFloat = 0.1
-    test: NonNegativeFloat = 0.1
-    train_dev: NonNegativeFloat = 0.0
+    ``dev``/``test`` may instead name a file: labelled examples read like the
+    source, or one column of row numbers of the source (an index file).
+    """
+
+    train: Share = 0.8
+    dev: FileOrShare = 0.1
+    test: FileOrShare = 0.1
+    train_dev: Share = 0.0
     stratify: bool = True
+    seed: Annotated[int, Field(ge=0)] | None = None  # default: the spec's seed
+
+
+class SourceUse(Strict):
+    """One of several sources and what it is for (the notes' mismatched distributions).
+
+    ``use: train`` puts every row in the training distribution; ``use: target``
+    deals the rows into ``train``/``dev``/``test`` by these shares (fractions or
+    counts); ``use: dev``/``use: test`` make the whole source that split.
+    """
+
+    source: Source
+    use: Literal["train", "target", "dev", "test"] = "train"
+    train: Share | None = None
+    dev: Share | None = None
+    test: Share | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _source_shorthand(cls, values):
+        if isinstance(values, dict) and isinstance(values.get("source"), str):
+            values = {**values, "source": expand_source_word(values["source"])}
+        return values
+
+    @model_validator(mode="after")
+    def _shares_for_targets_only(self):
+        given = [name for name in ("train", "dev", "test") if getattr(self, name) is not None]
+        if given and self.use != "target":
+            raise ValueError(f"{', '.join(given)}: shares apply to use: target only (this source has use: {self.use})")
+        return self
+
+    def shares(self) -> dict[str, float]:
+        """A target's shares, defaulting to half dev, half test."""
+        given = {name: getattr(self, name) for name in ("train", "dev", "test")}
+        if all(v is None for v in given.values()):
+            return {"train": 0.0, "dev": 0.5, "test": 0.5}
+        return {name: v or 0.0 for name, v in given.items()}
+
+
+class RelabelSpec(Strict):
+    """Corrected labels (CSV ``row,label``), applied to dev and test together; to train only on request."""
+
+    file: str
+    train: bool = False
 
 
 class NormalizeSpec(Strict):
@@ -122,24 +211,50 @@ class NormalizeSpec(Strict):
 
 
 class DataSpec(Strict):
-    source: Source = Field(default_factory=DigitsSource)
+    source: Source | None = None
+    sources: Annotated[list[SourceUse], Field(min_length=1)] | None = None
     limit: Annotated[int, Field(ge=2)] | None = None
     split: SplitSpec = Field(default_factory=SplitSpec)
     normalize: NormalizeSpec = Field(default_factory=NormalizeSpec)
+    relabel: RelabelSpec | None = None
+    _base_dir: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
-    def _source_shorthand(cls, values):
-        """Allow ``source: digits`` / ``source: mnist`` / ``source: moons``."""
-        if isinstance(values, dict) and isinstance(values.get("source"), str):
-            word = values["source"]
-            if word == "digits":
-                values = {**values, "source": {"type": "digits"}}
-            elif word in REGISTRY_NAMES:
-                values = {**values, "source": {"type": "registry", "name": word}}
-            elif word in GENERATED_SETS:
-                values = {**values, "source": {"type": "generated", "name": word}}
+    def _shorthands(cls, values):
+        """Allow ``source: digits`` / ``source: mnist`` / ``source: moons`` and ``relabel: FILE``."""
+        if isinstance(values, dict):
+            if isinstance(values.get("source"), str):
+                values = {**values, "source": expand_source_word(values["source"])}
+            if isinstance(values.get("relabel"), str):
+                values = {**values, "relabel": {"file": values["relabel"]}}
         return values
+
+    @model_validator(mode="after")
+    def _one_kind_of_source(self):
+        if self.sources is None:
+            if self.source is None:
+                self.__dict__["source"] = DigitsSource()
+            return self
+        if self.source is not None:
+            raise ValueError("give either 'source' or 'sources', not both")
+        dealt = sorted({"train", "dev", "test"} & self.split.model_fields_set)
+        if dealt:
+            raise ValueError(f"data.split.{dealt[0]} does not apply with 'sources': each source's use and shares decide")
+        if not any(s.use == "target" or s.use == "dev" for s in self.sources):
+            raise ValueError("no source gives dev examples: mark one 'use: target' (or 'use: dev')")
+        if self.limit is not None:
+            raise ValueError("'limit' applies to a single 'source', not to 'sources'")
+        return self
+
+    @property
+    def base_dir(self) -> str | None:
+        """The directory relative data paths are read from (the spec file's); None: the current directory."""
+        return self._base_dir
+
+    @base_dir.setter
+    def base_dir(self, value: str | None) -> None:
+        self._base_dir = value
 
 
 # ---------------------------------------------------------------- model

@@ -7,6 +7,7 @@ spec/input; 3 training diverged; 130 interrupted (Ctrl-C / SIGTERM).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from contextlib import contextmanager
@@ -27,6 +28,17 @@ def plain() -> bool:
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
+
+
+class _WarningLine(logging.Handler):
+    """The library's warnings (a skipped first line, a class training never saw) as one plain stderr line each."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stderr.write(f"nnctl: warning: {record.getMessage()}\n")
+
+
+if not any(isinstance(handler, _WarningLine) for handler in logging.getLogger("nnctl").handlers):
+    logging.getLogger("nnctl").addHandler(_WarningLine())
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:

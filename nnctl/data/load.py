@@ -18,6 +18,7 @@ import numpy as np
 from ..spec.schema import DataSpec, DigitsSource, GeneratedSource
 from . import generated, registry
 from .assign import assign
+from .csv_table import CsvTable
 from .dataset import Dataset, Splits, indices_for_names
 from .errors import DataError
 from .parts import PartInfo, PartSet, check_finite, read_parts, resolve
@@ -146,14 +147,17 @@ def load_inference_input(path: Path, n_features: int | None = None, label_column
     A CSV file with one column more than the model's ``n_features`` (or with
     ``label_column`` given) has its label column dropped, with a note.
     """
-    x, table = read_inputs(Path(path), delimiter, header)
-    if table is not None and (label_column is not None or (n_features is not None and table.width == n_features + 1)):
-        column = table.column_index(-1 if label_column is None else label_column, "--label-column")
-        log.warning("%s: dropped %s, the label column (%d columns, the model takes %s)", path, table.column_name(column),
-                    table.width, n_features if n_features is not None else table.width - 1)
-        x = np.delete(x, column, axis=1)
-    check_finite(x, "inputs", path)
-    return x
+    found = read_inputs(Path(path), delimiter, header)
+    if not isinstance(found, CsvTable):
+        check_finite(found, "inputs", path)
+        return found
+    columns = list(range(found.width))
+    if label_column is not None or (n_features is not None and found.width == n_features + 1):
+        column = found.column_index(-1 if label_column is None else label_column, "--label-column")
+        log.warning("%s: dropped %s, the label column (%d columns, the model takes %s)", path, found.column_name(column),
+                    found.width, n_features if n_features is not None else found.width - 1)
+        columns.remove(column)
+    return found.numbers(columns)
 
 
 def load_labelled_file(path: Path, class_names: list[str], task: str, source=None) -> Dataset:

@@ -98,25 +98,22 @@ def _with_options(kind, path: Path, defaults: dict, options: dict):
     return kind(**{**defaults, **options, "path": str(path)})
 
 
-def read_inputs(path: Path, delimiter: str = ",", header: bool | str = "auto") -> tuple[np.ndarray, CsvTable | None]:
-    """Unlabelled inputs: .npz (key x), .npy, CSV (every column; a header is detected) or HDF5 (dataset x).
-
-    A CSV file also comes back as its table, so the caller can drop a label column.
-    """
+def read_inputs(path: Path, delimiter: str = ",", header: bool | str = "auto") -> np.ndarray | CsvTable:
+    """Unlabelled inputs: .npz (key x), .npy or HDF5 (dataset x) as an array; a CSV file as its table
+    (a header detected), so the caller decides which columns are inputs."""
     path = existing(path)
     name = path.name.lower()
     if name.endswith(".npy"):
         with reading(path, ".npy"):
-            return as_inputs(np.load(path, allow_pickle=False), path), None
+            return as_inputs(np.load(path, allow_pickle=False), path)
     if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
-        table = read_table(path, "\t" if name.endswith(".tsv") else delimiter, header)
-        return table.numbers(list(range(table.width))), table
+        return read_table(path, "\t" if name.endswith(".tsv") else delimiter, header)
     if name.endswith(".npz"):
         with reading(path, ".npz"), np.load(path, allow_pickle=False) as archive:
-            return as_inputs(_npz_get(archive, "x", path), path), None
+            return as_inputs(_npz_get(archive, "x", path), path)
     if name.endswith((".h5", ".hdf5")):
         with reading(path, "HDF5"), h5py.File(path, "r") as f:
-            return as_inputs(_h5_get(f, "x", path), path), None
+            return as_inputs(_h5_get(f, "x", path), path)
     raise DataError(f"{path}: cannot tell the format from the name (expected .npz, .npy, .csv or .h5)")
 
 

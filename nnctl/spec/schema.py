@@ -247,6 +247,10 @@ class DataSpec(Strict):
             raise ValueError("'limit' applies to a single 'source', not to 'sources'")
         return self
 
+    def __eq__(self, other) -> bool:
+        """Specs are equal when their keys are: where the spec file lies is not part of its value."""
+        return isinstance(other, DataSpec) and self.model_dump() == other.model_dump()
+
     @property
     def base_dir(self) -> str | None:
         """The directory relative data paths are read from (the spec file's); None: the current directory."""

@@ -52,16 +52,16 @@ def file_source(path: Path, header: Header | None, label_column: str | None, sou
 
 
 def parse_source_yaml(text: str, path: Path | None, options: dict):
-    """A source mapping given on the command line, checked like the spec's ``data.source``."""
+    """A source mapping given on the command line, checked like the spec's ``data.source``; ``type`` and ``path`` default from ``path``."""
     try:
         mapping = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise SpecError.single("--source-yaml", f"not valid YAML: {getattr(err, 'problem', err)}") from None
     if not isinstance(mapping, dict):
         raise SpecError.single("--source-yaml", "expected a mapping such as '{type: csv, header: true}'")
-    path_key = "images" if mapping.get("type") == "idx" else "path"
     if path is not None:
-        mapping.setdefault(path_key, str(path))
+        mapping.setdefault("type", source_for_file(path).type)  # by the file's suffix, as without --source-yaml
+        mapping.setdefault("images" if mapping["type"] == "idx" else "path", str(path))
     try:
         return DataSpec.model_validate({"source": {**mapping, **options}}).source
     except ValidationError as err:

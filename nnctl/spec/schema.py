@@ -238,7 +238,7 @@ class DataSpec(Strict):
             return self
         if self.source is not None:
             raise ValueError("give either 'source' or 'sources', not both")
-        dealt = sorted({"train", "dev", "test"} & self.split.model_fields_set)
+        dealt = [name for name in ("train", "dev", "test") if getattr(self.split, name) != SplitSpec.model_fields[name].default]
         if dealt:
             raise ValueError(f"data.split.{dealt[0]} does not apply with 'sources': each source's use and shares decide")
         if not any(s.use == "target" or s.use == "dev" for s in self.sources):

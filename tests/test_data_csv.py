@@ -51,7 +51,7 @@ def test_header_no_makes_a_text_first_line_a_located_error(tmp_path):
 
 def test_scikit_learn_first_line_is_skipped_with_a_note_and_names_the_classes(tmp_path, caplog):
     path = iris_like(tmp_path / "iris.csv", first_line="30,4,setosa,versicolor,virginica", label=lambda i: str(i % 3))
-    with caplog.at_level(logging.WARNING, logger="nnctl"):
+    with caplog.at_level(logging.INFO, logger="nnctl"):
         splits = load_splits(csv_spec(path), 0, tmp_path)
     assert splits.class_names == ["setosa", "versicolor", "virginica"]
     assert sum(map(len, (splits.train, splits.dev, splits.test))) == 30
@@ -60,7 +60,7 @@ def test_scikit_learn_first_line_is_skipped_with_a_note_and_names_the_classes(tm
 
 def test_a_first_line_of_another_shape_is_skipped_then_the_header_detected(tmp_path, caplog):
     path = iris_like(tmp_path / "boston.csv", first_line="title of the data", header="a,b,c,d,y")
-    with caplog.at_level(logging.WARNING, logger="nnctl"):
+    with caplog.at_level(logging.INFO, logger="nnctl"):
         table = read_table(path)
     assert table.names == ["a", "b", "c", "d", "y"] and len(table.cells) == 30 and table.lines[0] == 3
     assert "boston.csv:1: skipped a first line of 1 fields" in caplog.records[0].getMessage()
@@ -130,7 +130,7 @@ def test_a_class_only_in_test_is_a_warning(tmp_path, caplog):
     test = iris_like(tmp_path / "test.csv", n=6, label=lambda i: "c" if i == 0 else "a")
     spec = DataSpec.model_validate({"source": {"type": "csv", "path": str(path), "test": str(test)},
                                     "split": {"train": 0.8, "dev": 0.2, "test": 0.0}})
-    with caplog.at_level(logging.WARNING, logger="nnctl"):
+    with caplog.at_level(logging.INFO, logger="nnctl"):
         splits = load_splits(spec, 0, tmp_path)
     assert splits.class_names == ["a", "b", "c"] and len(splits.test) == 6
     assert any("class 'c' has 1 rows in test but none in train" in r.getMessage() for r in caplog.records)
@@ -149,7 +149,7 @@ def test_csv_test_and_dev_files_are_parts_of_their_own(tmp_path):
 
 def test_predict_inputs_drop_a_label_column_when_present(tmp_path, caplog):
     path = iris_like(tmp_path / "new.csv", n=5, header="a,b,c,d,species")
-    with caplog.at_level(logging.WARNING, logger="nnctl"):
+    with caplog.at_level(logging.INFO, logger="nnctl"):
         x = load_inference_input(path, n_features=4)
     assert x.shape == (5, 4) and x[0].tolist() == [5.1, 3.5, 1.4, 0.2]
     assert "dropped column 5 ('species')" in caplog.records[0].getMessage()

@@ -30,15 +30,18 @@ stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
 
 
-class _WarningLine(logging.Handler):
-    """The library's warnings (a skipped first line, a class training never saw) as one plain stderr line each."""
+class _MessageLine(logging.Handler):
+    """The library's notes (a skipped first line) and warnings (a class training never saw) as one plain stderr line each."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        sys.stderr.write(f"nnctl: warning: {record.getMessage()}\n")
+        kind = "note" if record.levelno < logging.WARNING else "warning"
+        sys.stderr.write(f"nnctl: {kind}: {record.getMessage()}\n")
 
 
-if not any(isinstance(handler, _WarningLine) for handler in logging.getLogger("nnctl").handlers):
-    logging.getLogger("nnctl").addHandler(_WarningLine())
+_library_log = logging.getLogger("nnctl")
+if not any(isinstance(handler, _MessageLine) for handler in _library_log.handlers):
+    _library_log.addHandler(_MessageLine())
+    _library_log.setLevel(logging.INFO)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:

@@ -90,10 +90,10 @@ def read_table(path: str | Path, delimiter: str = ",", header: bool | str = "aut
     if len(rows) >= 2 and _first_line_is_foreign(rows):
         class_names = _sklearn_class_names(rows)
         if class_names is not None:
-            log.warning("%s:%d: skipped scikit-learn's first line %r (n_samples,n_features,class names)",
+            log.info("%s:%d: skipped scikit-learn's first line %r (n_samples,n_features,class names)",
                         path, lines[0], ",".join(rows[0]))
         else:
-            log.warning("%s:%d: skipped a first line of %d fields %r; the data rows have %d",
+            log.info("%s:%d: skipped a first line of %d fields %r; the data rows have %d",
                         path, lines[0], len(rows[0]), ",".join(rows[0]), len(rows[1]))
         rows, lines = rows[1:], lines[1:]
     if header == "auto":

@@ -154,7 +154,7 @@ def load_inference_input(path: Path, n_features: int | None = None, label_column
     columns = list(range(found.width))
     if label_column is not None or (n_features is not None and found.width == n_features + 1):
         column = found.column_index(-1 if label_column is None else label_column, "--label-column")
-        log.warning("%s: dropped %s, the label column (%d columns, the model takes %s)", path, found.column_name(column),
+        log.info("%s: dropped %s, the label column (%d columns, the model takes %s)", path, found.column_name(column),
                     found.width, n_features if n_features is not None else found.width - 1)
         columns.remove(column)
     return found.numbers(columns)

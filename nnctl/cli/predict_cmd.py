@@ -12,6 +12,7 @@ import typer
 from ..data import DataError, load_inference_input
 from ..nn.metrics import predicted_classes
 from ..orchestration.model import load_model
+from ..runs.atomic import describe
 from .common import fail, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
 
@@ -41,19 +42,25 @@ def predict(
         outputs = model.net.predict(model.normalizer.apply(x, dtype=model.net.dtype))
     names = model.checkpoint.class_names if labels == Labels.names else [str(i) for i in range(len(model.checkpoint.class_names))]
     header_row, columns = _columns(outputs, model.checkpoint.task, names, proba)
-    if out is not None and out.suffix == ".npz":
-        np.savez(out, **{name: np.asarray(col) for name, col in zip(header_row, columns)})
+    if out is None:
+        _write_csv(sys.stdout, header_row, columns)
         return
-    if out is not None and out.suffix != ".csv":
+    if out.suffix not in (".csv", ".npz"):
         raise fail(f"--out {out}: expected a .csv or .npz file name")
-    stream = open(out, "w") if out is not None else sys.stdout
     try:
-        stream.write(",".join(header_row) + "\n")
-        for row in zip(*columns):
-            stream.write(",".join(v if isinstance(v, str) else f"{v:.6g}" for v in row) + "\n")
-    finally:
-        if out is not None:
-            stream.close()
+        if out.suffix == ".npz":
+            np.savez(out, **{name: np.asarray(col) for name, col in zip(header_row, columns)})
+        else:
+            with open(out, "w") as stream:
+                _write_csv(stream, header_row, columns)
+    except OSError as err:
+        raise fail(f"--out {out}: cannot write ({describe(err)})") from None
+
+
+def _write_csv(stream, header: list[str], columns: list) -> None:
+    stream.write(",".join(header) + "\n")
+    for row in zip(*columns):
+        stream.write(",".join(v if isinstance(v, str) else f"{v:.6g}" for v in row) + "\n")
 
 
 def _csv_options(path: Path, header: Header | None, label_column: str | None, source_yaml: str | None) -> dict:

@@ -27,12 +27,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from .. import __version__
 from ..errors import RunError
 from .atomic import atomic_h5
+from .seal import open_sealed
 
 DATA_FILE = "data.h5"
 FORMAT_VERSION = 1
@@ -85,7 +85,7 @@ def load_data_record(run_dir: Path) -> DataRecord | None:
     if not path.is_file():
         return None
     try:
-        with h5py.File(path, "r") as f:
+        with open_sealed(path, RunError) as f:
             version = int(f.attrs.get("format_version", -1))
             if version != FORMAT_VERSION:
                 raise RunError(f"{path}: data record format {version} is not supported (expected {FORMAT_VERSION})")
@@ -96,7 +96,7 @@ def load_data_record(run_dir: Path) -> DataRecord | None:
             a = f.attrs
             return DataRecord(str(a["task"]), json.loads(a["class_names"]), int(a["seed"]), str(a["base_dir"]) or None,
                               json.loads(a["parts"]), splits, corrections, json.loads(a["relabel"]))
-    except (OSError, KeyError, ValueError) as err:
+    except (KeyError, ValueError) as err:
         raise RunError(f"{path}: not a readable nnctl data record ({err})") from None
 
 

@@ -130,8 +130,8 @@ def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> T
     run = prepare_run(spec, datasets_dir, splits=loaded.splits)
     run_dir = rundir.create_run_dir(runs_dir, spec.name)
     try:
-        write_record(run_dir, loaded, spec)
         atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
+        write_record(run_dir, loaded, spec)
         trainer = new_trainer(run, run_dir)
         trainer.save(rundir.INITIAL)
         # Epoch 0 is a valid checkpoint too: a run that diverges or is killed in its

@@ -1,6 +1,6 @@
 """data.h5: the data a run was trained on, so every later reader sees the same rows.
 
-Layout, readable with h5py or h5dump and no nnctl installed:
+Layout, readable with h5py or h5dump and no nnctl installed (sealed like every run file, see seal.py):
 
     /splits/<split>/part        int32 (n,)  which part each row comes from (index into ``parts``)
     /splits/<split>/row         int64 (n,)  the row number within that part (0-based)

@@ -1,6 +1,7 @@
 """From a data spec to ready splits, and the file readers behind `eval`, `predict` and `data info`.
 
-Seeds: the data's randomness descends from ``np.random.SeedSequence(seed)`` under
+Seeds: the data's randomness descends from ``np.random.SeedSequence(s)``, s the data
+seed (``data.split.seed``, else the spec's ``seed``), under
 spawn key ``DATA_SPAWN_KEY`` (the child that ``spawn`` would number 0xDA7A, far
 beyond the few children training spawns for init, shuffling and dropout), and
 that node spawns one child per use in ``DATA_STREAMS``. So the data never shares

@@ -7,8 +7,10 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from ..orchestration.datasets import default_datasets_dir
 from ..orchestration.gradcheck import DropoutDuringCheck, GradcheckSettings, gradcheck_run
 from ..orchestration.model import load_model
+from ..orchestration.run_data import run_splits
 from ..orchestration.start import prepare_run
 from ..spec import load_spec
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
@@ -35,7 +37,7 @@ def gradcheck(
     with user_errors(str(target) if target.is_file() else None, overrides):
         if target.is_dir():
             model = load_model(target, "latest")
-            parts = prepare_run(model.spec, normalizer=model.normalizer)
+            parts = prepare_run(model.spec, normalizer=model.normalizer, splits=run_splits(target, model.spec, default_datasets_dir()))
             parts.net.theta[...] = model.net.theta
             parts.net.load_state(model.net.state())
         else:

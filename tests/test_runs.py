@@ -32,7 +32,7 @@ from nnctl.runs import rundir
 from nnctl.runs.checkpoint import FORMAT_VERSION, load_checkpoint
 from nnctl.spec import load_spec, parse_spec
 
-RUN_FILES = {"spec.yaml", "initial.h5", "checkpoint.h5", "best.h5", "metrics.h5"}
+RUN_FILES = {"data.h5", "spec.yaml", "initial.h5", "checkpoint.h5", "best.h5", "metrics.h5"}
 TIMING = ("epoch/wall_time", "epoch/epoch_time")
 
 

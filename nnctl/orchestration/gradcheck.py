@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from ..nn.gradcheck import GradcheckReport, check_gradients
 from ..nn.optimizers import make_optimizer
-from .model import load_model
+from .model import all_splits, load_model
 from .start import RunParts, prepare_run
 
 
@@ -53,9 +53,9 @@ def train_steps(parts: RunParts, steps: int, rng: np.random.Generator) -> None:
 
 
 def run_parts(run_dir: Path) -> RunParts:
-    """A run's spec, data and network with the parameters (and batch-norm state) of its latest checkpoint."""
+    """A run's spec, recorded data and network with the parameters (and batch-norm state) of its latest checkpoint."""
     model = load_model(run_dir, "latest")
-    parts = prepare_run(model.spec, normalizer=model.normalizer)
+    parts = prepare_run(model.spec, normalizer=model.normalizer, splits=all_splits(model))
     parts.net.theta[...] = model.net.theta
     parts.net.load_state(model.net.state())
     return parts

@@ -21,7 +21,7 @@ from .. import __version__
 from ..data import Splits
 from ..nn.gradcheck import GradcheckReport
 from ..orchestration.gradcheck import GradcheckSettings, gradcheck_run, run_parts
-from ..orchestration.model import SPLITS, LoadedModel, load_model, run_splits, split_data
+from ..orchestration.model import SPLITS, LoadedModel, all_splits, load_model, split_data
 from ..runs.atomic import atomic_write_text
 from ..spec import spec_to_yaml
 from ..train.evaluate import evaluate
@@ -87,7 +87,7 @@ def load_context(run: Path, split: str | None = None, which: str = "best", gradc
     """
     history = load_history(run)
     model = load_model(run, which)
-    splits = run_splits(model)
+    splits = all_splits(model)
     if split is None:
         split = next(name for name in ("dev", "test", "train") if len(getattr(splits, name)))
     split_data(model, split, splits)  # an absent split is an error now, not halfway through the page
@@ -117,8 +117,11 @@ def spec_section(ctx: ReportContext) -> Section:
 
 def data_section(ctx: ReportContext) -> Section:
     data, names = ctx.model.spec.data, ctx.splits.class_names
-    facts = [["source", _describe(data.source)], ["limit", _describe(data.limit)], ["split", _describe(data.split)],
-             ["normalize", _describe(data.normalize)], ["input shape", str(tuple(ctx.model.net.input_shape))]]
+    facts = [["source", _describe(data.source)]] if data.source is not None else []
+    facts += [[f"sources[{i}]", _describe(use)] for i, use in enumerate(data.sources or [])]
+    facts += [["limit", _describe(data.limit)], ["split", _describe(data.split)], ["normalize", _describe(data.normalize)]]
+    facts += [["relabel", _describe(data.relabel)]] if data.relabel is not None else []
+    facts.append(["input shape", str(tuple(ctx.model.net.input_shape))])
     header = ["split", "examples"]
     counts = ctx.history.task == "classification" and len(names) <= CLASS_COUNTS_UP_TO
     if counts:

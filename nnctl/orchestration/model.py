@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import DataError, Dataset, Normalizer
+from ..data import DataError, Dataset, Normalizer, Splits
 from ..data.load import warn_unseen_classes
 from ..nn.network import Network
 from ..runs import rundir
@@ -66,15 +66,21 @@ def load_model(run_dir: Path, which: str = rundir.CheckpointName.best) -> Loaded
     return LoadedModel(spec, net, stored_normalizer(ckpt, path), ckpt, path)
 
 
-def split_data(model: LoadedModel, split: str) -> Dataset:
+def all_splits(model: LoadedModel) -> Splits:
+    """All of the run's splits at once, as recorded, for readers that need more than one."""
+    return run_splits(model.path.parent, model.spec, default_datasets_dir())
+
+
+def split_data(model: LoadedModel, split: str, splits: Splits | None = None) -> Dataset:
     """The raw (un-normalized) examples of one of the run's splits: train, dev, test or train_dev.
 
     The rows are the ones the run recorded (``rows``/``part`` say where each
-    came from); data files that changed since training are refused.
+    came from); data files that changed since training are refused. Pass
+    ``splits`` (from `all_splits`) to pick from data already loaded.
     """
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}'; expected one of {', '.join(SPLITS)}")
-    splits = run_splits(model.path.parent, model.spec, default_datasets_dir())
+    splits = splits or all_splits(model)
     chosen = getattr(splits, split)
     if chosen is None or len(chosen) == 0:
         raise DataError(f"the run has no {split} split (see data.split in its spec)")

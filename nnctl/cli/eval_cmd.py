@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from ..data import Dataset, load_labelled_file
-from ..orchestration.model import LoadedModel, Split, load_model, split_data
-from ..runs.rundir import CheckpointName
-from ..train.evaluate import confusion, evaluate, lower_is_better
-from ..train.prepare import prepare_split
+from ..orchestration.choices import Split
+from ..runs.names import CheckpointName
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from ..orchestration.model import LoadedModel
 
 
 def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str, float]:
     """``accuracy=0.97`` → {"accuracy": 0.97}, refusing bars on the wrong side of a metric."""
+    from ..train.evaluate import lower_is_better
+
     parsed = {}
     for bar in bars:
         name, sep, value = bar.partition("=")
@@ -33,6 +37,9 @@ def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str
 
 
 def _split_data(model: LoadedModel, split: Split, data_file: Path | None, source=None):
+    from ..data import Dataset, load_labelled_file
+    from ..orchestration.model import split_data
+
     ckpt = model.checkpoint
     if data_file is not None:
         data = load_labelled_file(data_file, ckpt.class_names, ckpt.task, source)
@@ -53,6 +60,12 @@ def evaluate_run(
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
 ):
     """Evaluate a run's checkpoint; exit 1 when a --fail-under/--fail-over bar is missed."""
+    from rich.table import Table
+
+    from ..orchestration.model import load_model
+    from ..train.evaluate import confusion, evaluate
+    from ..train.prepare import prepare_split
+
     if data_file is None and (header or label_column or source_yaml):
         raise fail("--header, --label-column and --source-yaml describe a --data FILE; give --data too")
     under = parse_bars(fail_under, True, "--fail-under")
@@ -87,6 +100,8 @@ def evaluate_run(
 
 
 def confusion_table(matrix, class_names: list[str]) -> Table:
+    from rich.table import Table
+
     table = Table(title="confusion (rows: true, columns: predicted)")
     table.add_column("")
     for name in class_names:

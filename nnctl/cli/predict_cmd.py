@@ -6,14 +6,9 @@ import sys
 from enum import StrEnum
 from pathlib import Path
 
-import numpy as np
 import typer
 
-from ..data import DataError, load_inference_input
-from ..nn.metrics import predicted_classes
-from ..orchestration.model import load_model
-from ..runs.atomic import describe
-from ..runs.rundir import CheckpointName
+from ..runs.names import CheckpointName
 from .common import fail, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
 
@@ -35,6 +30,12 @@ def predict(
     source_yaml: str | None = SOURCE_YAML,
 ):
     """Predict classes (or regression values) for each input row; a CSV's label column is dropped when present."""
+    import numpy as np
+
+    from ..data import load_inference_input
+    from ..orchestration.model import load_model
+    from ..runs.atomic import describe
+
     with user_errors():
         options = _csv_options(input_file, header, label_column, source_yaml)
         model = load_model(run, which)
@@ -66,6 +67,8 @@ def _write_csv(stream, header: list[str], columns: list) -> None:
 
 def _csv_options(path: Path, header: Header | None, label_column: str | None, source_yaml: str | None) -> dict:
     """How to read a CSV of inputs: the same options as a spec's CSV source (other formats take none)."""
+    from ..data import DataError
+
     source = file_source(path, header, label_column, source_yaml)
     if source is None:
         return {}
@@ -75,8 +78,12 @@ def _csv_options(path: Path, header: Header | None, label_column: str | None, so
     return {"header": source.header, "delimiter": source.delimiter, "label_column": source.label_column if explicit else None}
 
 
-def _columns(outputs: np.ndarray, task: str, class_names: list[str], proba: bool):
+def _columns(outputs, task: str, class_names: list[str], proba: bool):
     """Column names and values: the predicted class, then optionally one probability per class."""
+    import numpy as np
+
+    from ..nn.metrics import predicted_classes
+
     if task == "regression":
         return [f"y{j}" for j in range(outputs.shape[1])], list(outputs.T)
     classes = predicted_classes(outputs)

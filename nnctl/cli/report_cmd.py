@@ -6,9 +6,8 @@ from pathlib import Path
 
 import typer
 
-from ..orchestration.gradcheck import GradcheckSettings
-from ..orchestration.model import Split
-from ..runs.rundir import CheckpointName
+from ..orchestration.choices import Split
+from ..runs.names import CheckpointName
 from .common import stdout, user_errors
 from .plot_cmd import CHECKPOINT_OPTION
 
@@ -21,7 +20,8 @@ def report(
     gradcheck: bool = typer.Option(False, "--gradcheck", help="Also check the latest parameters' gradients (as `nnctl gradcheck RUN`)."),
 ):
     """Write the run's report: spec, data and splits, metrics, learning curves, confusion matrix, boundary (2-D)."""
-    from ..report.html import write_report  # here, not at the top: `nnctl --help` stays as fast as without it
+    from ..orchestration.gradcheck import GradcheckSettings  # here, not at the top: `nnctl --help` stays fast
+    from ..report.html import write_report
 
     with user_errors():
         path = write_report(run, out, split, which, GradcheckSettings() if gradcheck else None)

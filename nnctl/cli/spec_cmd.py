@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from ..orchestration.start import prepare_run
-from ..spec import json_schema, load_spec, spec_to_yaml
-from ..train.memory import Footprint, human_bytes
 from .common import print_json, stdout, user_errors
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 app = typer.Typer(help="Validate, resolve and describe experiment specs.", no_args_is_help=True)
 
@@ -23,9 +23,11 @@ def check(
     data: bool = typer.Option(False, "--data", help="Also read the data and check its shapes and classes against the model (no training)."),
 ):
     """Validate a spec; exit 0 when valid, 2 with a located message when not."""
+    from ..spec import load_spec
+
     with user_errors(str(spec_file), overrides):
         spec = load_spec(spec_file, overrides)
-        parts = prepare_run(spec) if data else None
+        parts = _prepare(spec) if data else None
     if parts is None:
         stdout.print(f"{spec_file}: ok")
         return
@@ -44,9 +46,11 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print the resolved spec as JSON."),
 ):
     """Print the resolved spec with every default filled in, and the layer shapes."""
+    from ..spec import load_spec, spec_to_yaml
+
     with user_errors(str(spec_file), overrides):
         spec = load_spec(spec_file, overrides)
-        net = prepare_run(spec).net if layers else None
+        net = _prepare(spec).net if layers else None
     if as_json:
         print_json(spec.model_dump(mode="json"))
         return
@@ -56,7 +60,16 @@ def show(
         stdout.print(memory_line(spec, net))
 
 
+def _prepare(spec):
+    """The spec's data and network (imported here: `spec check` without --data never loads NumPy or h5py)."""
+    from ..orchestration.start import prepare_run
+
+    return prepare_run(spec)
+
+
 def layer_table(net) -> Table:
+    from rich.table import Table
+
     table = Table(title="layers")
     for column in ("layer", "output shape", "parameters"):
         table.add_column(column, justify="right" if column == "parameters" else "left")
@@ -73,6 +86,8 @@ def layer_table(net) -> Table:
 
 def memory_line(spec, net) -> str:
     """The pre-flight estimate: what training holds for parameters, optimizer moments and one mini-batch."""
+    from ..train.memory import Footprint, human_bytes
+
     batch = spec.train.batch_size
     per = "per example (full batch)" if batch == "full" else f"at batch {batch}"
     need = Footprint.of(net.layers, net.shapes[1:]).bytes(1 if batch == "full" else batch, net.dtype.itemsize, spec.train.optimizer.name)
@@ -82,4 +97,6 @@ def memory_line(spec, net) -> str:
 @app.command()
 def schema():
     """Print the spec's JSON Schema (for editor completion and validation)."""
+    from ..spec import json_schema
+
     stdout.print(json.dumps(json_schema(), indent=2), markup=False)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from ..orchestration.start import resume_run, start_run
-from ..spec import load_spec
-from ..train.loop import Reporter, StopReason, TrainResult, stop_on_signals
-from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
-from .progress import LiveReporter, PlainReporter
+from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, plain, print_json, stdout, user_errors
+
+if TYPE_CHECKING:
+    from ..train.loop import TrainResult
 
 
 def train(
@@ -27,6 +26,12 @@ def train(
     report: bool = typer.Option(False, "--report", help="Write RUN/report.html when training ends (needs nnctl[plot])."),
 ):
     """Train the network a spec describes; write checkpoints and metrics under runs/."""
+    from ..orchestration.start import resume_run, start_run
+    from ..spec import load_spec
+    from ..train.loop import Reporter, StopReason, stop_on_signals
+    from .common import stderr
+    from .progress import LiveReporter, PlainReporter
+
     if (spec_file is None) == (resume is None):
         raise fail("give either a SPEC file or --resume RUN")
     if repair_metrics and resume is None:
@@ -60,6 +65,8 @@ def train(
 
 
 def _summarise(result: TrainResult, as_json: bool) -> None:
+    from rich.table import Table
+
     if as_json:
         print_json({
             "run": str(result.run_dir), "epochs": result.epochs_done, "steps": result.steps,

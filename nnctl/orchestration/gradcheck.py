@@ -11,7 +11,6 @@ thread for such tiny products costs more than they do (a ResNet check: ~3×).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -19,15 +18,9 @@ from threadpoolctl import threadpool_limits
 
 from ..nn.gradcheck import GradcheckReport, check_gradients
 from ..nn.optimizers import make_optimizer
+from .choices import DropoutDuringCheck
 from .model import all_splits, load_model
 from .start import RunParts, prepare_run
-
-
-class DropoutDuringCheck(StrEnum):
-    """What dropout does while J is evaluated: nothing, or one mask drawn once and reused."""
-
-    off = "off"
-    fixed = "fixed"
 
 
 @dataclass

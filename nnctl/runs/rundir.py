@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import time
-from enum import StrEnum
 from pathlib import Path
 
 from ..errors import RunError
 from .atomic import describe
+from .names import BEST, CHECKPOINT_FILES, INITIAL, LATEST, METRICS, SPEC_FILE, CheckpointName
 
-SPEC_FILE = "spec.yaml"
-INITIAL, LATEST, BEST, METRICS = "initial.h5", "checkpoint.h5", "best.h5", "metrics.h5"
-
-
-class CheckpointName(StrEnum):
-    """The checkpoints a run keeps, by the name users pick them with (``--checkpoint``)."""
-
-    best = "best"
-    latest = "latest"
-    initial = "initial"
-
-
-CHECKPOINT_FILES = {CheckpointName.best: BEST, CheckpointName.latest: LATEST, CheckpointName.initial: INITIAL}
+# The names live in names.py (no h5py) and are re-exported: callers keep writing rundir.LATEST.
+__all__ = ["BEST", "CHECKPOINT_FILES", "INITIAL", "LATEST", "METRICS", "SPEC_FILE", "CheckpointName", "checkpoint_path", "create_run_dir"]
 
 
 def create_run_dir(runs_dir: Path, name: str) -> Path:

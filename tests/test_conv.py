@@ -327,3 +327,13 @@ def test_relu_after_max_pool_gives_bitwise_the_same_outputs_and_gradients():
     assert costs[0] == costs[1]
     np.testing.assert_array_equal(nets[0].grad, nets[1].grad)
     np.testing.assert_array_equal(nets[0].forward(x), nets[1].forward(x))
+
+
+def test_max_pool_counts_windows_whose_two_largest_taps_tie_within_eps():
+    layer = MaxPool("p", 2)
+    layer.build((4, 4, 1))
+    x = np.arange(16, dtype=np.float64).reshape(1, 4, 4, 1) * 10  # every window's top two differ by 10
+    x[0, 0, 0] = x[0, 1, 1] - 1e-9  # top-left: 50 vs 50 - 1e-9
+    x[0, 2, 2] = x[0, 3, 3]  # bottom-right: an exact tie
+    layer.forward(x, training=True)
+    assert layer.ties(0) == 1 and layer.ties(1e-8) == 2 and layer.ties(10) == 4

@@ -310,6 +310,7 @@ class MaxPool(_Pool):
     """
 
     def forward(self, x, training):
+        self._x = x
         y = self._out("y", (x.shape[0], *self.out_hw, x.shape[3]), x.dtype, training)
         if self._tiled:
             self._forward_tiled(np.ascontiguousarray(x), y, training)
@@ -361,6 +362,15 @@ class MaxPool(_Pool):
 
     def _share(self, k):
         return self._arg == k
+
+    def ties(self, eps: float) -> int:
+        """Windows of the last forward pass whose two largest taps lie within eps of each other: where
+        rounding can move the gradient to another tap (the float32 benchmark check counts them)."""
+        taps = np.stack([view for _, view in _taps(self._x, self.kernel, self.stride, self.out_hw)])
+        if len(taps) < 2:
+            return 0
+        top2 = np.partition(taps, len(taps) - 2, axis=0)[-2:]
+        return int(np.count_nonzero(top2[1] - top2[0] <= eps))
 
 
 class AvgPool(_Pool):

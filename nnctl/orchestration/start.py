@@ -31,15 +31,19 @@ from .run_data import run_splits, write_record
 RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs")
 
 
-def metric_names(task: str, splits: dict[str, Prepared]) -> list[str]:
+def metric_names(task: str, splits: dict[str, Prepared], train_metrics: str = "full") -> list[str]:
+    """The per-epoch metrics a run records (with running train metrics, the train split has only its cost)."""
     per_split = ["cost", "mse", "mae"] if task == "regression" else ["cost", "accuracy", "error", "precision", "recall", "f1"]
-    return [f"{split}_{name}" for split in ("train", "dev", "train_dev") if split in splits for name in per_split]
+    return [f"{split}_{name}" for split in ("train", "dev", "train_dev") if split in splits
+            for name in (["cost"] if split == "train" and train_metrics == "running" else per_split)]
 
 
 def _check_monitors(spec: Spec, known: list[str]) -> None:
     monitor = spec.checkpoint.monitor
     if monitor not in known:
-        raise BuildError("checkpoint.monitor", f"'{monitor}' is not recorded for this run; choose one of {', '.join(known)}")
+        running = spec.train.train_metrics == "running" and monitor.startswith("train_") and not monitor.startswith("train_dev_")
+        why = " (train.train_metrics: running records only train_cost)" if running else ""
+        raise BuildError("checkpoint.monitor", f"'{monitor}' is not recorded for this run{why}; choose one of {', '.join(known)}")
     early = spec.train.early_stopping
     if early and early.monitor not in (None, monitor):
         raise BuildError(
@@ -98,7 +102,7 @@ def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normal
     splits = splits or load_data(spec.data, spec.seed, datasets_dir or default_datasets_dir()).splits
     normalizer = normalizer or fit_normalizer(spec, splits)
     data = prepare_all(spec, splits, normalizer)
-    _check_monitors(spec, metric_names(splits.task, data))
+    _check_monitors(spec, metric_names(splits.task, data, spec.train.train_metrics))
     input_shape = tuple(splits.train.x.shape[1:])
     net, streams = fresh_network(spec, input_shape)
     _check_training_batches(spec, net, len(splits.train), input_shape)

@@ -619,6 +619,8 @@ class TrainSpec(Strict):
     """gradient clipping, by norm or by value"""
     augment: AugmentSpec | None = None
     """random changes to training mini-batches only"""
+    train_metrics: Literal["full", "running"] = "full"
+    """full: all train_* metrics by a pass over the training split after each epoch; running: train_cost only, the epoch's mean batch cost"""
 
 
 class RegularizationSpec(Strict):

@@ -114,6 +114,8 @@ class Trainer:
         self.early = EarlyStopping.from_spec(train.early_stopping, self.monitor)
         self.stop_requested = False
         self.stop_reason: StopReason | None = None
+        # The epoch's mini-batch data costs so far, Σ cost·rows and Σ rows (train_metrics: running).
+        self.epoch_cost = [0.0, 0]
 
     # ------------------------------------------------------------ checkpoints
 
@@ -137,6 +139,7 @@ class Trainer:
                 "metric_steps": self.log.n_steps,
                 "metric_epochs": self.log.n_epochs,
                 "stop_reason": self.stop_reason,
+                "epoch_cost": self.epoch_cost,
             },
             normalizer=self.facts.normalizer,
             spec_yaml=self.facts.spec_yaml,
@@ -163,6 +166,7 @@ class Trainer:
         self.streams["dropout"].bit_generator.state = ckpt.rng["dropout"]
         self.streams["augment"].bit_generator.state = ckpt.rng["augment"]
         self.best = ckpt.progress["best"]
+        self.epoch_cost = list(ckpt.progress.get("epoch_cost", [0.0, 0]))
         if self.early and ckpt.progress.get("early_stopping"):
             self.early.load_state(ckpt.progress["early_stopping"])
         log.truncate(ckpt.progress["metric_steps"], ckpt.progress["metric_epochs"])
@@ -181,6 +185,7 @@ class Trainer:
         clip = spec.train.clip
         augment = Augmenter(spec.train.augment, self.streams["augment"]) if spec.train.augment else None
         batches = MiniBatches(self.data["train"].x, self.data["train"].targets, self.batch_size)
+        running = spec.train.train_metrics == "running"
         started = time.perf_counter()
         while self.epoch < spec.train.epochs and not self.stop_reason:
             epoch = self.epoch + 1
@@ -190,6 +195,8 @@ class Trainer:
             reporter.epoch_start(epoch, spec.train.epochs, self.n_batches)
             epoch_started = time.perf_counter()
             lr = self.schedule(epoch, opt.t + 1)
+            if self.batch == 0:
+                self.epoch_cost = [0.0, 0]
             for k in range(self.batch, self.n_batches):
                 xb, yb = batches[k]
                 if augment:
@@ -198,6 +205,9 @@ class Trainer:
                 if not math.isfinite(cost):
                     self.stop_reason = StopReason.diverged
                     break
+                if running:
+                    self.epoch_cost[0] += (cost - net.penalty(len(xb), l2, l1)) * len(xb)
+                    self.epoch_cost[1] += len(xb)
                 if clip:
                     clip_gradient(net.grad, clip.norm, clip.value)
                 if self.per_step_lr:
@@ -228,8 +238,11 @@ class Trainer:
 
     def _epoch_row(self, epoch: int, lr: float, epoch_time: float, wall_time: float) -> dict[str, float]:
         row = {"epoch": epoch, "learning_rate": lr}
+        running = self.spec.train.train_metrics == "running"
+        if running:
+            row["train_cost"] = self.epoch_cost[0] / self.epoch_cost[1]
         for split in ("train", "dev", "train_dev"):
-            if split in self.data:
+            if split in self.data and not (running and split == "train"):
                 d = self.data[split]
                 for name, value in evaluate(self.net, d.x, d.targets, d.labels, self.n_classes).items():
                     row[f"{split}_{name}"] = value

@@ -85,7 +85,7 @@ def test_hdf5_common_layout_with_row_vector_labels_and_class_names(tmp_path):
         f["test_set_y"] = np.array([[1, 0, 1, 0, 1, 0]])
         f["list_classes"] = np.array([b"non-cat", b"cat"])
     splits = load_splits(spec(source={"type": "hdf5", "path": str(path)}, split={"train": 0.5, "dev": 0.5, "test": 0.0}), 0, DATASETS)
-    assert splits.train.x.shape == (10, 4, 4, 3) and splits.train.x.dtype == np.float64
+    assert splits.train.x.shape == (10, 4, 4, 3) and splits.train.x.dtype == np.uint8  # bytes until normalized
     assert len(splits.dev) == 10 and len(splits.test) == 6
     assert splits.class_names == ["non-cat", "cat"] and splits.test.y.tolist() == [1, 0, 1, 0, 1, 0]
 
@@ -298,3 +298,15 @@ def test_corrupted_mirror_raises_and_caches_nothing(tmp_path, monkeypatch):
 def test_unknown_registry_name():
     with pytest.raises(DataError, match="unknown registry data set 'cifar'"):
         registry.fetch("cifar", None, Path("unused"))
+
+
+@pytest.mark.parametrize("method", ["standardize", "minmax", "scale"])
+def test_normalizing_byte_images_in_row_blocks_equals_one_float64_pass(method):
+    """Byte images stay uint8 until normalized; the blocked apply gives exactly the one-pass float64 values."""
+    x = np.random.default_rng(1).integers(0, 256, (700, 28, 28, 1), dtype=np.uint8)  # several 1 MB blocks
+    norm = Normalizer().fit(x, method)
+    expected = ((x.astype(np.float64) - norm.shift) / norm.divisor)
+    for dtype in (np.float64, np.float32):
+        out = norm.apply(x, dtype=dtype)
+        assert out.dtype == dtype and out.shape == x.shape
+        np.testing.assert_array_equal(out, expected.astype(dtype))

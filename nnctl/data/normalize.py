@@ -40,8 +40,17 @@ class Normalizer:
         return self
 
     def apply(self, x: np.ndarray, dtype=np.float64) -> np.ndarray:
-        """A new array (x − shift) / divisor, computed in float64 and returned as ``dtype``."""
-        return ((np.asarray(x, dtype=np.float64) - self.shift) / self.divisor).astype(dtype)
+        """A new array (x − shift) / divisor, computed in float64 and returned as ``dtype``.
+
+        Row blocks of ~1 MB keep the float64 intermediates in cache (no full-size float64
+        temporaries: MNIST's would be 376 MB each); every value is the same as in one pass.
+        """
+        x = np.asarray(x)
+        out = np.empty(x.shape, dtype=dtype)
+        step = max(1, (1 << 17) // max(1, int(np.prod(x.shape[1:]))))
+        for i in range(0, len(x), step):
+            out[i:i + step] = (x[i:i + step].astype(np.float64) - self.shift) / self.divisor
+        return out
 
     def state(self) -> dict[str, np.ndarray | str]:
         """The arrays a checkpoint stores; the method name is bytes so HDF5 can hold it."""

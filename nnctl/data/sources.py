@@ -2,7 +2,9 @@
 
 Labels come back as stored (numbers or strings, one column flattened to (m,));
 ``load.py`` decides the task and encodes them. Inputs come back as float64 in
-their natural shape, a 3-D image stack gaining a channel axis.
+their natural shape, a 3-D image stack gaining a channel axis; byte images (IDX,
+uint8 HDF5) stay bytes until normalization, so splitting and gathering MNIST
+moves 47 MB instead of 376.
 """
 
 from __future__ import annotations
@@ -190,9 +192,10 @@ def read_idx(path: str | Path, magic: int) -> np.ndarray:
 
 
 def as_inputs(x: np.ndarray, where: Path) -> np.ndarray:
-    """float64 inputs: a vector becomes one column, an (m, H, W) stack gains a channel axis."""
+    """float64 inputs (uint8 kept: every value is exact in float64 when normalization converts it);
+    a vector becomes one column, an (m, H, W) stack gains a channel axis."""
     try:
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x) if np.asarray(x).dtype == np.uint8 else np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError):
         raise DataError(f"{where}: inputs are not numeric") from None
     if x.ndim == 1:

@@ -38,7 +38,7 @@ def gradcheck(
     with user_errors(str(target) if target.is_file() else None, overrides):
         if target.is_dir():
             model = load_model(target, "latest")
-            parts = prepare_run(model.spec, normalizer=model.normalizer)
+            parts = prepare_run(model.spec, normalizer=model.normalizer, transfer=False)
             parts.net.theta[...] = model.net.theta
             parts.net.load_state(model.net.state())
         else:
@@ -52,6 +52,7 @@ def gradcheck(
         print_json({
             "target": str(target), "examples": examples, "eps": eps, "warn": warn, "fail": fail_at,
             "difference": report.difference, "verdict": "fail" if failed else overall, "kinks": report.kinks,
+            "frozen": report.frozen,
             "tensors": [{"tensor": t.key, "difference": t.difference, "verdict": v, "checked": t.checked,
                          "error": t.error, "resolution": t.resolution,
                          "size": t.size, "sampled": t.sampled,
@@ -73,6 +74,9 @@ def _print_report(target, report, rows, overall, failed) -> None:
         table.add_row(t.key, checked, f"{t.difference:.2e}", f"[{STYLE[v]}]{v}[/]")
     table.add_row("overall", str(sum(t.checked for t, _ in rows)), f"{report.difference:.2e}", f"[{STYLE[overall]}]{overall}[/]")
     stdout.print(table)
+    if report.frozen:
+        stdout.print(f"note: only trainable tensors were checked; {len(report.frozen)} frozen tensor(s) were not "
+                     f"({', '.join(report.frozen)})", markup=False)
     for t, v in rows:
         if v == "fail":
             stdout.print(f"{t.key}: worst coordinates (index, analytic, numerical):", markup=False)

@@ -30,13 +30,14 @@ class GradcheckSettings:
 def train_steps(parts: RunParts, steps: int, rng: np.random.Generator) -> None:
     """Take ``steps`` optimizer steps with the spec's optimizer on random mini-batches."""
     spec, net, train = parts.spec, parts.net, parts.data["train"]
-    optimizer = make_optimizer(spec.train.optimizer.name, net.theta.size, net.dtype, net.n_penalized,
+    optimizer = make_optimizer(spec.train.optimizer.name, net.n_trainable, net.dtype, net.penalized_ranges(),
                                **spec.train.optimizer.model_dump(exclude={"name"}))
+    optimizer.lr_scale = net.lr_scales()
     size = len(train) if spec.train.batch_size == "full" else min(spec.train.batch_size, len(train))
     for _ in range(steps):
         rows = rng.choice(len(train), size=size, replace=False)
         net.loss_and_grad(train.x[rows], train.targets[rows], spec.regularization.l2, spec.regularization.l1)
-        optimizer.step(net.theta, net.grad, spec.train.learning_rate)
+        optimizer.step(net.trainable_theta, net.trainable_grad, spec.train.learning_rate)
 
 
 def gradcheck_run(parts: RunParts, settings: GradcheckSettings) -> GradcheckReport:

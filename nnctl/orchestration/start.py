@@ -6,7 +6,7 @@ without a run directory (for `spec show` and `gradcheck`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data import Normalizer, Splits, load_splits
@@ -22,6 +22,7 @@ from ..train.build import build_network
 from ..train.loop import Trainer, make_streams
 from ..train.prepare import Prepared, fit_normalizer, prepare_all
 from .datasets import default_datasets_dir
+from .transfer import copy_layers, load_source, source_normalizer
 
 RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs")
 
@@ -67,18 +68,29 @@ class RunParts:
     data: dict[str, Prepared]
     net: Network
     streams: dict
+    transfer: dict[str, str] = field(default_factory=dict)  # layer → copied / re-initialized / new (init_from)
 
 
-def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normalizer | None = None) -> RunParts:
-    """Load and split the data, fit (or reuse) the normalizer, build the network."""
+def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normalizer | None = None,
+                transfer: bool = True) -> RunParts:
+    """Load and split the data, fit (or reuse) the normalizer, build the network.
+
+    With ``model.init_from`` (and ``transfer``), layers are copied from that run and
+    its normalizer is reused unless ``data.normalize.from`` is ``fit``; a resumed run
+    passes ``transfer=False``, its checkpoint already holding both.
+    """
+    source = load_source(spec.model.init_from) if transfer and spec.model.init_from else None
     splits = load_splits(spec.data, spec.seed, datasets_dir or default_datasets_dir())
+    input_shape = tuple(splits.train.x.shape[1:])
+    if normalizer is None and source is not None and spec.data.normalize.from_ == "init_from":
+        normalizer = source_normalizer(source, input_shape)
     normalizer = normalizer or fit_normalizer(spec, splits)
     data = prepare_all(spec, splits, normalizer)
     _check_monitors(spec, metric_names(splits.task, data))
-    input_shape = tuple(splits.train.x.shape[1:])
     net, streams = fresh_network(spec, input_shape)
+    fates = copy_layers(spec.model.init_from, source, net) if source is not None else {}
     _check_training_batches(spec, net, len(splits.train), input_shape)
-    return RunParts(spec, splits, normalizer, data, net, streams)
+    return RunParts(spec, splits, normalizer, data, net, streams, fates)
 
 
 def fresh_network(spec: Spec, input_shape: tuple[int, ...]) -> tuple[Network, dict]:
@@ -120,7 +132,7 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
             raise BuildError(f"--set {item}", f"a resumed run can only change {', '.join(RESUMABLE_CHANGES)}")
     ckpt = load_checkpoint(rundir.checkpoint_path(run_dir, "latest"))
     spec = parse_spec(ckpt.spec_yaml, str(Path(run_dir) / rundir.SPEC_FILE), overrides)
-    run = prepare_run(spec, datasets_dir, Normalizer.from_state(ckpt.normalizer))
+    run = prepare_run(spec, datasets_dir, Normalizer.from_state(ckpt.normalizer), transfer=False)
     trainer = new_trainer(run, Path(run_dir))
     metrics_path = Path(run_dir) / rundir.METRICS
     trainer.restore(ckpt, MetricLog.load(metrics_path) if metrics_path.exists() else MetricLog())

@@ -115,10 +115,19 @@ class SplitSpec(Strict):
 
 
 class NormalizeSpec(Strict):
-    """Input normalization fitted on the training split only."""
+    """Input normalization fitted on the training split only.
+
+    ``from: init_from`` (the default) reuses the normalizer of the run that
+    ``model.init_from`` copies from, so transferred layers see inputs scaled as they
+    were trained on; ``from: fit`` fits ``method`` on this run's training split.
+    Without ``init_from`` the normalizer is always fitted.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True, serialize_by_alias=True)
 
     method: Literal["standardize", "minmax", "scale", "none"] = "standardize"
     scale: PositiveFloat = 255.0
+    from_: Literal["init_from", "fit"] = Field("init_from", alias="from")
 
 
 class DataSpec(Strict):
@@ -178,6 +187,8 @@ class DenseLayerSpec(WeightedLayer):
     init_scale: PositiveFloat = 0.01
     keep_prob: Probability = 1.0
     batchnorm: BatchNormSpec | None = None
+    trainable: bool = True  # false: parameters (and batch-norm statistics) stay fixed
+    lr_scale: PositiveFloat = 1.0  # multiplies train.learning_rate for this layer's parameters
 
 
 Kernel = Annotated[int, Field(ge=1)] | Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=2, max_length=2)]
@@ -196,6 +207,8 @@ class Conv2dLayerSpec(WeightedLayer):
     init_scale: PositiveFloat = 0.01
     keep_prob: Probability = 1.0
     batchnorm: BatchNormSpec | None = None
+    trainable: bool = True  # false: parameters (and batch-norm statistics) stay fixed
+    lr_scale: PositiveFloat = 1.0  # multiplies train.learning_rate for this layer's parameters
 
 
 class PoolLayerSpec(Strict):
@@ -232,6 +245,8 @@ class ResidualLayerSpec(Strict):
     type: Literal["residual"] = "residual"
     layers: Annotated[list[BodyLayerSpec], Field(min_length=1)]
     activation: Activation = "relu"
+    trainable: bool = True  # false freezes the whole block
+    lr_scale: PositiveFloat = 1.0  # multiplies the learning rate of the whole block
 
     @model_validator(mode="before")
     @classmethod
@@ -263,9 +278,25 @@ def _default_dense_type(values):
     return values
 
 
+class InitFromSpec(Strict):
+    """Start from a trained run: copy parameters (and batch-norm state) by layer name.
+
+    ``run`` is a run directory, or ``runs/NAME`` for the newest run of spec NAME in
+    ``runs/``. ``layers`` lists what to copy (a name covers its parts: conv1 copies
+    conv1.bn too) and every listed layer must match in shape; without ``layers``
+    every layer whose name and shapes match is copied and the others are re-initialized.
+    """
+
+    run: str
+    checkpoint: Literal["best", "latest", "initial"] = "best"
+    layers: list[str] | None = None
+
+
 class ModelSpec(Strict):
     layers: Annotated[list[LayerSpec], Field(min_length=1)]
     input_keep_prob: Probability = 1.0
+    freeze: list[str] = Field(default_factory=list)  # layer names to keep fixed (as trainable: false)
+    init_from: InitFromSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -380,6 +411,14 @@ class AugmentSpec(Strict):
     noise: NonNegativeFloat = 0.0  # standard deviation of added Gaussian noise
 
 
+class UnfreezeSpec(Strict):
+    """A fine-tuning stage: from epoch ``after_epochs`` + 1 on, ``layers`` train too, at ``lr_scale`` times their rate."""
+
+    after_epochs: Annotated[int, Field(ge=1)]
+    layers: Annotated[list[str], Field(min_length=1)]
+    lr_scale: PositiveFloat = 1.0
+
+
 class TrainSpec(Strict):
     epochs: Annotated[int, Field(ge=1)] = 10
     batch_size: Annotated[int, Field(ge=1)] | Literal["full"] = 64
@@ -390,6 +429,22 @@ class TrainSpec(Strict):
     early_stopping: EarlyStoppingSpec | None = None
     clip: ClipSpec | None = None
     augment: AugmentSpec | None = None
+    unfreeze: list[UnfreezeSpec] = Field(default_factory=list)  # one stage (a mapping) or several, in epoch order
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_unfreeze_stage(cls, values):
+        """Allow ``unfreeze: {after_epochs: 5, layers: [...]}`` for a single stage."""
+        if isinstance(values, dict) and isinstance(values.get("unfreeze"), dict):
+            values = {**values, "unfreeze": [values["unfreeze"]]}
+        return values
+
+    @model_validator(mode="after")
+    def _stages_in_order(self):
+        after = [stage.after_epochs for stage in self.unfreeze]
+        if after != sorted(set(after)):
+            raise ValueError("unfreeze stages must have increasing after_epochs")
+        return self
 
 
 class RegularizationSpec(Strict):

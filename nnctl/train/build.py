@@ -25,6 +25,7 @@ from ..spec.schema import (
     ResidualLayerSpec,
     Spec,
 )
+from .freezing import apply_layer_settings, assign_stages
 
 
 class LayerNames:
@@ -59,6 +60,7 @@ def _weighted_block(names: LayerNames, layer, is_output: bool, dropout_rng) -> l
     block = [main] + (norm + activation if before else activation + norm)
     if layer.keep_prob < 1:
         block.append(Dropout(f"{main.name}.drop", layer.keep_prob, dropout_rng))
+    apply_layer_settings(block, layer)
     return block
 
 
@@ -76,7 +78,9 @@ def _residual(name: str, spec: ResidualLayerSpec, input_shape: tuple[int, ...], 
         if len(shape) != 3 or len(input_shape) != 3 or input_shape[0] % shape[0]:
             raise ValueError(f"{name}: cannot project the shortcut {input_shape} onto the body's output {shape}")
         projection = Conv2D(f"{name}.proj", shape[2], 1, input_shape[0] // shape[0], "valid", "xavier")
-    return Residual(name, body, spec.activation, projection)
+    block = Residual(name, body, spec.activation, projection)
+    apply_layer_settings([block], spec)
+    return block
 
 
 def _layer(index: int, spec, shape: tuple[int, ...], is_output: bool, names: LayerNames, dropout_rng) -> list[Layer]:
@@ -120,6 +124,7 @@ def build_layers(spec: Spec, input_shape: tuple[int, ...], dropout_rng: np.rando
         except ValueError as err:  # the nn layers' own shape checks
             raise BuildError(f"model.layers[{index - 1}]", str(err)) from None
         layers += block
+    assign_stages(spec, [inner for layer in layers for inner in layer.walk()])
     return _pool_before_relu(layers)
 
 

@@ -31,6 +31,7 @@ from .evaluate import evaluate, lower_is_better
 from .prepare import Prepared
 
 STREAMS = ("init", "shuffle", "dropout", "augment")
+FEATURE_CACHE_BYTES = 1 << 30  # the frozen trunk's outputs are kept in memory up to this size
 
 
 def make_streams(seed: int) -> dict[str, np.random.Generator]:
@@ -75,9 +76,10 @@ class Trainer:
         self.n_classes = n_classes
         train = spec.train
         self.optimizer = make_optimizer(
-            train.optimizer.name, net.theta.size, net.dtype, net.n_penalized,
+            train.optimizer.name, net.n_trainable, net.dtype, net.penalized_ranges(),
             **train.optimizer.model_dump(exclude={"name"}),
         )
+        self.optimizer.lr_scale = net.lr_scales()
         self.schedule = make_schedule(train.schedule.name, train.learning_rate, **train.schedule.model_dump(exclude={"name"}))
         self.per_step_lr = getattr(train.schedule, "per", "epoch") == "step"
         m = len(data["train"])
@@ -124,6 +126,7 @@ class Trainer:
     def restore(self, ckpt: Checkpoint, log: MetricLog) -> None:
         """Continue from ``ckpt``; ``log`` is cut back to what the checkpoint had seen."""
         self.net.load(ckpt.params, ckpt.state)
+        self._activate_stages(ckpt.epoch + (1 if ckpt.batch else 0))  # the stages its optimizer state covers
         self.optimizer.load_state_dict({"t": ckpt.optimizer_t, **ckpt.optimizer})
         self.epoch, self.batch = ckpt.epoch, ckpt.batch
         self.epoch_rng_state = ckpt.rng["shuffle_epoch_start"]
@@ -148,10 +151,12 @@ class Trainer:
         l2, l1 = spec.regularization.l2, spec.regularization.l1
         clip = spec.train.clip
         augment = Augmenter(spec.train.augment, self.streams["augment"]) if spec.train.augment else None
-        batches = MiniBatches(self.data["train"].x, self.data["train"].targets, self.batch_size)
+        batches = None
         started = time.perf_counter()
         while self.epoch < spec.train.epochs and not self.stop_reason:
             epoch = self.epoch + 1
+            if self._activate_stages(epoch) or batches is None:
+                batches, start = self._batches()
             shuffle_rng = self.streams["shuffle"]
             shuffle_rng.bit_generator.state = self.epoch_rng_state  # replays the permutation when resuming mid-epoch
             batches.new_epoch(shuffle_rng if spec.train.shuffle else None)
@@ -162,15 +167,15 @@ class Trainer:
                 xb, yb = batches[k]
                 if augment:
                     xb = augment(xb)
-                cost = net.loss_and_grad(xb, yb, l2, l1)
+                cost = net.loss_and_grad(xb, yb, l2, l1, start)
                 if not math.isfinite(cost):
                     self.stop_reason = "diverged"
                     break
                 if clip:
-                    clip_gradient(net.grad, clip.norm, clip.value)
+                    clip_gradient(net.trainable_grad, clip.norm, clip.value)
                 if self.per_step_lr:
                     lr = self.schedule(epoch, opt.t + 1)
-                opt.step(net.theta, net.grad, lr)
+                opt.step(net.trainable_theta, net.trainable_grad, lr)
                 self.batch = k + 1
                 self.log.add_step(cost, lr)
                 reporter.step(k + 1, cost)
@@ -195,6 +200,30 @@ class Trainer:
             self.log.save(self.run_dir / rundir.METRICS)
             self.save(rundir.LATEST)
         return TrainResult(self.run_dir, self.epoch, opt.t, self.stop_reason, self.log.last(), self.best)
+
+    def _activate_stages(self, epoch: int) -> bool:
+        """Unfreeze the `train.unfreeze` stages due by ``epoch``; the optimizer takes their entries on
+        with zero moments (Adam counts their steps from here). True when anything changed."""
+        due = 1 + sum(stage.after_epochs < epoch for stage in self.spec.train.unfreeze)
+        if due <= self.net.active_stages:
+            return False
+        self.net.activate(due)
+        self.optimizer.grow(self.net.n_trainable, self.net.penalized_ranges(), self.net.lr_scales())
+        return True
+
+    def _batches(self) -> tuple[MiniBatches, int]:
+        """Mini-batches of the training set, and the layer they enter at.
+
+        When the layers before the first trainable one are frozen and deterministic (no
+        dropout, no augmentation of the inputs), their outputs are computed once and the
+        batches start from them: fine-tuning a head then skips the frozen trunk entirely.
+        """
+        net, train = self.net, self.data["train"]
+        start = net.first_trainable
+        size = len(train) * int(np.prod(net.shapes[start])) * net.dtype.itemsize if start < len(net.layers) else 0
+        if start == 0 or self.spec.train.augment or not net.prefix_is_fixed() or size > FEATURE_CACHE_BYTES:
+            return MiniBatches(train.x, train.targets, self.batch_size), 0
+        return MiniBatches(net.features(train.x), train.targets, self.batch_size), start
 
     def _epoch_row(self, epoch: int, lr: float, epoch_time: float, wall_time: float) -> dict[str, float]:
         row = {"epoch": epoch, "learning_rate": lr}

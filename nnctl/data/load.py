@@ -15,7 +15,7 @@ import numpy as np
 
 from ..spec.schema import DigitsSource, GeneratedSource
 from . import generated, registry
-from .dataset import Dataset, Splits, encode_labels, indices_for_names
+from .dataset import Dataset, Splits, encode_labels, indices_for_names, is_multilabel
 from .errors import DataError
 from .sources import read_inputs, read_source, source_for_file
 from .split import limit, split
@@ -54,6 +54,12 @@ def load_labelled_file(path: Path, class_names: list[str], task: str) -> Dataset
     _check_finite(pool.x, "inputs", path)
     if task == "classification":
         return Dataset(pool.x, indices_for_names(pool.y, class_names, str(path)))
+    if task == "multilabel":
+        y = pool.y.reshape(len(pool.y), -1).astype(np.float64) if pool.y.dtype.kind in "iufb" else None
+        if y is None or y.shape[1] != len(class_names) or not np.all(np.isin(y, (0, 1)) | np.isnan(y)):
+            raise DataError(f"{path}: expected {len(class_names)} label columns of 0/1 (NaN: missing), one per task "
+                            f"({', '.join(class_names)})")
+        return Dataset(pool.x, y)
     if pool.y.dtype.kind not in "iuf":
         raise DataError(f"{path}: regression targets must be numbers")
     _check_finite(pool.y, "targets", path)
@@ -79,6 +85,10 @@ def describe_source(source: str, datasets_dir: Path) -> dict:
     if task == "classification":
         facts["classes"] = len(class_names)
         facts["class_counts"] = dict(zip(class_names, np.bincount(pool.y, minlength=len(class_names)).tolist()))
+    elif task == "multilabel":
+        facts["tasks"] = class_names
+        facts["positives"] = dict(zip(class_names, np.nansum(pool.y, axis=0).astype(int).tolist()))
+        facts["missing_labels"] = dict(zip(class_names, np.isnan(pool.y).sum(axis=0).tolist()))
     else:
         facts["targets"] = pool.y.shape[1]
     return facts
@@ -91,7 +101,7 @@ def _read_encoded(source, datasets_dir: Path, rng: np.random.Generator):
     parts = [pool] if own_test is None else [pool, own_test]
     for part in parts:
         _check_finite(part.x, "inputs", where)
-        if part.y.dtype.kind == "f":
+        if part.y.dtype.kind == "f" and not is_multilabel(part.y):  # multi-label: NaN marks a missing label
             _check_finite(part.y, "labels", where)
     if own_test is not None and own_test.x.shape[1:] != pool.x.shape[1:]:
         raise DataError(f"{where}: test inputs have shape {own_test.x.shape[1:]}, training inputs {pool.x.shape[1:]}")

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..spec.schema import CsvSource, Hdf5Source, NpzSource
 from . import generated, registry
-from .dataset import Dataset
+from .dataset import Dataset, is_multilabel
 from .errors import DataError
 
 IDX_LABELS_MAGIC = 2049
@@ -47,6 +47,8 @@ def read_source(source, datasets_dir: Path, rng: np.random.Generator | None = No
         case "npz":
             return read_npz(source)
         case "csv":
+            if source.label_columns:
+                return read_csv_label_columns(Path(source.path), source.label_columns, source.header, source.delimiter)
             return read_csv(Path(source.path), source.label_column, source.header, source.delimiter), None, None
         case "idx":
             test = None
@@ -131,6 +133,25 @@ def read_csv(path: Path, label_column: int | str, header: bool, delimiter: str) 
     labels = np.char.strip(table[:, column])
     y = labels.astype(np.float64) if _numeric(labels) else labels
     return pair(path, _floats(np.delete(table, column, axis=1), path), y)
+
+
+def read_csv_label_columns(path: Path, label_columns: list[int | str], header: bool, delimiter: str) -> SourceResult:
+    """Several numeric label columns (multi-task, or several regression targets); an empty cell is a
+    missing label (NaN). 0/1 columns come back with their header names as the task names."""
+    rows = csv_rows(path, delimiter)
+    names = rows.pop(0) if header and rows else None
+    table = _table(rows, path)
+    columns = [_label_index(column, names, table.shape[1], path) for column in label_columns]
+    if len(set(columns)) != len(columns):
+        raise DataError(f"{path}: label_columns {label_columns} name a column twice")
+    cells = np.char.strip(table[:, columns])
+    try:
+        y = np.where(cells == "", "nan", cells).astype(np.float64)
+    except ValueError as err:
+        raise DataError(f"{path}: label columns must hold numbers or be empty (missing) ({err})") from None
+    dataset = pair(path, _floats(np.delete(table, columns, axis=1), path), y)
+    tasks = [names[c].strip() for c in columns] if names is not None and is_multilabel(dataset.y) else None
+    return dataset, None, tasks
 
 
 def read_idx_pair(images: str | Path, labels: str | Path) -> Dataset:

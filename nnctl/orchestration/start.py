@@ -19,6 +19,7 @@ from ..runs.checkpoint import load_checkpoint
 from ..runs.metrics_log import MetricLog
 from ..spec import Spec, parse_spec, spec_to_yaml
 from ..train.build import build_network
+from ..train.evaluate import metric_suffixes
 from ..train.loop import Trainer, make_streams
 from ..train.prepare import Prepared, fit_normalizer, prepare_all
 from .datasets import default_datasets_dir
@@ -27,8 +28,10 @@ from .transfer import copy_layers, load_source, source_normalizer
 RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs")
 
 
-def metric_names(task: str, splits: dict[str, Prepared]) -> list[str]:
+def metric_names(task: str, splits: dict[str, Prepared], tasks: list[str] = ()) -> list[str]:
     per_split = ["cost", "mse", "mae"] if task == "regression" else ["cost", "accuracy", "error", "precision", "recall", "f1"]
+    if task == "multilabel":
+        per_split += [f"{metric}_{name}" for name in metric_suffixes(list(tasks)) for metric in ("precision", "recall", "f1")]
     return [f"{split}_{name}" for split in ("train", "dev", "train_dev") if split in splits for name in per_split]
 
 
@@ -86,7 +89,7 @@ def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normal
         normalizer = source_normalizer(source, input_shape)
     normalizer = normalizer or fit_normalizer(spec, splits)
     data = prepare_all(spec, splits, normalizer)
-    _check_monitors(spec, metric_names(splits.task, data))
+    _check_monitors(spec, metric_names(splits.task, data, splits.class_names))
     net, streams = fresh_network(spec, input_shape)
     fates = copy_layers(spec.model.init_from, source, net) if source is not None else {}
     _check_training_batches(spec, net, len(splits.train), input_shape)

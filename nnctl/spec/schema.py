@@ -84,6 +84,7 @@ class CsvSource(Strict):
     type: Literal["csv"] = "csv"
     path: str
     label_column: int | str = -1
+    label_columns: list[int | str] | None = None  # several label columns (multi-task); replaces label_column
     header: bool = False
     delimiter: str = ","
 

@@ -151,10 +151,21 @@ def build_network(spec: Spec, input_shape: tuple[int, ...], dropout_rng: np.rand
         raise BuildError("model.layers", str(err)) from None
 
 
-def check_outputs(spec: Spec, task: str, n_classes: int, n_targets: int) -> None:
-    """The output layer must match the data: C softmax units, 1 sigmoid unit for 2 classes, k for regression."""
+def check_outputs(spec: Spec, task: str, n_classes: int, n_targets: int, missing_labels: bool = False) -> None:
+    """The output layer must match the data: C softmax units, 1 sigmoid unit for 2 classes, k for regression,
+    k sigmoid units for k binary tasks (multi-label)."""
     out = spec.model.layers[-1]
     key = f"model.layers[{len(spec.model.layers) - 1}]"
+    if task == "multilabel":
+        if out.activation != "sigmoid":
+            why = "the labels have missing values (NaN)" if missing_labels else f"the data has {n_targets} label columns"
+            raise BuildError(f"{key}.activation", f"{why}: independent binary tasks need a sigmoid output with "
+                                                  f"{n_targets} unit(s), not {out.activation}")
+        if out.units != n_targets:
+            raise BuildError(f"{key}.units", f"the data has {n_targets} binary tasks, the sigmoid layer has {out.units} units")
+        if spec.loss not in ("auto", "binary_cross_entropy"):
+            raise BuildError("loss", "multi-task labels train with binary_cross_entropy (it skips missing labels)")
+        return
     if task == "regression":
         if out.units != n_targets:
             raise BuildError(f"{key}.units", f"the data has {n_targets} regression target(s), the output layer {out.units}")
@@ -171,8 +182,9 @@ def check_outputs(spec: Spec, task: str, n_classes: int, n_targets: int) -> None
 
 
 def encode_targets(y: np.ndarray, task: str, n_outputs: int, dtype) -> np.ndarray:
-    """Class indices → one-hot rows (softmax) or a 0/1 column (sigmoid); regression as is."""
-    if task == "regression":
+    """Class indices → one-hot rows (softmax) or a 0/1 column (sigmoid); regression and multi-label
+    (0/1 with NaN for a missing label) as they are."""
+    if task in ("regression", "multilabel"):
         return y.reshape(len(y), -1).astype(dtype)
     if n_outputs == 1:
         return y.reshape(-1, 1).astype(dtype)

@@ -230,7 +230,8 @@ class Trainer:
         for split in ("train", "dev", "train_dev"):
             if split in self.data:
                 d = self.data[split]
-                for name, value in evaluate(self.net, d.x, d.targets, d.labels, self.n_classes).items():
+                tasks = self.extras.get("class_names")
+                for name, value in evaluate(self.net, d.x, d.targets, d.labels, self.n_classes, tasks).items():
                     row[f"{split}_{name}"] = value
         row["epoch_time"], row["wall_time"] = epoch_time, wall_time
         return row

@@ -55,11 +55,12 @@ def _weighted_block(names: LayerNames, layer, is_output: bool, dropout_rng) -> l
         main = Dense(names.next("dense"), layer.units, init, layer.init_scale, use_bias=not before)
     norm = [BatchNorm(f"{main.name}.bn", bn.momentum, bn.epsilon)] if bn is not None else []
     if is_output:
-        return [main] + norm
-    activation = [] if layer.activation == "linear" else [Activate(f"{main.name}.act", layer.activation)]
-    block = [main] + (norm + activation if before else activation + norm)
-    if layer.keep_prob < 1:
-        block.append(Dropout(f"{main.name}.drop", layer.keep_prob, dropout_rng))
+        block = [main] + norm
+    else:
+        activation = [] if layer.activation == "linear" else [Activate(f"{main.name}.act", layer.activation)]
+        block = [main] + (norm + activation if before else activation + norm)
+        if layer.keep_prob < 1:
+            block.append(Dropout(f"{main.name}.drop", layer.keep_prob, dropout_rng))
     apply_layer_settings(block, layer)
     return block
 

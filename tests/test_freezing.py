@@ -164,7 +164,9 @@ def test_optimizer_state_round_trips_its_segments():
     b = make_optimizer("adam", 2, np.float64)
     b.grow(5, [(0, 5)])
     b.load_state_dict(a.state_dict())
+    assert b.load_segment_table(a.segment_table()) and a.segment_table() == [[0, 0], [2, 1]]
     assert b.segments.tolist() == [0, 2] and b.segment_steps.tolist() == [0, 1]
+    assert not b.load_segment_table([[0, 0]]) and not b.load_segment_table([[0, 0], [3, 1]])
 
 
 # ---------------------------------------------------------------- the unfreeze schedule

@@ -76,17 +76,26 @@ class Optimizer:
         theta -= step
 
     def state_dict(self) -> dict:
-        state = {"t": self.t, **self.state}
-        if len(self.segments) > 1:
-            state["segments"] = np.stack([self.segments, self.segment_steps])
-        return state
+        return {"t": self.t, **self.state}
 
     def load_state_dict(self, state: dict) -> None:
         self.t = int(state["t"])
         for name, arr in self.state.items():
             arr[...] = state[name]
-        if "segments" in state:
-            self.segments, self.segment_steps = (np.array(row, dtype=np.int64) for row in state["segments"])
+
+    def segment_table(self) -> list[list[int]]:
+        """[[first entry, step it joined], ...] per segment: what ``grow`` recorded, for checkpoints."""
+        return [[int(lo), int(t)] for lo, t in zip(self.segments, self.segment_steps)]
+
+    def load_segment_table(self, table: list[list[int]]) -> bool:
+        """Take the steps at which the segments joined; False (nothing changed) when ``table`` does not
+        describe this optimizer's segments."""
+        if [row[0] if isinstance(row, list) and len(row) == 2 else None for row in table] != self.segments.tolist():
+            return False
+        if not all(isinstance(row[1], int) and 0 <= row[1] <= self.t for row in table):
+            return False
+        self.segment_steps = np.array([row[1] for row in table], dtype=np.int64)
+        return True
 
 
 def _ranges(decayed) -> list[slice]:

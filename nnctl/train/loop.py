@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import CheckpointError
 from ..nn.network import Network
 from ..nn.optimizers import make_optimizer
 from ..nn.schedules import make_schedule
@@ -116,6 +117,7 @@ class Trainer:
                 "metric_steps": self.log.n_steps,
                 "metric_epochs": self.log.n_epochs,
                 "stop_reason": self.stop_reason,
+                "optimizer_segments": self.optimizer.segment_table(),
             },
             **self.extras,
         )
@@ -126,8 +128,12 @@ class Trainer:
     def restore(self, ckpt: Checkpoint, log: MetricLog) -> None:
         """Continue from ``ckpt``; ``log`` is cut back to what the checkpoint had seen."""
         self.net.load(ckpt.params, ckpt.state)
-        self._activate_stages(ckpt.epoch + (1 if ckpt.batch else 0))  # the stages its optimizer state covers
+        self.enter_stages_of(ckpt)
         self.optimizer.load_state_dict({"t": ckpt.optimizer_t, **ckpt.optimizer})
+        table = ckpt.progress.get("optimizer_segments", [[0, 0]])
+        if not isinstance(table, list) or not self.optimizer.load_segment_table(table):
+            raise CheckpointError(f"{self.run_dir}: damaged checkpoint: progress.optimizer_segments {table!r} does not "
+                                  "fit the run's unfreeze stages")
         self.epoch, self.batch = ckpt.epoch, ckpt.batch
         self.epoch_rng_state = ckpt.rng["shuffle_epoch_start"]
         self.streams["shuffle"].bit_generator.state = self.epoch_rng_state
@@ -200,6 +206,11 @@ class Trainer:
             self.log.save(self.run_dir / rundir.METRICS)
             self.save(rundir.LATEST)
         return TrainResult(self.run_dir, self.epoch, opt.t, self.stop_reason, self.log.last(), self.best)
+
+    def enter_stages_of(self, ckpt: Checkpoint) -> None:
+        """Unfreeze what was trainable when ``ckpt`` was written (its epoch, or the next one mid-epoch),
+        so the optimizer has the size of the moments it saved."""
+        self._activate_stages(ckpt.epoch + (1 if ckpt.batch else 0))
 
     def _activate_stages(self, epoch: int) -> bool:
         """Unfreeze the `train.unfreeze` stages due by ``epoch``; the optimizer takes their entries on

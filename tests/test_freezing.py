@@ -14,6 +14,7 @@ from nnctl.nn.gradcheck import check_gradients
 from nnctl.nn.optimizers import make_optimizer
 from nnctl.orchestration.start import fresh_network, prepare_run, resume_run, start_run
 from nnctl.spec import load_spec, parse_spec
+from nnctl.train.evaluate import evaluate
 from nnctl.train.loop import Reporter
 
 # A small CNN with batch norm on 300 digits, float64: conv1 (+ conv1.bn), dense1, dense2.
@@ -94,6 +95,16 @@ def test_training_leaves_frozen_tensors_and_statistics_bitwise_unchanged(tmp_pat
     # Adam has entries for the trainable tensors only, and they are what was trained
     assert trainer.optimizer.state["v"].shape == trainer.optimizer.state["s"].shape == (170,)
     assert np.count_nonzero(trainer.optimizer.state["v"]) > 0
+
+
+def test_train_metrics_from_the_cached_trunk_equal_a_full_evaluation(tmp_path):
+    trainer = start_run(spec("model.freeze=[conv1, dense1]", "train.epochs=2"), tmp_path)
+    trainer.run()
+    assert trainer.features is not None and trainer.features[0] == trainer.net.first_trainable
+    train = trainer.data["train"]
+    full = evaluate(trainer.net, train.x, train.targets, train.labels, 10)
+    assert trainer.log.epoch["train_cost"][-1] == full["cost"]
+    assert trainer.log.epoch["train_accuracy"][-1] == full["accuracy"]
 
 
 def test_frozen_trunk_features_are_used_and_match_the_full_forward():

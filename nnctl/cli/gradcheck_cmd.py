@@ -12,6 +12,7 @@ from ..orchestration.gradcheck import GradcheckSettings, gradcheck_run
 from ..orchestration.model import load_model
 from ..orchestration.start import prepare_run
 from ..spec import load_spec
+from ..train.freezing import stages_due
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
 
 STYLE = {"pass": "green", "warn": "yellow", "unresolved": "yellow", "fail": "bold red"}
@@ -41,6 +42,8 @@ def gradcheck(
             parts = prepare_run(model.spec, normalizer=model.normalizer, transfer=False)
             parts.net.theta[...] = model.net.theta
             parts.net.load_state(model.net.state())
+            ckpt = model.checkpoint  # check what trains at that point of a fine-tuning schedule
+            parts.net.activate(stages_due(model.spec, ckpt.epoch + (1 if ckpt.batch else 0)))
         else:
             parts = prepare_run(load_spec(target, overrides))
         settings = GradcheckSettings(examples, eps, max_checks, after_steps, seed, dropout)

@@ -19,13 +19,14 @@ LOWER_IS_BETTER = ("cost", "error", "mse", "mae")
 
 
 def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray | None, n_classes: int,
-             tasks: list[str] | None = None) -> dict:
+             tasks: list[str] | None = None, start: int = 0) -> dict:
     """Mean data cost (no penalty) plus accuracy/P/R/F1 or MSE/MAE, in inference mode.
 
-    Multi-label ``labels`` ((m, k) with NaN for missing) add per-task P/R/F1 named by ``tasks``."""
+    Multi-label ``labels`` ((m, k) with NaN for missing) add per-task P/R/F1 named by ``tasks``.
+    ``start`` > 0: ``x`` holds the outputs of the layers before ``start`` (``Network.features``)."""
     total, outputs = 0.0, []
     for i in range(0, len(x), INFERENCE_BATCH):
-        z = net.forward(x[i:i + INFERENCE_BATCH])
+        z = net.forward(x[i:i + INFERENCE_BATCH], start=start)
         total += net.loss.cost(z, targets[i:i + INFERENCE_BATCH]) * len(z)
         outputs.append(net.loss.output(z))
     out = np.concatenate(outputs)

@@ -39,6 +39,11 @@ def named_layers(all_layers: list[Layer], name: str, key: str, what: str = "laye
     return weighted
 
 
+def stages_due(spec: Spec, epoch: int) -> int:
+    """How many stages train during ``epoch`` (1-based): stage 0 plus every unfreeze with after_epochs < epoch."""
+    return 1 + sum(stage.after_epochs < epoch for stage in spec.train.unfreeze)
+
+
 def assign_stages(spec: Spec, all_layers: list[Layer]) -> None:
     """Apply `model.freeze` and the `train.unfreeze` stages, then refuse a network with nothing to train."""
     for j, name in enumerate(spec.model.freeze):

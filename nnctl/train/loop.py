@@ -29,6 +29,7 @@ from .augment import Augmenter
 from .batches import MiniBatches
 from .callbacks import EarlyStopping, clip_gradient
 from .evaluate import evaluate, lower_is_better
+from .freezing import stages_due
 from .prepare import Prepared
 
 STREAMS = ("init", "shuffle", "dropout", "augment")
@@ -94,6 +95,7 @@ class Trainer:
         self.early = EarlyStopping.from_spec(train.early_stopping, self.monitor)
         self.stop_requested = False
         self.stop_reason = None
+        self.features: tuple[int, np.ndarray] | None = None  # (layer, the frozen prefix's outputs on train)
 
     # ------------------------------------------------------------ checkpoints
 
@@ -215,7 +217,7 @@ class Trainer:
     def _activate_stages(self, epoch: int) -> bool:
         """Unfreeze the `train.unfreeze` stages due by ``epoch``; the optimizer takes their entries on
         with zero moments (Adam counts their steps from here). True when anything changed."""
-        due = 1 + sum(stage.after_epochs < epoch for stage in self.spec.train.unfreeze)
+        due = stages_due(self.spec, epoch)
         if due <= self.net.active_stages:
             return False
         self.net.activate(due)
@@ -233,8 +235,10 @@ class Trainer:
         start = net.first_trainable
         size = len(train) * int(np.prod(net.shapes[start])) * net.dtype.itemsize if start < len(net.layers) else 0
         if start == 0 or self.spec.train.augment or not net.prefix_is_fixed() or size > FEATURE_CACHE_BYTES:
+            self.features = None
             return MiniBatches(train.x, train.targets, self.batch_size), 0
-        return MiniBatches(net.features(train.x), train.targets, self.batch_size), start
+        self.features = (start, net.features(train.x))  # the per-epoch train metrics start from them too
+        return MiniBatches(self.features[1], train.targets, self.batch_size), start
 
     def _epoch_row(self, epoch: int, lr: float, epoch_time: float, wall_time: float) -> dict[str, float]:
         row = {"epoch": epoch, "learning_rate": lr}
@@ -242,7 +246,8 @@ class Trainer:
             if split in self.data:
                 d = self.data[split]
                 tasks = self.extras.get("class_names")
-                for name, value in evaluate(self.net, d.x, d.targets, d.labels, self.n_classes, tasks).items():
+                start, x = self.features if split == "train" and self.features else (0, d.x)
+                for name, value in evaluate(self.net, x, d.targets, d.labels, self.n_classes, tasks, start).items():
                     row[f"{split}_{name}"] = value
         row["epoch_time"], row["wall_time"] = epoch_time, wall_time
         return row

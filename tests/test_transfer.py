@@ -81,7 +81,7 @@ def test_a_new_head_on_a_frozen_transferred_trunk_learns_the_target_task(source_
     assert not np.array_equal(target.params["dense2/W"], initial.params["dense2/W"])
 
 
-def test_fine_tuning_the_last_hidden_layer_on_a_frozen_conv_trunk_does_better(source_run, tmp_path):
+def test_fine_tuning_the_last_hidden_layer_on_a_frozen_conv_trunk(source_run, tmp_path):
     """The notes' middle road: keep the convolutional trunk, retrain the last hidden layer with the new head."""
     base, run = source_run
     result = train_json(target_spec(base, run), tmp_path, "model.freeze=[conv1]")

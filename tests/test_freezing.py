@@ -285,3 +285,10 @@ def test_load_spec_reads_a_frozen_layer(tmp_path):
     path = write_spec(tmp_path, CNN.replace("{units: 16, activation: relu}", "{units: 16, activation: relu, trainable: false, lr_scale: 0.5}"))
     loaded = load_spec(path)
     assert loaded.model.layers[2].trainable is False and math.isclose(loaded.model.layers[2].lr_scale, 0.5)
+
+
+def test_train_says_when_a_stage_unfreezes(tmp_path):
+    path = write_spec(tmp_path, CNN)
+    sets = [x for o in UNFREEZE for x in ("--set", o)]
+    result = invoke("train", path, "--runs-dir", tmp_path / "runs", *sets)
+    assert "epoch 3: unfreezing dense1 (1,210 trainable parameters now)" in result.stderr

@@ -51,6 +51,9 @@ class Reporter:
 
     def epoch_end(self, epoch: int, row: dict[str, float]) -> None: ...
 
+    def unfrozen(self, epoch: int, layers: list[str], trainable: int) -> None:
+        """A `train.unfreeze` stage began: ``layers`` train from ``epoch`` on; ``trainable`` parameters now."""
+
 
 @dataclass
 class TrainResult:
@@ -163,8 +166,11 @@ class Trainer:
         started = time.perf_counter()
         while self.epoch < spec.train.epochs and not self.stop_reason:
             epoch = self.epoch + 1
+            stages = self.net.active_stages
             if self._activate_stages(epoch) or batches is None:
                 batches, start = self._batches()
+            for stage in spec.train.unfreeze[stages - 1:self.net.active_stages - 1]:
+                reporter.unfrozen(epoch, stage.layers, self.net.n_trainable)
             shuffle_rng = self.streams["shuffle"]
             shuffle_rng.bit_generator.state = self.epoch_rng_state  # replays the permutation when resuming mid-epoch
             batches.new_epoch(shuffle_rng if spec.train.shuffle else None)

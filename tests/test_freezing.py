@@ -140,16 +140,18 @@ def test_spec_show_counts_trainable_frozen_and_later_parameters(tmp_path):
 
 # ---------------------------------------------------------------- optimizer stages and lr_scale
 
+ADAM = {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 0.0}
+
 
 def test_grown_adam_corrects_new_entries_as_a_fresh_adam_would():
     """Entries that join at step T get moments from zero and bias correction counted from T."""
     g = np.array([0.3, -0.2, 0.5])
-    grown = make_optimizer("adam", 2, np.float64, 2)
+    grown = make_optimizer("adam", 2, np.float64, 2, **ADAM)
     theta = np.array([1.0, 2.0, 3.0])
     for _ in range(4):
         grown.step(theta[:2], g[:2], 0.01)
     grown.grow(3, [(0, 3)])
-    fresh = make_optimizer("adam", 1, np.float64)
+    fresh = make_optimizer("adam", 1, np.float64, **ADAM)
     alone = theta[2:].copy()
     for _ in range(3):
         grown.step(theta, g, 0.01)
@@ -169,10 +171,10 @@ def test_lr_scale_multiplies_each_entrys_step():
 
 
 def test_optimizer_state_round_trips_its_segments():
-    a = make_optimizer("adam", 2, np.float64)
+    a = make_optimizer("adam", 2, np.float64, **ADAM)
     a.step(np.zeros(2), np.ones(2), 0.1)
     a.grow(5, [(0, 5)])
-    b = make_optimizer("adam", 2, np.float64)
+    b = make_optimizer("adam", 2, np.float64, **ADAM)
     b.grow(5, [(0, 5)])
     b.load_state_dict(a.state_dict())
     assert b.load_segment_table(a.segment_table()) and a.segment_table() == [[0, 0], [2, 1]]

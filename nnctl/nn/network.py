@@ -53,6 +53,15 @@ def _stage_rank(layer: Layer) -> float:
     return math.inf if layer.stage is None else layer.stage
 
 
+def _first_training(layers: list[Layer], n_stages: int) -> int:
+    """The first layer holding parameters that train while ``n_stages`` stages are active."""
+    def trains(layer):
+        return any(inner.trainable and not inner.children() and inner.stage is not None and inner.stage < n_stages
+                   for inner in layer.walk())
+
+    return next((i for i, layer in enumerate(layers) if trains(layer)), len(layers))
+
+
 class Network:
     """Layers plus the flat θ/dθ they are bound to.
 
@@ -64,6 +73,9 @@ class Network:
 
     def __init__(self, layers: list[Layer], loss: Loss, input_shape: tuple[int, ...], dtype=np.float32):
         self.layers, self.loss, self.input_shape, self.dtype = layers, loss, tuple(input_shape), np.dtype(dtype)
+        first = _first_training(layers, 1)  # planned before build (see _plan_backprop)
+        if first < len(layers):
+            layers[first].input_gradient = False
         self.shapes = [self.input_shape]
         for layer in layers:
             self.shapes.append(tuple(layer.build(self.shapes[-1])))
@@ -131,11 +143,7 @@ class Network:
         """Backprop ends at the first layer with trainable parameters: what comes before it
         (frozen layers, a flatten, input dropout) needs no gradient, and that layer's dx would be
         a wasted matrix product. That layer is told, so it can plan without the dX machinery."""
-        trainable = {slot.layer for slot in self.trainable_slots()}
-        self.first_trainable = next(
-            (i for i, layer in enumerate(self.layers) if any(inner in trainable for inner in layer.walk())),
-            len(self.layers),
-        )
+        self.first_trainable = _first_training(self.layers, self.active_stages)
         for i, layer in enumerate(self.layers):
             wanted = i != self.first_trainable
             if layer.input_gradient != wanted:
@@ -145,10 +153,10 @@ class Network:
     def _rebuild(self, i: int) -> None:
         """Build layer i again for its new plan, keeping its state (batch-norm running statistics)."""
         layer = self.layers[i]
-        saved = {(inner, key): arr.copy() for inner in layer.walk() for key, arr in inner.state.items()}
+        saved = {(inner, key): arr.copy() for inner in layer.walk() for key, arr in inner.statistics.items()}
         layer.build(self.shapes[i])
         for (inner, key), arr in saved.items():
-            inner.state[key][...] = arr
+            inner.statistics[key][...] = arr
         for inner in layer.walk():
             inner._buffers.clear()
 
@@ -206,7 +214,7 @@ class Network:
 
     def state(self) -> dict[str, np.ndarray]:
         """Non-trained arrays (batch-norm running statistics), keyed "<layer>/<name>"."""
-        return {f"{layer.name}/{name}": arr for layer in self.all_layers() for name, arr in layer.state.items()}
+        return {f"{layer.name}/{name}": arr for layer in self.all_layers() for name, arr in layer.statistics.items()}
 
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
         for key, target in self.state().items():

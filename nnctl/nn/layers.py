@@ -25,8 +25,9 @@ class Layer:
     """Base class: a differentiable function with optional named parameters."""
 
     penalized: tuple[str, ...] = ()  # parameters that L1/L2 and weight decay apply to
-    # False when backward is never asked for dX: set once, before build, on a network's first
-    # trainable layer, so that build can plan without the dX machinery.
+    # False when backward is never asked for dX: set before build on a network's first trainable
+    # layer, so that build can plan without the dX machinery (an unfreeze that moves that layer
+    # re-plans both layers with another build).
     input_gradient = True
     stage: int | None = 0  # 0: trains from the start; k: unfrozen by fine-tuning stage k; None: never trains
     lr_scale = 1.0  # multiplies the learning rate of this layer's parameters

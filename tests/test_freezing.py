@@ -239,15 +239,18 @@ class StopAt(Reporter):
             self.trainer.stop_requested = True
 
 
-@pytest.mark.parametrize("stop", ["epoch 2", "epoch 3", "mid epoch 3"])
+@pytest.mark.parametrize("stop", ["epoch 2", "epoch 3", "mid epoch 3", "mid epoch 3, augmented"])
 def test_resume_across_an_unfreeze_is_bit_exact(tmp_path, stop):
-    whole = start_run(spec(*UNFREEZE), tmp_path / "whole")
+    """Also with augmented inputs, where the frozen trunk runs every step instead of being cached."""
+    settings = UNFREEZE + (["train.augment={noise: 0.05}"] if "augmented" in stop else [])
+    whole = start_run(spec(*settings), tmp_path / "whole")
     whole.run()
+    assert (whole.features is None) == ("augmented" in stop)
     if stop.startswith("epoch"):
         part = start_run(spec(*UNFREEZE[:-2], UNFREEZE[-1], f"train.epochs={stop[-1]}"), tmp_path / "part")
         part.run()
     else:
-        part = start_run(spec(*UNFREEZE), tmp_path / "part")
+        part = start_run(spec(*settings), tmp_path / "part")
         part.run(StopAt(part, 2 * whole.n_batches + 3))
         assert part.stop_reason == "interrupted" and part.batch == 3
     resumed = resume_run(part.run_dir, ["train.epochs=4"])

@@ -50,7 +50,7 @@ checkpoint: {monitor: dev_accuracy}
 def source_run(tmp_path_factory) -> tuple[Path, Path]:
     """A CNN trained on digits 0-4; the folder also holds high.npz (digits 5-8) for the target task."""
     base = tmp_path_factory.mktemp("transfer")
-    pool, _, _ = read_source(DigitsSource(), default_datasets_dir())
+    pool = read_source(DigitsSource(), default_datasets_dir()).pool
     y = pool.y.astype(int)
     np.savez(base / "low.npz", x=pool.x[y < 5], y=y[y < 5])
     high = (y >= 5) & (y <= 8)

@@ -7,11 +7,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..orchestration.gradcheck import DropoutDuringCheck, GradcheckSettings, gradcheck_run
-from ..orchestration.model import load_model
+from ..orchestration.gradcheck import DropoutDuringCheck, GradcheckSettings, gradcheck_run, run_parts
 from ..orchestration.start import prepare_run
 from ..spec import load_spec
-from ..train.freezing import stages_due
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
 
 STYLE = {"pass": "green", "warn": "yellow", "unresolved": "yellow", "fail": "bold red"}
@@ -35,12 +33,7 @@ def gradcheck(
         raise fail(f"--warn {warn} is above --fail {fail_at}")
     with user_errors(str(target) if target.is_file() else None, overrides):
         if target.is_dir():
-            model = load_model(target, "latest")
-            parts = prepare_run(model.spec, normalizer=model.normalizer, transfer=False)
-            parts.net.theta[...] = model.net.theta
-            parts.net.load_state(model.net.state())
-            ckpt = model.checkpoint  # check what trains at that point of a fine-tuning schedule
-            parts.net.activate(stages_due(model.spec, ckpt.epoch + (1 if ckpt.batch else 0)))
+            parts = run_parts(target)
         else:
             parts = prepare_run(load_spec(target, overrides))
         settings = GradcheckSettings(examples, eps, max_checks, after_steps, seed, dropout)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import Normalizer, Splits, load_splits
+from ..data import Normalizer, Splits, load_data
 from ..errors import BuildError, MetricLogError, RunError
 from ..nn.layers import BatchNorm
 from ..nn.network import Network
@@ -27,6 +27,7 @@ from ..train.loop import RunFacts, StopReason, Trainer, make_streams
 from ..train.prepare import Prepared, fit_normalizer, prepare_all
 from .checkpoints import check_network, check_resumable, stored_normalizer
 from .datasets import default_datasets_dir
+from .run_data import run_splits, write_record
 from .transfer import copy_layers, load_source, source_normalizer
 
 RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs")
@@ -97,15 +98,15 @@ class RunParts:
 
 
 def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normalizer | None = None,
-                transfer: bool = True) -> RunParts:
-    """Load and split the data, fit (or reuse) the normalizer, build the network.
+                splits: Splits | None = None, transfer: bool = True) -> RunParts:
+    """Load and split the data (unless ``splits`` are given), fit (or reuse) the normalizer, build the network.
 
     With ``model.init_from`` (and ``transfer``), layers are copied from that run and
     its normalizer is reused unless ``data.normalize.from`` is ``fit``; a resumed run
     passes ``transfer=False``, its checkpoint already holding both.
     """
     source = load_source(spec.model.init_from) if transfer and spec.model.init_from else None
-    splits = load_splits(spec.data, spec.seed, datasets_dir or default_datasets_dir())
+    splits = splits or load_data(spec.data, spec.seed, datasets_dir or default_datasets_dir()).splits
     input_shape = tuple(splits.train.x.shape[1:])
     if normalizer is None and source is not None and spec.data.normalize.from_ == "init_from":
         normalizer = source_normalizer(source, input_shape)
@@ -139,10 +140,12 @@ def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Tra
 
 
 def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> Trainer:
-    run = prepare_run(spec, datasets_dir)
+    loaded = load_data(spec.data, spec.seed, datasets_dir or default_datasets_dir())
+    run = prepare_run(spec, datasets_dir, splits=loaded.splits)
     run_dir = rundir.create_run_dir(runs_dir, spec.name)
     try:
         atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
+        write_record(run_dir, loaded, spec)
         trainer = new_trainer(run, run_dir)
         trainer.save(rundir.INITIAL)
         # Epoch 0 is a valid checkpoint too: a run that diverges or is killed in its
@@ -175,7 +178,8 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
     if spec.train.epochs <= ckpt.epoch:  # would train nothing, yet rewrite the stored spec
         raise BuildError("train.epochs", f"{run_dir} has trained {ckpt.epoch} epochs and train.epochs is {spec.train.epochs}; "
                                          f"to continue, give --set train.epochs=N with N > {ckpt.epoch}")
-    run = prepare_run(spec, datasets_dir, stored_normalizer(ckpt, path), transfer=False)
+    splits = run_splits(Path(run_dir), spec, datasets_dir or default_datasets_dir())
+    run = prepare_run(spec, datasets_dir, stored_normalizer(ckpt, path), splits, transfer=False)
     trainer = new_trainer(run, Path(run_dir))
     check_network(ckpt, path, run.net)
     trainer.enter_stages_of(ckpt)  # the optimizer then covers the tensors trained at that point

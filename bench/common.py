@@ -154,11 +154,16 @@ def machine_info() -> dict:
                     info.setdefault("isa", [flag for flag in ISA_FLAGS if flag in flags])
     except OSError:
         pass
+    # OpenBLAS's kernel choice and cache size, when the environment fixes them: OPENBLAS_CORETYPE=Haswell
+    # on an AVX-512 CPU keeps nnctl's GEMMs on AVX2 kernels while PyTorch's use AVX-512.
+    info["blas_env"] = {key: value for key, value in os.environ.items() if key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     return info
 
 
 def cpu_line(info: dict) -> str:
-    return f"{info.get('cpu', 'unknown CPU')} ({info.get('cpus')} CPUs; {' '.join(info.get('isa', [])) or 'ISA unknown'})"
+    blas = " ".join(f"{k}={v}" for k, v in info.get("blas_env", {}).items())
+    return (f"{info.get('cpu', 'unknown CPU')} ({info.get('cpus')} CPUs; {' '.join(info.get('isa', [])) or 'ISA unknown'})"
+            + (f"; {blas}" if blas else ""))
 
 
 def save_json(path: str | Path, payload: dict) -> None:

@@ -246,6 +246,8 @@ def parse_args(bench: Bench, doc: str, argv=None):
     g.add_argument("--no-verify", dest="verify", action="store_false", help="skip the equivalence check")
     g.add_argument("--verify-only", action="store_true")
     g.add_argument("--profile", type=int, metavar="N", help="cProfile one nnctl epoch, print the top N entries, exit")
+    g.add_argument("--profile-step", type=int, metavar="STEPS",
+                   help="time each operation of nnctl's training step over STEPS steps (per layer, GEMMs apart), exit")
     g.add_argument("--worker", choices=[*systems, "verify"], help=argparse.SUPPRESS)  # internal: one run, one JSON line
     p.add_argument("--json", metavar="FILE", help="save all results (including per-epoch times) as JSON")
     p.add_argument("--no-end-to-end", dest="end_to_end", action="store_false",
@@ -271,6 +273,9 @@ def main(bench: Bench, doc: str, argv=None) -> int:
         return worker_main(bench, args)
     if args.profile:
         profile(bench, args, args.profile)
+        return 0
+    if args.profile_step:
+        profile_step(bench, args, args.profile_step)
         return 0
     t_start = time.perf_counter()
     print(f"machine: {cpu_line(machine_info())}")
@@ -718,6 +723,74 @@ def profile(bench: Bench, args, top: int) -> None:
         text = out.getvalue()
         print(f"\n-- top {top} by {key} --")
         print(text[text.find("   ncalls"):].rstrip())
+
+
+def profile_step(bench: Bench, args, steps: int) -> None:
+    """Where one training step's time goes, per operation: exclusive time of each layer's forward and
+    backward, the loss, the optimizer and the batch gather, with every ``np.matmul`` (the GEMMs)
+    counted apart; the rest of the step (Python between the calls) is "other"."""
+    import numpy as np
+
+    from nnctl.nn.optimizers import make_optimizer
+    from nnctl.train.batches import MiniBatches
+
+    run = load_run(bench, args)
+    batch = args.batch_sizes[0]
+    spec = make_spec(bench, args, batch, 1)
+    net, streams = fresh_net(spec, run.net.input_shape)
+    opt = make_optimizer(spec.train.optimizer.name, net.theta.size, net.dtype, net.n_penalized,
+                         **spec.train.optimizer.model_dump(exclude={"name"}))
+    train = run.data["train"]
+    batches = MiniBatches(train.x, train.targets, batch)
+    batches.new_epoch(streams["shuffle"])
+    exclusive: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    children = [0.0]
+
+    def timed(name, fn):
+        def wrapper(*a, **k):
+            children.append(0.0)
+            t0 = time.perf_counter()
+            result = fn(*a, **k)
+            elapsed = time.perf_counter() - t0
+            inner = children.pop()
+            children[-1] += elapsed
+            exclusive[name] = exclusive.get(name, 0.0) + elapsed - inner
+            calls[name] = calls.get(name, 0) + 1
+            return result
+        return wrapper
+
+    for layer in net.layers:
+        layer.forward = timed(f"{layer.name} forward", layer.forward)
+        layer.backward = timed(f"{layer.name} backward", layer.backward)
+    net.loss.cost = timed("loss: cost (log-sum-exp)", net.loss.cost)
+    net.loss.grad = timed("loss: gradient (softmax − Y)/m", net.loss.grad)
+    step = timed(f"optimizer: {opt.name} step over θ ({net.theta.size:,} floats)", opt.step)
+    gather = timed("batch gather (np.take into a reused buffer)", batches.__getitem__)
+    matmul = np.matmul
+    np.matmul = timed("GEMMs (np.matmul, all layers)", matmul)
+    try:
+        with np.errstate(all="ignore"):
+            for phase in ("warm-up", "timed"):
+                exclusive.clear()
+                calls.clear()
+                t0 = time.perf_counter()
+                for k in range(steps if phase == "timed" else min(steps, 50)):
+                    xb, yb = gather(k % batches.count)
+                    net.loss_and_grad(xb, yb)
+                    step(net.theta, net.grad, spec.train.learning_rate)
+                total = time.perf_counter() - t0
+    finally:
+        np.matmul = matmul
+    n = steps
+    print(f"machine: {cpu_line(machine_info())}")
+    print(f"step profile: {bench.title}, B={batch}, {spec.train.optimizer.name}, float32, {args.threads} threads, "
+          f"{n} steps: {1e3 * total / n:.3f} ms per step ({n * batch / total:,.0f} examples/s with the timers' overhead)")
+    rows = sorted(exclusive.items(), key=lambda kv: -kv[1])
+    other = total - sum(exclusive.values())
+    out = [[name, f"{calls[name] / n:g}", f"{1e3 * t / n:.3f}", f"{100 * t / total:.1f} %"] for name, t in rows]
+    out.append(["other (Python between the calls, the loop)", "", f"{1e3 * other / n:.3f}", f"{100 * other / total:.1f} %"])
+    print(table(["operation (exclusive time)", "calls/step", "ms/step", "share"], out, right={1, 2, 3}))
 
 
 # ====================================================================== the GEMM bound

@@ -246,6 +246,8 @@ def parse_args(bench: Bench, doc: str, argv=None):
     g.add_argument("--no-verify", dest="verify", action="store_false", help="skip the equivalence check")
     g.add_argument("--verify-only", action="store_true")
     g.add_argument("--profile", type=int, metavar="N", help="cProfile one nnctl epoch, print the top N entries, exit")
+    g.add_argument("--eval-chunks", metavar="ROWS,...",
+                   help="time inference over the 60,000 training images in chunks of each of these row counts, exit")
     g.add_argument("--profile-step", type=int, metavar="STEPS",
                    help="time each operation of nnctl's training step over STEPS steps (per layer, GEMMs apart), exit")
     g.add_argument("--worker", choices=[*systems, "verify"], help=argparse.SUPPRESS)  # internal: one run, one JSON line
@@ -273,6 +275,9 @@ def main(bench: Bench, doc: str, argv=None) -> int:
         return worker_main(bench, args)
     if args.profile:
         profile(bench, args, args.profile)
+        return 0
+    if args.eval_chunks:
+        time_eval_chunks(bench, args, [int(c) for c in args.eval_chunks.split(",")])
         return 0
     if args.profile_step:
         profile_step(bench, args, args.profile_step)
@@ -725,6 +730,25 @@ def profile(bench: Bench, args, top: int) -> None:
         print(text[text.find("   ncalls"):].rstrip())
 
 
+def time_eval_chunks(bench: Bench, args, chunks: list[int], repeats: int = 3) -> None:
+    """Inference (``Network.predict``) over the training images in chunks of each size, alternating
+    the sizes, best of ``repeats``; the network's own choice (``inference_batch``) is marked."""
+    run = load_run(bench, args)
+    net, _ = fresh_net(make_spec(bench, args, args.batch_sizes[0], 1), run.net.input_shape)
+    x = run.data["train"].x
+    best = {c: float("inf") for c in chunks}
+    for _ in range(repeats):
+        for c in chunks:
+            t0 = time.perf_counter()
+            net.predict(x, batch_size=c)
+            best[c] = min(best[c], time.perf_counter() - t0)
+    print(f"machine: {cpu_line(machine_info())}")
+    print(f"inference over {len(x):,} images, {args.threads} threads, best of {repeats}; nnctl chooses {net.inference_batch} rows")
+    print(table(["rows per chunk", "seconds", "examples/s"],
+                [[f"{c}{' *' if c == net.inference_batch else ''}", f"{t:.3f}", f"{len(x) / t:,.0f}"] for c, t in best.items()],
+                right={0, 1, 2}))
+
+
 def profile_step(bench: Bench, args, steps: int) -> None:
     """Where one training step's time goes, per operation: exclusive time of each layer's forward and
     backward, the loss, the optimizer and the batch gather, with every ``np.matmul`` (the GEMMs)
@@ -920,12 +944,32 @@ def torch_predict(torch, bench: Bench, model, x, chunk: int = 2000):
                                for i in range(0, len(x), chunk)])
 
 
+def torch_train_epoch(torch, model, opt, data, buffers, perm, batch: int, sum_costs: bool = False):
+    """One epoch as every PyTorch runner trains (no DataLoader): ``index_select`` the permutation of
+    ``data`` (x, y) into the preallocated ``buffers``, then slice mini-batches from them. Returns
+    (Σ batch cost · rows when ``sum_costs``, else 0.0; the last batch's loss tensor)."""
+    import torch.nn.functional as F
+
+    (x, y), (xs, ys) = data, buffers
+    torch.index_select(x, 0, perm, out=xs)
+    torch.index_select(y, 0, perm, out=ys)
+    total = 0.0
+    for k in range(math.ceil(len(x) / batch)):
+        xb, yb = xs[k * batch:(k + 1) * batch], ys[k * batch:(k + 1) * batch]
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+        if sum_costs:
+            total += loss.item() * len(xb)
+    return total, loss
+
+
 def run_torch(bench: Bench, run, spec, fused: bool) -> dict:
     """nnctl's θ and shuffle stream (the same batches in the same order); no DataLoader: each epoch
     ``index_select``s a permutation into preallocated tensors and slices batches from them."""
     import numpy as np
     import torch
-    import torch.nn.functional as F
 
     net, streams = fresh_net(spec, run.net.input_shape)
     model = torch_model(torch, bench, net)
@@ -936,21 +980,12 @@ def run_torch(bench: Bench, run, spec, fused: bool) -> dict:
     y = torch.from_numpy(train.labels.astype(np.int64))
     xs, ys = torch.empty_like(x), torch.empty_like(y)
     shuffle = streams["shuffle"]
-    n_batches = math.ceil(m / B)
     epoch_times = []
     with flush_denormals(torch):
         model.train()
         for _ in range(spec.train.epochs):
             t0 = time.perf_counter()
-            perm = torch.from_numpy(shuffle.permutation(m))
-            torch.index_select(x, 0, perm, out=xs)
-            torch.index_select(y, 0, perm, out=ys)
-            for k in range(n_batches):
-                xb, yb = xs[k * B:(k + 1) * B], ys[k * B:(k + 1) * B]
-                opt.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(model(xb), yb)
-                loss.backward()
-                opt.step()
+            _, loss = torch_train_epoch(torch, model, opt, (x, y), (xs, ys), torch.from_numpy(shuffle.permutation(m)), B)
             epoch_times.append(time.perf_counter() - t0)
         if not math.isfinite(loss.item()):
             raise RuntimeError("PyTorch training diverged")

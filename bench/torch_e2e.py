@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import math
 import os
 import sys
 import time
@@ -111,7 +110,6 @@ def main() -> int:
     bench = importlib.import_module(args.bench).BENCH
     import numpy as np
     import torch
-    import torch.nn.functional as F
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -135,22 +133,13 @@ def main() -> int:
     xs, ys = torch.empty_like(x), torch.empty_like(y)
     shuffle = torch.Generator().manual_seed(args.seed)
     batch, history, best = args.batch_size, [], -1.0
-    n_batches = math.ceil(n_train / batch)
     ready = time.perf_counter()
     with common.flush_denormals(torch):
         for epoch in range(1, args.epochs + 1):
             t0 = time.perf_counter()
             perm = torch.randperm(n_train, generator=shuffle)
-            torch.index_select(x, 0, perm, out=xs)
-            torch.index_select(y, 0, perm, out=ys)
-            running = 0.0
-            for k in range(n_batches):
-                xb, yb = xs[k * batch:(k + 1) * batch], ys[k * batch:(k + 1) * batch]
-                opt.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(model(xb), yb)
-                loss.backward()
-                opt.step()
-                running += loss.item() * len(xb)
+            running, _ = common.torch_train_epoch(torch, model, opt, (x, y), (xs, ys), perm, batch,
+                                                  sum_costs=args.train_metrics == "running")
             trained = time.perf_counter()
             row = {"epoch": epoch}
             train_row = metrics(torch, model, x, y, 10) if args.train_metrics == "full" else {"cost": running / n_train}

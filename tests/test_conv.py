@@ -337,3 +337,20 @@ def test_max_pool_counts_windows_whose_two_largest_taps_tie_within_eps():
     x[0, 2, 2] = x[0, 3, 3]  # bottom-right: an exact tie
     layer.forward(x, training=True)
     assert layer.ties(0) == 1 and layer.ties(1e-8) == 2 and layer.ties(10) == 4
+
+
+@pytest.mark.parametrize("m", [31, 32, 77])  # below SPLIT_ROWS: one thread; at and above it: two halves
+def test_max_pool_over_batch_halves_equals_the_reference_exactly(m):
+    from nnctl.nn.conv import SPLIT_ROWS
+
+    assert SPLIT_ROWS == 32
+    layer = MaxPool("p", 2)
+    layer.build((8, 6, 3))
+    rng = np.random.default_rng(m)
+    x = rng.standard_normal((m, 8, 6, 3)).astype(np.float32)
+    x[:, :2, :2] = 0.5  # tied windows
+    expected = pool_forward(x, 2, 2)
+    for training in (False, True):
+        np.testing.assert_array_equal(layer.forward(x, training), expected)
+    dy = rng.standard_normal(expected.shape).astype(np.float32)
+    np.testing.assert_array_equal(layer.backward(dy), max_pool_backward(x, dy, 2, 2))

@@ -354,3 +354,26 @@ def test_max_pool_over_batch_halves_equals_the_reference_exactly(m):
         np.testing.assert_array_equal(layer.forward(x, training), expected)
     dy = rng.standard_normal(expected.shape).astype(np.float32)
     np.testing.assert_array_equal(layer.backward(dy), max_pool_backward(x, dy, 2, 2))
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_convolution_over_batch_halves_is_the_one_pass_result_exactly(monkeypatch, padding):
+    """From SPLIT_ROWS examples the patch copies and the input gradient's slice-adds run over two batch
+    halves on two threads; every value must be the one a single pass gives (and the reference's)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((40, 9, 9, 2)).astype(np.float32)
+    results = []
+    for split in (conv.SPLIT_ROWS, 10**9):
+        monkeypatch.setattr(conv, "SPLIT_ROWS", split)
+        layer = built(Conv2D("c", 4, 3, 1, padding), (9, 9, 2))
+        layer.params["b"][...] = 0.1
+        z = layer.forward(x, training=True).copy()
+        dz = np.random.default_rng(6).standard_normal(z.shape).astype(np.float32)
+        dx = layer.backward(dz).copy()
+        results.append((z, dx, layer.grads["W"].copy(), layer.grads["b"].copy()))
+    for split, one_pass in zip(*results):
+        np.testing.assert_array_equal(split, one_pass)
+    z, dx = results[0][:2]
+    np.testing.assert_allclose(z, conv2d_forward(x.astype(np.float64), layer.params["W"], layer.params["b"].ravel(), 1, layer.padding),
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dx, conv2d_backward(x.astype(np.float64), layer.params["W"], dz, 1, layer.padding)[2], rtol=1e-4, atol=1e-4)

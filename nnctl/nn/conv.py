@@ -199,17 +199,22 @@ class Conv2D(Layer):
     def forward(self, x, training):
         m = x.shape[0]
         (ph, pw), (h, w) = self.padding, self.in_shape[:2]
-        if ph or pw:
-            p = self._scratch("padded", (m, *self._padded_hw, self.channels_in), x.dtype, training, _zero)
-            p[:, ph:ph + h, pw:pw + w] = x
-        else:
-            p = np.ascontiguousarray(x)
+        padded = ph or pw
+        p = (self._scratch("padded", (m, *self._padded_hw, self.channels_in), x.dtype, training, _zero) if padded
+             else np.ascontiguousarray(x))
         m, out_h, blocks, rows, width, step = self._geometry(m)
         view = _block_view(p.reshape(m, self._padded_hw[0], -1), m, out_h, blocks, rows, width, self.stride, step)
         # The patch matrix ends with a column of ones that T's last row turns into the bias.
         k = rows * width
         cols = self._scratch("cols", (m * out_h * blocks, k + self.use_bias), x.dtype, training, self._ones_column)
-        np.copyto(cols.reshape(m, out_h, blocks, -1)[..., :k].reshape(view.shape), view)
+        patches = cols.reshape(m, out_h, blocks, -1)[..., :k].reshape(view.shape)
+
+        def copy(lo, hi):
+            if padded:
+                p[lo:hi, ph:ph + h, pw:pw + w] = x[lo:hi]
+            np.copyto(patches[lo:hi], view[lo:hi])
+
+        _in_halves(copy, m)
         self._cols = cols
         z = self._out("z", (m, *self.out_hw, self.filters), x.dtype, training)
         np.matmul(cols, self._banded(x.dtype), out=z.reshape(cols.shape[0], -1))
@@ -256,10 +261,14 @@ class Conv2D(Layer):
         dx = self._buffer("dx", (m, *self.in_shape), dy.dtype)
         (ph, pw), (h, w) = self.padding, self.in_shape[:2]
         dp = self._buffer("dpadded", (m, *self._padded_hw, self.channels_in), dy.dtype) if ph or pw else dx
-        dp.fill(0)
-        _add_windows(dp.reshape(m, self._padded_hw[0], -1), d_cols, self.stride, step)
-        if dp is not dx:
-            np.copyto(dx, dp[:, ph:ph + h, pw:pw + w])
+
+        def add(lo, hi):
+            dp[lo:hi].fill(0)
+            _add_windows(dp[lo:hi].reshape(hi - lo, self._padded_hw[0], -1), d_cols[lo:hi], self.stride, step)
+            if dp is not dx:
+                np.copyto(dx[lo:hi], dp[lo:hi, ph:ph + h, pw:pw + w])
+
+        _in_halves(add, m)
         return dx
 
 
@@ -280,9 +289,11 @@ def _running_max(views, out, arg=None, better=None):
         np.maximum(out, view, out=out)
 
 
-# Element-wise work over a batch (max-pooling both ways) runs on two threads, one half of the
-# batch each: NumPy releases the GIL inside its loops, and this work is single-threaded
-# otherwise while BLAS threads idle. Below SPLIT_ROWS examples the hand-off costs more.
+# The data movement between GEMMs (max-pooling both ways, the convolutions' patch copies and
+# input-gradient slice-adds) runs on two threads, one half of the batch each: NumPy releases
+# the GIL inside its loops, and this work is single-threaded otherwise while BLAS threads
+# idle. Every example's values are computed exactly as in one pass. Below SPLIT_ROWS
+# examples the hand-off costs more than it saves.
 SPLIT_ROWS = 32
 _HELPER: ThreadPoolExecutor | None = None
 

@@ -252,6 +252,8 @@ def parse_args(bench: Bench, doc: str, argv=None):
                    help="time each operation of nnctl's training step over STEPS steps (per layer, GEMMs apart), exit")
     g.add_argument("--worker", choices=[*systems, "verify"], help=argparse.SUPPRESS)  # internal: one run, one JSON line
     p.add_argument("--json", metavar="FILE", help="save all results (including per-epoch times) as JSON")
+    p.add_argument("--train-metrics", choices=("full", "running"), default=None,
+                   help=f"end to end: train.train_metrics for both sides (default: {bench.config}'s)")
     p.add_argument("--no-end-to-end", dest="end_to_end", action="store_false",
                    help="skip the end-to-end runs (`nnctl train SPEC` against bench/torch_e2e.py, whole processes)")
     args = p.parse_args(argv)
@@ -468,6 +470,8 @@ def e2e_spec_yaml(bench: Bench, args, batch_size: int) -> str:
     cfg["data"]["source"] = {"type": "registry", "name": "mnist", "mirror": args.mirror}
     train = cfg["train"]
     train.update(epochs=args.epochs, batch_size=batch_size, learning_rate=args.lr, schedule={"name": "constant"}, augment=None)
+    if args.train_metrics:
+        train["train_metrics"] = args.train_metrics
     if train["optimizer"]["name"] != args.optimizer:
         train["optimizer"] = {"name": args.optimizer}
     cfg["precision"] = "float32"
@@ -512,7 +516,7 @@ def bench_end_to_end(bench: Bench, args, batch_size: int) -> dict:
         nnctl = Path(sys.executable).with_name("nnctl")
         subprocess.run([str(nnctl), "data", "fetch", "mnist", "--mirror", args.mirror], check=True, env=env,
                        stdout=subprocess.DEVNULL, cwd=REPO)  # cached and verified before any timing
-        train_metrics = config(bench.config).train.train_metrics
+        train_metrics = args.train_metrics or config(bench.config).train.train_metrics
         commands = {
             "nnctl": [str(nnctl), "train", str(tmp / "spec.yaml"), "--runs-dir", str(tmp / "runs"), "--quiet", "--json"],
             "torch": [sys.executable, str(REPO / "bench" / "torch_e2e.py"), "--bench", Path(bench.script).stem,

@@ -736,7 +736,9 @@ def profile(bench: Bench, args, top: int) -> None:
 
 def time_eval_chunks(bench: Bench, args, chunks: list[int], repeats: int = 3) -> None:
     """Inference (``Network.predict``) over the training images in chunks of each size, alternating
-    the sizes, best of ``repeats``; the network's own choice (``inference_batch``) is marked."""
+    the sizes, best of ``repeats``; nnctl's own chunk (``INFERENCE_BATCH``) is marked."""
+    from nnctl.nn.network import INFERENCE_BATCH
+
     run = load_run(bench, args)
     net, _ = fresh_net(make_spec(bench, args, args.batch_sizes[0], 1), run.net.input_shape)
     x = run.data["train"].x
@@ -747,9 +749,9 @@ def time_eval_chunks(bench: Bench, args, chunks: list[int], repeats: int = 3) ->
             net.predict(x, batch_size=c)
             best[c] = min(best[c], time.perf_counter() - t0)
     print(f"machine: {cpu_line(machine_info())}")
-    print(f"inference over {len(x):,} images, {args.threads} threads, best of {repeats}; nnctl chooses {net.inference_batch} rows")
+    print(f"inference over {len(x):,} images, {args.threads} threads, best of {repeats}; nnctl uses {INFERENCE_BATCH} rows")
     print(table(["rows per chunk", "seconds", "examples/s"],
-                [[f"{c}{' *' if c == net.inference_batch else ''}", f"{t:.3f}", f"{len(x) / t:,.0f}"] for c, t in best.items()],
+                [[f"{c}{' *' if c == INFERENCE_BATCH else ''}", f"{t:.3f}", f"{len(x) / t:,.0f}"] for c, t in best.items()],
                 right={0, 1, 2}))
 
 

@@ -195,17 +195,3 @@ def test_inference_outputs_are_not_overwritten_by_later_calls():
     np.testing.assert_array_equal(z1, kept)
     np.testing.assert_array_equal(net.forward(x1), kept)
     np.testing.assert_array_equal(net.forward(x1, training=True), kept)
-
-
-def test_inference_chunks_grow_for_dense_networks_and_stay_small_for_convolutions():
-    from nnctl.nn.conv import Conv2D
-    from nnctl.nn.network import INFERENCE_BYTES
-
-    mlp = Network([Dense("d1", 256), Activate("a1", "relu"), Dense("d2", 10)], make_loss("auto", "softmax"), (784,))
-    assert mlp.inference_batch == 4096  # 784 float32 inputs: 3,136 bytes a row, 16 MiB / 3,136 → 5,350 → 4,096
-    assert mlp.with_dtype(np.float64).inference_batch == 2048
-    conv = Network([Conv2D("c1", 6, 5, padding="same"), Flatten("f"), Dense("d1", 10)], make_loss("auto", "softmax"), (28, 28, 1))
-    assert conv.inference_batch == 512  # 28·28·6 floats a row
-    assert INFERENCE_BYTES // (28 * 28 * 6 * 4) < 1024
-    x = np.random.default_rng(0).random((700, 784), dtype=np.float32)
-    np.testing.assert_allclose(mlp.predict(x), mlp.predict(x, batch_size=256), rtol=1e-6)

@@ -20,12 +20,11 @@ import numpy as np
 from .layers import Dropout, Layer
 from .losses import Loss
 
-# Inference runs in chunks of rows whose widest activation fills about INFERENCE_BYTES: dense
-# networks get thousands of rows (larger GEMMs: evaluating the MNIST MLP ran 2.7× faster at 4,096
-# rows than at 256), convolutional ones a few hundred (their patch matrices must stay in cache:
-# LeNet-5 ran 5× slower at 4,096 rows than at 256). Powers of two within INFERENCE_ROWS.
-INFERENCE_BYTES = 16 << 20
-INFERENCE_ROWS = (256, 8192)
+# Inference runs in chunks this size: larger ones gain nothing for dense layers (the MNIST MLP
+# evaluated 60,000 images in 0.147 s at 256 rows, 0.137–0.151 s at 1,024–8,192) and push
+# convolutions' patch matrices out of cache (LeNet-5: 1.28 s at 256, 2.25 s at 4,096);
+# `bench/*.py --eval-chunks` measures it.
+INFERENCE_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -172,14 +171,13 @@ class Network:
             for inner in layer.walk()
         )
 
-    def features(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+    def features(self, x: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """The input of the first trainable layer for every row of ``x`` (the frozen prefix's output)."""
         def prefix(chunk):
             for layer in self.layers[: self.first_trainable]:
                 chunk = layer.forward(chunk, False)
             return chunk
 
-        batch_size = batch_size or self.inference_batch
         parts = [prefix(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
         return np.ascontiguousarray(np.concatenate(parts)) if parts else x[:0]
 
@@ -253,16 +251,8 @@ class Network:
             x = layer.forward(x, training)
         return x
 
-    @property
-    def inference_batch(self) -> int:
-        """Rows per inference chunk: the largest power of two whose widest activation fits INFERENCE_BYTES."""
-        widest = max(int(np.prod(shape)) for shape in self.shapes) * self.dtype.itemsize
-        rows = max(INFERENCE_BYTES // widest, 1)
-        return int(min(max(1 << (rows.bit_length() - 1), INFERENCE_ROWS[0]), INFERENCE_ROWS[1]))
-
-    def predict(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+    def predict(self, x: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """Output activations A[L] in inference mode, in chunks to bound memory."""
-        batch_size = batch_size or self.inference_batch
         parts = [self.loss.output(self.forward(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
         return np.concatenate(parts) if parts else np.empty((0,) + self.output_shape, self.dtype)
 

@@ -13,7 +13,7 @@ from ..nn.metrics import (
     predicted_classes,
     regression_metrics,
 )
-from ..nn.network import Network
+from ..nn.network import INFERENCE_BATCH, Network
 
 LOWER_IS_BETTER = ("cost", "error", "mse", "mae")
 
@@ -25,10 +25,9 @@ def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     Multi-label ``labels`` ((m, k) with NaN for missing) add per-task P/R/F1 named by ``tasks``.
     ``start`` > 0: ``x`` holds the outputs of the layers before ``start`` (``Network.features``)."""
     total, outputs = 0.0, []
-    rows = net.inference_batch
-    for i in range(0, len(x), rows):
-        z = net.forward(x[i:i + rows], start=start)
-        total += net.loss.cost(z, targets[i:i + rows]) * len(z)
+    for i in range(0, len(x), INFERENCE_BATCH):
+        z = net.forward(x[i:i + INFERENCE_BATCH], start=start)
+        total += net.loss.cost(z, targets[i:i + INFERENCE_BATCH]) * len(z)
         outputs.append(net.loss.output(z))
     out = np.concatenate(outputs)
     metrics = {"cost": total / len(x)}

@@ -7,7 +7,8 @@ import sys
 
 import typer
 
-from . import data_cmd, eval_cmd, gradcheck_cmd, predict_cmd, spec_cmd, train_cmd
+from .. import __version__
+from . import data_cmd, data_sample_cmd, eval_cmd, gradcheck_cmd, predict_cmd, spec_cmd, train_cmd
 from .common import OneLineUsageErrors
 
 app = typer.Typer(
@@ -15,15 +16,31 @@ app = typer.Typer(
     cls=OneLineUsageErrors,
     help="Train neural networks from YAML experiment specs.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"nnctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+):
+    """Train neural networks from YAML experiment specs."""
+
+
 app.command()(train_cmd.train)
 app.command(name="eval")(eval_cmd.evaluate_run)
 app.command()(predict_cmd.predict)
 app.command()(gradcheck_cmd.gradcheck)
 app.add_typer(spec_cmd.app, name="spec")
 app.add_typer(data_cmd.app, name="data")
+data_cmd.app.command(name="sample")(data_sample_cmd.sample)
 
 
 def main() -> None:

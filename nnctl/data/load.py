@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..spec.schema import DigitsSource, GeneratedSource
+from ..spec.schema import DigitsSource, GeneratedSource, RegistrySource
 from . import generated, registry
 from .dataset import Dataset, Splits, encode_labels, indices_for_names
 from .errors import DataError
@@ -64,15 +64,7 @@ def describe_source(source: str, datasets_dir: Path) -> dict:
     """Facts for `nnctl data info`: a registry name is described without downloading it."""
     if source in registry.REGISTRY:
         return registry.registry_facts(source, Path(datasets_dir) / "cache")
-    if source == "digits":
-        spec = DigitsSource()
-    elif source in generated.DESCRIPTIONS:
-        spec = GeneratedSource(name=source)
-    elif Path(source).is_file():
-        spec = source_for_file(Path(source))
-    else:
-        known = ["digits", *generated.DESCRIPTIONS, *registry.REGISTRY]
-        raise DataError(f"{source}: neither a data set name ({', '.join(known)}) nor an existing file")
+    spec = source_spec(source)
     task, pool, own_test, class_names = _read_encoded(spec, Path(datasets_dir), np.random.default_rng(0))
     facts = {"name": source, "kind": spec.type, "task": task, "examples": len(pool),
              "test_examples": 0 if own_test is None else len(own_test), "input_shape": list(pool.x.shape[1:])}
@@ -82,6 +74,25 @@ def describe_source(source: str, datasets_dir: Path) -> dict:
     else:
         facts["targets"] = pool.y.shape[1]
     return facts
+
+
+def source_spec(source: str):
+    """The source a command-line word names: digits, a generated set, a registry entry or a data file."""
+    if source == "digits":
+        return DigitsSource()
+    if source in generated.DESCRIPTIONS:
+        return GeneratedSource(name=source)
+    if source in registry.REGISTRY:
+        return RegistrySource(name=source)
+    if Path(source).is_file():
+        return source_for_file(Path(source))
+    known = ["digits", *generated.DESCRIPTIONS, *registry.REGISTRY]
+    raise DataError(f"{source}: neither a data set name ({', '.join(known)}) nor an existing file")
+
+
+def read_named(source: str, datasets_dir: Path):
+    """(task, pool, own test set or None, class names) of the source a word names, labels encoded."""
+    return _read_encoded(source_spec(source), Path(datasets_dir), np.random.default_rng(0))
 
 
 def _read_encoded(source, datasets_dir: Path, rng: np.random.Generator):

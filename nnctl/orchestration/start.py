@@ -150,6 +150,7 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
     for item in overrides:
         if item.split("=", 1)[0].strip() not in RESUMABLE_CHANGES:
             raise BuildError(f"--set {item}", f"a resumed run can only change {', '.join(RESUMABLE_CHANGES)}")
+    run_dir = rundir.resolve_run(run_dir)
     path = rundir.checkpoint_path(run_dir, "latest")
     remove_stale_temporaries(Path(run_dir))
     ckpt = load_checkpoint(path)

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ..orchestration.start import resume_run, start_run
 from ..spec import load_spec
+from ..train.evaluate import METRIC_ORDER
 from ..train.loop import Reporter, StopReason, Trainer, TrainResult, stop_on_signals
 from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
 from .progress import LiveReporter, PlainReporter, batch_cost_label
@@ -54,9 +55,10 @@ def train(
 
 
 def metric_order(metrics: dict[str, float]) -> list[str]:
-    """Metric names (cost, accuracy, ...) in the order evaluation reports them, as `eval` lists them."""
-    names = [key.split("_", 1)[1] for key in metrics if key.startswith("train_") and not key.startswith("train_dev_")]
-    return names + [key.split("_", 1)[1] for key in metrics if key.startswith("dev_") and key[4:] not in names]
+    """The metrics (cost, accuracy, ...) of the train and dev splits in the order `eval` lists them."""
+    names = {key.split("_", 1)[1] for key in metrics
+             if key.startswith(("train_", "dev_")) and not key.startswith("train_dev_")}
+    return sorted(names, key=lambda name: (METRIC_ORDER.index(name) if name in METRIC_ORDER else len(METRIC_ORDER), name))
 
 
 def _summarise(result: TrainResult, as_json: bool) -> None:

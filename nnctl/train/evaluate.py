@@ -8,6 +8,8 @@ from ..nn.metrics import classification_metrics, confusion_matrix, predicted_cla
 from ..nn.network import INFERENCE_BATCH, Network
 
 LOWER_IS_BETTER = ("cost", "error", "mse", "mae")
+# The order `evaluate` reports metrics in; summaries list them the same way.
+METRIC_ORDER = ("cost", "accuracy", "error", "precision", "recall", "f1", "mse", "mae")
 
 
 def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray | None, n_classes: int) -> dict:

@@ -46,7 +46,7 @@ def show(
     stdout.print(spec_to_yaml(spec), markup=False, end="")
     if net is not None:
         stderr.print(layer_table(net))
-        stderr.print(memory_line(spec, net), markup=False, highlight=False)
+        stderr.print(memory_line(spec, net), markup=False, highlight=False, soft_wrap=True)
 
 
 def layer_table(net) -> Table:

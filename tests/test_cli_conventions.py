@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from nnctl import __version__
 from nnctl.cli.main import app
+from nnctl.data.sample import sample_pool
 from nnctl.runs import rundir
 from nnctl.spec import load_spec
 
@@ -123,10 +124,9 @@ def test_data_sample_writes_rows_predict_and_eval_accept(tmp_path, trained_run):
 
 def test_data_sample_rows_are_the_sources_values(tmp_path):
     """The CSV's numbers read back as the exact float64 values of the generated set."""
-    from nnctl.data.load import read_named
     text = invoke("data", "sample", "moons", "--rows", "400", "--with-labels").stdout
     table = np.array([[float(v) for v in line.split(",")] for line in text.splitlines()])
-    _, pool, _, names = read_named("moons", tmp_path)
+    _, pool, names = sample_pool("moons", tmp_path)
     assert np.array_equal(table[:, :2], pool.x) and [names[int(i)] for i in pool.y] == [str(int(v)) for v in table[:, 2]]
 
 

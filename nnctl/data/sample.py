@@ -17,13 +17,22 @@ from pathlib import Path
 
 import numpy as np
 
+from ..spec.schema import DataSpec
+from .dataset import Dataset
 from .errors import DataError
-from .load import read_named
+from .load import source_spec
+from .parts import read_parts
+
+
+def sample_pool(source: str, datasets_dir: Path) -> tuple[str, Dataset, list[str]]:
+    """(task, the examples to sample from, class names): the source's own test part when it has one."""
+    found = read_parts(DataSpec(source=source_spec(source)), Path(datasets_dir), np.random.default_rng(0))
+    tests = [part for part in found.parts if part.info.key.endswith(".test")]
+    return found.task, (tests or found.parts)[0].data, found.class_names
 
 
 def sample_csv(source: str, datasets_dir: Path, rows: int, seed: int = 0, with_labels: bool = False) -> str:
-    task, pool, own_test, class_names = read_named(source, datasets_dir)
-    examples = own_test if own_test is not None else pool
+    task, examples, class_names = sample_pool(source, datasets_dir)
     if rows > len(examples):
         raise DataError(f"--rows {rows}: {source} has {len(examples)} examples to sample from")
     chosen = np.sort(np.random.default_rng(seed).choice(len(examples), size=rows, replace=False))

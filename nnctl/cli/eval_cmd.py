@@ -14,6 +14,7 @@ from ..train.evaluate import confusion, evaluate, lower_is_better
 from ..train.prepare import prepare_split
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
+from .work_progress import busy
 
 
 def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str, float]:
@@ -57,7 +58,7 @@ def evaluate_run(
         raise fail("--header, --label-column and --source-yaml describe a --data FILE; give --data too")
     under = parse_bars(fail_under, True, "--fail-under")
     over = parse_bars(fail_over, False, "--fail-over")
-    with user_errors():
+    with user_errors(), busy(f"evaluating {run}"):
         model = load_model(run, which)
         source = file_source(data_file, header, label_column, source_yaml) if data_file is not None else None
         data = _split_data(model, split, data_file, source)

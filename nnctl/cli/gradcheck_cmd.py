@@ -11,7 +11,7 @@ from ..orchestration.gradcheck import CHECKS_PER_TENSOR, JITTER, DropoutDuringCh
 from ..orchestration.start import prepare_run
 from ..spec import load_spec
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
-from .work_progress import counting
+from .work_progress import busy, counting
 
 STYLE = {"pass": "green", "warn": "yellow", "unresolved": "yellow", "kinked": "yellow", "fail": "bold red"}
 
@@ -49,10 +49,8 @@ def gradcheck(
         raise fail(f"--warn {warn} is above --fail {fail_at}")
     checks = parse_max_checks(max_checks)
     with user_errors(str(target) if target.is_file() else None, overrides):
-        if target.is_dir():
-            parts = run_parts(target)
-        else:
-            parts = prepare_run(load_spec(target, overrides))
+        with busy("loading the data"):
+            parts = run_parts(target) if target.is_dir() else prepare_run(load_spec(target, overrides))
         settings = GradcheckSettings(examples, eps, checks, after_steps, seed, dropout)
         coordinates = sum(slot.size if checks is None else min(slot.size, checks) for slot in parts.net.slots)
         with counting("gradcheck", coordinates, "coordinates") as advance:

@@ -12,6 +12,7 @@ from ..orchestration.start import prepare_run
 from ..spec import json_schema, load_spec, spec_to_yaml
 from ..train.memory import Footprint, human_bytes
 from .common import print_json, stderr, stdout, user_errors
+from .work_progress import busy
 
 app = typer.Typer(help="Validate, resolve and describe experiment specs.", no_args_is_help=True)
 
@@ -46,7 +47,7 @@ def show(
 ):
     """Print the resolved spec, every default filled in, as YAML on stdout (a spec you can save and
     train); the layer shapes and the memory estimate go to stderr."""
-    with user_errors(str(spec_file), overrides):
+    with user_errors(str(spec_file), overrides), busy("loading the data to size the layers"):
         spec = load_spec(spec_file, overrides)
         net = prepare_run(spec).net if layers else None
     if as_json:

@@ -14,6 +14,7 @@ from ..train.evaluate import METRIC_ORDER
 from ..train.loop import Reporter, StopReason, Trainer, TrainResult, stop_on_signals
 from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
 from .progress import LiveReporter, PlainReporter, batch_cost_label
+from .work_progress import busy
 
 
 def train(
@@ -32,7 +33,7 @@ def train(
         raise fail("give either a SPEC file or --resume RUN")
     if repair_metrics and resume is None:
         raise fail("--repair-metrics goes with --resume RUN")
-    with user_errors(str(spec_file) if spec_file else None, overrides):
+    with user_errors(str(spec_file) if spec_file else None, overrides), busy("loading the data"):
         if report:  # imported here: `nnctl --help` and plain training stay as fast as without reports
             from ..report.figures import require_matplotlib
             from ..report.html import write_report

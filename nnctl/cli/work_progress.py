@@ -1,8 +1,11 @@
-"""Progress of a long counted job (gradcheck's coordinates) on stderr.
+"""Progress of long jobs on stderr, beside training's own bar (progress.py).
 
-On a terminal, a transient bar naming the current part; otherwise plain lines,
-one as each part finishes, once the job has run for ``QUIET_SECONDS`` (a job
-that ends within a second prints nothing).
+A counted job (gradcheck's coordinates): on a terminal, a transient bar naming
+the current part; otherwise plain lines, one as each part finishes, once the
+job has run for ``QUIET_SECONDS`` (a job that ends within a second prints
+nothing). A wait without a count (loading MNIST, evaluating a split): a
+transient spinner on a terminal; nothing in a pipe, where a line printed
+halfway through would interleave with the one-line error contract.
 """
 
 from __future__ import annotations
@@ -39,3 +42,13 @@ def counting(title: str, total: int, unit: str):
         def advance(part: str, finished: bool) -> None:
             bar.update(task, advance=1, part=part)
         yield advance
+
+
+@contextmanager
+def busy(what: str):
+    """A spinner saying ``what`` is under way, on a terminal only."""
+    if plain():
+        yield
+        return
+    with stderr.status(what):
+        yield

@@ -137,6 +137,7 @@ def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> T
         # Epoch 0 is a valid checkpoint too: a run that diverges or is killed in its
         # first epoch still has a last good checkpoint.h5 to evaluate or resume.
         trainer.save(rundir.LATEST)
+        rundir.point_latest(run_dir)  # only now: a run that could not start is removed, never pointed at
     except RunError:  # a full disk or a read-only folder: leave no half-made run behind
         shutil.rmtree(run_dir, ignore_errors=True)
         raise

@@ -39,7 +39,6 @@ def create_run_dir(runs_dir: Path, name: str) -> Path:
             path = runs_dir / (stem if attempt == 0 else f"{stem}-{attempt}")
             try:
                 path.mkdir()  # atomic: fails if another run took the name
-                point_latest(path)
                 return path
             except FileExistsError:
                 continue

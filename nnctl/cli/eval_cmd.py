@@ -10,7 +10,7 @@ from rich.table import Table
 from ..data import Dataset, load_labelled_file
 from ..orchestration.model import LoadedModel, Split, load_model, split_data
 from ..runs.rundir import CheckpointName
-from ..train.evaluate import confusion, evaluate, lower_is_better
+from ..train.evaluate import confusion, evaluate, lower_is_better, metric_suffixes
 from ..train.prepare import prepare_split
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
@@ -64,7 +64,7 @@ def evaluate_run(
         data = _split_data(model, split, data_file, source)
         n_classes = len(model.checkpoint.class_names)
         prepared = prepare_split(data, model.normalizer, model.checkpoint.task, model.net.output_shape[0], model.net.dtype)
-        metrics = evaluate(model.net, prepared.x, prepared.targets, prepared.labels, n_classes)
+        metrics = evaluate(model.net, prepared.x, prepared.targets, prepared.labels, n_classes, model.checkpoint.class_names)
         for name in list(under) + list(over):
             if name not in metrics:
                 raise fail(f"unknown metric '{name}'; this run reports {', '.join(metrics)}")
@@ -81,10 +81,24 @@ def evaluate_run(
         for name, value in metrics.items():
             table.add_row(name, f"{value:.4f}")
         stdout.print(table)
-        if prepared.labels is not None and n_classes <= 20:
+        if model.checkpoint.task == "multilabel":
+            stdout.print(task_table(prepared.labels, metrics, model.checkpoint.class_names))
+        elif prepared.labels is not None and n_classes <= 20:
             stdout.print(confusion_table(confusion(model.net, prepared.x, prepared.labels, n_classes), model.checkpoint.class_names))
     if missed:
         raise fail("missed the bar: " + "; ".join(missed), EXIT_CHECK_FAILED)
+
+
+def task_table(labels, metrics: dict, tasks: list[str]) -> Table:
+    """Multi-label: each task's present labels, positives and precision/recall/F1."""
+    table = Table(title="tasks (scored on present labels only)")
+    for column in ("task", "labels", "positives", "precision", "recall", "f1"):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    for j, (task, suffix) in enumerate(zip(tasks, metric_suffixes(tasks))):
+        present = labels[:, j][labels[:, j] == labels[:, j]]
+        table.add_row(task, str(len(present)), str(int(present.sum())),
+                      *(f"{metrics[f'{m}_{suffix}']:.4f}" for m in ("precision", "recall", "f1")))
+    return table
 
 
 def confusion_table(matrix, class_names: list[str]) -> Table:

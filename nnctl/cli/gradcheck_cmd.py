@@ -52,7 +52,7 @@ def gradcheck(
         with busy("loading the data"):
             parts = run_parts(target) if target.is_dir() else prepare_run(load_spec(target, overrides))
         settings = GradcheckSettings(examples, eps, checks, after_steps, seed, dropout)
-        coordinates = sum(slot.size if checks is None else min(slot.size, checks) for slot in parts.net.slots)
+        coordinates = sum(slot.size if checks is None else min(slot.size, checks) for slot in parts.net.trainable_slots())
         with counting("gradcheck", coordinates, "coordinates") as advance:
             report = gradcheck_run(parts, settings, lambda tensor, done, total: advance(tensor, done == total))
     rows = [(t, t.verdict(warn, fail_at)) for t in report.tensors]
@@ -62,7 +62,7 @@ def gradcheck(
         print_json({
             "target": str(target), "examples": examples, "eps": eps, "warn": warn, "fail": fail_at,
             "difference": report.difference, "verdict": "fail" if failed else overall, "kinks": report.kinks,
-            "max_checks": checks, "inputs_jittered": report.jittered,
+            "max_checks": checks, "inputs_jittered": report.jittered, "frozen": report.frozen,
             "tensors": [{"tensor": t.key, "difference": t.difference, "verdict": v, "checked": t.checked, "kinked": t.kinked,
                          "error": t.error, "resolution": t.resolution,
                          "size": t.size, "sampled": t.sampled,
@@ -86,6 +86,9 @@ def _print_report(target, report, rows, overall, failed) -> None:
         table.add_row(t.key, checked, f"{t.difference:.2e}", f"[{STYLE[v]}]{v}[/]")
     table.add_row("overall", str(sum(t.checked for t, _ in rows)), f"{report.difference:.2e}", f"[{STYLE[overall]}]{overall}[/]")
     stdout.print(table)
+    if report.frozen:
+        stdout.print(f"note: only trainable tensors were checked; {len(report.frozen)} frozen tensor(s) were not "
+                     f"({', '.join(report.frozen)})", markup=False)
     for t, v in rows:
         if v == "fail":
             stdout.print(f"{t.key}: worst coordinates (index, analytic, numerical):", markup=False)

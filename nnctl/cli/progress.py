@@ -31,9 +31,16 @@ def batch_cost_label(penalized: bool) -> str:
     return "batch cost+penalty" if penalized else "batch cost"
 
 
+def unfrozen_line(epoch: int, layers: list[str], trainable: int) -> str:
+    return f"epoch {epoch}: unfreezing {', '.join(layers)} ({trainable:,} trainable parameters now)"
+
+
 class PlainReporter(Reporter):
     def __init__(self):
         self.epochs = 0
+
+    def unfrozen(self, epoch, layers, trainable):
+        stderr.print(unfrozen_line(epoch, layers, trainable), markup=False, highlight=False, soft_wrap=True)
 
     def epoch_start(self, epoch, epochs, n_batches):
         self.epochs = epochs
@@ -74,6 +81,9 @@ class LiveReporter(Reporter):
 
     def step(self, batch, cost):
         self.progress.update(self.task, completed=batch, cost=f"{cost:.4f}")
+
+    def unfrozen(self, epoch, layers, trainable):
+        self.progress.console.print(unfrozen_line(epoch, layers, trainable), markup=False, highlight=False)
 
     def epoch_end(self, epoch, row):
         self.progress.console.print(epoch_line(epoch, self.epochs, row), markup=False, highlight=False)

@@ -28,3 +28,11 @@ class BuildError(NnctlError):
     def __init__(self, key: str, message: str):
         super().__init__(f"{key}: {message}")
         self.key = key
+
+
+class MissingSplitError(DataError):
+    """A run without the split asked for (e.g. no train-dev set); readers that can do without it catch this one."""
+
+
+class StrategyError(NnctlError):
+    """A diagnosis, error analysis or selection that cannot be made as asked (an unknown metric, a stale tags file)."""

@@ -8,9 +8,10 @@ import typer
 from rich.table import Table
 
 from ..data import Dataset, load_labelled_file
-from ..orchestration.model import SPLITS, LoadedModel, load_model, split_data
-from ..train.evaluate import confusion, evaluate, lower_is_better
-from ..train.prepare import prepare_split
+from ..orchestration.model import SPLITS, LoadedModel, load_model
+from ..strategy.evaluation import Options, evaluate_data, evaluate_split
+from ..strategy.scoring import parse_weights
+from ..train.evaluate import lower_is_better
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
 
 
@@ -30,12 +31,10 @@ def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str
     return parsed
 
 
-def _split_data(model: LoadedModel, split: str, data_file: Path | None):
+def _file_data(model: LoadedModel, data_file: Path) -> Dataset:
     ckpt = model.checkpoint
-    if data_file is not None:
-        data = load_labelled_file(data_file, ckpt.class_names, ckpt.task)
-        return Dataset(model.fit_inputs(data.x, data_file), data.y)
-    return split_data(model, split)
+    data = load_labelled_file(data_file, ckpt.class_names, ckpt.task)
+    return Dataset(model.fit_inputs(data.x, data_file), data.y)
 
 
 def evaluate_run(
@@ -45,41 +44,65 @@ def evaluate_run(
     which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
     fail_under: list[str] = typer.Option([], "--fail-under", help="Exit 1 if METRIC < VALUE (e.g. accuracy=0.97)."),
     fail_over: list[str] = typer.Option([], "--fail-over", help="Exit 1 if METRIC > VALUE (e.g. cost=0.3)."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Class-1 threshold of a sigmoid output (default 0.5)."),
+    weights: str | None = typer.Option(None, "--weights", help="Class weights for weighted_error, e.g. 'cat=1,unacceptable=10'."),
+    group_by: str | None = typer.Option(None, "--group-by", help="CSV column whose values group the errors (group_mean_error)."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
 ):
-    """Evaluate a run's checkpoint; exit 1 when a --fail-under/--fail-over bar is missed."""
+    """Evaluate a run's checkpoint; exit 1 when a --fail-under/--fail-over bar is missed.
+
+    A split's metrics and the dev latency (predict_ms) are recorded in the run's eval.json for `nnctl select`.
+    """
     if split not in SPLITS:
         raise fail(f"--split {split}: expected one of {', '.join(SPLITS)}")
     if which not in ("best", "latest", "initial"):
         raise fail(f"--checkpoint {which}: expected best, latest or initial")
     under = parse_bars(fail_under, True, "--fail-under")
     over = parse_bars(fail_over, False, "--fail-over")
+    if data_file is not None and group_by is not None:
+        raise fail("--group-by reads the run's own CSV source; it does not apply to --data files")
     with user_errors():
         model = load_model(run, which)
-        data = _split_data(model, split, data_file)
-        n_classes = len(model.checkpoint.class_names)
-        prepared = prepare_split(data, model.normalizer, model.checkpoint.task, model.net.output_shape[0], model.net.dtype)
-        metrics = evaluate(model.net, prepared.x, prepared.targets, prepared.labels, n_classes)
+        options = Options.for_model(model, threshold, parse_weights(weights) if weights is not None else None, group_by)
+        if data_file is not None:
+            result = evaluate_data(model, _file_data(model, data_file), str(data_file), options)
+        else:
+            result = evaluate_split(run, model, split, options)
+        metrics = result.metrics
         for name in list(under) + list(over):
             if name not in metrics:
                 raise fail(f"unknown metric '{name}'; this run reports {', '.join(metrics)}")
     missed = [f"{n} {metrics[n]:.4f} < {v}" for n, v in under.items() if metrics[n] < v]
     missed += [f"{n} {metrics[n]:.4f} > {v}" for n, v in over.items() if metrics[n] > v]
-    source = str(data_file) if data_file else split
     if as_json:
-        print_json({"run": str(run), "checkpoint": str(model.path), "data": source, "examples": len(prepared),
-                    "metrics": metrics, "passed": not missed, "missed": missed})
+        print_json({"run": str(run), "checkpoint": str(model.path), "data": result.source, "examples": result.examples,
+                    "metrics": metrics, "groups": result.groups, "predict_ms": result.predict_ms, **options.to_dict(),
+                    "passed": not missed, "missed": missed})
     else:
-        table = Table(title=f"{run} on {source} ({len(prepared)} examples, {model.path.name})")
+        table = Table(title=f"{run} on {result.source} ({result.examples} examples, {model.path.name})")
         table.add_column("metric")
         table.add_column("value", justify="right")
         for name, value in metrics.items():
             table.add_row(name, f"{value:.4f}")
+        if result.predict_ms is not None:
+            table.add_row("predict_ms (dev, one example)", f"{result.predict_ms:.4f}")
         stdout.print(table)
-        if prepared.labels is not None and n_classes <= 20:
-            stdout.print(confusion_table(confusion(model.net, prepared.x, prepared.labels, n_classes), model.checkpoint.class_names))
+        if result.groups:
+            stdout.print(group_table(result.groups, options.group_by))
+        if result.confusion is not None and len(model.checkpoint.class_names) <= 20:
+            stdout.print(confusion_table(result.confusion, model.checkpoint.class_names))
     if missed:
         raise fail("missed the bar: " + "; ".join(missed), EXIT_CHECK_FAILED)
+
+
+def group_table(groups: dict[str, dict], column) -> Table:
+    table = Table(title=f"error by {column}")
+    table.add_column(str(column))
+    table.add_column("error", justify="right")
+    table.add_column("examples", justify="right")
+    for name, group in groups.items():
+        table.add_row(name, f"{group['error']:.4f}", str(group["examples"]))
+    return table
 
 
 def confusion_table(matrix, class_names: list[str]) -> Table:

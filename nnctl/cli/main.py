@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from . import data_cmd, eval_cmd, gradcheck_cmd, predict_cmd, spec_cmd, train_cmd
+from . import data_cmd, diagnose_cmd, errors_cmd, eval_cmd, gradcheck_cmd, predict_cmd, select_cmd, spec_cmd, train_cmd
 
 app = typer.Typer(
     name="nnctl",
@@ -22,6 +22,9 @@ app.command()(predict_cmd.predict)
 app.command()(gradcheck_cmd.gradcheck)
 app.add_typer(spec_cmd.app, name="spec")
 app.add_typer(data_cmd.app, name="data")
+app.command()(diagnose_cmd.diagnose)
+app.command(name="errors")(errors_cmd.errors)
+app.command(name="select")(select_cmd.select_runs)
 
 
 def main() -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import DataError, Dataset, Normalizer, load_splits
+from ..data import DataError, Dataset, Normalizer
+from ..errors import MissingSplitError
 from ..nn.network import Network
 from ..runs import rundir
 from ..runs.checkpoint import Checkpoint, load_checkpoint
@@ -19,6 +20,7 @@ from ..spec import Spec, parse_spec
 from ..train.build import build_network
 from ..train.loop import make_streams
 from .datasets import default_datasets_dir
+from .splits import load_run_splits
 
 SPLITS = ("train", "dev", "test", "train_dev")
 
@@ -56,8 +58,8 @@ def split_data(model: LoadedModel, split: str) -> Dataset:
     """The raw (un-normalized) examples of one of the run's splits: train, dev, test or train_dev."""
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}'; expected one of {', '.join(SPLITS)}")
-    splits = load_splits(model.spec.data, model.spec.seed, default_datasets_dir())
+    splits = load_run_splits(model.spec, default_datasets_dir())
     chosen = getattr(splits, split)
     if chosen is None or len(chosen) == 0:
-        raise DataError(f"the run has no {split} split (see data.split in its spec)")
+        raise MissingSplitError(f"the run has no {split} split (see data.split in its spec)")
     return chosen

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data import Normalizer, Splits, load_splits
+from ..data import Normalizer, Splits
 from ..errors import BuildError
 from ..nn.layers import BatchNorm
 from ..nn.network import Network
@@ -22,6 +22,7 @@ from ..train.build import build_network
 from ..train.loop import Trainer, make_streams
 from ..train.prepare import Prepared, fit_normalizer, prepare_all
 from .datasets import default_datasets_dir
+from .splits import load_run_splits
 
 RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs")
 
@@ -71,7 +72,7 @@ class RunParts:
 
 def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normalizer | None = None) -> RunParts:
     """Load and split the data, fit (or reuse) the normalizer, build the network."""
-    splits = load_splits(spec.data, spec.seed, datasets_dir or default_datasets_dir())
+    splits = load_run_splits(spec, datasets_dir or default_datasets_dir())
     normalizer = normalizer or fit_normalizer(spec, splits)
     data = prepare_all(spec, splits, normalizer)
     _check_monitors(spec, metric_names(splits.task, data))

@@ -39,6 +39,12 @@ def atomic_write_text(path: Path, text: str) -> None:
         tmp.write_text(text)
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace a small binary file (a PNG)."""
+    with _replacing(path) as tmp:
+        tmp.write_bytes(data)
+
+
 @contextmanager
 def atomic_h5(path: Path):
     """Yield an open h5py.File that replaces ``path`` only if the block completes."""

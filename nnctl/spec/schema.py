@@ -414,3 +414,27 @@ class Spec(Strict):
     regularization: RegularizationSpec = Field(default_factory=RegularizationSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
+    strategy: StrategySpec = Field(default_factory=lambda: StrategySpec())
+
+
+# ---------------------------------------------------------------- ML strategy
+
+
+class StrategySpec(Strict):
+    """What `nnctl diagnose`, `eval` and `select` judge a run against (the notes' ML strategy).
+
+    ``human_error`` is the best error humans reach, the proxy for Bayes error. The
+    notes' radiology example: a typical human 3 %, a typical doctor 1 %, an
+    experienced doctor 0.7 %, a team of experienced doctors 0.5 %; as a Bayes
+    proxy take the best of them (0.005). Unset, Bayes error is taken as 0.
+    ``weights`` gives classes a weight in the weighted error Σw·1[ŷ≠y]/Σw (classes
+    not named weigh 1). ``group_by`` names the CSV column (header name or index)
+    whose values split the metrics into groups. ``train_fraction`` trains on that
+    nested, stratified share of the training split, dev and test untouched: what
+    `diagnose --learning-curve` varies.
+    """
+
+    human_error: Annotated[float, Field(ge=0, lt=1)] | None = None
+    weights: dict[str, PositiveFloat] = Field(default_factory=dict)
+    group_by: str | int | None = None
+    train_fraction: Probability = 1.0

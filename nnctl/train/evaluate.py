@@ -7,11 +7,15 @@ import numpy as np
 from ..nn.metrics import classification_metrics, confusion_matrix, predicted_classes, regression_metrics
 from ..nn.network import INFERENCE_BATCH, Network
 
-LOWER_IS_BETTER = ("cost", "error", "mse", "mae")
+LOWER_IS_BETTER = ("cost", "error", "mse", "mae", "fpr", "fnr", "ms")
 
 
-def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray | None, n_classes: int) -> dict:
-    """Mean data cost (no penalty) plus accuracy/P/R/F1 or MSE/MAE, in inference mode."""
+def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray | None, n_classes: int,
+             threshold: float = 0.5) -> dict:
+    """Mean data cost (no penalty) plus accuracy/P/R/F1 or MSE/MAE, in inference mode.
+
+    ``threshold`` turns a sigmoid output into class 1 (softmax outputs take the argmax).
+    """
     total, outputs = 0.0, []
     for i in range(0, len(x), INFERENCE_BATCH):
         z = net.forward(x[i:i + INFERENCE_BATCH])
@@ -22,7 +26,7 @@ def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     if labels is None:
         metrics.update(regression_metrics(targets, out))
     else:
-        metrics.update(classification_metrics(labels, predicted_classes(out), n_classes))
+        metrics.update(classification_metrics(labels, predicted_classes(out, threshold), n_classes))
     return metrics
 
 

@@ -93,6 +93,7 @@ class Decomposition:
             "gaps": {name: gap.to_dict() for name, gap in self.gaps.items()},
             "dominant": self.dominant,
             "problems": self.problems,
+            "focus": self.focus,
             "verdict": self.verdict,
             "notes": self.notes,
             "warnings": self.warnings,

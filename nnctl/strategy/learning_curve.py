@@ -23,7 +23,7 @@ from ..runs import rundir
 from ..runs.atomic import atomic_write_text
 from ..spec import Spec
 from ..train.loop import stop_on_signals
-from .decomposition import DEFAULT_TOLERANCE, PROBLEM_SHARE
+from .decomposition import DEFAULT_TOLERANCE, EPS, PROBLEM_SHARE
 from .diagnosis import check_human_error
 from .evaluation import Options, score_split
 
@@ -106,17 +106,18 @@ def read_curve(points: list[CurvePoint], human: float, tolerance: float) -> list
     first, last = points[0], points[-1]
     gap_first, gap_last = first.dev_error - first.train_error, last.dev_error - last.train_error
     bias = last.train_error - human
+    floor = max(tolerance, PROBLEM_SHARE * max(gap_last, bias)) - EPS  # the decomposition's rule for a problem
     reading = []
-    if gap_last >= tolerance and len(points) > 1:
+    if gap_last >= floor and len(points) > 1:
         if gap_last < gap_first:
             reading.append(f"the dev−train gap closes as the training set grows ({_pct(gap_first)} at "
                            f"{first.train_examples} examples → {_pct(gap_last)} at {last.train_examples}): more data should help")
         else:
             reading.append(f"the dev−train gap does not close with more data ({_pct(gap_first)} → {_pct(gap_last)}): "
                            "regularize or change the model rather than wait for more data")
-    elif gap_last >= tolerance:
+    elif gap_last >= floor:
         reading.append(f"dev error is {_pct(gap_last)} above train error: variance (give several shares to see whether data helps)")
-    if bias >= max(tolerance, PROBLEM_SHARE * gap_last):
+    if bias >= floor:
         reading.append(f"train error stays {_pct(bias)} above human-level at full size: avoidable bias, which more data "
                        "alone will not fix (a bigger network, longer training, a better optimizer)"
                        + (" — both curves are high" if gap_last < bias else ""))

@@ -369,3 +369,11 @@ def test_select_satisficing_and_optimizing(tmp_path, tiny_spec, read_splits):
 ])
 def test_select_bad_input(trained_run, args, message):
     assert message in one_line_error(invoke("select", trained_run, *args, expect=2).stderr)
+
+
+def test_strategy_spec_keys_are_checked_where_they_are_written(tmp_path):
+    spec = write_spec(tmp_path, TINY_SPEC + "strategy:\n  human_error: 1.5\n")
+    line = one_line_error(invoke("spec", "check", spec, expect=2).stderr)
+    assert f"{spec}:" in line and "strategy.human_error" in line
+    spec = write_spec(tmp_path, TINY_SPEC + "strategy:\n  train_fraction: 0\n")
+    assert "strategy.train_fraction" in one_line_error(invoke("spec", "check", spec, expect=2).stderr)

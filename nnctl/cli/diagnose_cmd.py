@@ -87,7 +87,7 @@ def _print_diagnosis(result: Diagnosis) -> None:
         table.add_column(column, justify=justify)
     for name, level in d.levels.items():
         bounds = level.interval
-        label = LEVEL_NAMES[name] + ("" if name != "human" or d.human_given else " (not given: 0)")
+        label = LEVEL_NAMES[name] if name != "human" or d.human_given else "Bayes error (taken as 0)"
         table.add_row(label, _pct(level.error), f"{_pct(bounds[0])} – {_pct(bounds[1])}" if bounds else "",
                       "" if level.examples is None else str(level.examples))
     stdout.print(table)
@@ -126,11 +126,12 @@ def _print_groups(title: str, groups: dict[str, dict], mean: float) -> None:
 
 def _print_curve(curve: LearningCurve) -> None:
     table = Table(title=f"learning curve in {curve.folder}")
-    for column in ("share", "train examples", "train error", "dev error", "dev − train", ""):
+    stopped = any(p.stop_reason != "completed" for p in curve.points)
+    for column in ("share", "train examples", "train error", "dev error", "dev − train") + (("stopped",) if stopped else ()):
         table.add_column(column, justify="right")
     for p in curve.points:
-        table.add_row(f"{p.fraction:g}", str(p.train_examples), _pct(p.train_error), _pct(p.dev_error),
-                      _pct(p.dev_error - p.train_error), "" if p.stop_reason == "completed" else p.stop_reason)
+        cells = [f"{p.fraction:g}", str(p.train_examples), _pct(p.train_error), _pct(p.dev_error), _pct(p.dev_error - p.train_error)]
+        table.add_row(*cells, *((p.stop_reason,) if stopped else ()))
     stdout.print(table)
     for line in curve.reading:
         stdout.print(f"reading: {line}", markup=False)

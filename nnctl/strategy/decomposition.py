@@ -134,14 +134,17 @@ def decompose(train: Level, dev: Level, human_error: float | None = None, train_
     for name in problems:
         gaps[name].problem = True
     for name, gap in gaps.items():
-        if gap.value is not None and gap.value < -EPS:
-            lower, upper = gap.between
-            notes.append(f"{GAP_LABELS[name]} is negative ({_pct(gap.value)}): {upper} error is below {lower} error"
-                         + (" (the dev/test distribution may be easier)" if name in ("data_mismatch", "dev_overfitting") else ""))
-        if gap.within_noise and gap.value is not None:
+        if gap.value is None:
+            continue
+        lower, upper = gap.between
+        if gap.within_noise:
             warnings.append(f"{GAP_LABELS[name]} ({_pct(gap.value)}) is within the 95 % confidence interval of "
-                         f"{' and '.join(_interval_text(levels[n]) for n in gap.between if levels[n].interval)}: "
-                         "too few examples to tell it from noise")
+                            f"{' and '.join(_interval_text(levels[n]) for n in gap.between if levels[n].interval)}: "
+                            "too few examples to tell it from noise")
+        elif gap.value < -EPS:
+            hint = " (the dev distribution looks easier than the training one)" if name == "data_mismatch" else ""
+            notes.append(f"{GAP_LABELS[name]} is negative ({_pct(gap.value)}): {_label(upper)} error is below "
+                         f"{_label(lower)} error{hint}")
     return Decomposition(levels, human_error is not None, tolerance, gaps, dominant, problems,
                          _verdict(problems, gaps, tolerance), notes, warnings)
 
@@ -164,4 +167,8 @@ def _pct(value: float) -> str:
 
 def _interval_text(level: Level) -> str:
     low, high = level.interval
-    return f"{level.name} [{_pct(low)}, {_pct(high)}]"
+    return f"{_label(level.name)} [{_pct(low)}, {_pct(high)}]"
+
+
+def _label(level: str) -> str:
+    return level.replace("_", "-")

@@ -329,8 +329,8 @@ def test_group_metrics_from_a_csv_column(tmp_path):
     np.savetxt(path, np.column_stack([x, region, label]), delimiter=",", header="a,b,region,label", comments="", fmt="%.6f")
     spec = MOONS_SPEC.replace("source: {type: generated, name: moons, samples: 200, noise: 0.1}",
                               f"source: {{type: csv, path: '{path}', header: true, label_column: label}}")
-    run = train_run(write_spec(tmp_path, spec), tmp_path / "runs")
-    result = invoke_json("eval", run, "--split", "dev", "--group-by", "region")
+    run = train_run(write_spec(tmp_path, spec + "strategy: {group_by: region}\n"), tmp_path / "runs")
+    result = invoke_json("eval", run, "--split", "dev")  # the spec's strategy.group_by
     y, pred, _, rows = predictions(run, "dev")
     expected = {f"{g:.6f}": float(np.mean((y != pred)[region[rows] == g])) for g in range(3)}
     assert {g: v["error"] for g, v in result["groups"].items()} == expected
@@ -338,6 +338,11 @@ def test_group_metrics_from_a_csv_column(tmp_path):
     report = invoke_json("diagnose", run, "--group-by", "2")  # by column number as well
     assert {g: v["error"] for g, v in report["splits"]["dev"]["groups"].items()} == expected
     assert "no such column" in one_line_error(invoke("eval", run, "--split", "dev", "--group-by", "zone", expect=2).stderr)
+    other = tmp_path / "other.csv"
+    np.savetxt(other, np.column_stack([x, region, label])[:50], delimiter=",", fmt="%.6f")
+    outside = invoke_json("eval", run, "--data", other)  # another file's rows have no groups of the source
+    assert outside["groups"] == {} and "group_mean_error" not in outside["metrics"] and outside["examples"] == 50
+    assert "--data" in one_line_error(invoke("eval", run, "--data", other, "--group-by", "region", expect=2).stderr)
 
 
 def test_select_satisficing_and_optimizing(tmp_path, tiny_spec, read_splits):

@@ -65,6 +65,7 @@ def evaluate_run(
         model = load_model(run, which)
         options = Options.for_model(model, threshold, parse_weights(weights) if weights is not None else None, group_by)
         if data_file is not None:
+            options.group_by = None  # a file's rows are not the source's: its groups are unknown
             result = evaluate_data(model, _file_data(model, data_file), str(data_file), options)
         else:
             result = evaluate_split(run, model, split, options)

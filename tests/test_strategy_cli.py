@@ -262,7 +262,7 @@ def test_errors_tally_bad_files(trained_run, tmp_path):
     lines = out.read_text().splitlines()
     wrong_row = tmp_path / "wrong.csv"
     fields = lines[1].split(",")
-    fields[3] = "999999"
+    fields[lines[0].split(",").index("row")] = "999999"
     wrong_row.write_text("\n".join([lines[0], ",".join(fields)]) + "\n")
     assert "wrong.csv:2: row 999999 is not a misclassified dev example" in one_line_error(
         invoke("errors", "tally", wrong_row, expect=2).stderr)
@@ -382,3 +382,13 @@ def test_strategy_spec_keys_are_checked_where_they_are_written(tmp_path):
     assert f"{spec}:" in line and "strategy.human_error" in line
     spec = write_spec(tmp_path, TINY_SPEC + "strategy:\n  train_fraction: 0\n")
     assert "strategy.train_fraction" in one_line_error(invoke("spec", "check", spec, expect=2).stderr)
+
+
+def test_errors_at_a_threshold_and_their_tally(trained_moons_run, tmp_path):
+    out = tmp_path / "moons.csv"
+    summary = invoke_json("errors", trained_moons_run, "--threshold", "0.9", "--out", out)
+    y, pred, out9, rows = predictions(trained_moons_run, "dev", threshold=0.9)
+    assert sorted(r["row"] for r in summary["rows"]) == sorted(int(r) for r in rows[pred != y])
+    first = summary["rows"][0]
+    assert first["threshold"] == 0.9 and first["p_1"] == pytest.approx(out9[list(rows).index(first["row"]), 0], abs=1e-6)
+    assert invoke_json("errors", "tally", out)["errors"] == int(np.sum(pred != y))  # re-derived at the same threshold

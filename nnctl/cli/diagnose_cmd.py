@@ -12,7 +12,7 @@ from ..strategy.decomposition import DEFAULT_TOLERANCE, GAP_LABELS
 from ..strategy.diagnosis import GATES, Diagnosis, check_gates, diagnose_run
 from ..strategy.learning_curve import LearningCurve, parse_fractions, train_curve
 from ..strategy.scoring import parse_weights
-from .common import EXIT_CHECK_FAILED, fail, print_json, stderr, stdout, user_errors
+from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, fail, print_json, stderr, stdout, user_errors
 
 LEVEL_NAMES = {"human": "human-level (Bayes proxy)", "train": "train", "train_dev": "train-dev", "dev": "dev", "test": "test"}
 
@@ -40,7 +40,11 @@ def diagnose(
         with user_errors(str(target), overrides):
             fractions = parse_fractions(learning_curve)
             spec = load_spec(target, overrides)
-            curve = train_curve(spec, fractions, runs_dir, human_error, tolerance, lambda line: stderr.print(line, markup=False, soft_wrap=True))
+            try:
+                curve = train_curve(spec, fractions, runs_dir, human_error, tolerance,
+                                    lambda line: stderr.print(line, markup=False, soft_wrap=True))
+            except KeyboardInterrupt:
+                raise fail("interrupted; the shares trained so far are in the curve folder's curve.json", EXIT_INTERRUPTED) from None
         print_json(curve.to_dict()) if as_json else _print_curve(curve)
         return
     if overrides:

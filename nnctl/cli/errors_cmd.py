@@ -23,6 +23,7 @@ def errors(
     out: Path | None = typer.Option(None, "--out", help="Write the spreadsheet (CSV) here."),
     images: Path | None = typer.Option(None, "--images", help="Write each sampled image input as a PNG into this folder."),
     which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Class-1 threshold of a sigmoid output (default 0.5)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ):
     """Sample misclassified examples into a spreadsheet to tag; `errors tally FILE` counts the tags."""
@@ -44,7 +45,7 @@ def errors(
     if out is not None and not out.parent.is_dir():
         raise fail(f"--out {out}: no such directory {out.parent}")
     with user_errors():
-        found = find_errors(Path(target), split, which)
+        found = find_errors(Path(target), split, which, threshold)
         picked = sample(found, limit, seed)
         names = write_images(found, picked, images) if images is not None else None
         rows = sheet_rows(found, picked, names)

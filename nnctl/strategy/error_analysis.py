@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import StrategyError
-from ..orchestration.model import LoadedModel, load_model, split_data
+from ..orchestration.model import load_model, split_data
 from ..runs.atomic import atomic_write_bytes, atomic_write_text
 from ..runs.png import png_bytes, to_pixels
 from .evaluation import Options, score_split
 
-FIXED_COLUMNS = ("run", "split", "checkpoint", "row", "true", "predicted", "margin")
+FIXED_COLUMNS = ("run", "split", "checkpoint", "threshold", "row", "true", "predicted", "margin")
 REQUIRED_COLUMNS = ("run", "split", "row", "true", "predicted", "tags")
 IMAGE_SIDE = 64  # small images are enlarged to at least this many pixels a side
 
@@ -37,6 +37,7 @@ class ErrorSet:
     run: str
     split: str
     checkpoint: str
+    threshold: float | None  # of a sigmoid output (None: 0.5)
     examples: int  # in the whole split
     class_names: list[str]
     rows: np.ndarray  # source row ids
@@ -55,16 +56,16 @@ class ErrorSet:
         return self.probabilities[picked, self.predicted] - self.probabilities[picked, self.true]
 
 
-def find_errors(run_dir: Path, split: str, which: str = "best", model: LoadedModel | None = None) -> ErrorSet:
-    model = model or load_model(Path(run_dir), which)
+def find_errors(run_dir: Path, split: str, which: str = "best", threshold: float | None = None) -> ErrorSet:
+    model = load_model(Path(run_dir), which)
     if model.checkpoint.task != "classification":
         raise StrategyError(f"{run_dir}: error analysis needs a classification run; this one is a regression")
     data = split_data(model, split)
-    outputs, scores = score_split(model, data, Options())
+    outputs, scores = score_split(model, data, Options(threshold=threshold))
     probabilities = np.column_stack([1 - outputs[:, 0], outputs[:, 0]]) if outputs.shape[1] == 1 else outputs
     wrong = np.flatnonzero(scores.predictions != data.y)
     rows = np.arange(len(data)) if data.rows is None else np.asarray(data.rows)
-    return ErrorSet(str(run_dir), split, model.path.name, len(data), list(model.checkpoint.class_names), rows[wrong],
+    return ErrorSet(str(run_dir), split, model.path.name, threshold, len(data), list(model.checkpoint.class_names), rows[wrong],
                     data.y[wrong], scores.predictions[wrong], probabilities[wrong].astype(np.float64), data.x[wrong],
                     (float(data.x.min()), float(data.x.max())))
 
@@ -99,7 +100,8 @@ def sheet_rows(errors: ErrorSet, picked: np.ndarray, images: list[str] | None = 
     margins = errors.margins()
     rows = []
     for k, i in enumerate(picked):
-        row = {"run": errors.run, "split": errors.split, "checkpoint": errors.checkpoint, "row": int(errors.rows[i]),
+        row = {"run": errors.run, "split": errors.split, "checkpoint": errors.checkpoint,
+               "threshold": "" if errors.threshold is None else errors.threshold, "row": int(errors.rows[i]),
                "true": errors.class_names[errors.true[i]], "predicted": errors.class_names[errors.predicted[i]],
                "margin": round(float(margins[i]), 6)}
         row |= {f"p_{name}": round(float(p), 6) for name, p in zip(errors.class_names, errors.probabilities[i])}
@@ -158,12 +160,12 @@ def tally(path: Path) -> Tally:
     """Read a tagged errors CSV back, check it against its run, count the categories."""
     path = Path(path)
     records = _read_sheet(path)
-    runs = {(r["run"], r["split"], r.get("checkpoint") or "best.h5") for _, r in records}
+    runs = {(r["run"], r["split"], r.get("checkpoint") or "best.h5", r.get("threshold", "")) for _, r in records}
     if len(runs) > 1:
         raise StrategyError(f"{path}: rows come from {len(runs)} different runs/splits; tally one errors file at a time")
-    run, split, checkpoint = runs.pop()
+    run, split, checkpoint, threshold = runs.pop()
     which = {"best.h5": "best", "checkpoint.h5": "latest", "initial.h5": "initial"}.get(checkpoint, "best")
-    errors = find_errors(Path(run), split, which)
+    errors = find_errors(Path(run), split, which, _threshold(threshold, path))
     by_row = {int(row): i for i, row in enumerate(errors.rows)}
     counts, seen, untagged = Counter(), set(), 0
     for line, record in records:
@@ -215,6 +217,13 @@ def _read_sheet(path: Path) -> list[tuple[int, dict]]:
     if not records:
         raise StrategyError(f"{path}: no rows to tally")
     return records
+
+
+def _threshold(text: str, path: Path) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        raise StrategyError(f"{path}: threshold '{text}' is not a number") from None
 
 
 def _row_id(text: str, path: Path, line: int) -> int:

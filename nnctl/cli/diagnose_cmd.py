@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from ..runs.rundir import CheckpointName
 from ..spec import load_spec
 from ..strategy.decomposition import DEFAULT_TOLERANCE, GAP_LABELS
 from ..strategy.diagnosis import GATES, Diagnosis, check_gates, diagnose_run
@@ -23,7 +24,7 @@ def diagnose(
     with_test: bool = typer.Option(False, "--with-test", help="Also read the test split (keep it for the final estimate)."),
     fail_over: list[str] = typer.Option([], "--fail-over", help="Exit 1 if a gap or error exceeds VALUE (e.g. variance=0.02)."),
     tolerance: float = typer.Option(DEFAULT_TOLERANCE, "--tolerance", help="Gaps below this are not problems."),
-    which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
+    which: CheckpointName = typer.Option(CheckpointName.best, "--checkpoint", help="Which checkpoint of the run."),
     weights: str | None = typer.Option(None, "--weights", help="Class weights for a weighted error, e.g. 'cat=1,unacceptable=10'."),
     group_by: str | None = typer.Option(None, "--group-by", help="CSV column whose values group the errors."),
     threshold: float | None = typer.Option(None, "--threshold", help="Class-1 threshold of a sigmoid output (default 0.5)."),
@@ -49,8 +50,6 @@ def diagnose(
         return
     if overrides:
         raise fail("--set changes a spec; it goes with --learning-curve")
-    if which not in ("best", "latest", "initial"):
-        raise fail(f"--checkpoint {which}: expected best, latest or initial")
     with user_errors():
         parsed_weights = parse_weights(weights) if weights is not None else None
         result = diagnose_run(target, human_error, with_test, which=which, tolerance=tolerance, threshold=threshold,

@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..orchestration.model import SPLITS
+from ..orchestration.model import Split
+from ..runs.rundir import CheckpointName
 from ..strategy.error_analysis import Tally, find_errors, sample, sheet_rows, tally, write_images, write_sheet
 from .common import fail, print_json, stdout, user_errors
 
@@ -17,12 +18,12 @@ PAIRS_SHOWN = 15
 def errors(
     target: str = typer.Argument(..., metavar="RUN|tally", help="A run directory, or 'tally' followed by a tagged errors CSV."),
     sheet: Path | None = typer.Argument(None, metavar="[ERRORS.csv]", help="With 'tally': the CSV whose tags to count."),
-    split: str = typer.Option("dev", "--split", help="train, dev, train_dev or test."),
-    limit: int = typer.Option(100, "--limit", help="At most this many misclassified examples (the notes look at ~100)."),
+    split: Split = typer.Option(Split.dev, "--split", help="Which of the run's splits to sample errors from."),
+    limit: int = typer.Option(100, "--limit", min=1, help="At most this many misclassified examples (the notes look at ~100)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random sample."),
     out: Path | None = typer.Option(None, "--out", help="Write the spreadsheet (CSV) here."),
     images: Path | None = typer.Option(None, "--images", help="Write each sampled image input as a PNG into this folder."),
-    which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
+    which: CheckpointName = typer.Option(CheckpointName.best, "--checkpoint", help="Which checkpoint of the run."),
     threshold: float | None = typer.Option(None, "--threshold", help="Class-1 threshold of a sigmoid output (default 0.5)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ):
@@ -36,12 +37,6 @@ def errors(
         return
     if sheet is not None:
         raise fail(f"unexpected argument {sheet}: only 'nnctl errors tally' takes a CSV")
-    if split not in SPLITS:
-        raise fail(f"--split {split}: expected one of {', '.join(SPLITS)}")
-    if which not in ("best", "latest", "initial"):
-        raise fail(f"--checkpoint {which}: expected best, latest or initial")
-    if limit < 1:
-        raise fail(f"--limit {limit}: expected at least 1")
     if out is not None and not out.parent.is_dir():
         raise fail(f"--out {out}: no such directory {out.parent}")
     with user_errors():

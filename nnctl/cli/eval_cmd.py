@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from ..data import Dataset, load_labelled_file
-from ..orchestration.model import SPLITS, LoadedModel, load_model
+from ..orchestration.model import LoadedModel, Split, load_model
+from ..runs.rundir import CheckpointName
 from ..strategy.evaluation import Options, evaluate_data, evaluate_split
 from ..strategy.scoring import parse_weights
 from ..train.evaluate import lower_is_better
@@ -39,9 +40,9 @@ def _file_data(model: LoadedModel, data_file: Path) -> Dataset:
 
 def evaluate_run(
     run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/."),
-    split: str = typer.Option("test", "--split", help="train, dev, test or train_dev."),
+    split: Split = typer.Option(Split.test, "--split", help="Which of the run's splits to evaluate on."),
     data_file: Path | None = typer.Option(None, "--data", help="Evaluate on this labelled file instead of a split."),
-    which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
+    which: CheckpointName = typer.Option(CheckpointName.best, "--checkpoint", help="Which checkpoint of the run."),
     fail_under: list[str] = typer.Option([], "--fail-under", help="Exit 1 if METRIC < VALUE (e.g. accuracy=0.97)."),
     fail_over: list[str] = typer.Option([], "--fail-over", help="Exit 1 if METRIC > VALUE (e.g. cost=0.3)."),
     threshold: float | None = typer.Option(None, "--threshold", help="Class-1 threshold of a sigmoid output (default 0.5)."),
@@ -53,10 +54,6 @@ def evaluate_run(
 
     A split's metrics and the dev latency (predict_ms) are recorded in the run's eval.json for `nnctl select`.
     """
-    if split not in SPLITS:
-        raise fail(f"--split {split}: expected one of {', '.join(SPLITS)}")
-    if which not in ("best", "latest", "initial"):
-        raise fail(f"--checkpoint {which}: expected best, latest or initial")
     under = parse_bars(fail_under, True, "--fail-under")
     over = parse_bars(fail_over, False, "--fail-over")
     if data_file is not None and group_by is not None:

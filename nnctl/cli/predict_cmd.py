@@ -12,6 +12,7 @@ from ..data import load_inference_input
 from ..nn.metrics import predicted_classes
 from ..orchestration.model import load_model
 from ..runs.atomic import describe
+from ..runs.rundir import CheckpointName
 from .common import fail, user_errors
 
 
@@ -20,7 +21,7 @@ def predict(
     input_file: Path = typer.Argument(..., metavar="INPUT", help="Inputs: .npz (key x), .npy, .csv or .h5 (dataset x)."),
     out: Path | None = typer.Option(None, "--out", help="Write to this .csv or .npz instead of stdout."),
     proba: bool = typer.Option(False, "--proba", help="Output class probabilities (or raw outputs) too."),
-    which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
+    which: CheckpointName = typer.Option(CheckpointName.best, "--checkpoint", help="Which checkpoint of the run."),
 ):
     """Predict classes (or regression values) for each input row."""
     with user_errors():

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from ..runs.rundir import CheckpointName
 from ..strategy.selection import Selection, parse_bar, select
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
 
@@ -15,12 +16,10 @@ def select_runs(
     runs: list[Path] = typer.Argument(..., metavar="RUN...", help="Run directories to choose from."),
     optimize: str = typer.Option(..., "--optimize", help="The optimizing metric, e.g. dev_accuracy or dev_weighted_error."),
     satisfy: list[str] = typer.Option([], "--satisfy", help="A satisficing bar, e.g. 'predict_ms<=100' (repeatable)."),
-    which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
+    which: CheckpointName = typer.Option(CheckpointName.best, "--checkpoint", help="Which checkpoint of each run."),
     as_json: bool = typer.Option(False, "--json", help="Print the ranking as one JSON object."),
 ):
     """Rank runs by --optimize among those meeting every --satisfy bar; exit 1 when none does."""
-    if which not in ("best", "latest", "initial"):
-        raise fail(f"--checkpoint {which}: expected best, latest or initial")
     with user_errors():
         bars = [parse_bar(text) for text in satisfy]
         result = select(runs, optimize, bars, which)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..orchestration.start import resume_run, start_run
 from ..spec import load_spec
-from ..train.loop import Reporter, TrainResult, stop_on_signals
+from ..train.loop import Reporter, StopReason, TrainResult, stop_on_signals
 from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, plain, print_json, stdout, user_errors
 from .progress import LiveReporter, PlainReporter
 
@@ -40,13 +40,13 @@ def train(
     with user_errors(), stop_on_signals(trainer), (reporter if live else nullcontext()):
         result = trainer.run(reporter)  # a write failure (full disk) is one line; the last checkpoint stays
     _summarise(result, as_json)
-    if result.stop_reason == "diverged":
+    if result.stop_reason == StopReason.diverged:
         raise fail(
             f"training diverged (cost is not finite) at step {result.steps + 1}; "
             f"the last good checkpoint is in {result.run_dir}; try a lower train.learning_rate",
             EXIT_DIVERGED,
         )
-    if result.stop_reason == "interrupted":
+    if result.stop_reason == StopReason.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
 
 

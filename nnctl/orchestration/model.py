@@ -7,6 +7,7 @@ run was trained and evaluated on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,17 @@ from .checkpoints import load_into, stored_normalizer
 from .datasets import default_datasets_dir
 from .splits import load_run_splits
 
-SPLITS = ("train", "dev", "test", "train_dev")
+
+class Split(StrEnum):
+    """The splits a run's data is divided into (``--split``)."""
+
+    train = "train"
+    dev = "dev"
+    test = "test"
+    train_dev = "train_dev"
+
+
+SPLITS = tuple(Split)
 
 
 @dataclass
@@ -45,7 +56,7 @@ class LoadedModel:
         return x.reshape((len(x),) + expected)
 
 
-def load_model(run_dir: Path, which: str = "best") -> LoadedModel:
+def load_model(run_dir: Path, which: str = rundir.CheckpointName.best) -> LoadedModel:
     """The network of a run as saved in its best (default), latest or initial checkpoint."""
     path = rundir.checkpoint_path(run_dir, which)
     ckpt = load_checkpoint(path)

@@ -22,7 +22,7 @@ from ..runs.checkpoint import check_group, load_checkpoint
 from ..runs.metrics_log import MetricLog
 from ..spec import Spec, parse_spec, spec_to_yaml
 from ..train.build import build_network
-from ..train.loop import Trainer, make_streams
+from ..train.loop import RunFacts, StopReason, Trainer, make_streams
 from ..train.prepare import Prepared, fit_normalizer, prepare_all
 from .checkpoints import check_network, check_resumable, stored_normalizer
 from .datasets import default_datasets_dir
@@ -114,14 +114,14 @@ def fresh_network(spec: Spec, input_shape: tuple[int, ...]) -> tuple[Network, di
 
 def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Trainer) -> Trainer:
     """A trainer for ``run`` writing into ``run_dir``, with what its checkpoints must carry."""
-    extras = {
-        "normalizer": run.normalizer.state(),
-        "spec_yaml": spec_to_yaml(run.spec),
-        "task": run.splits.task,
-        "class_names": list(run.splits.class_names),
-        "input_shape": list(run.net.input_shape),
-    }
-    return trainer_class(run.spec, run.net, run.data, run_dir, run.streams, extras, len(run.splits.class_names))
+    facts = RunFacts(
+        normalizer=run.normalizer.state(),
+        spec_yaml=spec_to_yaml(run.spec),
+        task=run.splits.task,
+        class_names=list(run.splits.class_names),
+        input_shape=list(run.net.input_shape),
+    )
+    return trainer_class(run.spec, run.net, run.data, run_dir, run.streams, facts, len(run.splits.class_names))
 
 
 def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> Trainer:
@@ -156,7 +156,7 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
     ckpt = load_checkpoint(path)
     check_resumable(ckpt, path)
     spec = parse_spec(ckpt.spec_yaml, str(Path(run_dir) / rundir.SPEC_FILE), overrides)
-    if ckpt.progress.get("stop_reason") == "early_stopping":
+    if ckpt.progress.get("stop_reason") == StopReason.early_stopping:
         raise BuildError("train.early_stopping", f"{run_dir} already stopped early at epoch {ckpt.epoch}")
     if spec.train.epochs <= ckpt.epoch:  # would train nothing, yet rewrite the stored spec
         raise BuildError("train.epochs", f"{run_dir} has trained {ckpt.epoch} epochs and train.epochs is {spec.train.epochs}; "

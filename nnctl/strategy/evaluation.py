@@ -61,10 +61,10 @@ def prepared_for(model: LoadedModel, data: Dataset):
     return prepare_split(data, model.normalizer, model.checkpoint.task, model.net.output_shape[0], model.net.dtype)
 
 
-def score_split(model: LoadedModel, data: Dataset, options: Options) -> tuple[np.ndarray, Scores]:
+def score_split(model: LoadedModel, data: Dataset, options: Options, prepared=None) -> tuple[np.ndarray, Scores]:
     """Outputs and scores of a classification split; groups come from the source rows of ``data``."""
     groups = None if options.group_by is None else group_values(model.spec.data.source, options.group_by, data.rows)
-    prepared = prepared_for(model, data)
+    prepared = prepared or prepared_for(model, data)
     outputs = model.net.predict(prepared.x)
     return outputs, score(prepared.labels, outputs, model.checkpoint.class_names, options.threshold, options.weights, groups)
 
@@ -75,8 +75,8 @@ def evaluate_data(model: LoadedModel, data: Dataset, source: str, options: Optio
     threshold = 0.5 if options.threshold is None else options.threshold
     metrics = evaluate(model.net, prepared.x, prepared.targets, prepared.labels, n_classes, threshold)
     result = Evaluation(source, len(prepared), metrics)
-    if prepared.labels is not None:
-        _, scores = score_split(model, data, options)
+    if prepared.labels is not None:  # a second inference pass: `evaluate` keeps the logits its cost needs, not the outputs
+        _, scores = score_split(model, data, options, prepared)
         metrics.update({name: value for name, value in scores.metrics.items() if name not in metrics})
         result.groups = scores.groups
         result.confusion = confusion_matrix(prepared.labels, scores.predictions, n_classes)

@@ -392,3 +392,21 @@ def test_errors_at_a_threshold_and_their_tally(trained_moons_run, tmp_path):
     first = summary["rows"][0]
     assert first["threshold"] == 0.9 and first["p_1"] == pytest.approx(out9[list(rows).index(first["row"]), 0], abs=1e-6)
     assert invoke_json("errors", "tally", out)["errors"] == int(np.sum(pred != y))  # re-derived at the same threshold
+
+
+def test_eval_record_is_dropped_when_the_checkpoint_changes(tmp_path, tiny_spec):
+    import os
+
+    from nnctl.strategy import records
+
+    run = train_run(tiny_spec, tmp_path / "runs")
+    invoke_json("eval", run, "--split", "dev")
+    best = run / "best.h5"
+    assert records.recorded(run, best)["splits"]["dev"]["examples"] == 60
+    stat = best.stat()
+    os.utime(best, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # as a resumed run rewriting best.h5 would
+    assert records.recorded(run, best) == {"splits": {}}
+    invoke_json("select", run, "--optimize", "dev_accuracy")  # measures again rather than trust stale numbers
+    assert records.recorded(run, best)["mtime_ns"] == stat.st_mtime_ns + 10**9
+    (run / "eval.json").write_text("{not json")
+    assert "eval.json: unreadable evaluation record" in one_line_error(invoke("select", run, "--optimize", "dev_accuracy", expect=2).stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import nnctl.strategy.error_analysis as error_analysis_module
 import nnctl.strategy.evaluation as evaluation_module
 from nnctl.data import Dataset, make_generated
 from nnctl.orchestration.model import load_model, split_data
+from nnctl.strategy import records
 from nnctl.strategy.confidence import wilson_interval
 
 TRAIN_DEV_SPEC = TINY_SPEC.replace("name: tiny", "name: tinytd").replace(
@@ -395,10 +397,6 @@ def test_errors_at_a_threshold_and_their_tally(trained_moons_run, tmp_path):
 
 
 def test_eval_record_is_dropped_when_the_checkpoint_changes(tmp_path, tiny_spec):
-    import os
-
-    from nnctl.strategy import records
-
     run = train_run(tiny_spec, tmp_path / "runs")
     invoke_json("eval", run, "--split", "dev")
     best = run / "best.h5"

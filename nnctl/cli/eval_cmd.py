@@ -14,6 +14,7 @@ from ..strategy.evaluation import Options, evaluate_data, evaluate_split
 from ..strategy.scoring import parse_weights
 from ..train.evaluate import lower_is_better
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
+from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
 
 
 def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str, float]:
@@ -32,9 +33,9 @@ def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str
     return parsed
 
 
-def _file_data(model: LoadedModel, data_file: Path) -> Dataset:
+def _file_data(model: LoadedModel, data_file: Path, source) -> Dataset:
     ckpt = model.checkpoint
-    data = load_labelled_file(data_file, ckpt.class_names, ckpt.task)
+    data = load_labelled_file(data_file, ckpt.class_names, ckpt.task, source)
     return Dataset(model.fit_inputs(data.x, data_file), data.y)
 
 
@@ -42,6 +43,9 @@ def evaluate_run(
     run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/."),
     split: Split = typer.Option(Split.test, "--split", help="Which of the run's splits to evaluate on."),
     data_file: Path | None = typer.Option(None, "--data", help="Evaluate on this labelled file instead of a split."),
+    header: Header | None = HEADER,
+    label_column: str | None = LABEL_COLUMN,
+    source_yaml: str | None = SOURCE_YAML,
     which: CheckpointName = typer.Option(CheckpointName.best, "--checkpoint", help="Which checkpoint of the run."),
     fail_under: list[str] = typer.Option([], "--fail-under", help="Exit 1 if METRIC < VALUE (e.g. accuracy=0.97)."),
     fail_over: list[str] = typer.Option([], "--fail-over", help="Exit 1 if METRIC > VALUE (e.g. cost=0.3)."),
@@ -54,6 +58,8 @@ def evaluate_run(
 
     A split's metrics and the dev latency (predict_ms) are recorded in the run's eval.json for `nnctl select`.
     """
+    if data_file is None and (header or label_column or source_yaml):
+        raise fail("--header, --label-column and --source-yaml describe a --data FILE; give --data too")
     under = parse_bars(fail_under, True, "--fail-under")
     over = parse_bars(fail_over, False, "--fail-over")
     if data_file is not None and group_by is not None:
@@ -63,7 +69,8 @@ def evaluate_run(
         options = Options.for_model(model, threshold, parse_weights(weights) if weights is not None else None, group_by)
         if data_file is not None:
             options.group_by = None  # a file's rows are not the source's: its groups are unknown
-            result = evaluate_data(model, _file_data(model, data_file), str(data_file), options)
+            source = file_source(data_file, header, label_column, source_yaml)
+            result = evaluate_data(model, _file_data(model, data_file, source), str(data_file), options)
         else:
             result = evaluate_split(run, model, split, options)
         metrics = result.metrics

@@ -26,7 +26,8 @@ from ..train.loop import RunFacts, StopReason, Trainer, make_streams
 from ..train.prepare import Prepared, fit_normalizer, prepare_all
 from .checkpoints import check_network, check_resumable, stored_normalizer
 from .datasets import default_datasets_dir
-from .splits import load_run_splits
+from .run_data import run_splits, write_record
+from .splits import load_run_data
 
 RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs")
 
@@ -92,9 +93,10 @@ class RunParts:
     streams: dict
 
 
-def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normalizer | None = None) -> RunParts:
-    """Load and split the data, fit (or reuse) the normalizer, build the network."""
-    splits = load_run_splits(spec, datasets_dir or default_datasets_dir())
+def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normalizer | None = None,
+                splits: Splits | None = None) -> RunParts:
+    """Load and split the data (unless ``splits`` are given), fit (or reuse) the normalizer, build the network."""
+    splits = splits or load_run_data(spec, datasets_dir or default_datasets_dir()).splits
     normalizer = normalizer or fit_normalizer(spec, splits)
     data = prepare_all(spec, splits, normalizer)
     _check_monitors(spec, metric_names(splits.task, data))
@@ -125,10 +127,12 @@ def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Tra
 
 
 def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> Trainer:
-    run = prepare_run(spec, datasets_dir)
+    loaded = load_run_data(spec, datasets_dir or default_datasets_dir())
+    run = prepare_run(spec, datasets_dir, splits=loaded.splits)
     run_dir = rundir.create_run_dir(runs_dir, spec.name)
     try:
         atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
+        write_record(run_dir, loaded, spec)
         trainer = new_trainer(run, run_dir)
         trainer.save(rundir.INITIAL)
         # Epoch 0 is a valid checkpoint too: a run that diverges or is killed in its
@@ -161,7 +165,8 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
     if spec.train.epochs <= ckpt.epoch:  # would train nothing, yet rewrite the stored spec
         raise BuildError("train.epochs", f"{run_dir} has trained {ckpt.epoch} epochs and train.epochs is {spec.train.epochs}; "
                                          f"to continue, give --set train.epochs=N with N > {ckpt.epoch}")
-    run = prepare_run(spec, datasets_dir, stored_normalizer(ckpt, path))
+    splits = run_splits(Path(run_dir), spec, datasets_dir or default_datasets_dir())
+    run = prepare_run(spec, datasets_dir, stored_normalizer(ckpt, path), splits)
     trainer = new_trainer(run, Path(run_dir))
     check_network(ckpt, path, run.net)
     check_group(path, "optimizer", ckpt.optimizer,

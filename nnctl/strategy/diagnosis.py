@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..errors import MissingSplitError, StrategyError
 from ..orchestration.model import LoadedModel, load_model, split_data
+from ..runs.data_record import corrected_label_counts
 from .decomposition import DEFAULT_TOLERANCE, Decomposition, Level, decompose
 from .evaluation import Options, score_split
 from .remedies import Remedy, remedies_for
@@ -35,6 +36,7 @@ class Diagnosis:
     decomposition: Decomposition
     remedies: list[Remedy]
     splits: dict[str, dict] = field(default_factory=dict)  # per split: examples, metrics, groups
+    labels_corrected: dict[str, int] | None = None  # by data.relabel, per split (None: the run corrected none)
 
     def values(self) -> dict[str, float | None]:
         """Every gate-able number: the gaps and each measured split's error."""
@@ -44,7 +46,8 @@ class Diagnosis:
 
     def to_dict(self) -> dict:
         return {"run": self.run, "checkpoint": self.checkpoint, "metric": self.metric, "options": self.options.to_dict(),
-                **self.decomposition.to_dict(), "remedies": [r.to_dict() for r in self.remedies], "splits": self.splits}
+                **self.decomposition.to_dict(), "remedies": [r.to_dict() for r in self.remedies], "splits": self.splits,
+                "labels_corrected": self.labels_corrected}
 
 
 def diagnose_run(run_dir: Path, human_error: float | None = None, with_test: bool = False, *, which: str = "best",
@@ -68,7 +71,21 @@ def diagnose_run(run_dir: Path, human_error: float | None = None, with_test: boo
     human = model.spec.strategy.human_error if human_error is None else human_error
     decomposition = decompose(levels["train"], levels["dev"], human, levels.get("train_dev"), levels.get("test"), tolerance)
     remedies = [remedy for gap in decomposition.focus for remedy in remedies_for(gap, model.spec)]
-    return Diagnosis(str(run_dir), model.path.name, metric, options, decomposition, remedies, splits)
+    corrected = _labels_corrected(Path(run_dir), model)
+    if corrected is not None:
+        decomposition.notes.append("labels corrected by data.relabel: " + ", ".join(f"{n} in {split.replace('_', '-')}"
+                                                                               for split, n in corrected.items()))
+    return Diagnosis(str(run_dir), model.path.name, metric, options, decomposition, remedies, splits, corrected)
+
+
+def _labels_corrected(run_dir: Path, model: LoadedModel) -> dict[str, int] | None:
+    """Per split, from the run's data record: dev and test always (the notes correct them together), train when asked."""
+    relabel = model.spec.data.relabel
+    counts = corrected_label_counts(run_dir)
+    if relabel is None or counts is None:
+        return None
+    shown = ("dev", "test") + (("train", "train_dev") if relabel.train else ())
+    return {split: counts[split] for split in shown if split in counts}
 
 
 def check_human_error(value: float | None, option: str) -> None:

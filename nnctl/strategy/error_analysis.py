@@ -25,7 +25,7 @@ from ..runs.atomic import atomic_write_bytes, atomic_write_text
 from ..runs.png import png_bytes, to_pixels
 from .evaluation import Options, score_split
 
-FIXED_COLUMNS = ("run", "split", "checkpoint", "threshold", "row", "true", "predicted", "margin")
+FIXED_COLUMNS = ("run", "split", "checkpoint", "threshold", "part", "row", "true", "predicted", "margin")
 REQUIRED_COLUMNS = ("run", "split", "row", "true", "predicted", "tags")
 IMAGE_SIDE = 64  # small images are enlarged to at least this many pixels a side
 
@@ -40,7 +40,8 @@ class ErrorSet:
     threshold: float | None  # of a sigmoid output (None: 0.5)
     examples: int  # in the whole split
     class_names: list[str]
-    rows: np.ndarray  # source row ids
+    parts: np.ndarray  # each example's part (its source, in the run's data record; 0 for a single source)
+    rows: np.ndarray  # row ids within that part
     true: np.ndarray
     predicted: np.ndarray
     probabilities: np.ndarray  # (errors, classes)
@@ -64,23 +65,23 @@ def find_errors(run_dir: Path, split: str, which: str = "best", threshold: float
     outputs, scores = score_split(model, data, Options(threshold=threshold))
     probabilities = np.column_stack([1 - outputs[:, 0], outputs[:, 0]]) if outputs.shape[1] == 1 else outputs
     wrong = np.flatnonzero(scores.predictions != data.y)
-    rows = np.arange(len(data)) if data.rows is None else np.asarray(data.rows)
-    return ErrorSet(str(run_dir), split, model.path.name, threshold, len(data), list(model.checkpoint.class_names), rows[wrong],
+    return ErrorSet(str(run_dir), split, model.path.name, threshold, len(data), list(model.checkpoint.class_names),
+                    data.parts()[wrong], data.source_rows()[wrong],
                     data.y[wrong], scores.predictions[wrong], probabilities[wrong].astype(np.float64), data.x[wrong],
                     (float(data.x.min()), float(data.x.max())))
 
 
 def sample(errors: ErrorSet, limit: int, seed: int) -> np.ndarray:
-    """Up to ``limit`` misclassified examples drawn at random (seeded), in row order."""
+    """Up to ``limit`` misclassified examples drawn at random (seeded), in (part, row) order."""
     if limit < 1:
         raise StrategyError(f"--limit {limit}: expected at least 1")
     rng = np.random.default_rng(seed)
     picked = rng.choice(len(errors.rows), size=min(limit, len(errors.rows)), replace=False)
-    return picked[np.argsort(errors.rows[picked], kind="stable")]
+    return picked[np.lexsort((errors.rows[picked], errors.parts[picked]))]
 
 
 def write_images(errors: ErrorSet, picked: np.ndarray, directory: Path) -> list[str]:
-    """One PNG per picked example (``row-<id>.png``); returns the file names."""
+    """One PNG per picked example (``row-<id>.png``, ``part<k>-row-<id>.png`` beyond the first part); returns the names."""
     shape = errors.x.shape[1:]
     if len(shape) != 3 or shape[2] not in (1, 3):
         raise StrategyError(f"--images: the inputs have shape {shape}, not images (H, W, 1 or 3 channels)")
@@ -89,7 +90,7 @@ def write_images(errors: ErrorSet, picked: np.ndarray, directory: Path) -> list[
     scale = max(1, math.ceil(IMAGE_SIDE / min(shape[:2])))
     names = []
     for i in picked:
-        name = f"row-{errors.rows[i]}.png"
+        name = ("" if errors.parts[i] == 0 else f"part{errors.parts[i]}-") + f"row-{errors.rows[i]}.png"
         atomic_write_bytes(directory / name, png_bytes(to_pixels(errors.x[i], *errors.value_range, scale)))
         names.append(name)
     return names
@@ -101,7 +102,8 @@ def sheet_rows(errors: ErrorSet, picked: np.ndarray, images: list[str] | None = 
     rows = []
     for k, i in enumerate(picked):
         row = {"run": errors.run, "split": errors.split, "checkpoint": errors.checkpoint,
-               "threshold": "" if errors.threshold is None else errors.threshold, "row": int(errors.rows[i]),
+               "threshold": "" if errors.threshold is None else errors.threshold, "part": int(errors.parts[i]),
+               "row": int(errors.rows[i]),
                "true": errors.class_names[errors.true[i]], "predicted": errors.class_names[errors.predicted[i]],
                "margin": round(float(margins[i]), 6)}
         row |= {f"p_{name}": round(float(p), 6) for name, p in zip(errors.class_names, errors.probabilities[i])}
@@ -166,19 +168,20 @@ def tally(path: Path) -> Tally:
     run, split, checkpoint, threshold = runs.pop()
     which = {"best.h5": "best", "checkpoint.h5": "latest", "initial.h5": "initial"}.get(checkpoint, "best")
     errors = find_errors(Path(run), split, which, _threshold(threshold, path))
-    by_row = {int(row): i for i, row in enumerate(errors.rows)}
+    by_row = {(int(part), int(row)): i for i, (part, row) in enumerate(zip(errors.parts, errors.rows))}
     counts, seen, untagged = Counter(), set(), 0
     for line, record in records:
-        row = _row_id(record["row"], path, line)
-        if row not in by_row:
-            raise StrategyError(f"{path}:{line}: row {row} is not a misclassified {split} example of {run}")
-        if row in seen:
-            raise StrategyError(f"{path}:{line}: row {row} appears twice")
-        seen.add(row)
-        i = by_row[row]
+        key = (_row_id(record.get("part") or "0", path, line, "part"), _row_id(record["row"], path, line, "row"))
+        where = f"row {key[1]}" + (f" of part {key[0]}" if key[0] else "")
+        if key not in by_row:
+            raise StrategyError(f"{path}:{line}: {where} is not a misclassified {split} example of {run}")
+        if key in seen:
+            raise StrategyError(f"{path}:{line}: {where} appears twice")
+        seen.add(key)
+        i = by_row[key]
         for column, index in (("true", errors.true[i]), ("predicted", errors.predicted[i])):
             if record[column] != errors.class_names[index]:
-                raise StrategyError(f"{path}:{line}: row {row} is {column} '{record[column]}' in the file but "
+                raise StrategyError(f"{path}:{line}: {where} is {column} '{record[column]}' in the file but "
                                     f"'{errors.class_names[index]}' in {run} (retrained? run nnctl errors again)")
         tags = list(dict.fromkeys(t.strip() for t in record["tags"].split(",") if t.strip()))
         counts.update(tags)
@@ -226,8 +229,8 @@ def _threshold(text: str, path: Path) -> float | None:
         raise StrategyError(f"{path}: threshold '{text}' is not a number") from None
 
 
-def _row_id(text: str, path: Path, line: int) -> int:
+def _row_id(text: str, path: Path, line: int, column: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise StrategyError(f"{path}:{line}: row '{text}' is not a row number") from None
+        raise StrategyError(f"{path}:{line}: {column} '{text}' is not a whole number") from None

@@ -63,7 +63,7 @@ def prepared_for(model: LoadedModel, data: Dataset):
 
 def score_split(model: LoadedModel, data: Dataset, options: Options, prepared=None) -> tuple[np.ndarray, Scores]:
     """Outputs and scores of a classification split; groups come from the source rows of ``data``."""
-    groups = None if options.group_by is None else group_values(model.spec.data.source, options.group_by, data.rows)
+    groups = None if options.group_by is None else group_values(model.spec.data, options.group_by, data)
     prepared = prepared if prepared is not None else prepared_for(model, data)
     outputs = model.net.predict(prepared.x)
     return outputs, score(prepared.labels, outputs, model.checkpoint.class_names, options.threshold, options.weights, groups)

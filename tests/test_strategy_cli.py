@@ -39,9 +39,9 @@ def read_splits(monkeypatch) -> list[str]:
     """Every split the strategy code asks the run for, in order."""
     asked = []
 
-    def spy(model, split):
+    def spy(model, split, *loaded):
         asked.append(split)
-        return split_data(model, split)
+        return split_data(model, split, *loaded)
 
     for module in (diagnosis_module, evaluation_module, error_analysis_module):
         monkeypatch.setattr(module, "split_data", spy)
@@ -141,8 +141,8 @@ def test_mismatch_run_from_two_distributions(trained_moons_run, monkeypatch):
     same = Dataset(x, y.astype(np.int64), np.arange(200))
     swapped = Dataset(x, 1 - y.astype(np.int64), np.arange(200))
 
-    def splits(model, split):
-        return {"train_dev": same, "dev": swapped}.get(split) or split_data(model, split)
+    def splits(model, split, *loaded):
+        return {"train_dev": same, "dev": swapped}.get(split) or split_data(model, split, *loaded)
 
     monkeypatch.setattr(diagnosis_module, "split_data", splits)
     report = invoke_json("diagnose", trained_moons_run, "--human-error", "0")

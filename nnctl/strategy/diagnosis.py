@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MissingSplitError, StrategyError
-from ..orchestration.model import LoadedModel, load_model, split_data
+from ..orchestration.model import LoadedModel, all_splits, load_model, split_data
 from ..runs.data_record import corrected_label_counts
 from .decomposition import DEFAULT_TOLERANCE, Decomposition, Level, decompose
 from .evaluation import Options, score_split
@@ -63,9 +63,9 @@ def diagnose_run(run_dir: Path, human_error: float | None = None, with_test: boo
     options = Options.for_model(model, threshold, weights, group_by)
     metric = "weighted_error" if options.weights else "error"
     wanted = ["train", "train_dev", "dev"] + (["test"] if with_test else [])
-    levels, splits = {}, {}
+    levels, splits, data = {}, {}, all_splits(model)
     for split in wanted:
-        measured = _measure(model, split, options, metric, required=split != "train_dev", run_dir=run_dir)
+        measured = _measure(model, split, options, metric, data, required=split != "train_dev", run_dir=run_dir)
         if measured is not None:
             levels[split], splits[split] = measured
     human = model.spec.strategy.human_error if human_error is None else human_error
@@ -110,9 +110,10 @@ def check_gates(diagnosis: Diagnosis, gates: dict[str, float]) -> list[str]:
     return missed
 
 
-def _measure(model: LoadedModel, split: str, options: Options, metric: str, required: bool, run_dir) -> tuple[Level, dict] | None:
+def _measure(model: LoadedModel, split: str, options: Options, metric: str, loaded, required: bool,
+             run_dir) -> tuple[Level, dict] | None:
     try:
-        data = split_data(model, split)
+        data = split_data(model, split, loaded)
     except MissingSplitError:
         if not required:
             return None

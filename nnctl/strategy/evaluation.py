@@ -16,7 +16,7 @@ import numpy as np
 from ..data import Dataset
 from ..errors import MissingSplitError, StrategyError
 from ..nn.metrics import confusion_matrix
-from ..orchestration.model import LoadedModel, split_data
+from ..orchestration.model import LoadedModel, all_splits, split_data
 from ..train.evaluate import evaluate
 from ..train.prepare import prepare_split
 from . import records
@@ -85,10 +85,11 @@ def evaluate_data(model: LoadedModel, data: Dataset, source: str, options: Optio
 
 def evaluate_split(run_dir: Path, model: LoadedModel, split: str, options: Options) -> Evaluation:
     """Evaluate one of the run's splits, measure the dev latency, and record both in eval.json."""
-    result = evaluate_data(model, split_data(model, split), split, options)
+    splits = all_splits(model)  # the data is read once for both
+    result = evaluate_data(model, split_data(model, split, splits), split, options)
     latency = None
     try:
-        dev = split_data(model, "dev")
+        dev = split_data(model, "dev", splits)
     except MissingSplitError:
         dev = None
     if dev is not None:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import StrategyError
-from ..orchestration.model import load_model, split_data
+from ..orchestration.model import all_splits, load_model, split_data
 from ..orchestration.start import start_run
 from ..runs import rundir
 from ..runs.atomic import atomic_write_text
@@ -93,10 +93,9 @@ def _measure(run: Path, fraction: float, stop_reason: str) -> CurvePoint:
     model = load_model(run, "best")
     if model.checkpoint.task != "classification":
         raise StrategyError("a learning curve of error rates needs a classification spec; this one is a regression")
-    options = Options()
-    errors = {}
+    options, loaded, errors = Options(), all_splits(model), {}
     for split in ("train", "dev"):
-        data = split_data(model, split)
+        data = split_data(model, split, loaded)
         errors[split] = (len(data), score_split(model, data, options)[1].metrics["error"])
     return CurvePoint(fraction, errors["train"][0], str(run), stop_reason, errors["train"][1], errors["dev"][1])
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import MOONS_SPEC, TINY_SPEC, invoke, invoke_json, one_line_error, train_run, write_spec
+from test_data_sources import MISMATCH
 
 import nnctl.strategy.diagnosis as diagnosis_module
 import nnctl.strategy.error_analysis as error_analysis_module
@@ -425,25 +426,8 @@ def test_diagnose_reports_corrected_labels(tmp_path):
     assert invoke_json("diagnose", train_run(spec_path, tmp_path / "plain"))["labels_corrected"] is None
 
 
-# "web": clean moons for training; "app": noisy moons, the distribution we care about (the notes' §8.5 setting).
-TWO_DISTRIBUTIONS = """\
-name: mismatch
-seed: 3
-data:
-  sources:
-    - {source: {type: generated, name: moons, samples: 600, noise: 0.05}, use: train}
-    - {source: {type: generated, name: moons, samples: 300, noise: 0.45}, use: target, train: 60, dev: 120, test: 120}
-  split: {train_dev: 0.1}
-model:
-  layers:
-    - {units: 16, activation: tanh}
-    - {units: 1, activation: sigmoid}
-train: {epochs: 80, batch_size: 32, learning_rate: 0.02, optimizer: {name: adam}}
-"""
-
-
 def test_diagnose_data_mismatch_of_two_generated_distributions(tmp_path, read_splits):
-    run = train_run(write_spec(tmp_path, TWO_DISTRIBUTIONS), tmp_path / "runs")
+    run = train_run(write_spec(tmp_path, MISMATCH), tmp_path / "runs")  # web moons to train, noisy app moons as target
     report = invoke_json("diagnose", run, "--checkpoint", "latest", "--human-error", "0")
     assert read_splits == ["train", "train_dev", "dev"]
     errors = {split: invoke_json("eval", run, "--split", split, "--checkpoint", "latest")["metrics"]["error"]

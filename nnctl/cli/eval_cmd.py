@@ -12,7 +12,7 @@ from ..orchestration.model import LoadedModel, Split, load_model
 from ..runs.rundir import CheckpointName
 from ..strategy.evaluation import Options, evaluate_data, evaluate_split
 from ..strategy.scoring import parse_weights
-from ..train.evaluate import lower_is_better
+from ..train.evaluate import lower_is_better, metric_suffixes
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
 
@@ -94,7 +94,9 @@ def evaluate_run(
         stdout.print(table)
         if result.groups:
             stdout.print(group_table(result.groups, options.group_by))
-        if result.confusion is not None and len(model.checkpoint.class_names) <= 20:
+        if model.checkpoint.task == "multilabel":
+            stdout.print(task_table(result.labels, metrics, model.checkpoint.class_names))
+        elif result.confusion is not None and len(model.checkpoint.class_names) <= 20:
             stdout.print(confusion_table(result.confusion, model.checkpoint.class_names))
     if missed:
         raise fail("missed the bar: " + "; ".join(missed), EXIT_CHECK_FAILED)
@@ -107,6 +109,18 @@ def group_table(groups: dict[str, dict], column) -> Table:
     table.add_column("examples", justify="right")
     for name, group in groups.items():
         table.add_row(name, f"{group['error']:.4f}", str(group["examples"]))
+    return table
+
+
+def task_table(labels, metrics: dict, tasks: list[str]) -> Table:
+    """Multi-label: each task's present labels, positives and precision/recall/F1."""
+    table = Table(title="tasks (scored on present labels only)")
+    for column in ("task", "labels", "positives", "precision", "recall", "f1"):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    for j, (task, suffix) in enumerate(zip(tasks, metric_suffixes(tasks))):
+        present = labels[:, j][labels[:, j] == labels[:, j]]
+        table.add_row(task, str(len(present)), str(int(present.sum())),
+                      *(f"{metrics[f'{m}_{suffix}']:.4f}" for m in ("precision", "recall", "f1")))
     return table
 
 

@@ -101,3 +101,26 @@ def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
     ranks = np.empty(len(scores))
     ranks[order] = np.repeat(average_rank, ends - starts)
     return float((ranks[y_true == 1].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def multilabel_metrics(y_true: np.ndarray, outputs: np.ndarray, tasks: list[str]) -> dict[str, float]:
+    """Independent binary tasks (one sigmoid unit each, predicted 1 when a ≥ 0.5), scored on present labels only.
+
+    ``y_true`` is (m, k) 0/1 with NaN for a missing label. Per task: precision, recall
+    and F1 of the positive class (``precision_<task>`` ...); ``precision``, ``recall``
+    and ``f1`` are their means over the tasks (macro); ``accuracy`` is the share of
+    present labels predicted right (all tasks pooled).
+    """
+    present = ~np.isnan(y_true)
+    truth = np.where(present, y_true, 0) == 1
+    predicted = outputs >= 0.5
+    tp = (truth & predicted & present).sum(axis=0).astype(np.float64)
+    precision = _ratio(tp, (predicted & present).sum(axis=0))
+    recall = _ratio(tp, (truth & present).sum(axis=0))
+    f1 = f1_score(precision, recall)
+    accuracy = float(((truth == predicted) & present).sum() / max(present.sum(), 1))
+    metrics = {"accuracy": accuracy, "error": 1.0 - accuracy, "precision": float(precision.mean()),
+               "recall": float(recall.mean()), "f1": float(f1.mean())}
+    for j, task in enumerate(tasks):
+        metrics.update({f"precision_{task}": float(precision[j]), f"recall_{task}": float(recall[j]), f"f1_{task}": float(f1[j])})
+    return metrics

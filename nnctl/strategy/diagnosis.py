@@ -59,7 +59,8 @@ def diagnose_run(run_dir: Path, human_error: float | None = None, with_test: boo
         raise StrategyError(f"--tolerance {tolerance:g}: expected a number in [0, 1)")
     model = load_model(Path(run_dir), which)
     if model.checkpoint.task != "classification":
-        raise StrategyError(f"{run_dir}: diagnose decomposes error rates; this run is a regression")
+        raise StrategyError(f"{run_dir}: diagnose decomposes the error rate of a (single-label) classification run; "
+                            f"this one is {model.checkpoint.task}")
     options = Options.for_model(model, threshold, weights, group_by)
     metric = "weighted_error" if options.weights else "error"
     wanted = ["train", "train_dev", "dev"] + (["test"] if with_test else [])

@@ -60,7 +60,7 @@ class ErrorSet:
 def find_errors(run_dir: Path, split: str, which: str = "best", threshold: float | None = None) -> ErrorSet:
     model = load_model(Path(run_dir), which)
     if model.checkpoint.task != "classification":
-        raise StrategyError(f"{run_dir}: error analysis needs a classification run; this one is a regression")
+        raise StrategyError(f"{run_dir}: error analysis needs a (single-label) classification run; this one is {model.checkpoint.task}")
     data = split_data(model, split)
     outputs, scores = score_split(model, data, Options(threshold=threshold))
     probabilities = np.column_stack([1 - outputs[:, 0], outputs[:, 0]]) if outputs.shape[1] == 1 else outputs

@@ -38,8 +38,9 @@ class Options:
         strategy = model.spec.strategy
         options = cls(threshold, strategy.weights if weights is None else weights,
                       strategy.group_by if group_by is None else group_by)
-        if model.checkpoint.task != "classification" and (options.threshold is not None or options.weights or options.group_by is not None):
-            raise StrategyError("--threshold, --weights and --group-by need a classification run; this one is a regression")
+        task = model.checkpoint.task
+        if task != "classification" and (options.threshold is not None or options.weights or options.group_by is not None):
+            raise StrategyError(f"--threshold, --weights and --group-by need a (single-label) classification run; this one is {task}")
         return options
 
     def to_dict(self) -> dict:
@@ -54,6 +55,7 @@ class Evaluation:
     groups: dict[str, dict] = field(default_factory=dict)
     confusion: np.ndarray | None = None
     predict_ms: float | None = None
+    labels: np.ndarray | None = None  # multi-label runs: the (m, k) labels, for a per-task table
 
 
 def prepared_for(model: LoadedModel, data: Dataset):
@@ -73,9 +75,11 @@ def evaluate_data(model: LoadedModel, data: Dataset, source: str, options: Optio
     n_classes = len(model.checkpoint.class_names)
     prepared = prepared_for(model, data)
     threshold = 0.5 if options.threshold is None else options.threshold
-    metrics = evaluate(model.net, prepared.x, prepared.targets, prepared.labels, n_classes, threshold)
-    result = Evaluation(source, len(prepared), metrics)
-    if prepared.labels is not None:  # a second inference pass: `evaluate` keeps the logits its cost needs, not the outputs
+    task = model.checkpoint.task
+    tasks = model.checkpoint.class_names if task == "multilabel" else None
+    metrics = evaluate(model.net, prepared.x, prepared.targets, prepared.labels, n_classes, tasks, threshold=threshold)
+    result = Evaluation(source, len(prepared), metrics, labels=prepared.labels if task == "multilabel" else None)
+    if task == "classification":  # a second inference pass: `evaluate` keeps the logits its cost needs, not the outputs
         _, scores = score_split(model, data, options, prepared)
         metrics.update({name: value for name, value in scores.metrics.items() if name not in metrics})
         result.groups = scores.groups

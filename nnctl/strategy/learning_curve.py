@@ -92,7 +92,7 @@ def train_curve(spec: Spec, fractions: list[float], runs_dir: Path, human_error:
 def _measure(run: Path, fraction: float, stop_reason: str) -> CurvePoint:
     model = load_model(run, "best")
     if model.checkpoint.task != "classification":
-        raise StrategyError("a learning curve of error rates needs a classification spec; this one is a regression")
+        raise StrategyError(f"a learning curve of error rates needs a (single-label) classification spec; this one is {model.checkpoint.task}")
     options, loaded, errors = Options(), all_splits(model), {}
     for split in ("train", "dev"):
         data = split_data(model, split, loaded)

@@ -82,6 +82,7 @@ def test_the_walk_finds_every_command_and_the_choice_options():
 # so that the parser refuses a bad word with exit 2 before the command runs.
 # --max-checks is a count or "all" (its bad values: tests/test_progress_truth.py).
 FREE_TEXT = {"--set", "--fail-under", "--fail-over", "--mirror", "--label-column", "--source-yaml", "--metric", "--layer",
+             "--weights", "--group-by", "--learning-curve", "--optimize", "--satisfy",  # class weights, a column, shares, metric names
              "--max-checks"}
 
 

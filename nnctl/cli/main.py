@@ -8,7 +8,20 @@ import sys
 import typer
 
 from .. import __version__
-from . import data_cmd, data_sample_cmd, eval_cmd, gradcheck_cmd, plot_cmd, predict_cmd, report_cmd, spec_cmd, train_cmd
+from . import (
+    data_cmd,
+    data_sample_cmd,
+    diagnose_cmd,
+    errors_cmd,
+    eval_cmd,
+    gradcheck_cmd,
+    plot_cmd,
+    predict_cmd,
+    report_cmd,
+    select_cmd,
+    spec_cmd,
+    train_cmd,
+)
 from .common import OneLineUsageErrors
 
 app = typer.Typer(
@@ -42,6 +55,9 @@ app.command()(report_cmd.report)
 app.add_typer(plot_cmd.app, name="plot")
 app.add_typer(spec_cmd.app, name="spec")
 app.add_typer(data_cmd.app, name="data")
+app.command()(diagnose_cmd.diagnose)
+app.command(name="errors")(errors_cmd.errors)
+app.command(name="select")(select_cmd.select_runs)
 data_cmd.app.command(name="sample")(data_sample_cmd.sample)
 
 

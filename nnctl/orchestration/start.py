@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import Normalizer, Splits, load_data
+from ..data import Normalizer, Splits
 from ..errors import BuildError, MetricLogError, RunError
 from ..nn.layers import BatchNorm
 from ..nn.network import Network
@@ -28,6 +28,7 @@ from ..train.prepare import Prepared, fit_normalizer, prepare_all
 from .checkpoints import check_network, check_resumable, stored_normalizer
 from .datasets import default_datasets_dir
 from .run_data import run_splits, write_record
+from .splits import load_run_data
 from .transfer import copy_layers, load_source, source_normalizer
 
 RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs")
@@ -106,7 +107,7 @@ def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normal
     passes ``transfer=False``, its checkpoint already holding both.
     """
     source = load_source(spec.model.init_from) if transfer and spec.model.init_from else None
-    splits = splits or load_data(spec.data, spec.seed, datasets_dir or default_datasets_dir()).splits
+    splits = splits or load_run_data(spec, datasets_dir or default_datasets_dir()).splits
     input_shape = tuple(splits.train.x.shape[1:])
     if normalizer is None and source is not None and spec.data.normalize.from_ == "init_from":
         normalizer = source_normalizer(source, input_shape)
@@ -140,7 +141,7 @@ def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Tra
 
 
 def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> Trainer:
-    loaded = load_data(spec.data, spec.seed, datasets_dir or default_datasets_dir())
+    loaded = load_run_data(spec, datasets_dir or default_datasets_dir())
     run = prepare_run(spec, datasets_dir, splits=loaded.splits)
     run_dir = rundir.create_run_dir(runs_dir, spec.name)
     try:

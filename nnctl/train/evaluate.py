@@ -15,17 +15,18 @@ from ..nn.metrics import (
 )
 from ..nn.network import INFERENCE_BATCH, Network
 
-LOWER_IS_BETTER = ("cost", "error", "mse", "mae")
+LOWER_IS_BETTER = ("cost", "error", "mse", "mae", "fpr", "fnr", "ms")
 # The order `evaluate` reports metrics in; summaries list them the same way.
 METRIC_ORDER = ("cost", "accuracy", "error", "precision", "recall", "f1", "mse", "mae")
 
 
 def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray | None, n_classes: int,
-             tasks: list[str] | None = None, start: int = 0) -> dict:
+             tasks: list[str] | None = None, start: int = 0, threshold: float = 0.5) -> dict:
     """Mean data cost (no penalty) plus accuracy/P/R/F1 or MSE/MAE, in inference mode.
 
     Multi-label ``labels`` ((m, k) with NaN for missing) add per-task P/R/F1 named by ``tasks``.
-    ``start`` > 0: ``x`` holds the outputs of the layers before ``start`` (``Network.features``)."""
+    ``start`` > 0: ``x`` holds the outputs of the layers before ``start`` (``Network.features``).
+    ``threshold`` turns a single sigmoid output into class 1 (softmax outputs take the argmax)."""
     total, outputs = 0.0, []
     for i in range(0, len(x), INFERENCE_BATCH):
         z = net.forward(x[i:i + INFERENCE_BATCH], start=start)
@@ -38,7 +39,7 @@ def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     elif labels.ndim == 2:
         metrics.update(multilabel_metrics(labels, out, metric_suffixes(tasks or [f"task{j + 1}" for j in range(labels.shape[1])])))
     else:
-        metrics.update(classification_metrics(labels, predicted_classes(out), n_classes))
+        metrics.update(classification_metrics(labels, predicted_classes(out, threshold), n_classes))
     return metrics
 
 

@@ -105,5 +105,5 @@ def _interruption_note(trainer: Trainer, result: TrainResult) -> None:
             where += f" (last {label} {trainer.log.iteration['cost'][-1]:.4f})"
     else:
         where = f"after epoch {trainer.epoch}"
-    stderr.print(f"interrupted {where}, step {result.steps}; the checkpoint is saved in {result.run_dir}\n"
+    stderr.print(f"interrupted {where}, step {result.steps}\ncheckpoint saved in {result.run_dir}\n"
                  f"resume with: nnctl train --resume {result.run_dir}", markup=False, highlight=False, soft_wrap=True)

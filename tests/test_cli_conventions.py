@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -140,3 +141,14 @@ def test_data_sample_refuses_bad_input_on_one_line(tmp_path, args, needle):
     result = invoke("data", "sample", *args, "--out", out, expect=2)
     assert needle in one_line_error(result.stderr) and not out.exists()
 
+
+
+def test_select_over_a_runs_glob_counts_the_linked_run_once(tmp_path, tiny_spec):
+    """`nnctl select runs/*` expands to every run and runs/latest: the newest run is ranked once."""
+    for _ in range(2):
+        train_json(tiny_spec, tmp_path / "runs", "train.epochs=1")
+    everything = sorted((tmp_path / "runs").iterdir())
+    assert len(everything) == 3 and any(p.name == rundir.LATEST_LINK for p in everything)
+    result = invoke("select", *everything, "--optimize", "dev_accuracy", "--json")
+    ranked = [entry["run"] for entry in json.loads(result.stdout)["ranked"]]
+    assert len(ranked) == 2 and sorted(ranked) == sorted(str(p) for p in everything if not p.is_symlink())

@@ -28,3 +28,7 @@ class BuildError(NnctlError):
     def __init__(self, key: str, message: str):
         super().__init__(f"{key}: {message}")
         self.key = key
+
+
+class ExportError(NnctlError):
+    """A model that cannot be exported as asked (a layer or option the format lacks, a missing extra)."""

@@ -44,3 +44,9 @@ def atomic_h5(path: Path):
     """Yield an open h5py.File that replaces ``path`` only if the block completes."""
     with _replacing(path) as tmp, h5py.File(tmp, "w") as f:
         yield f
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace a file with ``data`` (an exported model): a failed export leaves no partial file."""
+    with _replacing(path) as tmp:
+        tmp.write_bytes(data)

@@ -363,6 +363,7 @@ def test_onnx_metadata_and_loading_it_as_the_readme_shows(tmp_path, trained_run)
     assert "name: tiny" in meta["spec"]
     # The README's three lines: raw 8x8 images in, probabilities and labels out.
     session = ort.InferenceSession(str(out))
+    assert json.loads(session.get_modelmeta().custom_metadata_map["class_names"]) == [str(i) for i in range(10)]
     x = np.random.default_rng(0).uniform(0, 16, (5, 8, 8, 1)).astype(np.float32)
     probabilities, label = session.run(["probabilities", "label"], {"input": x})
     assert probabilities.shape == (5, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-6)

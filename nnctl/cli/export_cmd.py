@@ -32,7 +32,7 @@ def export(
     fmt: str = typer.Option("onnx", "--format", help="onnx, or npz (arrays plus a JSON layer graph)."),
     out: Path = typer.Option(..., "--out", help="The file to write, e.g. model.onnx."),
     which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
-    opset: str | None = typer.Option(None, "--opset", help="ONNX opset version (default 17)."),
+    opset: str | None = typer.Option(None, "--opset", metavar="N", help="ONNX opset version (default 17)."),
     verify: str | None = typer.Option(None, "--verify", metavar="N",
                                       help="Check N dev examples in onnxruntime against nnctl's predictions."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
@@ -54,7 +54,7 @@ def export(
         atomic_write_bytes(out, exported.data)
     _report(run, fmt, out, exported, written, as_json)
     if not written:
-        raise fail(f"verification failed (max difference {check.max_abs_diff:.3g} > {check.tolerance:g}, "
+        raise fail(f"verification failed (max difference {check.max_difference:.3g} > {check.tolerance:g}, "
                    f"{check.label_mismatches} label mismatches); {out} not written", EXIT_CHECK_FAILED)
 
 
@@ -77,7 +77,7 @@ def _report(run: Path, fmt: str, out: Path, exported, written: bool, as_json: bo
     table.add_row("outputs", "outputs" if graph["output"]["kind"] == "regression" else f"probabilities, label ({graph['output']['kind']})")
     if check:
         verdict = "[green]ok[/]" if check.passed else "[bold red]FAIL[/]"
-        table.add_row("verify", f"{check.examples} dev examples: max difference {check.max_abs_diff:.2e} "
+        table.add_row("verify", f"{check.examples} dev examples: max difference {check.max_difference:.2e} "
                                 f"(tolerance {check.tolerance:g}), {check.label_mismatches} label mismatches, "
                                 f"{check.ties} near ties {verdict}")
     stdout.print(table)

@@ -129,12 +129,15 @@ class _GraphBuilder:
     def _dropout(self, e, t):
         return t
 
-    def _maxpool(self, e, t, op="MaxPool"):
-        t = self.nchw(t)
+    def _pool(self, op, e, t):
+        t = self.nchw(t)  # no padding and floor rounding (ceil_mode 0), as nnctl's pools
         return _Tensor(self.op(op, [t.name], e["name"], kernel_shape=[e["size"]] * 2, strides=[e["stride"]] * 2), True, True)
 
+    def _maxpool(self, e, t):
+        return self._pool("MaxPool", e, t)
+
     def _avgpool(self, e, t):
-        return self._maxpool(e, t, "AveragePool")
+        return self._pool("AveragePool", e, t)
 
     def _global_avgpool(self, e, t):
         pooled = self.op("GlobalAveragePool", [self.nchw(t).name], f"{e['name']}.map")

@@ -42,5 +42,5 @@ def export_run(run: Path, fmt: str, which: str = "best", opset: int | None = Non
     verification = None
     if verify:
         rows = split_data(model, "dev").x[:verify]
-        verification = verify_onnx(data, desc.output_kind, model.net, model.normalizer, model.fit_inputs(rows, model.path))
+        verification = verify_onnx(data, desc.output_kind, model.net, model.normalizer, rows)
     return Exported(data, desc, model.path, opset, verification)

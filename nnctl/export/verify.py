@@ -25,14 +25,14 @@ TOLERANCE = 1e-5
 @dataclass
 class Verification:
     examples: int
-    max_abs_diff: float  # over probabilities (regression: outputs, relative to max(1, |y|))
+    max_difference: float  # over probabilities (regression: outputs, relative to max(1, |y|))
     label_mismatches: int  # outside ties
     ties: int  # examples whose nnctl decision is within the tolerance of a tie
     tolerance: float
 
     @property
     def passed(self) -> bool:
-        return self.max_abs_diff <= self.tolerance and self.label_mismatches == 0
+        return self.max_difference <= self.tolerance and self.label_mismatches == 0
 
     def as_dict(self) -> dict:
         return {**asdict(self), "passed": self.passed}

@@ -233,6 +233,25 @@ def test_an_unsupported_layer_is_named():
         describe(net, Normalizer("none"), "classification", ["a", "b"], {})
 
 
+def test_an_unsupported_activation_names_its_layer_on_the_command_line(tmp_path, trained_run, monkeypatch):
+    from nnctl.export import describe as describe_module
+
+    monkeypatch.setattr(describe_module, "_KNOWN_ACTIVATIONS", ("softmax",))  # as if relu had no exported form
+    result = invoke("export", trained_run, "--out", tmp_path / "m.onnx", expect=2)
+    assert "layer dense1.act: activation 'relu' cannot be exported" in one_line_error(result.stderr)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_one_unit_multilabel_output_keeps_a_label_per_task():
+    net = _random_network([Dense("dense1", 1)], (3,), "sigmoid", 7)
+    desc = describe(net, Normalizer("none"), "multilabel", ["pedestrian"], {})
+    assert desc.output_kind == "multitask"
+    x = _raw_inputs(net, Normalizer("none"))
+    got = _onnx_outputs(build_onnx(desc), x)
+    assert got["probabilities"].shape == got["label"].shape == (len(x), 1)
+    _check_against_nnctl("multitask", got, _nnctl_outputs(net, Normalizer("none"), x))
+
+
 # ---------------------------------------------------------------- the npz format, re-implemented from its JSON
 
 

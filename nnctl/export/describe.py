@@ -75,8 +75,8 @@ def output_kind(task: str, function: str, units: int) -> str:
         return "regression"
     if function == "softmax":
         return "softmax"
-    if function == "sigmoid":
-        return "binary" if units == 1 else "multitask"
+    if function == "sigmoid":  # several units, or a multi-label task even of one unit: a label per task
+        return "multitask" if units > 1 or task == "multilabel" else "binary"
     raise ExportError(f"output layer: a classification output must be softmax or sigmoid, not {function}")
 
 

@@ -49,6 +49,7 @@ CONVENTIONS = {
 }
 
 _ACTIVATION_OPTIONS = {"leaky_relu": {"alpha": LEAKY_SLOPE}, "elu": {"alpha": ELU_ALPHA}}
+_LAYOUTS = {1: "features", 2: "NHW", 3: "NHWC"}  # batch first, as nnctl holds inputs
 _KNOWN_ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid", "linear", "softmax")
 
 
@@ -160,7 +161,7 @@ def describe(net: Network, normalizer: Normalizer, task: str, class_names: list[
         "task": task,
         "class_names": list(class_names),
         "precision": net.dtype.name,
-        "input": {"shape": list(net.input_shape), "layout": "NHWC" if len(net.input_shape) == 3 else "features"},
+        "input": {"shape": list(net.input_shape), "layout": _LAYOUTS[len(net.input_shape)]},
         "normalization": {"method": normalizer.method, "shift": "normalizer/shift", "divisor": "normalizer/divisor"},
         "layers": layers,
         "output": {"units": units, "activation": out_activation,

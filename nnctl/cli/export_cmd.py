@@ -51,7 +51,8 @@ def export(
     check = exported.verification
     written = check is None or check.passed
     if written:
-        atomic_write_bytes(out, exported.data)
+        with user_errors():  # an unwritable folder or a full disk: one line, the old file intact
+            atomic_write_bytes(out, exported.data)
     _report(run, fmt, out, exported, written, as_json)
     if not written:
         raise fail(f"verification failed (max difference {check.max_difference:.3g} > {check.tolerance:g}, "

@@ -482,6 +482,26 @@ def test_bad_paths_are_one_line(tmp_path, trained_run):
     line = one_line_error(invoke("export", trained_run, "--out", tmp_path, expect=2).stderr)
     assert "is a directory" in line
     assert list(tmp_path.iterdir()) == []
+    (tmp_path / "file").write_text("")
+    line = one_line_error(invoke("export", trained_run, "--out", tmp_path / "file" / "m.onnx", expect=2).stderr)
+    assert f"directory {tmp_path / 'file'} is not a directory" in line
+
+
+def test_a_failed_write_is_one_line_and_keeps_the_old_file(tmp_path, trained_run, monkeypatch):
+    import errno
+
+    from nnctl.runs import atomic
+
+    out = tmp_path / "model.onnx"
+    out.write_bytes(b"old model")
+
+    def full_disk(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "replace", full_disk)
+    line = one_line_error(invoke("export", trained_run, "--out", out, expect=2).stderr)
+    assert "cannot write (No space left on device)" in line
+    assert out.read_bytes() == b"old model" and sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
 
 
 def test_verify_needs_a_dev_split(tmp_path):

@@ -45,7 +45,8 @@ def export(
     if out.is_dir():
         raise fail(f"--out {out}: is a directory; give a file name such as {out / 'model.onnx'}")
     if not out.parent.is_dir():
-        raise fail(f"--out {out}: directory {out.parent} does not exist")
+        why = "is not a directory" if out.parent.exists() else "does not exist"
+        raise fail(f"--out {out}: directory {out.parent} {why}")
     with user_errors():
         exported = export_run(run, fmt, which, opset_number, n_verify)
     check = exported.verification

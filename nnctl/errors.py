@@ -34,5 +34,13 @@ class BuildError(NnctlError):
         self.key = key
 
 
+class MissingExtraError(NnctlError):
+    """An optional dependency (an extra in pyproject.toml) is not installed; the message is the install hint."""
+
+
+class PlotError(NnctlError):
+    """A picture this run cannot give: a boundary for non-2-D inputs, a metric it did not record, a bad output path."""
+
+
 class ExportError(NnctlError):
-    """A model that cannot be exported as asked (a layer or option the format lacks, a missing extra)."""
+    """A model that cannot be exported as asked: a layer or option the format lacks, a verification that cannot run."""

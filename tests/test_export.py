@@ -5,6 +5,7 @@ every config in configs/ exported and verified, and the bad inputs."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -475,6 +476,7 @@ def test_bad_options_are_one_line_and_write_nothing(tmp_path, trained_run, args,
 
 
 def test_bad_paths_are_one_line(tmp_path, trained_run):
+    assert "--out" in one_line_error(invoke("export", trained_run, expect=2).stderr)
     line = one_line_error(invoke("export", tmp_path / "no-such-run", "--out", tmp_path / "m.onnx", expect=2).stderr)
     assert "no-such-run: no such run directory" in line
     line = one_line_error(invoke("export", trained_run, "--out", tmp_path / "missing" / "m.onnx", expect=2).stderr)
@@ -526,3 +528,9 @@ def test_without_the_extra_a_one_line_install_hint(tmp_path, trained_run, monkey
     assert "pip install 'nnctl[onnx]'" in result.stderr
     assert not (tmp_path / "m.onnx").exists()
     invoke("export", trained_run, "--format", "npz", "--out", tmp_path / "m.npz")  # npz needs neither
+
+
+def test_the_command_line_does_not_import_onnx_until_asked():
+    code = "import sys, nnctl.cli.main; print(sorted(m for m in sys.modules if m.split('.')[0] in ('onnx', 'onnxruntime')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -84,8 +84,9 @@ def output_kind(task: str, function: str, units: int) -> str:
 class _Reader:
     """Turns nnctl layers into description entries, collecting their arrays under "<layer>/<name>" keys."""
 
-    def __init__(self, dtype: np.dtype):
-        self.dtype = dtype
+    def __init__(self, net: Network):
+        self.dtype = net.dtype
+        self.statistics = net.state()  # batch-norm running averages by "<layer>/<name>"
         self.arrays: dict[str, np.ndarray] = {}
         self._kinds = {
             Dense: self._dense, Conv2D: self._conv2d, BatchNorm: self._batchnorm, Activate: self._activation,
@@ -119,7 +120,8 @@ class _Reader:
         # Inference uses the running statistics in the network's precision, as BatchNorm.forward does.
         entry = {"type": "batchnorm", "channels": layer.channels, "epsilon": layer.epsilon}
         for name, value in (("gamma", layer.params["gamma"]), ("beta", layer.params["beta"]),
-                            ("mean", layer.state["running_mean"]), ("var", layer.state["running_var"])):
+                            ("mean", self.statistics[f"{layer.name}/running_mean"]),
+                            ("var", self.statistics[f"{layer.name}/running_var"])):
             entry[name] = self._array(layer, name, value)
         return entry
 
@@ -146,7 +148,7 @@ class _Reader:
 
 def describe(net: Network, normalizer: Normalizer, task: str, class_names: list[str], provenance: dict) -> ModelDescription:
     """The description of ``net`` behind ``normalizer``; ``provenance`` (run, checkpoint, epoch) goes into the graph."""
-    reader = _Reader(net.dtype)
+    reader = _Reader(net)
     layers = [reader.layer(layer) for layer in net.layers]
     arrays = dict(reader.arrays)
     arrays["normalizer/shift"] = np.array(normalizer.shift, dtype=np.float64)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import ExportError
+from ..errors import MissingExtraError
 
 INSTALL_HINT = "pip install 'nnctl[onnx]'"
 
@@ -14,4 +14,4 @@ def require(module: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ExportError(f"ONNX export needs the {module} package, which is not installed: {INSTALL_HINT}") from None
+        raise MissingExtraError(f"ONNX export needs the {module} package, which is not installed: {INSTALL_HINT}") from None

@@ -57,6 +57,11 @@ def atomic_write_text(path: Path, text: str) -> None:
     _write_durably(Path(path), text.encode("utf-8"))
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace a file with ``data`` (a rendered figure, an exported model)."""
+    _write_durably(Path(path), data)
+
+
 @contextmanager
 def atomic_h5(path: Path):
     """Yield an h5py.File built in memory; if the block completes, it replaces ``path`` durably, sealed."""
@@ -64,11 +69,6 @@ def atomic_h5(path: Path):
     with h5py.File(image, "w", userblock_size=USER_BLOCK) as f:
         yield f
     _write_durably(Path(path), seal(image.getvalue()))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace a file with ``data`` (an exported model): a failed export leaves no partial file."""
-    _write_durably(Path(path), data)
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:

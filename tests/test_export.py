@@ -459,12 +459,12 @@ def test_a_failed_verification_exits_1_and_writes_nothing(tmp_path, trained_run,
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--format", "tflite"], "--format tflite: expected one of onnx, npz"),
+    (["--format", "tflite"], "Invalid value for '--format': 'tflite' is not one of 'onnx', 'npz'"),
     (["--opset", "5"], "--opset 5: supported opsets are 13 to"),
     (["--opset", "999"], "--opset 999: supported opsets are 13 to"),
-    (["--opset", "x"], "--opset x: expected a whole number"),
-    (["--verify", "0"], "--verify 0: must be at least 1"),
-    (["--checkpoint", "newest"], "--checkpoint newest: expected one of best, latest, initial"),
+    (["--opset", "x"], "Invalid value for '--opset'"),
+    (["--verify", "0"], "Invalid value for '--verify'"),
+    (["--checkpoint", "newest"], "Invalid value for '--checkpoint': 'newest' is not one of 'best', 'latest', 'initial'"),
     (["--format", "npz", "--verify", "3"], "--verify applies to --format onnx only"),
     (["--format", "npz", "--opset", "17"], "--opset applies to --format onnx only"),
 ])

@@ -7,48 +7,30 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..export.run import export_run
+from ..export.run import ExportFormat, export_run
 from ..runs.atomic import atomic_write_bytes
+from ..runs.rundir import CheckpointName
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
-
-CHECKPOINTS = ("best", "latest", "initial")
-
-
-def _positive_int(value: str | None, option: str, minimum: int) -> int | None:
-    """Options parsed here rather than by Typer so that a bad value is one line, like every other usage error."""
-    if value is None:
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise fail(f"{option} {value}: expected a whole number") from None
-    if number < minimum:
-        raise fail(f"{option} {value}: must be at least {minimum}")
-    return number
 
 
 def export(
     run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/."),
-    fmt: str = typer.Option("onnx", "--format", help="onnx, or npz (arrays plus a JSON layer graph)."),
+    fmt: ExportFormat = typer.Option(ExportFormat.onnx, "--format", help="onnx, or npz (arrays plus a JSON layer graph)."),
     out: Path = typer.Option(..., "--out", help="The file to write, e.g. model.onnx."),
-    which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
-    opset: str | None = typer.Option(None, "--opset", metavar="N", help="ONNX opset version (default 17)."),
-    verify: str | None = typer.Option(None, "--verify", metavar="N",
+    which: CheckpointName = typer.Option(CheckpointName.best, "--checkpoint", help="Which checkpoint of the run."),
+    opset: int | None = typer.Option(None, "--opset", min=1, metavar="N", help="ONNX opset version (default 17)."),
+    verify: int | None = typer.Option(None, "--verify", min=1, metavar="N",
                                       help="Check N dev examples in onnxruntime against nnctl's predictions."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ):
     """Export a run's model to ONNX (input normalization inside the graph) or to plain NumPy arrays."""
-    if which not in CHECKPOINTS:
-        raise fail(f"--checkpoint {which}: expected one of {', '.join(CHECKPOINTS)}")
-    opset_number = _positive_int(opset, "--opset", 1)
-    n_verify = _positive_int(verify, "--verify", 1) or 0
     if out.is_dir():
         raise fail(f"--out {out}: is a directory; give a file name such as {out / 'model.onnx'}")
     if not out.parent.is_dir():
         why = "is not a directory" if out.parent.exists() else "does not exist"
         raise fail(f"--out {out}: directory {out.parent} {why}")
     with user_errors():
-        exported = export_run(run, fmt, which, opset_number, n_verify)
+        exported = export_run(run, fmt, which, opset, verify or 0)
     check = exported.verification
     written = check is None or check.passed
     if written:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from ..errors import ExportError
@@ -11,7 +12,10 @@ from .describe import ModelDescription, describe_run
 from .npz import npz_bytes
 from .verify import Verification, verify_onnx
 
-FORMATS = ("onnx", "npz")
+
+class ExportFormat(StrEnum):
+    onnx = "onnx"
+    npz = "npz"  # plain arrays plus the JSON layer graph
 
 
 @dataclass
@@ -23,20 +27,18 @@ class Exported:
     verification: Verification | None = None
 
 
-def export_run(run: Path, fmt: str, which: str = "best", opset: int | None = None, verify: int = 0) -> Exported:
+def export_run(run: Path, fmt: ExportFormat, which: str = "best", opset: int | None = None, verify: int = 0) -> Exported:
     """The bytes of ``run`` in ``fmt``; with ``verify`` > 0 (ONNX only) also the check on that many dev rows."""
-    if fmt not in FORMATS:
-        raise ExportError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
-    if fmt != "onnx" and (opset is not None or verify):
+    if fmt != ExportFormat.onnx and (opset is not None or verify):
         raise ExportError(f"--{'opset' if opset is not None else 'verify'} applies to --format onnx only")
-    if fmt == "onnx":  # before the slow part: a missing extra or a bad opset is a usage error
+    if fmt == ExportFormat.onnx:  # before the slow part: a missing extra or a bad opset is a usage error
         from .onnx_graph import DEFAULT_OPSET, build_onnx, check_opset
 
         opset = DEFAULT_OPSET if opset is None else opset
         check_opset(opset)
     model = load_model(run, which)
     desc = describe_run(model, which)
-    if fmt == "npz":
+    if fmt == ExportFormat.npz:
         return Exported(npz_bytes(desc), desc, model.path)
     data = build_onnx(desc, opset).SerializeToString()
     verification = None

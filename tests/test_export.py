@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CONFIGS, invoke, invoke_json, one_line_error, train_run, write_spec
+from conftest import CONFIGS, init_from_source, invoke, invoke_json, one_line_error, train_run, write_spec
 
 from nnctl import __version__
 from nnctl.data import Normalizer
@@ -360,7 +360,7 @@ def mnist_source(request, monkeypatch):
 
 @pytest.mark.parametrize("path", ALL_CONFIGS, ids=lambda p: p.stem)
 def test_every_config_exports_and_verifies(tmp_path, request, path):
-    extra = request.getfixturevalue("mnist_source") if _uses_mnist(path) else []
+    extra = request.getfixturevalue("mnist_source") if _uses_mnist(path) else init_from_source(path, tmp_path / "source")
     run = train_run(path, tmp_path / "runs", *SMALL, *extra)
     out = tmp_path / "model.onnx"
     result = invoke_json("export", run, "--out", out, "--verify", 32)
@@ -534,3 +534,42 @@ def test_the_command_line_does_not_import_onnx_until_asked():
     code = "import sys, nnctl.cli.main; print(sorted(m for m in sys.modules if m.split('.')[0] in ('onnx', 'onnxruntime')))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- multi-task outputs and frozen layers
+
+MULTITASK_SPEC = """\
+name: tasks
+seed: 0
+data:
+  source: {{type: npz, path: {path}}}
+  split: {{train: 0.6, dev: 0.4, test: 0}}
+model:
+  layers:
+    - {{units: 12, activation: relu, trainable: false}}
+    - {{units: 8, activation: tanh, batchnorm: true}}
+    - {{units: 3, activation: sigmoid}}
+train: {{epochs: 3, batch_size: 25, learning_rate: 0.02, optimizer: {{name: adam}}}}
+"""
+
+
+def test_a_multitask_run_with_a_frozen_layer_exports_a_label_per_task(tmp_path):
+    """Three independent sigmoid tasks (some labels missing) behind a frozen first layer."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (250, 4))
+    y = np.stack([x[:, 0] > 0, x[:, 1] + x[:, 2] > 0, x[:, 3] > 0.5], axis=1).astype(float)
+    y[rng.random(y.shape) < 0.1] = np.nan
+    np.savez(tmp_path / "tasks.npz", x=x, y=y)
+    run = train_run(write_spec(tmp_path, MULTITASK_SPEC.format(path=tmp_path / "tasks.npz")), tmp_path / "runs")
+    out = tmp_path / "tasks.onnx"
+    result = invoke_json("export", run, "--out", out, "--verify", 100)
+    assert result["output_kind"] == "multitask" and result["verify"]["passed"] and result["verify"]["examples"] == 100
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta["task"] == "multilabel" and len(json.loads(meta["class_names"])) == 3
+    probabilities, label = ort.InferenceSession(str(out)).run(["probabilities", "label"], {"input": x[:7].astype(np.float32)})
+    assert probabilities.shape == label.shape == (7, 3)
+    np.testing.assert_array_equal(label, probabilities >= 0.5)
+    # predict's one 0/1 column per task agrees with the exported labels
+    np.save(tmp_path / "rows.npy", x[:7])
+    lines = invoke("predict", run, tmp_path / "rows.npy").stdout.splitlines()
+    assert [[int(v) for v in line.split(",")] for line in lines[1:]] == label.tolist()

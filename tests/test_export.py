@@ -443,15 +443,15 @@ def test_a_regression_run_exports_its_outputs(tmp_path):
 
 
 def test_a_failed_verification_exits_1_and_writes_nothing(tmp_path, trained_run, monkeypatch):
-    from nnctl.export import onnx_graph
+    from nnctl.export import run as export_module
 
-    real = onnx_graph.build_onnx
+    real = export_module.build_onnx
 
     def off_by_a_little(desc, opset):
         desc.arrays["dense2/b"] = desc.arrays["dense2/b"] + np.linspace(0, 0.01, 10, dtype=np.float32)
         return real(desc, opset)
 
-    monkeypatch.setattr(onnx_graph, "build_onnx", off_by_a_little)
+    monkeypatch.setattr(export_module, "build_onnx", off_by_a_little)
     out = tmp_path / "model.onnx"
     result = invoke("export", trained_run, "--out", out, "--verify", 10, "--json", expect=1)
     assert json.loads(result.stdout)["verify"]["passed"] is False

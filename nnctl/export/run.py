@@ -10,6 +10,7 @@ from ..errors import ExportError
 from ..orchestration.model import load_model, split_data
 from .describe import ModelDescription, describe_run
 from .npz import npz_bytes
+from .onnx_graph import DEFAULT_OPSET, build_onnx, check_opset
 from .verify import Verification, verify_onnx
 
 
@@ -32,8 +33,6 @@ def export_run(run: Path, fmt: ExportFormat, which: str = "best", opset: int | N
     if fmt != ExportFormat.onnx and (opset is not None or verify):
         raise ExportError(f"--{'opset' if opset is not None else 'verify'} applies to --format onnx only")
     if fmt == ExportFormat.onnx:  # before the slow part: a missing extra or a bad opset is a usage error
-        from .onnx_graph import DEFAULT_OPSET, build_onnx, check_opset
-
         opset = DEFAULT_OPSET if opset is None else opset
         check_opset(opset)
     model = load_model(run, which)

@@ -48,3 +48,7 @@ class MissingSplitError(DataError):
 
 class StrategyError(NnctlError):
     """A diagnosis, error analysis or selection that cannot be made as asked (an unknown metric, a stale tags file)."""
+
+
+class ExportError(NnctlError):
+    """A model that cannot be exported as asked: a layer or option the format lacks, a verification that cannot run."""

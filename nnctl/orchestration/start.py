@@ -103,7 +103,12 @@ def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Tra
 
 def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> Trainer:
     run = prepare_run(spec, datasets_dir)
-    run_dir = rundir.create_run_dir(runs_dir, spec.name)
+    return start_run_in(run, rundir.create_run_dir(runs_dir, spec.name))
+
+
+def start_run_in(run: RunParts, run_dir: Path) -> Trainer:
+    """Begin ``run`` in the existing (empty or never-checkpointed) directory ``run_dir``, e.g. a search trial's."""
+    spec = run.spec
     atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
     trainer = new_trainer(run, run_dir)
     trainer.save(rundir.INITIAL)

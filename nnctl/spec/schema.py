@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .search_schema import SearchSpec
+
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid", "linear", "softmax")
 INITIALIZERS = ("auto", "zeros", "random", "xavier", "glorot", "he")
 GENERATED_SETS = ("moons", "circles", "spirals", "xor", "flower", "blobs")
@@ -414,3 +416,4 @@ class Spec(Strict):
     regularization: RegularizationSpec = Field(default_factory=RegularizationSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
+    search: SearchSpec | None = None  # read by `nnctl tune` only; training ignores it

@@ -26,13 +26,17 @@ from .trial import TrialTask
 
 def check_metrics(plan: Plan, datasets_dir: Path | None) -> None:
     """The searched and satisficing metrics must be recorded per epoch, and none may be read from the test split."""
-    run = prepare_run(plan.trial_spec(0, plan.space.trial(0) if plan.search.method != "tpe" else plan.space.random_trial(0)),
-                      datasets_dir)
-    known = [*metric_names(run.splits.task, run.data), *TIME_METRICS]
     wanted = [("search.metric", plan.search.metric)] + [(f"search.satisfy.{name}", name) for name in plan.search.satisfy]
     for key, name in wanted:
         if name.startswith("test_"):
             raise BuildError(key, f"{name!r}: the test split is never used to choose hyperparameters; use a dev metric")
+    early = plan.spec.train.early_stopping
+    if early and early.monitor not in (None, plan.search.metric) and plan.search.metric not in TIME_METRICS:
+        raise BuildError("train.early_stopping.monitor", f"a trial keeps the epoch its search.metric ({plan.search.metric}) "
+                         "ranks best, so early stopping must watch that metric too; drop this key")
+    run = prepare_run(plan.spec.model_copy(update={"search": None}), datasets_dir)
+    known = [*metric_names(run.splits.task, run.data), *TIME_METRICS]
+    for key, name in wanted:
         if name not in known:
             raise BuildError(key, f"{name!r} is not recorded for this run; choose one of {', '.join(known)}")
 

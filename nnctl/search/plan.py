@@ -66,7 +66,7 @@ class Plan:
         for path, value in params.items():
             if problem.source == f"--set {path}={yaml_value(value)}":
                 line = line_of(self.text, self.filename, ("search", "parameters", path))
-                message = problem.message if problem.path == path else f"{problem.path}: {problem.message}"
+                message = problem.message if problem.path in (path, "") else f"{problem.path}: {problem.message}"
                 return Problem(self.filename, line, f"search.parameters.{path}", f"{message} (value {yaml_value(value)})")
         return problem
 

@@ -35,12 +35,12 @@ def _sees(path: str, token: str) -> bool:
 class DaskExecutor:
     def __init__(self, address: str, timeout: float):
         try:
-            from distributed import Client, as_completed
+            from distributed import Client, wait
         except ImportError:
             raise ClusterError(INSTALL_HINT) from None
         self.address = address
         try:
-            self.client = Client(address, timeout=f"{timeout}s", set_as_default=False)
+            self.client = Client(address, timeout=f"{timeout}s")  # the default client: distributed.wait needs one
         except (OSError, TimeoutError, ValueError) as err:
             raise ClusterError(f"--scheduler {address}: cannot reach a Dask scheduler within {timeout:g} s "
                                f"({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
@@ -50,7 +50,8 @@ class DaskExecutor:
             self.client.close()
             raise ClusterError(f"--scheduler {address}: the scheduler has no workers (start some with `dask worker {address}`)") from None
         self.slots = max(1, sum(self.client.nthreads().values()))
-        self.completed = as_completed()
+        self.wait = wait
+        self.running: set = set()
 
     def check_shared(self, directory: Path) -> None:
         """Every worker must see ``directory`` (where the trials are written) at the same path."""
@@ -68,10 +69,13 @@ class DaskExecutor:
 
     def submit(self, task: TrialTask) -> None:
         key = f"nnctl-trial-{os.path.basename(task.tune_dir)}-{task.index}-{uuid.uuid4().hex[:8]}"
-        self.completed.add(self.client.submit(run_trial, task, key=key, pure=False))
+        self.running.add(self.client.submit(run_trial, task, key=key, pure=False))
 
     def next_result(self) -> dict:
-        return next(self.completed).result()
+        done = self.wait(list(self.running), return_when="FIRST_COMPLETED").done
+        future = min(done, key=lambda f: f.key)
+        self.running.discard(future)
+        return future.result()
 
     def close(self) -> None:
         self.client.close()

@@ -10,7 +10,9 @@ instead of starting over.
 from __future__ import annotations
 
 import statistics
+import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,7 +90,9 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
             run_dir.mkdir(exist_ok=True)
             spec = parse_spec(task.spec_yaml, str(run_dir / rundir.SPEC_FILE))
             trainer = start_run_in(prepare_run(spec, datasets_dir), run_dir)
-        with stop_on_signals(trainer):
+        # Signals reach a local worker's main thread; a Dask task runs in a thread and stops on the STOP file.
+        on_main_thread = threading.current_thread() is threading.main_thread()
+        with stop_on_signals(trainer) if on_main_thread else nullcontext():
             result = trainer.run(TrialReporter(trainer, task))
     except NnctlError as err:
         return {"event": "end", "trial": task.index, "status": "failed", "message": str(err).splitlines()[0],

@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 
-
 PR_SET_PDEATHSIG = 1
 
 

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from . import data_cmd, eval_cmd, gradcheck_cmd, predict_cmd, spec_cmd, train_cmd, tune_cmd
+from . import data_cmd, eval_cmd, gradcheck_cmd, predict_cmd, runs_cmd, spec_cmd, train_cmd, tune_cmd
 
 app = typer.Typer(
     name="nnctl",
@@ -23,6 +23,7 @@ app.command()(gradcheck_cmd.gradcheck)
 app.command()(tune_cmd.tune)
 app.add_typer(spec_cmd.app, name="spec")
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(runs_cmd.app, name="runs")
 
 
 def main() -> None:

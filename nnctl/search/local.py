@@ -1,7 +1,8 @@
 """Trials in worker processes on this machine, the default executor.
 
 BLAS threads are divided among the workers (cores // workers each, at least
-one) so N workers never oversubscribe the cores.  A worker that dies (killed,
+one, and never more than an OPENBLAS_NUM_THREADS already set) so N workers
+never oversubscribe the cores.  A worker that dies (killed,
 out of memory) is replaced and its trial handed out once more; the trial then
 continues from its last checkpoint.
 """
@@ -22,8 +23,10 @@ BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", 
 
 
 def blas_threads(workers: int, cores: int | None = None) -> int:
-    """Each worker's share of the cores."""
-    return max(1, (cores or os.cpu_count() or 1) // workers)
+    """Each worker's share of the cores, capped by an OPENBLAS_NUM_THREADS the user already set."""
+    share = max(1, (cores or os.cpu_count() or 1) // workers)
+    cap = os.environ.get("OPENBLAS_NUM_THREADS", "")
+    return min(share, int(cap)) if cap.isdigit() and int(cap) >= 1 else share
 
 
 class _Worker:

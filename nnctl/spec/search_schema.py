@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 DISTRIBUTIONS = ("choice", "uniform", "int_uniform", "log_uniform", "int_log_uniform", "one_minus_log_uniform")
 CONDITION = re.compile(r"^\s*(<=|>=|<|>|==)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
@@ -57,6 +57,12 @@ class ParameterSpec(_Strict):
         if kind == "one_minus_log_uniform" and not (0 <= lo and hi < 1):
             raise ValueError(f"one_minus_log_uniform: bounds must lie in [0, 1) so that 1 - x > 0, got [{lo:g}, {hi:g}]")
         return self
+
+    @model_serializer
+    def _as_written(self) -> dict:
+        """Dump as the user writes it, ``{log_uniform: [lo, hi]}``, not every distribution key."""
+        args = self.args
+        return {self.kind: list(args) if isinstance(args, tuple) else args}
 
     @property
     def kind(self) -> str:

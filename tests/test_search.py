@@ -21,24 +21,10 @@ from nnctl.search.refine import refine_distribution
 from nnctl.search.space import Distribution, Space
 from nnctl.search.trial import TrialTask, median_says_prune
 from nnctl.spec.search_schema import SearchSpec
-from tests.conftest import invoke, invoke_json, nnctl_cmd, one_line_error, run_nnctl, subprocess_env, write_spec
+from tests.conftest import TINY_SPEC, h5_datasets, invoke, invoke_json, nnctl_cmd, one_line_error, run_nnctl, subprocess_env, write_spec
 
-TUNE_SPEC = """\
-name: tiny
-seed: 7
-data:
-  source: digits
-  limit: 300
-  split: {train: 0.6, dev: 0.2, test: 0.2}
-model:
-  layers:
-    - {units: 16, activation: relu}
-    - {units: 10, activation: softmax}
-train:
-  epochs: 3
-  batch_size: 32
-  learning_rate: 0.01
-  optimizer: {name: adam}
+# The shared tiny digits spec (batch norm, dropout, Adam) with a search over learning rate and L2.
+TUNE_SPEC = TINY_SPEC.replace("epochs: 4", "epochs: 3") + """\
 search:
   metric: dev_error
   trials: 4
@@ -267,8 +253,8 @@ def _comparable(tune_dir: Path) -> list:
     record = load_search(tune_dir)
     out = []
     for t in record.trials:
-        with h5py.File(t.run_dir / "checkpoint.h5") as f:
-            params = {name: f["params"][name]["W"][()].tobytes() for name in f["params"]}
+        arrays = h5_datasets(t.run_dir / "checkpoint.h5")
+        params = {k: v.tobytes() for k, v in arrays.items() if k.startswith(("params/", "state/", "optimizer/"))}
         out.append((t.index, t.status, t.params, t.value, t.curve, params))
     return out
 

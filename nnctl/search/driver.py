@@ -4,13 +4,12 @@ The coordinator is the only writer of trials.jsonl.  A trial is handed out
 with a snapshot of the finished trials' curves (the median rule's reference),
 so pruning needs no shared state between workers.  A stop request (Ctrl-C,
 SIGTERM) writes the STOP file that every running trial polls, waits for the
-trials to checkpoint, and records them as interrupted for `--resume`.
+trials to checkpoint, and records them as interrupted for `--resume`
+(the same signal handling as `nnctl train`, through ``stop_requested``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from ..errors import BuildError
 from ..orchestration.datasets import default_datasets_dir
 from ..orchestration.start import metric_names, prepare_run
 from ..spec import spec_to_yaml
+from ..train.loop import stop_on_signals
 from .plan import TIME_METRICS, Plan
 from .record import STOP_FILE, TRIALS_FILE, SearchRecord, TrialRecord, append_event, apply_event
 from .trial import TrialTask
@@ -60,10 +60,16 @@ class Search:
     def tune_dir(self) -> Path:
         return self.record.tune_dir
 
-    def request_stop(self) -> None:
-        """Stop handing out trials and tell the running ones to checkpoint and return."""
-        self.stopping = True
-        (self.tune_dir / STOP_FILE).touch()
+    @property
+    def stop_requested(self) -> bool:
+        return self.stopping
+
+    @stop_requested.setter
+    def stop_requested(self, value: bool) -> None:
+        """Stop handing out trials and tell the running ones (through the STOP file) to checkpoint and return."""
+        self.stopping = value
+        if value:
+            (self.tune_dir / STOP_FILE).touch()
 
     def _record(self, event: dict) -> None:
         append_event(self.tune_dir, event)
@@ -96,7 +102,7 @@ class Search:
         finished = {t.index for t in self.record.trials if t.status not in ("running", "interrupted")}
         todo = [i for i in range(self.record.trials_planned) if i not in finished]
         in_flight: set[int] = set()
-        with _stop_requests(self):
+        with stop_on_signals(self):  # Ctrl-C / SIGTERM: stop cleanly; a second Ctrl-C aborts at once
             while (todo and not self.stopping) or in_flight:
                 while todo and not self.stopping and len(in_flight) < self.executor.slots:
                     index = todo.pop(0)
@@ -110,19 +116,3 @@ class Search:
         (self.tune_dir / STOP_FILE).unlink(missing_ok=True)
         return not self.stopping
 
-
-@contextlib.contextmanager
-def _stop_requests(search: Search):
-    """Ctrl-C and SIGTERM ask the search to stop cleanly; a second Ctrl-C aborts at once."""
-
-    def handler(signum, frame):
-        if search.stopping:
-            raise KeyboardInterrupt
-        search.request_stop()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)

@@ -385,3 +385,34 @@ def test_an_unreachable_scheduler_is_one_line_within_the_timeout(tmp_path):
     assert "cannot reach a Dask scheduler within 2 s" in one_line_error(proc.stderr)
     assert time.monotonic() - started < 30
     assert not (tmp_path / "runs").exists()
+
+
+def test_satisficing_metrics_keep_unmet_trials_out_of_the_ranking(tmp_path):
+    spec = write_spec(tmp_path, TUNE_SPEC.replace("metric: dev_error", "metric: dev_error\n  satisfy: {train_error: '<= 0.5'}"))
+    result = tune_json(spec, "--runs-dir", tmp_path / "runs", "--workers", "2")
+    record = load_search(result["tune_dir"])
+    for trial in record.trials:
+        with h5py.File(trial.run_dir / "metrics.h5") as f:
+            train_error = f["epoch/train_error"][trial.best_epoch - 1]
+        assert trial.satisfied == {"train_error": train_error} and trial.feasible == (train_error <= 0.5)
+    assert {t.index for t in record.ranked()} == {t.index for t in record.trials if t.feasible}
+    assert any(not t.feasible for t in record.trials)  # the low learning rates cannot get there in 3 epochs
+
+
+def test_a_grid_search_runs_every_point(tmp_path):
+    grid = TUNE_SPEC.replace("trials: 4\n", "method: grid\n  grid_points: 2\n").replace(
+        "regularization.l2: {log_uniform: [1.0e-3, 10]}", "train.batch_size: {choice: [32, full]}")
+    result = tune_json(write_spec(tmp_path, grid), "--runs-dir", tmp_path / "runs", "--workers", "2")
+    record = load_search(result["tune_dir"])
+    assert record.trials_planned == 4
+    assert sorted((t.params["train.learning_rate"], str(t.params["train.batch_size"])) for t in record.trials) == \
+        sorted((lr, b) for lr in (1e-4, 1.0) for b in ("32", "full"))
+
+
+def test_blas_threads_are_divided_among_workers(monkeypatch):
+    from nnctl.search.local import blas_threads
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    assert [blas_threads(w, cores=8) for w in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    assert blas_threads(1, cores=8) == 2 and blas_threads(8, cores=8) == 1

@@ -18,6 +18,7 @@ from ..runs.checkpoint import Checkpoint, load_checkpoint
 from ..spec import Spec, parse_spec
 from ..train.build import build_network
 from ..train.loop import make_streams
+from .checkpoints import load_into, stored_normalizer
 from .datasets import default_datasets_dir
 
 SPLITS = ("train", "dev", "test", "train_dev")
@@ -48,8 +49,8 @@ def load_model(run_dir: Path, which: str = "best") -> LoadedModel:
     ckpt = load_checkpoint(path)
     spec = parse_spec(ckpt.spec_yaml, str(path))
     net = build_network(spec, tuple(ckpt.input_shape), make_streams(spec.seed)["dropout"])
-    net.load(ckpt.params, ckpt.state)
-    return LoadedModel(spec, net, Normalizer.from_state(ckpt.normalizer), ckpt, path)
+    load_into(net, ckpt, path)
+    return LoadedModel(spec, net, stored_normalizer(ckpt, path), ckpt, path)
 
 
 def split_data(model: LoadedModel, split: str) -> Dataset:

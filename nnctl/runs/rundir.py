@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from ..errors import RunError
+from .atomic import describe
 
 SPEC_FILE = "spec.yaml"
 INITIAL, LATEST, BEST, METRICS = "initial.h5", "checkpoint.h5", "best.h5", "metrics.h5"
@@ -13,15 +14,20 @@ INITIAL, LATEST, BEST, METRICS = "initial.h5", "checkpoint.h5", "best.h5", "metr
 
 def create_run_dir(runs_dir: Path, name: str) -> Path:
     runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    for attempt in range(1000):
-        path = runs_dir / (stem if attempt == 0 else f"{stem}-{attempt}")
-        try:
-            path.mkdir()  # atomic: fails if another run took the name
-            return path
-        except FileExistsError:
-            continue
+    try:
+        if runs_dir.exists() and not runs_dir.is_dir():
+            raise RunError(f"{runs_dir}: exists and is not a directory (--runs-dir names where runs are created)")
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1000):
+            path = runs_dir / (stem if attempt == 0 else f"{stem}-{attempt}")
+            try:
+                path.mkdir()  # atomic: fails if another run took the name
+                return path
+            except FileExistsError:
+                continue
+    except OSError as err:
+        raise RunError(f"{err.filename or runs_dir}: cannot create the run directory ({describe(err)})") from None
     raise RunError(f"{runs_dir}: could not find a free run directory name for '{stem}'")
 
 

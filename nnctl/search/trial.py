@@ -81,11 +81,13 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
     run_dir = Path(task.tune_dir) / trial_dir_name(task.index)
     datasets_dir = Path(task.datasets_dir) if task.datasets_dir else None
     try:
-        finished = _finished_reason(run_dir)
+        finished, epoch = _trial_state(run_dir)
         if finished:
             return summarise(task, MetricLog.load(run_dir / rundir.METRICS), finished, time.perf_counter() - started)
-        if (run_dir / rundir.LATEST).exists():
-            trainer = resume_run(run_dir, datasets_dir=datasets_dir)
+        if epoch is not None:
+            # Killed before its first epoch ended, a trial has no metrics.h5 yet, and no history to lose.
+            fresh = epoch == 0 and not (run_dir / rundir.METRICS).exists()
+            trainer = resume_run(run_dir, datasets_dir=datasets_dir, repair_metrics=fresh)
         else:
             run_dir.mkdir(exist_ok=True)
             spec = parse_spec(task.spec_yaml, str(run_dir / rundir.SPEC_FILE))
@@ -100,16 +102,17 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
     return summarise(task, trainer.log, result.stop_reason, time.perf_counter() - started)
 
 
-def _finished_reason(run_dir: Path) -> str | None:
-    """Why a trial directory's run is already over (its budget spent, stopped early, pruned), else None."""
+def _trial_state(run_dir: Path) -> tuple[str | None, int | None]:
+    """Why a trial's run is already over (budget spent, stopped early, pruned) or None, and its checkpoint's epoch
+    (None: never checkpointed, so it starts afresh)."""
     if not (run_dir / rundir.LATEST).exists():
-        return None
+        return None, None
     ckpt = load_checkpoint(run_dir / rundir.LATEST)
     reason = ckpt.progress.get("stop_reason")
     if reason in DONE_REASONS:
-        return reason
+        return reason, ckpt.epoch
     epochs = parse_spec(ckpt.spec_yaml, str(run_dir / rundir.SPEC_FILE)).train.epochs
-    return "completed" if ckpt.epoch >= epochs and ckpt.batch == 0 else None
+    return ("completed" if ckpt.epoch >= epochs and ckpt.batch == 0 else None), ckpt.epoch
 
 
 def summarise(task: TrialTask, log: MetricLog, stop_reason: str, seconds: float) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from pydantic.fields import FieldInfo
 from nnctl.errors import NnctlError
 from nnctl.spec.schema import GENERATED_SETS, REGISTRY_NAMES, Spec
 
-Path = tuple[str | int, ...]
+KeyPath = tuple[str | int, ...]
 SHORTHAND_SOURCES = ("digits", *REGISTRY_NAMES, *GENERATED_SETS)
 
 
@@ -53,7 +53,7 @@ class SpecError(NnctlError):
         return cls([Problem(source, line, path, message)])
 
 
-def format_path(path: Path) -> str:
+def format_path(path: KeyPath) -> str:
     """Render ('model', 'layers', 2, 'units') as model.layers[2].units."""
     text = ""
     for part in path:
@@ -121,7 +121,7 @@ class Located:
     """Where a pydantic loc points: the YAML path, the type expected there, and
     (for an unknown key) the model that rejected it."""
 
-    path: Path
+    path: KeyPath
     annotation: Any
     owner: type[BaseModel] | None = None
 
@@ -213,7 +213,7 @@ def _base_phrase(tp: Any) -> str:
 # ---------------------------------------------------------------- messages
 
 
-def _noun(path: Path, tag_key: str = "") -> str:
+def _noun(path: KeyPath, tag_key: str = "") -> str:
     """What the user was naming, from the path: 'activation', 'layer type', 'optimizer'."""
     words = [p for p in path if isinstance(p, str)]
     noun = words[-1].replace("_", " ") if words else "value"
@@ -235,7 +235,7 @@ def _literal_words(annotation: Any) -> list[str] | None:
     return None
 
 
-def explain(error: dict) -> tuple[Path, str]:
+def explain(error: dict) -> tuple[KeyPath, str]:
     """A pydantic error record as (YAML path, plain message)."""
     kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
     located = locate(error["loc"])
@@ -270,7 +270,7 @@ def explain(error: dict) -> tuple[Path, str]:
     return path, f"expected {describe(located.annotation)}, got {show(value)}"
 
 
-def explain_all(errors: list[dict]) -> list[tuple[Path, str]]:
+def explain_all(errors: list[dict]) -> list[tuple[KeyPath, str]]:
     """Explain every error once, dropping 'missing X' when a typo of X is already reported."""
     explained = list(dict.fromkeys(explain(e) for e in errors))
     typos = {

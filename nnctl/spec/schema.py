@@ -407,7 +407,8 @@ class CheckpointSpec(Strict):
 class Spec(Strict):
     """A whole experiment: what to learn from, what to build, how to train it."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] = "experiment"
+    # A run directory is NAME-YYYYmmdd-HHMMSS[-N]: 100 characters keep it far below NAME_MAX (255).
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)] = "experiment"
     seed: Annotated[int, Field(ge=0)] = 0
     precision: Literal["float32", "float64"] = "float32"
     data: DataSpec = Field(default_factory=DataSpec)

@@ -25,6 +25,7 @@ from ..spec.schema import (
     ResidualLayerSpec,
     Spec,
 )
+from .memory import Footprint, check_fits
 
 
 class LayerNames:
@@ -112,13 +113,17 @@ def build_layers(spec: Spec, input_shape: tuple[int, ...], dropout_rng: np.rando
     if spec.model.input_keep_prob < 1:
         layers.append(Dropout("input.drop", spec.model.input_keep_prob, dropout_rng))
     shape, last, names = tuple(input_shape), len(spec.model.layers), LayerNames()
+    footprint, batch = Footprint(), 1 if spec.train.batch_size == "full" else spec.train.batch_size
     for index, layer_spec in enumerate(spec.model.layers, start=1):
+        key = f"model.layers[{index - 1}]"
         try:
             block = _layer(index, layer_spec, shape, index == last, names, dropout_rng)
             for layer in block:
                 shape = tuple(layer.build(shape))
+                footprint.add_layer(layer, shape)
+                check_fits(footprint, batch, np.dtype(spec.precision).itemsize, spec.train.optimizer.name, key)
         except ValueError as err:  # the nn layers' own shape checks
-            raise BuildError(f"model.layers[{index - 1}]", str(err)) from None
+            raise BuildError(key, str(err)) from None
         layers += block
     return _pool_before_relu(layers)
 

@@ -1,7 +1,8 @@
 """Targets of `nnctl tune` (issue 10), measured with the real command line.
 
 1. A 32-trial random search over learning rate and L2 on configs/quickstart.yaml:
-   wall time with 2 local workers vs the same trials one after another (1 worker).
+   wall time with 2 local workers vs the same trials one after another (1 worker,
+   with 2 BLAS threads as `--workers 1` gives it, and with 1).
 2. Overhead per trial: the search's wall time minus the time trials spent in
    their training loops, per trial (worker start, spec validation, data
    loading and normalization, run directory, checkpoints, the record).
@@ -73,32 +74,42 @@ def loop_seconds(trial_run: Path) -> float:
         return float(f["epoch/wall_time"][-1])
 
 
-def run_search(spec: Path, runs: Path, workers: int) -> dict:
+SETTINGS = (  # (workers, BLAS threads per worker) on 2 cores
+    (1, 2),  # `--workers 1`: one trial at a time with every core's BLAS thread
+    (1, 1),  # one trial at a time, single-threaded
+    (2, 1),  # `--workers 2`: two trials at once, one BLAS thread each
+)
+
+
+def run_search(spec: Path, runs: Path, workers: int, threads: int) -> dict:
     load = os.getloadavg()[0]
-    result, wall = nnctl("tune", spec, "--runs-dir", runs, "--workers", workers, "--quiet")
+    result, wall = nnctl("tune", spec, "--runs-dir", runs, "--workers", workers, "--quiet",
+                         env={"OPENBLAS_NUM_THREADS": str(threads)})
     in_loops = sum(loop_seconds(t["run"]) for t in result["trials"])
-    return {"workers": workers, "wall_s": round(wall, 3), "loop_s": round(in_loops, 3),
+    return {"workers": workers, "threads": threads, "wall_s": round(wall, 3), "loop_s": round(in_loops, 3),
             "overhead_per_trial_s": round((wall * workers - in_loops) / len(result["trials"]), 3),
             "load_before": round(load, 2), "result": result}
 
 
 def compare(spec: Path, runs: Path, repeats: int) -> dict:
-    """1 worker (2 BLAS threads) and 2 workers (1 each), alternating."""
+    """Every setting, one after another, in an order that alternates between repeats."""
     rows = []
     for repeat in range(repeats):
-        for workers in ((1, 2) if repeat % 2 == 0 else (2, 1)):
-            row = run_search(spec, runs / f"w{workers}-{repeat}", workers)
-            print(f"  {spec.stem}: {workers} worker(s): {row['wall_s']:.2f} s wall, {row['loop_s']:.2f} s in training loops, "
-                  f"overhead {row['overhead_per_trial_s']:.3f} s/trial, load {row['load_before']}", file=sys.stderr)
+        for workers, threads in (SETTINGS if repeat % 2 == 0 else SETTINGS[::-1]):
+            row = run_search(spec, runs / f"w{workers}t{threads}-{repeat}", workers, threads)
+            print(f"  {spec.stem}: {workers} worker(s) x {threads} BLAS thread(s): {row['wall_s']:.2f} s wall, "
+                  f"{row['loop_s']:.2f} s in training loops, overhead {row['overhead_per_trial_s']:.3f} s/trial, "
+                  f"load {row['load_before']}", file=sys.stderr)
             rows.append(row)
-    best = {w: min(r["wall_s"] for r in rows if r["workers"] == w) for w in (1, 2)}
+    best = {f"{w}x{t}": min(r["wall_s"] for r in rows if (r["workers"], r["threads"]) == (w, t)) for w, t in SETTINGS}
     return {"rows": [{k: v for k, v in r.items() if k != "result"} for r in rows], "best_wall_s": best,
-            "ratio_2_to_1": round(best[2] / best[1], 3), "last": rows[-1]["result"]}
+            "ratio_2x1_to_1x2": round(best["2x1"] / best["1x2"], 3), "ratio_2x1_to_1x1": round(best["2x1"] / best["1x1"], 3),
+            "last": rows[-1]["result"]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -109,13 +120,14 @@ def main() -> None:
         found = min(t["value"] for t in trials if t["value"] is not None)
         baseline, _ = nnctl("train", QUICKSTART, "--runs-dir", tmp / "baseline", "--quiet")
         shipped = 1.0 - baseline["best"]["value"]  # quickstart monitors dev_accuracy
-        print("wider MLP (256-256-10, 40 epochs, 16 trials): BLAS threads split among workers", file=sys.stderr)
+        print("wider MLP (256-256-10, 20 epochs, 8 trials): BLAS threads split among workers", file=sys.stderr)
         wide = tune_spec(tmp, "wide-tune", {"model.layers": [{"units": 256}, {"units": 256}, {"units": 10, "activation": "softmax"}],
-                                            "train.epochs": 40, "search.trials": 16})
+                                            "train.epochs": 20, "search.trials": 8})
         blas = compare(wide, tmp / "w", args.repeats)
     report = {
         "quickstart": {k: v for k, v in quick.items() if k != "last"},
         "overhead_per_trial_s": min(r["overhead_per_trial_s"] for r in quick["rows"] if r["workers"] == 1),
+        "load_average_after": os.getloadavg(),
         "dev_error": {"search_best_of_30": found, "quickstart_spec": shipped},
         "blas_split": {k: v for k, v in blas.items() if k != "last"},
         "cores": os.cpu_count(),

@@ -7,6 +7,7 @@ import math
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -416,3 +417,15 @@ def test_blas_threads_are_divided_among_workers(monkeypatch):
     assert [blas_threads(w, cores=8) for w in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
     assert blas_threads(1, cores=8) == 2 and blas_threads(8, cores=8) == 1
+
+
+@pytest.mark.parametrize("module,edit,args,hint", [
+    ("optuna", ("trials: 4", "trials: 4\n  method: tpe"), (), "method: tpe needs Optuna; install it with: pip install 'nnctl[tune]'"),
+    ("distributed", None, ("--scheduler", "tcp://127.0.0.1:8786"), "--scheduler needs Dask; install it with: pip install 'nnctl[cluster]'"),
+])
+def test_a_missing_extra_is_a_one_line_install_hint(tmp_path, monkeypatch, module, edit, args, hint):
+    monkeypatch.setitem(sys.modules, module, None)  # what an environment without the extra looks like to import
+    spec = write_spec(tmp_path, TUNE_SPEC.replace(*edit) if edit else TUNE_SPEC)
+    result = invoke("tune", spec, "--runs-dir", tmp_path / "runs", *args, expect=2)
+    assert one_line_error(result.stderr) == f"nnctl: error: {hint}"
+    assert not (tmp_path / "runs").exists()

@@ -46,9 +46,9 @@ def tune(
     if (resume or refine) and overrides:
         raise fail("--set applies to a new search's spec; a resumed or refined search keeps its own")
     with user_errors(str(spec_file) if spec_file else None, overrides):
-        plan, record, executor = _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, workers, scheduler,
-                                          connect_timeout)
-    search = Search(plan, record, executor, _sampler(plan))
+        plan, record, executor, sampler = _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, workers,
+                                                   scheduler, connect_timeout)
+    search = Search(plan, record, executor, sampler)
     live = not quiet and not as_json and not plain()
     display = Live(_best_table(record), console=stderr, refresh_per_second=4, transient=True) if live else None
     progress = Progress(on_trial_end=_reporter(quiet, display))
@@ -70,7 +70,8 @@ def _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, worker
             raise SpecError.single("--trials", "a resumed search keeps its trial count; use --refine for a new search")
         record = load_search(resume)
         plan = _plan(record.spec_yaml, str(Path(resume) / SPEC_FILE), (), None)
-        return plan, record, _executor(workers, scheduler, connect_timeout, Path(resume))
+        sampler = _sampler(plan)
+        return plan, record, _executor(workers, scheduler, connect_timeout, Path(resume)), sampler
     if refine is not None:
         parent = load_search(refine)
         text = refined_spec(parent, top, trials)
@@ -84,13 +85,14 @@ def _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, worker
         plan = _plan(text, str(spec_file), overrides, trials)
         base_dir, parent = runs_dir, None
     check_metrics(plan, None)
+    sampler = _sampler(plan)
     executor = _executor(workers, scheduler, connect_timeout, None)
     tune_dir = create_tune_dir(base_dir, plan.spec.name, spec_to_yaml(plan.spec), parent.tune_dir if parent else None)
     if parent is not None:
         append_event(parent.tune_dir, {"event": "child", "tune": os.path.relpath(tune_dir, parent.tune_dir)})
     if hasattr(executor, "check_shared"):
         executor.check_shared(tune_dir)
-    return plan, load_search(tune_dir), executor
+    return plan, load_search(tune_dir), executor, sampler
 
 
 def _plan(text: str, filename: str, overrides, trials: int | None) -> Plan:

@@ -261,7 +261,7 @@ def _comparable(tune_dir: Path) -> list:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["sigint", "sigkill"])
+@pytest.mark.parametrize("how", ["sigint", "sigterm", "sigkill"])
 def test_a_killed_search_resumes_to_the_uninterrupted_result(tmp_path, how):
     spec = write_spec(tmp_path, TUNE_SPEC.replace("trials: 4", "trials: 5").replace("epochs: 3", "epochs: 20"))
     whole = tune_json(spec, "--runs-dir", tmp_path / "whole", "--workers", "1")
@@ -272,13 +272,17 @@ def test_a_killed_search_resumes_to_the_uninterrupted_result(tmp_path, how):
     while time.monotonic() < deadline and not (list(runs.glob("*")) and _ends(next(runs.glob("*"))) >= 1
                                                and (next(runs.glob("*")) / "trial-0001" / "checkpoint.h5").exists()):
         time.sleep(0.005)
-    os.killpg(proc.pid, signal.SIGINT if how == "sigint" else signal.SIGKILL)
+    if how == "sigterm":
+        os.kill(proc.pid, signal.SIGTERM)  # the search process alone: its workers hear it through the STOP file
+    else:
+        os.killpg(proc.pid, signal.SIGINT if how == "sigint" else signal.SIGKILL)  # Ctrl-C reaches the whole group
     proc.communicate(timeout=60)
-    assert proc.returncode == (130 if how == "sigint" else -9), proc.returncode
+    assert proc.returncode == (-9 if how == "sigkill" else 130), proc.returncode
     tune_dir = next(runs.glob("*"))
     cut = load_search(tune_dir)
     assert 1 <= sum(t.status == "completed" for t in cut.trials) < 5
-    if how == "sigint":
+    if how != "sigkill":
+        assert not (tune_dir / "STOP").exists()
         assert "interrupted" in {t.status for t in cut.trials}
     resumed = tune_json("--resume", tune_dir, "--workers", "1")
     assert resumed["completed"] and resumed["counts"] == {"completed": 5}
@@ -429,3 +433,15 @@ def test_a_missing_extra_is_a_one_line_install_hint(tmp_path, monkeypatch, modul
     result = invoke("tune", spec, "--runs-dir", tmp_path / "runs", *args, expect=2)
     assert one_line_error(result.stderr) == f"nnctl: error: {hint}"
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_trial_that_cannot_build_fails_alone(tmp_path):
+    # 180 training examples in batches of 179 leave a batch of 1, which batch norm cannot normalize.
+    text = TUNE_SPEC.replace("trials: 4\n", "method: grid\n").replace(
+        "train.learning_rate: {log_uniform: [1.0e-4, 1.0]}\n    regularization.l2: {log_uniform: [1.0e-3, 10]}",
+        "train.batch_size: {choice: [32, 179]}")
+    result = tune_json(write_spec(tmp_path, text), "--runs-dir", tmp_path / "runs", "--workers", "2")
+    by_size = {t["params"]["train.batch_size"]: t for t in result["trials"]}
+    assert by_size[32]["status"] == "completed" and by_size[179]["status"] == "failed"
+    assert "train.batch_size: batch normalization needs at least 2 examples" in by_size[179]["message"]
+    assert result["best"]["trial"] == by_size[32]["trial"]

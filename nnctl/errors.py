@@ -32,3 +32,11 @@ class BuildError(NnctlError):
     def __init__(self, key: str, message: str):
         super().__init__(f"{key}: {message}")
         self.key = key
+
+
+class TuneDirError(RunError):
+    """A tune directory that is missing, from another nnctl version, or edited by hand."""
+
+
+class ClusterError(NnctlError):
+    """A Dask scheduler that cannot be reached, has no workers, or whose workers cannot see the tune directory."""

@@ -14,14 +14,10 @@ import os
 import uuid
 from pathlib import Path
 
-from ..errors import NnctlError
+from ..errors import ClusterError
 from .trial import TrialTask, run_trial
 
 INSTALL_HINT = "--scheduler needs Dask; install it with: pip install 'nnctl[cluster]'"
-
-
-class ClusterError(NnctlError):
-    """The Dask scheduler cannot be reached, has no workers, or its workers cannot see the tune directory."""
 
 
 def _sees(path: str, token: str) -> bool:
@@ -35,7 +31,7 @@ def _sees(path: str, token: str) -> bool:
 class DaskExecutor:
     def __init__(self, address: str, timeout: float):
         try:
-            from distributed import Client, wait
+            from distributed import Client, KilledWorker, wait
         except ImportError:
             raise ClusterError(INSTALL_HINT) from None
         self.address = address
@@ -50,8 +46,8 @@ class DaskExecutor:
             self.client.close()
             raise ClusterError(f"--scheduler {address}: the scheduler has no workers (start some with `dask worker {address}`)") from None
         self.slots = max(1, sum(self.client.nthreads().values()))
-        self.wait = wait
-        self.running: set = set()
+        self.wait, self.killed_worker = wait, KilledWorker
+        self.running: dict = {}  # future -> trial index
 
     def check_shared(self, directory: Path) -> None:
         """Every worker must see ``directory`` (where the trials are written) at the same path."""
@@ -69,13 +65,16 @@ class DaskExecutor:
 
     def submit(self, task: TrialTask) -> None:
         key = f"nnctl-trial-{os.path.basename(task.tune_dir)}-{task.index}-{uuid.uuid4().hex[:8]}"
-        self.running.add(self.client.submit(run_trial, task, key=key, pure=False))
+        self.running[self.client.submit(run_trial, task, key=key, pure=False)] = task.index
 
     def next_result(self) -> dict:
         done = self.wait(list(self.running), return_when="FIRST_COMPLETED").done
         future = min(done, key=lambda f: f.key)
-        self.running.discard(future)
-        return future.result()
+        index = self.running.pop(future)
+        try:
+            return future.result()
+        except self.killed_worker:  # Dask gave up after the trial's workers died repeatedly
+            return {"event": "end", "trial": index, "status": "failed", "message": "every Dask worker that ran it died"}
 
     def close(self) -> None:
         self.client.close()

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import RunError
+from ..errors import TuneDirError
 from ..runs import rundir
 from ..spec import SpecError, parse_spec
 from .space import Distribution, Space
@@ -34,10 +34,6 @@ FORMAT = 1
 TUNE_FILE, SPEC_FILE, TRIALS_FILE, STOP_FILE = "tune.json", "spec.yaml", "trials.jsonl", "STOP"
 FINISHED = ("completed", "early_stopping", "pruned", "diverged", "failed")
 RANKED = ("completed", "early_stopping")
-
-
-class TuneDirError(RunError):
-    """A tune directory that is missing, from another nnctl version, or edited by hand."""
 
 
 def trial_dir_name(index: int) -> str:

@@ -91,3 +91,9 @@ def test_bad_input(tune_dir, tmp_path):
     assert "no such directory" in one_line_error(invoke("runs", "list", tmp_path / "nope", expect=2).stderr)
     assert "not a run directory" in one_line_error(invoke("runs", "show", tmp_path, expect=2).stderr)
     assert "not a number" in one_line_error(invoke("runs", "list", tune_dir, "--filter", "status<3", expect=2).stderr)
+
+
+def test_a_runs_folder_points_at_its_tune_directories(tune_dir):
+    result = invoke("runs", "list", tune_dir.parent, "--format", "csv")
+    assert result.stdout.splitlines() == ["name,status,epochs,best,best_epoch,monitor"]  # no plain runs there
+    assert f"1 tune directory not listed ({tune_dir.name})" in result.stderr

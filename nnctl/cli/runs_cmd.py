@@ -16,7 +16,8 @@ from rich.table import Table
 
 from ..runs import rundir
 from ..runs.listing import RunSummary, differing_keys, find_runs, is_run_dir, matches, parse_filter, read_epochs, summarise_run
-from .common import fail, print_json, stdout, user_errors
+from ..search.record import TUNE_FILE
+from .common import fail, print_json, stderr, stdout, user_errors
 
 app = typer.Typer(help="List, inspect, compare and export run directories.", no_args_is_help=True)
 
@@ -108,6 +109,10 @@ def list_runs(
         rows = [[r.name, r.status, r.epochs, r.best_value, r.best_epoch, r.monitor, *(r.spec.get(k) for k in varying)]
                 for r in runs]
     emit(rows, header, fmt, title=f"{directory}  ({len(runs)} runs)")
+    searches = sorted(p.name for p in Path(directory).iterdir() if (p / TUNE_FILE).is_file())
+    if searches:
+        stderr.print(f"{len(searches)} tune director{'y' if len(searches) == 1 else 'ies'} not listed ({', '.join(searches)}): "
+                     f"`nnctl runs list {Path(directory) / searches[0]}` lists its trials", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("show")

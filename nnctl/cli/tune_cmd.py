@@ -41,6 +41,8 @@ def tune(
         raise fail("give exactly one of a SPEC file, --resume TUNE_DIR or --refine TUNE_DIR")
     if trials is not None and trials < 1:
         raise fail(f"--trials {trials}: need at least 1 trial")
+    if workers is not None and workers < 1:
+        raise fail(f"--workers {workers}: need at least 1 worker")
     if top < 1:
         raise fail(f"--top {top}: need at least 1 trial")
     if (resume or refine) and overrides:

@@ -16,7 +16,6 @@ import subprocess
 import sys
 from dataclasses import asdict
 
-from ..errors import NnctlError
 from .trial import TrialTask
 
 BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -48,8 +47,6 @@ class LocalExecutor:
     """``slots`` worker processes; ``submit`` hands a trial to an idle one, ``next_result`` waits for any."""
 
     def __init__(self, workers: int, cores: int | None = None):
-        if workers < 1:
-            raise NnctlError(f"--workers {workers}: need at least 1 worker")
         self.slots = workers
         self.threads = blas_threads(workers, cores)
         self.selector = selectors.DefaultSelector()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from ..errors import ClusterError
+from ..search.cluster import DaskExecutor
 from ..search.driver import Progress, Search, check_metrics
 from ..search.local import LocalExecutor
 from ..search.plan import Plan, load_plan
@@ -90,10 +93,15 @@ def _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, worker
     sampler = _sampler(plan)
     executor = _executor(workers, scheduler, connect_timeout, None)
     tune_dir = create_tune_dir(base_dir, plan.spec.name, spec_to_yaml(plan.spec), parent.tune_dir if parent else None)
+    if isinstance(executor, DaskExecutor):
+        try:
+            executor.check_shared(tune_dir)
+        except ClusterError:
+            shutil.rmtree(tune_dir, ignore_errors=True)  # nothing started: leave nothing behind
+            executor.close()
+            raise
     if parent is not None:
         append_event(parent.tune_dir, {"event": "child", "tune": os.path.relpath(tune_dir, parent.tune_dir)})
-    if hasattr(executor, "check_shared"):
-        executor.check_shared(tune_dir)
     return plan, load_search(tune_dir), executor, sampler
 
 
@@ -110,8 +118,6 @@ def _executor(workers: int | None, scheduler: str | None, timeout: float, shared
     if scheduler is not None:
         if workers is not None:
             raise SpecError.single("--workers", "the Dask cluster's workers run the trials; drop --workers with --scheduler")
-        from ..search.cluster import DaskExecutor
-
         executor = DaskExecutor(scheduler, timeout)
         if shared_dir is not None:
             executor.check_shared(shared_dir)

@@ -19,6 +19,7 @@ figure, the two settings run back to back, alternating, and ratios are quoted.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import subprocess
@@ -44,9 +45,9 @@ SEARCH = {
 }
 
 
-def tune_spec(directory: Path, name: str, changes: dict | None = None) -> Path:
-    spec = yaml.safe_load(QUICKSTART.read_text())
-    spec["search"] = SEARCH
+def tune_spec(directory: Path, name: str, changes: dict | None = None, base: Path = QUICKSTART) -> Path:
+    spec = yaml.safe_load(base.read_text())
+    spec["search"] = copy.deepcopy(SEARCH)
     for path, value in (changes or {}).items():
         node = spec
         *parents, last = path.split(".")
@@ -111,6 +112,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--mnist-mirror", type=Path, help="Also compare the BLAS settings on the MNIST MLP (784-256-128-10), "
+                        "fetching MNIST from this mirror into a temporary cache.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -124,12 +127,23 @@ def main() -> None:
         wide = tune_spec(tmp, "wide-tune", {"model.layers": [{"units": 256}, {"units": 256}, {"units": 10, "activation": "softmax"}],
                                             "train.epochs": 20, "search.trials": 8})
         blas = compare(wide, tmp / "w", args.repeats)
+        mnist = None
+        if args.mnist_mirror:
+            print("MNIST MLP (784-256-128-10, 1 epoch, 4 trials): BLAS threads split among workers", file=sys.stderr)
+            os.environ["NNCTL_DATASETS"] = str(tmp / "datasets")
+            subprocess.run([sys.executable, "-m", "nnctl", "data", "fetch", "mnist", "--mirror", str(args.mnist_mirror),
+                            "--cache-dir", str(tmp / "datasets" / "cache")], check=True, capture_output=True)
+            spec = tune_spec(tmp, "mnist-tune", {"train.epochs": 1, "search.trials": 4, "search.metric": "dev_error",
+                                                 "search.parameters": {"train.learning_rate": {"log_uniform": [1.0e-4, 1.0e-2]}}},
+                             base=REPO / "configs" / "mnist-mlp.yaml")
+            mnist = compare(spec, tmp / "m", args.repeats)
     report = {
         "quickstart": {k: v for k, v in quick.items() if k != "last"},
         "overhead_per_trial_s": min(r["overhead_per_trial_s"] for r in quick["rows"] if r["workers"] == 1),
         "load_average_after": os.getloadavg(),
         "dev_error": {"search_best_of_30": found, "quickstart_spec": shipped},
         "blas_split": {k: v for k, v in blas.items() if k != "last"},
+        "blas_split_mnist_mlp": {k: v for k, v in mnist.items() if k != "last"} if mnist else None,
         "cores": os.cpu_count(),
     }
     print(json.dumps(report, indent=2))

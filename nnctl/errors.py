@@ -34,6 +34,14 @@ class BuildError(NnctlError):
         self.key = key
 
 
+class MissingExtraError(NnctlError):
+    """An optional dependency (an extra in pyproject.toml) is not installed; the message is the install hint."""
+
+
+class PlotError(NnctlError):
+    """A picture this run cannot give: a boundary for non-2-D inputs, a metric it did not record, a bad output path."""
+
+
 class TuneDirError(RunError):
     """A tune directory that is missing, from another nnctl version, or edited by hand."""
 

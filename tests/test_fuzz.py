@@ -104,6 +104,7 @@ def digests(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=max(EXAMPLES // 3, 10))
 @given(
     target=st.sampled_from(["checkpoint.h5", "best.h5", "metrics.h5"]),

@@ -7,15 +7,20 @@ spec/input; 3 training diverged; 130 interrupted (Ctrl-C / SIGTERM).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from ..errors import BuildError, NnctlError
 from ..spec import locate
+
+# Click's base of usage errors; newer Typers vendor Click, so it is reached through a public subclass.
+ClickException = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -29,10 +34,52 @@ stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
 
 
+class _MessageLine(logging.Handler):
+    """The library's notes (a skipped first line) and warnings (a class training never saw) as one plain stderr line each."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        kind = "note" if record.levelno < logging.WARNING else "warning"
+        sys.stderr.write(f"nnctl: {kind}: {record.getMessage()}\n")
+
+
+_library_log = logging.getLogger("nnctl")
+if not any(isinstance(handler, _MessageLine) for handler in _library_log.handlers):
+    _library_log.addHandler(_MessageLine())
+    _library_log.setLevel(logging.INFO)
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print ``nnctl: error: message`` on stderr and return the Exit to raise."""
     stderr.print(f"nnctl: error: {message}", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+@contextmanager
+def _usage_errors_on_one_line():
+    """Click's usage errors (bad option value, unknown option, missing argument) as one line, exit 2."""
+    try:
+        yield
+    except ClickException as err:
+        if type(err).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as Typer shows it
+            raise
+        message = " ".join(err.format_message().split()).replace("Value error, ", "")  # Typer's validator prefix
+        context = getattr(err, "ctx", None)
+        hint = f" (see '{context.command_path} --help')" if context is not None else ""
+        raise fail(message + hint, err.exit_code) from None
+
+
+class OneLineUsageErrors(TyperGroup):
+    """The `nnctl` group: usage errors print ``nnctl: error: <one line>`` instead of a usage
+    block or a rich panel, like every other user mistake. Wrapping the group's own parsing and
+    its invocation of a subcommand covers every subcommand and nested group."""
+
+    def make_context(self, *args, **kwargs):
+        with _usage_errors_on_one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with _usage_errors_on_one_line():
+            return super().invoke(ctx)
 
 
 @contextmanager

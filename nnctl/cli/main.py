@@ -7,10 +7,12 @@ import sys
 
 import typer
 
-from . import data_cmd, eval_cmd, gradcheck_cmd, predict_cmd, runs_cmd, spec_cmd, train_cmd, tune_cmd
+from . import data_cmd, eval_cmd, gradcheck_cmd, plot_cmd, predict_cmd, report_cmd, runs_cmd, spec_cmd, train_cmd, tune_cmd
+from .common import OneLineUsageErrors
 
 app = typer.Typer(
     name="nnctl",
+    cls=OneLineUsageErrors,
     help="Train neural networks from YAML experiment specs.",
     no_args_is_help=True,
     add_completion=False,
@@ -21,6 +23,8 @@ app.command(name="eval")(eval_cmd.evaluate_run)
 app.command()(predict_cmd.predict)
 app.command()(gradcheck_cmd.gradcheck)
 app.command()(tune_cmd.tune)
+app.command()(report_cmd.report)
+app.add_typer(plot_cmd.app, name="plot")
 app.add_typer(spec_cmd.app, name="spec")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(runs_cmd.app, name="runs")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import Normalizer, Splits, load_splits
+from ..data import Normalizer, Splits, load_data
 from ..errors import BuildError, MetricLogError, RunError
 from ..nn.layers import BatchNorm
 from ..nn.network import Network
@@ -22,10 +22,11 @@ from ..runs.checkpoint import check_group, load_checkpoint
 from ..runs.metrics_log import MetricLog
 from ..spec import Spec, parse_spec, spec_to_yaml
 from ..train.build import build_network
-from ..train.loop import Trainer, make_streams
+from ..train.loop import RunFacts, StopReason, Trainer, make_streams
 from ..train.prepare import Prepared, fit_normalizer, prepare_all
 from .checkpoints import check_network, check_resumable, stored_normalizer
 from .datasets import default_datasets_dir
+from .run_data import run_splits, write_record
 
 RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs")
 
@@ -91,9 +92,10 @@ class RunParts:
     streams: dict
 
 
-def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normalizer | None = None) -> RunParts:
-    """Load and split the data, fit (or reuse) the normalizer, build the network."""
-    splits = load_splits(spec.data, spec.seed, datasets_dir or default_datasets_dir())
+def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normalizer | None = None,
+                splits: Splits | None = None) -> RunParts:
+    """Load and split the data (unless ``splits`` are given), fit (or reuse) the normalizer, build the network."""
+    splits = splits or load_data(spec.data, spec.seed, datasets_dir or default_datasets_dir()).splits
     normalizer = normalizer or fit_normalizer(spec, splits)
     data = prepare_all(spec, splits, normalizer)
     _check_monitors(spec, metric_names(splits.task, data))
@@ -113,25 +115,24 @@ def fresh_network(spec: Spec, input_shape: tuple[int, ...]) -> tuple[Network, di
 
 def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Trainer) -> Trainer:
     """A trainer for ``run`` writing into ``run_dir``, with what its checkpoints must carry."""
-    extras = {
-        "normalizer": run.normalizer.state(),
-        "spec_yaml": spec_to_yaml(run.spec),
-        "task": run.splits.task,
-        "class_names": list(run.splits.class_names),
-        "input_shape": list(run.net.input_shape),
-    }
-    return trainer_class(run.spec, run.net, run.data, run_dir, run.streams, extras, len(run.splits.class_names))
+    facts = RunFacts(
+        normalizer=run.normalizer.state(),
+        spec_yaml=spec_to_yaml(run.spec),
+        task=run.splits.task,
+        class_names=list(run.splits.class_names),
+        input_shape=list(run.net.input_shape),
+    )
+    return trainer_class(run.spec, run.net, run.data, run_dir, run.streams, facts, len(run.splits.class_names))
 
 
-def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> Trainer:
-    run = prepare_run(spec, datasets_dir)
-    return start_run_in(run, rundir.create_run_dir(runs_dir, spec.name))
-
-
-def start_run_in(run: RunParts, run_dir: Path) -> Trainer:
-    """Begin ``run`` in the existing (empty or never-checkpointed) directory ``run_dir``, e.g. a search trial's."""
+def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = None, run_dir: Path | None = None) -> Trainer:
+    """A new run under ``runs_dir``, or in ``run_dir``: an existing, never-checkpointed directory (a search trial's)."""
+    loaded = load_data(spec.data, spec.seed, datasets_dir or default_datasets_dir())
+    run = prepare_run(spec, datasets_dir, splits=loaded.splits)
+    run_dir = Path(run_dir) if run_dir is not None else rundir.create_run_dir(runs_dir, spec.name)
     try:
-        atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(run.spec))
+        atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
+        write_record(run_dir, loaded, spec)
         trainer = new_trainer(run, run_dir)
         trainer.save(rundir.INITIAL)
         # Epoch 0 is a valid checkpoint too: a run that diverges or is killed in its
@@ -159,12 +160,13 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
     ckpt = load_checkpoint(path)
     check_resumable(ckpt, path)
     spec = parse_spec(ckpt.spec_yaml, str(Path(run_dir) / rundir.SPEC_FILE), overrides)
-    if ckpt.progress.get("stop_reason") == "early_stopping":
+    if ckpt.progress.get("stop_reason") == StopReason.early_stopping:
         raise BuildError("train.early_stopping", f"{run_dir} already stopped early at epoch {ckpt.epoch}")
     if spec.train.epochs <= ckpt.epoch:  # would train nothing, yet rewrite the stored spec
         raise BuildError("train.epochs", f"{run_dir} has trained {ckpt.epoch} epochs and train.epochs is {spec.train.epochs}; "
                                          f"to continue, give --set train.epochs=N with N > {ckpt.epoch}")
-    run = prepare_run(spec, datasets_dir, stored_normalizer(ckpt, path))
+    splits = run_splits(Path(run_dir), spec, datasets_dir or default_datasets_dir())
+    run = prepare_run(spec, datasets_dir, stored_normalizer(ckpt, path), splits)
     trainer = new_trainer(run, Path(run_dir))
     check_network(ckpt, path, run.net)
     check_group(path, "optimizer", ckpt.optimizer,

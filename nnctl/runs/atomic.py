@@ -57,6 +57,11 @@ def atomic_write_text(path: Path, text: str) -> None:
     _write_durably(Path(path), text.encode("utf-8"))
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace a file with ``data`` (a rendered figure)."""
+    _write_durably(Path(path), data)
+
+
 @contextmanager
 def atomic_h5(path: Path):
     """Yield an h5py.File built in memory; if the block completes, it replaces ``path`` durably, sealed."""

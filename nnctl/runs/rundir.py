@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 from pathlib import Path
 
 from ..errors import RunError
@@ -10,6 +11,17 @@ from .atomic import describe
 
 SPEC_FILE = "spec.yaml"
 INITIAL, LATEST, BEST, METRICS = "initial.h5", "checkpoint.h5", "best.h5", "metrics.h5"
+
+
+class CheckpointName(StrEnum):
+    """The checkpoints a run keeps, by the name users pick them with (``--checkpoint``)."""
+
+    best = "best"
+    latest = "latest"
+    initial = "initial"
+
+
+CHECKPOINT_FILES = {CheckpointName.best: BEST, CheckpointName.latest: LATEST, CheckpointName.initial: INITIAL}
 
 
 def create_run_dir(runs_dir: Path, name: str) -> Path:
@@ -31,17 +43,18 @@ def create_run_dir(runs_dir: Path, name: str) -> Path:
     raise RunError(f"{runs_dir}: could not find a free run directory name for '{stem}'")
 
 
-def checkpoint_path(run: Path, which: str = "best") -> Path:
-    """The file for ``which`` in latest|best|initial; best falls back to latest when absent."""
+def checkpoint_path(run: Path, which: str = CheckpointName.best) -> Path:
+    """The file for ``which`` in best|latest|initial; best falls back to latest when absent."""
+    if which not in CHECKPOINT_FILES:
+        raise RunError(f"unknown checkpoint '{which}'; expected one of {', '.join(CheckpointName)}")
     run = Path(run)
     if not run.is_dir():
         raise RunError(f"{run}: no such run directory")
-    files = {"latest": LATEST, "best": BEST, "initial": INITIAL}
-    if not any((run / name).exists() for name in files.values()):
+    if not any((run / name).exists() for name in CHECKPOINT_FILES.values()):
         raise RunError(f"{run}: not a run directory (no checkpoint files in it)")
-    path = run / files[which]
-    if which == "best" and not path.exists():
+    path = run / CHECKPOINT_FILES[which]
+    if which == CheckpointName.best and not path.exists():
         path = run / LATEST
     if not path.exists():
-        raise RunError(f"{run}: no {files[which]} in this run (did training start?)")
+        raise RunError(f"{run}: no {CHECKPOINT_FILES[which]} in this run (did training start?)")
     return path

@@ -14,7 +14,7 @@ import os
 import uuid
 from pathlib import Path
 
-from ..errors import ClusterError
+from ..errors import ClusterError, MissingExtraError
 from .trial import TrialTask, run_trial
 
 INSTALL_HINT = "--scheduler needs Dask; install it with: pip install 'nnctl[cluster]'"
@@ -33,7 +33,7 @@ class DaskExecutor:
         try:
             from distributed import Client, KilledWorker, wait
         except ImportError:
-            raise ClusterError(INSTALL_HINT) from None
+            raise MissingExtraError(INSTALL_HINT) from None
         self.address = address
         try:
             self.client = Client(address, timeout=f"{timeout}s")  # the default client: distributed.wait needs one

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NnctlError
+from ..errors import MissingExtraError
 from .record import RANKED, SearchRecord
 from .space import Distribution, Space
 
@@ -26,7 +26,7 @@ class TpeSampler:
         try:
             import optuna
         except ImportError:
-            raise NnctlError(INSTALL_HINT) from None
+            raise MissingExtraError(INSTALL_HINT) from None
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.optuna, self.space, self.minimize = optuna, space, minimize
         self.distributions = {d.path: self._optuna_distribution(d) for d in space.distributions}

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NnctlError
-from ..orchestration.start import prepare_run, resume_run, start_run_in
+from ..orchestration.start import resume_run, start_run
 from ..runs import rundir
 from ..runs.checkpoint import load_checkpoint
 from ..runs.metrics_log import MetricLog
@@ -91,7 +91,7 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
         else:
             run_dir.mkdir(exist_ok=True)
             spec = parse_spec(task.spec_yaml, str(run_dir / rundir.SPEC_FILE))
-            trainer = start_run_in(prepare_run(spec, datasets_dir), run_dir)
+            trainer = start_run(spec, None, datasets_dir, run_dir=run_dir)
         # Signals reach a local worker's main thread; a Dask task runs in a thread and stops on the STOP file.
         on_main_thread = threading.current_thread() is threading.main_thread()
         with stop_on_signals(trainer) if on_main_thread else nullcontext():

@@ -8,7 +8,7 @@ that introduced the bad value).
 
 from __future__ import annotations
 
-from pathlib import Path as FsPath
+from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
@@ -74,7 +74,7 @@ def locate(filename: str, key: str, overrides: list[str] | tuple[str, ...] = ())
     path: KeyPath = tuple(int(part) if part.isdigit() else part
                        for part in key.replace("[", ".").replace("]", "").split(".") if part)
     try:
-        _, lines = _read_yaml(FsPath(filename).read_text(encoding="utf-8"), filename)
+        _, lines = _read_yaml(Path(filename).read_text(encoding="utf-8"), filename)
     except (OSError, UnicodeDecodeError, SpecError):
         lines = {}
     targets = [(override, parse_override(override)[0]) for override in overrides]
@@ -82,16 +82,18 @@ def locate(filename: str, key: str, overrides: list[str] | tuple[str, ...] = ())
     return f"{problem.source}:{problem.line}" if problem.line else problem.source
 
 
-def load_spec(path: str | FsPath, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
+def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
     """Read and validate a spec file; a missing or unreadable file is a SpecError too."""
     filename = str(path)
     try:
-        text = FsPath(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError.single(filename, "no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError.single(filename, f"cannot read the file: {exc}") from None
-    return parse_spec(text, filename, overrides)
+    spec = parse_spec(text, filename, overrides)
+    spec.data.base_dir = str(Path(path).resolve().parent)  # relative data paths are read from the spec's folder
+    return spec
 
 
 def spec_to_yaml(spec: Spec) -> str:

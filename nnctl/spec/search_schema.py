@@ -25,18 +25,25 @@ CONDITION = re.compile(r"^\s*(<=|>=|<|>|==)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # A string under a field is its description: the JSON Schema and the README's spec reference show it.
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class ParameterSpec(_Strict):
     """One searched value: exactly one distribution key."""
 
     choice: Annotated[list[Any], Field(min_length=1)] | None = None
+    """[a, b, ...]: each value with equal probability"""
     uniform: tuple[float, float] | None = None
+    """[lo, hi]: lo <= x < hi"""
     int_uniform: tuple[int, int] | None = None
+    """[lo, hi]: every integer lo..hi, both ends included"""
     log_uniform: tuple[float, float] | None = None
+    """[lo, hi]: 10^r, r ~ U[log10 lo, log10 hi); lo <= x < hi, 0 < lo"""
     int_log_uniform: tuple[int, int] | None = None
+    """[lo, hi]: integers lo..hi inclusive, uniform in log; 1 <= lo"""
     one_minus_log_uniform: tuple[float, float] | None = None
+    """[lo, hi]: x = 1 - 10^r with 1 - x log-uniform; lo < x <= hi < 1 (momentum, Adam's betas)"""
 
     @model_validator(mode="after")
     def _one_distribution(self):
@@ -77,23 +84,36 @@ class PruneSpec(_Strict):
     """Median stopping: after ``after_epochs``, stop a trial worse than the median of finished ones at that epoch."""
 
     rule: Literal["median"] = "median"
+    """median: worse than the median of finished trials at the same epoch"""
     after_epochs: Annotated[int, Field(ge=1)] = 3
-    min_trials: Annotated[int, Field(ge=1)] = 3  # finished trials needed before anything is pruned
+    """the first epoch at which a trial may be stopped"""
+    min_trials: Annotated[int, Field(ge=1)] = 3
+    """finished trials needed (at that epoch) before anything is pruned"""
 
 
 class SearchSpec(_Strict):
     """Random (default), grid or TPE search over ``--set`` paths of the rest of the spec."""
 
-    metric: str | None = None  # default: checkpoint.monitor
-    goal: Literal["minimize", "maximize"] | None = None  # default: inferred from the metric's name
+    metric: str | None = None
+    """the per-epoch metric that ranks trials (a dev metric; never test); default: checkpoint.monitor"""
+    goal: Literal["minimize", "maximize"] | None = None
+    """default: minimize for cost/error/mse/mae and times, else maximize"""
     satisfy: dict[str, str] = Field(default_factory=dict)
+    """satisficing metrics, e.g. {epoch_time: '<= 0.5'}: unmet trials are kept but not ranked"""
     method: Literal["random", "grid", "tpe"] = "random"
-    trials: Annotated[int, Field(ge=1)] | None = None  # default: 20 (grid: every combination)
+    """random (the notes' advice), grid (every combination), tpe (Optuna's sampler; the tune extra)"""
+    trials: Annotated[int, Field(ge=1)] | None = None
+    """how many trials; default 20 (grid: every combination)"""
     seed: Annotated[int, Field(ge=0)] = 0
-    grid_points: Annotated[int, Field(ge=2)] = 5  # grid: points per continuous range
-    startup_trials: Annotated[int, Field(ge=1)] = 10  # tpe: random trials before the model takes over
+    """trial i's values depend on this seed, i and the parameter's path alone"""
+    grid_points: Annotated[int, Field(ge=2)] = 5
+    """grid: values per continuous range, evenly spaced on its scale"""
+    startup_trials: Annotated[int, Field(ge=1)] = 10
+    """tpe: random trials before the model takes over"""
     parameters: Annotated[dict[str, ParameterSpec], Field(min_length=1)]
+    """--set path: one distribution, e.g. train.learning_rate: {log_uniform: [1.0e-4, 1]}"""
     prune: PruneSpec | None = None
+    """early termination of unpromising trials (optional)"""
 
     @field_validator("satisfy")
     @classmethod

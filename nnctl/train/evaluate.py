@@ -2,32 +2,52 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from ..nn.metrics import classification_metrics, confusion_matrix, predicted_classes, regression_metrics
+from ..nn.metrics import (
+    classification_metrics,
+    confusion_matrix,
+    multilabel_metrics,
+    predicted_classes,
+    regression_metrics,
+)
 from ..nn.network import INFERENCE_BATCH, Network
 
-LOWER_IS_BETTER = ("cost", "error", "mse", "mae")
+LOWER_IS_BETTER = ("cost", "error", "mse", "mae", "fpr", "fnr", "ms")
 
 
-def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray | None, n_classes: int) -> dict:
-    """Mean data cost (no penalty) plus accuracy/P/R/F1 or MSE/MAE, in inference mode."""
+def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray | None, n_classes: int,
+             tasks: list[str] | None = None, start: int = 0, threshold: float = 0.5) -> dict:
+    """Mean data cost (no penalty) plus accuracy/P/R/F1 or MSE/MAE, in inference mode.
+
+    Multi-label ``labels`` ((m, k) with NaN for missing) add per-task P/R/F1 named by ``tasks``.
+    ``start`` > 0: ``x`` holds the outputs of the layers before ``start`` (``Network.features``).
+    ``threshold`` turns a single sigmoid output into class 1 (softmax outputs take the argmax)."""
     total, outputs = 0.0, []
     for i in range(0, len(x), INFERENCE_BATCH):
-        z = net.forward(x[i:i + INFERENCE_BATCH])
+        z = net.forward(x[i:i + INFERENCE_BATCH], start=start)
         total += net.loss.cost(z, targets[i:i + INFERENCE_BATCH]) * len(z)
         outputs.append(net.loss.output(z))
     out = np.concatenate(outputs)
     metrics = {"cost": total / len(x)}
     if labels is None:
         metrics.update(regression_metrics(targets, out))
+    elif labels.ndim == 2:
+        metrics.update(multilabel_metrics(labels, out, metric_suffixes(tasks or [f"task{j + 1}" for j in range(labels.shape[1])])))
     else:
-        metrics.update(classification_metrics(labels, predicted_classes(out), n_classes))
+        metrics.update(classification_metrics(labels, predicted_classes(out, threshold), n_classes))
     return metrics
 
 
 def confusion(net: Network, x: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
     return confusion_matrix(labels, predicted_classes(net.predict(x)), n_classes)
+
+
+def metric_suffixes(tasks: list[str]) -> list[str]:
+    """Task names as they appear in metric names (f1_<task>): letters, digits, '.', '-' and '_' only."""
+    return [re.sub(r"[^A-Za-z0-9_.-]", "_", task) for task in tasks]
 
 
 def lower_is_better(metric: str) -> bool:

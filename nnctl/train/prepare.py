@@ -19,7 +19,7 @@ from .build import check_outputs, encode_targets
 class Prepared:
     x: np.ndarray
     targets: np.ndarray
-    labels: np.ndarray | None  # class indices for classification metrics
+    labels: np.ndarray | None  # class indices (multi-label: the (m, k) 0/1/NaN matrix) for classification metrics
 
     def __len__(self) -> int:
         return len(self.x)
@@ -27,7 +27,7 @@ class Prepared:
 
 def prepare_split(split, normalizer: Normalizer, task: str, n_outputs: int, dtype) -> Prepared:
     x = np.ascontiguousarray(normalizer.apply(split.x, dtype=dtype))
-    labels = split.y if task == "classification" else None
+    labels = split.y if task in ("classification", "multilabel") else None
     return Prepared(x, encode_targets(split.y, task, n_outputs, dtype), labels)
 
 
@@ -39,7 +39,9 @@ def fit_normalizer(spec: Spec, splits: Splits) -> Normalizer:
 def prepare_all(spec: Spec, splits: Splits, normalizer: Normalizer) -> dict[str, Prepared]:
     n_outputs = spec.model.layers[-1].units
     n_targets = 1 if splits.train.y.ndim == 1 else splits.train.y.shape[1]
-    check_outputs(spec, splits.task, len(splits.class_names), n_targets)
+    parts = (splits.train, splits.dev, splits.test, splits.train_dev)
+    missing = splits.task == "multilabel" and any(part is not None and np.isnan(part.y).any() for part in parts)
+    check_outputs(spec, splits.task, len(splits.class_names), n_targets, missing)
     named = {"train": splits.train, "dev": splits.dev, "test": splits.test, "train_dev": splits.train_dev}
     return {
         name: prepare_split(split, normalizer, splits.task, n_outputs, spec.precision)

@@ -52,3 +52,11 @@ class StrategyError(NnctlError):
 
 class ExportError(NnctlError):
     """A model that cannot be exported as asked: a layer or option the format lacks, a verification that cannot run."""
+
+
+class TuneDirError(RunError):
+    """A tune directory that is missing, from another nnctl version, or edited by hand."""
+
+
+class ClusterError(NnctlError):
+    """A Dask scheduler that cannot be reached, has no workers, or whose workers cannot see the tune directory."""

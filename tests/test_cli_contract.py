@@ -83,6 +83,7 @@ def test_the_walk_finds_every_command_and_the_choice_options():
 # --max-checks is a count or "all" (its bad values: tests/test_progress_truth.py).
 FREE_TEXT = {"--set", "--fail-under", "--fail-over", "--mirror", "--label-column", "--source-yaml", "--metric", "--layer",
              "--weights", "--group-by", "--learning-curve", "--optimize", "--satisfy",  # class weights, a column, shares, metric names
+             "--filter", "--sort", "--columns", "--scheduler",  # runs list filters, sort keys and columns; a Dask address
              "--max-checks"}
 
 

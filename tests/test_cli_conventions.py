@@ -18,6 +18,7 @@ from nnctl import __version__
 from nnctl.cli.main import app
 from nnctl.data.sample import sample_pool
 from nnctl.runs import rundir
+from nnctl.runs.listing import find_runs
 from nnctl.spec import load_spec
 
 
@@ -152,3 +153,9 @@ def test_select_over_a_runs_glob_counts_the_linked_run_once(tmp_path, tiny_spec)
     result = invoke("select", *everything, "--optimize", "dev_accuracy", "--json")
     ranked = [entry["run"] for entry in json.loads(result.stdout)["ranked"]]
     assert len(ranked) == 2 and sorted(ranked) == sorted(str(p) for p in everything if not p.is_symlink())
+
+
+def test_runs_list_skips_the_latest_link(tmp_path, tiny_spec):
+    runs = [Path(train_json(tiny_spec, tmp_path, "train.epochs=1")["run"]) for _ in range(2)]
+    assert (tmp_path / rundir.LATEST_LINK).is_symlink()
+    assert find_runs(tmp_path) == sorted(runs)

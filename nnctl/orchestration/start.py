@@ -140,10 +140,12 @@ def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Tra
     return trainer_class(run.spec, run.net, run.data, run_dir, run.streams, facts, len(run.splits.class_names))
 
 
-def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> Trainer:
+def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = None, run_dir: Path | None = None) -> Trainer:
+    """A new run under ``runs_dir``, or in ``run_dir``: an existing, never-checkpointed directory (a search trial's)."""
     loaded = load_run_data(spec, datasets_dir or default_datasets_dir())
     run = prepare_run(spec, datasets_dir, splits=loaded.splits)
-    run_dir = rundir.create_run_dir(runs_dir, spec.name)
+    own_dir = run_dir is None  # a search trial's directory lives in its tune directory: no runs/latest there
+    run_dir = rundir.create_run_dir(runs_dir, spec.name) if own_dir else Path(run_dir)
     try:
         atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
         write_record(run_dir, loaded, spec)
@@ -152,7 +154,8 @@ def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> T
         # Epoch 0 is a valid checkpoint too: a run that diverges or is killed in its
         # first epoch still has a last good checkpoint.h5 to evaluate or resume.
         trainer.save(rundir.LATEST)
-        rundir.point_latest(run_dir)  # only now: a run that could not start is removed, never pointed at
+        if own_dir:
+            rundir.point_latest(run_dir)  # only now: a run that could not start is removed, never pointed at
     except RunError:  # a full disk or a read-only folder: leave no half-made run behind
         shutil.rmtree(run_dir, ignore_errors=True)
         raise

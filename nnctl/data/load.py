@@ -17,6 +17,7 @@ from ..spec.schema import DigitsSource, GeneratedSource
 from . import generated, registry
 from .dataset import Dataset, Splits, encode_labels, indices_for_names
 from .errors import DataError
+from .rows import blocks
 from .sources import read_inputs, read_source, source_for_file
 from .split import limit, split
 
@@ -108,8 +109,12 @@ def _source_name(source) -> str:
     return getattr(source, "name", source.type)
 
 
-def _check_finite(values: np.ndarray, what: str, where) -> None:
-    bad = ~np.isfinite(values)
-    if bad.any():
-        rows = int(bad.reshape(len(values), -1).any(axis=1).sum())
+def _check_finite(values, what: str, where) -> None:
+    """Refuse NaN/inf, a block at a time (no full-size mask; rows on disk are read once)."""
+    if values.dtype.kind not in "fc":
+        return
+    rows = 0
+    for _, block in blocks(values):
+        rows += int((~np.isfinite(block)).reshape(len(block), -1).any(axis=1).sum())
+    if rows:
         raise DataError(f"{where}: NaN or infinite values in the {what} ({rows} rows)")

@@ -20,10 +20,10 @@ from ..runs.metrics_log import MetricLog
 from ..spec import Spec, parse_spec, spec_to_yaml
 from ..train.build import build_network
 from ..train.loop import Trainer, make_streams
-from ..train.prepare import Prepared, fit_normalizer, prepare_all
+from ..train.prepare import Prepared, prepare_all
 from .datasets import default_datasets_dir
 
-RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs")
+RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs", "checkpoint.every_seconds")
 
 
 def metric_names(task: str, splits: dict[str, Prepared]) -> list[str]:
@@ -69,11 +69,14 @@ class RunParts:
     streams: dict
 
 
-def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normalizer | None = None) -> RunParts:
-    """Load and split the data, fit (or reuse) the normalizer, build the network."""
+def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normalizer | None = None,
+                stream: dict | bool | None = None) -> RunParts:
+    """Load and split the data, fit (or reuse) the normalizer, build the network.
+
+    ``stream``: see ``prepare_all`` (None decides from the spec; a resumed run passes what it recorded).
+    """
     splits = load_splits(spec.data, spec.seed, datasets_dir or default_datasets_dir())
-    normalizer = normalizer or fit_normalizer(spec, splits)
-    data = prepare_all(spec, splits, normalizer)
+    data, normalizer = prepare_all(spec, splits, normalizer, stream)
     _check_monitors(spec, metric_names(splits.task, data))
     input_shape = tuple(splits.train.x.shape[1:])
     net, streams = fresh_network(spec, input_shape)
@@ -120,7 +123,8 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
             raise BuildError(f"--set {item}", f"a resumed run can only change {', '.join(RESUMABLE_CHANGES)}")
     ckpt = load_checkpoint(rundir.checkpoint_path(run_dir, "latest"))
     spec = parse_spec(ckpt.spec_yaml, str(Path(run_dir) / rundir.SPEC_FILE), overrides)
-    run = prepare_run(spec, datasets_dir, Normalizer.from_state(ckpt.normalizer))
+    recorded = ckpt.progress.get("stream")  # read the file as the run did: streamed with these settings, or in memory
+    run = prepare_run(spec, datasets_dir, Normalizer.from_state(ckpt.normalizer), False if recorded is None else recorded)
     trainer = new_trainer(run, Path(run_dir))
     metrics_path = Path(run_dir) / rundir.METRICS
     trainer.restore(ckpt, MetricLog.load(metrics_path) if metrics_path.exists() else MetricLog())

@@ -65,6 +65,8 @@ class Hdf5Source(Strict):
     test_x: str | None = "test_set_x"
     test_y: str | None = "test_set_y"
     classes: str | None = "list_classes"
+    stream: bool | Literal["auto"] = "auto"  # read the file block by block instead of loading it (see data/stream.py)
+    memory_budget: Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*(%|[kKmMgGtT]?[bB]?)\s*$")] = "25%"
 
 
 class NpzSource(Strict):
@@ -131,6 +133,10 @@ class DataSpec(Strict):
     @classmethod
     def _source_shorthand(cls, values):
         """Allow ``source: digits`` / ``source: mnist`` / ``source: moons``."""
+        source = values.get("source") if isinstance(values, dict) else None
+        if isinstance(source, dict) and source.get("type") != "hdf5" and source.get("stream") not in (None, False):
+            raise ValueError(f"stream: {source['stream']} needs an HDF5 source, not type {source.get('type', 'digits')!r} "
+                             "(convert it with `nnctl data convert SRC OUT.h5`)")
         if isinstance(values, dict) and isinstance(values.get("source"), str):
             word = values["source"]
             if word == "digits":
@@ -398,7 +404,8 @@ class RegularizationSpec(Strict):
 
 
 class CheckpointSpec(Strict):
-    every_epochs: Annotated[int, Field(ge=1)] = 1
+    every_epochs: Annotated[int, Field(ge=1)] | None = None  # None: by the clock (every_seconds) only
+    every_seconds: NonNegativeFloat = 30.0  # also rewrite checkpoint.h5 when this much time has passed (0: only every_epochs)
     monitor: str = "dev_cost"
 
 

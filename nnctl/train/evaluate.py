@@ -12,17 +12,32 @@ LOWER_IS_BETTER = ("cost", "error", "mse", "mae")
 
 def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray | None, n_classes: int) -> dict:
     """Mean data cost (no penalty) plus accuracy/P/R/F1 or MSE/MAE, in inference mode."""
-    total, outputs = 0.0, []
-    for i in range(0, len(x), INFERENCE_BATCH):
-        z = net.forward(x[i:i + INFERENCE_BATCH])
-        total += net.loss.cost(z, targets[i:i + INFERENCE_BATCH]) * len(z)
-        outputs.append(net.loss.output(z))
-    out = np.concatenate(outputs)
-    metrics = {"cost": total / len(x)}
+    pieces = ((x[i:i + INFERENCE_BATCH], targets[i:i + INFERENCE_BATCH]) for i in range(0, len(x), INFERENCE_BATCH))
+    return evaluate_pieces(net, pieces, labels, n_classes, len(x), targets)
+
+
+def evaluate_split(net: Network, split, n_classes: int) -> dict:
+    """``evaluate`` for a prepared split, in memory or streamed from disk (its ``pieces``)."""
+    return evaluate_pieces(net, split.pieces(INFERENCE_BATCH), split.labels, n_classes, len(split),
+                           split.targets if split.labels is None else None)
+
+
+def evaluate_pieces(net: Network, pieces, labels: np.ndarray | None, n_classes: int, m: int,
+                    targets: np.ndarray | None = None) -> dict:
+    """Metrics from (inputs, targets) pieces in the order of ``labels`` (or of ``targets``, all of them,
+    for regression): only class predictions are kept for classification, so a streamed split never
+    has all its outputs in memory."""
+    total, kept = 0.0, []
+    for xb, tb in pieces:
+        z = net.forward(xb)
+        total += net.loss.cost(z, tb) * len(z)
+        out = net.loss.output(z)
+        kept.append(out if labels is None else predicted_classes(out))
+    metrics = {"cost": total / m}
     if labels is None:
-        metrics.update(regression_metrics(targets, out))
+        metrics.update(regression_metrics(targets, np.concatenate(kept)))
     else:
-        metrics.update(classification_metrics(labels, predicted_classes(out), n_classes))
+        metrics.update(classification_metrics(labels, np.concatenate(kept), n_classes))
     return metrics
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import DataError
 from .normalize import Normalizer
-from .rows import DiskRows
+from .rows import DiskRows, opened
 
 STREAM_BLOCK_BYTES = 1 << 20  # a shuffled unit: small for a good mix, large enough to read at disk speed
 BUFFER_BLOCKS = 64  # blocks shuffled together: 64 MB of float32 rows in memory at a time
@@ -53,7 +53,7 @@ class StreamedRows:
     """A split's rows on disk, sorted by file position, normalized into ``dtype`` as they are read."""
 
     def __init__(self, rows: DiskRows, normalizer: Normalizer, dtype, block_rows: int | None = None,
-                 buffer_blocks: int = BUFFER_BLOCKS):
+                 buffer_blocks: int | None = None):
         self.order = np.argsort(rows.selection, kind="stable")  # sorted position → position in the split
         self.disk = rows[self.order]
         self.normalizer, self.dtype = normalizer, np.dtype(dtype)
@@ -61,7 +61,7 @@ class StreamedRows:
             rows_per_mb = max(1, STREAM_BLOCK_BYTES // (rows.dtype.itemsize * max(rows.row_values, 1)))
             chunk = rows.chunk_rows or 1
             block_rows = max(chunk, rows_per_mb - rows_per_mb % chunk)
-        self.block_rows, self.buffer_blocks = int(block_rows), int(buffer_blocks)
+        self.block_rows, self.buffer_blocks = int(block_rows), int(buffer_blocks or BUFFER_BLOCKS)
         file_rows = self.disk.selection
         block_of = file_rows // self.block_rows
         self.starts = np.flatnonzero(np.r_[True, block_of[1:] != block_of[:-1]]) if len(file_rows) else np.empty(0, int)
@@ -78,25 +78,37 @@ class StreamedRows:
     def _transform(self, block: np.ndarray) -> np.ndarray:
         return self.normalizer.transform_block(block)
 
-    def read(self, positions: np.ndarray) -> np.ndarray:
-        """Normalized rows at these sorted positions, in the given order."""
-        return self.disk[positions].gather(self.dtype, transform=self._transform, block_rows=self.block_rows)
+    def load(self, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The normalized rows of these blocks, block after block, and their sorted positions.
+
+        Each block is one contiguous read (from its first to its last selected row).
+        """
+        positions = np.concatenate([np.arange(self.starts[b], self.ends[b]) for b in blocks]) \
+            if len(blocks) else np.empty(0, np.int64)
+        out = np.empty((len(positions),) + self.disk.shape[1:], dtype=self.dtype)
+        file_rows, at = self.disk.selection, 0
+        with opened(self.disk.path) as f:
+            for b in blocks:
+                rows = file_rows[self.starts[b]:self.ends[b]]
+                lo = int(rows[0])
+                out[at:at + len(rows)] = self._transform(self.disk.read_file_rows(f, lo, int(rows[-1]) + 1)[rows - lo])
+                at += len(rows)
+        return out, positions
 
     def blocks(self):
         """(sorted positions, normalized rows) in file order, for a pass such as evaluation."""
         for positions, block in self.disk.blocks():
             yield positions, self._transform(block).astype(self.dtype, copy=False)
 
-    def epoch_order(self, rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray]:
-        """This epoch's sequence of sorted positions and the edges of its buffers.
+    def epoch_plan(self, rng: np.random.Generator | None) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """This epoch's buffers in order: (its blocks, the order of its rows or None for as loaded).
 
-        With ``rng`` None (no shuffling) the rows go in file order.
+        Blocks and rows are shuffled with ``rng``; None keeps file order.
         """
         blocks = np.arange(len(self.starts)) if rng is None else rng.permutation(len(self.starts))
-        parts, edges = [], [0]
+        plan = []
         for g in range(0, len(blocks), self.buffer_blocks):
             group = blocks[g:g + self.buffer_blocks]
-            positions = np.concatenate([np.arange(self.starts[b], self.ends[b]) for b in group])
-            parts.append(positions if rng is None else rng.permutation(positions))
-            edges.append(edges[-1] + len(positions))
-        return (np.concatenate(parts) if parts else np.empty(0, np.int64)), np.array(edges)
+            n = int(np.sum(self.ends[group] - self.starts[group]))
+            plan.append((group, None if rng is None else rng.permutation(n)))
+        return plan

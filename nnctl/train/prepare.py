@@ -44,6 +44,10 @@ class Prepared:
     def batches(self, batch_size: int) -> MiniBatches:
         return MiniBatches(self.x, self.targets, batch_size)
 
+    def examples(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs and targets of these rows (gradient checks, a few examples)."""
+        return self.x[rows], self.targets[rows]
+
 
 @dataclass
 class StreamedPrepared:
@@ -78,6 +82,11 @@ class StreamedPrepared:
 
     def batches(self, batch_size: int) -> StreamedBatches:
         return StreamedBatches(self, batch_size)
+
+    def examples(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs and targets of these rows (positions in file order), read from the file."""
+        x = self.rows.disk[rows].gather(self.rows.dtype, transform=self.rows.normalizer.transform_block)
+        return x, self.encode(self.y[rows])
 
 
 def prepare_split(split, normalizer: Normalizer, task: str, n_outputs: int, dtype, x: np.ndarray | None = None) -> Prepared:

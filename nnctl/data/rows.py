@@ -37,11 +37,17 @@ class DiskRows:
             self.chunk_rows = dataset.chunks[0] if dataset.chunks else None
         if self.dtype.kind not in "biuf":
             raise DataError(f"{self.path}: dataset '{key}' holds {self.dtype}, not numbers")
-        self.selection = np.arange(self.file_rows) if selection is None else np.asarray(selection, dtype=np.int64)
+        # None: every row in file order, without an index array (a 7.5M-row file would need 60 MB for one);
+        # an index array is kept as given, so a split's DiskRows and its Dataset.rows share one array.
+        self._selection = None if selection is None else np.asarray(selection, dtype=np.int64)
+
+    @property
+    def selection(self) -> np.ndarray:
+        return np.arange(self.file_rows) if self._selection is None else self._selection
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return (len(self.selection),) + self.stored_shape + ((1,) if self.channel else ())
+        return (len(self),) + self.stored_shape + ((1,) if self.channel else ())
 
     @property
     def ndim(self) -> int:
@@ -52,11 +58,13 @@ class DiskRows:
         return int(np.prod(self.shape[1:]))
 
     def __len__(self) -> int:
-        return len(self.selection)
+        return self.file_rows if self._selection is None else len(self._selection)
 
     def __getitem__(self, rows) -> DiskRows:
         """Rows of the selection (an index array, a mask or a slice), still on disk."""
-        return DiskRows(self.path, self.key, self.selection[rows], self.channel)
+        plain_indices = not isinstance(rows, slice) and np.asarray(rows).dtype.kind in "iu"
+        picked = np.asarray(rows) if self._selection is None and plain_indices else self.selection[rows]
+        return DiskRows(self.path, self.key, picked, self.channel)
 
     def __array__(self, dtype=None, copy=None):
         return self.gather(dtype or self.dtype)
@@ -76,19 +84,31 @@ class DiskRows:
             raise DataError(f"{self.path}: cannot read rows {lo}..{hi - 1} of '{self.key}' ({err})") from None
         return block[..., None] if self.channel else block
 
-    def runs(self, block_rows: int) -> Iterator[tuple[np.ndarray, int, np.ndarray]]:
-        """For each file block holding selected rows, in file order: (positions in the selection, block start, file rows).
+    def runs(self, block_rows: int) -> Iterator[tuple[np.ndarray | slice, int, np.ndarray | slice]]:
+        """For each file block holding selected rows, in file order: (positions in the selection,
+        the block's first file row, the file rows), positions and rows as slices for a whole file.
 
         Reading in file order turns any selection into sequential reads of whole chunks.
         """
-        order = np.argsort(self.selection, kind="stable")
-        ordered = self.selection[order]
+        if self._selection is None:
+            for lo in range(0, self.file_rows, block_rows):
+                hi = min(lo + block_rows, self.file_rows)
+                yield slice(lo, hi), lo, slice(lo, hi)
+            return
+        order = np.argsort(self._selection, kind="stable")
+        ordered = self._selection[order]
         if len(ordered) and (ordered[0] < 0 or ordered[-1] >= self.file_rows):
             raise DataError(f"{self.path}: row {ordered[-1]} is outside dataset '{self.key}' ({self.file_rows} rows)")
         edges = np.searchsorted(ordered, np.arange(0, self.file_rows + block_rows, block_rows))
         for a, b in zip(edges[:-1], edges[1:]):
             if a < b:
                 yield order[a:b], int(ordered[a]), ordered[a:b]
+
+    def read_rows(self, f: h5py.File, lo: int, rows: np.ndarray | slice) -> np.ndarray:
+        """File rows (a slice, or sorted row numbers from ``lo`` on) read as one hyperslab."""
+        if isinstance(rows, slice):
+            return self.read_file_rows(f, rows.start, rows.stop)
+        return self.read_file_rows(f, lo, int(rows[-1]) + 1)[rows - lo]
 
     def gather(self, dtype, transform=None, block_rows: int | None = None) -> np.ndarray:
         """The selected rows as one new array of ``dtype``, in selection order, reading block by block.
@@ -100,7 +120,7 @@ class DiskRows:
         out = np.empty(self.shape, dtype=dtype)
         with opened(self.path) as f:
             for positions, lo, rows in self.runs(block_rows or self.block_rows(np.dtype(self.dtype).itemsize)):
-                block = self.read_file_rows(f, lo, int(rows[-1]) + 1)[rows - lo]
+                block = self.read_rows(f, lo, rows)
                 out[positions] = block if transform is None else transform(block)
         return out
 
@@ -108,7 +128,7 @@ class DiskRows:
         """(positions in the selection, their rows as stored), block by block in file order."""
         with opened(self.path) as f:
             for positions, lo, rows in self.runs(self.block_rows()):
-                yield positions, self.read_file_rows(f, lo, int(rows[-1]) + 1)[rows - lo]
+                yield positions, self.read_rows(f, lo, rows)
 
 
 def opened(path: Path) -> h5py.File:

@@ -49,13 +49,18 @@ def wants_stream(setting, budget: str, parts: list, dtype) -> bool:
     return on_disk and size > budget_bytes(budget)
 
 
+def sorted_by_position(rows: DiskRows) -> np.ndarray:
+    """The order that sorts a split's rows by their place in the file."""
+    return np.argsort(rows.selection, kind="stable")
+
+
 class StreamedRows:
     """A split's rows on disk, sorted by file position, normalized into ``dtype`` as they are read."""
 
     def __init__(self, rows: DiskRows, normalizer: Normalizer, dtype, block_rows: int | None = None,
                  buffer_blocks: int | None = None):
-        self.order = np.argsort(rows.selection, kind="stable")  # sorted position → position in the split
-        self.disk = rows[self.order]
+        """``rows`` sorted by file position (``sorted_by_position``)."""
+        self.disk = rows
         self.normalizer, self.dtype = normalizer, np.dtype(dtype)
         if block_rows is None:
             rows_per_mb = max(1, STREAM_BLOCK_BYTES // (rows.dtype.itemsize * max(rows.row_values, 1)))
@@ -63,9 +68,8 @@ class StreamedRows:
             block_rows = max(chunk, rows_per_mb - rows_per_mb % chunk)
         self.block_rows, self.buffer_blocks = int(block_rows), int(buffer_blocks or BUFFER_BLOCKS)
         file_rows = self.disk.selection
-        block_of = file_rows // self.block_rows
-        self.starts = np.flatnonzero(np.r_[True, block_of[1:] != block_of[:-1]]) if len(file_rows) else np.empty(0, int)
-        self.ends = np.r_[self.starts[1:], len(file_rows)]
+        edges = np.unique(np.searchsorted(file_rows, np.arange(0, self.disk.file_rows + self.block_rows, self.block_rows)))
+        self.starts, self.ends = edges[:-1], edges[1:]  # sorted positions of each non-empty block
 
     def __len__(self) -> int:
         return len(self.disk)

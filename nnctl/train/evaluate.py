@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn.metrics import classification_metrics, confusion_matrix, predicted_classes, regression_metrics
+from ..nn.metrics import confusion_matrix, confusion_metrics, predicted_classes, regression_metrics
 from ..nn.network import INFERENCE_BATCH, Network
 
 LOWER_IS_BETTER = ("cost", "error", "mse", "mae")
@@ -25,19 +25,24 @@ def evaluate_split(net: Network, split, n_classes: int) -> dict:
 def evaluate_pieces(net: Network, pieces, labels: np.ndarray | None, n_classes: int, m: int,
                     targets: np.ndarray | None = None) -> dict:
     """Metrics from (inputs, targets) pieces in the order of ``labels`` (or of ``targets``, all of them,
-    for regression): only class predictions are kept for classification, so a streamed split never
-    has all its outputs in memory."""
-    total, kept = 0.0, []
+    for regression). Classification sums a confusion matrix piece by piece, so a streamed split
+    never has its outputs or predictions in memory at once."""
+    total, outputs, at = 0.0, [], 0
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
     for xb, tb in pieces:
         z = net.forward(xb)
         total += net.loss.cost(z, tb) * len(z)
         out = net.loss.output(z)
-        kept.append(out if labels is None else predicted_classes(out))
+        if labels is None:
+            outputs.append(out)
+        else:
+            cm += confusion_matrix(labels[at:at + len(z)], predicted_classes(out), n_classes)
+        at += len(z)
     metrics = {"cost": total / m}
     if labels is None:
-        metrics.update(regression_metrics(targets, np.concatenate(kept)))
+        metrics.update(regression_metrics(targets, np.concatenate(outputs)))
     else:
-        metrics.update(classification_metrics(labels, np.concatenate(kept), n_classes))
+        metrics.update(confusion_metrics(cm))
     return metrics
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..data import Normalizer, Splits
 from ..data.rows import DiskRows
-from ..data.stream import StreamedRows, wants_stream
+from ..data.stream import StreamedRows, sorted_by_position, wants_stream
 from ..nn.network import INFERENCE_BATCH
 from ..spec.schema import Spec
 from .batches import MiniBatches, StreamedBatches
@@ -111,8 +111,8 @@ def read_inputs(x, dtype) -> np.ndarray:
 
 
 def streamed_split(split, normalizer: Normalizer, task: str, n_outputs: int, dtype, settings: dict | None) -> StreamedPrepared:
-    rows = StreamedRows(split.x, normalizer, dtype, **(settings or {}))
-    return StreamedPrepared(rows, split.y[rows.order], task, n_outputs)
+    order = sorted_by_position(split.x)
+    return StreamedPrepared(StreamedRows(split.x[order], normalizer, dtype, **(settings or {})), split.y[order], task, n_outputs)
 
 
 def prepare_all(spec: Spec, splits: Splits, normalizer: Normalizer | None = None,

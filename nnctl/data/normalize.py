@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import DataError
 from .moments import RunningMoments
-from .rows import DiskRows, blocks
+from .rows import blocks
 
 METHODS = ("standardize", "minmax", "scale", "none")
 
@@ -35,12 +35,12 @@ class Normalizer:
 
         An array is reduced in float64 blocks in row order, carrying the running
         sum into each block, so μ and σ are bit for bit those of one float64 pass
-        without a float64 copy of the data. Rows still on disk are read once
-        (``fit_streaming``).
+        without a float64 copy of the data. Rows still on disk (anything with
+        ``blocks()``, such as DiskRows) are read once (``fit_streaming``).
         """
         if method not in ("standardize", "minmax"):
             return self._fit_constant(method, scale)
-        if isinstance(x_train, DiskRows):
+        if not isinstance(x_train, np.ndarray):  # rows on disk (DiskRows, a streamed split): blocks as stored
             return self.fit_streaming((block for _, block in x_train.blocks()), method)
         if method == "standardize":
             shift = _sequential_sum(x_train, None) / len(x_train)

@@ -66,6 +66,10 @@ class DiskRows:
         picked = np.asarray(rows) if self._selection is None and plain_indices else self.selection[rows]
         return DiskRows(self.path, self.key, picked, self.channel)
 
+    def with_channel(self) -> DiskRows:
+        """The same rows with a trailing axis of 1: (m, H, W) images gain their channel, (m,) a column."""
+        return DiskRows(self.path, self.key, self._selection, channel=True)
+
     def __array__(self, dtype=None, copy=None):
         return self.gather(dtype or self.dtype)
 

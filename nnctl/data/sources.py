@@ -191,7 +191,7 @@ def as_inputs(x, where: Path):
     """Numeric inputs in their stored dtype (float32 stays float32: one copy, not a float64 twin;
     anything else becomes float64); a vector becomes one column, an (m, H, W) stack gains a channel axis."""
     if isinstance(x, DiskRows):
-        return DiskRows(x.path, x.key, x.selection, channel=True) if x.ndim in (1, 3) else x
+        return x.with_channel() if x.ndim in (1, 3) else x
     try:
         x = np.asarray(x)
         x = x if x.dtype.kind in "iuf" else x.astype(np.float64)

@@ -57,9 +57,10 @@ def sorted_by_position(rows: DiskRows) -> np.ndarray:
 class StreamedRows:
     """A split's rows on disk, sorted by file position, normalized into ``dtype`` as they are read."""
 
-    def __init__(self, rows: DiskRows, normalizer: Normalizer, dtype, block_rows: int | None = None,
+    def __init__(self, rows: DiskRows, normalizer: Normalizer | None, dtype, block_rows: int | None = None,
                  buffer_blocks: int | None = None):
-        """``rows`` sorted by file position (``sorted_by_position``)."""
+        """``rows`` sorted by file position (``sorted_by_position``); the normalizer may be fitted later
+        from ``blocks`` (one pass without a sort) and set as ``normalizer``."""
         self.disk = rows
         self.normalizer, self.dtype = normalizer, np.dtype(dtype)
         if block_rows is None:
@@ -94,14 +95,20 @@ class StreamedRows:
         with opened(self.disk.path) as f:
             for b in blocks:
                 rows = file_rows[self.starts[b]:self.ends[b]]
-                lo = int(rows[0])
-                out[at:at + len(rows)] = self._transform(self.disk.read_file_rows(f, lo, int(rows[-1]) + 1)[rows - lo])
+                out[at:at + len(rows)] = self._transform(self.disk.read_rows(f, int(rows[0]), rows))
                 at += len(rows)
         return out, positions
 
     def blocks(self):
-        """(sorted positions, normalized rows) in file order, for a pass such as evaluation."""
-        for positions, block in self.disk.blocks():
+        """(sorted positions, rows as stored) block by block in file order: one pass, e.g. fitting the normalizer."""
+        file_rows = self.disk.selection
+        with opened(self.disk.path) as f:
+            for start, end in zip(self.starts, self.ends):
+                yield slice(int(start), int(end)), self.disk.read_rows(f, int(file_rows[start]), file_rows[start:end])
+
+    def normalized_blocks(self):
+        """(sorted positions, normalized rows in ``dtype``) block by block in file order, e.g. for evaluation."""
+        for positions, block in self.blocks():
             yield positions, self._transform(block).astype(self.dtype, copy=False)
 
     def epoch_plan(self, rng: np.random.Generator | None) -> list[tuple[np.ndarray, np.ndarray | None]]:

@@ -75,7 +75,7 @@ class StreamedPrepared:
 
     def pieces(self, size: int = INFERENCE_BATCH) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Normalized inputs and targets in file order, one read block at a time."""
-        for positions, x in self.rows.blocks():
+        for positions, x in self.rows.normalized_blocks():
             targets = self.encode(self.y[positions])
             for i in range(0, len(x), size):
                 yield x[i:i + size], targets[i:i + size]
@@ -110,7 +110,7 @@ def read_inputs(x, dtype) -> np.ndarray:
     return x.gather(dtype if exact else x.dtype)
 
 
-def streamed_split(split, normalizer: Normalizer, task: str, n_outputs: int, dtype, settings: dict | None) -> StreamedPrepared:
+def streamed_split(split, normalizer: Normalizer | None, task: str, n_outputs: int, dtype, settings: dict | None) -> StreamedPrepared:
     order = sorted_by_position(split.x)
     return StreamedPrepared(StreamedRows(split.x[order], normalizer, dtype, **(settings or {})), split.y[order], task, n_outputs)
 
@@ -135,9 +135,12 @@ def prepare_all(spec: Spec, splits: Splits, normalizer: Normalizer | None = None
                               list(named.values()), dtype)
         stream = {} if chosen else False
     if stream is not False:
-        normalizer = normalizer or Normalizer().fit(named["train"].x, method.method, method.scale)
-        return {name: streamed_split(split, normalizer, splits.task, n_outputs, dtype, stream)
-                for name, split in named.items()}, normalizer
+        data = {name: streamed_split(split, normalizer, splits.task, n_outputs, dtype, stream) for name, split in named.items()}
+        if normalizer is None:
+            normalizer = Normalizer().fit(data["train"].rows, method.method, method.scale)
+            for part in data.values():
+                part.rows.normalizer = normalizer
+        return data, normalizer
     train_x = read_inputs(named["train"].x, dtype)  # read before fitting: the statistics come from the one copy
     normalizer = normalizer or Normalizer().fit(train_x, method.method, method.scale)
     return {name: prepare_split(split, normalizer, splits.task, n_outputs, dtype, train_x if name == "train" else None)

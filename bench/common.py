@@ -220,7 +220,8 @@ def parse_args(bench: Bench, doc: str, argv=None):
     p.add_argument("--retries", type=int, default=2,
                    help=f"rerun a run during which other processes used >= {CONTENDED:g} CPUs, keeping the least contended")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--mirror", default="/work/shared/data/mnist", help="MNIST mirror (directory or URL)")
+    p.add_argument("--mirror", default=os.environ.get("NNCTL_DATA_MIRROR") or str(REPO.parent / "shared" / "data" / "mnist"),
+                   help="MNIST mirror, a directory or URL (default: $NNCTL_DATA_MIRROR, else ../shared/data/mnist)")
     p.add_argument("--datasets-dir", default=str(REPO / "datasets"), help="MNIST is cached in DIR/cache/mnist")
     p.add_argument("--tolerance", type=float, default=1e-5, help="relative tolerance of --verify")
     extra = bench.add_arguments(p) if bench.add_arguments else []

@@ -22,6 +22,10 @@ class CheckpointError(RunError):
     """An unreadable, damaged or incompatible checkpoint file."""
 
 
+class MetricLogError(RunError):
+    """A metrics.h5 that cannot be read back as a run's metric log."""
+
+
 class BuildError(NnctlError):
     """A spec that validates on its own but cannot work with its data; ``key`` locates it in the spec."""
 

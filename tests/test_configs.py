@@ -75,6 +75,7 @@ def test_demo_batchnorm_does_not_learn_without_batch_norm(tmp_path):
     assert result["metrics"]["dev_accuracy"] < 0.3
 
 
+@pytest.mark.slow
 def test_mnist_config_trains_on_a_small_subset(tmp_path, monkeypatch, mnist_mirror, mnist_datasets):
     # NNCTL_DATASETS also says where the bundled digits live; point it at tmp only in this test
     datasets, _ = mnist_datasets

@@ -1,5 +1,5 @@
-"""Convolution, pooling and residual layers: the notes' vectors (ALGORITHMS.md §14, §18),
-agreement with direct loop implementations, and float64 gradient checks."""
+"""Convolution, pooling and residual layers: the notes' vectors (docs/algorithms.md, "Convolution, pooling, residual blocks"),
+agreement with the loop reference of nnctl/nn/conv_reference.py, and float64 gradient checks."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 import nnctl.nn.conv as conv
 from nnctl.nn.conv import AvgPool, Conv2D, GlobalAvgPool, MaxPool, Residual
+from nnctl.nn.conv_reference import avg_pool_backward, conv2d_backward, conv2d_forward, max_pool_backward, pool_forward
 from nnctl.nn.gradcheck import check_gradients
 from nnctl.nn.layers import Activate, BatchNorm, Dense, Flatten
 from nnctl.nn.losses import make_loss
@@ -112,62 +113,21 @@ def test_lenet5_shapes_and_parameter_count():
     assert net.theta.size == 61706
 
 
-# ------------------------------------------------------------ agreement with direct loops
-
-def loop_conv(x, w, b, stride, pad):
-    """Z[i,h,w,c] = Σ P[i, h·s+u, w·s+v, k]·W[u,v,k,c] + b[c], one output value at a time."""
-    p = np.pad(x, ((0, 0), (pad[0], pad[0]), (pad[1], pad[1]), (0, 0)))
-    fh, fw, _, c_out = w.shape
-    h_out, w_out = (p.shape[1] - fh) // stride + 1, (p.shape[2] - fw) // stride + 1
-    z = np.zeros((x.shape[0], h_out, w_out, c_out))
-    for i in range(x.shape[0]):
-        for h in range(h_out):
-            for col in range(w_out):
-                for c in range(c_out):
-                    window = p[i, h * stride:h * stride + fh, col * stride:col * stride + fw, :]
-                    z[i, h, col, c] = np.sum(window * w[:, :, :, c]) + b[c]
-    return z
-
-
-def loop_pool(x, f, stride, reduce):
-    h_out, w_out = (x.shape[1] - f) // stride + 1, (x.shape[2] - f) // stride + 1
-    y = np.zeros((x.shape[0], h_out, w_out, x.shape[3]))
-    for i in range(x.shape[0]):
-        for h in range(h_out):
-            for col in range(w_out):
-                for c in range(x.shape[3]):
-                    y[i, h, col, c] = reduce(x[i, h * stride:h * stride + f, col * stride:col * stride + f, c])
-    return y
-
+# ------------------------------------------------------------ agreement with the loop reference (conv_reference.py)
 
 @pytest.mark.parametrize(
     "input_shape, kernel, stride, padding",
     [((7, 7, 1), 3, 1, "valid"), ((7, 7, 1), 3, 2, 1), ((8, 6, 3), (3, 2), 2, "valid"),
      ((6, 6, 2), 5, 1, "same"), ((9, 8, 4), (1, 3), 3, 2), ((5, 5, 3), 1, 2, 0)],
 )
-def test_conv_forward_matches_loops(input_shape, kernel, stride, padding):
+def test_conv_forward_matches_the_reference(input_shape, kernel, stride, padding):
     rng = np.random.default_rng(1)
     layer = built(Conv2D("c", 3, kernel, stride, padding), input_shape)
     layer.params["b"][...] = rng.standard_normal(layer.params["b"].shape)
     x = rng.standard_normal((2, *input_shape))
-    expected = loop_conv(x, layer.params["W"], layer.params["b"].ravel(), stride, layer.padding)
+    expected = conv2d_forward(x, layer.params["W"], layer.params["b"].ravel(), stride, layer.padding)
     for training in (True, False):
         np.testing.assert_allclose(layer.forward(x, training), expected, atol=1e-12)
-
-
-def loop_conv_backward(x, w, dz, stride, pad):
-    """dW, db and dX of the cross-correlation by explicit loops over every output pixel."""
-    p = np.pad(x, ((0, 0), (pad[0], pad[0]), (pad[1], pad[1]), (0, 0)))
-    dp, dw = np.zeros_like(p), np.zeros_like(w)
-    fh, fw = w.shape[:2]
-    for n in range(dz.shape[0]):
-        for i in range(dz.shape[1]):
-            for j in range(dz.shape[2]):
-                window = p[n, i * stride:i * stride + fh, j * stride:j * stride + fw]
-                dw += window[..., None] * dz[n, i, j]
-                dp[n, i * stride:i * stride + fh, j * stride:j * stride + fw] += w @ dz[n, i, j]
-    dx = dp[:, pad[0]:dp.shape[1] - pad[0], pad[1]:dp.shape[2] - pad[1]]
-    return dw, dz.sum(axis=(0, 1, 2)), dx
 
 
 @pytest.mark.parametrize(
@@ -175,8 +135,8 @@ def loop_conv_backward(x, w, dz, stride, pad):
     [((7, 7, 1), 3, 1, "valid"), ((9, 9, 2), 3, 2, 1), ((8, 9, 3), (3, 2), 2, "valid"), ((6, 6, 2), 5, 1, "same"),
      ((9, 8, 4), (1, 3), 3, 2), ((5, 6, 3), 1, 2, 0)],
 )
-def test_every_block_width_gives_the_loop_results(monkeypatch, input_shape, kernel, stride, padding):
-    """Blocks of b output pixels share a patch; every divisor b of the output width must agree with loops."""
+def test_every_block_width_gives_the_reference_results(monkeypatch, input_shape, kernel, stride, padding):
+    """Blocks of b output pixels share a patch; every divisor b of the output width must agree with the reference."""
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, *input_shape))
     width = built(Conv2D("c", 3, kernel, stride, padding), input_shape).out_hw[1]
@@ -186,11 +146,11 @@ def test_every_block_width_gives_the_loop_results(monkeypatch, input_shape, kern
         assert layer.block == block
         layer.params["b"][...] = rng.standard_normal(layer.params["b"].shape)
         z = layer.forward(x, training=True)
-        np.testing.assert_allclose(z, loop_conv(x, layer.params["W"], layer.params["b"].ravel(), stride, layer.padding),
+        np.testing.assert_allclose(z, conv2d_forward(x, layer.params["W"], layer.params["b"].ravel(), stride, layer.padding),
                                    atol=1e-12)
         dz = rng.standard_normal(z.shape)
         dx = layer.backward(dz)
-        dw, db, dx_loops = loop_conv_backward(x, layer.params["W"], dz, stride, layer.padding)
+        dw, db, dx_loops = conv2d_backward(x, layer.params["W"], dz, stride, layer.padding)
         np.testing.assert_allclose(layer.grads["W"], dw, atol=1e-12)
         np.testing.assert_allclose(layer.grads["b"].ravel(), db, atol=1e-12)
         np.testing.assert_allclose(dx, dx_loops, atol=1e-12)
@@ -206,23 +166,40 @@ def test_block_width_widens_narrow_gemms_and_short_gradient_runs():
     assert conv._block_width(223, 6) == 1  # a prime width: not a whole-row block of 223 pixels
 
 
-def test_only_the_first_trainable_layer_plans_without_an_input_gradient():
-    layers = [Conv2D("c1", 6, 5, padding="same"), MaxPool("p1", 2), Conv2D("c2", 16, 5), Flatten("f"), Dense("d", 3)]
+def test_only_the_first_trainable_layer_plans_without_an_input_gradient(monkeypatch):
+    """The network tells its first trainable layer before building it, so each layer is built once."""
+    builds = []
+    real_build = Conv2D.build
+    monkeypatch.setattr(Conv2D, "build", lambda self, shape: builds.append(self.name) or real_build(self, shape))
+    layers = [MaxPool("p0", 1), Conv2D("c1", 6, 5, padding="same"), MaxPool("p1", 2), Conv2D("c2", 16, 5), Flatten("f"),
+              Dense("d", 3)]
     Network(layers, make_loss("auto", "softmax"), (28, 28, 1), dtype=np.float64)
-    assert (layers[0].input_gradient, layers[0].block) == (False, 4)
-    assert (layers[2].input_gradient, layers[2].block) == (True, 5)
+    assert [layer.trainable for layer in layers] == [False, True, False, True, False, True]
+    assert (layers[1].input_gradient, layers[1].block) == (False, 4)
+    assert (layers[3].input_gradient, layers[3].block) == (True, 5)
+    assert builds == ["c1", "c2"]
 
 
 @pytest.mark.parametrize("input_shape, size, stride", [((4, 4, 2), 2, None), ((7, 7, 3), 3, 2), ((5, 7, 2), 2, 2),
                                                        ((6, 6, 1), 2, 1), ((6, 5, 2), 3, 3)])
 @pytest.mark.parametrize("pool, reduce", [(MaxPool, np.max), (AvgPool, np.mean)])
-def test_pool_forward_matches_loops(input_shape, size, stride, pool, reduce):
+def test_pooling_matches_the_reference(input_shape, size, stride, pool, reduce):
     layer = pool("p", size, stride)
     layer.build(input_shape)
-    x = np.random.default_rng(2).standard_normal((2, *input_shape))
-    expected = loop_pool(x, size, stride or size, reduce)
-    for training in (True, False):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, *input_shape))
+    x[0, :2, :2] = 1.0  # a window of tied maxima: the gradient goes to its first cell
+    expected = pool_forward(x, size, stride or size, reduce)
+    for training in (False, True):
         np.testing.assert_allclose(layer.forward(x, training), expected, atol=1e-12)
+    dy = rng.standard_normal(expected.shape)
+    dx = layer.backward(dy)
+    if pool is MaxPool:  # the same cells receive gradient; overlapping windows may add in another order
+        expected_dx = max_pool_backward(x, dy, size, stride or size)
+        np.testing.assert_array_equal(dx != 0, expected_dx != 0)
+    else:
+        expected_dx = avg_pool_backward(x.shape, dy, size, stride or size)
+    np.testing.assert_allclose(dx, expected_dx, rtol=1e-14, atol=1e-15)
 
 
 @pytest.mark.parametrize("stride", [1, 2])

@@ -18,7 +18,6 @@ from nnctl.spec.schema import DataSpec, SplitSpec
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO / "datasets"
-MNIST_MIRROR = Path("/work/shared/data/mnist")
 MNIST_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
 
@@ -263,10 +262,10 @@ def _mtimes(folder: Path) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
 
 
-def test_fetch_mnist_from_a_mirror_directory_verifies_and_caches(tmp_path):
+def test_fetch_mnist_from_a_mirror_directory_verifies_and_caches(tmp_path, mnist_mirror):
     cache = tmp_path / "cache"
     assert [row["cached"] for row in registry.entries(tmp_path) if row["name"] == "mnist"] == [False]
-    paths = registry.fetch("mnist", str(MNIST_MIRROR), cache)
+    paths = registry.fetch("mnist", str(mnist_mirror), cache)
     assert sorted(p.name for p in (cache / "mnist").iterdir()) == sorted(f.name for f in registry.REGISTRY["mnist"].files)
     labels = read_idx(paths["labels"], 2049)
     assert np.bincount(labels).tolist() == MNIST_COUNTS
@@ -277,11 +276,11 @@ def test_fetch_mnist_from_a_mirror_directory_verifies_and_caches(tmp_path):
     assert [row["cached"] for row in registry.entries(tmp_path) if row["name"] == "mnist"] == [True]
 
 
-def test_fetch_from_a_file_url_mirror(tmp_path):
+def test_fetch_from_a_file_url_mirror(tmp_path, mnist_mirror):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     for f in registry.REGISTRY["mnist"].files:
-        (mirror / (f.name + ".gz")).symlink_to(MNIST_MIRROR / (f.name + ".gz"))
+        (mirror / (f.name + ".gz")).symlink_to(mnist_mirror / (f.name + ".gz"))
     paths = registry.fetch("mnist", mirror.resolve().as_uri(), tmp_path / "cache")
     assert all(path.is_file() for path in paths.values())
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from nnctl.nn.gradcheck import TensorCheck, check_gradients, relative_difference, verdict
+from nnctl.nn.gradcheck import TensorCheck, check_gradients, classify, relative_difference
 from nnctl.nn.layers import Activate, BatchNorm, Dense, Layer
 from nnctl.nn.losses import Loss, SoftmaxCrossEntropy, make_loss
 from nnctl.nn.network import Network
@@ -178,13 +178,13 @@ def test_max_checks_samples_and_reports_sampled():
 
 
 def test_verdict_thresholds():
-    assert verdict(0.0) == "pass"
-    assert verdict(1e-7) == "pass"
-    assert verdict(1.01e-7) == "warn"
-    assert verdict(1e-5) == "warn"
-    assert verdict(1.01e-5) == "fail"
-    assert verdict(0.5) == "fail"
-    assert verdict(2e-6, warn=1e-5, fail=1e-3) == "pass"
+    assert classify(0.0) == "pass"
+    assert classify(1e-7) == "pass"
+    assert classify(1.01e-7) == "warn"
+    assert classify(1e-5) == "warn"
+    assert classify(1.01e-5) == "fail"
+    assert classify(0.5) == "fail"
+    assert classify(2e-6, warn=1e-5, fail=1e-3) == "pass"
 
 
 def test_tensor_verdict_unresolved_only_within_rounding_noise():

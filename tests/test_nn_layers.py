@@ -1,4 +1,4 @@
-"""Dense, Activate, Dropout, BatchNorm and Flatten layers (ALGORITHMS.md §1, §6, §13)."""
+"""Dense, Activate, Dropout, BatchNorm and Flatten layers (docs/algorithms.md: "Dense layer", "Regularization", "Batch normalization")."""
 
 from __future__ import annotations
 
@@ -182,21 +182,21 @@ def test_batchnorm_hand_values():
 def test_batchnorm_running_stats_update_with_momentum():
     layer = _bn((1,), 1.0, 0.0)
     layer.forward(np.array([[1.0], [3.0]]), training=True)  # μ = 2, σ² = 1
-    assert layer.state["running_mean"][0, 0] == pytest.approx(0.9 * 0 + 0.1 * 2, rel=1e-15)
-    assert layer.state["running_var"][0, 0] == pytest.approx(0.9 * 1 + 0.1 * 1, rel=1e-15)
+    assert layer.statistics["running_mean"][0, 0] == pytest.approx(0.9 * 0 + 0.1 * 2, rel=1e-15)
+    assert layer.statistics["running_var"][0, 0] == pytest.approx(0.9 * 1 + 0.1 * 1, rel=1e-15)
     layer.forward(np.array([[0.0], [4.0], [8.0]]), training=True)  # μ = 4, σ² = 32/3 (biased)
-    assert layer.state["running_mean"][0, 0] == pytest.approx(0.9 * 0.2 + 0.1 * 4, rel=1e-14)  # 0.58
-    assert layer.state["running_var"][0, 0] == pytest.approx(0.9 * 1.0 + 0.1 * 32 / 3, rel=1e-14)
+    assert layer.statistics["running_mean"][0, 0] == pytest.approx(0.9 * 0.2 + 0.1 * 4, rel=1e-14)  # 0.58
+    assert layer.statistics["running_var"][0, 0] == pytest.approx(0.9 * 1.0 + 0.1 * 32 / 3, rel=1e-14)
     # inference leaves them alone
     layer.forward(np.array([[100.0]]), training=False)
-    assert layer.state["running_mean"][0, 0] == pytest.approx(0.58, rel=1e-14)
+    assert layer.statistics["running_mean"][0, 0] == pytest.approx(0.58, rel=1e-14)
 
 
 def test_batchnorm_other_momentum():
     layer = _bn((2,), 1.0, 0.0, momentum=0.5)
     layer.forward(np.array([[1.0, 10.0], [3.0, 10.0]]), training=True)
-    np.testing.assert_allclose(layer.state["running_mean"], [[1.0, 5.0]], rtol=1e-15)
-    np.testing.assert_allclose(layer.state["running_var"], [[1.0, 0.5]], rtol=1e-15)
+    np.testing.assert_allclose(layer.statistics["running_mean"], [[1.0, 5.0]], rtol=1e-15)
+    np.testing.assert_allclose(layer.statistics["running_var"], [[1.0, 0.5]], rtol=1e-15)
 
 
 def test_batchnorm_inference_uses_running_stats():
@@ -205,7 +205,7 @@ def test_batchnorm_inference_uses_running_stats():
     layer = _bn((2,), gamma, beta, epsilon=1e-3)
     for _ in range(3):
         layer.forward(rng.standard_normal((10, 2)) * 3 + 1, training=True)
-    mu, var = layer.state["running_mean"].copy(), layer.state["running_var"].copy()
+    mu, var = layer.statistics["running_mean"].copy(), layer.statistics["running_var"].copy()
     x = rng.standard_normal((4, 2))
     expected = gamma * (x - mu) / np.sqrt(var + 1e-3) + beta
     np.testing.assert_allclose(layer.forward(x, training=False), expected, rtol=1e-14)
@@ -234,8 +234,8 @@ def test_batchnorm_nhwc_per_channel():
         xc = x[..., c]
         expected = g * (xc - xc.mean()) / np.sqrt(xc.var() + 1e-5) + b  # over all m·H·W positions
         np.testing.assert_allclose(out[..., c], expected, rtol=1e-13)
-        assert layer.state["running_mean"][0, c] == pytest.approx(0.1 * xc.mean(), rel=1e-13)
-        assert layer.state["running_var"][0, c] == pytest.approx(0.9 + 0.1 * xc.var(), rel=1e-13)
+        assert layer.statistics["running_mean"][0, c] == pytest.approx(0.1 * xc.mean(), rel=1e-13)
+        assert layer.statistics["running_var"][0, c] == pytest.approx(0.9 + 0.1 * xc.var(), rel=1e-13)
     # one image in training is fine: 9 values per channel
     layer.forward(x[:1], training=True)
 

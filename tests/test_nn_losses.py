@@ -1,4 +1,4 @@
-"""Losses fused with their output activation (ALGORITHMS.md §3, §18)."""
+"""Losses fused with their output activation (docs/algorithms.md, "Losses and output layers")."""
 
 from __future__ import annotations
 

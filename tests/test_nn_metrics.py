@@ -1,4 +1,4 @@
-"""Classification and regression metrics (ALGORITHMS.md §15)."""
+"""Classification and regression metrics (docs/algorithms.md, "Metrics")."""
 
 from __future__ import annotations
 

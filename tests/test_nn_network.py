@@ -1,4 +1,4 @@
-"""Whole-network backpropagation checked by two-sided differences (ALGORITHMS.md §7)."""
+"""Whole-network backpropagation checked by two-sided differences (docs/algorithms.md, "Gradient checking")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Optimizers on the flat θ (ALGORITHMS.md §9, §10).
+"""Optimizers on the flat θ (docs/algorithms.md, "Optimizers").
 
 Expected values are computed here from the formulas with plain Python floats, one
 coordinate at a time, never by calling the code under test.
@@ -13,11 +13,18 @@ import numpy as np
 import pytest
 
 from nnctl.nn import optimizers
-from nnctl.nn.optimizers import FLUSH_EVERY, flush_denormals, make_optimizer
+from nnctl.nn.optimizers import FLUSH_EVERY, flush_denormals
+from nnctl.spec.schema import OPTIMIZER_SPECS
 
 THETA0 = [1.0, -2.0, 0.5]
 GRADS = [[0.5, -1.0, 0.0], [0.2, 0.3, -4.0], [-0.4, 0.1, 2.0]]
 LR = 0.1
+
+
+def make_optimizer(name, size, dtype, n_decayed=0, **hyper):
+    """The core's optimizer with the spec's defaults for the hyperparameters not given (the core has none)."""
+    defaults = OPTIMIZER_SPECS[name]().model_dump(exclude={"name"})
+    return optimizers.make_optimizer(name, size, dtype, n_decayed, **{**defaults, **hyper})
 
 
 def run(name, steps=3, lr=LR, n_decayed=0, **hyper):

@@ -1,4 +1,4 @@
-"""Learning-rate schedules α(epoch, t) (ALGORITHMS.md §11); epoch and t count from 1."""
+"""Learning-rate schedules α(epoch, t) (docs/algorithms.md, "Learning-rate schedules"); epoch and t count from 1."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ import math
 
 import pytest
 
-from nnctl.nn.schedules import make_schedule
+from nnctl.nn import schedules
+from nnctl.spec.schema import SCHEDULE_SPECS
+
+
+def make_schedule(name, lr0, **params):
+    """The core's schedule with the spec's defaults for the parameters not given (the core has none)."""
+    defaults = SCHEDULE_SPECS[name]().model_dump(exclude={"name"}) if name in SCHEDULE_SPECS else {}
+    return schedules.make_schedule(name, lr0, **{**defaults, **params})
 
 
 def test_inverse_time_reference_values():

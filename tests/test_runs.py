@@ -235,6 +235,7 @@ def _check_run_files(run: Path) -> None:
     assert all(np.isfinite(v).all() for v in ckpt.params.values())
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_leaves_a_resumable_run(tmp_path):
     spec = write_spec(tmp_path, KILL_SPEC)
     runs = tmp_path / "runs"

@@ -299,7 +299,7 @@ def test_override_index_out_of_range():
         ("model.layers.x=3", "--set model.layers.x=3: model.layers is a list; expected an index, got 'x'"),
         ("seed.x=1", "--set seed.x=1: cannot set 'x' inside seed, which is 0, not a mapping"),
         ("train.layers.0=1", "--set train.layers.0=1: train.layers is not a list; cannot use index 0"),
-        ("seed=[1", "--set seed=[1: the value is not valid YAML: expected ',' or ']', but got '<stream end>'"),
+        ("seed=[1", "--set seed=[1: invalid YAML: expected ',' or ']', but got '<stream end>'"),
     ],
 )
 def test_malformed_overrides(override, expected):

@@ -13,9 +13,13 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from ..errors import BuildError, NnctlError
 from ..spec import locate
+
+# Click's base of usage errors; newer Typers vendor Click, so it is reached through a public subclass.
+ClickException = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -33,6 +37,34 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print ``nnctl: error: message`` on stderr and return the Exit to raise."""
     stderr.print(f"nnctl: error: {message}", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+@contextmanager
+def _usage_errors_on_one_line():
+    """Click's usage errors (bad option value, unknown option, missing argument) as one line, exit 2."""
+    try:
+        yield
+    except ClickException as err:
+        if type(err).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as Typer shows it
+            raise
+        message = " ".join(err.format_message().split()).replace("Value error, ", "")  # Typer's validator prefix
+        context = getattr(err, "ctx", None)
+        hint = f" (see '{context.command_path} --help')" if context is not None else ""
+        raise fail(message + hint, err.exit_code) from None
+
+
+class OneLineUsageErrors(TyperGroup):
+    """The `nnctl` group: usage errors print ``nnctl: error: <one line>`` instead of a usage
+    block or a rich panel, like every other user mistake. Wrapping the group's own parsing and
+    its invocation of a subcommand covers every subcommand and nested group."""
+
+    def make_context(self, *args, **kwargs):
+        with _usage_errors_on_one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with _usage_errors_on_one_line():
+            return super().invoke(ctx)
 
 
 @contextmanager

@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from ..data import Dataset, load_labelled_file
-from ..orchestration.model import SPLITS, LoadedModel, load_model, split_data
+from ..orchestration.model import LoadedModel, Split, load_model, split_data
+from ..runs.rundir import CheckpointName
 from ..train.evaluate import confusion, evaluate, lower_is_better
 from ..train.prepare import prepare_split
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
@@ -30,7 +31,7 @@ def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str
     return parsed
 
 
-def _split_data(model: LoadedModel, split: str, data_file: Path | None):
+def _split_data(model: LoadedModel, split: Split, data_file: Path | None):
     ckpt = model.checkpoint
     if data_file is not None:
         data = load_labelled_file(data_file, ckpt.class_names, ckpt.task)
@@ -40,18 +41,14 @@ def _split_data(model: LoadedModel, split: str, data_file: Path | None):
 
 def evaluate_run(
     run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/."),
-    split: str = typer.Option("test", "--split", help="train, dev, test or train_dev."),
+    split: Split = typer.Option(Split.test, "--split", help="Which of the run's splits to evaluate on."),
     data_file: Path | None = typer.Option(None, "--data", help="Evaluate on this labelled file instead of a split."),
-    which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
+    which: CheckpointName = typer.Option(CheckpointName.best, "--checkpoint", help="Which checkpoint of the run."),
     fail_under: list[str] = typer.Option([], "--fail-under", help="Exit 1 if METRIC < VALUE (e.g. accuracy=0.97)."),
     fail_over: list[str] = typer.Option([], "--fail-over", help="Exit 1 if METRIC > VALUE (e.g. cost=0.3)."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
 ):
     """Evaluate a run's checkpoint; exit 1 when a --fail-under/--fail-over bar is missed."""
-    if split not in SPLITS:
-        raise fail(f"--split {split}: expected one of {', '.join(SPLITS)}")
-    if which not in ("best", "latest", "initial"):
-        raise fail(f"--checkpoint {which}: expected best, latest or initial")
     under = parse_bars(fail_under, True, "--fail-under")
     over = parse_bars(fail_over, False, "--fail-over")
     with user_errors():

@@ -7,8 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..nn.gradcheck import verdict
-from ..orchestration.gradcheck import GradcheckSettings, gradcheck_run
+from ..orchestration.gradcheck import DropoutDuringCheck, GradcheckSettings, gradcheck_run
 from ..orchestration.model import load_model
 from ..orchestration.start import prepare_run
 from ..spec import load_spec
@@ -27,12 +26,10 @@ def gradcheck(
     max_checks: int | None = typer.Option(None, "--max-checks", min=1, help="Check at most K sampled coordinates per tensor."),
     after_steps: int = typer.Option(0, "--after-steps", min=0, help="Train S steps before checking."),
     seed: int = typer.Option(0, "--seed", help="Seed for the example and coordinate samples."),
-    dropout: str = typer.Option("off", "--dropout", help="off (default) or fixed (one frozen mask)."),
+    dropout: DropoutDuringCheck = typer.Option(DropoutDuringCheck.off, "--dropout", help="off, or fixed: one mask drawn once and reused."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
 ):
     """Compare backprop's gradient with two-sided differences of J, per parameter tensor."""
-    if dropout not in ("off", "fixed"):
-        raise fail(f"--dropout {dropout}: expected off or fixed")
     if warn > fail_at:
         raise fail(f"--warn {warn} is above --fail {fail_at}")
     with user_errors(str(target) if target.is_file() else None, overrides):
@@ -46,7 +43,7 @@ def gradcheck(
         settings = GradcheckSettings(examples, eps, max_checks, after_steps, seed, dropout)
         report = gradcheck_run(parts, settings)
     rows = [(t, t.verdict(warn, fail_at)) for t in report.tensors]
-    overall = verdict(report.difference, warn, fail_at)
+    overall = report.verdict(warn, fail_at)
     failed = any(v == "fail" for _, v in rows) or overall == "fail"
     if as_json:
         print_json({

@@ -8,9 +8,11 @@ import sys
 import typer
 
 from . import data_cmd, eval_cmd, gradcheck_cmd, predict_cmd, spec_cmd, train_cmd
+from .common import OneLineUsageErrors
 
 app = typer.Typer(
     name="nnctl",
+    cls=OneLineUsageErrors,
     help="Train neural networks from YAML experiment specs.",
     no_args_is_help=True,
     add_completion=False,

@@ -11,6 +11,8 @@ import typer
 from ..data import load_inference_input
 from ..nn.metrics import predicted_classes
 from ..orchestration.model import load_model
+from ..runs.atomic import describe
+from ..runs.rundir import CheckpointName
 from .common import fail, user_errors
 
 
@@ -19,7 +21,7 @@ def predict(
     input_file: Path = typer.Argument(..., metavar="INPUT", help="Inputs: .npz (key x), .npy, .csv or .h5 (dataset x)."),
     out: Path | None = typer.Option(None, "--out", help="Write to this .csv or .npz instead of stdout."),
     proba: bool = typer.Option(False, "--proba", help="Output class probabilities (or raw outputs) too."),
-    which: str = typer.Option("best", "--checkpoint", help="best, latest or initial."),
+    which: CheckpointName = typer.Option(CheckpointName.best, "--checkpoint", help="Which checkpoint of the run."),
 ):
     """Predict classes (or regression values) for each input row."""
     with user_errors():
@@ -27,19 +29,25 @@ def predict(
         x = model.fit_inputs(load_inference_input(input_file), input_file)
         outputs = model.net.predict(model.normalizer.apply(x, dtype=model.net.dtype))
     header, columns = _columns(outputs, model.checkpoint.task, model.checkpoint.class_names, proba)
-    if out is not None and out.suffix == ".npz":
-        np.savez(out, **{name: np.asarray(col) for name, col in zip(header, columns)})
+    if out is None:
+        _write_csv(sys.stdout, header, columns)
         return
-    if out is not None and out.suffix != ".csv":
+    if out.suffix not in (".csv", ".npz"):
         raise fail(f"--out {out}: expected a .csv or .npz file name")
-    stream = open(out, "w") if out is not None else sys.stdout
     try:
-        stream.write(",".join(header) + "\n")
-        for row in zip(*columns):
-            stream.write(",".join(v if isinstance(v, str) else f"{v:.6g}" for v in row) + "\n")
-    finally:
-        if out is not None:
-            stream.close()
+        if out.suffix == ".npz":
+            np.savez(out, **{name: np.asarray(col) for name, col in zip(header, columns)})
+        else:
+            with open(out, "w") as stream:
+                _write_csv(stream, header, columns)
+    except OSError as err:
+        raise fail(f"--out {out}: cannot write ({describe(err)})") from None
+
+
+def _write_csv(stream, header: list[str], columns: list) -> None:
+    stream.write(",".join(header) + "\n")
+    for row in zip(*columns):
+        stream.write(",".join(v if isinstance(v, str) else f"{v:.6g}" for v in row) + "\n")
 
 
 def _columns(outputs: np.ndarray, task: str, class_names: list[str], proba: bool):

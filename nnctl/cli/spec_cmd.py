@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ..orchestration.start import prepare_run
 from ..spec import json_schema, load_spec, spec_to_yaml
+from ..train.memory import Footprint, human_bytes
 from .common import print_json, stdout, user_errors
 
 app = typer.Typer(help="Validate, resolve and describe experiment specs.", no_args_is_help=True)
@@ -43,6 +44,7 @@ def show(
     stdout.print(spec_to_yaml(spec), markup=False, end="")
     if net is not None:
         stdout.print(layer_table(net))
+        stdout.print(memory_line(spec, net))
 
 
 def layer_table(net) -> Table:
@@ -58,6 +60,14 @@ def layer_table(net) -> Table:
         table.add_row(layer.name, str(shape), f"{count:,}" if count else "")
     table.add_row("total", "", f"{net.theta.size:,}")
     return table
+
+
+def memory_line(spec, net) -> str:
+    """The pre-flight estimate: what training holds for parameters, optimizer moments and one mini-batch."""
+    batch = spec.train.batch_size
+    per = "per example (full batch)" if batch == "full" else f"at batch {batch}"
+    need = Footprint.of(net.layers, net.shapes[1:]).bytes(1 if batch == "full" else batch, net.dtype.itemsize, spec.train.optimizer.name)
+    return f"training memory: about {human_bytes(need)} {per} (parameters, gradients, optimizer moments, activations)"
 
 
 @app.command()

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..orchestration.start import resume_run, start_run
 from ..spec import load_spec
-from ..train.loop import Reporter, TrainResult, stop_on_signals
+from ..train.loop import Reporter, StopReason, TrainResult, stop_on_signals
 from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, plain, print_json, stdout, user_errors
 from .progress import LiveReporter, PlainReporter
 
@@ -20,29 +20,33 @@ def train(
     overrides: list[str] = typer.Option([], "--set", help="Override a spec value: key.path=value (repeatable)."),
     resume: Path | None = typer.Option(None, "--resume", help="Continue this run directory from its latest checkpoint."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where new run directories are created."),
+    repair_metrics: bool = typer.Option(
+        False, "--repair-metrics", help="With --resume: replace a damaged metrics.h5, losing the history before the checkpoint."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ):
     """Train the network a spec describes; write checkpoints and metrics under runs/."""
     if (spec_file is None) == (resume is None):
         raise fail("give either a SPEC file or --resume RUN")
+    if repair_metrics and resume is None:
+        raise fail("--repair-metrics goes with --resume RUN")
     with user_errors(str(spec_file) if spec_file else None, overrides):
         if resume is not None:
-            trainer = resume_run(resume, overrides)
+            trainer = resume_run(resume, overrides, repair_metrics=repair_metrics)
         else:
             trainer = start_run(load_spec(spec_file, overrides), runs_dir)
     live = not quiet and not plain()
     reporter: Reporter = Reporter() if quiet else (LiveReporter() if live else PlainReporter())
-    with stop_on_signals(trainer), (reporter if live else nullcontext()):
-        result = trainer.run(reporter)
+    with user_errors(), stop_on_signals(trainer), (reporter if live else nullcontext()):
+        result = trainer.run(reporter)  # a write failure (full disk) is one line; the last checkpoint stays
     _summarise(result, as_json)
-    if result.stop_reason == "diverged":
+    if result.stop_reason == StopReason.diverged:
         raise fail(
             f"training diverged (cost is not finite) at step {result.steps + 1}; "
             f"the last good checkpoint is in {result.run_dir}; try a lower train.learning_rate",
             EXIT_DIVERGED,
         )
-    if result.stop_reason == "interrupted":
+    if result.stop_reason == StopReason.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
 
 

@@ -1,4 +1,4 @@
-"""Gradient checking by two-sided differences (ALGORITHMS.md §7).
+"""Gradient checking by two-sided differences (docs/algorithms.md, "Gradient checking").
 
 For each coordinate i of θ, dθ_approx[i] = (J(θ + ε·e_i) − J(θ − ε·e_i)) / 2ε is
 compared with backpropagation's dθ[i].  The relative difference
@@ -32,13 +32,13 @@ class TensorCheck:
         return self.checked < self.size
 
     def verdict(self, warn: float = 1e-7, fail: float = 1e-5) -> str:
-        """As ``verdict``, but "unresolved" when the disagreement is within rounding noise.
+        """As ``classify``, but "unresolved" when the disagreement is within rounding noise.
 
         Tiny gradients (the first layers of a deep sigmoid net) cannot be measured
         by differences of J at this ε: the relative difference is then large for
         a correct backward pass, and the honest answer is that it was not resolved.
         """
-        reading = verdict(self.difference, warn, fail)
+        reading = classify(self.difference, warn, fail)
         return "unresolved" if reading != "pass" and self.error <= self.resolution else reading
 
 
@@ -49,10 +49,11 @@ class GradcheckReport:
     kinks: int = 0  # pre-activations within ε of a ReLU kink, where differences are unreliable
 
     def verdict(self, warn: float = 1e-7, fail: float = 1e-5) -> str:
-        return verdict(self.difference, warn, fail)
+        """The reading of the difference over every checked coordinate."""
+        return classify(self.difference, warn, fail)
 
 
-def verdict(difference: float, warn: float = 1e-7, fail: float = 1e-5) -> str:
+def classify(difference: float, warn: float = 1e-7, fail: float = 1e-5) -> str:
     """The notes' reading: ≤ warn is fine, up to fail deserves a look, beyond is a likely bug."""
     if difference <= warn:
         return "pass"

@@ -1,4 +1,4 @@
-"""Weight initialization rules (ALGORITHMS.md section 4).
+"""Weight initialization rules (docs/algorithms.md, "Initialization").
 
 Only the standard deviation differs between rules, so each rule is a function
 of the fan-in and fan-out.  For convolutions fan_in = f*f*C_prev and
@@ -25,7 +25,7 @@ def default_initializer(activation: str) -> str:
     return "he" if activation in ("relu", "leaky_relu", "elu") else "xavier"
 
 
-def init_weights(out: np.ndarray, rule: str, fan_in: int, fan_out: int, rng: np.random.Generator, scale=0.01):
-    """Fill ``out`` in place with N(0, std^2) draws for the given rule."""
+def init_weights(out: np.ndarray, rule: str, fan_in: int, fan_out: int, rng: np.random.Generator, scale: float):
+    """Fill ``out`` in place with N(0, std^2) draws for the given rule (``scale`` is "random"'s std)."""
     std = STD_RULES[rule](fan_in, fan_out, scale)
     out[...] = rng.standard_normal(out.shape) * std

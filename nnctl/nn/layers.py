@@ -25,13 +25,15 @@ class Layer:
     """Base class: a differentiable function with optional named parameters."""
 
     penalized: tuple[str, ...] = ()  # parameters that L1/L2 and weight decay apply to
-    input_gradient = True  # False when backward is never asked for dX (the network's first trainable layer)
+    # False when backward is never asked for dX: set once, before build, on a network's first
+    # trainable layer, so that build can plan without the dX machinery.
+    input_gradient = True
 
     def __init__(self, name: str):
         self.name = name
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
-        self.state: dict[str, np.ndarray] = {}
+        self.statistics: dict[str, np.ndarray] = {}  # non-trained arrays saved with θ (batch norm's running averages)
         self._buffers: dict[str, np.ndarray] = {}
 
     def build(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -40,6 +42,12 @@ class Layer:
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         return {}
+
+    @property
+    def trainable(self) -> bool:
+        """Whether this layer, or one inside it, has parameters; known before ``build``."""
+        declares = type(self).param_shapes is not Layer.param_shapes
+        return declares or any(child.trainable for child in self.children())
 
     def children(self) -> list[Layer]:
         """Sub-layers of a composite layer (a residual block); their parameters join θ."""
@@ -182,7 +190,7 @@ class BatchNorm(Layer):
 
     def build(self, input_shape):
         self.channels = input_shape[-1]
-        self.state = {"running_mean": np.zeros((1, self.channels)), "running_var": np.ones((1, self.channels))}
+        self.statistics = {"running_mean": np.zeros((1, self.channels)), "running_var": np.ones((1, self.channels))}
         return input_shape
 
     def param_shapes(self):
@@ -191,8 +199,8 @@ class BatchNorm(Layer):
     def initialize(self, rng):
         self.params["gamma"].fill(1)
         self.params["beta"].fill(0)
-        self.state["running_mean"].fill(0)
-        self.state["running_var"].fill(1)
+        self.statistics["running_mean"].fill(0)
+        self.statistics["running_var"].fill(1)
 
     def forward(self, x, training):
         z = x.reshape(-1, self.channels)
@@ -202,13 +210,13 @@ class BatchNorm(Layer):
             mean = z.mean(axis=0, keepdims=True)
             var = z.var(axis=0, keepdims=True)
             rho = self.momentum
-            self.state["running_mean"] *= rho
-            self.state["running_mean"] += (1 - rho) * mean
-            self.state["running_var"] *= rho
-            self.state["running_var"] += (1 - rho) * var
+            self.statistics["running_mean"] *= rho
+            self.statistics["running_mean"] += (1 - rho) * mean
+            self.statistics["running_var"] *= rho
+            self.statistics["running_var"] += (1 - rho) * var
         else:
-            mean = self.state["running_mean"].astype(z.dtype)
-            var = self.state["running_var"].astype(z.dtype)
+            mean = self.statistics["running_mean"].astype(z.dtype)
+            var = self.statistics["running_var"].astype(z.dtype)
         self._inv_std = 1.0 / np.sqrt(var + self.epsilon)
         self._zhat = (z - mean) * self._inv_std
         return (self._zhat * self.params["gamma"] + self.params["beta"]).reshape(x.shape)

@@ -1,4 +1,4 @@
-"""Classification and regression metrics (ALGORITHMS.md §15).
+"""Classification and regression metrics (docs/algorithms.md, "Metrics").
 
 Predictions for classification are class indices: argmax of a softmax output,
 or ``a >= 0.5`` of a single sigmoid unit.  Precision, recall and F1 are those

@@ -40,6 +40,11 @@ class Slot:
 class Network:
     def __init__(self, layers: list[Layer], loss: Loss, input_shape: tuple[int, ...], dtype=np.float32):
         self.layers, self.loss, self.input_shape, self.dtype = layers, loss, tuple(input_shape), np.dtype(dtype)
+        # Backprop ends at the first layer with parameters: what comes before it (a flatten,
+        # input dropout) needs no gradient, and that layer's dX would be a wasted matrix product.
+        self._first_trainable = next((i for i, layer in enumerate(layers) if layer.trainable), len(layers))
+        if self._first_trainable < len(layers):
+            layers[self._first_trainable].input_gradient = False
         self.shapes = [self.input_shape]
         for layer in layers:
             self.shapes.append(tuple(layer.build(self.shapes[-1])))
@@ -59,16 +64,6 @@ class Network:
         self.theta = np.zeros(offset, dtype=self.dtype)
         self.grad = np.zeros(offset, dtype=self.dtype)
         self._bind()
-        # Backprop ends at the first layer with parameters: what comes before it (a flatten,
-        # input dropout) needs no gradient, and that layer's dx would be a wasted matrix product.
-        trainable = {slot.layer for slot in self.slots}
-        self._first_trainable = next(
-            (i for i, layer in enumerate(layers) if any(inner in trainable for inner in layer.walk())), len(layers)
-        )
-        if self._first_trainable < len(layers):  # tell it, so it can plan without the dX machinery
-            first = layers[self._first_trainable]
-            first.input_gradient = False
-            first.build(self.shapes[self._first_trainable])
 
     def _bind(self):
         for slot in self.slots:
@@ -102,7 +97,7 @@ class Network:
 
     def state(self) -> dict[str, np.ndarray]:
         """Non-trained arrays (batch-norm running statistics), keyed "<layer>/<name>"."""
-        return {f"{layer.name}/{name}": arr for layer in self.all_layers() for name, arr in layer.state.items()}
+        return {f"{layer.name}/{name}": arr for layer in self.all_layers() for name, arr in layer.statistics.items()}
 
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
         for key, target in self.state().items():

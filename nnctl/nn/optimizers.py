@@ -1,4 +1,6 @@
-"""Optimizers that update the flat parameter vector θ in place.
+"""Optimizers that update the flat parameter vector θ in place (docs/algorithms.md, "Optimizers").
+
+Hyperparameters have no defaults here: the spec's schema holds them, once.
 
 Each step is a handful of whole-vector NumPy operations writing into
 preallocated scratch space.  Moment vectors whose gradients are always zero
@@ -70,7 +72,7 @@ class Momentum(Optimizer):
     name = "momentum"
     moments = ("v",)
 
-    def __init__(self, size, dtype, n_decayed=0, beta=0.9, dampened=True, nesterov=False):
+    def __init__(self, size, dtype, n_decayed=0, *, beta, dampened, nesterov):
         super().__init__(size, dtype, n_decayed)
         self.beta, self.nesterov = beta, nesterov
         self.grad_weight = (1 - beta) if dampened else 1.0
@@ -95,7 +97,7 @@ class RMSprop(Optimizer):
     name = "rmsprop"
     moments = ("s",)
 
-    def __init__(self, size, dtype, n_decayed=0, beta=0.9, epsilon=1e-8):
+    def __init__(self, size, dtype, n_decayed=0, *, beta, epsilon):
         super().__init__(size, dtype, n_decayed)
         self.beta, self.epsilon = beta, epsilon
 
@@ -113,7 +115,7 @@ class RMSprop(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam with bias correction on both moments (ALGORITHMS.md §10):
+    """Adam with bias correction on both moments:
 
     v ← β1·v + (1−β1)·dθ; s ← β2·s + (1−β2)·dθ²;
     θ ← θ − α·v̂/(√ŝ + ε) with v̂ = v/(1−β1ᵗ), ŝ = s/(1−β2ᵗ).
@@ -126,7 +128,7 @@ class Adam(Optimizer):
     name = "adam"
     moments = ("v", "s")
 
-    def __init__(self, size, dtype, n_decayed=0, beta1=0.9, beta2=0.999, epsilon=1e-8, weight_decay=0.0):
+    def __init__(self, size, dtype, n_decayed=0, *, beta1, beta2, epsilon, weight_decay):
         super().__init__(size, dtype, n_decayed)
         self.beta1, self.beta2, self.epsilon, self.weight_decay = beta1, beta2, epsilon, weight_decay
 

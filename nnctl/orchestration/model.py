@@ -7,6 +7,7 @@ run was trained and evaluated on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,20 @@ from ..runs.checkpoint import Checkpoint, load_checkpoint
 from ..spec import Spec, parse_spec
 from ..train.build import build_network
 from ..train.loop import make_streams
+from .checkpoints import load_into, stored_normalizer
 from .datasets import default_datasets_dir
 
-SPLITS = ("train", "dev", "test", "train_dev")
+
+class Split(StrEnum):
+    """The splits a run's data is divided into (``--split``)."""
+
+    train = "train"
+    dev = "dev"
+    test = "test"
+    train_dev = "train_dev"
+
+
+SPLITS = tuple(Split)
 
 
 @dataclass
@@ -42,14 +54,14 @@ class LoadedModel:
         return x.reshape((len(x),) + expected)
 
 
-def load_model(run_dir: Path, which: str = "best") -> LoadedModel:
+def load_model(run_dir: Path, which: str = rundir.CheckpointName.best) -> LoadedModel:
     """The network of a run as saved in its best (default), latest or initial checkpoint."""
     path = rundir.checkpoint_path(run_dir, which)
     ckpt = load_checkpoint(path)
     spec = parse_spec(ckpt.spec_yaml, str(path))
     net = build_network(spec, tuple(ckpt.input_shape), make_streams(spec.seed)["dropout"])
-    net.load(ckpt.params, ckpt.state)
-    return LoadedModel(spec, net, Normalizer.from_state(ckpt.normalizer), ckpt, path)
+    load_into(net, ckpt, path)
+    return LoadedModel(spec, net, stored_normalizer(ckpt, path), ckpt, path)
 
 
 def split_data(model: LoadedModel, split: str) -> Dataset:

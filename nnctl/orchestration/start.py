@@ -6,21 +6,25 @@ without a run directory (for `spec show` and `gradcheck`).
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..data import Normalizer, Splits, load_splits
-from ..errors import BuildError
+from ..errors import BuildError, MetricLogError, RunError
 from ..nn.layers import BatchNorm
 from ..nn.network import Network
 from ..runs import rundir
-from ..runs.atomic import atomic_write_text
-from ..runs.checkpoint import load_checkpoint
+from ..runs.atomic import atomic_write_text, remove_stale_temporaries
+from ..runs.checkpoint import check_group, load_checkpoint
 from ..runs.metrics_log import MetricLog
 from ..spec import Spec, parse_spec, spec_to_yaml
 from ..train.build import build_network
-from ..train.loop import Trainer, make_streams
+from ..train.loop import RunFacts, StopReason, Trainer, make_streams
 from ..train.prepare import Prepared, prepare_all
+from .checkpoints import check_network, check_resumable, stored_normalizer
 from .datasets import default_datasets_dir
 
 RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs", "checkpoint.every_seconds")
@@ -59,6 +63,24 @@ def _check_training_batches(spec: Spec, net: Network, m: int, input_shape: tuple
         raise BuildError("train.augment", f"flips and shifts need image inputs (H, W, C); the inputs have shape {input_shape}")
 
 
+def _metric_log(run_dir: Path, ckpt, repair: bool) -> MetricLog:
+    """The run's metric log, at least as long as the checkpoint says it was, or a placeholder when asked to repair."""
+    path = run_dir / rundir.METRICS
+    steps, epochs = ckpt.progress["metric_steps"], ckpt.progress["metric_epochs"]
+    try:
+        if not path.exists():
+            raise MetricLogError(f"{path}: missing")
+        log = MetricLog.load(path)
+        if log.n_steps < steps or log.n_epochs < epochs:
+            raise MetricLogError(f"{path}: holds {log.n_epochs} epochs, the checkpoint {epochs}")
+        return log
+    except MetricLogError as err:
+        if repair:
+            return MetricLog.placeholder(steps, epochs)
+        raise MetricLogError(f"{err}; `nnctl train --resume {run_dir} --repair-metrics` continues with "
+                             f"the metrics of the first {epochs} epochs lost") from None
+
+
 @dataclass
 class RunParts:
     spec: Spec
@@ -94,41 +116,59 @@ def fresh_network(spec: Spec, input_shape: tuple[int, ...]) -> tuple[Network, di
 
 def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Trainer) -> Trainer:
     """A trainer for ``run`` writing into ``run_dir``, with what its checkpoints must carry."""
-    extras = {
-        "normalizer": run.normalizer.state(),
-        "spec_yaml": spec_to_yaml(run.spec),
-        "task": run.splits.task,
-        "class_names": list(run.splits.class_names),
-        "input_shape": list(run.net.input_shape),
-    }
-    return trainer_class(run.spec, run.net, run.data, run_dir, run.streams, extras, len(run.splits.class_names))
+    facts = RunFacts(
+        normalizer=run.normalizer.state(),
+        spec_yaml=spec_to_yaml(run.spec),
+        task=run.splits.task,
+        class_names=list(run.splits.class_names),
+        input_shape=list(run.net.input_shape),
+    )
+    return trainer_class(run.spec, run.net, run.data, run_dir, run.streams, facts, len(run.splits.class_names))
 
 
 def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> Trainer:
     run = prepare_run(spec, datasets_dir)
     run_dir = rundir.create_run_dir(runs_dir, spec.name)
-    atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
-    trainer = new_trainer(run, run_dir)
-    trainer.save(rundir.INITIAL)
-    # Epoch 0 is a valid checkpoint too: a run that diverges or is killed in its
-    # first epoch still has a last good checkpoint.h5 to evaluate or resume.
-    trainer.save(rundir.LATEST)
+    try:
+        atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
+        trainer = new_trainer(run, run_dir)
+        trainer.save(rundir.INITIAL)
+        # Epoch 0 is a valid checkpoint too: a run that diverges or is killed in its
+        # first epoch still has a last good checkpoint.h5 to evaluate or resume.
+        trainer.save(rundir.LATEST)
+    except RunError:  # a full disk or a read-only folder: leave no half-made run behind
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     return trainer
 
 
-def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | None = None) -> Trainer:
-    """Continue a run from its latest checkpoint; only the epoch budget and checkpoint cadence may change."""
+def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | None = None,
+               repair_metrics: bool = False) -> Trainer:
+    """Continue a run from its latest checkpoint; only the epoch budget and checkpoint cadence may change.
+
+    Every file is checked before anything is written: a damaged checkpoint is
+    refused, a damaged or missing metrics.h5 too unless ``repair_metrics`` asks
+    for a log whose history before the checkpoint is lost (NaN rows).
+    """
     for item in overrides:
         if item.split("=", 1)[0].strip() not in RESUMABLE_CHANGES:
             raise BuildError(f"--set {item}", f"a resumed run can only change {', '.join(RESUMABLE_CHANGES)}")
-    ckpt = load_checkpoint(rundir.checkpoint_path(run_dir, "latest"))
+    path = rundir.checkpoint_path(run_dir, "latest")
+    remove_stale_temporaries(Path(run_dir))
+    ckpt = load_checkpoint(path)
+    check_resumable(ckpt, path)
     spec = parse_spec(ckpt.spec_yaml, str(Path(run_dir) / rundir.SPEC_FILE), overrides)
-    recorded = ckpt.progress.get("stream")  # read the file as the run did: streamed with these settings, or in memory
-    run = prepare_run(spec, datasets_dir, Normalizer.from_state(ckpt.normalizer), False if recorded is None else recorded)
-    trainer = new_trainer(run, Path(run_dir))
-    metrics_path = Path(run_dir) / rundir.METRICS
-    trainer.restore(ckpt, MetricLog.load(metrics_path) if metrics_path.exists() else MetricLog())
-    if ckpt.progress.get("stop_reason") == "early_stopping":
+    if ckpt.progress.get("stop_reason") == StopReason.early_stopping:
         raise BuildError("train.early_stopping", f"{run_dir} already stopped early at epoch {ckpt.epoch}")
+    if spec.train.epochs <= ckpt.epoch:  # would train nothing, yet rewrite the stored spec
+        raise BuildError("train.epochs", f"{run_dir} has trained {ckpt.epoch} epochs and train.epochs is {spec.train.epochs}; "
+                                         f"to continue, give --set train.epochs=N with N > {ckpt.epoch}")
+    recorded = ckpt.progress.get("stream")  # read the file as the run did: streamed with these settings, or in memory
+    run = prepare_run(spec, datasets_dir, stored_normalizer(ckpt, path), False if recorded is None else recorded)
+    trainer = new_trainer(run, Path(run_dir))
+    check_network(ckpt, path, run.net)
+    check_group(path, "optimizer", ckpt.optimizer,
+                {key: np.shape(value) for key, value in trainer.optimizer.state_dict().items() if key != "t"})
+    trainer.restore(ckpt, _metric_log(Path(run_dir), ckpt, repair_metrics))
     atomic_write_text(Path(run_dir) / rundir.SPEC_FILE, spec_to_yaml(spec))
     return trainer

@@ -1,26 +1,38 @@
 """Crash-safe file replacement: write a temporary sibling, fsync, rename over.
 
 A kill at any instant leaves either the old file or the new one, never a
-half-written HDF5 file (HDF5 itself gives no such guarantee).
+half-written HDF5 file (HDF5 itself gives no such guarantee), and every HDF5
+file is sealed with its SHA-256 (see seal.py). HDF5 files are
+built in memory and written with plain file I/O, so a full disk or a read-only
+folder is an ordinary OSError reported as a RunError naming the path, never an
+HDF5 library failure with files left open (which crashed the interpreter at
+exit). Temporaries are named `.NAME.tmp-PID`, so the next start of a run can
+remove those whose writer has died.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
 
+from ..errors import RunError
+from .seal import USER_BLOCK, seal
 
-@contextmanager
-def _replacing(path: Path):
-    """Yield a temporary sibling of ``path``; if the block completes, make it durable and rename it over."""
-    path = Path(path)
+TEMPORARY = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)$")
+
+
+def _write_durably(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to a temporary sibling, fsync it, rename it over ``path`` and fsync the folder."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        yield tmp
-        with open(tmp, "rb") as fh:
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -28,19 +40,48 @@ def _replacing(path: Path):
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+    except OSError as err:
+        raise RunError(f"{path}: cannot write ({describe(err)}); the previous file, if any, is intact") from None
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
+def describe(err: OSError) -> str:
+    """The cause of an OSError in words: 'No space left on device', 'Read-only file system', ..."""
+    return err.strerror or str(err)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace a small text file (the resolved spec)."""
-    with _replacing(path) as tmp:
-        tmp.write_text(text)
+    _write_durably(Path(path), text.encode("utf-8"))
 
 
 @contextmanager
 def atomic_h5(path: Path):
-    """Yield an open h5py.File that replaces ``path`` only if the block completes."""
-    with _replacing(path) as tmp, h5py.File(tmp, "w") as f:
+    """Yield an h5py.File built in memory; if the block completes, it replaces ``path`` durably, sealed."""
+    image = io.BytesIO()
+    with h5py.File(image, "w", userblock_size=USER_BLOCK) as f:
         yield f
+    _write_durably(Path(path), seal(image.getvalue()))
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporaries of writers that are no longer running (a kill between write and rename)."""
+    removed = []
+    for candidate in Path(folder).iterdir():
+        match = TEMPORARY.match(candidate.name)
+        if match and not _alive(int(match["pid"])):
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True

@@ -25,6 +25,7 @@ import numpy as np
 from .. import __version__
 from ..errors import CheckpointError
 from .atomic import atomic_h5
+from .seal import open_sealed
 
 FORMAT_VERSION = 1
 
@@ -57,6 +58,8 @@ def _read_group(f: h5py.File, name: str) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     if name not in f:
         return out
+    if not isinstance(f[name], h5py.Group):
+        raise ValueError(f"/{name} is not a group")
 
     def visit(path, obj):
         if isinstance(obj, h5py.Dataset):
@@ -67,13 +70,15 @@ def _read_group(f: h5py.File, name: str) -> dict[str, np.ndarray]:
     return out
 
 
+def _groups(ckpt: Checkpoint) -> dict[str, dict[str, np.ndarray]]:
+    return {"params": ckpt.params, "state": ckpt.state, "optimizer": ckpt.optimizer, "normalizer": ckpt.normalizer}
+
+
 def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
     with atomic_h5(path) as f:
-        _write_group(f, "params", ckpt.params)
-        _write_group(f, "state", ckpt.state)
-        _write_group(f, "optimizer", ckpt.optimizer)
+        for name, arrays in _groups(ckpt).items():
+            _write_group(f, name, arrays)
         f["optimizer"].attrs["t"] = ckpt.optimizer_t
-        _write_group(f, "normalizer", ckpt.normalizer)
         attrs = f.attrs
         attrs["format_version"] = FORMAT_VERSION
         attrs["nnctl_version"] = __version__
@@ -86,31 +91,98 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
         attrs["progress"] = json.dumps(ckpt.progress)
 
 
+class _Attributes:
+    """Typed reads of a checkpoint's attributes, each failure naming the attribute."""
+
+    def __init__(self, attrs, path: Path):
+        self.attrs, self.path = attrs, path
+
+    def raw(self, name: str):
+        if name not in self.attrs:
+            raise CheckpointError(f"{self.path}: damaged checkpoint: attribute '{name}' is missing")
+        return self.attrs[name]
+
+    def integer(self, name: str, source=None) -> int:
+        value = self.raw(name) if source is None else source
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise CheckpointError(f"{self.path}: damaged checkpoint: attribute '{name}' is {value!r}, not a count")
+        return int(value)
+
+    def text(self, name: str) -> str:
+        value = self.raw(name)
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if not isinstance(value, str):
+            raise CheckpointError(f"{self.path}: damaged checkpoint: attribute '{name}' is not text")
+        return value
+
+    def json(self, name: str, kind: type):
+        try:
+            value = json.loads(self.text(name))
+        except json.JSONDecodeError:
+            raise CheckpointError(f"{self.path}: damaged checkpoint: attribute '{name}' is not valid JSON") from None
+        if not isinstance(value, kind):
+            raise CheckpointError(f"{self.path}: damaged checkpoint: attribute '{name}' is not a JSON {kind.__name__}")
+        return value
+
+
 def load_checkpoint(path: Path) -> Checkpoint:
+    """Read a checkpoint, refusing (CheckpointError) anything unreadable, incomplete or altered."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
     try:
-        with h5py.File(path, "r") as f:
-            version = int(f.attrs.get("format_version", -1))
-            if version != FORMAT_VERSION:
-                raise CheckpointError(f"{path}: checkpoint format {version} is not supported (expected {FORMAT_VERSION})")
-            a = f.attrs
-            return Checkpoint(
-                params=_read_group(f, "params"),
-                state=_read_group(f, "state"),
-                optimizer=_read_group(f, "optimizer"),
-                optimizer_t=int(f["optimizer"].attrs["t"]),
-                normalizer=_read_group(f, "normalizer"),
-                spec_yaml=str(a["spec"]),
-                task=str(a["task"]),
-                class_names=json.loads(a["class_names"]),
-                input_shape=json.loads(a["input_shape"]),
-                epoch=int(a["epoch"]),
-                step=int(a["step"]),
-                batch=int(a["batch"]),
-                rng=json.loads(a["rng"]),
-                progress=json.loads(a["progress"]),
-            )
-    except (OSError, KeyError) as err:
-        raise CheckpointError(f"{path}: not a readable nnctl checkpoint ({err})") from None
+        with open_sealed(path, CheckpointError) as f:
+            ckpt = _read(f, path)
+    except (KeyError, ValueError, TypeError) as err:  # h5py's own errors for damaged objects inside a readable file
+        raise CheckpointError(f"{path}: damaged checkpoint ({_first_line(err)})") from None
+    return ckpt
+
+
+def _read(f: h5py.File, path: Path) -> Checkpoint:
+    a = _Attributes(f.attrs, path)
+    version = a.raw("format_version")
+    if not isinstance(version, (int, np.integer)) or int(version) != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format {version!r} is not supported (expected {FORMAT_VERSION})")
+    groups = {name: _read_group(f, name) for name in ("params", "state", "optimizer", "normalizer")}
+    if "optimizer" not in f or "t" not in f["optimizer"].attrs:
+        raise CheckpointError(f"{path}: damaged checkpoint: the optimizer's step count (/optimizer attribute t) is missing")
+    return Checkpoint(
+        params=groups["params"],
+        state=groups["state"],
+        optimizer=groups["optimizer"],
+        optimizer_t=a.integer("optimizer t", f["optimizer"].attrs["t"]),
+        normalizer=groups["normalizer"],
+        spec_yaml=a.text("spec"),
+        task=a.text("task"),
+        class_names=a.json("class_names", list),
+        input_shape=a.json("input_shape", list),
+        epoch=a.integer("epoch"),
+        step=a.integer("step"),
+        batch=a.integer("batch"),
+        rng=a.json("rng", dict),
+        progress=a.json("progress", dict),
+    )
+
+
+def check_group(path: Path, group: str, stored: dict[str, np.ndarray], expected: dict[str, tuple]) -> None:
+    """A checkpoint group holds exactly the float tensors expected, each with its exact shape.
+
+    Without this a missing tensor would leave that layer's fresh random weights
+    in place and be used silently.
+    """
+    missing = sorted(set(expected) - set(stored))
+    if missing:
+        raise CheckpointError(f"{path}: damaged checkpoint: /{group}/{missing[0]} is missing ({len(missing)} missing in all)")
+    extra = sorted(set(stored) - set(expected))
+    if extra:
+        raise CheckpointError(f"{path}: damaged checkpoint: /{group}/{extra[0]} does not belong to this run's network")
+    for key, shape in expected.items():
+        value = np.asarray(stored[key])
+        if value.shape != tuple(shape) or value.dtype.kind != "f":
+            raise CheckpointError(
+                f"{path}: damaged checkpoint: /{group}/{key} is {value.dtype} {value.shape}, expected floats {tuple(shape)}")
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).splitlines() or [type(err).__name__])[0]

@@ -15,7 +15,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..errors import MetricLogError
 from .atomic import atomic_h5
+from .seal import open_sealed
 
 
 class MetricLog:
@@ -62,9 +64,26 @@ class MetricLog:
 
     @classmethod
     def load(cls, path: Path) -> MetricLog:
+        """Read a log, refusing (MetricLogError) a file that is not one rather than starting a new history."""
         log = cls()
-        with h5py.File(path, "r") as f:
+        with open_sealed(path, MetricLogError) as f:
             for group_name, columns in (("iteration", log.iteration), ("epoch", log.epoch)):
-                for name, dataset in f.get(group_name, {}).items():
-                    columns[name] = dataset[()].tolist()
+                group = f.get(group_name)
+                if not isinstance(group, h5py.Group):
+                    raise MetricLogError(f"{path}: not an nnctl metric log (no /{group_name} group)")
+                for name, dataset in group.items():
+                    if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1 or dataset.dtype.kind not in "fiu":
+                        raise MetricLogError(f"{path}: /{group_name}/{name} is not a column of numbers")
+                    columns[name] = dataset[()].astype(np.float64).tolist()
+        for group_name, columns in (("iteration", log.iteration), ("epoch", log.epoch)):
+            if len({len(column) for column in columns.values()}) > 1:
+                raise MetricLogError(f"{path}: the /{group_name} columns have different lengths")
+        return log
+
+    @classmethod
+    def placeholder(cls, n_steps: int, n_epochs: int) -> MetricLog:
+        """A log of the given lengths whose history is lost: NaN rows, only the epoch numbers known."""
+        log = cls()
+        log.iteration = {name: [float("nan")] * n_steps for name in log.iteration}
+        log.epoch = {"epoch": [float(k) for k in range(1, n_epochs + 1)]} if n_epochs else {}
         return log

@@ -3,39 +3,58 @@
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 from pathlib import Path
 
 from ..errors import RunError
+from .atomic import describe
 
 SPEC_FILE = "spec.yaml"
 INITIAL, LATEST, BEST, METRICS = "initial.h5", "checkpoint.h5", "best.h5", "metrics.h5"
 
 
+class CheckpointName(StrEnum):
+    """The checkpoints a run keeps, by the name users pick them with (``--checkpoint``)."""
+
+    best = "best"
+    latest = "latest"
+    initial = "initial"
+
+
+CHECKPOINT_FILES = {CheckpointName.best: BEST, CheckpointName.latest: LATEST, CheckpointName.initial: INITIAL}
+
+
 def create_run_dir(runs_dir: Path, name: str) -> Path:
     runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    for attempt in range(1000):
-        path = runs_dir / (stem if attempt == 0 else f"{stem}-{attempt}")
-        try:
-            path.mkdir()  # atomic: fails if another run took the name
-            return path
-        except FileExistsError:
-            continue
+    try:
+        if runs_dir.exists() and not runs_dir.is_dir():
+            raise RunError(f"{runs_dir}: exists and is not a directory (--runs-dir names where runs are created)")
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1000):
+            path = runs_dir / (stem if attempt == 0 else f"{stem}-{attempt}")
+            try:
+                path.mkdir()  # atomic: fails if another run took the name
+                return path
+            except FileExistsError:
+                continue
+    except OSError as err:
+        raise RunError(f"{err.filename or runs_dir}: cannot create the run directory ({describe(err)})") from None
     raise RunError(f"{runs_dir}: could not find a free run directory name for '{stem}'")
 
 
-def checkpoint_path(run: Path, which: str = "best") -> Path:
-    """The file for ``which`` in latest|best|initial; best falls back to latest when absent."""
+def checkpoint_path(run: Path, which: str = CheckpointName.best) -> Path:
+    """The file for ``which`` in best|latest|initial; best falls back to latest when absent."""
+    if which not in CHECKPOINT_FILES:
+        raise RunError(f"unknown checkpoint '{which}'; expected one of {', '.join(CheckpointName)}")
     run = Path(run)
     if not run.is_dir():
         raise RunError(f"{run}: no such run directory")
-    files = {"latest": LATEST, "best": BEST, "initial": INITIAL}
-    if not any((run / name).exists() for name in files.values()):
+    if not any((run / name).exists() for name in CHECKPOINT_FILES.values()):
         raise RunError(f"{run}: not a run directory (no checkpoint files in it)")
-    path = run / files[which]
-    if which == "best" and not path.exists():
+    path = run / CHECKPOINT_FILES[which]
+    if which == CheckpointName.best and not path.exists():
         path = run / LATEST
     if not path.exists():
-        raise RunError(f"{run}: no {files[which]} in this run (did training start?)")
+        raise RunError(f"{run}: no {CHECKPOINT_FILES[which]} in this run (did training start?)")
     return path

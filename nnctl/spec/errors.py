@@ -20,7 +20,7 @@ from pydantic.fields import FieldInfo
 from nnctl.errors import NnctlError
 from nnctl.spec.schema import GENERATED_SETS, REGISTRY_NAMES, Spec
 
-Path = tuple[str | int, ...]
+KeyPath = tuple[str | int, ...]  # a key's place in the YAML: ('model', 'layers', 2, 'units')
 SHORTHAND_SOURCES = ("digits", *REGISTRY_NAMES, *GENERATED_SETS)
 
 
@@ -53,7 +53,7 @@ class SpecError(NnctlError):
         return cls([Problem(source, line, path, message)])
 
 
-def format_path(path: Path) -> str:
+def format_path(path: KeyPath) -> str:
     """Render ('model', 'layers', 2, 'units') as model.layers[2].units."""
     text = ""
     for part in path:
@@ -121,12 +121,12 @@ class Located:
     """Where a pydantic loc points: the YAML path, the type expected there, and
     (for an unknown key) the model that rejected it."""
 
-    path: Path
+    path: KeyPath
     annotation: Any
     owner: type[BaseModel] | None = None
 
 
-def locate(loc: tuple) -> Located:
+def resolve_loc(loc: tuple) -> Located:
     """Map a pydantic loc onto the YAML path, dropping union tags and branch labels."""
     found = Located((), Spec)
     for part in loc:
@@ -210,7 +210,7 @@ def _base_phrase(tp: Any) -> str:
 # ---------------------------------------------------------------- messages
 
 
-def _noun(path: Path, tag_key: str = "") -> str:
+def _noun(path: KeyPath, tag_key: str = "") -> str:
     """What the user was naming, from the path: 'activation', 'layer type', 'optimizer'."""
     words = [p for p in path if isinstance(p, str)]
     noun = words[-1].replace("_", " ") if words else "value"
@@ -232,17 +232,16 @@ def _literal_words(annotation: Any) -> list[str] | None:
     return None
 
 
-def explain(error: dict) -> tuple[Path, str]:
+def explain(error: dict) -> tuple[KeyPath, str]:
     """A pydantic error record as (YAML path, plain message)."""
     kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
-    located = locate(error["loc"])
+    located = resolve_loc(error["loc"])
     path = located.path
     if kind == "missing":
         return path, f"missing required key {path[-1]!r}"
     if kind == "extra_forbidden":
-        fields = list(located.owner.model_fields) if located.owner else []
-        near = suggestion(path[-1], fields)
-        hint = f"did you mean {near!r}?" if near else f"expected one of {', '.join(fields)}"
+        near = _meant_key(located)
+        hint = f"did you mean {near!r}?" if near else f"expected one of {', '.join(_known_keys(located))}"
         return path, f"unknown key; {hint}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         key = ctx["discriminator"].strip("'")
@@ -267,12 +266,29 @@ def explain(error: dict) -> tuple[Path, str]:
     return path, f"expected {describe(located.annotation)}, got {show(value)}"
 
 
-def explain_all(errors: list[dict]) -> list[tuple[Path, str]]:
-    """Explain every error once, dropping 'missing X' when a typo of X is already reported."""
-    explained = list(dict.fromkeys(explain(e) for e in errors))
-    typos = {
-        (path[:-1], msg.split("'")[1])
-        for path, msg in explained
-        if msg.startswith("unknown key; did you mean")
-    }
-    return [(p, m) for p, m in explained if not (m.startswith("missing required key") and (p[:-1], p[-1]) in typos)]
+def _known_keys(located: Located) -> list[str]:
+    return list(located.owner.model_fields) if located.owner else []
+
+
+def _meant_key(located: Located) -> str | None:
+    """For an unknown key: the known key it is probably a typo of."""
+    return suggestion(located.path[-1], _known_keys(located))
+
+
+MISSING_KINDS = ("missing", "union_tag_not_found")
+
+
+def explain_all(errors: list[dict]) -> list[tuple[KeyPath, str]]:
+    """Explain every error once, dropping 'missing X' when an unknown key nearby is a typo of X."""
+    typos = set()
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            located = resolve_loc(error["loc"])
+            if meant := _meant_key(located):
+                typos.add((located.path[:-1], meant))
+    explained = {}
+    for error in errors:
+        path, message = explain(error)
+        if not (error["type"] in MISSING_KINDS and (path[:-1], path[-1]) in typos):
+            explained.setdefault((path, message), None)
+    return list(explained)

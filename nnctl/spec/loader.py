@@ -8,88 +8,31 @@ that introduced the bad value).
 
 from __future__ import annotations
 
-from pathlib import Path as FsPath
-from typing import Any
+from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
-from nnctl.spec.errors import Path, Problem, SpecError, explain_all, format_path
+from nnctl.spec.errors import KeyPath, Problem, SpecError, explain_all, format_path
 from nnctl.spec.overrides import apply_overrides, parse_override
 from nnctl.spec.schema import Spec
+from nnctl.spec.yaml_reader import read_yaml
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
-class LineLoader(yaml.SafeLoader):
-    """A SafeLoader that also records the line of every key and item, and rejects duplicate keys."""
-
-    def __init__(self, stream: str, filename: str):
-        super().__init__(stream)
-        self.filename = filename
-        self.lines: dict[Path, int] = {}
-        self.problems: list[Problem] = []
-
-    def load_with_lines(self) -> Any:
-        """The single document's data (None when empty), with ``lines`` filled in."""
-        try:
-            node = self.get_single_node()
-            if node is None:
-                return None
-            self._record(node, (), set())
-            if self.problems:
-                raise SpecError(self.problems)
-            return self.construct_document(node)
-        finally:
-            self.dispose()
-
-    def _record(self, node: yaml.Node, path: Path, active: set[int]) -> None:
-        """Walk the node tree noting lines; ``active`` guards against recursive aliases."""
-        self.lines.setdefault(path, node.start_mark.line + 1)
-        if id(node) in active:
-            return
-        active = active | {id(node)}
-        if isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                self._record(item, (*path, index), active)
-        elif isinstance(node, yaml.MappingNode):
-            self._record_mapping(node, path, active)
-
-    def _record_mapping(self, node: yaml.MappingNode, path: Path, active: set[int]) -> None:
-        first_seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                continue
-            key, line = key_node.value, key_node.start_mark.line + 1
-            if key in first_seen:
-                message = f"duplicate key {key!r} (first defined at line {first_seen[key]})"
-                self.problems.append(Problem(self.filename, line, format_path((*path, key)), message))
-                continue
-            first_seen[key] = line
-            self.lines[(*path, key)] = line
-            self._record(value_node, (*path, key), active)
-
-
-def _read_yaml(text: str, filename: str) -> tuple[dict, dict[Path, int]]:
+def _read_yaml(text: str, filename: str) -> tuple[dict, dict[KeyPath, int]]:
     """The top-level mapping and its line table, or a SpecError saying why not."""
-    loader = LineLoader(text, filename)
-    try:
-        data = loader.load_with_lines()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise SpecError.single(filename, f"invalid YAML: {exc.problem or exc.context}", line) from None
-    except yaml.YAMLError as exc:
-        raise SpecError.single(filename, f"invalid YAML: {exc}") from None
+    data, lines = read_yaml(text, filename)
     if data is None:
         raise SpecError.single(filename, "the spec is empty; expected a mapping with at least a 'model' section")
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else repr(data)
-        raise SpecError.single(filename, f"expected a mapping at the top level, got {kind}", loader.lines.get(()))
-    return data, loader.lines
+        raise SpecError.single(filename, f"expected a mapping at the top level, got {kind}", lines.get(()))
+    return data, lines
 
 
-def _line_for(path: Path, lines: dict[Path, int]) -> int | None:
+def _line_for(path: KeyPath, lines: dict[KeyPath, int]) -> int | None:
     """The line of ``path`` or of its nearest enclosing key that exists in the file."""
     for end in range(len(path), -1, -1):
         if path[:end] in lines:
@@ -97,7 +40,7 @@ def _line_for(path: Path, lines: dict[Path, int]) -> int | None:
     return None
 
 
-def _blame(path: Path, message: str, filename: str, lines: dict[Path, int], overrides: list) -> Problem:
+def _blame(path: KeyPath, message: str, filename: str, lines: dict[KeyPath, int], overrides: list) -> Problem:
     """Attribute a problem to the last override on the same branch as ``path``, else to the file."""
     for override, target in reversed(overrides):
         shared = min(len(path), len(target))
@@ -123,10 +66,10 @@ def locate(filename: str, key: str, overrides: list[str] | tuple[str, ...] = ())
 
     For problems found after validation (a spec that cannot work with its data).
     """
-    path: Path = tuple(int(part) if part.isdigit() else part
+    path: KeyPath = tuple(int(part) if part.isdigit() else part
                        for part in key.replace("[", ".").replace("]", "").split(".") if part)
     try:
-        _, lines = _read_yaml(FsPath(filename).read_text(encoding="utf-8"), filename)
+        _, lines = _read_yaml(Path(filename).read_text(encoding="utf-8"), filename)
     except (OSError, UnicodeDecodeError, SpecError):
         lines = {}
     targets = [(override, parse_override(override)[0]) for override in overrides]
@@ -134,11 +77,11 @@ def locate(filename: str, key: str, overrides: list[str] | tuple[str, ...] = ())
     return f"{problem.source}:{problem.line}" if problem.line else problem.source
 
 
-def load_spec(path: str | FsPath, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
+def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
     """Read and validate a spec file; a missing or unreadable file is a SpecError too."""
     filename = str(path)
     try:
-        text = FsPath(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError.single(filename, "no such file") from None
     except (OSError, UnicodeDecodeError) as exc:

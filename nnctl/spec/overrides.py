@@ -10,18 +10,18 @@ import copy
 import re
 from typing import Any
 
-import yaml
+from nnctl.spec.errors import KeyPath, SpecError
+from nnctl.spec.yaml_reader import read_yaml
 
-from nnctl.spec.errors import SpecError
-
-Path = tuple[str | int, ...]
+SHOWN_CHARACTERS = 60  # of an override quoted in a message: enough to recognise it, one line
 
 
 def _fail(override: str, message: str) -> SpecError:
-    return SpecError.single(f"--set {override}", message)
+    shown = override if len(override) <= SHOWN_CHARACTERS else override[:SHOWN_CHARACTERS] + "…"
+    return SpecError.single(f"--set {shown}", message)
 
 
-def parse_override(override: str) -> tuple[Path, Any]:
+def parse_override(override: str) -> tuple[KeyPath, Any]:
     """Split ``a.b[1].c=value`` into (('a', 'b', 1, 'c'), parsed value)."""
     key, sep, raw = override.partition("=")
     if not sep:
@@ -30,9 +30,9 @@ def parse_override(override: str) -> tuple[Path, Any]:
     if not all(parts):
         raise _fail(override, f"malformed key path {key.strip()!r}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as exc:
-        raise _fail(override, f"the value is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        value = read_yaml(raw, f"--set {override}")[0] if raw.strip() else None
+    except SpecError as exc:
+        raise _fail(override, exc.errors[0].message) from None
     return tuple(int(p) if p.isdigit() else p for p in parts), value
 
 
@@ -45,7 +45,7 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
     return result
 
 
-def _assign(data: dict, path: Path, value: Any, override: str) -> None:
+def _assign(data: dict, path: KeyPath, value: Any, override: str) -> None:
     """Set ``value`` at ``path``, creating missing mappings on the way."""
     node: Any = data
     for depth, part in enumerate(path[:-1]):
@@ -57,7 +57,7 @@ def _assign(data: dict, path: Path, value: Any, override: str) -> None:
         node[str(path[-1])] = value
 
 
-def _child(node: Any, part: str | int, upto: Path, override: str) -> Any:
+def _child(node: Any, part: str | int, upto: KeyPath, override: str) -> Any:
     """Step into ``part`` of ``node``, making an empty mapping when it is absent."""
     _check_container(node, part, upto, override)
     if isinstance(node, list):
@@ -68,7 +68,7 @@ def _child(node: Any, part: str | int, upto: Path, override: str) -> Any:
     return node[key]
 
 
-def _check_container(node: Any, part: str | int, upto: Path, override: str) -> None:
+def _check_container(node: Any, part: str | int, upto: KeyPath, override: str) -> None:
     """Refuse paths through scalars, indices into non-lists, and list indices that do not exist."""
     where = ".".join(map(str, upto[:-1])) or "the spec"
     if isinstance(node, list):

@@ -3,6 +3,11 @@
 Every section has defaults, unknown keys are errors (``extra="forbid"``), and
 unions are tagged by a ``type``/``name`` key so error messages can point at one
 variant instead of listing every alternative.
+
+The words for activations, initializers, losses, optimizers and schedules come
+from the NumPy core's registries, and every default lives here only (the core's
+optimizers and schedules take their hyperparameters without defaults);
+tests/test_vocabulary.py checks that both sides agree.
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid", "linear", "softmax")
-INITIALIZERS = ("auto", "zeros", "random", "xavier", "glorot", "he")
+from ..nn.activations import ACTIVATIONS
+from ..nn.initializers import STD_RULES
+from ..nn.losses import LOSSES
+
 GENERATED_SETS = ("moons", "circles", "spirals", "xor", "flower", "blobs")
 REGISTRY_NAMES = ("mnist",)
 
@@ -25,7 +32,8 @@ Beta = Annotated[float, Field(ge=0, lt=1)]
 class Strict(BaseModel):
     """Base for every spec section: unknown keys are mistakes, not extensions."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # A string under a field is its description: the JSON Schema and the README's spec reference show it.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
 
 
 # ---------------------------------------------------------------- data sources
@@ -42,7 +50,9 @@ class RegistrySource(Strict):
 
     type: Literal["registry"] = "registry"
     name: Literal["mnist"] = "mnist"
+    """the registry entry"""
     mirror: str | None = None
+    """a directory or URL holding the files instead of the registry's own address ($NNCTL_DATA_MIRROR also sets it)"""
 
 
 class GeneratedSource(Strict):
@@ -50,9 +60,13 @@ class GeneratedSource(Strict):
 
     type: Literal["generated"] = "generated"
     name: Literal["moons", "circles", "spirals", "xor", "flower", "blobs"] = "moons"
+    """which 2-D set"""
     samples: Annotated[int, Field(ge=4)] = 400
+    """examples drawn"""
     noise: NonNegativeFloat = 0.1
+    """standard deviation of the Gaussian noise added to the points"""
     classes: Annotated[int, Field(ge=2, le=50)] = 2
+    """classes (spirals and blobs)"""
 
 
 class Hdf5Source(Strict):
@@ -60,13 +74,21 @@ class Hdf5Source(Strict):
 
     type: Literal["hdf5"] = "hdf5"
     path: str
+    """the HDF5 file"""
     x: str = "train_set_x"
+    """dataset of the inputs"""
     y: str = "train_set_y"
+    """dataset of the labels"""
     test_x: str | None = "test_set_x"
+    """dataset of the test inputs (missing datasets are fine)"""
     test_y: str | None = "test_set_y"
+    """dataset of the test labels"""
     classes: str | None = "list_classes"
-    stream: bool | Literal["auto"] = "auto"  # read the file block by block instead of loading it (see data/stream.py)
+    """dataset of the class names"""
+    stream: bool | Literal["auto"] = "auto"
+    """read the file block by block instead of loading it; auto: when the inputs exceed memory_budget"""
     memory_budget: Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*(%|[kKmMgGtT]?[bB]?)\s*$")] = "25%"
+    """stream: auto streams above this share of physical memory ('25%') or size ('6GB', '512MB')"""
 
 
 class NpzSource(Strict):
@@ -74,10 +96,15 @@ class NpzSource(Strict):
 
     type: Literal["npz"] = "npz"
     path: str
+    """the .npz file"""
     x: str = "x"
+    """array of the inputs"""
     y: str = "y"
+    """array of the labels"""
     test_x: str | None = None
+    """array of the test inputs"""
     test_y: str | None = None
+    """array of the test labels"""
 
 
 class CsvSource(Strict):
@@ -85,9 +112,13 @@ class CsvSource(Strict):
 
     type: Literal["csv"] = "csv"
     path: str
+    """the CSV file"""
     label_column: int | str = -1
+    """the label column: an index (negative counts from the end) or a header name"""
     header: bool = False
+    """whether the first row holds column names"""
     delimiter: str = ","
+    """the field separator"""
 
 
 class IdxSource(Strict):
@@ -95,9 +126,13 @@ class IdxSource(Strict):
 
     type: Literal["idx"] = "idx"
     images: str
+    """IDX file of the images"""
     labels: str
+    """IDX file of the labels"""
     test_images: str | None = None
+    """IDX file of the test images"""
     test_labels: str | None = None
+    """IDX file of the test labels"""
 
 
 Source = Annotated[
@@ -110,24 +145,35 @@ class SplitSpec(Strict):
     """Fractions (summing to 1) or row counts for each split."""
 
     train: NonNegativeFloat = 0.8
+    """fraction (or row count) for training"""
     dev: NonNegativeFloat = 0.1
+    """fraction (or row count) for the dev set that picks best.h5 and early stopping"""
     test: NonNegativeFloat = 0.1
+    """fraction (or row count) held out for the final evaluation; a source's own test set is used instead when it has one"""
     train_dev: NonNegativeFloat = 0.0
+    """fraction (or row count) from the training distribution, evaluated but not trained on"""
     stratify: bool = True
+    """keep the class proportions in every split"""
 
 
 class NormalizeSpec(Strict):
     """Input normalization fitted on the training split only."""
 
     method: Literal["standardize", "minmax", "scale", "none"] = "standardize"
+    """standardize (μ, σ of the training split), minmax, scale (divide by `scale`) or none"""
     scale: PositiveFloat = 255.0
+    """the divisor of method: scale"""
 
 
 class DataSpec(Strict):
     source: Source = Field(default_factory=DigitsSource)
+    """digits (bundled), mnist (registry), a generated set's name, or a mapping with a `type`"""
     limit: Annotated[int, Field(ge=2)] | None = None
+    """use a stratified subset of this many examples (quick experiments)"""
     split: SplitSpec = Field(default_factory=SplitSpec)
+    """how the examples divide into train, dev, test and train_dev"""
     normalize: NormalizeSpec = Field(default_factory=NormalizeSpec)
+    """input normalization, fitted on the training split only"""
 
     @model_validator(mode="before")
     @classmethod
@@ -151,16 +197,19 @@ class DataSpec(Strict):
 # ---------------------------------------------------------------- model
 
 
-Activation = Literal["relu", "leaky_relu", "elu", "tanh", "sigmoid", "linear", "softmax"]
-Initializer = Literal["auto", "zeros", "random", "xavier", "glorot", "he"]
+Activation = Literal[tuple(ACTIVATIONS)]
+Initializer = Literal[("auto", *STD_RULES)]
 
 
 class BatchNormSpec(Strict):
     """Batch normalization of a layer's pre-activations (or, with placement: after, its activations)."""
 
-    momentum: Beta = 0.9  # running averages: mu_run <- momentum * mu_run + (1 - momentum) * mu_batch
+    momentum: Beta = 0.9
+    """ρ of the running averages: μ_run ← ρ·μ_run + (1 − ρ)·μ_batch"""
     epsilon: PositiveFloat = 1e-5
+    """added to the variance before the square root"""
     placement: Literal["before", "after"] = "before"
+    """before the activation (the layer's bias is dropped, β replaces it) or after it"""
 
 
 class WeightedLayer(Strict):
@@ -179,11 +228,17 @@ class DenseLayerSpec(WeightedLayer):
 
     type: Literal["dense"] = "dense"
     units: Annotated[int, Field(ge=1)]
+    """units n[l]"""
     activation: Activation = "relu"
+    """leaky_relu has slope 0.01; softmax only on the output layer"""
     init: Initializer = "auto"
+    """weight initialization; auto: He for the ReLU family, Xavier otherwise"""
     init_scale: PositiveFloat = 0.01
+    """standard deviation of init: random"""
     keep_prob: Probability = 1.0
+    """inverted dropout after the activation (not on the output layer)"""
     batchnorm: BatchNormSpec | None = None
+    """true for the defaults, or a mapping of momentum, epsilon, placement"""
 
 
 Kernel = Annotated[int, Field(ge=1)] | Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=2, max_length=2)]
@@ -194,14 +249,23 @@ class Conv2dLayerSpec(WeightedLayer):
 
     type: Literal["conv2d"] = "conv2d"
     filters: Annotated[int, Field(ge=1)]
-    kernel: Kernel = 3  # f, or [f_H, f_W]
+    """output channels"""
+    kernel: Kernel = 3
+    """f, or [f_H, f_W]"""
     stride: Annotated[int, Field(ge=1)] = 1
+    """step between windows"""
     padding: Literal["valid", "same"] | Annotated[int, Field(ge=0)] = "valid"
+    """valid (none), same (stride 1, odd kernels) or zeros on each side"""
     activation: Activation = "relu"
+    """as for dense layers"""
     init: Initializer = "auto"
+    """fan_in = f_H·f_W·C_in, fan_out = f_H·f_W·C_out"""
     init_scale: PositiveFloat = 0.01
+    """standard deviation of init: random"""
     keep_prob: Probability = 1.0
+    """inverted dropout after the activation"""
     batchnorm: BatchNormSpec | None = None
+    """per channel; true for the defaults, or a mapping"""
 
 
 class PoolLayerSpec(Strict):
@@ -209,7 +273,9 @@ class PoolLayerSpec(Strict):
 
     type: Literal["maxpool", "avgpool"]
     size: Annotated[int, Field(ge=1)] = 2
+    """window f×f"""
     stride: Annotated[int, Field(ge=1)] | None = None
+    """step between windows; null: the window size"""
 
 
 class FlattenLayerSpec(Strict):
@@ -231,13 +297,16 @@ class ResidualLayerSpec(Strict):
     """a[l+2] = g(z[l+2] + a[l]): the body's output is added to the block's input before ``activation``.
 
     The body's last layer must be linear (the block applies the activation after
-    the addition). When the body changes the shape, a learned 1×1 convolution with
-    the matching stride projects the shortcut.
+    the addition). The body holds convolutions on image inputs, dense layers on flat
+    ones. When it changes the shape, a learned projection carries the shortcut: a
+    1×1 convolution with the matching stride on images, a dense layer on flat inputs.
     """
 
     type: Literal["residual"] = "residual"
     layers: Annotated[list[BodyLayerSpec], Field(min_length=1)]
+    """the body: conv2d layers on images, dense layers on flat inputs; the last one linear"""
     activation: Activation = "relu"
+    """applied after the addition"""
 
     @model_validator(mode="before")
     @classmethod
@@ -271,7 +340,9 @@ def _default_dense_type(values):
 
 class ModelSpec(Strict):
     layers: Annotated[list[LayerSpec], Field(min_length=1)]
+    """the layers in order; a layer without `type` is dense"""
     input_keep_prob: Probability = 1.0
+    """inverted dropout on the inputs"""
 
     @model_validator(mode="before")
     @classmethod
@@ -289,25 +360,35 @@ class GdSpec(Strict):
 class MomentumSpec(Strict):
     name: Literal["momentum"] = "momentum"
     beta: Beta = 0.9
-    dampened: bool = True  # the notes' (1 - beta) weighting; False: v = beta v + g
+    """β"""
+    dampened: bool = True
+    """the notes' v ← βv + (1 − β)dθ; false: v ← βv + dθ"""
     nesterov: bool = False
+    """look ahead along the updated velocity"""
 
 
 class RmspropSpec(Strict):
     name: Literal["rmsprop"] = "rmsprop"
     beta: Beta = 0.9
+    """β of the squared-gradient average"""
     epsilon: PositiveFloat = 1e-8
+    """added to √s"""
 
 
 class AdamSpec(Strict):
     name: Literal["adam"] = "adam"
     beta1: Beta = 0.9
+    """β1 of the gradient average"""
     beta2: Beta = 0.999
+    """β2 of the squared-gradient average"""
     epsilon: PositiveFloat = 1e-8
-    weight_decay: NonNegativeFloat = 0.0  # decoupled (AdamW) when > 0
+    """added to √ŝ"""
+    weight_decay: NonNegativeFloat = 0.0
+    """AdamW's decoupled decay λ of the weights (not biases, γ, β): θ ← (1 − αλ)·θ"""
 
 
 OptimizerSpec = Annotated[GdSpec | MomentumSpec | RmspropSpec | AdamSpec, Field(discriminator="name")]
+OPTIMIZER_SPECS: dict[str, type[Strict]] = {cls.model_fields["name"].default: cls for cls in (GdSpec, MomentumSpec, RmspropSpec, AdamSpec)}
 
 
 class ConstantSchedule(Strict):
@@ -319,6 +400,7 @@ class InverseTimeSchedule(Strict):
 
     name: Literal["inverse_time"] = "inverse_time"
     decay_rate: NonNegativeFloat = 1.0
+    """α = α0/(1 + decay_rate·epoch)"""
 
 
 class ExponentialSchedule(Strict):
@@ -326,6 +408,7 @@ class ExponentialSchedule(Strict):
 
     name: Literal["exponential"] = "exponential"
     base: Annotated[float, Field(gt=0, le=1)] = 0.95
+    """α = α0·base^epoch"""
 
 
 class InvSqrtSchedule(Strict):
@@ -333,7 +416,9 @@ class InvSqrtSchedule(Strict):
 
     name: Literal["inv_sqrt"] = "inv_sqrt"
     k: PositiveFloat = 1.0
+    """α = α0·k/√epoch"""
     per: Literal["epoch", "step"] = "epoch"
+    """epoch, or step: α0·k/√t with t the global step"""
 
 
 class StepSchedule(Strict):
@@ -341,13 +426,19 @@ class StepSchedule(Strict):
 
     name: Literal["step"] = "step"
     every: Annotated[int, Field(ge=1)] = 10
+    """epochs between drops"""
     factor: Annotated[float, Field(gt=0, le=1)] = 0.5
+    """α = α0·factor^⌊epoch/every⌋"""
 
 
 ScheduleSpec = Annotated[
     ConstantSchedule | InverseTimeSchedule | ExponentialSchedule | InvSqrtSchedule | StepSchedule,
     Field(discriminator="name"),
 ]
+SCHEDULE_SPECS: dict[str, type[Strict]] = {
+    cls.model_fields["name"].default: cls
+    for cls in (ConstantSchedule, InverseTimeSchedule, ExponentialSchedule, InvSqrtSchedule, StepSchedule)
+}
 
 
 class EarlyStoppingSpec(Strict):
@@ -356,16 +447,21 @@ class EarlyStoppingSpec(Strict):
     The monitored metric is ``checkpoint.monitor`` (the one that picks best.h5).
     """
 
-    monitor: str | None = None  # when given, it must equal checkpoint.monitor
+    monitor: str | None = None
+    """must equal checkpoint.monitor when given"""
     patience: Annotated[int, Field(ge=1)] = 5
+    """epochs without improvement before stopping"""
     min_delta: NonNegativeFloat = 0.0
+    """the least change that counts as an improvement"""
 
 
 class ClipSpec(Strict):
     """Clip the gradient by its global L2 norm or element-wise by value."""
 
     norm: PositiveFloat | None = None
+    """rescale the whole gradient to at most this L2 norm"""
     value: PositiveFloat | None = None
+    """clip each gradient entry to [−value, value]"""
 
     @model_validator(mode="after")
     def _exactly_one(self):
@@ -382,42 +478,70 @@ class AugmentSpec(Strict):
     """
 
     flip_horizontal: bool = False
-    shift: Annotated[int, Field(ge=0)] = 0  # pixels; each image moves by up to this much, zero-filled
-    noise: NonNegativeFloat = 0.0  # standard deviation of added Gaussian noise
+    """mirror half of the images, chosen at random"""
+    shift: Annotated[int, Field(ge=0)] = 0
+    """move each image by up to this many pixels, zero-filled"""
+    noise: NonNegativeFloat = 0.0
+    """standard deviation of added Gaussian noise, in normalized units"""
 
 
 class TrainSpec(Strict):
     epochs: Annotated[int, Field(ge=1)] = 10
+    """passes over the training split"""
     batch_size: Annotated[int, Field(ge=1)] | Literal["full"] = 64
+    """mini-batch size (1: stochastic) or full (batch gradient descent)"""
     shuffle: bool = True
+    """reshuffle the training rows every epoch"""
     learning_rate: PositiveFloat = 0.01
+    """α0"""
     optimizer: OptimizerSpec = Field(default_factory=GdSpec)
+    """gd, momentum, rmsprop or adam, with their hyperparameters"""
     schedule: ScheduleSpec = Field(default_factory=ConstantSchedule)
+    """the learning rate per epoch (or step); epochs count from 1"""
     early_stopping: EarlyStoppingSpec | None = None
+    """stop when checkpoint.monitor stops improving and restore best.h5's parameters"""
     clip: ClipSpec | None = None
+    """gradient clipping, by norm or by value"""
     augment: AugmentSpec | None = None
+    """random changes to training mini-batches only"""
 
 
 class RegularizationSpec(Strict):
     l2: NonNegativeFloat = 0.0
+    """λ: J += λ/(2m)·Σ‖W‖² (weights only)"""
     l1: NonNegativeFloat = 0.0
+    """λ: J += λ/(2m)·Σ|W|, subgradient sign(0) = 0"""
 
 
 class CheckpointSpec(Strict):
-    every_epochs: Annotated[int, Field(ge=1)] | None = None  # None: by the clock (every_seconds) only
-    every_seconds: NonNegativeFloat = 30.0  # also rewrite checkpoint.h5 when this much time has passed (0: only every_epochs)
+    every_epochs: Annotated[int, Field(ge=1)] | None = None
+    """also rewrite checkpoint.h5 every N epochs (null: by the clock only)"""
+    every_seconds: NonNegativeFloat = 30.0
+    """rewrite checkpoint.h5 when this many seconds have passed, checked after every step (0: off); it is
+    always rewritten when best.h5 changes, at the end and on Ctrl-C/SIGTERM"""
     monitor: str = "dev_cost"
+    """the metric that picks best.h5: any recorded train_*/dev_* metric"""
 
 
 class Spec(Strict):
     """A whole experiment: what to learn from, what to build, how to train it."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] = "experiment"
+    # A run directory is NAME-YYYYmmdd-HHMMSS[-N]: 100 characters keep it far below NAME_MAX (255).
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)] = "experiment"
+    """run directory prefix"""
     seed: Annotated[int, Field(ge=0)] = 0
+    """one seed; independent streams for data, init, shuffling, dropout, augmentation"""
     precision: Literal["float32", "float64"] = "float32"
+    """float32, or float64 (gradient checking always uses float64)"""
     data: DataSpec = Field(default_factory=DataSpec)
+    """what to learn from"""
     model: ModelSpec
-    loss: Literal["auto", "binary_cross_entropy", "softmax_cross_entropy", "mse"] = "auto"
+    """what to build"""
+    loss: Literal[("auto", *LOSSES)] = "auto"
+    """binary_cross_entropy (sigmoid), softmax_cross_entropy (softmax), mse (½ squared error); auto follows the output activation"""
     regularization: RegularizationSpec = Field(default_factory=RegularizationSpec)
+    """penalties on the weights"""
     train: TrainSpec = Field(default_factory=TrainSpec)
+    """how to train"""
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
+    """what is saved, and when"""

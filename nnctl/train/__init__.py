@@ -1,1 +1,1 @@
-"""Training: building networks from specs, the loop, callbacks, evaluation and run sessions."""
+"""Training: building networks from specs, data preparation, the loop, early stopping, clipping, augmentation, evaluation."""

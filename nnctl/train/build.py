@@ -20,11 +20,11 @@ from ..spec.schema import (
     Conv2dLayerSpec,
     DenseLayerSpec,
     FlattenLayerSpec,
-    GlobalAvgPoolLayerSpec,
     PoolLayerSpec,
     ResidualLayerSpec,
     Spec,
 )
+from .memory import Footprint, check_fits
 
 
 class LayerNames:
@@ -62,8 +62,16 @@ def _weighted_block(names: LayerNames, layer, is_output: bool, dropout_rng) -> l
     return block
 
 
-def _residual(name: str, spec: ResidualLayerSpec, input_shape: tuple[int, ...], dropout_rng) -> Residual:
-    """A residual block; a 1×1 convolution projects the shortcut when the body changes the shape."""
+def _residual(name: str, key: str, spec: ResidualLayerSpec, input_shape: tuple[int, ...], dropout_rng) -> Residual:
+    """A residual block: convolutions on images, dense layers on flat inputs. When the body changes
+    the shape, a learned projection carries the shortcut: a 1×1 convolution with the body's stride
+    on images, a dense layer on flat inputs."""
+    images = len(input_shape) == 3
+    for j, inner in enumerate(spec.layers):
+        if isinstance(inner, Conv2dLayerSpec) != images:
+            need = "image inputs (H, W, C)" if isinstance(inner, Conv2dLayerSpec) else "flat inputs (add a flatten layer before the block)"
+            raise BuildError(f"{key}.layers[{j}].type", f"a {inner.type} layer in a residual block needs {need}; "
+                                                        f"the block's input has shape {input_shape}")
     body: list[Layer] = []
     inner_names = LayerNames(f"{name}.")
     for inner in spec.layers:
@@ -71,9 +79,11 @@ def _residual(name: str, spec: ResidualLayerSpec, input_shape: tuple[int, ...], 
     shape = input_shape
     for layer in body:
         shape = tuple(layer.build(shape))
-    projection = None
-    if shape != input_shape:
-        if len(shape) != 3 or len(input_shape) != 3 or input_shape[0] % shape[0]:
+    projection: Layer | None = None
+    if shape != input_shape and not images:
+        projection = Dense(f"{name}.proj", shape[0], "xavier")
+    elif shape != input_shape:
+        if input_shape[0] % shape[0]:
             raise ValueError(f"{name}: cannot project the shortcut {input_shape} onto the body's output {shape}")
         projection = Conv2D(f"{name}.proj", shape[2], 1, input_shape[0] // shape[0], "valid", "xavier")
     return Residual(name, body, spec.activation, projection)
@@ -96,14 +106,14 @@ def _layer(index: int, spec, shape: tuple[int, ...], is_output: bool, names: Lay
         return flatten + _weighted_block(names, spec, is_output, dropout_rng)
     if isinstance(spec, FlattenLayerSpec):
         return [Flatten(names.next("flatten"))]
+    if isinstance(spec, ResidualLayerSpec):
+        return [_residual(names.next("res"), key, spec, shape, dropout_rng)]
     if len(shape) != 3:
         raise BuildError(f"{key}.type", f"'{spec.type}' needs image inputs (H, W, C), not shape {shape}")
     if isinstance(spec, PoolLayerSpec):
         pool = MaxPool if spec.type == "maxpool" else AvgPool
         return [pool(names.next("pool"), spec.size, spec.stride)]
-    if isinstance(spec, GlobalAvgPoolLayerSpec):
-        return [GlobalAvgPool(names.next("gap"))]
-    return [_residual(names.next("res"), spec, shape, dropout_rng)]
+    return [GlobalAvgPool(names.next("gap"))]
 
 
 def build_layers(spec: Spec, input_shape: tuple[int, ...], dropout_rng: np.random.Generator) -> list[Layer]:
@@ -112,13 +122,17 @@ def build_layers(spec: Spec, input_shape: tuple[int, ...], dropout_rng: np.rando
     if spec.model.input_keep_prob < 1:
         layers.append(Dropout("input.drop", spec.model.input_keep_prob, dropout_rng))
     shape, last, names = tuple(input_shape), len(spec.model.layers), LayerNames()
+    footprint, batch = Footprint(), 1 if spec.train.batch_size == "full" else spec.train.batch_size
     for index, layer_spec in enumerate(spec.model.layers, start=1):
+        key = f"model.layers[{index - 1}]"
         try:
             block = _layer(index, layer_spec, shape, index == last, names, dropout_rng)
             for layer in block:
                 shape = tuple(layer.build(shape))
+                footprint.add_layer(layer, shape)
+                check_fits(footprint, batch, np.dtype(spec.precision).itemsize, spec.train.optimizer.name, key)
         except ValueError as err:  # the nn layers' own shape checks
-            raise BuildError(f"model.layers[{index - 1}]", str(err)) from None
+            raise BuildError(key, str(err)) from None
         layers += block
     return _pool_before_relu(layers)
 

@@ -20,6 +20,7 @@ import signal
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,8 @@ from ..runs.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..runs.metrics_log import MetricLog
 from ..spec.schema import Spec
 from .augment import Augmenter
-from .callbacks import EarlyStopping, clip_gradient
+from .clipping import clip_gradient
+from .early_stopping import EarlyStopping
 from .evaluate import evaluate_split, lower_is_better
 from .prepare import Prepared
 
@@ -55,14 +57,35 @@ class Reporter:
     def epoch_end(self, epoch: int, row: dict[str, float]) -> None: ...
 
 
+class StopReason(StrEnum):
+    """Why a run stopped; the values are what JSON output and checkpoints record."""
+
+    completed = "completed"
+    early_stopping = "early_stopping"
+    interrupted = "interrupted"
+    diverged = "diverged"
+
+
 @dataclass
 class TrainResult:
     run_dir: Path
     epochs_done: int
     steps: int
-    stop_reason: str  # "completed", "early_stopping", "interrupted", "diverged"
+    stop_reason: StopReason
     metrics: dict[str, float] = field(default_factory=dict)
     best: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What every checkpoint of a run carries besides the training state, so that a run can be
+    evaluated, used for prediction and resumed from any one of its files."""
+
+    normalizer: dict[str, np.ndarray]  # Normalizer.state()
+    spec_yaml: str  # the resolved spec
+    task: str  # classification or regression
+    class_names: list[str]
+    input_shape: list[int]  # per example
 
 
 class Trainer:
@@ -73,11 +96,11 @@ class Trainer:
         data: dict[str, Prepared],
         run_dir: Path,
         streams: dict[str, np.random.Generator],
-        checkpoint_extras: dict,
+        facts: RunFacts,
         n_classes: int,
     ):
         self.spec, self.net, self.data, self.run_dir, self.streams = spec, net, data, Path(run_dir), streams
-        self.extras = checkpoint_extras  # normalizer, spec_yaml, task, class_names
+        self.facts = facts
         self.n_classes = n_classes
         train = spec.train
         self.optimizer = make_optimizer(
@@ -96,7 +119,7 @@ class Trainer:
         self.best = {"metric": self.monitor, "value": None, "epoch": None}
         self.early = EarlyStopping.from_spec(train.early_stopping, self.monitor)
         self.stop_requested = False
-        self.stop_reason = None
+        self.stop_reason: StopReason | None = None
         self.clock = time.monotonic  # tests swap in a fake clock
         self.last_saved = self.clock()
 
@@ -124,14 +147,19 @@ class Trainer:
                 "stop_reason": self.stop_reason,
                 "stream": getattr(getattr(self.data["train"], "rows", None), "settings", None),
             },
-            **self.extras,
+            normalizer=self.facts.normalizer,
+            spec_yaml=self.facts.spec_yaml,
+            task=self.facts.task,
+            class_names=self.facts.class_names,
+            input_shape=self.facts.input_shape,
         )
 
     def save(self, name: str) -> None:
         save_checkpoint(self.run_dir / name, self._checkpoint())
 
     def save_latest(self) -> None:
-        """checkpoint.h5 and the metric log it points into, and restart the every_seconds clock."""
+        """The metric log and checkpoint.h5 together, so a resume finds them at the same point;
+        restarts the every_seconds clock."""
         self.log.save(self.run_dir / rundir.METRICS)
         self.save(rundir.LATEST)
         self.last_saved = self.clock()
@@ -183,7 +211,7 @@ class Trainer:
                     xb = augment(xb)
                 cost = net.loss_and_grad(xb, yb, l2, l1)
                 if not math.isfinite(cost):
-                    self.stop_reason = "diverged"
+                    self.stop_reason = StopReason.diverged
                     break
                 if clip:
                     clip_gradient(net.grad, clip.norm, clip.value)
@@ -194,13 +222,13 @@ class Trainer:
                 self.log.add_step(cost, lr)
                 reporter.step(k + 1, cost)
                 if self.stop_requested:
-                    self.stop_reason = "interrupted"
+                    self.stop_reason = StopReason.interrupted
                     break
                 if self.batch < self.n_batches and self._time_due():
                     self.save_latest()
-            if self.stop_reason == "diverged":
+            if self.stop_reason == StopReason.diverged:
                 break
-            if self.stop_reason == "interrupted" and self.batch < self.n_batches:
+            if self.stop_reason == StopReason.interrupted and self.batch < self.n_batches:
                 self.save_latest()
                 break
             self.epoch, self.batch = epoch, 0
@@ -210,8 +238,8 @@ class Trainer:
             reporter.epoch_end(epoch, row)
             self._after_epoch(row)
         if self.stop_reason is None:
-            self.stop_reason = "completed"
-        if self.stop_reason != "diverged":
+            self.stop_reason = StopReason.completed
+        if self.stop_reason != StopReason.diverged:
             self.save_latest()
         return TrainResult(self.run_dir, self.epoch, opt.t, self.stop_reason, self.log.last(), self.best)
 
@@ -232,7 +260,7 @@ class Trainer:
             self.best = {"metric": self.monitor, "value": value, "epoch": self.epoch}
             self.save(rundir.BEST)
         if self.early and self.early.update(row):
-            self.stop_reason = "early_stopping"
+            self.stop_reason = StopReason.early_stopping
             self._restore_best()
         every = self.spec.checkpoint.every_epochs
         if (improved or (every and self.epoch % every == 0) or self._time_due()) and not self.stop_reason \

@@ -1,8 +1,6 @@
-"""Per-epoch and per-step helpers of the loop: early stopping and gradient clipping."""
+"""Early stopping: when the monitored metric has stopped improving."""
 
 from __future__ import annotations
-
-import numpy as np
 
 from .evaluate import lower_is_better
 
@@ -34,13 +32,3 @@ class EarlyStopping:
 
     def load_state(self, state: dict) -> None:
         self.best, self.waited = state["best"], state["waited"]
-
-
-def clip_gradient(grad: np.ndarray, norm: float | None, value: float | None) -> None:
-    """Rescale ``grad`` to at most ``norm`` in L2, or clip each entry to [-value, value], in place."""
-    if norm is not None:
-        total = float(np.linalg.norm(grad))
-        if total > norm:
-            grad *= norm / total
-    else:
-        np.clip(grad, -value, value, out=grad)

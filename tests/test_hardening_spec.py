@@ -1,0 +1,116 @@
+"""Hostile and absurd specs: every one is a located one-line error, found before any object is built."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import invoke, one_line_error, write_spec
+
+from nnctl.spec import SpecError, parse_spec
+from nnctl.spec.yaml_reader import MAX_CHARACTERS, MAX_DEPTH, MAX_NODES
+
+MODEL = "model: {layers: [{units: 2, activation: softmax}]}\n"
+
+
+def bomb(levels: int) -> str:
+    """The 'billion laughs': each level an anchored list of nine aliases of the one before."""
+    lines = ['l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"l{k}: &l{k} [{','.join([f'*l{k - 1}'] * 9)}]" for k in range(1, levels)]
+    return "\n".join(lines) + "\n" + MODEL
+
+
+def error(text: str, overrides=()) -> str:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(text, "x.yaml", overrides)
+    return str(caught.value)
+
+
+def test_an_alias_bomb_is_refused_in_milliseconds_at_the_line_it_explodes():
+    start = time.perf_counter()
+    message = error(bomb(9))  # 9**9 = 387 million strings once expanded
+    assert time.perf_counter() - start < 2.0
+    sizes = [10]  # values under l0 (the list and its 9 strings), then 9 copies of the level below plus the list
+    for _ in range(8):
+        sizes.append(9 * sizes[-1] + 1)
+    first_over = next(k for k, size in enumerate(sizes) if size > MAX_NODES)
+    assert message == f"x.yaml:{first_over + 1}: aliases expand to more than {MAX_NODES:,} values"
+
+
+def test_aliases_within_the_limits_still_work():
+    spec = parse_spec("seed: &units 7\nmodel: {layers: [{units: *units}, {units: 2, activation: softmax}]}\n", "x.yaml")
+    assert spec.model.layers[0].units == spec.seed == 7
+
+
+def test_deep_nesting_is_refused_before_the_recursive_composer_runs():
+    text = "a: " + "[" * 1000 + "]" * 1000 + "\n" + MODEL
+    assert error(text) == f"x.yaml:1: nested more than {MAX_DEPTH} levels deep"
+
+
+def test_nesting_through_aliases_counts_too():
+    lines = ["d0: &d0 [1]"] + [f"d{k}: &d{k} [*d{k - 1}]" for k in range(1, MAX_DEPTH + 2)]
+    assert "aliases nest more than" in error("\n".join(lines) + "\n" + MODEL)
+
+
+def test_a_recursive_alias_is_refused():
+    assert error("a: &a [*a]\n" + MODEL) == "x.yaml:1: an alias refers to the mapping or list that contains it"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("seed: " + "9" * 5000 + "\n" + MODEL, "x.yaml:1: an integer of more than 4,000 digits"),
+        ("seed: !!int x\n" + MODEL, "x.yaml:1: 'x' is not a valid !!int value"),
+        ("seed: 1\nname: !!bool maybe\n" + MODEL, "x.yaml:2: 'maybe' is not a valid !!bool value"),
+        ("seed: !!float abc\n" + MODEL, "x.yaml:1: 'abc' is not a valid !!float value"),
+        ("seed: !!null 3\n" + MODEL, "x.yaml:1: '3' is not a valid !!null value"),
+        ("seed: 1\x00\n" + MODEL, "x.yaml:1: invalid YAML: control character U+0000 is not allowed in a spec"),
+        ("seed: 0\nname: \x07bell\n" + MODEL, "x.yaml:2: invalid YAML: control character U+0007 is not allowed in a spec"),
+        ("name: " + "a" * 20_000 + "\n" + MODEL, "x.yaml:1: a value of 20,000 characters; at most 10,000 are allowed"),
+    ],
+)
+def test_malformed_scalars_are_located(text, expected):
+    assert error(text) == expected
+
+
+def test_explicit_tags_that_fit_their_value_are_fine():
+    assert parse_spec("seed: !!int 3\n" + MODEL, "x.yaml").seed == 3
+
+
+def test_an_oversized_document_is_refused_unread():
+    assert error("#" * (MAX_CHARACTERS + 1)) == (
+        f"x.yaml: the file is {MAX_CHARACTERS + 1:,} characters long; a spec may have at most {MAX_CHARACTERS:,}")
+
+
+def test_overrides_are_bounded_the_same_way_and_quoted_briefly():
+    message = error(MODEL, ["seed=" + "9" * 5000])
+    assert message.endswith(": an integer of more than 4,000 digits")
+    assert len(message) < 120 and "…" in message
+    assert error(MODEL, ["seed=!!int x"]) == "--set seed=!!int x: 'x' is not a valid !!int value"
+
+
+def test_a_long_name_is_refused_by_the_schema(tmp_path):
+    spec = write_spec(tmp_path, "name: " + "n" * 300 + "\n" + MODEL)
+    line = one_line_error(invoke("spec", "check", spec, expect=2).stderr)
+    assert ":1: name:" in line
+
+
+def test_an_absurd_size_fails_at_once_with_the_memory_it_would_need(tmp_path):
+    spec = write_spec(tmp_path, "model:\n  layers:\n    - {units: 1000000000000}\n    - {units: 10, activation: softmax}\n")
+    start = time.perf_counter()
+    result = invoke("train", spec, "--runs-dir", tmp_path / "runs", expect=2)
+    assert time.perf_counter() - start < 10
+    line = one_line_error(result.stderr)
+    assert f"{spec}:3: model.layers[0]: training would need at least" in line
+    # the digits (64 inputs after flattening) into 10^12 units: 64·10^12 weights and 10^12 biases
+    assert "65,000,000,000,000 parameters" in line and "this machine has" in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_spec_show_gives_the_preflight_memory_estimate(tiny_spec):
+    out = invoke("spec", "show", tiny_spec).stdout
+    # tiny: 64*16 + 16*2 (batch norm) + 16*10 + 10 = 1226 parameters; Adam: θ, dθ, 2 moments → 4 vectors;
+    # activations per example: 64 (flatten1) + 16 (dense1) + 16 (bn) + 16 (act) + 16 (drop) + 10 = 138,
+    # value and gradient, batch 32; float32.
+    expected = 4 * (1226 * 4 + 2 * 32 * 138)
+    assert f"training memory: about {expected / 1024:,.1f} KiB at batch 32" in out

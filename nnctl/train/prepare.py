@@ -94,14 +94,14 @@ def prepare_split(split, normalizer: Normalizer, task: str, n_outputs: int, dtyp
 
     Inputs read from disk here are normalized in place; arrays the caller holds are never changed.
     """
-    x = read_inputs(split.x, dtype) if x is None else x
+    x = inputs_in_memory(split.x, dtype) if x is None else x
     owned = x is not split.x and x.dtype == np.dtype(dtype)
     x = normalizer.apply(x, dtype, out=x if owned else None)
     labels = split.y if task == "classification" else None
     return Prepared(x, encode_targets(split.y, task, n_outputs, dtype), labels)
 
 
-def read_inputs(x, dtype) -> np.ndarray:
+def inputs_in_memory(x, dtype) -> np.ndarray:
     """Rows on disk as one array: in ``dtype`` when that holds the stored values exactly (then they
     can be normalized in place), else as stored. Arrays already in memory are returned as they are."""
     if not isinstance(x, DiskRows):
@@ -141,7 +141,7 @@ def prepare_all(spec: Spec, splits: Splits, normalizer: Normalizer | None = None
             for part in data.values():
                 part.rows.normalizer = normalizer
         return data, normalizer
-    train_x = read_inputs(named["train"].x, dtype)  # read before fitting: the statistics come from the one copy
+    train_x = inputs_in_memory(named["train"].x, dtype)  # read before fitting: the statistics come from the one copy
     normalizer = normalizer or Normalizer().fit(train_x, method.method, method.scale)
     return {name: prepare_split(split, normalizer, splits.task, n_outputs, dtype, train_x if name == "train" else None)
             for name, split in named.items()}, normalizer

@@ -324,6 +324,8 @@ def test_convert_round_trips_csv_npz_and_idx(tmp_path):
         """)
     result = invoke_json("train", spec, "--runs-dir", tmp_path / "runs", "--quiet")
     assert result["stop_reason"] == "completed"
+    invoke("predict", result["run"], tmp_path / "iris.h5", "--out", tmp_path / "p.csv")  # predict reads train_set_x
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 1 + 50
 
 
 def test_convert_refuses_bad_input_and_writes_nothing(tmp_path):

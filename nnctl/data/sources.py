@@ -76,7 +76,8 @@ def source_for_file(path: Path):
 
 
 def read_inputs(path: Path) -> np.ndarray:
-    """Unlabelled inputs: .npz (key x), .npy, CSV (all columns; a header row is skipped) or HDF5 (dataset x)."""
+    """Unlabelled inputs: .npz (key x), .npy, CSV (all columns; a header row is skipped) or HDF5 (dataset x,
+    else train_set_x or test_set_x)."""
     path = existing(path)
     name = path.name.lower()
     if name.endswith(".npy"):
@@ -92,7 +93,8 @@ def read_inputs(path: Path) -> np.ndarray:
             return as_inputs(_npz_get(archive, "x", path), path)
     if name.endswith((".h5", ".hdf5")):
         with reading(path, "HDF5"), h5py.File(path, "r") as f:
-            return as_inputs(_h5_get(f, "x", path), path)
+            key = next((k for k in ("x", "train_set_x", "test_set_x") if k in f), "x")  # also `data convert`'s layout
+            return as_inputs(_h5_get(f, key, path), path)
     raise DataError(f"{path}: cannot tell the format from the name (expected .npz, .npy, .csv or .h5)")
 
 

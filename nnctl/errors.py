@@ -32,3 +32,11 @@ class BuildError(NnctlError):
     def __init__(self, key: str, message: str):
         super().__init__(f"{key}: {message}")
         self.key = key
+
+
+class MissingExtraError(NnctlError):
+    """An optional dependency (an extra in pyproject.toml) is not installed; the message is the install hint."""
+
+
+class PlotError(NnctlError):
+    """A picture this run cannot give: a boundary for non-2-D inputs, a metric it did not record, a bad output path."""

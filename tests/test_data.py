@@ -65,8 +65,8 @@ def test_data_streams_are_independent_of_each_other():
 
 
 def test_digits_load_as_8x8x1_images_with_10_classes():
-    pool, own_test, _ = read_source(spec().source, DATASETS)
-    assert pool.x.shape == (1797, 8, 8, 1) and own_test is None
+    found = read_source(spec().source, DATASETS)
+    assert found.pool.x.shape == (1797, 8, 8, 1) and found.test is None
     splits = load_splits(spec(), 0, DATASETS)
     assert splits.task == "classification" and splits.class_names == [str(d) for d in range(10)]
     assert (len(splits.train), len(splits.dev), len(splits.test)) == (1437, 180, 180)
@@ -96,8 +96,8 @@ def test_hdf5_without_test_sets_and_a_3d_stack_gains_a_channel(tmp_path):
     with h5py.File(path, "w") as f:
         f["train_set_x"] = np.zeros((5, 6, 6))
         f["train_set_y"] = np.array([0, 1, 0, 1, 1])
-    pool, own_test, names = read_source(spec(source={"type": "hdf5", "path": str(path)}).source, DATASETS)
-    assert pool.x.shape == (5, 6, 6, 1) and own_test is None and names is None
+    found = read_source(spec(source={"type": "hdf5", "path": str(path)}).source, DATASETS)
+    assert found.pool.x.shape == (5, 6, 6, 1) and found.test is None and found.names is None
 
 
 def test_npz_with_string_labels_maps_them_to_indices(tmp_path):
@@ -119,7 +119,7 @@ def test_csv_with_header_and_named_label_column(tmp_path):
     path = tmp_path / "t.csv"
     rows = [f"{i},{i * 2},{'yes' if i % 2 else 'no'}" for i in range(10)]
     path.write_text("a,b,label\n" + "\n".join(rows) + "\n")
-    pool, _, _ = read_source(spec(source={"type": "csv", "path": str(path), "header": True, "label_column": "label"}).source, DATASETS)
+    pool = read_source(spec(source={"type": "csv", "path": str(path), "header": True, "label_column": "label"}).source, DATASETS).pool
     assert pool.x.shape == (10, 2) and pool.y[:2].tolist() == ["no", "yes"]
 
 
@@ -134,7 +134,7 @@ def test_csv_with_float_labels_is_regression(tmp_path):
 def test_idx_reader_raw_and_gzip(tmp_path, compress):
     images = write_idx(tmp_path / "img", 2051, np.arange(40).reshape(10, 2, 2), compress)
     labels = write_idx(tmp_path / "lab", 2049, np.array([3, 7] * 5), compress)
-    pool, _, _ = read_source(spec(source={"type": "idx", "images": str(images), "labels": str(labels)}).source, DATASETS)
+    pool = read_source(spec(source={"type": "idx", "images": str(images), "labels": str(labels)}).source, DATASETS).pool
     assert pool.x.shape == (10, 2, 2, 1) and pool.y.tolist() == [3, 7] * 5
     splits = load_splits(spec(source={"type": "idx", "images": str(images), "labels": str(labels)},
                               split={"train": 0.6, "dev": 0.4, "test": 0.0}), 0, DATASETS)
@@ -182,7 +182,7 @@ def test_inference_inputs_and_labelled_files(tmp_path):
 
 def test_stratified_fractions_keep_class_proportions_and_exact_totals():
     pool = labelled_pool([300, 120, 57, 23])
-    train, dev, test, train_dev = split(pool, None, SplitSpec(train=0.7, dev=0.1, test=0.1, train_dev=0.1), "classification",
+    train, dev, test, train_dev = split(pool, {}, SplitSpec(train=0.7, dev=0.1, test=0.1, train_dev=0.1), "classification",
                                         np.random.default_rng(0))
     sizes = [len(part) for part in (train, dev, test, train_dev)]
     assert sizes == [350, 50, 50, 50]
@@ -195,27 +195,27 @@ def test_stratified_fractions_keep_class_proportions_and_exact_totals():
 
 def test_counts_leave_the_rest_out_and_must_fit():
     pool = labelled_pool([50, 50])
-    train, dev, test, _ = split(pool, None, SplitSpec(train=60, dev=10, test=10), "classification", np.random.default_rng(0))
+    train, dev, test, _ = split(pool, {}, SplitSpec(train=60, dev=10, test=10), "classification", np.random.default_rng(0))
     assert (len(train), len(dev), len(test)) == (60, 10, 10) and np.bincount(train.y).tolist() == [30, 30]
     with pytest.raises(DataError, match="asks for 120 rows but the data has 100"):
-        split(pool, None, SplitSpec(train=100, dev=10, test=10), "classification", np.random.default_rng(0))
+        split(pool, {}, SplitSpec(train=100, dev=10, test=10), "classification", np.random.default_rng(0))
 
 
 def test_fractions_must_sum_to_one():
     with pytest.raises(DataError, match="sum to 0.9"):
-        split(labelled_pool([10, 10]), None, SplitSpec(train=0.7, dev=0.1, test=0.1), "classification", np.random.default_rng(0))
+        split(labelled_pool([10, 10]), {}, SplitSpec(train=0.7, dev=0.1, test=0.1), "classification", np.random.default_rng(0))
 
 
 def test_own_test_set_replaces_test_and_fractions_renormalize():
     own = labelled_pool([3, 3])
-    train, dev, test, _ = split(labelled_pool([40, 40]), own, SplitSpec(train=0.6, dev=0.2, test=0.2), "classification",
+    train, dev, test, _ = split(labelled_pool([40, 40]), {"test": own}, SplitSpec(train=0.6, dev=0.2, test=0.2), "classification",
                                 np.random.default_rng(0))
     assert test is own and (len(train), len(dev)) == (60, 20)
 
 
 def test_empty_requested_split_is_an_error():
     with pytest.raises(DataError, match="dev split is empty"):
-        split(labelled_pool([3, 2]), None, SplitSpec(train=0.89, dev=0.01, test=0.1), "classification", np.random.default_rng(0))
+        split(labelled_pool([3, 2]), {}, SplitSpec(train=0.89, dev=0.01, test=0.1), "classification", np.random.default_rng(0))
 
 
 def test_limit_takes_a_stratified_subset_before_splitting():

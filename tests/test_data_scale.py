@@ -289,7 +289,7 @@ def test_convert_round_trips_csv_npz_and_idx(tmp_path):
     names = np.array(["setosa", "versicolor", "virginica"])[rng.integers(0, 3, 50)]
     csv = tmp_path / "iris.csv"
     csv.write_text("a,b,c,species\n" + "".join(f"{r[0]},{r[1]},{r[2]},{n}\n" for r, n in zip(x, names)))
-    facts = invoke_json("data", "convert", csv, tmp_path / "iris.h5", "--header", "--label-column", "species")
+    facts = invoke_json("data", "convert", csv, tmp_path / "iris.h5", "--header", "yes", "--label-column", "species")
     assert facts["examples"] == 50 and facts["classes"] == 3
     with h5py.File(tmp_path / "iris.h5") as f:
         assert f["train_set_x"].dtype == np.float32 and f["train_set_x"].chunks[1:] == (3,)

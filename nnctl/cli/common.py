@@ -7,6 +7,7 @@ spec/input; 3 training diverged; 130 interrupted (Ctrl-C / SIGTERM).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from contextlib import contextmanager
@@ -31,6 +32,20 @@ def plain() -> bool:
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
+
+
+class _MessageLine(logging.Handler):
+    """The library's notes (a skipped first line) and warnings (a class training never saw) as one plain stderr line each."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        kind = "note" if record.levelno < logging.WARNING else "warning"
+        sys.stderr.write(f"nnctl: {kind}: {record.getMessage()}\n")
+
+
+_library_log = logging.getLogger("nnctl")
+if not any(isinstance(handler, _MessageLine) for handler in _library_log.handlers):
+    _library_log.addHandler(_MessageLine())
+    _library_log.setLevel(logging.INFO)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:

@@ -11,6 +11,7 @@ from ..data import describe_source, registry
 from ..orchestration.datasets import default_datasets_dir
 from . import data_convert_cmd
 from .common import print_json, stdout, user_errors
+from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
 
 app = typer.Typer(help="List, describe, fetch and convert data sets.", no_args_is_help=True)
 app.command(name="convert")(data_convert_cmd.data_convert)
@@ -34,11 +35,15 @@ def list_sets(as_json: bool = typer.Option(False, "--json")):
 @app.command()
 def info(
     source: str = typer.Argument(..., help="A data set name (digits, mnist, moons, ...) or a file path."),
+    header: Header | None = HEADER,
+    label_column: str | None = LABEL_COLUMN,
+    source_yaml: str | None = SOURCE_YAML,
     as_json: bool = typer.Option(False, "--json"),
 ):
-    """Describe a data set: examples, input shape, classes."""
+    """Describe a data set: examples, input shape, classes (a file is read as the options say, like a spec source)."""
     with user_errors():
-        facts = describe_source(source, default_datasets_dir())
+        spec_source = file_source(Path(source), header, label_column, source_yaml)
+        facts = describe_source(source, default_datasets_dir(), spec_source)
     if as_json:
         print_json(facts)
         return

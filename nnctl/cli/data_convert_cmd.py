@@ -10,8 +10,9 @@ from ..data.convert import convert
 from ..data.sources import source_for_file
 from ..orchestration.datasets import default_datasets_dir
 from ..runs.atomic import atomic_h5
-from ..spec.schema import CsvSource, IdxSource
+from ..spec.schema import IdxSource
 from .common import fail, print_json, stdout, user_errors
+from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
 
 
 def data_convert(
@@ -20,9 +21,9 @@ def data_convert(
     labels: Path | None = typer.Option(None, "--labels", help="IDX labels file for IDX images."),
     test_images: Path | None = typer.Option(None, "--test-images", help="IDX test images (with --test-labels)."),
     test_labels: Path | None = typer.Option(None, "--test-labels", help="IDX test labels."),
-    label_column: str = typer.Option("-1", "--label-column", help="CSV: label column index (negative from the end) or header name."),
-    header: bool = typer.Option(False, "--header", help="CSV: the first row names the columns."),
-    delimiter: str = typer.Option(",", "--delimiter", help="CSV: field separator."),
+    header: Header | None = HEADER,
+    label_column: str | None = LABEL_COLUMN,
+    source_yaml: str | None = SOURCE_YAML,
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
     as_json: bool = typer.Option(False, "--json"),
 ):
@@ -32,7 +33,14 @@ def data_convert(
     if out.suffix.lower() not in (".h5", ".hdf5"):
         raise fail(f"{out}: the output must be an .h5 or .hdf5 file")
     with user_errors():
-        spec = _source_spec(source, labels, test_images, test_labels, label_column, header, delimiter)
+        if labels is not None or test_images is not None:
+            if labels is None:
+                raise fail("--test-images needs IDX training images and --labels as well")
+            spec = IdxSource(images=str(source), labels=str(labels),
+                             test_images=None if test_images is None else str(test_images),
+                             test_labels=None if test_labels is None else str(test_labels))
+        else:
+            spec = file_source(source, header, label_column, source_yaml) or source_for_file(source)
         with atomic_h5(out) as f:
             facts = convert(spec, f, default_datasets_dir())
     facts = {"source": str(source), "out": str(out), **facts}
@@ -41,18 +49,3 @@ def data_convert(
         return
     for key, value in facts.items():
         stdout.print(f"{key}: {value}", markup=False)
-
-
-def _source_spec(source: Path, labels, test_images, test_labels, label_column: str, header: bool, delimiter: str):
-    """The spec source that reads SRC: IDX when --labels is given, else chosen by the file name."""
-    if labels is not None or test_images is not None:
-        if labels is None:
-            raise fail("--test-images needs IDX training images and --labels as well")
-        return IdxSource(images=str(source), labels=str(labels),
-                         test_images=None if test_images is None else str(test_images),
-                         test_labels=None if test_labels is None else str(test_labels))
-    spec = source_for_file(source)
-    if isinstance(spec, CsvSource):
-        column = int(label_column) if label_column.lstrip("-").isdigit() else label_column
-        return CsvSource(path=str(source), label_column=column, header=header, delimiter=delimiter)
-    return spec

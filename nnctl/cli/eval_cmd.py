@@ -13,6 +13,7 @@ from ..runs.rundir import CheckpointName
 from ..train.evaluate import confusion, evaluate, lower_is_better
 from ..train.prepare import prepare_split
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
+from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
 
 
 def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str, float]:
@@ -31,10 +32,10 @@ def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str
     return parsed
 
 
-def _split_data(model: LoadedModel, split: Split, data_file: Path | None):
+def _split_data(model: LoadedModel, split: Split, data_file: Path | None, source=None):
     ckpt = model.checkpoint
     if data_file is not None:
-        data = load_labelled_file(data_file, ckpt.class_names, ckpt.task)
+        data = load_labelled_file(data_file, ckpt.class_names, ckpt.task, source)
         return Dataset(model.fit_inputs(data.x, data_file), data.y)
     return split_data(model, split)
 
@@ -43,17 +44,23 @@ def evaluate_run(
     run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/."),
     split: Split = typer.Option(Split.test, "--split", help="Which of the run's splits to evaluate on."),
     data_file: Path | None = typer.Option(None, "--data", help="Evaluate on this labelled file instead of a split."),
+    header: Header | None = HEADER,
+    label_column: str | None = LABEL_COLUMN,
+    source_yaml: str | None = SOURCE_YAML,
     which: CheckpointName = typer.Option(CheckpointName.best, "--checkpoint", help="Which checkpoint of the run."),
     fail_under: list[str] = typer.Option([], "--fail-under", help="Exit 1 if METRIC < VALUE (e.g. accuracy=0.97)."),
     fail_over: list[str] = typer.Option([], "--fail-over", help="Exit 1 if METRIC > VALUE (e.g. cost=0.3)."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
 ):
     """Evaluate a run's checkpoint; exit 1 when a --fail-under/--fail-over bar is missed."""
+    if data_file is None and (header or label_column or source_yaml):
+        raise fail("--header, --label-column and --source-yaml describe a --data FILE; give --data too")
     under = parse_bars(fail_under, True, "--fail-under")
     over = parse_bars(fail_over, False, "--fail-over")
     with user_errors():
         model = load_model(run, which)
-        data = _split_data(model, split, data_file)
+        source = file_source(data_file, header, label_column, source_yaml) if data_file is not None else None
+        data = _split_data(model, split, data_file, source)
         n_classes = len(model.checkpoint.class_names)
         prepared = prepare_split(data, model.normalizer, model.checkpoint.task, model.net.output_shape[0], model.net.dtype)
         metrics = evaluate(model.net, prepared.x, prepared.targets, prepared.labels, n_classes)

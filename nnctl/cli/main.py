@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from . import data_cmd, eval_cmd, gradcheck_cmd, predict_cmd, spec_cmd, train_cmd
+from . import data_cmd, eval_cmd, gradcheck_cmd, plot_cmd, predict_cmd, report_cmd, spec_cmd, train_cmd
 from .common import OneLineUsageErrors
 
 app = typer.Typer(
@@ -22,6 +22,8 @@ app.command()(train_cmd.train)
 app.command(name="eval")(eval_cmd.evaluate_run)
 app.command()(predict_cmd.predict)
 app.command()(gradcheck_cmd.gradcheck)
+app.command()(report_cmd.report)
+app.add_typer(plot_cmd.app, name="plot")
 app.add_typer(spec_cmd.app, name="spec")
 app.add_typer(data_cmd.app, name="data")
 

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
 import typer
 
-from ..data import load_inference_input
+from ..data import DataError, load_inference_input
 from ..nn.metrics import predicted_classes
 from ..orchestration.model import load_model
 from ..runs.atomic import describe
 from ..runs.rundir import CheckpointName
 from .common import fail, user_errors
+from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
+
+
+class Labels(StrEnum):
+    names = "names"
+    indices = "indices"
 
 
 def predict(
@@ -22,24 +29,31 @@ def predict(
     out: Path | None = typer.Option(None, "--out", help="Write to this .csv or .npz instead of stdout."),
     proba: bool = typer.Option(False, "--proba", help="Output class probabilities (or raw outputs) too."),
     which: CheckpointName = typer.Option(CheckpointName.best, "--checkpoint", help="Which checkpoint of the run."),
+    labels: Labels = typer.Option(Labels.names, "--labels", help="Classes as the run's class names or as indices 0..C-1."),
+    header: Header | None = HEADER,
+    label_column: str | None = LABEL_COLUMN,
+    source_yaml: str | None = SOURCE_YAML,
 ):
-    """Predict classes (or regression values) for each input row."""
+    """Predict classes (or regression values) for each input row; a CSV's label column is dropped when present."""
     with user_errors():
+        options = _csv_options(input_file, header, label_column, source_yaml)
         model = load_model(run, which)
-        x = model.fit_inputs(load_inference_input(input_file), input_file)
+        n_features = int(np.prod(model.net.input_shape))
+        x = model.fit_inputs(load_inference_input(input_file, n_features, **options), input_file)
         outputs = model.net.predict(model.normalizer.apply(x, dtype=model.net.dtype))
-    header, columns = _columns(outputs, model.checkpoint.task, model.checkpoint.class_names, proba)
+    names = model.checkpoint.class_names if labels == Labels.names else [str(i) for i in range(len(model.checkpoint.class_names))]
+    header_row, columns = _columns(outputs, model.checkpoint.task, names, proba)
     if out is None:
-        _write_csv(sys.stdout, header, columns)
+        _write_csv(sys.stdout, header_row, columns)
         return
     if out.suffix not in (".csv", ".npz"):
         raise fail(f"--out {out}: expected a .csv or .npz file name")
     try:
         if out.suffix == ".npz":
-            np.savez(out, **{name: np.asarray(col) for name, col in zip(header, columns)})
+            np.savez(out, **{name: np.asarray(col) for name, col in zip(header_row, columns)})
         else:
             with open(out, "w") as stream:
-                _write_csv(stream, header, columns)
+                _write_csv(stream, header_row, columns)
     except OSError as err:
         raise fail(f"--out {out}: cannot write ({describe(err)})") from None
 
@@ -48,6 +62,17 @@ def _write_csv(stream, header: list[str], columns: list) -> None:
     stream.write(",".join(header) + "\n")
     for row in zip(*columns):
         stream.write(",".join(v if isinstance(v, str) else f"{v:.6g}" for v in row) + "\n")
+
+
+def _csv_options(path: Path, header: Header | None, label_column: str | None, source_yaml: str | None) -> dict:
+    """How to read a CSV of inputs: the same options as a spec's CSV source (other formats take none)."""
+    source = file_source(path, header, label_column, source_yaml)
+    if source is None:
+        return {}
+    if source.type != "csv":
+        raise DataError(f"{path}: --header, --label-column and --source-yaml apply to CSV inputs, not {source.type}")
+    explicit = label_column is not None or (source_yaml is not None and "label_column" in source.model_fields_set)
+    return {"header": source.header, "delimiter": source.delimiter, "label_column": source.label_column if explicit else None}
 
 
 def _columns(outputs: np.ndarray, task: str, class_names: list[str], proba: bool):

@@ -20,11 +20,20 @@ app = typer.Typer(help="Validate, resolve and describe experiment specs.", no_ar
 def check(
     spec_file: Path = typer.Argument(..., metavar="SPEC"),
     overrides: list[str] = typer.Option([], "--set", help="Override a spec value: key.path=value."),
+    data: bool = typer.Option(False, "--data", help="Also read the data and check its shapes and classes against the model (no training)."),
 ):
     """Validate a spec; exit 0 when valid, 2 with a located message when not."""
-    with user_errors(str(spec_file)):
-        load_spec(spec_file, overrides)
-    stdout.print(f"{spec_file}: ok")
+    with user_errors(str(spec_file), overrides):
+        spec = load_spec(spec_file, overrides)
+        parts = prepare_run(spec) if data else None
+    if parts is None:
+        stdout.print(f"{spec_file}: ok")
+        return
+    splits = parts.splits
+    sizes = ", ".join(f"{name} {len(split)}" for name, split in splits.named().items())
+    classes = f"{len(splits.class_names)} classes ({', '.join(splits.class_names[:10])}{', ...' if len(splits.class_names) > 10 else ''})" \
+        if splits.task == "classification" else f"regression, {parts.net.output_shape[0]} targets"
+    stdout.print(f"{spec_file}: ok: {sizes} examples, input shape {tuple(parts.net.input_shape)}, {classes}", markup=False)
 
 
 @app.command()

@@ -11,7 +11,7 @@ from rich.table import Table
 from ..orchestration.start import resume_run, start_run
 from ..spec import load_spec
 from ..train.loop import Reporter, StopReason, TrainResult, stop_on_signals
-from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, plain, print_json, stdout, user_errors
+from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
 from .progress import LiveReporter, PlainReporter
 
 
@@ -24,6 +24,7 @@ def train(
         False, "--repair-metrics", help="With --resume: replace a damaged metrics.h5, losing the history before the checkpoint."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    report: bool = typer.Option(False, "--report", help="Write RUN/report.html when training ends (needs nnctl[plot])."),
 ):
     """Train the network a spec describes; write checkpoints and metrics under runs/."""
     if (spec_file is None) == (resume is None):
@@ -31,6 +32,11 @@ def train(
     if repair_metrics and resume is None:
         raise fail("--repair-metrics goes with --resume RUN")
     with user_errors(str(spec_file) if spec_file else None, overrides):
+        if report:  # imported here: `nnctl --help` and plain training stay as fast as without reports
+            from ..report.figures import require_matplotlib
+            from ..report.html import write_report
+
+            require_matplotlib()  # before training, not after it
         if resume is not None:
             trainer = resume_run(resume, overrides, repair_metrics=repair_metrics)
         else:
@@ -40,6 +46,9 @@ def train(
     with user_errors(), stop_on_signals(trainer), (reporter if live else nullcontext()):
         result = trainer.run(reporter)  # a write failure (full disk) is one line; the last checkpoint stays
     _summarise(result, as_json)
+    if report and result.stop_reason in (StopReason.completed, StopReason.early_stopping):
+        with user_errors():
+            stderr.print(f"report: {write_report(result.run_dir)}", markup=False, soft_wrap=True)
     if result.stop_reason == StopReason.diverged:
         raise fail(
             f"training diverged (cost is not finite) at step {result.steps + 1}; "

@@ -15,7 +15,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .load import _read_encoded as read_encoded
+from ..spec.schema import DataSpec
+from .parts import read_parts
 from .rows import blocks
 
 CHUNK_BYTES = 1 << 20
@@ -31,16 +32,18 @@ def convert(source, f: h5py.File, datasets_dir: Path) -> dict:
 
     Returns facts for the report.
     """
-    task, pool, test, class_names = read_encoded(source, datasets_dir, np.random.default_rng(0))
+    found = read_parts(DataSpec(source=source), Path(datasets_dir), np.random.default_rng(0))
+    pool = found.parts[0].data
+    test = next((p.data for p in found.parts[1:] if p.info.key.endswith(".test")), None)
     for prefix, part in (("train_set", pool), ("test_set", test)):
         if part is not None:
             _write_inputs(f, f"{prefix}_x", part.x)
             y = part.y
             f.create_dataset(f"{prefix}_y", data=y, chunks=((min(len(y), 1 << 16),) + y.shape[1:]) if len(y) else None)
-    if task == "classification":
-        f.create_dataset("list_classes", data=np.array([name.encode() for name in class_names]))
-    return {"task": task, "examples": len(pool), "test_examples": 0 if test is None else len(test),
-            "input_shape": list(pool.x.shape[1:]), "classes": len(class_names)}
+    if found.task == "classification":
+        f.create_dataset("list_classes", data=np.array([name.encode() for name in found.class_names]))
+    return {"task": found.task, "examples": len(pool), "test_examples": 0 if test is None else len(test),
+            "input_shape": list(pool.x.shape[1:]), "classes": len(found.class_names)}
 
 
 def _write_inputs(f: h5py.File, name: str, x) -> None:

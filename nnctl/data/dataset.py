@@ -7,7 +7,7 @@ float64 of shape (m, k).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,18 +16,46 @@ from .errors import DataError
 
 @dataclass
 class Dataset:
-    """Examples and labels; ``rows`` are their row numbers in the source (None: 0..m-1, the source itself)."""
+    """Examples and labels; ``rows`` are their row numbers in the source (None: 0..m-1, the source itself).
+
+    When a split gathers rows from several parts (a source and its test file,
+    several sources), ``part`` holds each row's part number (see the run's data
+    record for the list of parts); None means part 0 throughout.
+    """
 
     x: np.ndarray
     y: np.ndarray
     rows: np.ndarray | None = None
+    part: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.x)
 
+    def source_rows(self) -> np.ndarray:
+        return np.arange(len(self)) if self.rows is None else self.rows
+
+    def parts(self, dtype=np.int64) -> np.ndarray:
+        return np.zeros(len(self), dtype=dtype) if self.part is None else self.part.astype(dtype, copy=False)
+
     def take(self, rows: np.ndarray) -> Dataset:
-        source_rows = np.asarray(rows) if self.rows is None else self.rows[rows]
-        return Dataset(self.x[rows], self.y[rows], source_rows)
+        rows = np.asarray(rows, dtype=np.int64)
+        source_rows = rows if self.rows is None else self.rows[rows]  # the same array as the index: no copy
+        return Dataset(self.x[rows], self.y[rows], source_rows, None if self.part is None else self.part[rows])
+
+    def as_part(self, number: int) -> Dataset:
+        """The same examples labelled as part ``number``, rows counted from 0 (a part is a table of its own).
+
+        Part 0 keeps ``rows`` and ``part`` None (their defaults), so a large single source carries no
+        per-row arrays until a split takes its rows."""
+        if number == 0:
+            return Dataset(self.x, self.y)
+        return Dataset(self.x, self.y, np.arange(len(self)), np.full(len(self), number, dtype=np.int64))
+
+
+def concat(datasets: list[Dataset]) -> Dataset:
+    """Examples of several parts in one Dataset, keeping each row's part and row number."""
+    return Dataset(np.concatenate([d.x for d in datasets]), np.concatenate([d.y for d in datasets]),
+                   np.concatenate([d.source_rows() for d in datasets]), np.concatenate([d.parts() for d in datasets]))
 
 
 @dataclass
@@ -38,6 +66,12 @@ class Splits:
     train_dev: Dataset | None
     class_names: list[str]
     task: str  # "classification" or "regression"
+    parts: list = field(default_factory=list)  # PartInfo of each part the rows come from (see load.py)
+
+    def named(self) -> dict[str, Dataset]:
+        """The splits that exist, by name."""
+        found = {"train": self.train, "dev": self.dev, "test": self.test, "train_dev": self.train_dev}
+        return {name: split for name, split in found.items() if split is not None}
 
 
 def is_class_labels(y: np.ndarray) -> bool:
@@ -52,18 +86,16 @@ def is_class_labels(y: np.ndarray) -> bool:
 def encode_labels(ys: list[np.ndarray], names: list[str] | None, where: str) -> tuple[str, list[np.ndarray], list[str]]:
     """Infer the task from the labels of all parts together and encode each part.
 
-    ``names`` are class names declared by the source (e.g. HDF5 ``list_classes``);
-    the labels must then already be indices into them.
+    ``names`` are class names the source declares (``classes:`` or e.g. HDF5
+    ``list_classes``): labels are then either those names or indices into them.
+    Otherwise the distinct label values, sorted, are the classes.
     """
     if names is None and not all(is_class_labels(y) for y in ys):
         return "regression", [y.reshape(len(y), -1).astype(np.float64) for y in ys], []
     if names is not None:
-        if not all(is_class_labels(y) and y.dtype.kind in "iuf" for y in ys):
-            raise DataError(f"{where}: labels are not integer class indices into its {len(names)} class names")
-        encoded = [y.astype(np.int64) for y in ys]
-        if any(len(y) and (y.min() < 0 or y.max() >= len(names)) for y in encoded):
-            raise DataError(f"{where}: labels fall outside 0..{len(names) - 1} (its {len(names)} class names)")
-        return "classification", encoded, list(names)
+        if not all(is_class_labels(y) for y in ys):
+            raise DataError(f"{where}: labels are not class names or integer indices into its {len(names)} class names")
+        return "classification", [indices_for_names(y, list(names), where) for y in ys], list(names)
     values = np.unique(np.concatenate(ys))
     return "classification", [np.searchsorted(values, y).astype(np.int64) for y in ys], label_names(values)
 
@@ -76,7 +108,7 @@ def label_names(values: np.ndarray) -> list[str]:
 
 
 def indices_for_names(y: np.ndarray, class_names: list[str], where: str) -> np.ndarray:
-    """Map a labelled file onto a trained model's classes: by name, else as indices."""
+    """Map labels onto known classes: by name, else (whole numbers) as indices into the names."""
     y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
     if not is_class_labels(y):
         raise DataError(f"{where}: labels are not integers or names, so they cannot be classes")
@@ -86,5 +118,9 @@ def indices_for_names(y: np.ndarray, class_names: list[str], where: str) -> np.n
         return np.array([lookup[name] for name in names], dtype=np.int64)
     if y.dtype.kind in "iuf" and len(y) and 0 <= y.min() and y.max() < len(class_names):
         return y.astype(np.int64)
-    unknown = sorted(set(names) - set(lookup))[:5]
-    raise DataError(f"{where}: labels {unknown} are not among the model's classes {class_names}")
+    if y.dtype.kind in "iuf":
+        raise DataError(f"{where}: labels fall outside 0..{len(class_names) - 1} (the {len(class_names)} classes "
+                        f"{', '.join(class_names)})")
+    unknown = sorted(set(names) - set(lookup))
+    listed = ", ".join(repr(name) for name in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+    raise DataError(f"{where}: labels {listed} are not among the classes {', '.join(class_names)}")

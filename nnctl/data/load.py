@@ -1,6 +1,7 @@
 """From a data spec to ready splits, and the file readers behind `eval`, `predict` and `data info`.
 
-Seeds: the data's randomness descends from ``np.random.SeedSequence(seed)`` under
+Seeds: the data's randomness descends from ``np.random.SeedSequence(s)``, s the data
+seed (``data.split.seed``, else the spec's ``seed``), under
 spawn key ``DATA_SPAWN_KEY`` (the child that ``spawn`` would number 0xDA7A, far
 beyond the few children training spawns for init, shuffling and dropout), and
 that node spawns one child per use in ``DATA_STREAMS``. So the data never shares
@@ -9,112 +10,198 @@ a stream with training, and changing ``limit`` does not move generated points.
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..spec.schema import DigitsSource, GeneratedSource
+from ..spec.schema import DataSpec, DigitsSource, GeneratedSource
 from . import generated, registry
-from .dataset import Dataset, Splits, encode_labels, indices_for_names
+from .assign import assign
+from .csv_table import CsvTable
+from .dataset import Dataset, Splits, indices_for_names
 from .errors import DataError
-from .rows import blocks
+from .parts import PartInfo, PartSet, check_finite, read_parts, resolve
+from .relabel import Changes, apply_recorded, relabel
 from .sources import read_inputs, read_source, source_for_file
-from .split import limit, split
 
 DATA_SPAWN_KEY = 0xDA7A
 DATA_STREAMS = ("generate", "limit", "split")
+log = logging.getLogger("nnctl.data")
 
 
 def data_streams(seed: int) -> dict[str, np.random.Generator]:
-    """Independent generators for each random step of data loading, derived from the spec's seed."""
+    """Independent generators for each random step of data loading, derived from the data seed."""
     root = np.random.SeedSequence(seed, spawn_key=(DATA_SPAWN_KEY,))
     return {name: np.random.default_rng(child) for name, child in zip(DATA_STREAMS, root.spawn(len(DATA_STREAMS)))}
 
 
+def data_seed(data_spec, seed: int) -> int:
+    """``data.split.seed`` when given, else the run's seed: it alone fixes generated points, limit and split."""
+    return seed if data_spec.split.seed is None else data_spec.split.seed
+
+
+@dataclass
+class LoadedData:
+    """Splits plus what a run records about them: the parts' fingerprints and the label corrections."""
+
+    splits: Splits
+    corrections: dict[str, Changes] = field(default_factory=dict)
+
+
+def load_data(data_spec, seed: int, datasets_dir: Path) -> LoadedData:
+    """Read the parts, deal the splits (seeded by ``data_seed``), apply corrected labels, check the classes."""
+    rngs = data_streams(data_seed(data_spec, seed))
+    found = read_parts(data_spec, Path(datasets_dir), rngs["generate"])
+    dealt = assign(data_spec, found, rngs)
+    corrections = relabel(dealt, data_spec.relabel, found, data_spec.base_dir) if data_spec.relabel else {}
+    splits = _splits(dealt, found)
+    check_classes(splits, found.parts[0].info.where())
+    return LoadedData(splits, corrections)
+
+
 def load_splits(data_spec, seed: int, datasets_dir: Path) -> Splits:
-    """Read the source, check it, infer the task, apply ``limit``, then split."""
-    rngs = data_streams(seed)
-    task, pool, own_test, class_names = _read_encoded(data_spec.source, Path(datasets_dir), rngs["generate"])
-    stratify = task == "classification" and data_spec.split.stratify
-    if data_spec.limit is not None:
-        pool = limit(pool, data_spec.limit, stratify, rngs["limit"])
-    train, dev, test, train_dev = split(pool, own_test, data_spec.split, task, rngs["split"])
-    return Splits(train, dev, test, train_dev, class_names, task)
+    """The splits a spec deals (see `load_data`)."""
+    return load_data(data_spec, seed, datasets_dir).splits
 
 
-def load_inference_input(path: Path) -> np.ndarray:
-    """Inputs for `nnctl predict`: .npz (key x), .npy, CSV without labels, or HDF5 dataset x."""
-    x = read_inputs(Path(path))
-    _check_finite(x, "inputs", path)
-    return x
+def recorded_splits(data_spec, seed: int, datasets_dir: Path, parts: list[PartInfo], rows: dict[str, tuple[np.ndarray, np.ndarray]],
+                    corrections: dict[str, Changes], class_names: list[str]) -> Splits:
+    """A run's splits rebuilt from its record: the same parts (checked by fingerprint), the recorded rows.
+
+    ``rows`` maps each split to its (part, row) arrays. A part whose
+    fingerprint differs is a DataError naming the file that changed.
+    """
+    found = read_parts(data_spec, Path(datasets_dir), data_streams(data_seed(data_spec, seed))["generate"])
+    verify(found, parts)
+    if found.class_names != list(class_names):
+        raise DataError(f"{parts[0].where()}: classes {found.class_names} differ from the run's {list(class_names)}")
+    dealt: dict[str, Dataset | None] = {name: None for name in ("train", "dev", "test", "train_dev")}
+    for name, (part, row) in rows.items():
+        dealt[name] = gather(found, part, row)
+        if name in corrections:
+            apply_recorded(dealt[name], corrections[name])
+    return _splits(dealt, found)
 
 
-def load_labelled_file(path: Path, class_names: list[str], task: str) -> Dataset:
-    """A labelled file's main x/y pair, with labels mapped onto a trained model's classes."""
-    pool, _, _ = read_source(source_for_file(Path(path)), Path.cwd())
-    _check_finite(pool.x, "inputs", path)
+def verify(found: PartSet, recorded: list[PartInfo]) -> None:
+    """Refuse data that is not what the run was trained on: another set of parts, or other bytes."""
+    keys = [p.info.key for p in found.parts]
+    if keys != [p.key for p in recorded]:
+        raise DataError(f"the spec now names the data parts {keys}, the run recorded {[p.key for p in recorded]}")
+    for part, then in zip(found.parts, recorded):
+        now = part.info
+        if now.sha256 == then.sha256 and now.rows == then.rows:
+            continue
+        changed = [f for f, old in zip(now.files, then.files) if f.sha256 != old.sha256] or now.files
+        where = changed[0].path if changed else then.key
+        raise DataError(f"{where}: the data changed since the run was trained (SHA-256 {now.sha256[:12]}…, recorded "
+                        f"{then.sha256[:12]}…; {now.rows} rows, recorded {then.rows}); evaluate another file with --data")
+
+
+def gather(found: PartSet, part: np.ndarray, row: np.ndarray) -> Dataset:
+    """The examples at (part, row), in that order."""
+    if len(found.parts) == 1 or (len(part) and (part == part[0]).all()):
+        return found.parts[int(part[0]) if len(part) else 0].data.take(row)
+    x = np.empty((len(row),) + found.parts[0].data.x.shape[1:], dtype=found.parts[0].data.x.dtype)
+    y = np.empty((len(row),) + found.parts[0].data.y.shape[1:], dtype=found.parts[0].data.y.dtype)
+    for number in np.unique(part):
+        mine = part == number
+        x[mine], y[mine] = found.parts[number].data.x[row[mine]], found.parts[number].data.y[row[mine]]
+    return Dataset(x, y, row.astype(np.int64), part.astype(np.int64))
+
+
+def _splits(dealt: dict[str, Dataset | None], found: PartSet) -> Splits:
+    return Splits(dealt["train"], dealt["dev"], dealt["test"], dealt["train_dev"], found.class_names, found.task,
+                  [p.info for p in found.parts])
+
+
+def check_classes(splits: Splits, where: str) -> None:
+    """One class only is an error; a class that dev/test has and train never saw is a warning."""
+    if splits.task != "classification":
+        return
+    seen = np.unique(splits.train.y)
+    if len(seen) < 2:
+        only = splits.class_names[int(seen[0])] if len(seen) else "none"
+        raise DataError(f"{where}: the training split holds one class only ({only!r}); a classifier needs at least two")
+    for name in splits.named():
+        warn_unseen_classes(splits, name)
+
+
+def warn_unseen_classes(splits: Splits, name: str) -> list[str]:
+    """Warn about (and return) classes that split ``name`` has and the training split never saw."""
+    if splits.task != "classification" or name == "train":
+        return []
+    data = getattr(splits, name)
+    unseen = np.setdiff1d(np.unique(data.y), np.unique(splits.train.y))
+    for c in unseen:
+        log.warning("class %r has %d rows in %s but none in train: the model never learned it, so every one of them counts as an error",
+                    splits.class_names[int(c)], int((data.y == c).sum()), name)
+    return [splits.class_names[int(c)] for c in unseen]
+
+
+def load_inference_input(path: Path, n_features: int | None = None, label_column: int | str | None = None,
+                         header: bool | str = "auto", delimiter: str = ",") -> np.ndarray:
+    """Inputs for `nnctl predict`: .npz (key x), .npy, CSV or HDF5 dataset x.
+
+    A CSV file with one column more than the model's ``n_features`` (or with
+    ``label_column`` given) has its label column dropped, with a note.
+    """
+    found = read_inputs(Path(path), delimiter, header)
+    if not isinstance(found, CsvTable):
+        check_finite(found, "inputs", path)
+        return found
+    columns = list(range(found.width))
+    if label_column is not None or (n_features is not None and found.width == n_features + 1):
+        column = found.column_index(-1 if label_column is None else label_column, "--label-column")
+        log.info("%s: dropped %s, the label column (%d columns, the model takes %s)", path, found.column_name(column),
+                    found.width, n_features if n_features is not None else found.width - 1)
+        columns.remove(column)
+    return found.numbers(columns)
+
+
+def load_labelled_file(path: Path, class_names: list[str], task: str, source=None) -> Dataset:
+    """A labelled file's main x/y pair (read as ``source`` says, else by its suffix), labels mapped onto a model's classes."""
+    found = read_source(source or source_for_file(Path(path)), Path.cwd())
+    pool = found.pool
+    check_finite(pool.x, "inputs", path)
     if task == "classification":
         return Dataset(pool.x, indices_for_names(pool.y, class_names, str(path)))
     if pool.y.dtype.kind not in "iuf":
         raise DataError(f"{path}: regression targets must be numbers")
-    _check_finite(pool.y, "targets", path)
+    check_finite(pool.y, "targets", path)
     return Dataset(pool.x, pool.y.reshape(len(pool.y), -1).astype(np.float64))
 
 
-def describe_source(source: str, datasets_dir: Path) -> dict:
-    """Facts for `nnctl data info`: a registry name is described without downloading it."""
-    if source in registry.REGISTRY:
+def describe_source(source: str, datasets_dir: Path, spec_source=None) -> dict:
+    """Facts for `nnctl data info`: a registry name is described without downloading it.
+
+    ``spec_source`` (a source model, e.g. from ``--source-yaml``) reads a file with explicit options.
+    """
+    if spec_source is None and source in registry.REGISTRY:
         return registry.registry_facts(source, Path(datasets_dir) / "cache")
-    if source == "digits":
+    if spec_source is not None:
+        spec = spec_source
+    elif source == "digits":
         spec = DigitsSource()
     elif source in generated.DESCRIPTIONS:
         spec = GeneratedSource(name=source)
     elif Path(source).is_file():
-        spec = source_for_file(Path(source))
+        spec = source_for_file(resolve(source, None))
     else:
         known = ["digits", *generated.DESCRIPTIONS, *registry.REGISTRY]
         raise DataError(f"{source}: neither a data set name ({', '.join(known)}) nor an existing file")
-    task, pool, own_test, class_names = _read_encoded(spec, Path(datasets_dir), np.random.default_rng(0))
-    facts = {"name": source, "kind": spec.type, "task": task, "examples": len(pool),
-             "test_examples": 0 if own_test is None else len(own_test), "input_shape": list(pool.x.shape[1:])}
-    if task == "classification":
-        facts["classes"] = len(class_names)
-        facts["class_counts"] = dict(zip(class_names, np.bincount(pool.y, minlength=len(class_names)).tolist()))
+    data_spec = DataSpec(source=spec)
+    found = read_parts(data_spec, Path(datasets_dir), np.random.default_rng(0))
+    pool = found.parts[0]
+    facts = {"name": source, "kind": spec.type, "task": found.task, "examples": pool.info.rows,
+             "test_examples": sum(p.info.rows for p in found.parts[1:] if p.info.key.endswith(".test")),
+             "input_shape": list(pool.data.x.shape[1:]), "sha256": pool.info.sha256}
+    if found.task == "classification":
+        counts = np.bincount(np.concatenate([p.data.y for p in found.parts]), minlength=len(found.class_names))
+        facts["classes"] = len(found.class_names)
+        facts["class_counts"] = dict(zip(found.class_names, counts.tolist()))
     else:
-        facts["targets"] = pool.y.shape[1]
+        facts["targets"] = pool.data.y.shape[1]
     return facts
-
-
-def _read_encoded(source, datasets_dir: Path, rng: np.random.Generator):
-    """Read a source, refuse NaN/inf and mismatched test inputs, encode labels of pool and test alike."""
-    where = _source_name(source)
-    pool, own_test, names = read_source(source, datasets_dir, rng)
-    parts = [pool] if own_test is None else [pool, own_test]
-    for part in parts:
-        _check_finite(part.x, "inputs", where)
-        if part.y.dtype.kind == "f":
-            _check_finite(part.y, "labels", where)
-    if own_test is not None and own_test.x.shape[1:] != pool.x.shape[1:]:
-        raise DataError(f"{where}: test inputs have shape {own_test.x.shape[1:]}, training inputs {pool.x.shape[1:]}")
-    task, ys, class_names = encode_labels([part.y for part in parts], names, where)
-    encoded = [Dataset(part.x, y) for part, y in zip(parts, ys)]
-    return task, encoded[0], (encoded[1] if own_test is not None else None), class_names
-
-
-def _source_name(source) -> str:
-    """How messages name a source: its file, else its data set name."""
-    for field in ("path", "images"):
-        if getattr(source, field, None):
-            return str(getattr(source, field))
-    return getattr(source, "name", source.type)
-
-
-def _check_finite(values, what: str, where) -> None:
-    """Refuse NaN/inf, a block at a time (no full-size mask; rows on disk are read once)."""
-    if values.dtype.kind not in "fc":
-        return
-    rows = 0
-    for _, block in blocks(values):
-        rows += int((~np.isfinite(block)).reshape(len(block), -1).any(axis=1).sum())
-    if rows:
-        raise DataError(f"{where}: NaN or infinite values in the {what} ({rows} rows)")

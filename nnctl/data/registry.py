@@ -10,7 +10,6 @@ bad download never leaves anything in the cache.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import shutil
 import tempfile
@@ -22,9 +21,9 @@ from pathlib import Path
 
 from . import generated
 from .errors import DataError
+from .files import CHUNK, file_sha256
 
 MIRROR_ENV = "NNCTL_DATA_MIRROR"
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,7 @@ REGISTRY = {
 }
 
 DIGITS_FILE = "digits.csv.gz"
+BUNDLED_DIGITS = Path(__file__).with_name("bundled") / DIGITS_FILE  # package data: works from an installed wheel
 DIGITS_DESCRIPTION = "UCI optical-recognition digits, 8x8 grayscale (0-16), 1,797 images, 10 classes"
 
 
@@ -106,15 +106,7 @@ def mirror_base(mirror: str) -> str:
 
 
 def _verified(path: Path, sha256: str) -> bool:
-    return path.is_file() and _sha256_of(path) == sha256
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return path.is_file() and file_sha256(path) == sha256
 
 
 def _download(url: str, dest: Path, sha256: str) -> Path:
@@ -131,7 +123,7 @@ def _download(url: str, dest: Path, sha256: str) -> Path:
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:
         raise DataError(f"{url}: not a valid gzip file ({err}); nothing was cached") from None
     packed.unlink()
-    actual = _sha256_of(dest)
+    actual = file_sha256(dest)
     if actual != sha256:
         raise DataError(f"{url}: checksum mismatch (SHA-256 {actual[:16]}…, expected {sha256[:16]}…); nothing was cached")
     return dest
@@ -141,7 +133,7 @@ def entries(datasets_dir: Path) -> list[dict]:
     """Every named data set, for `nnctl data list`: registry rows say whether they are cached."""
     rows: list[dict] = [
         {"name": "digits", "kind": "bundled", "description": DIGITS_DESCRIPTION, "examples": 1797,
-         "input_shape": [8, 8, 1], "classes": 10, "path": str(Path(datasets_dir) / DIGITS_FILE)}
+         "input_shape": [8, 8, 1], "classes": 10, "path": str(BUNDLED_DIGITS)}
     ]
     rows += [{"name": name, "kind": "generated", "description": text, "input_shape": [2]}
              for name, text in generated.DESCRIPTIONS.items()]

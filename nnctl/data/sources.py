@@ -8,12 +8,7 @@ on disk as ``DiskRows`` until a split is read or streamed.
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
-import zipfile
-import zlib
-from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -21,73 +16,100 @@ import numpy as np
 
 from ..spec.schema import CsvSource, Hdf5Source, NpzSource
 from . import generated, registry
+from .csv_table import CsvTable, read_table
 from .dataset import Dataset
 from .errors import DataError
+from .files import existing, open_maybe_gzip, reading
 from .rows import DiskRows
 
 IDX_LABELS_MAGIC = 2049
 IDX_IMAGES_MAGIC = 2051
-UNREADABLE = (OSError, EOFError, zlib.error, ValueError, zipfile.BadZipFile, csv.Error)  # UnicodeDecodeError is a ValueError
-
-SourceResult = tuple[Dataset, Dataset | None, list[str] | None]
 
 
-def read_source(source, datasets_dir: Path, rng: np.random.Generator | None = None) -> SourceResult:
-    """Read any spec source; ``rng`` drives generated sets (a fixed seed 0 stream if omitted)."""
+@dataclass
+class SourceData:
+    """What one source holds: its pool and, when it has them, its own test and dev examples.
+
+    ``files`` lists the files each part was read from (for fingerprints);
+    ``names`` are class names the files themselves declare.
+    """
+
+    pool: Dataset
+    test: Dataset | None = None
+    dev: Dataset | None = None
+    names: list[str] | None = None
+    files: dict[str, list[Path]] = field(default_factory=dict)
+
+
+def read_source(source, datasets_dir: Path, rng: np.random.Generator | None = None) -> SourceData:
+    """Read any spec source (its paths already resolved); ``rng`` drives generated sets (seed 0 if omitted)."""
     match source.type:
         case "digits":
-            pool = read_csv(Path(datasets_dir) / registry.DIGITS_FILE, -1, False, ",")
-            return Dataset(pool.x.reshape(-1, 8, 8, 1), pool.y), None, None
+            pool = csv_dataset(read_table(registry.BUNDLED_DIGITS, header=False))
+            return SourceData(Dataset(pool.x.reshape(-1, 8, 8, 1), pool.y), files={"pool": [registry.BUNDLED_DIGITS]})
         case "registry":
             paths = registry.fetch(source.name, source.mirror, Path(datasets_dir) / "cache")
-            return read_idx_pair(paths["images"], paths["labels"]), read_idx_pair(paths["test_images"], paths["test_labels"]), None
+            return SourceData(read_idx_pair(paths["images"], paths["labels"]), read_idx_pair(paths["test_images"], paths["test_labels"]),
+                              files={"pool": [paths["images"], paths["labels"]], "test": [paths["test_images"], paths["test_labels"]]})
         case "generated":
-            x, y = generated.make(source.name, source.samples, source.noise, source.classes, rng or np.random.default_rng(0))
-            return Dataset(x, y), None, None
+            x, y = generated.make(source.name, source.samples, source.noise, source.n_classes, rng or np.random.default_rng(0))
+            return SourceData(Dataset(x, y), files={"pool": []})
         case "hdf5":
-            return read_hdf5(source)
+            pool, test, names = read_hdf5(source)
+            return SourceData(pool, test, names=names, files={"pool": [Path(source.path)], "test": [Path(source.path)]})
         case "npz":
-            return read_npz(source)
+            pool, test = read_npz(source)
+            return SourceData(pool, test, files={"pool": [Path(source.path)], "test": [Path(source.path)]})
         case "csv":
-            return read_csv(Path(source.path), source.label_column, source.header, source.delimiter), None, None
+            return read_csv_source(source)
         case "idx":
             test = None
             if _wants_pair(source.test_images, source.test_labels, "test_images", "test_labels"):
                 test = read_idx_pair(source.test_images, source.test_labels)
-            return read_idx_pair(source.images, source.labels), test, None
+            return SourceData(read_idx_pair(source.images, source.labels), test,
+                              files={"pool": [Path(source.images), Path(source.labels)],
+                                     "test": [Path(p) for p in (source.test_images, source.test_labels) if p]})
     raise DataError(f"unknown source type '{source.type}'")
 
 
-def source_for_file(path: Path):
-    """The source spec that reads a labelled file, chosen by its suffix (HDF5 also by its keys)."""
+def source_for_file(path: Path, **options):
+    """The source spec that reads a labelled file, chosen by its suffix (HDF5 also by its keys).
+
+    ``options`` (e.g. ``header``, ``label_column``) are fields of that source type.
+    """
     name = Path(path).name.lower()
     if name.endswith((".h5", ".hdf5")):
         keys = _hdf5_keys(Path(path))
         for x, y in (("x", "y"), ("train_set_x", "train_set_y"), ("test_set_x", "test_set_y")):
             if x in keys:
                 own_test = {} if x == "train_set_x" else {"test_x": None, "test_y": None}
-                return Hdf5Source(path=str(path), x=x, y=y, **own_test)
+                return _with_options(Hdf5Source, path, {"x": x, "y": y, **own_test}, options)
         raise DataError(f"{path}: no dataset named x, train_set_x or test_set_x (has: {', '.join(sorted(keys))})")
     if name.endswith(".npz"):
-        return NpzSource(path=str(path))
-    if name.endswith((".csv", ".csv.gz")):
-        return CsvSource(path=str(path))
+        return _with_options(NpzSource, path, {}, options)
+    if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
+        return _with_options(CsvSource, path, {"delimiter": "\t"} if name.endswith(".tsv") else {}, options)
     raise DataError(f"{path}: cannot tell the format from the name (expected .h5, .hdf5, .npz, .csv or .csv.gz)")
 
 
-def read_inputs(path: Path) -> np.ndarray:
-    """Unlabelled inputs: .npz (key x), .npy, CSV (all columns; a header row is skipped) or HDF5 (dataset x,
-    else train_set_x or test_set_x)."""
+def _with_options(kind, path: Path, defaults: dict, options: dict):
+    """A source of ``kind`` for ``path``; an option that kind does not have is a DataError naming it."""
+    unknown = sorted(set(options) - set(kind.model_fields))
+    if unknown:
+        raise DataError(f"{path}: option '{unknown[0]}' does not apply to a {kind.model_fields['type'].default} file")
+    return kind(**{**defaults, **options, "path": str(path)})
+
+
+def read_inputs(path: Path, delimiter: str = ",", header: bool | str = "auto") -> np.ndarray | CsvTable:
+    """Unlabelled inputs: .npz (key x), .npy or HDF5 (dataset x) as an array; a CSV file as its table
+    (a header detected), so the caller decides which columns are inputs."""
     path = existing(path)
     name = path.name.lower()
     if name.endswith(".npy"):
         with reading(path, ".npy"):
             return as_inputs(np.load(path, allow_pickle=False), path)
-    if name.endswith((".csv", ".csv.gz")):
-        rows = csv_rows(path, ",")
-        if rows and not _numeric(rows[0]):
-            rows = rows[1:]
-        return as_inputs(_floats(_table(rows, path), path), path)
+    if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
+        return read_table(path, "\t" if name.endswith(".tsv") else delimiter, header)
     if name.endswith(".npz"):
         with reading(path, ".npz"), np.load(path, allow_pickle=False) as archive:
             return as_inputs(_npz_get(archive, "x", path), path)
@@ -101,7 +123,7 @@ def read_inputs(path: Path) -> np.ndarray:
 # ---------------------------------------------------------------- per format
 
 
-def read_hdf5(source: Hdf5Source) -> SourceResult:
+def read_hdf5(source: Hdf5Source) -> tuple[Dataset, Dataset | None, list[str] | None]:
     """Named datasets; the test pair and class names are optional and skipped when absent."""
     path = existing(source.path)
     with reading(path, "HDF5"), h5py.File(path, "r") as f:
@@ -110,12 +132,12 @@ def read_hdf5(source: Hdf5Source) -> SourceResult:
         if source.test_x and source.test_y and source.test_x in f and source.test_y in f:
             test = pair(path, _h5_rows(f, source.test_x, path), _h5_get(f, source.test_y, path))
         names = None
-        if source.classes and source.classes in f:
+        if isinstance(source.classes, str) and source.classes in f:
             names = [v.decode() if isinstance(v, bytes) else str(v) for v in np.ravel(_h5_get(f, source.classes, path))]
     return pool, test, names
 
 
-def read_npz(source: NpzSource) -> SourceResult:
+def read_npz(source: NpzSource) -> tuple[Dataset, Dataset | None]:
     """Arrays of a .npz archive; a test pair only when both of its keys are named."""
     path = existing(source.path)
     with reading(path, ".npz"), np.load(path, allow_pickle=False) as archive:
@@ -123,18 +145,28 @@ def read_npz(source: NpzSource) -> SourceResult:
         test = None
         if _wants_pair(source.test_x, source.test_y, "test_x", "test_y"):
             test = pair(path, _npz_get(archive, source.test_x, path), _npz_get(archive, source.test_y, path))
-    return pool, test, None
+    return pool, test
 
 
-def read_csv(path: Path, label_column: int | str, header: bool, delimiter: str) -> Dataset:
-    """One example a row, the label in ``label_column`` (an index, negative from the end, or a header name)."""
-    rows = csv_rows(path, delimiter)
-    names = rows.pop(0) if header and rows else None
-    table = _table(rows, path)
-    column = _label_index(label_column, names, table.shape[1], path)
-    labels = np.char.strip(table[:, column])
-    y = labels.astype(np.float64) if _numeric(labels) else labels
-    return pair(path, _floats(np.delete(table, column, axis=1), path), y)
+def read_csv_source(source: CsvSource) -> SourceData:
+    """The main CSV file and its optional ``test``/``dev`` files, all read with the source's options."""
+    main = read_table(source.path, source.delimiter, source.header, source.label_column)
+    parts = {"pool": csv_dataset(main, source.label_column)}
+    for role in ("test", "dev"):
+        if getattr(source, role):
+            parts[role] = csv_dataset(read_table(getattr(source, role), source.delimiter, source.header, source.label_column),
+                                      source.label_column)
+    files = {role: [Path(getattr(source, "path" if role == "pool" else role))] for role in parts}
+    return SourceData(parts["pool"], parts.get("test"), parts.get("dev"), main.class_names, files)
+
+
+def csv_dataset(table: CsvTable, label_column: int | str = -1) -> Dataset:
+    """Features (every other column, as numbers) and labels (numbers or text) of a CSV table."""
+    column = table.column_index(label_column)
+    features = [j for j in range(table.width) if j != column]
+    if not features:
+        raise DataError(f"{table.path}: only a label column, no feature columns")
+    return Dataset(table.numbers(features), table.labels(column))
 
 
 def read_idx_pair(images: str | Path, labels: str | Path) -> Dataset:
@@ -158,35 +190,6 @@ def read_idx(path: str | Path, magic: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- shared helpers
-
-
-@contextmanager
-def reading(path: Path, kind: str):
-    """Report a library's complaint about a file's contents as a one-line DataError."""
-    try:
-        yield
-    except UNREADABLE as err:
-        raise DataError(f"{path}: not a readable {kind} file ({err})") from None
-
-
-def existing(path: str | Path) -> Path:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    return path
-
-
-def open_maybe_gzip(path: Path):
-    """A binary stream of the file's bytes, decompressed when it starts with the gzip magic."""
-    with open(path, "rb") as f:
-        compressed = f.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if compressed else open(path, "rb")
-
-
-def csv_rows(path: str | Path, delimiter: str) -> list[list[str]]:
-    path = existing(path)
-    with reading(path, "CSV"), open_maybe_gzip(path) as raw:
-        return [row for row in csv.reader(io.TextIOWrapper(raw, encoding="utf-8"), delimiter=delimiter) if row]
 
 
 def as_inputs(x, where: Path):
@@ -222,43 +225,6 @@ def _wants_pair(a: str | None, b: str | None, name_a: str, name_b: str) -> bool:
     if bool(a) != bool(b):
         raise DataError(f"give both {name_a} and {name_b}, or neither")
     return bool(a)
-
-
-def _table(rows: list[list[str]], path: Path) -> np.ndarray:
-    if not rows:
-        raise DataError(f"{path}: no data rows")
-    widths = sorted({len(row) for row in rows})
-    if len(widths) > 1:
-        raise DataError(f"{path}: rows have different numbers of columns ({widths[0]} to {widths[-1]})")
-    return np.array(rows, dtype=str)
-
-
-def _numeric(values) -> bool:
-    try:
-        np.asarray(values, dtype=str).astype(np.float64)
-    except ValueError:
-        return False
-    return True
-
-
-def _floats(table: np.ndarray, path: Path) -> np.ndarray:
-    try:
-        return table.astype(np.float64)
-    except ValueError as err:
-        raise DataError(f"{path}: non-numeric feature values ({err})") from None
-
-
-def _label_index(label_column: int | str, names: list[str] | None, width: int, path: Path) -> int:
-    if isinstance(label_column, str):
-        if names is None:
-            raise DataError(f"{path}: label column '{label_column}' is a name, but the file is read without a header")
-        stripped = [name.strip() for name in names]
-        if label_column not in stripped:
-            raise DataError(f"{path}: no column named '{label_column}' (has: {', '.join(stripped)})")
-        return stripped.index(label_column)
-    if not -width <= label_column < width:
-        raise DataError(f"{path}: label column {label_column} is out of range for {width} columns")
-    return label_column % width
 
 
 def _h5_get(f: h5py.File, key: str, path: Path) -> np.ndarray:

@@ -18,32 +18,36 @@ PARTS = ("train", "dev", "test", "train_dev")
 TOLERANCE = 1e-9
 
 
-def split(pool: Dataset, own_test: Dataset | None, split_spec, task: str, rng: np.random.Generator):
+def split(pool: Dataset, given: dict[str, Dataset], split_spec, task: str, rng: np.random.Generator, key: str = "data.split"):
     """Return train, dev, test, train_dev (None unless requested).
 
     Values are fractions summing to 1, or row counts when all are whole numbers
-    totalling more than 1 (rows beyond the counts are left out). A source's own
-    test set replaces ``test``: the pool then goes to the other splits, fractions
-    renormalized among them.
+    totalling more than 1 (rows beyond the counts are left out). Splits in
+    ``given`` (a source's own test set, a dev file, rows named by an index
+    file) replace their share: the pool then goes to the other splits,
+    fractions renormalized among them.
     """
-    wanted = {name: float(getattr(split_spec, name)) for name in PARTS}
-    requested = {name: wanted[name] > 0 for name in PARTS} | {"train": True}
-    if own_test is not None:
-        wanted["test"] = 0.0
-    counts = all(v == int(v) for v in wanted.values()) and sum(wanted.values()) > 1
-    given = ", ".join(f"{name}: {getattr(split_spec, name):g}" for name in PARTS)
-    if not counts and any(v > 1 for v in wanted.values()):
-        raise DataError(f"data.split mixes row counts and fractions ({given}); give all counts or all fractions")
-    if not counts and own_test is None and abs(sum(wanted.values()) - 1.0) > TOLERANCE:
-        raise DataError(f"data.split fractions sum to {sum(wanted.values()):g}, not 1 ({given})")
-    sizes = _counts(wanted, len(pool)) if counts else _shares(wanted, len(pool))
-    parts = dict(zip(PARTS, deal(pool, sizes, task == "classification" and split_spec.stratify, rng)))
-    if own_test is not None:
-        parts["test"], requested["test"] = own_test, True
-    for name in PARTS:
-        if requested[name] and len(parts[name]) == 0:
+    shares = {name: 0.0 if name in given else float(getattr(split_spec, name)) for name in PARTS}
+    parts = share_out(pool, shares, task == "classification" and split_spec.stratify, rng, key, renormalize=bool(given))
+    parts.update(given)
+    requested = {name for name in PARTS if shares[name] > 0 or name in given} | {"train"}
+    for name in requested:
+        if len(parts[name]) == 0:
             raise DataError(f"the {name} split is empty ({len(pool)} examples to share); give it a larger share or more data")
-    return parts["train"], parts["dev"], parts["test"], parts["train_dev"] if requested["train_dev"] else None
+    return parts["train"], parts["dev"], parts["test"], parts["train_dev"] if "train_dev" in requested else None
+
+
+def share_out(pool: Dataset, shares: dict[str, float], stratify: bool, rng: np.random.Generator, key: str,
+              renormalize: bool = False) -> dict[str, Dataset]:
+    """Deal the pool into the named parts by fractions (summing to 1, or any sum when ``renormalize``) or row counts."""
+    counts = all(v == int(v) for v in shares.values()) and sum(shares.values()) > 1
+    given = ", ".join(f"{name}: {value:g}" for name, value in shares.items())
+    if not counts and any(v > 1 for v in shares.values()):
+        raise DataError(f"{key} mixes row counts and fractions ({given}); give all counts or all fractions")
+    if not counts and not renormalize and abs(sum(shares.values()) - 1.0) > TOLERANCE:
+        raise DataError(f"{key} fractions sum to {sum(shares.values()):g}, not 1 ({given})")
+    sizes = _counts(shares, len(pool), key) if counts else _shares(shares, len(pool), key)
+    return dict(zip(shares, deal(pool, sizes, stratify, rng)))
 
 
 def limit(pool: Dataset, n: int, stratify: bool, rng: np.random.Generator) -> Dataset:
@@ -78,21 +82,21 @@ def pattern(sizes: list[int]) -> np.ndarray:
     return labels[np.argsort(keys, kind="stable")]
 
 
-def _shares(fractions: dict[str, float], m: int) -> list[int]:
+def _shares(fractions: dict[str, float], m: int, key: str) -> list[int]:
     """Largest-remainder rounding of the (renormalized) fractions of m rows."""
     total = sum(fractions.values())
     if total <= 0:
-        raise DataError("data.split gives no rows to train, dev or train_dev")
-    ideal = np.array([fractions[name] / total * m for name in PARTS])
+        raise DataError(f"{key} gives no rows to {', '.join(fractions)}")
+    ideal = np.array([value / total * m for value in fractions.values()])
     sizes = np.floor(ideal).astype(int)
     for k in np.argsort(-(ideal - sizes), kind="stable")[: m - sizes.sum()]:
         sizes[k] += 1
     return sizes.tolist()
 
 
-def _counts(counts: dict[str, float], m: int) -> list[int]:
+def _counts(counts: dict[str, float], m: int, key: str) -> list[int]:
     """Row counts plus a final part for the rows left out."""
-    sizes = [int(counts[name]) for name in PARTS]
+    sizes = [int(value) for value in counts.values()]
     if sum(sizes) > m:
-        raise DataError(f"data.split asks for {sum(sizes)} rows but the data has {m}")
+        raise DataError(f"{key} asks for {sum(sizes)} rows but the data has {m}")
     return sizes + [m - sum(sizes)]

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..nn.gradcheck import GradcheckReport, check_gradients
 from ..nn.optimizers import make_optimizer
-from .start import RunParts
+from .model import all_splits, load_model
+from .start import RunParts, prepare_run
 
 
 class DropoutDuringCheck(StrEnum):
@@ -48,6 +50,15 @@ def train_steps(parts: RunParts, steps: int, rng: np.random.Generator) -> None:
         rows = rng.choice(len(train), size=size, replace=False)
         net.loss_and_grad(*train.examples(rows), spec.regularization.l2, spec.regularization.l1)
         optimizer.step(net.theta, net.grad, spec.train.learning_rate)
+
+
+def run_parts(run_dir: Path) -> RunParts:
+    """A run's spec, recorded data and network with the parameters (and batch-norm state) of its latest checkpoint."""
+    model = load_model(run_dir, "latest")
+    parts = prepare_run(model.spec, normalizer=model.normalizer, splits=all_splits(model))
+    parts.net.theta[...] = model.net.theta
+    parts.net.load_state(model.net.state())
+    return parts
 
 
 def gradcheck_run(parts: RunParts, settings: GradcheckSettings) -> GradcheckReport:

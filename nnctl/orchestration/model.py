@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import DataError, Dataset, Normalizer, load_splits
+from ..data import DataError, Dataset, Normalizer, Splits
+from ..data.load import warn_unseen_classes
 from ..nn.network import Network
 from ..runs import rundir
 from ..runs.checkpoint import Checkpoint, load_checkpoint
@@ -21,6 +22,7 @@ from ..train.build import build_network
 from ..train.loop import make_streams
 from .checkpoints import load_into, stored_normalizer
 from .datasets import default_datasets_dir
+from .run_data import run_splits
 
 
 class Split(StrEnum):
@@ -64,12 +66,23 @@ def load_model(run_dir: Path, which: str = rundir.CheckpointName.best) -> Loaded
     return LoadedModel(spec, net, stored_normalizer(ckpt, path), ckpt, path)
 
 
-def split_data(model: LoadedModel, split: str) -> Dataset:
-    """The raw (un-normalized) examples of one of the run's splits: train, dev, test or train_dev."""
+def all_splits(model: LoadedModel) -> Splits:
+    """All of the run's splits at once, as recorded, for readers that need more than one."""
+    return run_splits(model.path.parent, model.spec, default_datasets_dir())
+
+
+def split_data(model: LoadedModel, split: str, splits: Splits | None = None) -> Dataset:
+    """The raw (un-normalized) examples of one of the run's splits: train, dev, test or train_dev.
+
+    The rows are the ones the run recorded (``rows``/``part`` say where each
+    came from); data files that changed since training are refused. Pass
+    ``splits`` (from `all_splits`) to pick from data already loaded.
+    """
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}'; expected one of {', '.join(SPLITS)}")
-    splits = load_splits(model.spec.data, model.spec.seed, default_datasets_dir())
+    splits = splits or all_splits(model)
     chosen = getattr(splits, split)
     if chosen is None or len(chosen) == 0:
         raise DataError(f"the run has no {split} split (see data.split in its spec)")
+    warn_unseen_classes(splits, split)
     return chosen

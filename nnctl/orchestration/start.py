@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import Normalizer, Splits, load_splits
+from ..data import Normalizer, Splits, load_data
 from ..errors import BuildError, MetricLogError, RunError
 from ..nn.layers import BatchNorm
 from ..nn.network import Network
@@ -26,6 +26,7 @@ from ..train.loop import RunFacts, StopReason, Trainer, make_streams
 from ..train.prepare import Prepared, prepare_all
 from .checkpoints import check_network, check_resumable, stored_normalizer
 from .datasets import default_datasets_dir
+from .run_data import run_splits, write_record
 
 RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs", "checkpoint.every_seconds")
 
@@ -92,12 +93,12 @@ class RunParts:
 
 
 def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normalizer | None = None,
-                stream: dict | bool | None = None) -> RunParts:
-    """Load and split the data, fit (or reuse) the normalizer, build the network.
+                splits: Splits | None = None, stream: dict | bool | None = None) -> RunParts:
+    """Load and split the data (unless ``splits`` are given), fit (or reuse) the normalizer, build the network.
 
     ``stream``: see ``prepare_all`` (None decides from the spec; a resumed run passes what it recorded).
     """
-    splits = load_splits(spec.data, spec.seed, datasets_dir or default_datasets_dir())
+    splits = splits or load_data(spec.data, spec.seed, datasets_dir or default_datasets_dir()).splits
     data, normalizer = prepare_all(spec, splits, normalizer, stream)
     _check_monitors(spec, metric_names(splits.task, data))
     input_shape = tuple(splits.train.x.shape[1:])
@@ -127,10 +128,12 @@ def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Tra
 
 
 def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> Trainer:
-    run = prepare_run(spec, datasets_dir)
+    loaded = load_data(spec.data, spec.seed, datasets_dir or default_datasets_dir())
+    run = prepare_run(spec, datasets_dir, splits=loaded.splits)
     run_dir = rundir.create_run_dir(runs_dir, spec.name)
     try:
         atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
+        write_record(run_dir, loaded, spec)
         trainer = new_trainer(run, run_dir)
         trainer.save(rundir.INITIAL)
         # Epoch 0 is a valid checkpoint too: a run that diverges or is killed in its
@@ -163,8 +166,9 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
     if spec.train.epochs <= ckpt.epoch:  # would train nothing, yet rewrite the stored spec
         raise BuildError("train.epochs", f"{run_dir} has trained {ckpt.epoch} epochs and train.epochs is {spec.train.epochs}; "
                                          f"to continue, give --set train.epochs=N with N > {ckpt.epoch}")
+    splits = run_splits(Path(run_dir), spec, datasets_dir or default_datasets_dir())
     recorded = ckpt.progress.get("stream")  # read the file as the run did: streamed with these settings, or in memory
-    run = prepare_run(spec, datasets_dir, stored_normalizer(ckpt, path), False if recorded is None else recorded)
+    run = prepare_run(spec, datasets_dir, stored_normalizer(ckpt, path), splits, False if recorded is None else recorded)
     trainer = new_trainer(run, Path(run_dir))
     check_network(ckpt, path, run.net)
     check_group(path, "optimizer", ckpt.optimizer,

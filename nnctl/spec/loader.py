@@ -86,7 +86,9 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         raise SpecError.single(filename, "no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError.single(filename, f"cannot read the file: {exc}") from None
-    return parse_spec(text, filename, overrides)
+    spec = parse_spec(text, filename, overrides)
+    spec.data.base_dir = str(Path(path).resolve().parent)  # relative data paths are read from the spec's folder
+    return spec
 
 
 def spec_to_yaml(spec: Spec) -> str:

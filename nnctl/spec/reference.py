@@ -92,8 +92,8 @@ def rows(model: type[BaseModel] = Spec, prefix: str = "", tag: str | None = None
             seen[variant] = variant_key
             out.append(_row(variant_key, "a mapping", "", _summary(variant)))
             out += rows(variant, variant_key, tag_key, seen)
-        if models and not variants and not lists:
-            out += rows(models[0], key, None, seen)
+        if models and not variants:  # a section, or a list of one kind of mapping (data.sources[])
+            out += rows(models[0], f"{key}[]" if lists else key, None, seen)
     return out
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ..nn.activations import ACTIVATIONS
 from ..nn.initializers import STD_RULES
@@ -37,12 +37,20 @@ class Strict(BaseModel):
 
 
 # ---------------------------------------------------------------- data sources
+#
+# Relative file paths in sources, split files and relabel files are read from the
+# spec file's directory (``DataSpec.base_dir``, set by the loader), not from the
+# current directory, so a spec trains the same wherever it is started from.
+
+ClassNames = Annotated[list[str], Field(min_length=2)]
+CLASSES_DESCRIPTION = "the class names; labels are these names or indices into them (stored in the run, shown by eval and predict)"
 
 
 class DigitsSource(Strict):
     """The bundled UCI 8x8 digits (1,797 images): the embedded default."""
 
     type: Literal["digits"] = "digits"
+    classes: ClassNames | None = Field(None, description=CLASSES_DESCRIPTION)
 
 
 class RegistrySource(Strict):
@@ -53,6 +61,7 @@ class RegistrySource(Strict):
     """the registry entry"""
     mirror: str | None = None
     """a directory or URL holding the files instead of the registry's own address ($NNCTL_DATA_MIRROR also sets it)"""
+    classes: ClassNames | None = Field(None, description=CLASSES_DESCRIPTION)
 
 
 class GeneratedSource(Strict):
@@ -65,8 +74,12 @@ class GeneratedSource(Strict):
     """examples drawn"""
     noise: NonNegativeFloat = 0.1
     """standard deviation of the Gaussian noise added to the points"""
-    classes: Annotated[int, Field(ge=2, le=50)] = 2
-    """classes (spirals and blobs)"""
+    classes: Annotated[int, Field(ge=2, le=50)] | ClassNames = 2
+    """how many classes (spirals and blobs), or their names"""
+
+    @property
+    def n_classes(self) -> int:
+        return self.classes if isinstance(self.classes, int) else len(self.classes)
 
 
 class Hdf5Source(Strict):
@@ -74,7 +87,7 @@ class Hdf5Source(Strict):
 
     type: Literal["hdf5"] = "hdf5"
     path: str
-    """the HDF5 file"""
+    """the HDF5 file (relative paths: from the spec's folder)"""
     x: str = "train_set_x"
     """dataset of the inputs"""
     y: str = "train_set_y"
@@ -83,8 +96,8 @@ class Hdf5Source(Strict):
     """dataset of the test inputs (missing datasets are fine)"""
     test_y: str | None = "test_set_y"
     """dataset of the test labels"""
-    classes: str | None = "list_classes"
-    """dataset of the class names"""
+    classes: ClassNames | str | None = "list_classes"
+    """dataset of the class names, or the names themselves"""
     stream: bool | Literal["auto"] = "auto"
     """read the file block by block instead of loading it; auto: when the inputs exceed memory_budget"""
     memory_budget: Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*(%|[kKmMgGtT]?[bB]?)\s*$")] = "25%"
@@ -96,7 +109,7 @@ class NpzSource(Strict):
 
     type: Literal["npz"] = "npz"
     path: str
-    """the .npz file"""
+    """the .npz file (relative paths: from the spec's folder)"""
     x: str = "x"
     """array of the inputs"""
     y: str = "y"
@@ -105,6 +118,7 @@ class NpzSource(Strict):
     """array of the test inputs"""
     test_y: str | None = None
     """array of the test labels"""
+    classes: ClassNames | None = Field(None, description=CLASSES_DESCRIPTION)
 
 
 class CsvSource(Strict):
@@ -112,13 +126,18 @@ class CsvSource(Strict):
 
     type: Literal["csv"] = "csv"
     path: str
-    """the CSV file"""
+    """the CSV file (relative paths: from the spec's folder)"""
     label_column: int | str = -1
     """the label column: an index (negative counts from the end) or a header name"""
-    header: bool = False
-    """whether the first row holds column names"""
-    delimiter: str = ","
+    header: bool | Literal["auto"] = "auto"
+    """whether the first row holds column names; auto: when it has text where the next row has numbers"""
+    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
     """the field separator"""
+    test: str | None = None
+    """a CSV file of test examples with the same columns"""
+    dev: str | None = None
+    """a CSV file of dev examples with the same columns"""
+    classes: ClassNames | None = Field(None, description=CLASSES_DESCRIPTION)
 
 
 class IdxSource(Strict):
@@ -133,27 +152,100 @@ class IdxSource(Strict):
     """IDX file of the test images"""
     test_labels: str | None = None
     """IDX file of the test labels"""
+    classes: ClassNames | None = Field(None, description=CLASSES_DESCRIPTION)
 
 
 Source = Annotated[
     DigitsSource | RegistrySource | GeneratedSource | Hdf5Source | NpzSource | CsvSource | IdxSource,
     Field(discriminator="type"),
 ]
+PATH_FIELDS = ("path", "images", "labels", "test_images", "test_labels", "test", "dev")
+
+
+def expand_source_word(value):
+    """``digits`` / ``mnist`` / ``moons`` as the source mapping they stand for; anything else unchanged."""
+    if value == "digits":
+        return {"type": "digits"}
+    if value in REGISTRY_NAMES:
+        return {"type": "registry", "name": value}
+    if value in GENERATED_SETS:
+        return {"type": "generated", "name": value}
+    return value
+
+
+Share = NonNegativeFloat
+FileOrShare = NonNegativeFloat | str
 
 
 class SplitSpec(Strict):
-    """Fractions (summing to 1) or row counts for each split."""
+    """Fractions (summing to 1) or row counts for each split, and the seed that deals them.
 
-    train: NonNegativeFloat = 0.8
+    ``dev``/``test`` may instead name a file: labelled examples read like the
+    source, or one column of row numbers of the source (an index file).
+    """
+
+    train: Share = 0.8
     """fraction (or row count) for training"""
-    dev: NonNegativeFloat = 0.1
-    """fraction (or row count) for the dev set that picks best.h5 and early stopping"""
-    test: NonNegativeFloat = 0.1
-    """fraction (or row count) held out for the final evaluation; a source's own test set is used instead when it has one"""
-    train_dev: NonNegativeFloat = 0.0
+    dev: FileOrShare = 0.1
+    """fraction (or row count) for the dev set that picks best.h5 and early stopping, or a data or index file"""
+    test: FileOrShare = 0.1
+    """fraction (or row count) held out for the final evaluation, or a data or index file; a source's own test set is used instead when it has one"""
+    train_dev: Share = 0.0
     """fraction (or row count) from the training distribution, evaluated but not trained on"""
     stratify: bool = True
     """keep the class proportions in every split"""
+    seed: Annotated[int, Field(ge=0)] | None = None
+    """the data seed (generated points, limit, split); default: the spec's seed, so fixing it trains N seeds on the same rows"""
+
+
+class SourceUse(Strict):
+    """One of several sources and what it is for (the notes' mismatched training and dev/test distributions).
+
+    ``use: train`` puts every row in the training distribution; ``use: target``
+    deals the rows into ``train``/``dev``/``test`` by these shares (fractions or
+    counts); ``use: dev``/``use: test`` make the whole source that split.
+    """
+
+    source: Source
+    """the source, as `data.source`"""
+    use: Literal["train", "target", "dev", "test"] = "train"
+    """train: all rows train; target: dealt by the shares below; dev or test: all rows that split"""
+    train: Share | None = None
+    """a target's share (fraction or count) for training"""
+    dev: Share | None = None
+    """a target's share for dev (default: half the target)"""
+    test: Share | None = None
+    """a target's share for test (default: half the target)"""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _source_shorthand(cls, values):
+        if isinstance(values, dict) and isinstance(values.get("source"), str):
+            values = {**values, "source": expand_source_word(values["source"])}
+        return values
+
+    @model_validator(mode="after")
+    def _shares_for_targets_only(self):
+        given = [name for name in ("train", "dev", "test") if getattr(self, name) is not None]
+        if given and self.use != "target":
+            raise ValueError(f"{', '.join(given)}: shares apply to use: target only (this source has use: {self.use})")
+        return self
+
+    def shares(self) -> dict[str, float]:
+        """A target's shares, defaulting to half dev, half test."""
+        given = {name: getattr(self, name) for name in ("train", "dev", "test")}
+        if all(v is None for v in given.values()):
+            return {"train": 0.0, "dev": 0.5, "test": 0.5}
+        return {name: v or 0.0 for name, v in given.items()}
+
+
+class RelabelSpec(Strict):
+    """Corrected labels, applied to dev and test together (the notes' rule); to training rows only on request."""
+
+    file: str
+    """a CSV of `row,label` (or `part,row,label`) lines"""
+    train: bool = False
+    """also correct rows that landed in train and train_dev"""
 
 
 class NormalizeSpec(Strict):
@@ -166,32 +258,64 @@ class NormalizeSpec(Strict):
 
 
 class DataSpec(Strict):
-    source: Source = Field(default_factory=DigitsSource)
-    """digits (bundled), mnist (registry), a generated set's name, or a mapping with a `type`"""
+    source: Source | None = None
+    """digits (bundled), mnist (registry), a generated set's name, or a mapping with a `type`; default digits"""
+    sources: Annotated[list[SourceUse], Field(min_length=1)] | None = None
+    """several sources with roles, instead of `source`"""
     limit: Annotated[int, Field(ge=2)] | None = None
     """use a stratified subset of this many examples (quick experiments)"""
     split: SplitSpec = Field(default_factory=SplitSpec)
     """how the examples divide into train, dev, test and train_dev"""
     normalize: NormalizeSpec = Field(default_factory=NormalizeSpec)
     """input normalization, fitted on the training split only"""
+    relabel: RelabelSpec | None = None
+    """corrected labels: a file, or `{file, train}`"""
+    _base_dir: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
-    def _source_shorthand(cls, values):
-        """Allow ``source: digits`` / ``source: mnist`` / ``source: moons``."""
-        source = values.get("source") if isinstance(values, dict) else None
-        if isinstance(source, dict) and source.get("type") != "hdf5" and source.get("stream") not in (None, False):
-            raise ValueError(f"stream: {source['stream']} needs an HDF5 source, not type {source.get('type', 'digits')!r} "
-                             "(convert it with `nnctl data convert SRC OUT.h5`)")
-        if isinstance(values, dict) and isinstance(values.get("source"), str):
-            word = values["source"]
-            if word == "digits":
-                values = {**values, "source": {"type": "digits"}}
-            elif word in REGISTRY_NAMES:
-                values = {**values, "source": {"type": "registry", "name": word}}
-            elif word in GENERATED_SETS:
-                values = {**values, "source": {"type": "generated", "name": word}}
+    def _shorthands(cls, values):
+        """Allow ``source: digits`` / ``source: mnist`` / ``source: moons`` and ``relabel: FILE``."""
+        if isinstance(values, dict):
+            source = values.get("source")
+            if isinstance(source, dict) and source.get("type") != "hdf5" and source.get("stream") not in (None, False):
+                raise ValueError(f"stream: {source['stream']} needs an HDF5 source, not type {source.get('type', 'digits')!r} "
+                                 "(convert it with `nnctl data convert SRC OUT.h5`)")
+            if isinstance(values.get("source"), str):
+                values = {**values, "source": expand_source_word(values["source"])}
+            if isinstance(values.get("relabel"), str):
+                values = {**values, "relabel": {"file": values["relabel"]}}
         return values
+
+    @model_validator(mode="after")
+    def _one_kind_of_source(self):
+        if self.sources is None:
+            if self.source is None:
+                self.__dict__["source"] = DigitsSource()
+            return self
+        if self.source is not None:
+            raise ValueError("give either 'source' or 'sources', not both")
+        dealt = [name for name in ("train", "dev", "test") if getattr(self.split, name) != SplitSpec.model_fields[name].default]
+        if dealt:
+            raise ValueError(f"data.split.{dealt[0]} does not apply with 'sources': each source's use and shares decide")
+        if not any(s.use == "target" or s.use == "dev" for s in self.sources):
+            raise ValueError("no source gives dev examples: mark one 'use: target' (or 'use: dev')")
+        if self.limit is not None:
+            raise ValueError("'limit' applies to a single 'source', not to 'sources'")
+        return self
+
+    def __eq__(self, other) -> bool:
+        """Specs are equal when their keys are: where the spec file lies is not part of its value."""
+        return isinstance(other, DataSpec) and self.model_dump() == other.model_dump()
+
+    @property
+    def base_dir(self) -> str | None:
+        """The directory relative data paths are read from (the spec file's); None: the current directory."""
+        return self._base_dir
+
+    @base_dir.setter
+    def base_dir(self, value: str | None) -> None:
+        self._base_dir = value
 
 
 # ---------------------------------------------------------------- model

@@ -1,0 +1,28 @@
+"""`nnctl report`: one self-contained HTML page per run (inline SVG, no network, no JavaScript)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..orchestration.gradcheck import GradcheckSettings
+from ..orchestration.model import Split
+from ..runs.rundir import CheckpointName
+from .common import stdout, user_errors
+from .plot_cmd import CHECKPOINT_OPTION
+
+
+def report(
+    run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/."),
+    out: Path | None = typer.Option(None, "--out", help="The .html file to write (default RUN/report.html)."),
+    split: Split | None = typer.Option(None, "--split", help="Split for the confusion matrix and boundary (default dev, else test)."),
+    which: CheckpointName = CHECKPOINT_OPTION,
+    gradcheck: bool = typer.Option(False, "--gradcheck", help="Also check the latest parameters' gradients (as `nnctl gradcheck RUN`)."),
+):
+    """Write the run's report: spec, data and splits, metrics, learning curves, confusion matrix, boundary (2-D)."""
+    from ..report.html import write_report  # here, not at the top: `nnctl --help` stays as fast as without it
+
+    with user_errors():
+        path = write_report(run, out, split, which, GradcheckSettings() if gradcheck else None)
+    stdout.print(str(path), markup=False)

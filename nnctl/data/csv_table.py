@@ -1,0 +1,172 @@
+"""Real-world CSV files: header detection, stray first lines, and errors that name line and column.
+
+Files in the wild start with column names, with scikit-learn's
+``n_samples,n_features,class names...`` line, or with a title; cells may be
+text, empty or ``nan``. Every problem is reported as ``FILE:LINE: column N:
+what is wrong`` (lines and columns counted from 1, as an editor shows them),
+and notes about lines that were skipped go to the ``nnctl`` logger (the CLI
+prints them on stderr).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+from .files import existing, open_maybe_gzip, reading
+
+log = logging.getLogger("nnctl.data")
+
+
+@dataclass
+class CsvTable:
+    """The data cells of a CSV file with the line each row came from."""
+
+    path: Path
+    cells: np.ndarray  # str, (rows, columns)
+    lines: np.ndarray  # int, the file line of each row
+    names: list[str] | None  # column names from a header line
+    class_names: list[str] | None  # from scikit-learn's first line
+
+    @property
+    def width(self) -> int:
+        return self.cells.shape[1]
+
+    def column_name(self, column: int) -> str:
+        """'column 3' or "column 3 ('petal_length')" (1-based, as an editor counts)."""
+        label = f"column {column + 1}"
+        return f"{label} ({self.names[column]!r})" if self.names else label
+
+    def numbers(self, columns: list[int]) -> np.ndarray:
+        """The cells of ``columns`` as finite float64, or a DataError at the first bad cell."""
+        part = self.cells[:, columns]
+        try:
+            values = part.astype(np.float64)
+        except ValueError:
+            values = None
+        if values is not None and np.isfinite(values).all():
+            return values
+        for i, row in enumerate(part):
+            for j, cell in enumerate(row):
+                problem = _cell_problem(str(cell))
+                if problem:
+                    raise DataError(f"{self.path}:{self.lines[i]}: {self.column_name(columns[j])}: {problem}")
+        raise AssertionError("a column failed to parse but no cell did")  # pragma: no cover
+
+    def labels(self, column: int) -> np.ndarray:
+        """The label column: float64 when every cell is a number, else the stripped text."""
+        text = np.char.strip(self.cells[:, column])
+        empty = np.flatnonzero(text == "")
+        if len(empty):
+            raise DataError(f"{self.path}:{self.lines[empty[0]]}: {self.column_name(column)} (the label) is empty")
+        if all(_cell_problem(str(cell)) is None for cell in text):
+            return text.astype(np.float64)
+        return text.astype(str)
+
+    def column_index(self, column: int | str, option: str = "label_column") -> int:
+        """A column by index (negative from the end) or by its header name."""
+        if isinstance(column, str):
+            if self.names is None:
+                raise DataError(f"{self.path}: {option} '{column}' is a name, but the file has no header line")
+            if column not in self.names:
+                raise DataError(f"{self.path}: {option}: no column named '{column}' (has: {', '.join(self.names)})")
+            return self.names.index(column)
+        if not -self.width <= column < self.width:
+            raise DataError(f"{self.path}: {option} {column} is out of range (the file has {self.width} columns)")
+        return column % self.width
+
+
+def read_table(path: str | Path, delimiter: str = ",", header: bool | str = "auto", label_column: int | str = -1) -> CsvTable:
+    """Read a CSV file's data rows; skip a first line of another shape and a header (``auto``: detected)."""
+    path = existing(path)
+    rows, lines = _rows(path, delimiter)
+    class_names = None
+    if len(rows) >= 2 and _first_line_is_foreign(rows):
+        class_names = _sklearn_class_names(rows)
+        if class_names is not None:
+            log.info("%s:%d: skipped scikit-learn's first line %r (n_samples,n_features,class names)",
+                        path, lines[0], ",".join(rows[0]))
+        else:
+            log.info("%s:%d: skipped a first line of %d fields %r; the data rows have %d",
+                        path, lines[0], len(rows[0]), ",".join(rows[0]), len(rows[1]))
+        rows, lines = rows[1:], lines[1:]
+    if header == "auto":
+        header = isinstance(label_column, str) or _looks_like_header(rows)
+    names = [name.strip() for name in rows[0]] if header and rows else None
+    if names is not None:
+        rows, lines = rows[1:], lines[1:]
+    if not rows:
+        raise DataError(f"{path}: no data rows")
+    width = len(rows[0])
+    for row, line in zip(rows, lines):
+        if len(row) != width:
+            raise DataError(f"{path}:{line}: {len(row)} fields, expected {width} (as on line {lines[0]})")
+    if names is not None and len(names) != width:
+        raise DataError(f"{path}:{lines[0] - 1}: the header has {len(names)} names for {width} columns")
+    return CsvTable(path, np.array(rows, dtype=str), np.array(lines), names, class_names or None)
+
+
+def _rows(path: Path, delimiter: str) -> tuple[list[list[str]], list[int]]:
+    """Non-blank rows and the line each starts on."""
+    rows, lines = [], []
+    with reading(path, "CSV"), open_maybe_gzip(path) as raw:
+        reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig"), delimiter=delimiter)
+        line = 1
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows.append(row)
+                lines.append(line)
+            line = reader.line_num + 1
+    return rows, lines
+
+
+def _first_line_is_foreign(rows: list[list[str]]) -> bool:
+    """A first line that is scikit-learn's, or of another width than the (consistent) rows after it."""
+    if _sklearn_class_names(rows) is not None:
+        return True
+    width = len(rows[1])
+    return len(rows[0]) != width and all(len(row) == width for row in rows[2:50])
+
+
+def _sklearn_class_names(rows: list[list[str]]) -> list[str] | None:
+    """scikit-learn's bundled CSVs start ``n_samples,n_features[,class names]``; return the names ([] if none)."""
+    first = [cell.strip() for cell in rows[0]]
+    if len(first) < 2 or not all(cell.isdigit() for cell in first[:2]):
+        return None
+    samples, features = int(first[0]), int(first[1])
+    data_rows = len(rows) - 1
+    if features != len(rows[-1]) - 1 or samples not in (data_rows, data_rows - 1):
+        return None
+    if any(_cell_problem(cell) is None for cell in first[2:]):
+        return None  # numbers after the two counts: a data row that happens to match
+    return [name for name in first[2:] if name]
+
+
+def _looks_like_header(rows: list[list[str]]) -> bool:
+    """A first row with text where the second row has a number (a text label column does not count)."""
+    if not rows:
+        return False
+    if len(rows) == 1:
+        return any(_cell_problem(cell) for cell in rows[0])
+    return any(_cell_problem(a) == _NOT_A_NUMBER.format(a.strip()) and _cell_problem(b) is None for a, b in zip(rows[0], rows[1]))
+
+
+_NOT_A_NUMBER = "{!r} is not a number"
+
+
+def _cell_problem(cell: str) -> str | None:
+    """Why a cell is not a usable number, or None."""
+    text = cell.strip()
+    if not text:
+        return "the cell is empty"
+    try:
+        value = float(text)
+    except ValueError:
+        return _NOT_A_NUMBER.format(text)
+    return None if np.isfinite(value) else f"{text!r} is not a finite number"

@@ -1,0 +1,93 @@
+"""What every figure shares: the lazy matplotlib import, the palette, output paths, PNG/SVG rendering.
+
+Figures are `matplotlib.figure.Figure` objects drawn on the Agg canvas directly,
+never through pyplot: no GUI backend, no global figure registry, and a caller
+who uses matplotlib interactively keeps the backend they chose.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+from ..errors import MissingExtraError, PlotError
+from ..runs.atomic import atomic_write_bytes
+
+INSTALL_HINT = "plots need matplotlib, which is not installed; install it with: pip install 'nnctl[plot]'"
+
+# Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+# A second cue beside colour, for lines and scatter points.
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+# Sequential and diverging colour maps that stay readable without colour vision (viridis is perceptually uniform).
+SEQUENTIAL, DIVERGING = "viridis", "RdBu_r"
+
+FORMATS = (".png", ".svg")
+_SVG_IDS = re.compile(r'(\bid="|href="#|url\(#)([^")]+)')  # an id, or a reference to one
+DPI = 110
+
+
+def require_matplotlib():
+    """The matplotlib package, or a MissingExtraError carrying the one-line install hint."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise MissingExtraError(INSTALL_HINT) from None
+    return matplotlib
+
+
+def new_figure(width: float = 7.0, height: float = 4.5):
+    """A Figure attached to an Agg canvas, laid out with constrained layout."""
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def colour(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def check_output(path: Path, option: str = "--out", formats: tuple[str, ...] = FORMATS) -> Path:
+    """Refuse an unknown extension or a missing directory before anything is computed or written."""
+    path = Path(path)
+    if path.suffix.lower() not in formats:
+        raise PlotError(f"{option} {path}: unknown file type '{path.suffix}'; expected one of {', '.join(formats)}")
+    if not path.parent.is_dir():
+        raise PlotError(f"{option} {path}: directory {path.parent} does not exist")
+    return path
+
+
+def save(fig, path: Path) -> Path:
+    """Write ``fig`` as PNG or SVG (by the extension); a kill never leaves half a file."""
+    path = Path(path)
+    buffer = io.BytesIO()
+    _render(fig, buffer, path.suffix.lower().lstrip("."), salt=path.stem)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def svg_text(fig, salt: str) -> str:
+    """``fig`` as an SVG element to inline in HTML: no XML declaration or DOCTYPE, and every id
+    (glyphs, clip paths, images) and reference to one prefixed with ``salt``, so that several
+    figures in one page never share an id."""
+    buffer = io.BytesIO()
+    _render(fig, buffer, "svg", salt)
+    text = buffer.getvalue().decode("utf-8")
+    return _SVG_IDS.sub(lambda m: f"{m.group(1)}{salt}-{m.group(2)}", text[text.index("<svg"):])
+
+
+def _render(fig, stream, fmt: str, salt: str) -> None:
+    import matplotlib
+
+    # Text as paths (no fonts needed to view it), embedded images, no date: the same run gives the same file.
+    rc = {"svg.fonttype": "path", "svg.image_inline": True, "svg.hashsalt": salt}
+    # SVG: no <metadata> block at all (its RDF carries a date and links to matplotlib.org).
+    metadata = dict.fromkeys(("Creator", "Date", "Format", "Type")) if fmt == "svg" else {"Software": "nnctl"}
+    with matplotlib.rc_context(rc):
+        fig.savefig(stream, format=fmt, metadata=metadata)

@@ -1,0 +1,223 @@
+"""One self-contained HTML page per run: spec, data, metrics and pictures, readable offline in any browser.
+
+Figures are inline SVG (text drawn as paths, images embedded as data: URIs), the
+style sheet is inline, and there is no JavaScript: the file references nothing
+outside itself. The page is a list of sections (`SECTIONS`), each a function of
+the `ReportContext` returning a `Section` or None when it does not apply
+(a boundary for non-2-D inputs, gradient checks that were not asked for); a new
+section (e.g. a diagnosis of the run) is one more function in that list.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..data import Splits
+from ..nn.gradcheck import GradcheckReport
+from ..orchestration.gradcheck import GradcheckSettings, gradcheck_run, run_parts
+from ..orchestration.model import SPLITS, LoadedModel, all_splits, load_model, split_data
+from ..runs.atomic import atomic_write_text
+from ..spec import spec_to_yaml
+from ..train.evaluate import evaluate
+from ..train.prepare import prepare_split
+from .boundary import boundary_figure
+from .confusion import confusion_figure
+from .curves import CurveOptions, curves_figure
+from .figures import check_output, require_matplotlib, svg_text
+from .history import RunHistory, load_history
+from .predictions import SplitPredictions, predict_split
+
+REPORT_FILE = "report.html"
+CLASS_COUNTS_UP_TO = 20  # classes; more would make the split table unreadable
+
+
+@dataclass
+class ReportContext:
+    history: RunHistory
+    model: LoadedModel
+    splits: Splits
+    split: str  # the split the confusion matrix and boundary show
+    gradcheck: GradcheckReport | None = None
+
+    @property
+    def run(self) -> Path:
+        return self.history.run
+
+    @cached_property
+    def predictions(self) -> SplitPredictions:
+        return predict_split(self.model, self.split, "a confusion matrix", self.splits)
+
+    def present_splits(self) -> list[str]:
+        return [name for name in SPLITS if getattr(self.splits, name) is not None and len(getattr(self.splits, name))]
+
+
+def _table(header: list[str] | None, rows: list[list[str]]) -> str:
+    head = "" if header is None else "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead>"
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table>{head}<tbody>{body}</tbody></table>"
+
+
+def _describe(value) -> str:
+    """A spec section on one line: ``type: generated, name: moons, samples: 300``."""
+    if hasattr(value, "model_dump"):
+        return ", ".join(f"{key}: {item}" for key, item in value.model_dump().items())
+    return str(value)
+
+
+@dataclass
+class Section:
+    anchor: str
+    title: str
+    body: str  # HTML
+
+    def render(self) -> str:
+        return f'<section id="{self.anchor}"><h2>{html.escape(self.title)}</h2>{self.body}</section>'
+
+
+def load_context(run: Path, split: str | None = None, which: str = "best", gradcheck: GradcheckSettings | None = None) -> ReportContext:
+    """Everything the report shows, read once: history, model, splits and (if asked) a gradient check.
+
+    ``split`` (for the confusion matrix and boundary) defaults to dev, else test, else train.
+    """
+    history = load_history(run)
+    model = load_model(run, which)
+    splits = all_splits(model)
+    if split is None:
+        split = next(name for name in ("dev", "test", "train") if len(getattr(splits, name)))
+    split_data(model, split, splits)  # an absent split is an error now, not halfway through the page
+    checked = gradcheck_run(run_parts(run), gradcheck) if gradcheck is not None else None
+    return ReportContext(history, model, splits, split, checked)
+
+
+def _figure(fig, salt: str, caption: str) -> str:
+    return f"<figure>{svg_text(fig, salt)}<figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
+def overview_section(ctx: ReportContext) -> Section:
+    h, best = ctx.history, ctx.history.best
+    rows = [
+        ["run", str(ctx.run)], ["epochs", str(h.n_epochs)], ["optimizer steps", str(len(h.step_cost))],
+        ["stopped", h.stop_reason or "still running"], ["task", h.task],
+        ["parameters", f"{int(ctx.model.net.theta.size):,}"], ["checkpoint shown", ctx.model.path.name],
+    ]
+    if best.get("epoch") is not None:
+        rows.append([f"best {best['metric']}", f"{best['value']:.6g} at epoch {best['epoch']}"])
+    return Section("overview", "Overview", _table(None, rows))
+
+
+def spec_section(ctx: ReportContext) -> Section:
+    return Section("spec", "Resolved spec", f"<pre>{html.escape(spec_to_yaml(ctx.model.spec))}</pre>")
+
+
+def data_section(ctx: ReportContext) -> Section:
+    data, names = ctx.model.spec.data, ctx.splits.class_names
+    facts = [["source", _describe(data.source)]] if data.source is not None else []
+    facts += [[f"sources[{i}]", _describe(use)] for i, use in enumerate(data.sources or [])]
+    facts += [["limit", _describe(data.limit)], ["split", _describe(data.split)], ["normalize", _describe(data.normalize)]]
+    facts += [["relabel", _describe(data.relabel)]] if data.relabel is not None else []
+    facts.append(["input shape", str(tuple(ctx.model.net.input_shape))])
+    header = ["split", "examples"]
+    counts = ctx.history.task == "classification" and len(names) <= CLASS_COUNTS_UP_TO
+    if counts:
+        header += [f"class {name}" for name in names]
+    rows = []
+    for name in ctx.present_splits():
+        part = getattr(ctx.splits, name)
+        row = [name, str(len(part))]
+        if counts:
+            row += [str(int(c)) for c in np.bincount(part.y, minlength=len(names))]
+        rows.append(row)
+    return Section("data", "Data and splits", _table(None, facts) + _table(header, rows))
+
+
+def metrics_section(ctx: ReportContext) -> Section:
+    model = ctx.model
+    n_classes = len(model.checkpoint.class_names)
+    columns = {}
+    for name in ctx.present_splits():
+        prepared = prepare_split(split_data(model, name, ctx.splits), model.normalizer, model.checkpoint.task,
+                                 model.net.output_shape[0], model.net.dtype)
+        columns[name] = evaluate(model.net, prepared.x, prepared.targets, prepared.labels, n_classes)
+    metrics = list(next(iter(columns.values())))
+    rows = [[metric] + [f"{columns[split][metric]:.4f}" for split in columns] for metric in metrics]
+    note = f"<p>{html.escape(model.path.name)} evaluated on every split (costs without the penalty).</p>"
+    return Section("metrics", "Metrics", note + _table(["metric"] + list(columns), rows))
+
+
+def curves_section(ctx: ReportContext) -> Section:
+    metrics = tuple(m for m in ("train_cost", "dev_cost", "train_accuracy", "dev_accuracy", "train_mse", "dev_mse")
+                    if m in ctx.history.metrics)
+    costs = tuple(m for m in metrics if m.endswith("_cost"))
+    parts = [_figure(curves_figure([ctx.history], CurveOptions(metrics=metrics)), "curves-epoch",
+                     "Per-epoch metrics, the best epoch and the learning-rate schedule."),
+             _figure(curves_figure([ctx.history], CurveOptions(metrics=costs, per="step")), "curves-step",
+                     "Mini-batch cost per optimizer step with its bias-corrected exponentially weighted average (β = 0.9).")]
+    return Section("curves", "Learning curves", "".join(parts))
+
+
+def confusion_section(ctx: ReportContext) -> Section | None:
+    if ctx.history.task != "classification":
+        return None
+    fig = confusion_figure(ctx.predictions, ctx.model.checkpoint.class_names, ctx.run.name)
+    caption = f"Rows: true class; columns: predicted class ({ctx.split} split)."
+    return Section("confusion", "Confusion matrix", _figure(fig, "confusion", caption))
+
+
+def boundary_section(ctx: ReportContext) -> Section | None:
+    if ctx.history.task != "classification" or tuple(ctx.model.net.input_shape) != (2,):
+        return None
+    fig = boundary_figure(ctx.model, ctx.predictions)
+    caption = f"Predicted class on a grid in the original input coordinates; {ctx.split} examples over it."
+    return Section("boundary", "Decision boundary", _figure(fig, "boundary", caption))
+
+
+def gradcheck_section(ctx: ReportContext) -> Section | None:
+    report = ctx.gradcheck
+    if report is None:
+        return None
+    rows = [[t.key, f"{t.checked}/{t.size}", f"{t.difference:.2e}", t.verdict()] for t in report.tensors]
+    rows.append(["overall", str(sum(t.checked for t in report.tensors)), f"{report.difference:.2e}", report.verdict()])
+    note = ("<p>Backpropagation against two-sided differences of J on the latest parameters (float64); "
+            "relative difference ≤ 1e-7 passes, above 1e-5 fails.</p>")
+    return Section("gradcheck", "Gradient check", note + _table(["tensor", "checked", "relative difference", "verdict"], rows))
+
+
+SECTIONS = (overview_section, data_section, metrics_section, curves_section, confusion_section, boundary_section,
+            gradcheck_section, spec_section)
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; border-bottom: 1px solid #ccc; padding-bottom: .2rem; margin-top: 2rem; }
+table { border-collapse: collapse; margin: .5rem 0; font-size: .9rem; }
+td, th { border: 1px solid #ddd; padding: .2rem .5rem; text-align: right; }
+td:first-child, th:first-child { text-align: left; }
+pre { background: #f6f6f6; padding: .6rem; overflow-x: auto; font-size: .85rem; }
+figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
+figcaption { font-size: .85rem; color: #555; }
+nav a { margin-right: .8rem; }
+"""
+
+
+def report_html(ctx: ReportContext) -> str:
+    """The whole page for ``ctx``."""
+    sections = [section for section in (make(ctx) for make in SECTIONS) if section is not None]
+    nav = "<nav>" + "".join(f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in sections) + "</nav>"
+    title = html.escape(f"nnctl report: {ctx.run.name}")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+            f"<style>{STYLE}</style></head><body><h1>{title}</h1>"
+            f"<p>Written by nnctl {html.escape(__version__)}.</p>{nav}{''.join(s.render() for s in sections)}</body></html>\n")
+
+
+def write_report(run: Path, out: Path | None = None, split: str | None = None, which: str = "best",
+                 gradcheck: GradcheckSettings | None = None) -> Path:
+    """Write the report of ``run`` to ``out`` (default RUN/report.html), replacing it atomically."""
+    out = Path(run) / REPORT_FILE if out is None else check_output(out, "--out", (".html", ".htm"))
+    require_matplotlib()
+    atomic_write_text(out, report_html(load_context(run, split, which, gradcheck)))
+    return out

@@ -38,8 +38,11 @@ class DiskRows:
         if self.dtype.kind not in "biuf":
             raise DataError(f"{self.path}: dataset '{key}' holds {self.dtype}, not numbers")
         # None: every row in file order, without an index array (a 7.5M-row file would need 60 MB for one);
-        # an index array is kept as given, so a split's DiskRows and its Dataset.rows share one array.
-        self._selection = None if selection is None else np.asarray(selection, dtype=np.int64)
+        # an integer index array is kept as given (int32 or int64), so a split's DiskRows and its
+        # Dataset.rows share one array.
+        self._selection = None if selection is None else np.asarray(selection)
+        if self._selection is not None and self._selection.dtype.kind not in "iu":
+            self._selection = self._selection.astype(np.int64)  # an empty list, say
 
     @property
     def selection(self) -> np.ndarray:

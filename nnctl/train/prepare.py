@@ -111,8 +111,18 @@ def inputs_in_memory(x, dtype) -> np.ndarray:
 
 
 def streamed_split(split, normalizer: Normalizer | None, task: str, n_outputs: int, dtype, settings: dict | None) -> StreamedPrepared:
+    """The split's rows sorted by file position; row numbers and class indices held as int32 when they fit
+    (what a streamed run keeps per row: 8 bytes, not 16)."""
     order = sorted_by_position(split.x)
-    return StreamedPrepared(StreamedRows(split.x[order], normalizer, dtype, **(settings or {})), split.y[order], task, n_outputs)
+    rows = split.x.selection.astype(narrowest(split.x.file_rows))[order]
+    y = split.y.astype(narrowest(int(split.y.max(initial=0)) + 1)) if task == "classification" else split.y
+    on_disk = DiskRows(split.x.path, split.x.key, rows, split.x.channel)
+    return StreamedPrepared(StreamedRows(on_disk, normalizer, dtype, **(settings or {})), y[order], task, n_outputs)
+
+
+def narrowest(bound: int):
+    """int32 for indices below 2³¹, else int64."""
+    return np.int32 if bound < 2**31 else np.int64
 
 
 def prepare_all(spec: Spec, splits: Splits, normalizer: Normalizer | None = None,

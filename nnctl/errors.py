@@ -40,3 +40,11 @@ class MissingExtraError(NnctlError):
 
 class PlotError(NnctlError):
     """A picture this run cannot give: a boundary for non-2-D inputs, a metric it did not record, a bad output path."""
+
+
+class MissingSplitError(DataError):
+    """A run without the split asked for (e.g. no train-dev set); readers that can do without it catch this one."""
+
+
+class StrategyError(NnctlError):
+    """A diagnosis, error analysis or selection that cannot be made as asked (an unknown metric, a stale tags file)."""

@@ -8,6 +8,7 @@ import pytest
 from conftest import CONFIGS, invoke, train_json
 
 from nnctl.nn import layers
+from nnctl.spec import load_spec
 
 ALL_CONFIGS = sorted(CONFIGS.glob("*.yaml"))
 
@@ -33,7 +34,9 @@ def test_every_example_spec_passes_gradcheck(config, request):
     if config.stem.startswith("mnist"):
         request.getfixturevalue("mnist_cached")
     # A few steps first: zero-initialized biases put blank-pixel pre-activations exactly on the ReLU kink.
-    code, report, result = gradcheck(str(config), "--examples", "6", "--max-checks", "25", "--after-steps", "3")
+    # A transfer spec is checked as its architecture (its frozen layers included), without its source run.
+    standalone = ["--set", "model.init_from=null"] if load_spec(config).model.init_from else []
+    code, report, result = gradcheck(str(config), "--examples", "6", "--max-checks", "25", "--after-steps", "3", *standalone)
     assert code == 0, result.output
     assert report["verdict"] == "pass"
     assert all(t["verdict"] in ("pass", "unresolved") for t in report["tensors"])

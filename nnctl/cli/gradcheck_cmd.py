@@ -45,6 +45,7 @@ def gradcheck(
         print_json({
             "target": str(target), "examples": examples, "eps": eps, "warn": warn, "fail": fail_at,
             "difference": report.difference, "verdict": "fail" if failed else overall, "kinks": report.kinks,
+            "frozen": report.frozen,
             "tensors": [{"tensor": t.key, "difference": t.difference, "verdict": v, "checked": t.checked,
                          "error": t.error, "resolution": t.resolution,
                          "size": t.size, "sampled": t.sampled,
@@ -66,6 +67,9 @@ def _print_report(target, report, rows, overall, failed) -> None:
         table.add_row(t.key, checked, f"{t.difference:.2e}", f"[{STYLE[v]}]{v}[/]")
     table.add_row("overall", str(sum(t.checked for t, _ in rows)), f"{report.difference:.2e}", f"[{STYLE[overall]}]{overall}[/]")
     stdout.print(table)
+    if report.frozen:
+        stdout.print(f"note: only trainable tensors were checked; {len(report.frozen)} frozen tensor(s) were not "
+                     f"({', '.join(report.frozen)})", markup=False)
     for t, v in rows:
         if v == "fail":
             stdout.print(f"{t.key}: worst coordinates (index, analytic, numerical):", markup=False)

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from . import data_cmd, eval_cmd, gradcheck_cmd, plot_cmd, predict_cmd, report_cmd, spec_cmd, train_cmd
+from . import data_cmd, diagnose_cmd, errors_cmd, eval_cmd, gradcheck_cmd, plot_cmd, predict_cmd, report_cmd, select_cmd, spec_cmd, train_cmd
 from .common import OneLineUsageErrors
 
 app = typer.Typer(
@@ -26,6 +26,9 @@ app.command()(report_cmd.report)
 app.add_typer(plot_cmd.app, name="plot")
 app.add_typer(spec_cmd.app, name="spec")
 app.add_typer(data_cmd.app, name="data")
+app.command()(diagnose_cmd.diagnose)
+app.command(name="errors")(errors_cmd.errors)
+app.command(name="select")(select_cmd.select_runs)
 
 
 def main() -> None:

@@ -76,9 +76,16 @@ def _csv_options(path: Path, header: Header | None, label_column: str | None, so
 
 
 def _columns(outputs: np.ndarray, task: str, class_names: list[str], proba: bool):
-    """Column names and values: the predicted class, then optionally one probability per class."""
+    """Column names and values: the predicted class, then optionally one probability per class;
+    multi-label: one 0/1 column per task, then optionally p_<task>."""
     if task == "regression":
         return [f"y{j}" for j in range(outputs.shape[1])], list(outputs.T)
+    if task == "multilabel":
+        header, columns = list(class_names), [(col >= 0.5).astype(np.int64).tolist() for col in outputs.T]
+        if proba:
+            header += [f"p_{name}" for name in class_names]
+            columns += list(outputs.T)
+        return header, columns
     classes = predicted_classes(outputs)
     header, columns = ["class"], [[class_names[c] for c in classes]]
     if proba:

@@ -19,9 +19,16 @@ def epoch_line(epoch: int, epochs: int, row: dict[str, float]) -> str:
     return "  ".join(parts)
 
 
+def unfrozen_line(epoch: int, layers: list[str], trainable: int) -> str:
+    return f"epoch {epoch}: unfreezing {', '.join(layers)} ({trainable:,} trainable parameters now)"
+
+
 class PlainReporter(Reporter):
     def __init__(self):
         self.epochs = 0
+
+    def unfrozen(self, epoch, layers, trainable):
+        stderr.print(unfrozen_line(epoch, layers, trainable), markup=False, highlight=False, soft_wrap=True)
 
     def epoch_start(self, epoch, epochs, n_batches):
         self.epochs = epochs
@@ -62,6 +69,9 @@ class LiveReporter(Reporter):
 
     def step(self, batch, cost):
         self.progress.update(self.task, completed=batch, cost=cost)
+
+    def unfrozen(self, epoch, layers, trainable):
+        self.progress.console.print(unfrozen_line(epoch, layers, trainable), markup=False, highlight=False)
 
     def epoch_end(self, epoch, row):
         self.progress.console.print(epoch_line(epoch, self.epochs, row), markup=False, highlight=False)

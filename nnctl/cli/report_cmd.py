@@ -6,10 +6,11 @@ from pathlib import Path
 
 import typer
 
+from ..errors import MissingSplitError, StrategyError
 from ..orchestration.gradcheck import GradcheckSettings
 from ..orchestration.model import Split
 from ..runs.rundir import CheckpointName
-from .common import stdout, user_errors
+from .common import stderr, stdout, user_errors
 from .plot_cmd import CHECKPOINT_OPTION
 
 
@@ -20,9 +21,20 @@ def report(
     which: CheckpointName = CHECKPOINT_OPTION,
     gradcheck: bool = typer.Option(False, "--gradcheck", help="Also check the latest parameters' gradients (as `nnctl gradcheck RUN`)."),
 ):
-    """Write the run's report: spec, data and splits, metrics, learning curves, confusion matrix, boundary (2-D)."""
+    """Write the run's report: spec, data and splits, metrics, diagnosis, learning curves, confusion matrix, boundary (2-D)."""
     from ..report.html import write_report  # here, not at the top: `nnctl --help` stays as fast as without it
 
     with user_errors():
-        path = write_report(run, out, split, which, GradcheckSettings() if gradcheck else None)
+        path = write_report(run, out, split, which, GradcheckSettings() if gradcheck else None, diagnosis_of(run, which))
     stdout.print(str(path), markup=False)
+
+
+def diagnosis_of(run: Path, which: str = "best") -> dict | None:
+    """The run's diagnosis for its report, or None (with a note) where there is none to make."""
+    from ..strategy.diagnosis import diagnose_run
+
+    try:
+        return diagnose_run(run, which=which).to_dict()
+    except (StrategyError, MissingSplitError) as err:  # regression, multi-label, or no dev split: the notes' decomposition is for error rates
+        stderr.print(f"nnctl: note: no diagnosis in the report: {err}", markup=False, soft_wrap=True)
+        return None

@@ -31,8 +31,10 @@ def check(
         return
     splits = parts.splits
     sizes = ", ".join(f"{name} {len(split)}" for name, split in splits.named().items())
-    classes = f"{len(splits.class_names)} classes ({', '.join(splits.class_names[:10])}{', ...' if len(splits.class_names) > 10 else ''})" \
-        if splits.task == "classification" else f"regression, {parts.net.output_shape[0]} targets"
+    listed = f"{', '.join(splits.class_names[:10])}{', ...' if len(splits.class_names) > 10 else ''}"
+    classes = {"classification": f"{len(splits.class_names)} classes ({listed})",
+               "multilabel": f"{len(splits.class_names)} binary tasks ({listed})"}.get(
+        splits.task, f"regression, {parts.net.output_shape[0]} targets")
     stdout.print(f"{spec_file}: ok: {sizes} examples, input shape {tuple(parts.net.input_shape)}, {classes}", markup=False)
 
 
@@ -46,29 +48,52 @@ def show(
     """Print the resolved spec with every default filled in, and the layer shapes."""
     with user_errors(str(spec_file), overrides):
         spec = load_spec(spec_file, overrides)
-        net = prepare_run(spec).net if layers else None
+        parts = prepare_run(spec) if layers else None
     if as_json:
         print_json(spec.model_dump(mode="json"))
         return
     stdout.print(spec_to_yaml(spec), markup=False, end="")
-    if net is not None:
-        stdout.print(layer_table(net))
-        stdout.print(memory_line(spec, net))
+    if parts is not None:
+        stdout.print(layer_table(parts.net, spec, parts.transfer))
+        stdout.print(memory_line(spec, parts.net))
 
 
-def layer_table(net) -> Table:
+def layer_table(net, spec, transfer: dict[str, str]) -> Table:
+    """Each layer's output shape and parameters, whether they train (and from when), and with
+    `init_from` whether they are copied, re-initialized or new; trainable and frozen totals."""
     table = Table(title="layers")
-    for column in ("layer", "output shape", "parameters"):
+    columns = ["layer", "output shape", "parameters", "training"] + (["init_from"] if transfer else [])
+    for column in columns:
         table.add_column(column, justify="right" if column == "parameters" else "left")
-    table.add_row("input", str(net.input_shape), "")
+    table.add_row("input", str(net.input_shape), "", "", *([""] if transfer else []))
     sizes: dict[str, int] = {}
     for slot in net.slots:
         sizes[slot.layer.name] = sizes.get(slot.layer.name, 0) + slot.size
     for layer, shape in zip(net.layers, net.shapes[1:]):
-        count = sum(sizes.get(inner.name, 0) for inner in layer.walk())
-        table.add_row(layer.name, str(shape), f"{count:,}" if count else "")
-    table.add_row("total", "", f"{net.theta.size:,}")
+        weighted = [inner for inner in layer.walk() if inner.name in sizes]
+        count = sum(sizes[inner.name] for inner in weighted)
+        training = _joined(_training(inner.stage, spec) for inner in weighted)
+        fate = _joined(transfer.get(inner.name, "") for inner in weighted)
+        table.add_row(layer.name, str(shape), f"{count:,}" if count else "", training, *([fate] if transfer else []))
+    frozen = net.theta.size - net.stages[-1].end
+    later = net.stages[-1].end - net.n_trainable
+    table.add_row("total", "", f"{net.theta.size:,}", "", *([""] if transfer else []))
+    table.add_row("trainable", "", f"{net.n_trainable:,}", "from the start", *([""] if transfer else []))
+    if later:
+        table.add_row("unfrozen later", "", f"{later:,}", "train.unfreeze", *([""] if transfer else []))
+    table.add_row("frozen", "", f"{frozen:,}", "", *([""] if transfer else []))
     return table
+
+
+def _training(stage: int | None, spec) -> str:
+    if stage is None:
+        return "frozen"
+    return "yes" if stage == 0 else f"from epoch {spec.train.unfreeze[stage - 1].after_epochs + 1}"
+
+
+def _joined(values) -> str:
+    """One word for a block whose parts agree, else each distinct word once."""
+    return ", ".join(dict.fromkeys(v for v in values if v))
 
 
 def memory_line(spec, net) -> str:

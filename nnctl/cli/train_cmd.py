@@ -35,6 +35,7 @@ def train(
         if report:  # imported here: `nnctl --help` and plain training stay as fast as without reports
             from ..report.figures import require_matplotlib
             from ..report.html import write_report
+            from .report_cmd import diagnosis_of
 
             require_matplotlib()  # before training, not after it
         if resume is not None:
@@ -48,7 +49,7 @@ def train(
     _summarise(result, as_json)
     if report and result.stop_reason in (StopReason.completed, StopReason.early_stopping):
         with user_errors():
-            stderr.print(f"report: {write_report(result.run_dir)}", markup=False, soft_wrap=True)
+            stderr.print(f"report: {write_report(result.run_dir, diagnosis=diagnosis_of(result.run_dir))}", markup=False, soft_wrap=True)
     if result.stop_reason == StopReason.diverged:
         raise fail(
             f"training diverged (cost is not finite) at step {result.steps + 1}; "

@@ -2,7 +2,9 @@
 
 Classification labels are int64 class indices 0..C-1 of shape (m,), with the
 original label values kept as strings in ``class_names``; regression targets are
-float64 of shape (m, k).
+float64 of shape (m, k). Multi-label ("multilabel": k independent binary tasks) are
+float64 0/1 of shape (m, k) with NaN where a label is missing, ``class_names``
+naming the tasks.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class Splits:
     test: Dataset
     train_dev: Dataset | None
     class_names: list[str]
-    task: str  # "classification" or "regression"
+    task: str  # "classification", "multilabel" or "regression"
     parts: list = field(default_factory=list)  # PartInfo of each part the rows come from (see load.py)
 
     def named(self) -> dict[str, Dataset]:
@@ -83,6 +85,16 @@ def is_class_labels(y: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(y)) and np.all(y == np.round(y)))
 
 
+def is_multilabel(y: np.ndarray) -> bool:
+    """Several 0/1 label columns, or one with missing (NaN) labels: independent binary tasks."""
+    if y.dtype.kind not in "iufb" or y.ndim not in (1, 2) or len(y) == 0:
+        return False
+    values = y.astype(np.float64)
+    missing = np.isnan(values)
+    several = y.ndim == 2 and y.shape[1] > 1
+    return bool((several or missing.any()) and not missing.all() and np.all((values == 0) | (values == 1) | missing))
+
+
 def encode_labels(ys: list[np.ndarray], names: list[str] | None, where: str) -> tuple[str, list[np.ndarray], list[str]]:
     """Infer the task from the labels of all parts together and encode each part.
 
@@ -90,6 +102,10 @@ def encode_labels(ys: list[np.ndarray], names: list[str] | None, where: str) -> 
     ``list_classes``): labels are then either those names or indices into them.
     Otherwise the distinct label values, sorted, are the classes.
     """
+    if all(is_multilabel(y) for y in ys):
+        k = 1 if ys[0].ndim == 1 else ys[0].shape[1]
+        tasks = list(names) if names is not None and len(names) == k else [f"task{j + 1}" for j in range(k)]
+        return "multilabel", [y.reshape(len(y), -1).astype(np.float64) for y in ys], tasks
     if names is None and not all(is_class_labels(y) for y in ys):
         return "regression", [y.reshape(len(y), -1).astype(np.float64) for y in ys], []
     if names is not None:

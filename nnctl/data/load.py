@@ -168,6 +168,12 @@ def load_labelled_file(path: Path, class_names: list[str], task: str, source=Non
     check_finite(pool.x, "inputs", path)
     if task == "classification":
         return Dataset(pool.x, indices_for_names(pool.y, class_names, str(path)))
+    if task == "multilabel":
+        y = pool.y.reshape(len(pool.y), -1).astype(np.float64) if pool.y.dtype.kind in "iufb" else None
+        if y is None or y.shape[1] != len(class_names) or not np.all(np.isin(y, (0, 1)) | np.isnan(y)):
+            raise DataError(f"{path}: expected {len(class_names)} label columns of 0/1 (NaN: missing), one per task "
+                            f"({', '.join(class_names)})")
+        return Dataset(pool.x, y)
     if pool.y.dtype.kind not in "iuf":
         raise DataError(f"{path}: regression targets must be numbers")
     check_finite(pool.y, "targets", path)
@@ -202,6 +208,11 @@ def describe_source(source: str, datasets_dir: Path, spec_source=None) -> dict:
         counts = np.bincount(np.concatenate([p.data.y for p in found.parts]), minlength=len(found.class_names))
         facts["classes"] = len(found.class_names)
         facts["class_counts"] = dict(zip(found.class_names, counts.tolist()))
+    elif found.task == "multilabel":
+        labels = np.concatenate([p.data.y for p in found.parts])
+        facts["tasks"] = found.class_names
+        facts["positives"] = dict(zip(found.class_names, np.nansum(labels, axis=0).astype(int).tolist()))
+        facts["missing_labels"] = dict(zip(found.class_names, np.isnan(labels).sum(axis=0).tolist()))
     else:
         facts["targets"] = pool.data.y.shape[1]
     return facts

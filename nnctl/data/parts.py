@@ -20,7 +20,7 @@ import numpy as np
 
 from ..spec.schema import PATH_FIELDS
 from .csv_table import read_table
-from .dataset import Dataset, encode_labels
+from .dataset import Dataset, encode_labels, is_multilabel
 from .errors import DataError
 from .files import file_sha256
 from .rows import blocks
@@ -153,7 +153,7 @@ def read_parts(data_spec, datasets_dir: Path, rng: np.random.Generator) -> PartS
                 raw.append((f"data.split.{role}", found.pool, prints.files([path], {str(path): value}), value))
     for key, data, _, where in raw:
         check_finite(data.x, "inputs", where)
-        if data.y.dtype.kind == "f":
+        if data.y.dtype.kind == "f" and not is_multilabel(data.y):  # multi-label: NaN marks a missing label
             check_finite(data.y, "labels", where)
         if data.x.shape[1:] != raw[0][1].x.shape[1:]:
             raise DataError(f"{where}: inputs of {key} have shape {data.x.shape[1:]}, those of {raw[0][0]} {raw[0][1].x.shape[1:]}")

@@ -17,7 +17,7 @@ import numpy as np
 from ..spec.schema import CsvSource, Hdf5Source, NpzSource
 from . import generated, registry
 from .csv_table import CsvTable, read_table
-from .dataset import Dataset
+from .dataset import Dataset, is_multilabel
 from .errors import DataError
 from .files import existing, open_maybe_gzip, reading
 from .rows import DiskRows
@@ -150,23 +150,61 @@ def read_npz(source: NpzSource) -> tuple[Dataset, Dataset | None]:
 
 def read_csv_source(source: CsvSource) -> SourceData:
     """The main CSV file and its optional ``test``/``dev`` files, all read with the source's options."""
-    main = read_table(source.path, source.delimiter, source.header, source.label_column)
-    parts = {"pool": csv_dataset(main, source.label_column)}
+    columns = source.label_columns or source.label_column
+    main = read_table(source.path, source.delimiter, source.header, _first(columns))
+    parts = {"pool": csv_dataset(main, columns)}
     for role in ("test", "dev"):
         if getattr(source, role):
-            parts[role] = csv_dataset(read_table(getattr(source, role), source.delimiter, source.header, source.label_column),
-                                      source.label_column)
+            parts[role] = csv_dataset(read_table(getattr(source, role), source.delimiter, source.header, _first(columns)), columns)
     files = {role: [Path(getattr(source, "path" if role == "pool" else role))] for role in parts}
-    return SourceData(parts["pool"], parts.get("test"), parts.get("dev"), main.class_names, files)
+    names = main.class_names
+    if source.label_columns and main.names is not None and is_multilabel(parts["pool"].y):
+        names = [main.names[main.column_index(c, "label_columns")] for c in source.label_columns]  # the tasks
+    return SourceData(parts["pool"], parts.get("test"), parts.get("dev"), names, files)
 
 
-def csv_dataset(table: CsvTable, label_column: int | str = -1) -> Dataset:
-    """Features (every other column, as numbers) and labels (numbers or text) of a CSV table."""
+def _first(columns):
+    """What header detection is told about the label column: a name means the file has a header."""
+    return columns[0] if isinstance(columns, list) else columns
+
+
+def csv_dataset(table: CsvTable, label_column: int | str | list[int | str] = -1) -> Dataset:
+    """Features (every other column, as numbers) and labels (numbers or text) of a CSV table;
+    with a list of label columns, an (m, k) label matrix (see `label_matrix`)."""
+    if isinstance(label_column, list):
+        return label_matrix(table, label_column)
     column = table.column_index(label_column)
     features = [j for j in range(table.width) if j != column]
     if not features:
         raise DataError(f"{table.path}: only a label column, no feature columns")
     return Dataset(table.numbers(features), table.labels(column))
+
+
+def label_matrix(table: CsvTable, label_columns: list[int | str]) -> Dataset:
+    """Several numeric label columns (multi-task 0/1 labels, or several regression targets):
+    an empty cell is a missing label (NaN)."""
+    columns = [table.column_index(c, "label_columns") for c in label_columns]
+    if len(set(columns)) != len(columns):
+        raise DataError(f"{table.path}: label_columns {label_columns} name a column twice")
+    features = [j for j in range(table.width) if j not in columns]
+    if not features:
+        raise DataError(f"{table.path}: only label columns, no feature columns")
+    cells = np.char.strip(table.cells[:, columns])
+    try:
+        y = np.where(cells == "", "nan", cells).astype(np.float64)
+    except ValueError:
+        bad = next((i, j) for i, row in enumerate(cells) for j, cell in enumerate(row) if not _is_number(cell))
+        raise DataError(f"{table.path}:{table.lines[bad[0]]}: {table.column_name(columns[bad[1]])}: "
+                        f"a label must be a number or empty (missing), not {cells[bad]!r}") from None
+    return Dataset(table.numbers(features), y[:, 0] if y.shape[1] == 1 else y)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell or "nan")
+    except ValueError:
+        return False
+    return True
 
 
 def read_idx_pair(images: str | Path, labels: str | Path) -> Dataset:

@@ -239,11 +239,12 @@ class Conv2D(Layer):
         m, out_h, blocks, rows, width, step = self._geometry(dy.shape[0])
         dz = dy.reshape(self._cols.shape[0], -1)
         banded = self._buffers["banded"]
-        d_banded = self._buffer("d_banded", banded.shape, dy.dtype)
-        np.matmul(self._cols.T, dz, out=d_banded)
-        np.sum(d_banded.ravel()[self._band].reshape(-1, self.block), axis=1, out=self.grads["W"].reshape(-1))
-        if self.use_bias:  # the ones column's row of dT: Σ dZ per (block position, filter)
-            np.sum(d_banded[-1].reshape(self.block, self.filters), axis=0, out=self.grads["b"].reshape(self.filters))
+        if not self.frozen:
+            d_banded = self._buffer("d_banded", banded.shape, dy.dtype)
+            np.matmul(self._cols.T, dz, out=d_banded)
+            np.sum(d_banded.ravel()[self._band].reshape(-1, self.block), axis=1, out=self.grads["W"].reshape(-1))
+            if self.use_bias:  # the ones column's row of dT: Σ dZ per (block position, filter)
+                np.sum(d_banded[-1].reshape(self.block, self.filters), axis=0, out=self.grads["b"].reshape(self.filters))
         if not need_dx:
             return None
         k = rows * width

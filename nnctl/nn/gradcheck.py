@@ -47,6 +47,7 @@ class GradcheckReport:
     tensors: list[TensorCheck]
     difference: float  # over every checked coordinate
     kinks: int = 0  # pre-activations within ε of a ReLU kink, where differences are unreliable
+    frozen: list[str] = field(default_factory=list)  # tensors not checked: they do not train, so backprop skips them
 
     def verdict(self, warn: float = 1e-7, fail: float = 1e-5) -> str:
         """The reading of the difference over every checked coordinate."""
@@ -80,7 +81,8 @@ def check_gradients(
 
     Dropout layers should be "off" or "fixed" and batch norm is checked in
     training mode on this batch.  ``max_checks`` samples that many coordinates
-    per tensor (seeded by ``rng``).
+    per tensor (seeded by ``rng``). Only trainable tensors are checked: backprop
+    computes no gradient for frozen ones.
     """
     if net.dtype != np.float64:
         raise ValueError("gradient checking needs a float64 network (use net.with_dtype(np.float64))")
@@ -91,7 +93,7 @@ def check_gradients(
     analytic = net.grad.copy()
     theta = net.theta
     tensors, all_approx, all_analytic = [], [], []
-    for slot in net.slots:
+    for slot in net.trainable_slots():
         indices = np.arange(slot.offset, slot.offset + slot.size)
         if max_checks is not None and slot.size > max_checks:
             indices = np.sort((rng or np.random.default_rng(0)).choice(indices, size=max_checks, replace=False))
@@ -116,4 +118,5 @@ def check_gradients(
         all_analytic.append(exact)
     net.load_state(state)
     overall = relative_difference(np.concatenate(all_approx), np.concatenate(all_analytic)) if tensors else 0.0
-    return GradcheckReport(tensors, overall, kinks)
+    frozen = [slot.key for slot in net.slots if slot.offset >= net.n_trainable]
+    return GradcheckReport(tensors, overall, kinks, frozen)

@@ -25,9 +25,13 @@ class Layer:
     """Base class: a differentiable function with optional named parameters."""
 
     penalized: tuple[str, ...] = ()  # parameters that L1/L2 and weight decay apply to
-    # False when backward is never asked for dX: set once, before build, on a network's first
-    # trainable layer, so that build can plan without the dX machinery.
+    # False when backward is never asked for dX: set before build on a network's first trainable
+    # layer, so that build can plan without the dX machinery (an unfreeze that moves that layer
+    # re-plans both layers with another build).
     input_gradient = True
+    stage: int | None = 0  # 0: trains from the start; k: unfrozen by fine-tuning stage k; None: never trains
+    lr_scale = 1.0  # multiplies the learning rate of this layer's parameters
+    frozen = False  # set by the network: parameters fixed now, so backward skips their gradients
 
     def __init__(self, name: str):
         self.name = name
@@ -117,9 +121,10 @@ class Dense(Layer):
         return z
 
     def backward(self, dy, need_dx=True):
-        np.matmul(dy.T, self._x, out=self.grads["W"])
-        if self.use_bias:
-            np.sum(dy, axis=0, keepdims=True, out=self.grads["b"])
+        if not self.frozen:
+            np.matmul(dy.T, self._x, out=self.grads["W"])
+            if self.use_bias:
+                np.sum(dy, axis=0, keepdims=True, out=self.grads["b"])
         if not need_dx:
             return None
         return np.matmul(dy, self.params["W"], out=self._buffer("dx", self._x.shape, dy.dtype))
@@ -181,7 +186,9 @@ class BatchNorm(Layer):
     """Batch normalization over all axes but the last (units, or channels of NHWC maps).
 
     Training uses the batch's mean and variance and updates exponentially
-    weighted running statistics, which inference uses instead.
+    weighted running statistics, which inference uses instead. A frozen batch norm
+    computes as at inference even while training (running statistics, left unchanged),
+    so a frozen trunk is exactly the function that was transferred.
     """
 
     def __init__(self, name: str, momentum: float = 0.9, epsilon: float = 1e-5):
@@ -204,7 +211,7 @@ class BatchNorm(Layer):
 
     def forward(self, x, training):
         z = x.reshape(-1, self.channels)
-        if training:
+        if training and not self.frozen:
             if z.shape[0] < 2:
                 raise ValueError(f"{self.name}: batch normalization needs at least 2 values per unit in training")
             mean = z.mean(axis=0, keepdims=True)
@@ -223,6 +230,8 @@ class BatchNorm(Layer):
 
     def backward(self, dy, need_dx=True):
         g_out = dy.reshape(-1, self.channels)
+        if self.frozen:  # fixed statistics: an affine map per channel
+            return (g_out * (self.params["gamma"] * self._inv_std)).reshape(dy.shape)
         zhat = self._zhat
         np.sum(g_out * zhat, axis=0, keepdims=True, out=self.grads["gamma"])
         np.sum(g_out, axis=0, keepdims=True, out=self.grads["beta"])

@@ -43,13 +43,39 @@ class Loss:
 
 
 class BinaryCrossEntropy(Loss):
+    """Each output unit is an independent binary task; a NaN target is a missing label.
+
+    With the mask M (1 where a label is present), ALGORITHMS.md §masked BCE:
+    J = (1/m) Σ_i Σ_j M_ij·L(a_ij, y_ij) and dZ = M ⊙ (A − Y)/m, m the batch's row
+    count (not the number of present labels), so an example counts once however
+    many of its labels are missing, and a batch without missing labels is unchanged.
+    """
+
     name = "binary_cross_entropy"
     requires = "sigmoid"
 
     def cost(self, z, y) -> float:
         # L = max(z,0) - z*y + log(1 + exp(-|z|))  ==  -[y log a + (1-y) log(1-a)]
+        missing, y = _missing(y)
         per_unit = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+        if missing is not None:
+            per_unit[missing] = 0
         return float(per_unit.sum(dtype=np.float64) / z.shape[0])
+
+    def grad(self, z, y, out=None):
+        missing, y = _missing(y)
+        d = super().grad(z, y, out=out)
+        if missing is not None:
+            d[missing] = 0
+        return d
+
+
+def _missing(y):
+    """(mask of NaN labels or None when there are none, targets with those set to 0)."""
+    missing = np.isnan(y)
+    if not missing.any():
+        return None, y
+    return missing, np.where(missing, 0, y).astype(y.dtype, copy=False)
 
 
 class SoftmaxCrossEntropy(Loss):

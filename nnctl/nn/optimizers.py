@@ -22,17 +22,44 @@ def flush_denormals(arr: np.ndarray) -> None:
 
 
 class Optimizer:
-    """``step(theta, grad, lr)`` applies one update; state round-trips through ``state_dict``."""
+    """``step(theta, grad, lr)`` applies one update; state round-trips through ``state_dict``.
+
+    ``decayed`` is the number of leading entries weight decay acts on, or a list of
+    (start, end) ranges.  ``grow`` extends the optimizer to entries that become
+    trainable later (fine-tuning stages): their moments start at zero, and Adam counts
+    their bias-correction steps from the step they joined (``segments``), as a
+    freshly started Adam would.  ``lr_scale``, when set, multiplies each entry's step.
+    """
 
     name = "base"
     moments: tuple[str, ...] = ()
 
-    def __init__(self, size: int, dtype, n_decayed: int = 0):
+    def __init__(self, size: int, dtype, n_decayed: int | list[tuple[int, int]] = 0):
         self.t = 0
         self.n_decayed = n_decayed
+        self.decayed = _ranges(n_decayed)
+        self.segments = np.zeros(1, dtype=np.int64)  # entry offset where each segment starts, then its first step
+        self.segment_steps = np.zeros(1, dtype=np.int64)
+        self.lr_scale: np.ndarray | None = None
         self.state = {name: np.zeros(size, dtype=dtype) for name in self.moments}
         self._tmp = np.empty(size, dtype=dtype)
         self._tmp2 = np.empty(size, dtype=dtype)
+
+    @property
+    def size(self) -> int:
+        return len(self._tmp)
+
+    def grow(self, size: int, decayed: list[tuple[int, int]], lr_scale: np.ndarray | None = None) -> None:
+        """Take on entries [self.size, size) from the next step on, with zero moments."""
+        if size > self.size:
+            self.segments = np.append(self.segments, self.size)
+            self.segment_steps = np.append(self.segment_steps, self.t)
+            for name, arr in self.state.items():
+                self.state[name] = np.concatenate([arr, np.zeros(size - len(arr), dtype=arr.dtype)])
+            self._tmp = np.empty(size, dtype=self._tmp.dtype)
+            self._tmp2 = np.empty(size, dtype=self._tmp.dtype)
+        self.decayed = _ranges(decayed)
+        self.lr_scale = lr_scale
 
     def step(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
         self.t += 1
@@ -44,6 +71,12 @@ class Optimizer:
     def _update(self, theta, grad, lr):
         raise NotImplementedError
 
+    def _apply(self, theta, step):
+        """θ ← θ − step, the step scaled per entry when layers have their own learning rates."""
+        if self.lr_scale is not None:
+            step *= self.lr_scale
+        theta -= step
+
     def state_dict(self) -> dict:
         return {"t": self.t, **self.state}
 
@@ -51,6 +84,26 @@ class Optimizer:
         self.t = int(state["t"])
         for name, arr in self.state.items():
             arr[...] = state[name]
+
+    def segment_table(self) -> list[list[int]]:
+        """[[first entry, step it joined], ...] per segment: what ``grow`` recorded, for checkpoints."""
+        return [[int(lo), int(t)] for lo, t in zip(self.segments, self.segment_steps)]
+
+    def load_segment_table(self, table: list[list[int]]) -> bool:
+        """Take the steps at which the segments joined; False (nothing changed) when ``table`` does not
+        describe this optimizer's segments."""
+        if [row[0] if isinstance(row, list) and len(row) == 2 else None for row in table] != self.segments.tolist():
+            return False
+        if not all(isinstance(row[1], int) and 0 <= row[1] <= self.t for row in table):
+            return False
+        self.segment_steps = np.array([row[1] for row in table], dtype=np.int64)
+        return True
+
+
+def _ranges(decayed) -> list[slice]:
+    if isinstance(decayed, (int, np.integer)):
+        return [slice(0, int(decayed))]
+    return [slice(lo, hi) for lo, hi in decayed]
 
 
 class GradientDescent(Optimizer):
@@ -60,7 +113,7 @@ class GradientDescent(Optimizer):
 
     def _update(self, theta, grad, lr):
         np.multiply(grad, lr, out=self._tmp)
-        theta -= self._tmp
+        self._apply(theta, self._tmp)
 
 
 class Momentum(Optimizer):
@@ -88,7 +141,7 @@ class Momentum(Optimizer):
         else:
             np.copyto(tmp, v)
         tmp *= lr
-        theta -= tmp
+        self._apply(theta, tmp)
 
 
 class RMSprop(Optimizer):
@@ -111,7 +164,7 @@ class RMSprop(Optimizer):
         tmp += self.epsilon
         np.divide(grad, tmp, out=tmp)
         tmp *= lr
-        theta -= tmp
+        self._apply(theta, tmp)
 
 
 class Adam(Optimizer):
@@ -123,6 +176,7 @@ class Adam(Optimizer):
     The corrections are folded into scalars, saving a pass over θ: with c = √(1−β2ᵗ),
     α·v̂/(√ŝ + ε) = (α·c/(1−β1ᵗ))·v/(√s + ε·c), the same value up to rounding.
     ``weight_decay`` > 0 adds AdamW's decoupled decay θ ← θ − α·λ·θ on the weights.
+    Entries added by ``grow`` use t counted from the step they joined (their segment).
     """
 
     name = "adam"
@@ -134,9 +188,9 @@ class Adam(Optimizer):
 
     def _update(self, theta, grad, lr):
         v, s, tmp = self.state["v"], self.state["s"], self._tmp
-        b1, b2, t = self.beta1, self.beta2, self.t
+        b1, b2 = self.beta1, self.beta2
         if self.weight_decay:
-            theta[: self.n_decayed] *= 1 - lr * self.weight_decay
+            self._decay(theta, lr)
         v *= b1
         np.multiply(grad, 1 - b1, out=tmp)
         v += tmp
@@ -144,12 +198,31 @@ class Adam(Optimizer):
         np.square(grad, out=tmp)
         tmp *= 1 - b2
         s += tmp
-        c2 = math.sqrt(1 - b2**t)
         np.sqrt(s, out=tmp)
-        tmp += self.epsilon * c2
-        np.divide(v, tmp, out=tmp)
-        tmp *= lr * c2 / (1 - b1**t)
-        theta -= tmp
+        for entries, part, t in self._segments():
+            c2 = math.sqrt(1 - b2**t)
+            part += self.epsilon * c2
+            np.divide(v[entries], part, out=part)
+            part *= lr * c2 / (1 - b1**t)
+        self._apply(theta, tmp)
+
+    def _segments(self):
+        """(entries, their part of tmp, their step count) per segment; one segment: the whole vector."""
+        tmp = self._tmp
+        if len(self.segments) == 1:
+            yield slice(None), tmp, self.t
+            return
+        ends = list(self.segments[1:]) + [len(tmp)]
+        for lo, hi, first in zip(self.segments, ends, self.segment_steps):
+            yield slice(lo, hi), tmp[lo:hi], self.t - int(first)
+
+    def _decay(self, theta, lr):
+        """AdamW: θ ← θ − α·λ·θ on the weights (times each entry's learning-rate scale)."""
+        for part in self.decayed:
+            if self.lr_scale is None:
+                theta[part] *= 1 - lr * self.weight_decay
+            else:
+                theta[part] -= (lr * self.weight_decay) * self.lr_scale[part] * theta[part]
 
 
 OPTIMIZERS = {cls.name: cls for cls in (GradientDescent, Momentum, RMSprop, Adam)}

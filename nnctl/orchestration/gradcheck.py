@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from ..nn.gradcheck import GradcheckReport, check_gradients
 from ..nn.optimizers import make_optimizer
+from ..train.freezing import stages_due
 from .model import all_splits, load_model
 from .start import RunParts, prepare_run
 
@@ -43,21 +44,24 @@ class GradcheckSettings:
 def train_steps(parts: RunParts, steps: int, rng: np.random.Generator) -> None:
     """Take ``steps`` optimizer steps with the spec's optimizer on random mini-batches."""
     spec, net, train = parts.spec, parts.net, parts.data["train"]
-    optimizer = make_optimizer(spec.train.optimizer.name, net.theta.size, net.dtype, net.n_penalized,
+    optimizer = make_optimizer(spec.train.optimizer.name, net.n_trainable, net.dtype, net.penalized_ranges(),
                                **spec.train.optimizer.model_dump(exclude={"name"}))
+    optimizer.lr_scale = net.lr_scales()
     size = len(train) if spec.train.batch_size == "full" else min(spec.train.batch_size, len(train))
     for _ in range(steps):
         rows = rng.choice(len(train), size=size, replace=False)
         net.loss_and_grad(*train.examples(rows), spec.regularization.l2, spec.regularization.l1)
-        optimizer.step(net.theta, net.grad, spec.train.learning_rate)
+        optimizer.step(net.trainable_theta, net.trainable_grad, spec.train.learning_rate)
 
 
 def run_parts(run_dir: Path) -> RunParts:
     """A run's spec, recorded data and network with the parameters (and batch-norm state) of its latest checkpoint."""
     model = load_model(run_dir, "latest")
-    parts = prepare_run(model.spec, normalizer=model.normalizer, splits=all_splits(model))
+    parts = prepare_run(model.spec, normalizer=model.normalizer, splits=all_splits(model), transfer=False)
     parts.net.theta[...] = model.net.theta
     parts.net.load_state(model.net.state())
+    ckpt = model.checkpoint  # check what trains at that point of a fine-tuning schedule
+    parts.net.activate(stages_due(model.spec, ckpt.epoch + (1 if ckpt.batch else 0)))
     return parts
 
 

@@ -7,12 +7,12 @@ without a run directory (for `spec show` and `gradcheck`).
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..data import Normalizer, Splits, load_data
+from ..data import Normalizer, Splits
 from ..errors import BuildError, MetricLogError, RunError
 from ..nn.layers import BatchNorm
 from ..nn.network import Network
@@ -22,17 +22,22 @@ from ..runs.checkpoint import check_group, load_checkpoint
 from ..runs.metrics_log import MetricLog
 from ..spec import Spec, parse_spec, spec_to_yaml
 from ..train.build import build_network
+from ..train.evaluate import metric_suffixes
 from ..train.loop import RunFacts, StopReason, Trainer, make_streams
 from ..train.prepare import Prepared, prepare_all
 from .checkpoints import check_network, check_resumable, stored_normalizer
 from .datasets import default_datasets_dir
 from .run_data import run_splits, write_record
+from .splits import load_run_data
+from .transfer import copy_layers, load_source, source_normalizer
 
 RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs", "checkpoint.every_seconds")
 
 
-def metric_names(task: str, splits: dict[str, Prepared]) -> list[str]:
+def metric_names(task: str, splits: dict[str, Prepared], tasks: list[str] = ()) -> list[str]:
     per_split = ["cost", "mse", "mae"] if task == "regression" else ["cost", "accuracy", "error", "precision", "recall", "f1"]
+    if task == "multilabel":
+        per_split += [f"{metric}_{name}" for name in metric_suffixes(list(tasks)) for metric in ("precision", "recall", "f1")]
     return [f"{split}_{name}" for split in ("train", "dev", "train_dev") if split in splits for name in per_split]
 
 
@@ -90,21 +95,29 @@ class RunParts:
     data: dict[str, Prepared]
     net: Network
     streams: dict
+    transfer: dict[str, str] = field(default_factory=dict)  # layer → copied / re-initialized / new (init_from)
 
 
 def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normalizer | None = None,
-                splits: Splits | None = None, stream: dict | bool | None = None) -> RunParts:
+                splits: Splits | None = None, transfer: bool = True, stream: dict | bool | None = None) -> RunParts:
     """Load and split the data (unless ``splits`` are given), fit (or reuse) the normalizer, build the network.
 
-    ``stream``: see ``prepare_all`` (None decides from the spec; a resumed run passes what it recorded).
+    With ``model.init_from`` (and ``transfer``), layers are copied from that run and
+    its normalizer is reused unless ``data.normalize.from`` is ``fit``; a resumed run
+    passes ``transfer=False``, its checkpoint already holding both. ``stream``: see
+    ``prepare_all`` (None decides from the spec; a resumed run passes what it recorded).
     """
-    splits = splits or load_data(spec.data, spec.seed, datasets_dir or default_datasets_dir()).splits
-    data, normalizer = prepare_all(spec, splits, normalizer, stream)
-    _check_monitors(spec, metric_names(splits.task, data))
+    source = load_source(spec.model.init_from) if transfer and spec.model.init_from else None
+    splits = splits or load_run_data(spec, datasets_dir or default_datasets_dir()).splits
     input_shape = tuple(splits.train.x.shape[1:])
+    if normalizer is None and source is not None and spec.data.normalize.from_ == "init_from":
+        normalizer = source_normalizer(source, input_shape)
+    data, normalizer = prepare_all(spec, splits, normalizer, stream)
+    _check_monitors(spec, metric_names(splits.task, data, splits.class_names))
     net, streams = fresh_network(spec, input_shape)
+    fates = copy_layers(spec.model.init_from, source, net) if source is not None else {}
     _check_training_batches(spec, net, len(splits.train), input_shape)
-    return RunParts(spec, splits, normalizer, data, net, streams)
+    return RunParts(spec, splits, normalizer, data, net, streams, fates)
 
 
 def fresh_network(spec: Spec, input_shape: tuple[int, ...]) -> tuple[Network, dict]:
@@ -128,7 +141,7 @@ def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Tra
 
 
 def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> Trainer:
-    loaded = load_data(spec.data, spec.seed, datasets_dir or default_datasets_dir())
+    loaded = load_run_data(spec, datasets_dir or default_datasets_dir())
     run = prepare_run(spec, datasets_dir, splits=loaded.splits)
     run_dir = rundir.create_run_dir(runs_dir, spec.name)
     try:
@@ -168,9 +181,11 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
                                          f"to continue, give --set train.epochs=N with N > {ckpt.epoch}")
     splits = run_splits(Path(run_dir), spec, datasets_dir or default_datasets_dir())
     recorded = ckpt.progress.get("stream")  # read the file as the run did: streamed with these settings, or in memory
-    run = prepare_run(spec, datasets_dir, stored_normalizer(ckpt, path), splits, False if recorded is None else recorded)
+    run = prepare_run(spec, datasets_dir, stored_normalizer(ckpt, path), splits, transfer=False,
+                      stream=False if recorded is None else recorded)
     trainer = new_trainer(run, Path(run_dir))
     check_network(ckpt, path, run.net)
+    trainer.enter_stages_of(ckpt)  # the optimizer then covers the tensors trained at that point
     check_group(path, "optimizer", ckpt.optimizer,
                 {key: np.shape(value) for key, value in trainer.optimizer.state_dict().items() if key != "t"})
     trainer.restore(ckpt, _metric_log(Path(run_dir), ckpt, repair_metrics))

@@ -44,6 +44,7 @@ class ReportContext:
     splits: Splits
     split: str  # the split the confusion matrix and boundary show
     gradcheck: GradcheckReport | None = None
+    diagnosis: dict | None = None  # `nnctl diagnose --json` of the run, made by the caller (report imports no peer workflow)
 
     @property
     def run(self) -> Path:
@@ -80,7 +81,8 @@ class Section:
         return f'<section id="{self.anchor}"><h2>{html.escape(self.title)}</h2>{self.body}</section>'
 
 
-def load_context(run: Path, split: str | None = None, which: str = "best", gradcheck: GradcheckSettings | None = None) -> ReportContext:
+def load_context(run: Path, split: str | None = None, which: str = "best", gradcheck: GradcheckSettings | None = None,
+                 diagnosis: dict | None = None) -> ReportContext:
     """Everything the report shows, read once: history, model, splits and (if asked) a gradient check.
 
     ``split`` (for the confusion matrix and boundary) defaults to dev, else test, else train.
@@ -92,7 +94,7 @@ def load_context(run: Path, split: str | None = None, which: str = "best", gradc
         split = next(name for name in ("dev", "test", "train") if len(getattr(splits, name)))
     split_data(model, split, splits)  # an absent split is an error now, not halfway through the page
     checked = gradcheck_run(run_parts(run), gradcheck) if gradcheck is not None else None
-    return ReportContext(history, model, splits, split, checked)
+    return ReportContext(history, model, splits, split, checked, diagnosis)
 
 
 def _figure(fig, salt: str, caption: str) -> str:
@@ -188,8 +190,32 @@ def gradcheck_section(ctx: ReportContext) -> Section | None:
     return Section("gradcheck", "Gradient check", note + _table(["tensor", "checked", "relative difference", "verdict"], rows))
 
 
-SECTIONS = (overview_section, data_section, metrics_section, curves_section, confusion_section, boundary_section,
-            gradcheck_section, spec_section)
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.2f} %"
+
+
+def diagnosis_section(ctx: ReportContext) -> Section | None:
+    """The notes' bias/variance/mismatch table, the verdict and the remedies, from `nnctl diagnose --json`."""
+    found = ctx.diagnosis
+    if found is None:
+        return None
+    levels = [[name.replace("_", "-"), _percent(level["error"]), "—" if level["examples"] is None else f"{level['examples']:,}",
+               "—" if level["ci95"] is None else f"{_percent(level['ci95'][0])} – {_percent(level['ci95'][1])}"]
+              for name, level in found["levels"].items()]
+    gaps = [[name.replace("_", " "), _percent(gap["value"]), " − ".join(reversed(gap["between"])),
+             "problem" if gap["problem"] else ("within noise" if gap["within_noise"] else "")]
+            for name, gap in found["gaps"].items()]
+    remedies = [[r["gap"].replace("_", " "), r["action"], r["key"], r["now"] or ""] for r in found["remedies"]]
+    notes = "".join(f"<p>{html.escape(line)}</p>" for line in (*found["notes"], *found["warnings"]))
+    body = (f"<p><strong>{html.escape(found['verdict'])}</strong></p>{notes}"
+            + _table(["level", found["metric"].replace("_", " "), "examples", "95 % interval"], levels)
+            + _table(["gap", "value", "difference", ""], gaps)
+            + (_table(["gap", "what to try", "spec key", "now"], remedies) if remedies else ""))
+    return Section("diagnosis", "Diagnosis", body)
+
+
+SECTIONS = (overview_section, data_section, metrics_section, diagnosis_section, curves_section, confusion_section,
+            boundary_section, gradcheck_section, spec_section)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -215,9 +241,9 @@ def report_html(ctx: ReportContext) -> str:
 
 
 def write_report(run: Path, out: Path | None = None, split: str | None = None, which: str = "best",
-                 gradcheck: GradcheckSettings | None = None) -> Path:
+                 gradcheck: GradcheckSettings | None = None, diagnosis: dict | None = None) -> Path:
     """Write the report of ``run`` to ``out`` (default RUN/report.html), replacing it atomically."""
     out = Path(run) / REPORT_FILE if out is None else check_output(out, "--out", (".html", ".htm"))
     require_matplotlib()
-    atomic_write_text(out, report_html(load_context(run, split, which, gradcheck)))
+    atomic_write_text(out, report_html(load_context(run, split, which, gradcheck, diagnosis)))
     return out

@@ -146,9 +146,9 @@ def _step(found: Located, part: str | int) -> Located | None:
     lists = [m for m in map(_strip, _members(annotation)) if get_origin(m) is list]
     if isinstance(part, int) and lists:
         return Located((*found.path, part), get_args(lists[0])[0])
-    owner = next((m for m in models if part in m.model_fields), None)
+    owner = next((m for m in models if part in spec_keys(m)), None)
     if owner is not None:
-        return Located((*found.path, part), _full_annotation(owner.model_fields[part]))
+        return Located((*found.path, part), _full_annotation(owner.model_fields[spec_keys(owner)[part]]))
     is_union = not isinstance(annotation, type)
     tagged = next((m for m in models if is_union and _tagged(m, part)), None)
     if tagged is not None:
@@ -267,7 +267,12 @@ def explain(error: dict) -> tuple[KeyPath, str]:
 
 
 def _known_keys(located: Located) -> list[str]:
-    return list(located.owner.model_fields) if located.owner else []
+    return list(spec_keys(located.owner)) if located.owner else []
+
+
+def spec_keys(model) -> dict[str, str]:
+    """The keys a spec writes for a section's fields (an alias such as `from` where a field has one) → field names."""
+    return {field.alias or name: name for name, field in model.model_fields.items()}
 
 
 def _meant_key(located: Located) -> str | None:

@@ -72,7 +72,8 @@ def rows(model: type[BaseModel] = Spec, prefix: str = "", tag: str | None = None
     for name, field in model.model_fields.items():
         if name == tag:
             continue
-        key = f"{prefix}.{name}" if prefix else name
+        written = field.alias or name
+        key = f"{prefix}.{written}" if prefix else written
         annotation = _full_annotation(field)
         lists = [get_args(m)[0] for m in map(_strip, _members(annotation)) if get_origin(m) is list]
         models = _models(lists[0] if lists else annotation)
@@ -92,7 +93,7 @@ def rows(model: type[BaseModel] = Spec, prefix: str = "", tag: str | None = None
             seen[variant] = variant_key
             out.append(_row(variant_key, "a mapping", "", _summary(variant)))
             out += rows(variant, variant_key, tag_key, seen)
-        if models and not variants:  # a section, or a list of one kind of mapping (data.sources[])
+        if models and not variants:  # a section, or a list of one kind of mapping (data.sources[], train.unfreeze[])
             out += rows(models[0], f"{key}[]" if lists else key, None, seen)
     return out
 

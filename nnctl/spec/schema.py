@@ -129,6 +129,8 @@ class CsvSource(Strict):
     """the CSV file (relative paths: from the spec's folder)"""
     label_column: int | str = -1
     """the label column: an index (negative counts from the end) or a header name"""
+    label_columns: list[int | str] | None = None
+    """several label columns (names or indices) instead of label_column: multi-task 0/1 labels, an empty cell is a missing label"""
     header: bool | Literal["auto"] = "auto"
     """whether the first row holds column names; auto: when it has text where the next row has numbers"""
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
@@ -249,12 +251,22 @@ class RelabelSpec(Strict):
 
 
 class NormalizeSpec(Strict):
-    """Input normalization fitted on the training split only."""
+    """Input normalization fitted on the training split only.
+
+    ``from: init_from`` (the default) reuses the normalizer of the run that
+    ``model.init_from`` copies from, so transferred layers see inputs scaled as they
+    were trained on; ``from: fit`` fits ``method`` on this run's training split.
+    Without ``init_from`` the normalizer is always fitted.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True, serialize_by_alias=True)
 
     method: Literal["standardize", "minmax", "scale", "none"] = "standardize"
     """standardize (μ, σ of the training split), minmax, scale (divide by `scale`) or none"""
     scale: PositiveFloat = 255.0
     """the divisor of method: scale"""
+    from_: Literal["init_from", "fit"] = Field("init_from", alias="from")
+    """with model.init_from: reuse that run's normalizer (init_from) or fit method on this run's train split (fit)"""
 
 
 class DataSpec(Strict):
@@ -363,6 +375,10 @@ class DenseLayerSpec(WeightedLayer):
     """inverted dropout after the activation (not on the output layer)"""
     batchnorm: BatchNormSpec | None = None
     """true for the defaults, or a mapping of momentum, epsilon, placement"""
+    trainable: bool = True
+    """false: the parameters (and batch-norm statistics) stay fixed while training"""
+    lr_scale: PositiveFloat = 1.0
+    """multiplies train.learning_rate for this layer's parameters"""
 
 
 Kernel = Annotated[int, Field(ge=1)] | Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=2, max_length=2)]
@@ -390,6 +406,10 @@ class Conv2dLayerSpec(WeightedLayer):
     """inverted dropout after the activation"""
     batchnorm: BatchNormSpec | None = None
     """per channel; true for the defaults, or a mapping"""
+    trainable: bool = True
+    """false: the parameters (and batch-norm statistics) stay fixed while training"""
+    lr_scale: PositiveFloat = 1.0
+    """multiplies train.learning_rate for this layer's parameters"""
 
 
 class PoolLayerSpec(Strict):
@@ -431,6 +451,10 @@ class ResidualLayerSpec(Strict):
     """the body: conv2d layers on images, dense layers on flat inputs; the last one linear"""
     activation: Activation = "relu"
     """applied after the addition"""
+    trainable: bool = True
+    """false freezes the whole block"""
+    lr_scale: PositiveFloat = 1.0
+    """multiplies the learning rate of the whole block"""
 
     @model_validator(mode="before")
     @classmethod
@@ -462,11 +486,32 @@ def _default_dense_type(values):
     return values
 
 
+class InitFromSpec(Strict):
+    """Start from a trained run: copy parameters (and batch-norm state) by layer name.
+
+    ``run`` is a run directory, or ``runs/NAME`` for the newest run of spec NAME in
+    ``runs/``. ``layers`` lists what to copy (a name covers its parts: conv1 copies
+    conv1.bn too) and every listed layer must match in shape; without ``layers``
+    every layer whose name and shapes match is copied and the others are re-initialized.
+    """
+
+    run: str
+    """a run directory, or runs/NAME for the newest run of the spec named NAME"""
+    checkpoint: Literal["best", "latest", "initial"] = "best"
+    """which of the run's checkpoints to copy from"""
+    layers: list[str] | None = None
+    """the layers to copy (each must match in shape); null: every layer whose name and shapes match"""
+
+
 class ModelSpec(Strict):
     layers: Annotated[list[LayerSpec], Field(min_length=1)]
     """the layers in order; a layer without `type` is dense"""
     input_keep_prob: Probability = 1.0
     """inverted dropout on the inputs"""
+    freeze: list[str] = Field(default_factory=list)
+    """layer names to keep fixed, as trainable: false (a name covers its parts: conv1 includes conv1.bn)"""
+    init_from: InitFromSpec | None = None
+    """start from a trained run: copy parameters and batch-norm state by layer name"""
 
     @model_validator(mode="before")
     @classmethod
@@ -609,6 +654,17 @@ class AugmentSpec(Strict):
     """standard deviation of added Gaussian noise, in normalized units"""
 
 
+class UnfreezeSpec(Strict):
+    """A fine-tuning stage: from epoch ``after_epochs`` + 1 on, ``layers`` train too, at ``lr_scale`` times their rate."""
+
+    after_epochs: Annotated[int, Field(ge=1)]
+    """the layers train from epoch after_epochs + 1 on"""
+    layers: Annotated[list[str], Field(min_length=1)]
+    """frozen layers to unfreeze (a name covers its parts)"""
+    lr_scale: PositiveFloat = 1.0
+    """multiplies their learning rate"""
+
+
 class TrainSpec(Strict):
     epochs: Annotated[int, Field(ge=1)] = 10
     """passes over the training split"""
@@ -628,6 +684,23 @@ class TrainSpec(Strict):
     """gradient clipping, by norm or by value"""
     augment: AugmentSpec | None = None
     """random changes to training mini-batches only"""
+    unfreeze: list[UnfreezeSpec] = Field(default_factory=list)
+    """fine-tuning stages: {after_epochs, layers, lr_scale}, one mapping or a list in epoch order"""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_unfreeze_stage(cls, values):
+        """Allow ``unfreeze: {after_epochs: 5, layers: [...]}`` for a single stage."""
+        if isinstance(values, dict) and isinstance(values.get("unfreeze"), dict):
+            values = {**values, "unfreeze": [values["unfreeze"]]}
+        return values
+
+    @model_validator(mode="after")
+    def _stages_in_order(self):
+        after = [stage.after_epochs for stage in self.unfreeze]
+        if after != sorted(set(after)):
+            raise ValueError("unfreeze stages must have increasing after_epochs")
+        return self
 
 
 class RegularizationSpec(Strict):
@@ -669,3 +742,24 @@ class Spec(Strict):
     """how to train"""
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
     """what is saved, and when"""
+    strategy: StrategySpec = Field(default_factory=lambda: StrategySpec())
+    """what diagnose, eval and select judge the run against"""
+
+
+# ---------------------------------------------------------------- ML strategy
+
+
+class StrategySpec(Strict):
+    """What `nnctl diagnose`, `eval` and `select` judge a run against (the notes' ML strategy)."""
+
+    human_error: Annotated[float, Field(ge=0, lt=1)] | None = None
+    """human-level error, the Bayes proxy: typical human 0.03, doctor 0.01, expert 0.007, team of experts 0.005 (take the best); unset: 0"""
+    weights: dict[str, PositiveFloat] = Field(default_factory=dict)
+    """class name → weight in the weighted error Σw·1[ŷ≠y]/Σw, e.g. {cat: 1, unacceptable: 10}; classes not named weigh 1"""
+    group_by: str | int | None = None
+    """a CSV source's column (header name or number) whose values group the errors (per-group error and their mean)"""
+    train_fraction: Probability = 1.0
+    """train on this nested, stratified share of the training split; dev and test untouched (what diagnose --learning-curve varies)"""
+
+
+Spec.model_rebuild()  # resolve the forward reference to StrategySpec, defined after Spec

@@ -24,6 +24,7 @@ from ..spec.schema import (
     ResidualLayerSpec,
     Spec,
 )
+from .freezing import apply_layer_settings, assign_stages
 from .memory import Footprint, check_fits
 
 
@@ -54,11 +55,13 @@ def _weighted_block(names: LayerNames, layer, is_output: bool, dropout_rng) -> l
         main = Dense(names.next("dense"), layer.units, init, layer.init_scale, use_bias=not before)
     norm = [BatchNorm(f"{main.name}.bn", bn.momentum, bn.epsilon)] if bn is not None else []
     if is_output:
-        return [main] + norm
-    activation = [] if layer.activation == "linear" else [Activate(f"{main.name}.act", layer.activation)]
-    block = [main] + (norm + activation if before else activation + norm)
-    if layer.keep_prob < 1:
-        block.append(Dropout(f"{main.name}.drop", layer.keep_prob, dropout_rng))
+        block = [main] + norm
+    else:
+        activation = [] if layer.activation == "linear" else [Activate(f"{main.name}.act", layer.activation)]
+        block = [main] + (norm + activation if before else activation + norm)
+        if layer.keep_prob < 1:
+            block.append(Dropout(f"{main.name}.drop", layer.keep_prob, dropout_rng))
+    apply_layer_settings(block, layer)
     return block
 
 
@@ -86,7 +89,9 @@ def _residual(name: str, key: str, spec: ResidualLayerSpec, input_shape: tuple[i
         if input_shape[0] % shape[0]:
             raise ValueError(f"{name}: cannot project the shortcut {input_shape} onto the body's output {shape}")
         projection = Conv2D(f"{name}.proj", shape[2], 1, input_shape[0] // shape[0], "valid", "xavier")
-    return Residual(name, body, spec.activation, projection)
+    block = Residual(name, body, spec.activation, projection)
+    apply_layer_settings([block], spec)
+    return block
 
 
 def _layer(index: int, spec, shape: tuple[int, ...], is_output: bool, names: LayerNames, dropout_rng) -> list[Layer]:
@@ -134,6 +139,7 @@ def build_layers(spec: Spec, input_shape: tuple[int, ...], dropout_rng: np.rando
         except ValueError as err:  # the nn layers' own shape checks
             raise BuildError(key, str(err)) from None
         layers += block
+    assign_stages(spec, [inner for layer in layers for inner in layer.walk()])
     return _pool_before_relu(layers)
 
 
@@ -160,10 +166,21 @@ def build_network(spec: Spec, input_shape: tuple[int, ...], dropout_rng: np.rand
         raise BuildError("model.layers", str(err)) from None
 
 
-def check_outputs(spec: Spec, task: str, n_classes: int, n_targets: int) -> None:
-    """The output layer must match the data: C softmax units, 1 sigmoid unit for 2 classes, k for regression."""
+def check_outputs(spec: Spec, task: str, n_classes: int, n_targets: int, missing_labels: bool = False) -> None:
+    """The output layer must match the data: C softmax units, 1 sigmoid unit for 2 classes, k for regression,
+    k sigmoid units for k binary tasks (multi-label)."""
     out = spec.model.layers[-1]
     key = f"model.layers[{len(spec.model.layers) - 1}]"
+    if task == "multilabel":
+        if out.activation != "sigmoid":
+            why = "the labels have missing values (NaN)" if missing_labels else f"the data has {n_targets} label columns"
+            raise BuildError(f"{key}.activation", f"{why}: independent binary tasks need a sigmoid output with "
+                                                  f"{n_targets} unit(s), not {out.activation}")
+        if out.units != n_targets:
+            raise BuildError(f"{key}.units", f"the data has {n_targets} binary tasks, the sigmoid layer has {out.units} units")
+        if spec.loss not in ("auto", "binary_cross_entropy"):
+            raise BuildError("loss", "multi-task labels train with binary_cross_entropy (it skips missing labels)")
+        return
     if task == "regression":
         if out.units != n_targets:
             raise BuildError(f"{key}.units", f"the data has {n_targets} regression target(s), the output layer {out.units}")
@@ -180,8 +197,9 @@ def check_outputs(spec: Spec, task: str, n_classes: int, n_targets: int) -> None
 
 
 def encode_targets(y: np.ndarray, task: str, n_outputs: int, dtype) -> np.ndarray:
-    """Class indices → one-hot rows (softmax) or a 0/1 column (sigmoid); regression as is."""
-    if task == "regression":
+    """Class indices → one-hot rows (softmax) or a 0/1 column (sigmoid); regression and multi-label
+    (0/1 with NaN for a missing label) as they are."""
+    if task in ("regression", "multilabel"):
         return y.reshape(len(y), -1).astype(dtype)
     if n_outputs == 1:
         return y.reshape(-1, 1).astype(dtype)

@@ -2,34 +2,56 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from ..nn.metrics import confusion_matrix, confusion_metrics, predicted_classes, regression_metrics
+from ..nn.metrics import (
+    classification_metrics,
+    confusion_matrix,
+    confusion_metrics,
+    multilabel_metrics,
+    predicted_classes,
+    regression_metrics,
+)
 from ..nn.network import INFERENCE_BATCH, Network
 
-LOWER_IS_BETTER = ("cost", "error", "mse", "mae")
+LOWER_IS_BETTER = ("cost", "error", "mse", "mae", "fpr", "fnr", "ms")
 
 
-def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray | None, n_classes: int) -> dict:
-    """Mean data cost (no penalty) plus accuracy/P/R/F1 or MSE/MAE, in inference mode."""
-    pieces = ((x[i:i + INFERENCE_BATCH], targets[i:i + INFERENCE_BATCH]) for i in range(0, len(x), INFERENCE_BATCH))
-    return evaluate_pieces(net, pieces, labels, n_classes, len(x), targets)
+def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray | None, n_classes: int,
+             tasks: list[str] | None = None, start: int = 0, threshold: float = 0.5) -> dict:
+    """Mean data cost (no penalty) plus accuracy/P/R/F1 or MSE/MAE, in inference mode.
+
+    Multi-label ``labels`` ((m, k) with NaN for missing) add per-task P/R/F1 named by ``tasks``.
+    ``start`` > 0: ``x`` holds the outputs of the layers before ``start`` (``Network.features``).
+    ``threshold`` turns a single sigmoid output into class 1 (softmax outputs take the argmax)."""
+    total, outputs = 0.0, []
+    for i in range(0, len(x), INFERENCE_BATCH):
+        z = net.forward(x[i:i + INFERENCE_BATCH], start=start)
+        total += net.loss.cost(z, targets[i:i + INFERENCE_BATCH]) * len(z)
+        outputs.append(net.loss.output(z))
+    out = np.concatenate(outputs)
+    metrics = {"cost": total / len(x)}
+    if labels is None:
+        metrics.update(regression_metrics(targets, out))
+    elif labels.ndim == 2:
+        metrics.update(multilabel_metrics(labels, out, metric_suffixes(tasks or [f"task{j + 1}" for j in range(labels.shape[1])])))
+    else:
+        metrics.update(classification_metrics(labels, predicted_classes(out, threshold), n_classes))
+    return metrics
 
 
-def evaluate_split(net: Network, split, n_classes: int) -> dict:
-    """``evaluate`` for a prepared split, in memory or streamed from disk (its ``pieces``)."""
-    return evaluate_pieces(net, split.pieces(INFERENCE_BATCH), split.labels, n_classes, len(split),
-                           split.targets if split.labels is None else None)
+def evaluate_streamed(net: Network, split, n_classes: int) -> dict:
+    """``evaluate`` for a split streamed from disk (``StreamedPrepared``), piece by piece in file order.
 
-
-def evaluate_pieces(net: Network, pieces, labels: np.ndarray | None, n_classes: int, m: int,
-                    targets: np.ndarray | None = None) -> dict:
-    """Metrics from (inputs, targets) pieces in the order of ``labels`` (or of ``targets``, all of them,
-    for regression). Classification sums a confusion matrix piece by piece, so a streamed split
-    never has its outputs or predictions in memory at once."""
+    Classification sums a confusion matrix piece by piece, so the split's outputs and
+    predictions are never in memory at once; regression keeps its (m, k) outputs.
+    """
     total, outputs, at = 0.0, [], 0
+    labels = split.labels
     cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    for xb, tb in pieces:
+    for xb, tb in split.pieces(INFERENCE_BATCH):
         z = net.forward(xb)
         total += net.loss.cost(z, tb) * len(z)
         out = net.loss.output(z)
@@ -38,9 +60,9 @@ def evaluate_pieces(net: Network, pieces, labels: np.ndarray | None, n_classes: 
         else:
             cm += confusion_matrix(labels[at:at + len(z)], predicted_classes(out), n_classes)
         at += len(z)
-    metrics = {"cost": total / m}
+    metrics = {"cost": total / len(split)}
     if labels is None:
-        metrics.update(regression_metrics(targets, np.concatenate(outputs)))
+        metrics.update(regression_metrics(split.targets, np.concatenate(outputs)))
     else:
         metrics.update(confusion_metrics(cm))
     return metrics
@@ -48,6 +70,11 @@ def evaluate_pieces(net: Network, pieces, labels: np.ndarray | None, n_classes: 
 
 def confusion(net: Network, x: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
     return confusion_matrix(labels, predicted_classes(net.predict(x)), n_classes)
+
+
+def metric_suffixes(tasks: list[str]) -> list[str]:
+    """Task names as they appear in metric names (f1_<task>): letters, digits, '.', '-' and '_' only."""
+    return [re.sub(r"[^A-Za-z0-9_.-]", "_", task) for task in tasks]
 
 
 def lower_is_better(metric: str) -> bool:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import CheckpointError
 from ..nn.network import Network
 from ..nn.optimizers import make_optimizer
 from ..nn.schedules import make_schedule
@@ -33,12 +34,15 @@ from ..runs.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..runs.metrics_log import MetricLog
 from ..spec.schema import Spec
 from .augment import Augmenter
+from .batches import MiniBatches, StreamedBatches
 from .clipping import clip_gradient
 from .early_stopping import EarlyStopping
-from .evaluate import evaluate_split, lower_is_better
-from .prepare import Prepared
+from .evaluate import evaluate, evaluate_streamed, lower_is_better
+from .freezing import stages_due
+from .prepare import Prepared, StreamedPrepared
 
 STREAMS = ("init", "shuffle", "dropout", "augment")
+FEATURE_CACHE_BYTES = 1 << 30  # the frozen trunk's outputs are kept in memory up to this size
 
 
 def make_streams(seed: int) -> dict[str, np.random.Generator]:
@@ -55,6 +59,9 @@ class Reporter:
     def step(self, batch: int, cost: float) -> None: ...
 
     def epoch_end(self, epoch: int, row: dict[str, float]) -> None: ...
+
+    def unfrozen(self, epoch: int, layers: list[str], trainable: int) -> None:
+        """A `train.unfreeze` stage began: ``layers`` train from ``epoch`` on; ``trainable`` parameters now."""
 
 
 class StopReason(StrEnum):
@@ -83,7 +90,7 @@ class RunFacts:
 
     normalizer: dict[str, np.ndarray]  # Normalizer.state()
     spec_yaml: str  # the resolved spec
-    task: str  # classification or regression
+    task: str  # classification, multilabel or regression
     class_names: list[str]
     input_shape: list[int]  # per example
 
@@ -104,9 +111,10 @@ class Trainer:
         self.n_classes = n_classes
         train = spec.train
         self.optimizer = make_optimizer(
-            train.optimizer.name, net.theta.size, net.dtype, net.n_penalized,
+            train.optimizer.name, net.n_trainable, net.dtype, net.penalized_ranges(),
             **train.optimizer.model_dump(exclude={"name"}),
         )
+        self.optimizer.lr_scale = net.lr_scales()
         self.schedule = make_schedule(train.schedule.name, train.learning_rate, **train.schedule.model_dump(exclude={"name"}))
         self.per_step_lr = getattr(train.schedule, "per", "epoch") == "step"
         m = len(data["train"])
@@ -120,6 +128,7 @@ class Trainer:
         self.early = EarlyStopping.from_spec(train.early_stopping, self.monitor)
         self.stop_requested = False
         self.stop_reason: StopReason | None = None
+        self.features: tuple[int, np.ndarray] | None = None  # (layer, the frozen prefix's outputs on train)
         self.clock = time.monotonic  # tests swap in a fake clock
         self.last_saved = self.clock()
 
@@ -146,6 +155,7 @@ class Trainer:
                 "metric_epochs": self.log.n_epochs,
                 "stop_reason": self.stop_reason,
                 "stream": getattr(getattr(self.data["train"], "rows", None), "settings", None),
+                "optimizer_segments": self.optimizer.segment_table(),
             },
             normalizer=self.facts.normalizer,
             spec_yaml=self.facts.spec_yaml,
@@ -171,7 +181,12 @@ class Trainer:
     def restore(self, ckpt: Checkpoint, log: MetricLog) -> None:
         """Continue from ``ckpt``; ``log`` is cut back to what the checkpoint had seen."""
         self.net.load(ckpt.params, ckpt.state)
+        self.enter_stages_of(ckpt)
         self.optimizer.load_state_dict({"t": ckpt.optimizer_t, **ckpt.optimizer})
+        table = ckpt.progress.get("optimizer_segments", [[0, 0]])
+        if not isinstance(table, list) or not self.optimizer.load_segment_table(table):
+            raise CheckpointError(f"{self.run_dir}: damaged checkpoint: progress.optimizer_segments {table!r} does not "
+                                  "fit the run's unfreeze stages")
         self.epoch, self.batch = ckpt.epoch, ckpt.batch
         self.epoch_rng_state = ckpt.rng["shuffle_epoch_start"]
         self.streams["shuffle"].bit_generator.state = self.epoch_rng_state
@@ -195,10 +210,15 @@ class Trainer:
         l2, l1 = spec.regularization.l2, spec.regularization.l1
         clip = spec.train.clip
         augment = Augmenter(spec.train.augment, self.streams["augment"]) if spec.train.augment else None
-        batches = self.data["train"].batches(self.batch_size)
+        batches = None
         started = time.perf_counter()
         while self.epoch < spec.train.epochs and not self.stop_reason:
             epoch = self.epoch + 1
+            stages = self.net.active_stages
+            if self._activate_stages(epoch) or batches is None:
+                batches, start = self._batches()
+            for stage in spec.train.unfreeze[stages - 1:self.net.active_stages - 1]:
+                reporter.unfrozen(epoch, stage.layers, self.net.n_trainable)
             shuffle_rng = self.streams["shuffle"]
             shuffle_rng.bit_generator.state = self.epoch_rng_state  # replays the permutation when resuming mid-epoch
             batches.new_epoch(shuffle_rng if spec.train.shuffle else None)
@@ -209,15 +229,15 @@ class Trainer:
                 xb, yb = batches[k]
                 if augment:
                     xb = augment(xb)
-                cost = net.loss_and_grad(xb, yb, l2, l1)
+                cost = net.loss_and_grad(xb, yb, l2, l1, start)
                 if not math.isfinite(cost):
                     self.stop_reason = StopReason.diverged
                     break
                 if clip:
-                    clip_gradient(net.grad, clip.norm, clip.value)
+                    clip_gradient(net.trainable_grad, clip.norm, clip.value)
                 if self.per_step_lr:
                     lr = self.schedule(epoch, opt.t + 1)
-                opt.step(net.theta, net.grad, lr)
+                opt.step(net.trainable_theta, net.trainable_grad, lr)
                 self.batch = k + 1
                 self.log.add_step(cost, lr)
                 reporter.step(k + 1, cost)
@@ -243,12 +263,52 @@ class Trainer:
             self.save_latest()
         return TrainResult(self.run_dir, self.epoch, opt.t, self.stop_reason, self.log.last(), self.best)
 
+    def enter_stages_of(self, ckpt: Checkpoint) -> None:
+        """Unfreeze what was trainable when ``ckpt`` was written (its epoch, or the next one mid-epoch),
+        so the optimizer has the size of the moments it saved."""
+        self._activate_stages(ckpt.epoch + (1 if ckpt.batch else 0))
+
+    def _activate_stages(self, epoch: int) -> bool:
+        """Unfreeze the `train.unfreeze` stages due by ``epoch``; the optimizer takes their entries on
+        with zero moments (Adam counts their steps from here). True when anything changed."""
+        due = stages_due(self.spec, epoch)
+        if due <= self.net.active_stages:
+            return False
+        self.net.activate(due)
+        self.optimizer.grow(self.net.n_trainable, self.net.penalized_ranges(), self.net.lr_scales())
+        return True
+
+    def _batches(self) -> tuple[MiniBatches | StreamedBatches, int]:
+        """Mini-batches of the training set, and the layer they enter at.
+
+        When the layers before the first trainable one are frozen and deterministic (no
+        dropout, no augmentation of the inputs), their outputs are computed once and the
+        batches start from them: fine-tuning a head then skips the frozen trunk entirely.
+        """
+        net, train = self.net, self.data["train"]
+        if isinstance(train, StreamedPrepared):  # read from disk each epoch (nnctl.data.stream)
+            self.features = None
+            return train.batches(self.batch_size), 0
+        start = net.first_trainable
+        size = len(train) * int(np.prod(net.shapes[start])) * net.dtype.itemsize if start < len(net.layers) else 0
+        if start == 0 or self.spec.train.augment or not net.prefix_is_fixed() or size > FEATURE_CACHE_BYTES:
+            self.features = None
+            return MiniBatches(train.x, train.targets, self.batch_size), 0
+        self.features = (start, net.features(train.x))  # the per-epoch train metrics start from them too
+        return MiniBatches(self.features[1], train.targets, self.batch_size), start
+
     def _epoch_row(self, epoch: int, lr: float, epoch_time: float, wall_time: float) -> dict[str, float]:
         row = {"epoch": epoch, "learning_rate": lr}
         for split in ("train", "dev", "train_dev"):
             if split in self.data:
                 d = self.data[split]
-                for name, value in evaluate_split(self.net, d, self.n_classes).items():
+                if isinstance(d, StreamedPrepared):
+                    metrics = evaluate_streamed(self.net, d, self.n_classes)
+                else:
+                    tasks = self.facts.class_names
+                    start, x = self.features if split == "train" and self.features else (0, d.x)
+                    metrics = evaluate(self.net, x, d.targets, d.labels, self.n_classes, tasks, start)
+                for name, value in metrics.items():
                     row[f"{split}_{name}"] = value
         row["epoch_time"], row["wall_time"] = epoch_time, wall_time
         return row

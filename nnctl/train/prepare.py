@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data import Normalizer, Splits
+from ..data import DataError, Normalizer, Splits
 from ..data.rows import DiskRows
 from ..data.stream import StreamedRows, sorted_by_position, wants_stream
 from ..nn.network import INFERENCE_BATCH
@@ -32,7 +32,7 @@ from .build import check_outputs, encode_targets
 class Prepared:
     x: np.ndarray
     targets: np.ndarray
-    labels: np.ndarray | None  # class indices for classification metrics
+    labels: np.ndarray | None  # class indices (multi-label: the (m, k) 0/1/NaN matrix) for classification metrics
 
     def __len__(self) -> int:
         return len(self.x)
@@ -97,7 +97,7 @@ def prepare_split(split, normalizer: Normalizer, task: str, n_outputs: int, dtyp
     x = inputs_in_memory(split.x, dtype) if x is None else x
     owned = x is not split.x and x.dtype == np.dtype(dtype)
     x = normalizer.apply(x, dtype, out=x if owned else None)
-    labels = split.y if task == "classification" else None
+    labels = split.y if task in ("classification", "multilabel") else None
     return Prepared(x, encode_targets(split.y, task, n_outputs, dtype), labels)
 
 
@@ -135,7 +135,9 @@ def prepare_all(spec: Spec, splits: Splits, normalizer: Normalizer | None = None
     """
     n_outputs = spec.model.layers[-1].units
     n_targets = 1 if splits.train.y.ndim == 1 else splits.train.y.shape[1]
-    check_outputs(spec, splits.task, len(splits.class_names), n_targets)
+    parts = (splits.train, splits.dev, splits.test, splits.train_dev)
+    missing = splits.task == "multilabel" and any(part is not None and np.isnan(part.y).any() for part in parts)
+    check_outputs(spec, splits.task, len(splits.class_names), n_targets, missing)
     named = {"train": splits.train, "dev": splits.dev, "test": splits.test, "train_dev": splits.train_dev}
     named = {name: split for name, split in named.items() if split is not None and len(split) > 0}
     method, dtype = spec.data.normalize, spec.precision
@@ -143,6 +145,8 @@ def prepare_all(spec: Spec, splits: Splits, normalizer: Normalizer | None = None
         source = spec.data.source
         chosen = wants_stream(getattr(source, "stream", False), getattr(source, "memory_budget", "25%"),
                               list(named.values()), dtype)
+        if chosen and splits.task == "multilabel":
+            raise DataError("data.source.stream: multi-label data is trained in memory (set stream: false)")
         stream = {} if chosen else False
     if stream is not False:
         data = {name: streamed_split(split, normalizer, splits.task, n_outputs, dtype, stream) for name, split in named.items()}

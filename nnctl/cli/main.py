@@ -7,7 +7,22 @@ import sys
 
 import typer
 
-from . import data_cmd, diagnose_cmd, errors_cmd, eval_cmd, gradcheck_cmd, plot_cmd, predict_cmd, report_cmd, select_cmd, spec_cmd, train_cmd
+from . import (
+    data_cmd,
+    diagnose_cmd,
+    errors_cmd,
+    eval_cmd,
+    export_cmd,
+    gradcheck_cmd,
+    plot_cmd,
+    predict_cmd,
+    report_cmd,
+    runs_cmd,
+    select_cmd,
+    spec_cmd,
+    train_cmd,
+    tune_cmd,
+)
 from .common import OneLineUsageErrors
 
 app = typer.Typer(
@@ -22,10 +37,13 @@ app.command()(train_cmd.train)
 app.command(name="eval")(eval_cmd.evaluate_run)
 app.command()(predict_cmd.predict)
 app.command()(gradcheck_cmd.gradcheck)
+app.command()(export_cmd.export)
+app.command()(tune_cmd.tune)
 app.command()(report_cmd.report)
 app.add_typer(plot_cmd.app, name="plot")
 app.add_typer(spec_cmd.app, name="spec")
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(runs_cmd.app, name="runs")
 app.command()(diagnose_cmd.diagnose)
 app.command(name="errors")(errors_cmd.errors)
 app.command(name="select")(select_cmd.select_runs)

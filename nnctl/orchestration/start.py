@@ -140,10 +140,11 @@ def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Tra
     return trainer_class(run.spec, run.net, run.data, run_dir, run.streams, facts, len(run.splits.class_names))
 
 
-def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> Trainer:
+def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = None, run_dir: Path | None = None) -> Trainer:
+    """A new run under ``runs_dir``, or in ``run_dir``: an existing, never-checkpointed directory (a search trial's)."""
     loaded = load_run_data(spec, datasets_dir or default_datasets_dir())
     run = prepare_run(spec, datasets_dir, splits=loaded.splits)
-    run_dir = rundir.create_run_dir(runs_dir, spec.name)
+    run_dir = Path(run_dir) if run_dir is not None else rundir.create_run_dir(runs_dir, spec.name)
     try:
         atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
         write_record(run_dir, loaded, spec)

@@ -58,7 +58,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace a file with ``data`` (a rendered figure, a PNG of an example)."""
+    """Replace a file with ``data`` (a rendered figure, a PNG of an example, an exported model)."""
     _write_durably(Path(path), data)
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from ..nn.activations import ACTIVATIONS
 from ..nn.initializers import STD_RULES
 from ..nn.losses import LOSSES
+from .search_schema import SearchSpec
 
 GENERATED_SETS = ("moons", "circles", "spirals", "xor", "flower", "blobs")
 REGISTRY_NAMES = ("mnist",)
@@ -744,6 +745,8 @@ class Spec(Strict):
     """what is saved, and when"""
     strategy: StrategySpec = Field(default_factory=lambda: StrategySpec())
     """what diagnose, eval and select judge the run against"""
+    search: SearchSpec | None = None
+    """what `nnctl tune` searches (training ignores it); see 'Searching hyperparameters'"""
 
 
 # ---------------------------------------------------------------- ML strategy

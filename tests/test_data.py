@@ -79,13 +79,14 @@ def test_digits_load_as_8x8x1_images_with_10_classes():
 def test_hdf5_common_layout_with_row_vector_labels_and_class_names(tmp_path):
     path = tmp_path / "cats.h5"
     with h5py.File(path, "w") as f:
-        f["train_set_x"] = np.random.default_rng(0).integers(0, 255, (20, 4, 4, 3), dtype=np.uint8)
+        f["train_set_x"] = images = np.random.default_rng(0).integers(0, 255, (20, 4, 4, 3), dtype=np.uint8)
         f["train_set_y"] = np.array([[0, 1] * 10])
         f["test_set_x"] = np.zeros((6, 4, 4, 3), dtype=np.uint8)
         f["test_set_y"] = np.array([[1, 0, 1, 0, 1, 0]])
         f["list_classes"] = np.array([b"non-cat", b"cat"])
     splits = load_splits(spec(source={"type": "hdf5", "path": str(path)}, split={"train": 0.5, "dev": 0.5, "test": 0.0}), 0, DATASETS)
-    assert splits.train.x.shape == (10, 4, 4, 3) and splits.train.x.dtype == np.float64
+    assert splits.train.x.shape == (10, 4, 4, 3) and splits.train.x.dtype == np.uint8  # as stored, read when needed
+    assert np.array_equal(np.asarray(splits.train.x), images[splits.train.rows])
     assert len(splits.dev) == 10 and len(splits.test) == 6
     assert splits.class_names == ["non-cat", "cat"] and splits.test.y.tolist() == [1, 0, 1, 0, 1, 0]
 

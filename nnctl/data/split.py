@@ -61,7 +61,8 @@ def deal(pool: Dataset, sizes: list[int], stratify: bool, rng: np.random.Generat
     """Share the rows out into parts of exactly ``sizes`` (summing to len(pool)), each part shuffled."""
     m = len(pool)
     order = np.lexsort((rng.random(m), pool.y)) if stratify else rng.permutation(m)
-    return [pool.take(rng.permutation(order[pattern(sizes) == k])) for k in range(len(sizes))]
+    labels = pattern(sizes)  # once, not per part: parts already dealt stay in memory meanwhile
+    return [pool.take(rng.permutation(order[labels == k])) for k in range(len(sizes))]
 
 
 def pattern(sizes: list[int]) -> np.ndarray:
@@ -70,8 +71,14 @@ def pattern(sizes: list[int]) -> np.ndarray:
     Every prefix of the pattern stays within about a row of each part's
     proportional share, so any stretch of it (one class) is within about two.
     """
-    keys = np.concatenate([(np.arange(n) + 0.5) / n for n in sizes if n > 0] or [np.empty(0)])
-    labels = np.repeat(np.arange(len(sizes)), sizes)
+    keys, at = np.empty(sum(sizes)), 0
+    for n in sizes:  # (j + ½)/n filled in place: one float64 array, not a temporary per part
+        part = keys[at:at + n]
+        part[:] = np.arange(n)
+        part += 0.5
+        part /= n
+        at += n
+    labels = np.repeat(np.arange(len(sizes), dtype=np.int8), sizes)  # a handful of parts: one byte a row
     return labels[np.argsort(keys, kind="stable")]
 
 

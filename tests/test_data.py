@@ -14,6 +14,7 @@ from nnctl.data import DataError, Dataset, Normalizer, load_inference_input, loa
 from nnctl.data.load import data_streams, load_labelled_file
 from nnctl.data.sources import read_idx, read_source
 from nnctl.data.split import limit, split
+from nnctl.errors import BuildError
 from nnctl.spec.schema import DataSpec, SplitSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -197,12 +198,12 @@ def test_counts_leave_the_rest_out_and_must_fit():
     pool = labelled_pool([50, 50])
     train, dev, test, _ = split(pool, {}, SplitSpec(train=60, dev=10, test=10), "classification", np.random.default_rng(0))
     assert (len(train), len(dev), len(test)) == (60, 10, 10) and np.bincount(train.y).tolist() == [30, 30]
-    with pytest.raises(DataError, match="asks for 120 rows but the data has 100"):
+    with pytest.raises(BuildError, match="asks for 120 rows but the data has 100"):
         split(pool, {}, SplitSpec(train=100, dev=10, test=10), "classification", np.random.default_rng(0))
 
 
 def test_fractions_must_sum_to_one():
-    with pytest.raises(DataError, match="sum to 0.9"):
+    with pytest.raises(BuildError, match="sum to 0.9"):
         split(labelled_pool([10, 10]), {}, SplitSpec(train=0.7, dev=0.1, test=0.1), "classification", np.random.default_rng(0))
 
 
@@ -214,7 +215,7 @@ def test_own_test_set_replaces_test_and_fractions_renormalize():
 
 
 def test_empty_requested_split_is_an_error():
-    with pytest.raises(DataError, match="dev split is empty"):
+    with pytest.raises(BuildError, match="dev split is empty"):
         split(labelled_pool([3, 2]), {}, SplitSpec(train=0.89, dev=0.01, test=0.1), "classification", np.random.default_rng(0))
 
 

@@ -1,8 +1,9 @@
 """Readers that turn each kind of source into a training pool and, if it has one, its own test set.
 
 Labels come back as stored (numbers or strings, one column flattened to (m,));
-``load.py`` decides the task and encodes them. Inputs come back as float64 in
-their natural shape, a 3-D image stack gaining a channel axis.
+``load.py`` decides the task and encodes them. Inputs come back as numbers in
+their natural shape, a 3-D image stack gaining a channel axis; HDF5 inputs stay
+on disk as ``DiskRows`` until a split is read or streamed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .csv_table import CsvTable, read_table
 from .dataset import Dataset, is_multilabel
 from .errors import DataError
 from .files import existing, open_maybe_gzip, reading
+from .rows import DiskRows
 
 IDX_LABELS_MAGIC = 2049
 IDX_IMAGES_MAGIC = 2051
@@ -113,7 +115,8 @@ def read_inputs(path: Path, delimiter: str = ",", header: bool | str = "auto") -
             return as_inputs(_npz_get(archive, "x", path), path)
     if name.endswith((".h5", ".hdf5")):
         with reading(path, "HDF5"), h5py.File(path, "r") as f:
-            return as_inputs(_h5_get(f, "x", path), path)
+            key = next((k for k in ("x", "train_set_x", "test_set_x") if k in f), "x")  # also `data convert`'s layout
+            return as_inputs(_h5_get(f, key, path), path)
     raise DataError(f"{path}: cannot tell the format from the name (expected .npz, .npy, .csv or .h5)")
 
 
@@ -124,10 +127,10 @@ def read_hdf5(source: Hdf5Source) -> tuple[Dataset, Dataset | None, list[str] | 
     """Named datasets; the test pair and class names are optional and skipped when absent."""
     path = existing(source.path)
     with reading(path, "HDF5"), h5py.File(path, "r") as f:
-        pool = pair(path, _h5_get(f, source.x, path), _h5_get(f, source.y, path))
+        pool = pair(path, _h5_rows(f, source.x, path), _h5_get(f, source.y, path))
         test = None
         if source.test_x and source.test_y and source.test_x in f and source.test_y in f:
-            test = pair(path, _h5_get(f, source.test_x, path), _h5_get(f, source.test_y, path))
+            test = pair(path, _h5_rows(f, source.test_x, path), _h5_get(f, source.test_y, path))
         names = None
         if isinstance(source.classes, str) and source.classes in f:
             names = [v.decode() if isinstance(v, bytes) else str(v) for v in np.ravel(_h5_get(f, source.classes, path))]
@@ -227,10 +230,14 @@ def read_idx(path: str | Path, magic: int) -> np.ndarray:
 # ---------------------------------------------------------------- shared helpers
 
 
-def as_inputs(x: np.ndarray, where: Path) -> np.ndarray:
-    """float64 inputs: a vector becomes one column, an (m, H, W) stack gains a channel axis."""
+def as_inputs(x, where: Path):
+    """Numeric inputs in their stored dtype (float32 stays float32: one copy, not a float64 twin;
+    anything else becomes float64); a vector becomes one column, an (m, H, W) stack gains a channel axis."""
+    if isinstance(x, DiskRows):
+        return x.with_channel() if x.ndim in (1, 3) else x
     try:
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x)
+        x = x if x.dtype.kind in "iuf" else x.astype(np.float64)
     except (TypeError, ValueError):
         raise DataError(f"{where}: inputs are not numeric") from None
     if x.ndim == 1:
@@ -259,9 +266,19 @@ def _wants_pair(a: str | None, b: str | None, name_a: str, name_b: str) -> bool:
 
 
 def _h5_get(f: h5py.File, key: str, path: Path) -> np.ndarray:
+    _h5_check(f, key, path)
+    return f[key][()]
+
+
+def _h5_check(f: h5py.File, key: str, path: Path) -> None:
     if key not in f or not isinstance(f[key], h5py.Dataset):
         raise DataError(f"{path}: no dataset '{key}' (has: {', '.join(sorted(f.keys()))})")
-    return f[key][()]
+
+
+def _h5_rows(f: h5py.File, key: str, path: Path) -> DiskRows:
+    """A dataset's rows left on disk, read when a split needs them (see rows.py)."""
+    _h5_check(f, key, path)
+    return DiskRows(path, key)
 
 
 def _hdf5_keys(path: Path) -> set[str]:

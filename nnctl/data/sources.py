@@ -152,10 +152,11 @@ def read_csv_source(source: CsvSource) -> SourceData:
     """The main CSV file and its optional ``test``/``dev`` files, all read with the source's options."""
     columns = source.label_columns or source.label_column
     main = read_table(source.path, source.delimiter, source.header, _first(columns))
-    parts = {"pool": csv_dataset(main, columns)}
+    parts = {"pool": csv_dataset(main, columns, source.ignore_columns)}
     for role in ("test", "dev"):
         if getattr(source, role):
-            parts[role] = csv_dataset(read_table(getattr(source, role), source.delimiter, source.header, _first(columns)), columns)
+            table = read_table(getattr(source, role), source.delimiter, source.header, _first(columns))
+            parts[role] = csv_dataset(table, columns, source.ignore_columns)
     files = {role: [Path(getattr(source, "path" if role == "pool" else role))] for role in parts}
     names = main.class_names
     if source.label_columns and main.names is not None and is_multilabel(parts["pool"].y):
@@ -168,25 +169,30 @@ def _first(columns):
     return columns[0] if isinstance(columns, list) else columns
 
 
-def csv_dataset(table: CsvTable, label_column: int | str | list[int | str] = -1) -> Dataset:
-    """Features (every other column, as numbers) and labels (numbers or text) of a CSV table;
+def csv_dataset(table: CsvTable, label_column: int | str | list[int | str] = -1, ignore: list[int | str] = ()) -> Dataset:
+    """Features (every other column not ignored, as numbers) and labels (numbers or text) of a CSV table;
     with a list of label columns, an (m, k) label matrix (see `label_matrix`)."""
+    ignored = {table.column_index(c, "ignore_columns") for c in ignore}
     if isinstance(label_column, list):
-        return label_matrix(table, label_column)
+        return label_matrix(table, label_column, ignored)
     column = table.column_index(label_column)
-    features = [j for j in range(table.width) if j != column]
+    if column in ignored:
+        raise DataError(f"{table.path}: ignore_columns names the label column {table.column_name(column)}")
+    features = [j for j in range(table.width) if j != column and j not in ignored]
     if not features:
         raise DataError(f"{table.path}: only a label column, no feature columns")
     return Dataset(table.numbers(features), table.labels(column))
 
 
-def label_matrix(table: CsvTable, label_columns: list[int | str]) -> Dataset:
+def label_matrix(table: CsvTable, label_columns: list[int | str], ignored: set[int] = frozenset()) -> Dataset:
     """Several numeric label columns (multi-task 0/1 labels, or several regression targets):
     an empty cell is a missing label (NaN)."""
     columns = [table.column_index(c, "label_columns") for c in label_columns]
     if len(set(columns)) != len(columns):
         raise DataError(f"{table.path}: label_columns {label_columns} name a column twice")
-    features = [j for j in range(table.width) if j not in columns]
+    if ignored & set(columns):
+        raise DataError(f"{table.path}: ignore_columns names a label column")
+    features = [j for j in range(table.width) if j not in columns and j not in ignored]
     if not features:
         raise DataError(f"{table.path}: only label columns, no feature columns")
     cells = np.char.strip(table.cells[:, columns])

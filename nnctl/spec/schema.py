@@ -132,6 +132,8 @@ class CsvSource(Strict):
     """the label column: an index (negative counts from the end) or a header name"""
     label_columns: list[int | str] | None = None
     """several label columns (names or indices) instead of label_column: multi-task 0/1 labels, an empty cell is a missing label"""
+    ignore_columns: list[int | str] = []
+    """columns that are neither inputs nor labels (row ids, the group column of diagnose --group-by), by name or index"""
     header: bool | Literal["auto"] = "auto"
     """whether the first row holds column names; auto: when it has text where the next row has numbers"""
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","

@@ -57,11 +57,15 @@ class ParameterAxis:
         return self.choices.index(value)
 
     def unit_position(self, value: Any) -> float:
-        """``value`` as a fraction of the axis, 0 at the range's low end (or the first choice) and 1 at
-        its high end, evenly spaced on the sampling scale (in log10 for log-sampled parameters)."""
+        """``value`` as a fraction of the axis, 0 at the low end of the plotted range (or the first choice)
+        and 1 at its high end, evenly spaced on the sampling scale (in log10 for log-sampled parameters)."""
         if self.categorical:
             return 0.5 if len(self.choices) == 1 else self.category(value) / (len(self.choices) - 1)
-        lo, hi, x = self.plotted(self.low), self.plotted(self.high), self.plotted(value)
+        return self.unit_of_plotted(self.plotted(value))
+
+    def unit_of_plotted(self, x: float) -> float:
+        """`unit_position` of a numeric value already on the plotted scale (a tick, 1 - β)."""
+        lo, hi = sorted((self.plotted(self.low), self.plotted(self.high)))
         if self.log:
             lo, hi, x = math.log10(lo), math.log10(hi), math.log10(x)
         return 0.5 if hi == lo else (x - lo) / (hi - lo)

@@ -232,3 +232,20 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tune_dir, tmp_path, co
 
 def test_report_refuses_run_options_for_a_tune_dir(tune_dir):
     assert "is a tune directory" in one_line_error(invoke("report", tune_dir, "--split", "dev", expect=2).stderr)
+
+
+def test_metric_draws_another_recorded_metric_at_each_trials_scored_epoch(tune_dir, tmp_path):
+    import h5py
+
+    out = tmp_path / "cost.png"
+    invoke("plot", "tune", tune_dir, "--metric", "dev_cost", "--out", out)
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    view = load_tune_view(tune_dir, "dev_cost")
+    for trial in load_search(tune_dir).trials:
+        with h5py.File(trial.run_dir / "metrics.h5") as f:
+            expected = float(f["epoch/dev_cost"][trial.best_epoch - 1])
+        assert view.trial(trial.index).value == expected
+    assert view.ranked == [t.index for t in load_search(tune_dir).ranked()]  # still the search's ranking
+    assert "trials ranked by dev_error" in tune_figure(view).get_suptitle()
+    line = one_line_error(invoke("plot", "tune", tune_dir, "--metric", "dev_cots", expect=2).stderr)
+    assert "metric 'dev_cots' was not recorded; did you mean 'dev_cost'?" in line

@@ -87,7 +87,7 @@ def draw_best_so_far(ax, view: TuneView) -> None:
     progress = [(index, leader.value) for index, leader in view.best_so_far() if leader is not None]
     if progress:
         ax.step([i for i, _ in progress], [v for _, v in progress], where="post", color=BEST_COLOUR, linewidth=2,
-                label=f"best so far ({view.goal})", zorder=2)
+                label=view.progress_label, zorder=2)
     best = view.best
     if best is not None:
         ax.scatter([best.index], [best.value], marker="*", s=260, facecolors=BEST_COLOUR, edgecolors="#000000",
@@ -120,7 +120,7 @@ def parameters_figure(view: TuneView):
     for ax in axes[n:]:
         ax.set_axis_off()
     _legend(fig, axes[0])
-    fig.suptitle(f"{view.name}: {view.metric} ({view.goal}) against each hyperparameter")
+    fig.suptitle(f"{view.name}: {view.heading} against each hyperparameter")
     return fig
 
 
@@ -146,5 +146,5 @@ def tune_figure(view: TuneView):
     progress = fig.add_subplot(grid[rows, :])
     draw_best_so_far(progress, view)
     _legend(fig, *panels, progress)
-    fig.suptitle(f"Search {view.name}: {view.metric} ({view.goal}), {len(view.scored())} of {len(view.trials)} trials with a value")
+    fig.suptitle(f"Search {view.name}: {view.heading}, {len(view.scored())} of {len(view.trials)} trials with a value")
     return fig

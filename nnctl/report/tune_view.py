@@ -113,6 +113,20 @@ class TuneView:
     trials: list[TrialPoint]  # by index
     ranked: list[int] = field(default_factory=list)  # trial indices, best first (the search's ranking)
     satisfy: dict[str, str] = field(default_factory=dict)
+    ranked_by: str = ""  # the searched metric, when the view draws another one
+
+    @property
+    def heading(self) -> str:
+        """The metric and the goal, for titles: ``dev_cost (trials ranked by dev_error, minimize)``."""
+        if self.ranked_by in ("", self.metric):
+            return f"{self.metric} ({self.goal})"
+        return f"{self.metric} (trials ranked by {self.ranked_by}, {self.goal})"
+
+    @property
+    def progress_label(self) -> str:
+        if self.ranked_by in ("", self.metric):
+            return f"best so far ({self.goal})"
+        return f"{self.metric} of the best trial so far by {self.ranked_by} ({self.goal})"
 
     def trial(self, index: int) -> TrialPoint:
         return next(t for t in self.trials if t.index == index)

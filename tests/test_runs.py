@@ -328,6 +328,7 @@ def test_divergence_after_good_epochs_keeps_the_last_good_checkpoint(tmp_path):
           batch_size: 16
           learning_rate: 5
           optimizer: {name: momentum, dampened: false}
+        checkpoint: {every_epochs: 1}   # by default the last good checkpoint is at most every_seconds old
         """)
     result = invoke("train", spec, "--runs-dir", tmp_path / "runs", "--json", "--quiet", expect=3)
     summary = json.loads(result.stdout)

@@ -325,26 +325,30 @@ def test_eval_bad_single_number_options(trained_run, args, message):
 
 
 def test_group_metrics_from_a_csv_column(tmp_path):
+    """The group column (text here) is ignored as an input (ignore_columns) and read back for the groups."""
     rng = np.random.default_rng(5)
     x = rng.normal(size=(240, 2))
+    names = np.array(["east", "north", "south"])
     region = rng.integers(0, 3, 240)
     label = (x[:, 0] + 0.3 * rng.normal(size=240) > 0).astype(int)
+    rows = [f"{a:.6f},{b:.6f},{names[g]},{y}" for (a, b), g, y in zip(x, region, label)]
     path = tmp_path / "regions.csv"
-    np.savetxt(path, np.column_stack([x, region, label]), delimiter=",", header="a,b,region,label", comments="", fmt="%.6f")
+    path.write_text("a,b,region,label\n" + "\n".join(rows) + "\n")
     spec = MOONS_SPEC.replace("source: {type: generated, name: moons, samples: 200, noise: 0.1}",
-                              f"source: {{type: csv, path: '{path}', header: true, label_column: label}}")
+                              f"source: {{type: csv, path: '{path}', label_column: label, ignore_columns: [region]}}")
     run = train_run(write_spec(tmp_path, spec + "strategy: {group_by: region}\n"), tmp_path / "runs")
+    assert load_model(run).net.input_shape == (2,)  # a and b only
     result = invoke_json("eval", run, "--split", "dev")  # the spec's strategy.group_by
-    y, pred, _, rows = predictions(run, "dev")
-    expected = {f"{g:.6f}": float(np.mean((y != pred)[region[rows] == g])) for g in range(3)}
+    y, pred, _, dev_rows = predictions(run, "dev")
+    expected = {names[g]: float(np.mean((y != pred)[region[dev_rows] == g])) for g in range(3)}
     assert {g: v["error"] for g, v in result["groups"].items()} == expected
     assert result["metrics"]["group_mean_error"] == pytest.approx(np.mean(list(expected.values())), abs=1e-15)
     report = invoke_json("diagnose", run, "--group-by", "2")  # by column number as well
     assert {g: v["error"] for g, v in report["splits"]["dev"]["groups"].items()} == expected
     assert "--group-by: no column named 'zone'" in one_line_error(invoke("eval", run, "--split", "dev", "--group-by", "zone", expect=2).stderr)
     other = tmp_path / "other.csv"
-    np.savetxt(other, np.column_stack([x, region, label])[:50], delimiter=",", fmt="%.6f")
-    outside = invoke_json("eval", run, "--data", other)  # another file's rows have no groups of the source
+    other.write_text("a,b,region,label\n" + "\n".join(rows[:50]) + "\n")
+    outside = invoke_json("eval", run, "--data", other, "--source-yaml", "{label_column: label, ignore_columns: [region]}")
     assert outside["groups"] == {} and "group_mean_error" not in outside["metrics"] and outside["examples"] == 50
     assert "--data" in one_line_error(invoke("eval", run, "--data", other, "--group-by", "region", expect=2).stderr)
 

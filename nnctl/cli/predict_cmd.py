@@ -72,7 +72,8 @@ def _csv_options(path: Path, header: Header | None, label_column: str | None, so
     if source.type != "csv":
         raise DataError(f"{path}: --header, --label-column and --source-yaml apply to CSV inputs, not {source.type}")
     explicit = label_column is not None or (source_yaml is not None and "label_column" in source.model_fields_set)
-    return {"header": source.header, "delimiter": source.delimiter, "label_column": source.label_column if explicit else None}
+    return {"header": source.header, "delimiter": source.delimiter, "label_column": source.label_column if explicit else None,
+            "ignore_columns": source.ignore_columns}
 
 
 def _columns(outputs: np.ndarray, task: str, class_names: list[str], proba: bool):

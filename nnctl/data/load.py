@@ -142,7 +142,7 @@ def warn_unseen_classes(splits: Splits, name: str) -> list[str]:
 
 
 def load_inference_input(path: Path, n_features: int | None = None, label_column: int | str | None = None,
-                         header: bool | str = "auto", delimiter: str = ",") -> np.ndarray:
+                         header: bool | str = "auto", delimiter: str = ",", ignore_columns: list[int | str] = ()) -> np.ndarray:
     """Inputs for `nnctl predict`: .npz (key x), .npy, CSV or HDF5 dataset x.
 
     A CSV file with one column more than the model's ``n_features`` (or with
@@ -152,11 +152,12 @@ def load_inference_input(path: Path, n_features: int | None = None, label_column
     if not isinstance(found, CsvTable):
         check_finite(found, "inputs", path)
         return found
-    columns = list(range(found.width))
-    if label_column is not None or (n_features is not None and found.width == n_features + 1):
+    ignored = {found.column_index(c, "ignore_columns") for c in ignore_columns}
+    columns = [j for j in range(found.width) if j not in ignored]
+    if label_column is not None or (n_features is not None and len(columns) == n_features + 1):
         column = found.column_index(-1 if label_column is None else label_column, "--label-column")
         log.info("%s: dropped %s, the label column (%d columns, the model takes %s)", path, found.column_name(column),
-                    found.width, n_features if n_features is not None else found.width - 1)
+                    len(columns), n_features if n_features is not None else len(columns) - 1)
         columns.remove(column)
     return found.numbers(columns)
 

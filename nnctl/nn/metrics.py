@@ -32,13 +32,18 @@ def f1_score(precision, recall):
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, float]:
-    cm = confusion_matrix(y_true, y_pred, n_classes)
+    return confusion_metrics(confusion_matrix(y_true, y_pred, n_classes))
+
+
+def confusion_metrics(cm: np.ndarray) -> dict[str, float]:
+    """Accuracy, error, P, R, F1 from a confusion matrix (so it can be summed over pieces of a split)."""
+    n_classes = len(cm)
     tp = np.diag(cm).astype(np.float64)
     precision = _ratio(tp, cm.sum(axis=0))
     recall = _ratio(tp, cm.sum(axis=1))
     f1 = f1_score(precision, recall)
     pick = (lambda v: float(v[1])) if n_classes == 2 else (lambda v: float(v.mean()))
-    accuracy = float(tp.sum() / max(len(y_true), 1))
+    accuracy = float(tp.sum() / max(cm.sum(), 1))
     return {
         "accuracy": accuracy,
         "error": 1.0 - accuracy,

@@ -50,7 +50,7 @@ def train_steps(parts: RunParts, steps: int, rng: np.random.Generator) -> None:
     size = len(train) if spec.train.batch_size == "full" else min(spec.train.batch_size, len(train))
     for _ in range(steps):
         rows = rng.choice(len(train), size=size, replace=False)
-        net.loss_and_grad(train.x[rows], train.targets[rows], spec.regularization.l2, spec.regularization.l1)
+        net.loss_and_grad(*train.examples(rows), spec.regularization.l2, spec.regularization.l1)
         optimizer.step(net.trainable_theta, net.trainable_grad, spec.train.learning_rate)
 
 
@@ -76,7 +76,7 @@ def _gradcheck(parts: RunParts, settings: GradcheckSettings) -> GradcheckReport:
         train_steps(parts, settings.after_steps, rng)
     train = parts.data["train"]
     rows = np.sort(rng.choice(len(train), size=min(settings.examples, len(train)), replace=False))
-    x, y = train.x[rows].astype(np.float64), train.targets[rows].astype(np.float64)
+    x, y = (part.astype(np.float64) for part in train.examples(rows))
     net = parts.net.with_dtype(np.float64)
     net.set_dropout_mode(settings.dropout)
     if settings.dropout == DropoutDuringCheck.fixed:

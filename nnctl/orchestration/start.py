@@ -24,14 +24,14 @@ from ..spec import Spec, parse_spec, spec_to_yaml
 from ..train.build import build_network
 from ..train.evaluate import metric_suffixes
 from ..train.loop import RunFacts, StopReason, Trainer, make_streams
-from ..train.prepare import Prepared, fit_normalizer, prepare_all
+from ..train.prepare import Prepared, prepare_all
 from .checkpoints import check_network, check_resumable, stored_normalizer
 from .datasets import default_datasets_dir
 from .run_data import run_splits, write_record
 from .splits import load_run_data
 from .transfer import copy_layers, load_source, source_normalizer
 
-RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs")
+RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs", "checkpoint.every_seconds")
 
 
 def metric_names(task: str, splits: dict[str, Prepared], tasks: list[str] = ()) -> list[str]:
@@ -99,20 +99,20 @@ class RunParts:
 
 
 def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normalizer | None = None,
-                splits: Splits | None = None, transfer: bool = True) -> RunParts:
+                splits: Splits | None = None, transfer: bool = True, stream: dict | bool | None = None) -> RunParts:
     """Load and split the data (unless ``splits`` are given), fit (or reuse) the normalizer, build the network.
 
     With ``model.init_from`` (and ``transfer``), layers are copied from that run and
     its normalizer is reused unless ``data.normalize.from`` is ``fit``; a resumed run
-    passes ``transfer=False``, its checkpoint already holding both.
+    passes ``transfer=False``, its checkpoint already holding both. ``stream``: see
+    ``prepare_all`` (None decides from the spec; a resumed run passes what it recorded).
     """
     source = load_source(spec.model.init_from) if transfer and spec.model.init_from else None
     splits = splits or load_run_data(spec, datasets_dir or default_datasets_dir()).splits
     input_shape = tuple(splits.train.x.shape[1:])
     if normalizer is None and source is not None and spec.data.normalize.from_ == "init_from":
         normalizer = source_normalizer(source, input_shape)
-    normalizer = normalizer or fit_normalizer(spec, splits)
-    data = prepare_all(spec, splits, normalizer)
+    data, normalizer = prepare_all(spec, splits, normalizer, stream)
     _check_monitors(spec, metric_names(splits.task, data, splits.class_names))
     net, streams = fresh_network(spec, input_shape)
     fates = copy_layers(spec.model.init_from, source, net) if source is not None else {}
@@ -181,7 +181,9 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
         raise BuildError("train.epochs", f"{run_dir} has trained {ckpt.epoch} epochs and train.epochs is {spec.train.epochs}; "
                                          f"to continue, give --set train.epochs=N with N > {ckpt.epoch}")
     splits = run_splits(Path(run_dir), spec, datasets_dir or default_datasets_dir())
-    run = prepare_run(spec, datasets_dir, stored_normalizer(ckpt, path), splits, transfer=False)
+    recorded = ckpt.progress.get("stream")  # read the file as the run did: streamed with these settings, or in memory
+    run = prepare_run(spec, datasets_dir, stored_normalizer(ckpt, path), splits, transfer=False,
+                      stream=False if recorded is None else recorded)
     trainer = new_trainer(run, Path(run_dir))
     check_network(ckpt, path, run.net)
     trainer.enter_stages_of(ckpt)  # the optimizer then covers the tensors trained at that point

@@ -99,6 +99,10 @@ class Hdf5Source(Strict):
     """dataset of the test labels"""
     classes: ClassNames | str | None = "list_classes"
     """dataset of the class names, or the names themselves"""
+    stream: bool | Literal["auto"] = "auto"
+    """read the file block by block instead of loading it; auto: when the inputs exceed memory_budget"""
+    memory_budget: Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*(%|[kKmMgGtT]?[bB]?)\s*$")] = "25%"
+    """stream: auto streams above this share of physical memory ('25%') or size ('6GB', '512MB')"""
 
 
 class NpzSource(Strict):
@@ -128,6 +132,8 @@ class CsvSource(Strict):
     """the label column: an index (negative counts from the end) or a header name"""
     label_columns: list[int | str] | None = None
     """several label columns (names or indices) instead of label_column: multi-task 0/1 labels, an empty cell is a missing label"""
+    ignore_columns: list[int | str] = []
+    """columns that are neither inputs nor labels (row ids, the group column of diagnose --group-by), by name or index"""
     header: bool | Literal["auto"] = "auto"
     """whether the first row holds column names; auto: when it has text where the next row has numbers"""
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
@@ -286,6 +292,10 @@ class DataSpec(Strict):
     def _shorthands(cls, values):
         """Allow ``source: digits`` / ``source: mnist`` / ``source: moons`` and ``relabel: FILE``."""
         if isinstance(values, dict):
+            source = values.get("source")
+            if isinstance(source, dict) and source.get("type") != "hdf5" and source.get("stream") not in (None, False):
+                raise ValueError(f"stream: {source['stream']} needs an HDF5 source, not type {source.get('type', 'digits')!r} "
+                                 "(convert it with `nnctl data convert SRC OUT.h5`)")
             if isinstance(values.get("source"), str):
                 values = {**values, "source": expand_source_word(values["source"])}
             if isinstance(values.get("relabel"), str):
@@ -704,8 +714,11 @@ class RegularizationSpec(Strict):
 
 
 class CheckpointSpec(Strict):
-    every_epochs: Annotated[int, Field(ge=1)] = 1
-    """how often checkpoint.h5 is rewritten"""
+    every_epochs: Annotated[int, Field(ge=1)] | None = None
+    """also rewrite checkpoint.h5 every N epochs (null: by the clock only)"""
+    every_seconds: NonNegativeFloat = 30.0
+    """rewrite checkpoint.h5 when this many seconds have passed, checked after every step (0: off); it is
+    always rewritten when best.h5 changes, at the end and on Ctrl-C/SIGTERM"""
     monitor: str = "dev_cost"
     """the metric that picks best.h5: any recorded train_*/dev_* metric"""
 

@@ -9,6 +9,7 @@ import numpy as np
 from ..nn.metrics import (
     classification_metrics,
     confusion_matrix,
+    confusion_metrics,
     multilabel_metrics,
     predicted_classes,
     regression_metrics,
@@ -38,6 +39,32 @@ def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
         metrics.update(multilabel_metrics(labels, out, metric_suffixes(tasks or [f"task{j + 1}" for j in range(labels.shape[1])])))
     else:
         metrics.update(classification_metrics(labels, predicted_classes(out, threshold), n_classes))
+    return metrics
+
+
+def evaluate_streamed(net: Network, split, n_classes: int) -> dict:
+    """``evaluate`` for a split streamed from disk (``StreamedPrepared``), piece by piece in file order.
+
+    Classification sums a confusion matrix piece by piece, so the split's outputs and
+    predictions are never in memory at once; regression keeps its (m, k) outputs.
+    """
+    total, outputs, at = 0.0, [], 0
+    labels = split.labels
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    for xb, tb in split.pieces(INFERENCE_BATCH):
+        z = net.forward(xb)
+        total += net.loss.cost(z, tb) * len(z)
+        out = net.loss.output(z)
+        if labels is None:
+            outputs.append(out)
+        else:
+            cm += confusion_matrix(labels[at:at + len(z)], predicted_classes(out), n_classes)
+        at += len(z)
+    metrics = {"cost": total / len(split)}
+    if labels is None:
+        metrics.update(regression_metrics(split.targets, np.concatenate(outputs)))
+    else:
+        metrics.update(confusion_metrics(cm))
     return metrics
 
 

@@ -16,7 +16,7 @@ from test_report import assert_self_contained
 from nnctl.cli.plot_cmd import load_tune_view
 from nnctl.report import parallel
 from nnctl.report.parallel import parallel_svg
-from nnctl.report.tune_figures import tune_figure
+from nnctl.report.tune_figures import NO_VALUE_Y, tune_figure
 from nnctl.search.record import TRIALS_FILE, load_search
 
 pytest.importorskip("matplotlib")
@@ -249,3 +249,28 @@ def test_metric_draws_another_recorded_metric_at_each_trials_scored_epoch(tune_d
     assert "trials ranked by dev_error" in tune_figure(view).get_suptitle()
     line = one_line_error(invoke("plot", "tune", tune_dir, "--metric", "dev_cots", expect=2).stderr)
     assert "metric 'dev_cots' was not recorded; did you mean 'dev_cost'?" in line
+
+
+def test_a_failed_trial_is_marked_on_the_top_edge_and_listed_with_its_message(tune_dir, tmp_path):
+    copy = Path(shutil.copytree(tune_dir, tmp_path / "failed", ignore=shutil.ignore_patterns("plots", "report.html")))
+    record = load_search(copy)
+    victim = record.ranked()[-1]  # a ranked trial that is not the best
+    lines = []
+    for line in (copy / TRIALS_FILE).read_text().splitlines():
+        event = json.loads(line)
+        if event["event"] == "end" and event["trial"] == victim.index:
+            line = json.dumps({"event": "end", "trial": victim.index, "status": "failed", "message": "out of memory"})
+        lines.append(line)
+    (copy / TRIALS_FILE).write_text("\n".join(lines) + "\n")
+    view = load_tune_view(copy)
+    assert view.trial(victim.index).outcome == "no value"
+    lr = tune_figure(view).axes[0]
+    failed = next(c for c in lr.collections if c.get_label().startswith("failed"))
+    assert [tuple(p) for p in failed.get_offsets()] == [(victim.params["train.learning_rate"], NO_VALUE_Y)]
+    assert failed.get_transform() != lr.transData  # y in axes coordinates: near the top edge
+    invoke("report", copy)
+    page = (copy / "report.html").read_text(encoding="utf-8")
+    assert "failed: out of memory" in page
+    root = ET.fromstring(parallel_svg(view))
+    line = next(p for p in root.iter("{http://www.w3.org/2000/svg}polyline") if p.get("data-trial") == str(victim.index))
+    assert line.get("stroke") == parallel.NO_VALUE and len(line.get("points").split()) == len(SCALES)

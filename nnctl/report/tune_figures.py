@@ -22,6 +22,7 @@ OUTCOME_STYLE = {
     "no value": ("failed or diverged (no value)", "v", PALETTE[7], PALETTE[7]),
 }
 BEST_COLOUR = PALETTE[2]
+NO_VALUE_Y = 0.96  # in axes coordinates
 COLUMNS = 3  # parameter panels per row
 
 
@@ -33,19 +34,23 @@ def _by_outcome(view: TuneView) -> dict[str, list[TrialPoint]]:
     return groups
 
 
+def _scatter(ax, x: list[float], trials: list[TrialPoint], outcome: str) -> None:
+    """Trials of one outcome at ``x``; those without a value just below the top edge (there is no y for them)."""
+    label, marker, face, edge = OUTCOME_STYLE[outcome]
+    if outcome == "no value":
+        ax.scatter(x, [NO_VALUE_Y] * len(x), marker=marker, facecolors=face, edgecolors=edge, s=40, label=label,
+                   transform=ax.get_xaxis_transform(), zorder=4)
+        ax.margins(y=0.14)  # headroom, so the markers at the top do not sit on the highest values
+    else:
+        ax.scatter(x, [t.value for t in trials], marker=marker, facecolors=face, edgecolors=edge, s=36,
+                   linewidths=1.2, label=label, zorder=3)
+
+
 def draw_parameter(ax, view: TuneView, axis: ParameterAxis) -> None:
     """The metric of every trial against one parameter, on the scale the search sampled it on."""
     for outcome, trials in _by_outcome(view).items():
-        if not trials:
-            continue
-        label, marker, face, edge = OUTCOME_STYLE[outcome]
-        x = [axis.plotted(t.params[axis.path]) for t in trials]
-        if outcome == "no value":  # no y to put them at: a marker on the top edge of the panel
-            ax.scatter(x, [1.0] * len(x), marker=marker, c=face, edgecolors=edge, s=40, label=label,
-                       transform=ax.get_xaxis_transform(), clip_on=False, zorder=4)
-        else:
-            ax.scatter(x, [t.value for t in trials], marker=marker, facecolors=face, edgecolors=edge, s=36,
-                       linewidths=1.2, label=label, zorder=3)
+        if trials:
+            _scatter(ax, [axis.plotted(t.params[axis.path]) for t in trials], trials, outcome)
     best = view.best
     if best is not None:
         ax.scatter([axis.plotted(best.params[axis.path])], [best.value], marker="*", s=260, facecolors=BEST_COLOUR,
@@ -80,10 +85,8 @@ def _padded(axis: ParameterAxis) -> tuple[float, float]:
 def draw_best_so_far(ax, view: TuneView) -> None:
     """Each trial's value by index, and the best ranked value among the trials up to it (a step line)."""
     for outcome, trials in _by_outcome(view).items():
-        if trials and outcome != "no value":
-            label, marker, face, edge = OUTCOME_STYLE[outcome]
-            ax.scatter([t.index for t in trials], [t.value for t in trials], marker=marker, facecolors=face,
-                       edgecolors=edge, s=30, linewidths=1.2, label=label, zorder=3)
+        if trials:
+            _scatter(ax, [t.index for t in trials], trials, outcome)
     progress = [(index, leader.value) for index, leader in view.best_so_far() if leader is not None]
     if progress:
         ax.step([i for i, _ in progress], [v for _, v in progress], where="post", color=BEST_COLOUR, linewidth=2,

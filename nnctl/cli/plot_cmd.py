@@ -185,7 +185,8 @@ def load_tune_view(tune_dir: Path, metric: str | None = None):
     from ..spec import parse_spec
 
     record = load_search(tune_dir)
-    axes = [ParameterAxis(d.path, d.kind, d.low, d.high, tuple(d.choices or ()), d.log) for d in record.parameters]
+    axes = [ParameterAxis(d.path, d.kind, d.log, None if d.choices else (d.low, d.high), tuple(d.choices or ()))
+            for d in record.parameters]
     trials = [TrialPoint(t.index, t.params, t.status, t.value, t.feasible, t.best_epoch, t.epochs, str(t.run_dir),
                          dict(t.satisfied), t.message) for t in record.trials]
     satisfy = dict(parse_spec(record.spec_yaml, str(Path(tune_dir) / SPEC_FILE)).search.satisfy)

@@ -68,7 +68,7 @@ def _ticks(axis: ParameterAxis) -> list[tuple[float, str]]:
     """(position in [0, 1], label) of an axis's ticks: every choice, powers of ten, or five even steps."""
     if axis.categorical:
         return [(axis.unit_position(choice), str(choice)) for choice in axis.choices]
-    lo, hi = sorted((axis.plotted(axis.low), axis.plotted(axis.high)))
+    lo, hi = axis.plotted_range
     if axis.log:
         decades = [10.0 ** e for e in range(math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9) + 1)]
         values = decades if len(decades) >= 2 else [lo, hi]

@@ -73,7 +73,7 @@ def _best_label(best: TrialPoint, view: TuneView) -> str:
 
 def _padded(axis: ParameterAxis) -> tuple[float, float]:
     """The sampled range with 4 % of room either side (on the log scale for log axes)."""
-    lo, hi = sorted((axis.plotted(axis.low), axis.plotted(axis.high)))
+    lo, hi = axis.plotted_range
     if axis.log:
         a, b = math.log10(lo), math.log10(hi)
         pad = 0.04 * (b - a) or 0.1

@@ -37,7 +37,7 @@ def summary_section(view: TuneView, tune_dir: Path) -> Section:
                        + (f"; {unmet} finished without meeting the satisfy conditions" if unmet else "")],
             ["ranked", f"{len(view.ranked)} (finished and meeting every satisfy condition)"]]
     rows += [[f"satisfy {name}", condition] for name, condition in view.satisfy.items()]
-    rows.append(["parameters", "; ".join(f"{a.path}: {a.kind} {list(a.choices) if a.categorical else [a.low, a.high]}"
+    rows.append(["parameters", "; ".join(f"{a.path}: {a.kind} {list(a.choices) if a.categorical else list(a.bounds)}"
                                          for a in view.parameters)])
     best = view.best
     if best is None:

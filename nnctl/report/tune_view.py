@@ -19,14 +19,14 @@ RANKED_STATUSES = ("completed", "early_stopping")
 
 @dataclass(frozen=True)
 class ParameterAxis:
-    """One searched parameter: ``kind`` as in the spec (log_uniform, choice, ...), its range or choices."""
+    """One searched parameter as the pictures need it: ``kind`` as in the spec (log_uniform, choice, ...),
+    whether it was sampled in log, and its sampled range (numbers) or its choices."""
 
     path: str
     kind: str
-    low: float | None = None
-    high: float | None = None
+    log: bool  # sampled on a log scale (log_uniform, int_log_uniform, one_minus_log_uniform)
+    bounds: tuple[float, float] | None = None  # [low, high] as in the spec; None for a choice
     choices: tuple = ()
-    log: bool = False  # sampled on a log scale (log_uniform, int_log_uniform, one_minus_log_uniform)
 
     @property
     def categorical(self) -> bool:
@@ -65,10 +65,15 @@ class ParameterAxis:
 
     def unit_of_plotted(self, x: float) -> float:
         """`unit_position` of a numeric value already on the plotted scale (a tick, 1 - β)."""
-        lo, hi = sorted((self.plotted(self.low), self.plotted(self.high)))
+        lo, hi = self.plotted_range
         if self.log:
             lo, hi, x = math.log10(lo), math.log10(hi), math.log10(x)
         return 0.5 if hi == lo else (x - lo) / (hi - lo)
+
+    @property
+    def plotted_range(self) -> tuple[float, float]:
+        """The sampled range on the plotted scale, low end first (1 - β reverses β's range)."""
+        return tuple(sorted(self.plotted(end) for end in self.bounds))
 
     def format(self, value: Any) -> str:
         return str(value) if self.categorical or isinstance(value, int) else f"{value:.4g}"

@@ -108,7 +108,7 @@ def test_an_absurd_size_fails_at_once_with_the_memory_it_would_need(tmp_path):
 
 
 def test_spec_show_gives_the_preflight_memory_estimate(tiny_spec):
-    out = invoke("spec", "show", tiny_spec).stdout
+    out = invoke("spec", "show", tiny_spec).stderr  # beside the layer table, off the YAML on stdout
     # tiny: 64*16 + 16*2 (batch norm) + 16*10 + 10 = 1226 parameters; Adam: θ, dθ, 2 moments → 4 vectors;
     # activations per example: 64 (flatten1) + 16 (dense1) + 16 (bn) + 16 (act) + 16 (drop) + 10 = 138,
     # value and gradient, batch 32; float32.

@@ -15,6 +15,7 @@ from ..strategy.scoring import parse_weights
 from ..train.evaluate import lower_is_better, metric_suffixes
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
+from .work_progress import busy
 
 
 def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str, float]:
@@ -64,7 +65,7 @@ def evaluate_run(
     over = parse_bars(fail_over, False, "--fail-over")
     if data_file is not None and group_by is not None:
         raise fail("--group-by reads the run's own CSV source; it does not apply to --data files")
-    with user_errors():
+    with user_errors(), busy(f"evaluating {run}"):
         model = load_model(run, which)
         options = Options.for_model(model, threshold, parse_weights(weights) if weights is not None else None, group_by)
         if data_file is not None:

@@ -7,8 +7,10 @@ import sys
 
 import typer
 
+from .. import __version__
 from . import (
     data_cmd,
+    data_sample_cmd,
     diagnose_cmd,
     errors_cmd,
     eval_cmd,
@@ -30,9 +32,24 @@ app = typer.Typer(
     cls=OneLineUsageErrors,
     help="Train neural networks from YAML experiment specs.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"nnctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+):
+    """Train neural networks from YAML experiment specs."""
+
+
 app.command()(train_cmd.train)
 app.command(name="eval")(eval_cmd.evaluate_run)
 app.command()(predict_cmd.predict)
@@ -47,6 +64,7 @@ app.add_typer(runs_cmd.app, name="runs")
 app.command()(diagnose_cmd.diagnose)
 app.command(name="errors")(errors_cmd.errors)
 app.command(name="select")(select_cmd.select_runs)
+data_cmd.app.command(name="sample")(data_sample_cmd.sample)
 
 
 def main() -> None:

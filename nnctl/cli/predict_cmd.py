@@ -16,6 +16,7 @@ from ..runs.atomic import describe
 from ..runs.rundir import CheckpointName
 from .common import fail, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
+from .work_progress import busy
 
 
 class Labels(StrEnum):
@@ -35,7 +36,7 @@ def predict(
     source_yaml: str | None = SOURCE_YAML,
 ):
     """Predict classes (or regression values) for each input row; a CSV's label column is dropped when present."""
-    with user_errors():
+    with user_errors(), busy(f"predicting with {run}"):
         options = _csv_options(input_file, header, label_column, source_yaml)
         model = load_model(run, which)
         n_features = int(np.prod(model.net.input_shape))

@@ -11,7 +11,8 @@ from rich.table import Table
 from ..orchestration.start import prepare_run
 from ..spec import json_schema, load_spec, spec_to_yaml
 from ..train.memory import Footprint, human_bytes
-from .common import print_json, stdout, user_errors
+from .common import print_json, stderr, stdout, user_errors
+from .work_progress import busy
 
 app = typer.Typer(help="Validate, resolve and describe experiment specs.", no_args_is_help=True)
 
@@ -42,11 +43,13 @@ def check(
 def show(
     spec_file: Path = typer.Argument(..., metavar="SPEC"),
     overrides: list[str] = typer.Option([], "--set", help="Override a spec value: key.path=value."),
-    layers: bool = typer.Option(True, "--layers/--no-layers", help="Load the data and list each layer's output shape."),
+    layers: bool = typer.Option(
+        True, "--layers/--no-layers", help="Load the data and list each layer's output shape and the memory estimate on stderr."),
     as_json: bool = typer.Option(False, "--json", help="Print the resolved spec as JSON."),
 ):
-    """Print the resolved spec with every default filled in, and the layer shapes."""
-    with user_errors(str(spec_file), overrides):
+    """Print the resolved spec, every default filled in, as YAML on stdout (a spec you can save and
+    train); the layer shapes and the memory estimate go to stderr."""
+    with user_errors(str(spec_file), overrides), busy("loading the data to size the layers"):
         spec = load_spec(spec_file, overrides)
         parts = prepare_run(spec) if layers else None
     if as_json:
@@ -54,8 +57,8 @@ def show(
         return
     stdout.print(spec_to_yaml(spec), markup=False, end="")
     if parts is not None:
-        stdout.print(layer_table(parts.net, spec, parts.transfer))
-        stdout.print(memory_line(spec, parts.net))
+        stderr.print(layer_table(parts.net, spec, parts.transfer))
+        stderr.print(memory_line(spec, parts.net), markup=False, highlight=False, soft_wrap=True)
 
 
 def layer_table(net, spec, transfer: dict[str, str]) -> Table:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..spec.schema import DataSpec, DigitsSource, GeneratedSource
+from ..spec.schema import DataSpec, DigitsSource, GeneratedSource, RegistrySource
 from . import generated, registry
 from .assign import assign
 from .csv_table import CsvTable
@@ -181,6 +181,20 @@ def load_labelled_file(path: Path, class_names: list[str], task: str, source=Non
     return Dataset(pool.x, pool.y.reshape(len(pool.y), -1).astype(np.float64))
 
 
+def source_spec(source: str):
+    """The source a command-line word names: digits, a generated set, a registry entry or a data file."""
+    if source == "digits":
+        return DigitsSource()
+    if source in generated.DESCRIPTIONS:
+        return GeneratedSource(name=source)
+    if source in registry.REGISTRY:
+        return RegistrySource(name=source)
+    if Path(source).is_file():
+        return source_for_file(resolve(source, None))
+    known = ["digits", *generated.DESCRIPTIONS, *registry.REGISTRY]
+    raise DataError(f"{source}: neither a data set name ({', '.join(known)}) nor an existing file")
+
+
 def describe_source(source: str, datasets_dir: Path, spec_source=None) -> dict:
     """Facts for `nnctl data info`: a registry name is described without downloading it.
 
@@ -188,17 +202,7 @@ def describe_source(source: str, datasets_dir: Path, spec_source=None) -> dict:
     """
     if spec_source is None and source in registry.REGISTRY:
         return registry.registry_facts(source, Path(datasets_dir) / "cache")
-    if spec_source is not None:
-        spec = spec_source
-    elif source == "digits":
-        spec = DigitsSource()
-    elif source in generated.DESCRIPTIONS:
-        spec = GeneratedSource(name=source)
-    elif Path(source).is_file():
-        spec = source_for_file(resolve(source, None))
-    else:
-        known = ["digits", *generated.DESCRIPTIONS, *registry.REGISTRY]
-        raise DataError(f"{source}: neither a data set name ({', '.join(known)}) nor an existing file")
+    spec = spec_source if spec_source is not None else source_spec(source)
     data_spec = DataSpec(source=spec)
     found = read_parts(data_spec, Path(datasets_dir), np.random.default_rng(0))
     pool = found.parts[0]

@@ -363,6 +363,9 @@ class MaxPool(_Pool):
     def _share(self, k):
         return self._arg == k
 
+    def switches(self):
+        return [self._arg_v.copy(), self._arg_u.copy()] if self._tiled else [self._arg.copy()]
+
 
 class AvgPool(_Pool):
     """Window mean per channel; the gradient is spread evenly, dOut/(f·f)."""
@@ -438,6 +441,9 @@ class Residual(Layer):
 
     def kinks(self, eps):
         return self.activation.kinks(self._z, eps)
+
+    def switches(self):
+        return [self._z > 0] if self.activation.kinked else []
 
     def backward(self, dy, need_dx=True):
         dz = self.activation.grad(self._z, self._a, out=self._buffer("dz", dy.shape, dy.dtype))

@@ -144,7 +144,8 @@ def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = Non
     """A new run under ``runs_dir``, or in ``run_dir``: an existing, never-checkpointed directory (a search trial's)."""
     loaded = load_run_data(spec, datasets_dir or default_datasets_dir())
     run = prepare_run(spec, datasets_dir, splits=loaded.splits)
-    run_dir = Path(run_dir) if run_dir is not None else rundir.create_run_dir(runs_dir, spec.name)
+    own_dir = run_dir is None  # a search trial's directory lives in its tune directory: no runs/latest there
+    run_dir = rundir.create_run_dir(runs_dir, spec.name) if own_dir else Path(run_dir)
     try:
         atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
         write_record(run_dir, loaded, spec)
@@ -153,6 +154,8 @@ def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = Non
         # Epoch 0 is a valid checkpoint too: a run that diverges or is killed in its
         # first epoch still has a last good checkpoint.h5 to evaluate or resume.
         trainer.save(rundir.LATEST)
+        if own_dir:
+            rundir.point_latest(run_dir)  # only now: a run that could not start is removed, never pointed at
     except RunError:  # a full disk or a read-only folder: leave no half-made run behind
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
@@ -170,6 +173,7 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
     for item in overrides:
         if item.split("=", 1)[0].strip() not in RESUMABLE_CHANGES:
             raise BuildError(f"--set {item}", f"a resumed run can only change {', '.join(RESUMABLE_CHANGES)}")
+    run_dir = rundir.resolve_run(run_dir)
     path = rundir.checkpoint_path(run_dir, "latest")
     remove_stale_temporaries(Path(run_dir))
     ckpt = load_checkpoint(path)

@@ -68,13 +68,14 @@ def is_run_dir(path: Path) -> bool:
 
 
 def find_runs(directory: Path) -> list[Path]:
-    """The run directories directly inside ``directory`` (a runs folder or a tune directory), by name."""
+    """The run directories directly inside ``directory`` (a runs folder or a tune directory), by name;
+    ``latest``, the link to the newest run, is not a run of its own."""
     directory = Path(directory)
     if not directory.is_dir():
         raise RunError(f"{directory}: no such directory")
     if is_run_dir(directory):
         return [directory]
-    return sorted(p for p in directory.iterdir() if p.is_dir() and is_run_dir(p))
+    return sorted(p for p in directory.iterdir() if p.name != rundir.LATEST_LINK and p.is_dir() and is_run_dir(p))
 
 
 def read_epochs(run: Path) -> dict[str, list[float]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -11,6 +12,9 @@ from .atomic import describe
 
 SPEC_FILE = "spec.yaml"
 INITIAL, LATEST, BEST, METRICS = "initial.h5", "checkpoint.h5", "best.h5", "metrics.h5"
+# runs/latest: a relative symlink to the run most recently started in that folder, so that
+# `nnctl eval runs/latest` needs no timestamp. Readers that list runs must skip this name.
+LATEST_LINK = "latest"
 
 
 class CheckpointName(StrEnum):
@@ -47,7 +51,7 @@ def checkpoint_path(run: Path, which: str = CheckpointName.best) -> Path:
     """The file for ``which`` in best|latest|initial; best falls back to latest when absent."""
     if which not in CHECKPOINT_FILES:
         raise RunError(f"unknown checkpoint '{which}'; expected one of {', '.join(CheckpointName)}")
-    run = Path(run)
+    run = resolve_run(run)
     if not run.is_dir():
         raise RunError(f"{run}: no such run directory")
     if not any((run / name).exists() for name in CHECKPOINT_FILES.values()):
@@ -58,3 +62,30 @@ def checkpoint_path(run: Path, which: str = CheckpointName.best) -> Path:
     if not path.exists():
         raise RunError(f"{run}: no {CHECKPOINT_FILES[which]} in this run (did training start?)")
     return path
+
+
+def point_latest(run_dir: Path) -> None:
+    """Repoint ``<runs>/latest`` at ``run_dir`` atomically (a new link renamed over the old one).
+
+    Where links cannot be made (a filesystem without symlinks, a real directory
+    named "latest"), the old link is removed rather than left pointing at an older run.
+    """
+    run_dir = Path(run_dir)
+    link = run_dir.parent / LATEST_LINK
+    temporary = run_dir.parent / f".{LATEST_LINK}.tmp-{os.getpid()}"
+    try:
+        temporary.unlink(missing_ok=True)
+        temporary.symlink_to(run_dir.name, target_is_directory=True)
+        os.replace(temporary, link)
+    except OSError:
+        for stale in (temporary, link):
+            if stale.is_symlink():
+                stale.unlink(missing_ok=True)
+
+
+def resolve_run(run: Path) -> Path:
+    """The run directory a RUN argument names: ``runs/latest`` becomes the run it points at."""
+    run = Path(run)
+    if run.is_symlink() and run.name == LATEST_LINK:
+        return run.parent / os.readlink(run)
+    return run

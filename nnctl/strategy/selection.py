@@ -93,7 +93,7 @@ def run_metrics(run_dir: Path, which: str = "best") -> dict[str, float]:
 
 
 def select(runs: list[Path], optimize: str, bars: list[Bar], which: str = "best") -> Selection:
-    candidates = [Candidate(str(run), run_metrics(run, which)) for run in dict.fromkeys(runs)]
+    candidates = [Candidate(str(run), run_metrics(run, which)) for run in dict.fromkeys(map(rundir.resolve_run, runs))]
     known = sorted({name for c in candidates for name in c.metrics})
     for name, option in [(optimize, "--optimize")] + [(bar.metric, "--satisfy") for bar in bars]:
         if name not in known:

@@ -7,7 +7,7 @@ set -u
 # MNIST comes from $NNCTL_DATA_MIRROR, else from ../shared/data/mnist beside the repository.
 export NNCTL_DATA_MIRROR=${NNCTL_DATA_MIRROR:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data/mnist}
 RUNS=${RUNS_DIR:-/tmp/benchruns}
-CONFIGS=${*:-"mnist-mlp:10 mnist-lenet5 mnist-resnet:10"}
+CONFIGS=${*:-"mnist-mlp mnist-lenet5 mnist-resnet"}
 for entry in $CONFIGS; do
     name=${entry%%:*}
     epochs=""

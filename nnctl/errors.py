@@ -40,3 +40,23 @@ class MissingExtraError(NnctlError):
 
 class PlotError(NnctlError):
     """A picture this run cannot give: a boundary for non-2-D inputs, a metric it did not record, a bad output path."""
+
+
+class MissingSplitError(DataError):
+    """A run without the split asked for (e.g. no train-dev set); readers that can do without it catch this one."""
+
+
+class StrategyError(NnctlError):
+    """A diagnosis, error analysis or selection that cannot be made as asked (an unknown metric, a stale tags file)."""
+
+
+class ExportError(NnctlError):
+    """A model that cannot be exported as asked: a layer or option the format lacks, a verification that cannot run."""
+
+
+class TuneDirError(RunError):
+    """A tune directory that is missing, from another nnctl version, or edited by hand."""
+
+
+class ClusterError(NnctlError):
+    """A Dask scheduler that cannot be reached, has no workers, or whose workers cannot see the tune directory."""

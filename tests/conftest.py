@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from nnctl.cli.main import app  # noqa: E402
+from nnctl.spec import load_spec  # noqa: E402
 
 threadpool_limits(1)
 
@@ -132,6 +133,16 @@ def train_json(spec: Path, runs_dir: Path, *overrides: str) -> dict:
 def train_run(spec: Path, runs_dir: Path, *overrides: str) -> Path:
     """Train in-process, quietly; return the new run directory."""
     return Path(train_json(spec, runs_dir, *overrides)["run"])
+
+
+def init_from_source(path: Path, runs_dir: Path) -> list[str]:
+    """A spec with ``model.init_from: {run: runs/NAME}`` starts from a short run of configs/NAME.yaml:
+    the override pointing it there (none for a spec without init_from)."""
+    init = load_spec(path).model.init_from
+    if init is None:
+        return []
+    source = train_json(CONFIGS / f"{Path(init.run).name}.yaml", runs_dir, "data.limit=300", "train.epochs=1")
+    return [f"model.init_from.run={source['run']}"]
 
 
 def h5_datasets(path: Path) -> dict[str, np.ndarray]:

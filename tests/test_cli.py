@@ -331,10 +331,10 @@ def test_spec_check(tmp_path):
 
 
 def test_spec_show_prints_the_resolved_spec_and_layers(tiny_spec):
-    out = invoke("spec", "show", tiny_spec, "--set", "train.epochs=9").stdout
+    shown = invoke("spec", "show", tiny_spec, "--set", "train.epochs=9")
+    out, table = shown.stdout, shown.stderr  # the spec on stdout, the layer table on stderr
     assert "epochs: 9" in out and "beta1: 0.9" in out and "momentum: 0.9" in out  # defaults filled in
-    assert "dense1" in out and "dense1.bn" in out and "dense2" in out and "total" in out
-    table = out[out.index("layers"):]
+    assert "dense1" in table and "dense1.bn" in table and "dense2" in table and "total" in table
     assert "(16,)" in table and "(10,)" in table
     shown = json.loads(invoke("spec", "show", tiny_spec, "--json").stdout)
     assert shown["train"]["epochs"] == 4 and shown["model"]["layers"][0]["batchnorm"]["epsilon"] == 1e-5

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import CONFIGS, invoke, invoke_json, train_json
+from conftest import CONFIGS, init_from_source, invoke, invoke_json, train_json
 
 from nnctl.runs.checkpoint import load_checkpoint
 from nnctl.spec import load_spec
@@ -61,18 +61,9 @@ def test_config_trains_to_its_bar(tmp_path, name):
     assert result["metrics"]["dev_accuracy"] >= bar, f"{name}: dev accuracy {result['metrics']['dev_accuracy']:.4f} < {bar}"
 
 
-def _source_run(path: Path, runs_dir: Path) -> list[str]:
-    """A spec with ``model.init_from: {run: runs/NAME}`` starts from a short run of configs/NAME.yaml."""
-    init = load_spec(path).model.init_from
-    if init is None:
-        return []
-    source = train_json(CONFIGS / f"{Path(init.run).name}.yaml", runs_dir, "data.limit=300", "train.epochs=1")
-    return [f"model.init_from.run={source['run']}"]
-
-
 @pytest.mark.parametrize("path", OTHERS, ids=lambda p: p.stem)
 def test_other_configs_train_end_to_end_on_small_data(tmp_path, path):
-    result = train_json(path, tmp_path, "data.limit=300", "train.epochs=1", *_source_run(path, tmp_path / "source"))
+    result = train_json(path, tmp_path, "data.limit=300", "train.epochs=1", *init_from_source(path, tmp_path / "source"))
     assert result["stop_reason"] == "completed" and result["epochs"] == 1
     assert all(v == v for v in result["metrics"].values())  # no NaN
     invoke("eval", result["run"], "--split", "dev")

@@ -9,6 +9,7 @@ import pytest
 
 from nnctl.data import DataError, load_inference_input, load_splits
 from nnctl.data.csv_table import read_table
+from nnctl.data.sources import csv_dataset
 from nnctl.spec.schema import DataSpec
 
 IRIS_ROWS = [("5.1", "3.5", "1.4", "0.2", "setosa"), ("7.0", "3.2", "4.7", "1.4", "versicolor"), ("6.3", "3.3", "6.0", "2.5", "virginica")]
@@ -157,3 +158,15 @@ def test_predict_inputs_drop_a_label_column_when_present(tmp_path, caplog):
     unlabelled.write_text("1,2,3,4\n5,6,7,8\n")
     assert load_inference_input(unlabelled, n_features=4).tolist() == [[1, 2, 3, 4], [5, 6, 7, 8]]
     assert load_inference_input(path, label_column="species").shape == (5, 4)
+
+
+def test_ignored_columns_are_neither_inputs_nor_labels(tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text("id,a,b,region,label\n" + "".join(f"r{i},{i},{2 * i},{'ns'[i % 2]},{'xy'[i % 2]}\n" for i in range(6)))
+    pool = csv_dataset(read_table(path), "label", ["id", 3])
+    assert pool.x.tolist() == [[i, 2 * i] for i in range(6)] and pool.y.tolist() == list("xyxyxy")
+    assert load_inference_input(path, n_features=2, ignore_columns=["id", "region"]).tolist() == [[i, 2 * i] for i in range(6)]
+    with pytest.raises(DataError, match=r"ignore_columns names the label column column 5 \('label'\)"):
+        csv_dataset(read_table(path), "label", ["label"])
+    with pytest.raises(DataError, match="ignore_columns: no column named 'zone'"):
+        csv_dataset(read_table(path), "label", ["zone"])

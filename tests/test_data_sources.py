@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from conftest import invoke, invoke_json, one_line_error, train_run, write_spec
 
-from nnctl.data import DataError, load_splits
+from nnctl.data import load_splits
+from nnctl.errors import BuildError
 from nnctl.runs.data_record import load_data_record
 from nnctl.spec import parse_spec
 from nnctl.spec.errors import SpecError
@@ -97,7 +98,7 @@ def test_sources_spec_mistakes_are_located(text, message):
 
 def test_a_target_share_larger_than_the_source():
     data = sources_spec("data:\n  sources: [{source: moons, use: train}, {source: circles, use: target, dev: 300, test: 200}]\n")
-    with pytest.raises(DataError, match=r"data.sources\[1\] asks for 500 rows but the data has 400"):
+    with pytest.raises(BuildError, match=r"data.sources\[1\]: asks for 500 rows but the data has 400"):
         load_splits(data, 0, "unused")
 
 

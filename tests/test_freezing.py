@@ -132,7 +132,7 @@ def test_gradcheck_checks_trainable_tensors_only_and_says_so(tmp_path):
 def test_spec_show_counts_trainable_frozen_and_later_parameters(tmp_path):
     text = CNN.replace("layers:\n", "freeze: [conv1, dense1]\n  layers:\n", 1)
     out = invoke("spec", "show", write_spec(tmp_path, text),
-                 "--set", "train.unfreeze={after_epochs: 2, layers: [dense1], lr_scale: 0.1}").stdout
+                 "--set", "train.unfreeze={after_epochs: 2, layers: [dense1], lr_scale: 0.1}").stderr  # the table: stderr
     rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:]] for line in out.splitlines() if "│" in line}
     assert rows["trainable"][1] == "170" and rows["unfrozen later"][1] == "1,040" and rows["frozen"][1] == "44"
     assert rows["conv1"][2] == "frozen" and rows["dense1"][2] == "from epoch 3" and rows["dense2"][2] == "yes"

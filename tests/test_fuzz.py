@@ -126,9 +126,9 @@ def test_damaged_run_files_are_refused_cleanly(finished_run, tmp_path_factory, t
     else:
         data += payload
     path.write_bytes(bytes(data))
-    before = digests(run)
     evaluated = invoke("eval", run, "--split", "dev", "--checkpoint", "best" if target == "best.h5" else "latest", expect=None)
     assert_contract(evaluated)
+    before = digests(run)  # after eval, which records what it measured in eval.json
     resumed = invoke("train", "--resume", run, "--quiet", "--set", "train.epochs=3", expect=None)
     assert_contract(resumed)
     if resumed.exit_code == 2:

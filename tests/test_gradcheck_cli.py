@@ -44,11 +44,10 @@ def test_every_example_spec_passes_gradcheck(config, request):
 
 @pytest.mark.slow
 def test_relu_kinks_at_initialization_are_explained(mnist_cached):
-    """At init, LeNet's zero conv biases sit blank-pixel pre-activations on the kink: the report says why."""
-    code, report, result = gradcheck(str(CONFIGS / "mnist-lenet5.yaml"), "--examples", "4", "--max-checks", "6")
-    assert report["kinks"] > 1000
-    human = invoke("gradcheck", str(CONFIGS / "mnist-lenet5.yaml"), "--examples", "4", "--max-checks", "6", expect=None)
-    assert "lie within --eps of a ReLU kink" in human.stdout and "--after-steps" in human.stdout
+    """At init, LeNet's zero conv biases sit blank-pixel pre-activations on the kink: the check moves
+    its inputs off them, passes, and says so."""
+    human = invoke("gradcheck", str(CONFIGS / "mnist-lenet5.yaml"), "--examples", "4", "--max-checks", "6")
+    assert "moved off the kink by Gaussian noise" in human.stdout and "FAIL" not in human.stdout
 
 
 def test_report_lists_every_tensor_and_samples_when_asked():

@@ -179,7 +179,7 @@ def test_a_full_disk_mid_training_keeps_the_last_checkpoint(tiny_spec, tmp_path,
     result = invoke("train", tiny_spec, "--runs-dir", tmp_path / "runs", "--quiet", expect=2)
     line = one_line_error(result.stderr)
     assert "cannot write (No space left on device); the previous file, if any, is intact" in line
-    run = next((tmp_path / "runs").iterdir())
+    run = next((tmp_path / "runs").glob("tiny-*"))
     assert load_checkpoint(run / "checkpoint.h5").epoch == 0
     assert not [p for p in run.iterdir() if ".tmp-" in p.name]
 

@@ -108,9 +108,22 @@ def test_an_absurd_size_fails_at_once_with_the_memory_it_would_need(tmp_path):
 
 
 def test_spec_show_gives_the_preflight_memory_estimate(tiny_spec):
-    out = invoke("spec", "show", tiny_spec).stdout
+    out = invoke("spec", "show", tiny_spec).stderr  # beside the layer table, off the YAML on stdout
     # tiny: 64*16 + 16*2 (batch norm) + 16*10 + 10 = 1226 parameters; Adam: θ, dθ, 2 moments → 4 vectors;
     # activations per example: 64 (flatten1) + 16 (dense1) + 16 (bn) + 16 (act) + 16 (drop) + 10 = 138,
     # value and gradient, batch 32; float32.
     expected = 4 * (1226 * 4 + 2 * 32 * 138)
     assert f"training memory: about {expected / 1024:,.1f} KiB at batch 32" in out
+
+
+@pytest.mark.parametrize(
+    ("split", "limit", "expected"),
+    [
+        ("{train: 100, dev: 0.5, test: 0.2}", "", ":3: data.split: mixes row counts and fractions"),
+        ("{train: 0.8, dev: 0.1, test: 0.1}", "  limit: 4\n", ":4: data.split.test: the test split is empty (4 examples to share)"),
+    ],
+)
+def test_split_mistakes_found_with_the_data_name_the_spec_line(tmp_path, split, limit, expected):
+    spec = write_spec(tmp_path, f"data:\n  source: digits\n{limit}  split: {split}\n" + MODEL.replace("2, activation", "10, activation"))
+    line = one_line_error(invoke("train", spec, "--runs-dir", tmp_path / "runs", expect=2).stderr)
+    assert line.startswith(f"nnctl: error: {spec}{expected}"), line

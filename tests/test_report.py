@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MOONS_SPEC, TINY_SPEC, invoke, one_line_error, train_json, write_spec
+from conftest import MOONS_SPEC, TINY_SPEC, invoke, invoke_json, one_line_error, train_json, write_spec
 
 from nnctl.orchestration.model import load_model, split_data
 from nnctl.report.boundary import boundary_figure
@@ -280,7 +280,7 @@ def test_report_is_one_self_contained_page(runs, tmp_path):
     page = out.read_text()
     assert page.startswith("<!DOCTYPE html>")
     assert_self_contained(page)
-    for anchor in ("overview", "data", "metrics", "curves", "confusion", "boundary", "gradcheck", "spec"):
+    for anchor in ("overview", "data", "metrics", "diagnosis", "curves", "confusion", "boundary", "gradcheck", "spec"):
         assert f'<section id="{anchor}">' in page
     assert page.count("<svg") == 4  # two learning-curve figures, the confusion matrix, the boundary
     ids = re.findall(r'\bid="([^"]+)"', page)
@@ -289,6 +289,25 @@ def test_report_is_one_self_contained_page(runs, tmp_path):
     for svg in re.findall(r"<svg.*?</svg>", page, flags=re.S):
         ET.fromstring(svg)
     assert "dense1/W" in page and "<td>pass</td>" in page
+
+
+def test_the_report_carries_the_diagnosis_of_nnctl_diagnose(runs, tmp_path):
+    """The same numbers as `nnctl diagnose --json`: each level's error and the gaps, as percentages."""
+    found = invoke_json("diagnose", runs["moons"])
+    invoke("report", runs["moons"], "--out", tmp_path / "r.html")
+    page = tmp_path / "r.html"
+    text = page.read_text()
+    section = text[text.index('<section id="diagnosis">'):text.index("</section>", text.index('<section id="diagnosis">'))]
+    assert found["verdict"] in section
+    for name in ("train", "dev"):
+        assert f"<td>{name}</td><td>{100 * found['levels'][name]['error']:.2f} %</td>" in section
+    assert f"<td>variance</td><td>{100 * found['gaps']['variance']['value']:.2f} %</td>" in section
+
+
+def test_a_regression_report_has_no_diagnosis_and_says_why(runs):
+    result = invoke("report", runs["regression"])
+    assert 'id="diagnosis"' not in (runs["regression"] / "report.html").read_text()
+    assert "nnctl: note: no diagnosis in the report:" in result.stderr
 
 
 def test_report_of_an_image_run_has_no_boundary(runs):
@@ -316,7 +335,7 @@ def test_a_regression_without_dev_split_plots_what_it_recorded(runs):
 def test_train_report_writes_the_page_at_the_end(tmp_path):
     spec = write_spec(tmp_path, MOONS_SPEC.replace("epochs: 5", "epochs: 2"), "moons.yaml")
     result = invoke("train", spec, "--runs-dir", tmp_path / "runs", "--quiet", "--report")
-    run = next((tmp_path / "runs").iterdir())
+    run = next((tmp_path / "runs").glob("moons-*"))  # not runs/latest, the link to it
     assert (run / "report.html").is_file()
     assert f"report: {run / 'report.html'}" in result.stderr
 

@@ -132,7 +132,7 @@ def test_resume_is_bit_exact_with_adam_dropout_and_batchnorm(tmp_path, tiny_spec
 def test_resume_is_bit_exact_with_momentum_and_inverse_time(tmp_path):
     spec = write_spec(tmp_path, MOONS_SPEC.replace("{units: 8, activation: tanh}", "{units: 8, activation: tanh, batchnorm: true}"))
     _resume_matches_one_go(tmp_path, spec, 6)
-    lr = h5_datasets(next((tmp_path / "b").iterdir()) / "metrics.h5")["epoch/learning_rate"]
+    lr = h5_datasets(next((tmp_path / "b").glob("moons-*")) / "metrics.h5")["epoch/learning_rate"]
     assert lr == pytest.approx([0.1 / (1 + 0.5 * e) for e in range(1, 7)])
 
 
@@ -251,7 +251,7 @@ def test_sigkill_at_random_moments_leaves_a_resumable_run(tmp_path):
         proc.wait(timeout=30)
     finally:
         proc.kill()
-    (run,) = runs.iterdir()
+    (run,) = runs.glob("kill-*")  # runs/latest, when the kill came late enough, links to it
     _check_run_files(run)
 
     epochs_seen = [load_checkpoint(run / "checkpoint.h5").epoch]
@@ -328,6 +328,7 @@ def test_divergence_after_good_epochs_keeps_the_last_good_checkpoint(tmp_path):
           batch_size: 16
           learning_rate: 5
           optimizer: {name: momentum, dampened: false}
+        checkpoint: {every_epochs: 1}   # by default the last good checkpoint is at most every_seconds old
         """)
     result = invoke("train", spec, "--runs-dir", tmp_path / "runs", "--json", "--quiet", expect=3)
     summary = json.loads(result.stdout)

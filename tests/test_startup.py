@@ -16,12 +16,11 @@ import sys
 
 from conftest import CONFIGS
 
-# Never loaded to show help: the numerical core, HDF5, the spec schema, peers and plotting. (pydantic
-# is not listed: Typer itself builds its parameter coercion on it.)
-HEAVY = ("numpy", "h5py", "yaml", "torch", "matplotlib", "nnctl.nn.network", "nnctl.spec.schema",
+# Never loaded to show help: the numerical core, HDF5, YAML, pydantic and the spec schema, peers and plotting.
+HEAVY = ("numpy", "h5py", "yaml", "pydantic", "torch", "matplotlib", "nnctl.nn.network", "nnctl.spec.schema",
          "nnctl.orchestration.model", "nnctl.orchestration.start", "nnctl.train", "nnctl.data", "nnctl.runs.atomic")
-# Not needed to validate a spec: everything above but the schema and YAML.
-NOT_FOR_SPEC_CHECK = tuple(m for m in HEAVY if m not in ("yaml", "nnctl.spec.schema"))
+# Not needed to validate a spec: everything above but the schema, pydantic and YAML.
+NOT_FOR_SPEC_CHECK = tuple(m for m in HEAVY if m not in ("yaml", "pydantic", "nnctl.spec.schema"))
 
 RUN_AND_LIST_MODULES = """
 import json, sys

@@ -96,7 +96,7 @@ def test_spec_show_says_copied_reinitialized_or_new(source_run, tmp_path):
     base, run = source_run
     text = TARGET.replace("    - {units: 4, activation: softmax}",
                           "    - {units: 16, activation: relu}\n    - {units: 4, activation: softmax}")
-    out = invoke("spec", "show", target_spec(base, run, "show.yaml", text)).stdout
+    out = invoke("spec", "show", target_spec(base, run, "show.yaml", text)).stderr  # the layer table: stderr
     fates = {line.split("│")[1].strip(): line.split("│")[5].strip() for line in out.splitlines() if line.count("│") == 6}
     assert fates["conv1"] == "copied" and fates["conv1.bn"] == "copied" and fates["dense1"] == "copied"
     assert fates["dense2"] == "re-initialized" and fates["dense3"] == "new"

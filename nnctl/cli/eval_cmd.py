@@ -11,11 +11,15 @@ from ..orchestration.choices import Split
 from ..runs.names import CheckpointName
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
+from .work_progress import busy
+
+if TYPE_CHECKING:
+    from ..orchestration.model import LoadedModel
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from ..orchestration.model import LoadedModel
+    from ..data import Dataset
 
 
 def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str, float]:
@@ -36,15 +40,12 @@ def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str
     return parsed
 
 
-def _split_data(model: LoadedModel, split: Split, data_file: Path | None, source=None):
+def _file_data(model: LoadedModel, data_file: Path, source) -> Dataset:
     from ..data import Dataset, load_labelled_file
-    from ..orchestration.model import split_data
 
     ckpt = model.checkpoint
-    if data_file is not None:
-        data = load_labelled_file(data_file, ckpt.class_names, ckpt.task, source)
-        return Dataset(model.fit_inputs(data.x, data_file), data.y)
-    return split_data(model, split)
+    data = load_labelled_file(data_file, ckpt.class_names, ckpt.task, source)
+    return Dataset(model.fit_inputs(data.x, data_file), data.y)
 
 
 def evaluate_run(
@@ -57,48 +58,75 @@ def evaluate_run(
     which: CheckpointName = typer.Option(CheckpointName.best, "--checkpoint", help="Which checkpoint of the run."),
     fail_under: list[str] = typer.Option([], "--fail-under", help="Exit 1 if METRIC < VALUE (e.g. accuracy=0.97)."),
     fail_over: list[str] = typer.Option([], "--fail-over", help="Exit 1 if METRIC > VALUE (e.g. cost=0.3)."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Class-1 threshold of a sigmoid output (default 0.5)."),
+    weights: str | None = typer.Option(None, "--weights", help="Class weights for weighted_error, e.g. 'cat=1,unacceptable=10'."),
+    group_by: str | None = typer.Option(None, "--group-by", help="CSV column whose values group the errors (group_mean_error)."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
 ):
-    """Evaluate a run's checkpoint; exit 1 when a --fail-under/--fail-over bar is missed."""
+    """Evaluate a run's checkpoint; exit 1 when a --fail-under/--fail-over bar is missed.
+
+    A split's metrics and the dev latency (predict_ms) are recorded in the run's eval.json for `nnctl select`.
+    """
     from rich.table import Table
 
     from ..orchestration.model import load_model
-    from ..train.evaluate import confusion, evaluate
-    from ..train.prepare import prepare_split
+    from ..strategy.evaluation import Options, evaluate_data, evaluate_split
+    from ..strategy.scoring import parse_weights
 
     if data_file is None and (header or label_column or source_yaml):
         raise fail("--header, --label-column and --source-yaml describe a --data FILE; give --data too")
     under = parse_bars(fail_under, True, "--fail-under")
     over = parse_bars(fail_over, False, "--fail-over")
-    with user_errors():
+    if data_file is not None and group_by is not None:
+        raise fail("--group-by reads the run's own CSV source; it does not apply to --data files")
+    with user_errors(), busy(f"evaluating {run}"):
         model = load_model(run, which)
-        source = file_source(data_file, header, label_column, source_yaml) if data_file is not None else None
-        data = _split_data(model, split, data_file, source)
-        n_classes = len(model.checkpoint.class_names)
-        prepared = prepare_split(data, model.normalizer, model.checkpoint.task, model.net.output_shape[0], model.net.dtype)
-        metrics = evaluate(model.net, prepared.x, prepared.targets, prepared.labels, n_classes, model.checkpoint.class_names)
+        options = Options.for_model(model, threshold, parse_weights(weights) if weights is not None else None, group_by)
+        if data_file is not None:
+            options.group_by = None  # a file's rows are not the source's: its groups are unknown
+            source = file_source(data_file, header, label_column, source_yaml)
+            result = evaluate_data(model, _file_data(model, data_file, source), str(data_file), options)
+        else:
+            result = evaluate_split(run, model, split, options)
+        metrics = result.metrics
         for name in list(under) + list(over):
             if name not in metrics:
                 raise fail(f"unknown metric '{name}'; this run reports {', '.join(metrics)}")
     missed = [f"{n} {metrics[n]:.4f} < {v}" for n, v in under.items() if metrics[n] < v]
     missed += [f"{n} {metrics[n]:.4f} > {v}" for n, v in over.items() if metrics[n] > v]
-    source = str(data_file) if data_file else split
     if as_json:
-        print_json({"run": str(run), "checkpoint": str(model.path), "data": source, "examples": len(prepared),
-                    "metrics": metrics, "passed": not missed, "missed": missed})
+        print_json({"run": str(run), "checkpoint": str(model.path), "data": result.source, "examples": result.examples,
+                    "metrics": metrics, "groups": result.groups, "predict_ms": result.predict_ms, **options.to_dict(),
+                    "passed": not missed, "missed": missed})
     else:
-        table = Table(title=f"{run} on {source} ({len(prepared)} examples, {model.path.name})")
+        table = Table(title=f"{run} on {result.source} ({result.examples} examples, {model.path.name})")
         table.add_column("metric")
         table.add_column("value", justify="right")
         for name, value in metrics.items():
             table.add_row(name, f"{value:.4f}")
+        if result.predict_ms is not None:
+            table.add_row("predict_ms (dev, one example)", f"{result.predict_ms:.4f}")
         stdout.print(table)
+        if result.groups:
+            stdout.print(group_table(result.groups, options.group_by))
         if model.checkpoint.task == "multilabel":
-            stdout.print(task_table(prepared.labels, metrics, model.checkpoint.class_names))
-        elif prepared.labels is not None and n_classes <= 20:
-            stdout.print(confusion_table(confusion(model.net, prepared.x, prepared.labels, n_classes), model.checkpoint.class_names))
+            stdout.print(task_table(result.labels, metrics, model.checkpoint.class_names))
+        elif result.confusion is not None and len(model.checkpoint.class_names) <= 20:
+            stdout.print(confusion_table(result.confusion, model.checkpoint.class_names))
     if missed:
         raise fail("missed the bar: " + "; ".join(missed), EXIT_CHECK_FAILED)
+
+
+def group_table(groups: dict[str, dict], column) -> Table:
+    from rich.table import Table
+
+    table = Table(title=f"error by {column}")
+    table.add_column(str(column))
+    table.add_column("error", justify="right")
+    table.add_column("examples", justify="right")
+    for name, group in groups.items():
+        table.add_row(name, f"{group['error']:.4f}", str(group["examples"]))
+    return table
 
 
 def task_table(labels, metrics: dict, tasks: list[str]) -> Table:

@@ -6,10 +6,24 @@ from pathlib import Path
 
 import typer
 
-from ..orchestration.choices import DropoutDuringCheck
+from ..orchestration.choices import CHECKS_PER_TENSOR, JITTER, DropoutDuringCheck
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
+from .work_progress import busy, counting
 
-STYLE = {"pass": "green", "warn": "yellow", "unresolved": "yellow", "fail": "bold red"}
+STYLE = {"pass": "green", "warn": "yellow", "unresolved": "yellow", "kinked": "yellow", "fail": "bold red"}
+
+
+def parse_max_checks(text: str) -> int | None:
+    """``all`` (every coordinate: None) or a positive count per tensor."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise fail(f"--max-checks {text}: expected a positive number of coordinates per tensor, or 'all'")
+    return count
 
 
 def gradcheck(
@@ -19,7 +33,9 @@ def gradcheck(
     eps: float = typer.Option(1e-7, "--eps", min=1e-12, help="Step of the two-sided difference."),
     warn: float = typer.Option(1e-7, "--warn", help="Relative difference above which to warn."),
     fail_at: float = typer.Option(1e-5, "--fail", help="Relative difference above which a tensor fails."),
-    max_checks: int | None = typer.Option(None, "--max-checks", min=1, help="Check at most K sampled coordinates per tensor."),
+    max_checks: str = typer.Option(
+        str(CHECKS_PER_TENSOR), "--max-checks", metavar="K|all",
+        help="Coordinates sampled per tensor (smaller tensors: all of them), or all: every coordinate."),
     after_steps: int = typer.Option(0, "--after-steps", min=0, help="Train S steps before checking."),
     seed: int = typer.Option(0, "--seed", help="Seed for the example and coordinate samples."),
     dropout: DropoutDuringCheck = typer.Option(DropoutDuringCheck.off, "--dropout", help="off, or fixed: one mask drawn once and reused."),
@@ -32,13 +48,14 @@ def gradcheck(
 
     if warn > fail_at:
         raise fail(f"--warn {warn} is above --fail {fail_at}")
+    checks = parse_max_checks(max_checks)
     with user_errors(str(target) if target.is_file() else None, overrides):
-        if target.is_dir():
-            parts = run_parts(target)
-        else:
-            parts = prepare_run(load_spec(target, overrides))
-        settings = GradcheckSettings(examples, eps, max_checks, after_steps, seed, dropout)
-        report = gradcheck_run(parts, settings)
+        with busy("loading the data"):
+            parts = run_parts(target) if target.is_dir() else prepare_run(load_spec(target, overrides))
+        settings = GradcheckSettings(examples, eps, checks, after_steps, seed, dropout)
+        coordinates = sum(slot.size if checks is None else min(slot.size, checks) for slot in parts.net.trainable_slots())
+        with counting("gradcheck", coordinates, "coordinates") as advance:
+            report = gradcheck_run(parts, settings, lambda tensor, done, total: advance(tensor, done == total))
     rows = [(t, t.verdict(warn, fail_at)) for t in report.tensors]
     overall = report.verdict(warn, fail_at)
     failed = any(v == "fail" for _, v in rows) or overall == "fail"
@@ -46,8 +63,8 @@ def gradcheck(
         print_json({
             "target": str(target), "examples": examples, "eps": eps, "warn": warn, "fail": fail_at,
             "difference": report.difference, "verdict": "fail" if failed else overall, "kinks": report.kinks,
-            "frozen": report.frozen,
-            "tensors": [{"tensor": t.key, "difference": t.difference, "verdict": v, "checked": t.checked,
+            "max_checks": checks, "inputs_jittered": report.jittered, "frozen": report.frozen,
+            "tensors": [{"tensor": t.key, "difference": t.difference, "verdict": v, "checked": t.checked, "kinked": t.kinked,
                          "error": t.error, "resolution": t.resolution,
                          "size": t.size, "sampled": t.sampled,
                          "worst": [{"index": i, "analytic": a, "numerical": n} for i, a, n in t.worst]}
@@ -67,6 +84,8 @@ def _print_report(target, report, rows, overall, failed) -> None:
         table.add_column(column, justify="right" if column in ("checked", "relative difference") else "left")
     for t, v in rows:
         checked = f"{t.checked}/{t.size} sampled" if t.sampled else str(t.checked)
+        if t.kinked:
+            checked += f" (+{t.kinked} kinked)"
         table.add_row(t.key, checked, f"{t.difference:.2e}", f"[{STYLE[v]}]{v}[/]")
     table.add_row("overall", str(sum(t.checked for t, _ in rows)), f"{report.difference:.2e}", f"[{STYLE[overall]}]{overall}[/]")
     stdout.print(table)
@@ -78,10 +97,13 @@ def _print_report(target, report, rows, overall, failed) -> None:
             stdout.print(f"{t.key}: worst coordinates (index, analytic, numerical):", markup=False)
             for i, a, n in t.worst:
                 stdout.print(f"  [{i}] {a:.8e} {n:.8e}", markup=False)
-    if report.kinks:
-        stdout.print(f"note: {report.kinks} pre-activations lie within --eps of a ReLU kink, where two-sided "
-                     "differences are unreliable (e.g. zero biases on blank pixels); if a tensor fails, "
-                     "rerun with --after-steps 10", markup=False)
+    kinked = sum(t.kinked for t, _ in rows)
+    if report.jittered:
+        stdout.print("note: the checked inputs held ReLU inputs exactly at zero (zero biases on blank pixels); "
+                     f"they were moved off the kink by Gaussian noise of {JITTER:g}", markup=False)
+    if kinked:
+        stdout.print(f"note: {kinked} coordinates were left out: θ ± eps put a ReLU input on both sides of zero "
+                     "(or moved a max-pool's maximum), where a difference quotient is no derivative", markup=False)
     if any(v == "unresolved" for _, v in rows):
         stdout.print("unresolved: the gradients are smaller than the rounding noise of the two-sided "
                      "difference at this --eps; try a larger --eps (e.g. 1e-4) or --after-steps", markup=False)

@@ -15,7 +15,24 @@ import sys
 
 import typer
 
-from . import data_cmd, eval_cmd, gradcheck_cmd, plot_cmd, predict_cmd, report_cmd, spec_cmd, train_cmd
+from .. import __version__
+from . import (
+    data_cmd,
+    data_sample_cmd,
+    diagnose_cmd,
+    errors_cmd,
+    eval_cmd,
+    export_cmd,
+    gradcheck_cmd,
+    plot_cmd,
+    predict_cmd,
+    report_cmd,
+    runs_cmd,
+    select_cmd,
+    spec_cmd,
+    train_cmd,
+    tune_cmd,
+)
 from .common import OneLineUsageErrors
 
 app = typer.Typer(
@@ -23,17 +40,39 @@ app = typer.Typer(
     cls=OneLineUsageErrors,
     help="Train neural networks from YAML experiment specs.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"nnctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+):
+    """Train neural networks from YAML experiment specs."""
+
+
 app.command()(train_cmd.train)
 app.command(name="eval")(eval_cmd.evaluate_run)
 app.command()(predict_cmd.predict)
 app.command()(gradcheck_cmd.gradcheck)
+app.command()(export_cmd.export)
+app.command()(tune_cmd.tune)
 app.command()(report_cmd.report)
 app.add_typer(plot_cmd.app, name="plot")
 app.add_typer(spec_cmd.app, name="spec")
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(runs_cmd.app, name="runs")
+app.command()(diagnose_cmd.diagnose)
+app.command(name="errors")(errors_cmd.errors)
+app.command(name="select")(select_cmd.select_runs)
+data_cmd.app.command(name="sample")(data_sample_cmd.sample)
 
 
 def main() -> None:

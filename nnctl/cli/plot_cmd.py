@@ -1,4 +1,5 @@
-"""`nnctl plot`: learning curves (the default), decision boundaries, confusion matrices, misclassified images, filters.
+"""`nnctl plot`: learning curves (the default), decision boundaries, confusion matrices, misclassified images, filters,
+and the pictures of a search (`nnctl plot tune TUNE_DIR`).
 
 `nnctl plot RUN...` is `nnctl plot curves RUN...`. Each kind writes one PNG or SVG
 (default RUN/plots/<kind>.png) and prints its path; `--terminal` draws the
@@ -173,3 +174,46 @@ def filters(
     with user_errors():
         target = _output(out, run, f"filters-{layer}.png")
         _write(filters_figure(load_model(run, which), layer), target)
+
+
+def load_tune_view(tune_dir: Path, metric: str | None = None):
+    """A search's record as the report's plain view of it (the report may not import the search package),
+    refused when no trial has a value yet. ``metric``: draw another recorded metric, read from each trial's
+    run at the epoch the search scored it at; the ranking stays the search's. Callers run it inside `user_errors`."""
+    from ..report.curves import axis_label, metric_kind
+    from ..report.history import load_history
+    from ..report.tune_view import ParameterAxis, TrialPoint, TuneView
+    from ..search.record import SPEC_FILE, load_search
+    from ..spec import parse_spec
+
+    record = load_search(tune_dir)
+    axes = [ParameterAxis(d.path, d.kind, d.log, None if d.choices else (d.low, d.high), tuple(d.choices or ()))
+            for d in record.parameters]
+    trials = [TrialPoint(t.index, t.params, t.status, t.value, t.feasible, t.best_epoch, t.epochs, str(t.run_dir),
+                         dict(t.satisfied), t.message) for t in record.trials]
+    satisfy = dict(parse_spec(record.spec_yaml, str(Path(tune_dir) / SPEC_FILE)).search.satisfy)
+    view = TuneView(Path(tune_dir).name, record.metric, record.metric, record.goal, record.method, record.trials_planned,
+                    axes, trials, [t.index for t in record.ranked()], satisfy, ranked_by=record.metric)
+    view.require_values(str(tune_dir))
+    task = load_history(Path(view.scored()[0].run)).task
+    if metric is not None and metric != record.metric:
+        view.metric = metric
+        for trial in view.scored():
+            trial.value = float(load_history(Path(trial.run)).column(metric)[trial.best_epoch - 1])
+    view.metric_label = f"{view.metric}: {axis_label(metric_kind(view.metric)[1], task)}"
+    return view
+
+
+@app.command()
+def tune(
+    tune_dir: Path = typer.Argument(..., metavar="TUNE_DIR", help="A directory made by `nnctl tune`."),
+    metric: str | None = typer.Option(None, "--metric", help="Draw this recorded metric (at each trial's scored epoch) "
+                                      "instead of the searched one; the ranking stays the search's."),
+    out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default TUNE_DIR/plots/tune.png)."),
+):
+    """A search: its metric against each hyperparameter (log axes where sampled in log), and best-so-far by trial."""
+    from ..report.tune_figures import tune_figure
+
+    with user_errors():
+        target = _output(out, tune_dir, "tune.png" if metric is None else f"tune-{metric}.png")
+        _write(tune_figure(load_tune_view(tune_dir, metric)), target)

@@ -5,12 +5,17 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ..runs.names import CheckpointName
 from .common import fail, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
+from .work_progress import busy
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Labels(StrEnum):
@@ -36,7 +41,7 @@ def predict(
     from ..orchestration.model import load_model
     from ..runs.atomic import describe
 
-    with user_errors():
+    with user_errors(), busy(f"predicting with {run}"):
         options = _csv_options(input_file, header, label_column, source_yaml)
         model = load_model(run, which)
         n_features = int(np.prod(model.net.input_shape))
@@ -75,10 +80,11 @@ def _csv_options(path: Path, header: Header | None, label_column: str | None, so
     if source.type != "csv":
         raise DataError(f"{path}: --header, --label-column and --source-yaml apply to CSV inputs, not {source.type}")
     explicit = label_column is not None or (source_yaml is not None and "label_column" in source.model_fields_set)
-    return {"header": source.header, "delimiter": source.delimiter, "label_column": source.label_column if explicit else None}
+    return {"header": source.header, "delimiter": source.delimiter, "label_column": source.label_column if explicit else None,
+            "ignore_columns": source.ignore_columns}
 
 
-def _columns(outputs, task: str, class_names: list[str], proba: bool):
+def _columns(outputs: np.ndarray, task: str, class_names: list[str], proba: bool):
     """Column names and values: the predicted class, then optionally one probability per class;
     multi-label: one 0/1 column per task, then optionally p_<task>."""
     import numpy as np

@@ -1,4 +1,11 @@
-"""Training progress on stderr: a live bar on a terminal, one plain line per epoch otherwise."""
+"""Training progress on stderr: a live bar on a terminal, one plain line per epoch otherwise.
+
+Two costs appear, labelled apart because they differ by definition: the bar's
+``batch cost`` is J of the mini-batch just trained on (training mode, with the
+L2/L1 penalty when the spec has one: ``batch cost+penalty``); the epoch line's
+``train_cost``/``dev_cost`` are the data loss over the whole split in inference
+mode, without the penalty, the figures metrics.h5 records per epoch.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,11 @@ def epoch_line(epoch: int, epochs: int, row: dict[str, float]) -> str:
     seconds = row["epoch_time"]
     parts.append(f"{seconds:.2f}s" if seconds >= 1 else f"{seconds * 1000:.0f}ms")
     return "  ".join(parts)
+
+
+def batch_cost_label(penalized: bool) -> str:
+    """What the bar's cost is: J of the last mini-batch, with the weight penalty when there is one."""
+    return "batch cost+penalty" if penalized else "batch cost"
 
 
 def unfrozen_line(epoch: int, layers: list[str], trainable: int) -> str:
@@ -38,14 +50,14 @@ class PlainReporter(Reporter):
 
 
 class LiveReporter(Reporter):
-    """A rich progress bar for the batches of each epoch, with the live cost and ETA."""
+    """A rich progress bar for the batches of each epoch, with the last mini-batch's cost and the ETA."""
 
-    def __init__(self):
+    def __init__(self, penalized: bool = False):
         self.progress = Progress(
             TextColumn("epoch {task.fields[epoch]}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("cost {task.fields[cost]:.4f}"),
+            TextColumn(batch_cost_label(penalized) + " {task.fields[cost]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=stderr,
@@ -65,10 +77,10 @@ class LiveReporter(Reporter):
         self.epochs = epochs
         if self.task is not None:
             self.progress.remove_task(self.task)
-        self.task = self.progress.add_task("train", total=n_batches, epoch=f"{epoch}/{epochs}", cost=float("nan"))
+        self.task = self.progress.add_task("train", total=n_batches, epoch=f"{epoch}/{epochs}", cost="…")
 
     def step(self, batch, cost):
-        self.progress.update(self.task, completed=batch, cost=cost)
+        self.progress.update(self.task, completed=batch, cost=f"{cost:.4f}")
 
     def unfrozen(self, epoch, layers, trainable):
         self.progress.console.print(unfrozen_line(epoch, layers, trainable), markup=False, highlight=False)

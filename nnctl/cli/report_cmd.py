@@ -1,4 +1,5 @@
-"""`nnctl report`: one self-contained HTML page per run (inline SVG, no network, no JavaScript)."""
+"""`nnctl report`: one self-contained HTML page per run, or per search when given a tune directory
+(inline SVG, no network, no JavaScript)."""
 
 from __future__ import annotations
 
@@ -6,23 +7,56 @@ from pathlib import Path
 
 import typer
 
+from ..errors import MissingSplitError, StrategyError
 from ..orchestration.choices import Split
 from ..runs.names import CheckpointName
-from .common import stdout, user_errors
-from .plot_cmd import CHECKPOINT_OPTION
+from .common import fail, stderr, stdout, user_errors
+from .plot_cmd import CHECKPOINT_OPTION, load_tune_view
 
 
 def report(
-    run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A run directory, or a tune directory made by `nnctl tune`."),
     out: Path | None = typer.Option(None, "--out", help="The .html file to write (default RUN/report.html)."),
     split: Split | None = typer.Option(None, "--split", help="Split for the confusion matrix and boundary (default dev, else test)."),
     which: CheckpointName = CHECKPOINT_OPTION,
     gradcheck: bool = typer.Option(False, "--gradcheck", help="Also check the latest parameters' gradients (as `nnctl gradcheck RUN`)."),
 ):
-    """Write the run's report: spec, data and splits, metrics, learning curves, confusion matrix, boundary (2-D)."""
-    from ..orchestration.gradcheck import GradcheckSettings  # here, not at the top: `nnctl --help` stays fast
-    from ..report.html import write_report
+    """Write the run's report: spec, data and splits, metrics, diagnosis, learning curves, confusion matrix, boundary (2-D).
 
+    Given a tune directory, write the search's report instead: summary, ranked trials, the metric against each
+    hyperparameter, best-so-far and parallel coordinates.
+    """
+    from ..orchestration.gradcheck import GradcheckSettings
+    from ..report.html import write_report  # here, not at the top: `nnctl --help` stays as fast as without it
+    from ..search.record import TUNE_FILE
+
+    if (run / TUNE_FILE).is_file():
+        return _tune_report(run, out, split, gradcheck)
     with user_errors():
-        path = write_report(run, out, split, which, GradcheckSettings() if gradcheck else None)
+        path = write_report(run, out, split, which, GradcheckSettings() if gradcheck else None, diagnosis_of(run, which))
     stdout.print(str(path), markup=False)
+
+
+def _tune_report(tune_dir: Path, out: Path | None, split: Split | None, gradcheck: bool) -> None:
+    from ..report.figures import check_output
+    from ..report.tune_page import write_tune_report
+
+    if split is not None or gradcheck:
+        raise fail(f"{tune_dir} is a tune directory: --split and --gradcheck are for a run "
+                   f"(report one trial with `nnctl report {tune_dir / 'trial-0000'}`)")
+    with user_errors():
+        if out is not None:
+            check_output(out, "--out", (".html", ".htm"))
+        path = write_tune_report(load_tune_view(tune_dir), tune_dir, out)
+    stdout.print(str(path), markup=False)
+
+
+def diagnosis_of(run: Path, which: str = "best") -> dict | None:
+    """The run's diagnosis for its report, or None (with a note) where there is none to make."""
+    from ..strategy.diagnosis import diagnose_run
+
+    try:
+        return diagnose_run(run, which=which).to_dict()
+    except (StrategyError, MissingSplitError) as err:  # regression, multi-label, or no dev split: the notes' decomposition is for error rates
+        stderr.print(f"nnctl: note: no diagnosis in the report: {err}", markup=False, soft_wrap=True)
+        return None

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from .common import print_json, stdout, user_errors
+from .common import print_json, stderr, stdout, user_errors
+from .work_progress import busy
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -27,7 +28,11 @@ def check(
 
     with user_errors(str(spec_file), overrides):
         spec = load_spec(spec_file, overrides)
-        parts = _prepare(spec) if data else None
+        parts = None
+        if data:  # imported only here: a plain check never loads NumPy or h5py
+            from ..orchestration.start import prepare_run
+
+            parts = prepare_run(spec)
     if parts is None:
         stdout.print(f"{spec_file}: ok")
         return
@@ -44,29 +49,25 @@ def check(
 def show(
     spec_file: Path = typer.Argument(..., metavar="SPEC"),
     overrides: list[str] = typer.Option([], "--set", help="Override a spec value: key.path=value."),
-    layers: bool = typer.Option(True, "--layers/--no-layers", help="Load the data and list each layer's output shape."),
+    layers: bool = typer.Option(
+        True, "--layers/--no-layers", help="Load the data and list each layer's output shape and the memory estimate on stderr."),
     as_json: bool = typer.Option(False, "--json", help="Print the resolved spec as JSON."),
 ):
-    """Print the resolved spec with every default filled in, and the layer shapes."""
+    """Print the resolved spec, every default filled in, as YAML on stdout (a spec you can save and
+    train); the layer shapes and the memory estimate go to stderr."""
+    from ..orchestration.start import prepare_run
     from ..spec import load_spec, spec_to_yaml
 
-    with user_errors(str(spec_file), overrides):
+    with user_errors(str(spec_file), overrides), busy("loading the data to size the layers"):
         spec = load_spec(spec_file, overrides)
-        parts = _prepare(spec) if layers else None
+        parts = prepare_run(spec) if layers else None
     if as_json:
         print_json(spec.model_dump(mode="json"))
         return
     stdout.print(spec_to_yaml(spec), markup=False, end="")
     if parts is not None:
-        stdout.print(layer_table(parts.net, spec, parts.transfer))
-        stdout.print(memory_line(spec, parts.net))
-
-
-def _prepare(spec):
-    """The spec's data and network (imported here: `spec check` without --data never loads NumPy or h5py)."""
-    from ..orchestration.start import prepare_run
-
-    return prepare_run(spec)
+        stderr.print(layer_table(parts.net, spec, parts.transfer))
+        stderr.print(memory_line(spec, parts.net), markup=False, highlight=False, soft_wrap=True)
 
 
 def layer_table(net, spec, transfer: dict[str, str]) -> Table:

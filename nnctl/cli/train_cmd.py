@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, plain, print_json, stdout, user_errors
+from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
+from .work_progress import busy
 
 if TYPE_CHECKING:
-    from ..train.loop import TrainResult
+    from ..train.loop import Trainer, TrainResult
 
 
 def train(
@@ -29,17 +30,17 @@ def train(
     from ..orchestration.start import resume_run, start_run
     from ..spec import load_spec
     from ..train.loop import Reporter, StopReason, stop_on_signals
-    from .common import stderr
     from .progress import LiveReporter, PlainReporter
 
     if (spec_file is None) == (resume is None):
         raise fail("give either a SPEC file or --resume RUN")
     if repair_metrics and resume is None:
         raise fail("--repair-metrics goes with --resume RUN")
-    with user_errors(str(spec_file) if spec_file else None, overrides):
+    with user_errors(str(spec_file) if spec_file else None, overrides), busy("loading the data"):
         if report:  # imported here: `nnctl --help` and plain training stay as fast as without reports
             from ..report.figures import require_matplotlib
             from ..report.html import write_report
+            from .report_cmd import diagnosis_of
 
             require_matplotlib()  # before training, not after it
         if resume is not None:
@@ -47,13 +48,16 @@ def train(
         else:
             trainer = start_run(load_spec(spec_file, overrides), runs_dir)
     live = not quiet and not plain()
-    reporter: Reporter = Reporter() if quiet else (LiveReporter() if live else PlainReporter())
+    penalized = bool(trainer.spec.regularization.l2 or trainer.spec.regularization.l1)
+    reporter: Reporter = Reporter() if quiet else (LiveReporter(penalized) if live else PlainReporter())
     with user_errors(), stop_on_signals(trainer), (reporter if live else nullcontext()):
         result = trainer.run(reporter)  # a write failure (full disk) is one line; the last checkpoint stays
     _summarise(result, as_json)
+    if result.stop_reason == StopReason.interrupted:
+        _interruption_note(trainer, result)
     if report and result.stop_reason in (StopReason.completed, StopReason.early_stopping):
         with user_errors():
-            stderr.print(f"report: {write_report(result.run_dir)}", markup=False, soft_wrap=True)
+            stderr.print(f"report: {write_report(result.run_dir, diagnosis=diagnosis_of(result.run_dir))}", markup=False, soft_wrap=True)
     if result.stop_reason == StopReason.diverged:
         raise fail(
             f"training diverged (cost is not finite) at step {result.steps + 1}; "
@@ -62,6 +66,15 @@ def train(
         )
     if result.stop_reason == StopReason.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def metric_order(metrics: dict[str, float]) -> list[str]:
+    """The metrics (cost, accuracy, ...) of the train and dev splits in the order `eval` lists them."""
+    from ..train.evaluate import METRIC_ORDER
+
+    names = {key.split("_", 1)[1] for key in metrics
+             if key.startswith(("train_", "dev_")) and not key.startswith("train_dev_")}
+    return sorted(names, key=lambda name: (METRIC_ORDER.index(name) if name in METRIC_ORDER else len(METRIC_ORDER), name))
 
 
 def _summarise(result: TrainResult, as_json: bool) -> None:
@@ -73,15 +86,33 @@ def _summarise(result: TrainResult, as_json: bool) -> None:
             "stop_reason": result.stop_reason, "metrics": result.metrics, "best": result.best,
         })
         return
-    table = Table(title=f"{result.run_dir}  ({result.stop_reason}, {result.epochs_done} epochs, {result.steps} steps)")
+    title = f"{result.run_dir}  ({result.stop_reason}, {result.epochs_done} epochs, {result.steps} steps)"
+    names = metric_order(result.metrics)
+    if not names:  # stopped before the first epoch ended: no split was evaluated yet
+        stdout.print(f"{title}: no epoch finished, so no metrics yet", markup=False)
+        return
+    table = Table(title=title)
     table.add_column("metric")
     table.add_column("train", justify="right")
     table.add_column("dev", justify="right")
-    names = sorted({key.split("_", 1)[1] for key in result.metrics if key.startswith(("train_", "dev_"))
-                    and not key.startswith("train_dev_")})
     for name in names:
         cells = [result.metrics.get(f"{split}_{name}") for split in ("train", "dev")]
         table.add_row(name, *("" if v is None else f"{v:.4f}" for v in cells))
     stdout.print(table)
     if result.best.get("value") is not None:
         stdout.print(f"best {result.best['metric']} {result.best['value']:.4f} at epoch {result.best['epoch']}")
+
+
+def _interruption_note(trainer: Trainer, result: TrainResult) -> None:
+    """Where an interrupted run stands, and the command that continues it (stderr, after the summary)."""
+    from .progress import batch_cost_label
+
+    if trainer.batch:
+        where = f"in epoch {trainer.epoch + 1} after {trainer.batch} of {trainer.n_batches} mini-batches"
+        if trainer.log.n_steps:
+            label = batch_cost_label(bool(trainer.spec.regularization.l2 or trainer.spec.regularization.l1))
+            where += f" (last {label} {trainer.log.iteration['cost'][-1]:.4f})"
+    else:
+        where = f"after epoch {trainer.epoch}"
+    stderr.print(f"interrupted {where}, step {result.steps}\ncheckpoint saved in {result.run_dir}\n"
+                 f"resume with: nnctl train --resume {result.run_dir}", markup=False, highlight=False, soft_wrap=True)

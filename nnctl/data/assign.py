@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import BuildError
 from .csv_table import read_table
 from .dataset import Dataset, concat
 from .errors import DataError
@@ -37,7 +38,7 @@ def _one_source(data_spec, found: PartSet, rngs) -> dict[str, Dataset | None]:
     for key, data in named:
         role = key.rsplit(".", 1)[-1]
         if role in given:
-            raise DataError(f"{key}: the {role} split is already given by {given_by[role]}; give it once")
+            raise BuildError(key, f"the {role} split is already given by {given_by[role]}; give it once")
         given[role], given_by[role] = data, key
     if taken:
         keep = np.setdiff1d(np.arange(len(pool)), np.concatenate(list(taken.values())))
@@ -84,7 +85,7 @@ def _several_sources(data_spec, found: PartSet, rngs) -> dict[str, Dataset | Non
         pool = found.parts[found.by_key(f"{key}.source")].data
         if use.use != "target":
             if own:
-                raise DataError(f"{key}.source: has its own {' and '.join(own)} examples, which only a 'use: target' source can use")
+                raise BuildError(f"{key}.source", f"has its own {' and '.join(own)} examples, which only a 'use: target' source can use")
             pieces[use.use].append(pool)
             continue
         shares = {name: 0.0 if name in own else value for name, value in use.shares().items()}
@@ -93,21 +94,22 @@ def _several_sources(data_spec, found: PartSet, rngs) -> dict[str, Dataset | Non
         for name in ("train", "dev", "test"):
             if shares.get(name, 0) > 0 or name in own:
                 if len(dealt[name]) == 0:
-                    raise DataError(f"{key}: its {name} share is empty ({len(pool)} examples); give it a larger share")
+                    raise BuildError(key, f"its {name} share is empty ({len(pool)} examples); give it a larger share")
                 pieces[name].append(dealt[name])
     splits = {name: concat(parts) if parts else _empty(found) for name, parts in pieces.items()}
     if not len(splits["train"]):
-        raise DataError("data.sources: no training examples (mark a source 'use: train' or give a target a train share)")
+        raise BuildError("data.sources", "no training examples (mark a source 'use: train' or give a target a train share)")
     train_dev = None
     if data_spec.split.train_dev > 0:
         carve = data_spec.split.train_dev
         rest = 1.0 - carve if carve < 1 else len(splits["train"]) - carve
         if rest <= 0:
-            raise DataError(f"data.split.train_dev: {carve:g} leaves no training rows ({len(splits['train'])} in all)")
+            raise BuildError("data.split.train_dev", f"{carve:g} leaves no training rows ({len(splits['train'])} in all)")
         dealt = share_out(splits["train"], {"train": rest, "train_dev": carve}, stratify, rngs["split"], "data.split.train_dev")
         splits["train"], train_dev = dealt["train"], dealt["train_dev"]
         if not len(train_dev):
-            raise DataError(f"the train_dev split is empty ({len(splits['train'])} training examples); give it a larger share")
+            raise BuildError("data.split.train_dev",
+                             f"the train_dev split is empty ({len(splits['train'])} training examples); give it a larger share")
     return {**splits, "train_dev": train_dev}
 
 

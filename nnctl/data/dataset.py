@@ -36,15 +36,21 @@ class Dataset:
     def source_rows(self) -> np.ndarray:
         return np.arange(len(self)) if self.rows is None else self.rows
 
-    def parts(self) -> np.ndarray:
-        return np.zeros(len(self), dtype=np.int64) if self.part is None else self.part
+    def parts(self, dtype=np.int64) -> np.ndarray:
+        return np.zeros(len(self), dtype=dtype) if self.part is None else self.part.astype(dtype, copy=False)
 
     def take(self, rows: np.ndarray) -> Dataset:
         rows = np.asarray(rows, dtype=np.int64)
-        return Dataset(self.x[rows], self.y[rows], self.source_rows()[rows], None if self.part is None else self.part[rows])
+        source_rows = rows if self.rows is None else self.rows[rows]  # the same array as the index: no copy
+        return Dataset(self.x[rows], self.y[rows], source_rows, None if self.part is None else self.part[rows])
 
     def as_part(self, number: int) -> Dataset:
-        """The same examples labelled as part ``number``, rows counted from 0 (a part is a table of its own)."""
+        """The same examples labelled as part ``number``, rows counted from 0 (a part is a table of its own).
+
+        Part 0 keeps ``rows`` and ``part`` None (their defaults), so a large single source carries no
+        per-row arrays until a split takes its rows."""
+        if number == 0:
+            return Dataset(self.x, self.y)
         return Dataset(self.x, self.y, np.arange(len(self)), np.full(len(self), number, dtype=np.int64))
 
 

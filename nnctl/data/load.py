@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..spec.schema import DataSpec, DigitsSource, GeneratedSource
+from ..spec.schema import DataSpec, DigitsSource, GeneratedSource, RegistrySource
 from . import generated, registry
 from .assign import assign
 from .csv_table import CsvTable
@@ -143,7 +143,7 @@ def warn_unseen_classes(splits: Splits, name: str) -> list[str]:
 
 
 def load_inference_input(path: Path, n_features: int | None = None, label_column: int | str | None = None,
-                         header: bool | str = "auto", delimiter: str = ",") -> np.ndarray:
+                         header: bool | str = "auto", delimiter: str = ",", ignore_columns: list[int | str] = ()) -> np.ndarray:
     """Inputs for `nnctl predict`: .npz (key x), .npy, CSV or HDF5 dataset x.
 
     A CSV file with one column more than the model's ``n_features`` (or with
@@ -153,11 +153,12 @@ def load_inference_input(path: Path, n_features: int | None = None, label_column
     if not isinstance(found, CsvTable):
         check_finite(found, "inputs", path)
         return found
-    columns = list(range(found.width))
-    if label_column is not None or (n_features is not None and found.width == n_features + 1):
+    ignored = {found.column_index(c, "ignore_columns") for c in ignore_columns}
+    columns = [j for j in range(found.width) if j not in ignored]
+    if label_column is not None or (n_features is not None and len(columns) == n_features + 1):
         column = found.column_index(-1 if label_column is None else label_column, "--label-column")
         log.info("%s: dropped %s, the label column (%d columns, the model takes %s)", path, found.column_name(column),
-                    found.width, n_features if n_features is not None else found.width - 1)
+                    len(columns), n_features if n_features is not None else len(columns) - 1)
         columns.remove(column)
     return found.numbers(columns)
 
@@ -181,6 +182,20 @@ def load_labelled_file(path: Path, class_names: list[str], task: str, source=Non
     return Dataset(pool.x, pool.y.reshape(len(pool.y), -1).astype(np.float64))
 
 
+def source_spec(source: str):
+    """The source a command-line word names: digits, a generated set, a registry entry or a data file."""
+    if source == "digits":
+        return DigitsSource()
+    if source in generated.DESCRIPTIONS:
+        return GeneratedSource(name=source)
+    if source in registry.REGISTRY:
+        return RegistrySource(name=source)
+    if Path(source).is_file():
+        return source_for_file(resolve(source, None))
+    known = ["digits", *generated.DESCRIPTIONS, *registry.REGISTRY]
+    raise DataError(f"{source}: neither a data set name ({', '.join(known)}) nor an existing file")
+
+
 def describe_source(source: str, datasets_dir: Path, spec_source=None) -> dict:
     """Facts for `nnctl data info`: a registry name is described without downloading it.
 
@@ -188,17 +203,7 @@ def describe_source(source: str, datasets_dir: Path, spec_source=None) -> dict:
     """
     if spec_source is None and source in registry.REGISTRY:
         return registry.registry_facts(source, Path(datasets_dir) / "cache")
-    if spec_source is not None:
-        spec = spec_source
-    elif source == "digits":
-        spec = DigitsSource()
-    elif source in generated.DESCRIPTIONS:
-        spec = GeneratedSource(name=source)
-    elif Path(source).is_file():
-        spec = source_for_file(resolve(source, None))
-    else:
-        known = ["digits", *generated.DESCRIPTIONS, *registry.REGISTRY]
-        raise DataError(f"{source}: neither a data set name ({', '.join(known)}) nor an existing file")
+    spec = spec_source if spec_source is not None else source_spec(source)
     data_spec = DataSpec(source=spec)
     found = read_parts(data_spec, Path(datasets_dir), np.random.default_rng(0))
     pool = found.parts[0]

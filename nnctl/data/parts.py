@@ -23,6 +23,7 @@ from .csv_table import read_table
 from .dataset import Dataset, encode_labels, is_multilabel
 from .errors import DataError
 from .files import file_sha256
+from .rows import blocks
 from .sources import SourceData, read_source, source_for_file
 
 
@@ -207,9 +208,16 @@ def _source_name(source) -> str:
     return getattr(source, "name", source.type)
 
 
-def check_finite(values: np.ndarray, what: str, where) -> None:
-    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
-    if bad.any():
-        rows = np.flatnonzero(bad)
+def check_finite(values, what: str, where) -> None:
+    """Refuse NaN/inf, a block at a time: no full-size mask, and rows still on disk are read once."""
+    if values.dtype.kind not in "fc":
+        return
+    found = []
+    for positions, block in blocks(values):
+        bad = ~np.isfinite(block.reshape(len(block), -1)).all(axis=1)
+        if bad.any():
+            found.append(np.arange(len(values))[positions][bad] if isinstance(positions, slice) else positions[bad])
+    if found:
+        rows = np.sort(np.concatenate(found))
         listed = ", ".join(str(r) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
         raise DataError(f"{where}: NaN or infinite values in the {what} ({len(rows)} rows: {listed}, counted from 0)")

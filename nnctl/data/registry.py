@@ -85,10 +85,17 @@ def fetch(name: str, mirror: str | None, cache_dir: Path) -> dict[str, Path]:
     target = Path(cache_dir) / name
     missing = [f for f in found.files if not _verified(target / f.name, f.sha256)]
     if missing:
-        base = mirror_base(mirror or os.environ.get(MIRROR_ENV) or found.base_url)
+        mirror = mirror or os.environ.get(MIRROR_ENV)
+        base = mirror_base(mirror or found.base_url)
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache_dir, prefix=f".{name}-staging-") as staging:
-            staged = [_download(base + f.name + ".gz", Path(staging) / f.name, f.sha256) for f in missing]
+            try:
+                staged = [_download(base + f.name + ".gz", Path(staging) / f.name, f.sha256) for f in missing]
+            except DataError as err:
+                if mirror:
+                    raise
+                raise DataError(f"{err}; without network access, use a copy of the files: "
+                                f"nnctl data fetch {name} --mirror DIR_OR_URL, or set ${MIRROR_ENV}") from None
             target.mkdir(exist_ok=True)
             for f, path in zip(missing, staged):
                 os.replace(path, target / f.name)

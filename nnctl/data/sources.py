@@ -1,10 +1,9 @@
 """Readers that turn each kind of source into a training pool and, if it has one, its own test set.
 
 Labels come back as stored (numbers or strings, one column flattened to (m,));
-``load.py`` decides the task and encodes them. Inputs come back as float64 in
-their natural shape, a 3-D image stack gaining a channel axis; byte images (IDX,
-uint8 HDF5) stay bytes until normalization, so splitting and gathering MNIST
-moves 47 MB instead of 376.
+``load.py`` decides the task and encodes them. Inputs come back as numbers in
+their natural shape, a 3-D image stack gaining a channel axis; HDF5 inputs stay
+on disk as ``DiskRows`` until a split is read or streamed.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from .csv_table import CsvTable, read_table
 from .dataset import Dataset, is_multilabel
 from .errors import DataError
 from .files import existing, open_maybe_gzip, reading
+from .rows import DiskRows
 
 IDX_LABELS_MAGIC = 2049
 IDX_IMAGES_MAGIC = 2051
@@ -115,7 +115,8 @@ def read_inputs(path: Path, delimiter: str = ",", header: bool | str = "auto") -
             return as_inputs(_npz_get(archive, "x", path), path)
     if name.endswith((".h5", ".hdf5")):
         with reading(path, "HDF5"), h5py.File(path, "r") as f:
-            return as_inputs(_h5_get(f, "x", path), path)
+            key = next((k for k in ("x", "train_set_x", "test_set_x") if k in f), "x")  # also `data convert`'s layout
+            return as_inputs(_h5_get(f, key, path), path)
     raise DataError(f"{path}: cannot tell the format from the name (expected .npz, .npy, .csv or .h5)")
 
 
@@ -126,10 +127,10 @@ def read_hdf5(source: Hdf5Source) -> tuple[Dataset, Dataset | None, list[str] | 
     """Named datasets; the test pair and class names are optional and skipped when absent."""
     path = existing(source.path)
     with reading(path, "HDF5"), h5py.File(path, "r") as f:
-        pool = pair(path, _h5_get(f, source.x, path), _h5_get(f, source.y, path))
+        pool = pair(path, _h5_rows(f, source.x, path), _h5_get(f, source.y, path))
         test = None
         if source.test_x and source.test_y and source.test_x in f and source.test_y in f:
-            test = pair(path, _h5_get(f, source.test_x, path), _h5_get(f, source.test_y, path))
+            test = pair(path, _h5_rows(f, source.test_x, path), _h5_get(f, source.test_y, path))
         names = None
         if isinstance(source.classes, str) and source.classes in f:
             names = [v.decode() if isinstance(v, bytes) else str(v) for v in np.ravel(_h5_get(f, source.classes, path))]
@@ -151,10 +152,11 @@ def read_csv_source(source: CsvSource) -> SourceData:
     """The main CSV file and its optional ``test``/``dev`` files, all read with the source's options."""
     columns = source.label_columns or source.label_column
     main = read_table(source.path, source.delimiter, source.header, _first(columns))
-    parts = {"pool": csv_dataset(main, columns)}
+    parts = {"pool": csv_dataset(main, columns, source.ignore_columns)}
     for role in ("test", "dev"):
         if getattr(source, role):
-            parts[role] = csv_dataset(read_table(getattr(source, role), source.delimiter, source.header, _first(columns)), columns)
+            table = read_table(getattr(source, role), source.delimiter, source.header, _first(columns))
+            parts[role] = csv_dataset(table, columns, source.ignore_columns)
     files = {role: [Path(getattr(source, "path" if role == "pool" else role))] for role in parts}
     names = main.class_names
     if source.label_columns and main.names is not None and is_multilabel(parts["pool"].y):
@@ -167,25 +169,30 @@ def _first(columns):
     return columns[0] if isinstance(columns, list) else columns
 
 
-def csv_dataset(table: CsvTable, label_column: int | str | list[int | str] = -1) -> Dataset:
-    """Features (every other column, as numbers) and labels (numbers or text) of a CSV table;
+def csv_dataset(table: CsvTable, label_column: int | str | list[int | str] = -1, ignore: list[int | str] = ()) -> Dataset:
+    """Features (every other column not ignored, as numbers) and labels (numbers or text) of a CSV table;
     with a list of label columns, an (m, k) label matrix (see `label_matrix`)."""
+    ignored = {table.column_index(c, "ignore_columns") for c in ignore}
     if isinstance(label_column, list):
-        return label_matrix(table, label_column)
+        return label_matrix(table, label_column, ignored)
     column = table.column_index(label_column)
-    features = [j for j in range(table.width) if j != column]
+    if column in ignored:
+        raise DataError(f"{table.path}: ignore_columns names the label column {table.column_name(column)}")
+    features = [j for j in range(table.width) if j != column and j not in ignored]
     if not features:
         raise DataError(f"{table.path}: only a label column, no feature columns")
     return Dataset(table.numbers(features), table.labels(column))
 
 
-def label_matrix(table: CsvTable, label_columns: list[int | str]) -> Dataset:
+def label_matrix(table: CsvTable, label_columns: list[int | str], ignored: set[int] = frozenset()) -> Dataset:
     """Several numeric label columns (multi-task 0/1 labels, or several regression targets):
     an empty cell is a missing label (NaN)."""
     columns = [table.column_index(c, "label_columns") for c in label_columns]
     if len(set(columns)) != len(columns):
         raise DataError(f"{table.path}: label_columns {label_columns} name a column twice")
-    features = [j for j in range(table.width) if j not in columns]
+    if ignored & set(columns):
+        raise DataError(f"{table.path}: ignore_columns names a label column")
+    features = [j for j in range(table.width) if j not in columns and j not in ignored]
     if not features:
         raise DataError(f"{table.path}: only label columns, no feature columns")
     cells = np.char.strip(table.cells[:, columns])
@@ -229,11 +236,14 @@ def read_idx(path: str | Path, magic: int) -> np.ndarray:
 # ---------------------------------------------------------------- shared helpers
 
 
-def as_inputs(x: np.ndarray, where: Path) -> np.ndarray:
-    """float64 inputs (uint8 kept: every value is exact in float64 when normalization converts it);
-    a vector becomes one column, an (m, H, W) stack gains a channel axis."""
+def as_inputs(x, where: Path):
+    """Numeric inputs in their stored dtype (float32 stays float32: one copy, not a float64 twin;
+    anything else becomes float64); a vector becomes one column, an (m, H, W) stack gains a channel axis."""
+    if isinstance(x, DiskRows):
+        return x.with_channel() if x.ndim in (1, 3) else x
     try:
-        x = np.asarray(x) if np.asarray(x).dtype == np.uint8 else np.asarray(x, dtype=np.float64)
+        x = np.asarray(x)
+        x = x if x.dtype.kind in "iuf" else x.astype(np.float64)
     except (TypeError, ValueError):
         raise DataError(f"{where}: inputs are not numeric") from None
     if x.ndim == 1:
@@ -262,9 +272,19 @@ def _wants_pair(a: str | None, b: str | None, name_a: str, name_b: str) -> bool:
 
 
 def _h5_get(f: h5py.File, key: str, path: Path) -> np.ndarray:
+    _h5_check(f, key, path)
+    return f[key][()]
+
+
+def _h5_check(f: h5py.File, key: str, path: Path) -> None:
     if key not in f or not isinstance(f[key], h5py.Dataset):
         raise DataError(f"{path}: no dataset '{key}' (has: {', '.join(sorted(f.keys()))})")
-    return f[key][()]
+
+
+def _h5_rows(f: h5py.File, key: str, path: Path) -> DiskRows:
+    """A dataset's rows left on disk, read when a split needs them (see rows.py)."""
+    _h5_check(f, key, path)
+    return DiskRows(path, key)
 
 
 def _hdf5_keys(path: Path) -> set[str]:

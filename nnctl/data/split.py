@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import BuildError
 from .dataset import Dataset
-from .errors import DataError
 
 PARTS = ("train", "dev", "test", "train_dev")
 TOLERANCE = 1e-9
@@ -33,7 +33,7 @@ def split(pool: Dataset, given: dict[str, Dataset], split_spec, task: str, rng: 
     requested = {name for name in PARTS if shares[name] > 0 or name in given} | {"train"}
     for name in requested:
         if len(parts[name]) == 0:
-            raise DataError(f"the {name} split is empty ({len(pool)} examples to share); give it a larger share or more data")
+            raise BuildError(f"{key}.{name}", f"the {name} split is empty ({len(pool)} examples to share); give it a larger share or more data")
     return parts["train"], parts["dev"], parts["test"], parts["train_dev"] if "train_dev" in requested else None
 
 
@@ -43,9 +43,9 @@ def share_out(pool: Dataset, shares: dict[str, float], stratify: bool, rng: np.r
     counts = all(v == int(v) for v in shares.values()) and sum(shares.values()) > 1
     given = ", ".join(f"{name}: {value:g}" for name, value in shares.items())
     if not counts and any(v > 1 for v in shares.values()):
-        raise DataError(f"{key} mixes row counts and fractions ({given}); give all counts or all fractions")
+        raise BuildError(key, f"mixes row counts and fractions ({given}); give all counts or all fractions")
     if not counts and not renormalize and abs(sum(shares.values()) - 1.0) > TOLERANCE:
-        raise DataError(f"{key} fractions sum to {sum(shares.values()):g}, not 1 ({given})")
+        raise BuildError(key, f"fractions sum to {sum(shares.values()):g}, not 1 ({given})")
     sizes = _counts(shares, len(pool), key) if counts else _shares(shares, len(pool), key)
     return dict(zip(shares, deal(pool, sizes, stratify, rng)))
 
@@ -61,7 +61,8 @@ def deal(pool: Dataset, sizes: list[int], stratify: bool, rng: np.random.Generat
     """Share the rows out into parts of exactly ``sizes`` (summing to len(pool)), each part shuffled."""
     m = len(pool)
     order = np.lexsort((rng.random(m), pool.y)) if stratify else rng.permutation(m)
-    return [pool.take(rng.permutation(order[pattern(sizes) == k])) for k in range(len(sizes))]
+    labels = pattern(sizes)  # once, not per part: parts already dealt stay in memory meanwhile
+    return [pool.take(rng.permutation(order[labels == k])) for k in range(len(sizes))]
 
 
 def pattern(sizes: list[int]) -> np.ndarray:
@@ -70,8 +71,14 @@ def pattern(sizes: list[int]) -> np.ndarray:
     Every prefix of the pattern stays within about a row of each part's
     proportional share, so any stretch of it (one class) is within about two.
     """
-    keys = np.concatenate([(np.arange(n) + 0.5) / n for n in sizes if n > 0] or [np.empty(0)])
-    labels = np.repeat(np.arange(len(sizes)), sizes)
+    keys, at = np.empty(sum(sizes)), 0
+    for n in sizes:  # (j + ½)/n filled in place: one float64 array, not a temporary per part
+        part = keys[at:at + n]
+        part[:] = np.arange(n)
+        part += 0.5
+        part /= n
+        at += n
+    labels = np.repeat(np.arange(len(sizes), dtype=np.int8), sizes)  # a handful of parts: one byte a row
     return labels[np.argsort(keys, kind="stable")]
 
 
@@ -79,7 +86,7 @@ def _shares(fractions: dict[str, float], m: int, key: str) -> list[int]:
     """Largest-remainder rounding of the (renormalized) fractions of m rows."""
     total = sum(fractions.values())
     if total <= 0:
-        raise DataError(f"{key} gives no rows to {', '.join(fractions)}")
+        raise BuildError(key, f"gives no rows to {', '.join(fractions)}")
     ideal = np.array([value / total * m for value in fractions.values()])
     sizes = np.floor(ideal).astype(int)
     for k in np.argsort(-(ideal - sizes), kind="stable")[: m - sizes.sum()]:
@@ -91,5 +98,5 @@ def _counts(counts: dict[str, float], m: int, key: str) -> list[int]:
     """Row counts plus a final part for the rows left out."""
     sizes = [int(value) for value in counts.values()]
     if sum(sizes) > m:
-        raise DataError(f"{key} asks for {sum(sizes)} rows but the data has {m}")
+        raise BuildError(key, f"asks for {sum(sizes)} rows but the data has {m}")
     return sizes + [m - sum(sizes)]

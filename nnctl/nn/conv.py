@@ -420,6 +420,9 @@ class MaxPool(_Pool):
     def _share(self, k):
         return self._arg == k
 
+    def switches(self):
+        return [self._arg_v.copy(), self._arg_u.copy()] if self._tiled else [self._arg.copy()]
+
     def ties(self, eps: float) -> int:
         """Windows of the last forward pass whose two largest taps lie within eps of each other: where
         rounding can move the gradient to another tap (the float32 benchmark check counts them)."""
@@ -504,6 +507,9 @@ class Residual(Layer):
 
     def kinks(self, eps):
         return self.activation.kinks(self._z, eps)
+
+    def switches(self):
+        return [self._z > 0] if self.activation.kinked else []
 
     def backward(self, dy, need_dx=True):
         dz = self.activation.grad(self._z, self._a, out=self._buffer("dz", dy.shape, dy.dtype))

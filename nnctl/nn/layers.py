@@ -76,6 +76,12 @@ class Layer:
         """Inputs of the last forward pass within eps of a non-differentiable point (for gradcheck)."""
         return 0
 
+    def switches(self) -> list[np.ndarray]:
+        """Copies of the discrete choices the last training-mode forward pass made (a ReLU's side
+        of zero, a max-pool's argmax): where two passes differ in them, a difference quotient
+        between the two spans a kink and measures no derivative (for gradcheck)."""
+        return []
+
     def _buffer(self, key: str, shape: tuple[int, ...], dtype) -> np.ndarray:
         """A scratch array kept across calls, reallocated only when the shape changes."""
         buf = self._buffers.get(key)
@@ -151,6 +157,9 @@ class Activate(Layer):
 
     def kinks(self, eps):
         return self.activation.kinks(self._z, eps)
+
+    def switches(self):
+        return [self._z > 0] if self.activation.kinked else []
 
 
 class Dropout(Layer):

@@ -270,6 +270,10 @@ class Network:
         """The full cost J (data loss plus penalties) in training mode, without gradients."""
         return self.loss.cost(self.forward(x, training=True), y) + self.penalty(len(x), l2, l1)
 
+    def switches(self) -> list[np.ndarray]:
+        """The discrete choices (ReLU sides, max-pool argmaxes) of the last training-mode forward pass."""
+        return [choice for layer in self.all_layers() for choice in layer.switches()]
+
     def loss_and_grad(self, x, y, l2: float = 0.0, l1: float = 0.0, start: int = 0) -> float:
         """Forward and backward on one batch: fills the trainable part of ``grad`` and returns J.
 

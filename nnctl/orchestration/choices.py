@@ -21,6 +21,11 @@ class Split(StrEnum):
 SPLITS = tuple(Split)
 
 
+# gradcheck's defaults (see gradcheck.py), which `nnctl gradcheck --help` shows.
+CHECKS_PER_TENSOR = 30
+JITTER = 1e-3
+
+
 class DropoutDuringCheck(StrEnum):
     """What dropout does while J is evaluated: nothing, or one mask drawn once and reused."""
 

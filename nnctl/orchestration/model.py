@@ -13,6 +13,7 @@ import numpy as np
 
 from ..data import DataError, Dataset, Normalizer, Splits
 from ..data.load import warn_unseen_classes
+from ..errors import MissingSplitError
 from ..nn.network import Network
 from ..runs import rundir
 from ..runs.checkpoint import Checkpoint, load_checkpoint
@@ -21,6 +22,7 @@ from ..train.build import build_network
 from ..train.loop import make_streams
 from .checkpoints import load_into, stored_normalizer
 from .choices import SPLITS
+from .choices import Split as Split  # re-exported: the enum lives apart so that `nnctl --help` needs no NumPy
 from .datasets import default_datasets_dir
 from .run_data import run_splits
 
@@ -71,6 +73,6 @@ def split_data(model: LoadedModel, split: str, splits: Splits | None = None) -> 
     splits = splits or all_splits(model)
     chosen = getattr(splits, split)
     if chosen is None or len(chosen) == 0:
-        raise DataError(f"the run has no {split} split (see data.split in its spec)")
+        raise MissingSplitError(f"the run has no {split} split (see data.split in its spec)")
     warn_unseen_classes(splits, split)
     return chosen

@@ -12,6 +12,8 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 from ..data import LoadedData, Splits, load_splits, recorded_splits
 from ..data.files import file_sha256
 from ..data.load import data_seed
@@ -36,7 +38,7 @@ def record_of(loaded: LoadedData, spec: Spec) -> DataRecord:
         seed=data_seed(spec.data, spec.seed),
         base_dir=spec.data.base_dir,
         parts=[asdict(part) for part in splits.parts],
-        splits={name: (data.parts(), data.source_rows()) for name, data in splits.named().items()},
+        splits={name: (data.parts(np.int32), data.source_rows()) for name, data in splits.named().items()},  # as stored
         corrections={name: {"part": c.part, "row": c.row, "old": c.old, "new": c.new} for name, c in loaded.corrections.items()},
         relabel=relabel,
     )

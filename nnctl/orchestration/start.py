@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import Normalizer, Splits, load_data
+from ..data import Normalizer, Splits
 from ..errors import BuildError, MetricLogError, RunError
 from ..nn.layers import BatchNorm
 from ..nn.network import Network
@@ -24,13 +24,14 @@ from ..spec import Spec, parse_spec, spec_to_yaml
 from ..train.build import build_network
 from ..train.evaluate import metric_suffixes
 from ..train.loop import RunFacts, StopReason, Trainer, make_streams
-from ..train.prepare import Prepared, fit_normalizer, prepare_all
+from ..train.prepare import Prepared, prepare_all
 from .checkpoints import check_network, check_resumable, stored_normalizer
 from .datasets import default_datasets_dir
 from .run_data import run_splits, write_record
+from .splits import load_run_data
 from .transfer import copy_layers, load_source, source_normalizer
 
-RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs")
+RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs", "checkpoint.every_seconds")
 
 
 def metric_names(task: str, splits: dict[str, Prepared], tasks: list[str] = (), train_metrics: str = "full") -> list[str]:
@@ -102,20 +103,20 @@ class RunParts:
 
 
 def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normalizer | None = None,
-                splits: Splits | None = None, transfer: bool = True) -> RunParts:
+                splits: Splits | None = None, transfer: bool = True, stream: dict | bool | None = None) -> RunParts:
     """Load and split the data (unless ``splits`` are given), fit (or reuse) the normalizer, build the network.
 
     With ``model.init_from`` (and ``transfer``), layers are copied from that run and
     its normalizer is reused unless ``data.normalize.from`` is ``fit``; a resumed run
-    passes ``transfer=False``, its checkpoint already holding both.
+    passes ``transfer=False``, its checkpoint already holding both. ``stream``: see
+    ``prepare_all`` (None decides from the spec; a resumed run passes what it recorded).
     """
     source = load_source(spec.model.init_from) if transfer and spec.model.init_from else None
-    splits = splits or load_data(spec.data, spec.seed, datasets_dir or default_datasets_dir()).splits
+    splits = splits or load_run_data(spec, datasets_dir or default_datasets_dir()).splits
     input_shape = tuple(splits.train.x.shape[1:])
     if normalizer is None and source is not None and spec.data.normalize.from_ == "init_from":
         normalizer = source_normalizer(source, input_shape)
-    normalizer = normalizer or fit_normalizer(spec, splits)
-    data = prepare_all(spec, splits, normalizer)
+    data, normalizer = prepare_all(spec, splits, normalizer, stream)
     _check_monitors(spec, metric_names(splits.task, data, splits.class_names, spec.train.train_metrics))
     net, streams = fresh_network(spec, input_shape)
     fates = copy_layers(spec.model.init_from, source, net) if source is not None else {}
@@ -143,10 +144,12 @@ def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Tra
     return trainer_class(run.spec, run.net, run.data, run_dir, run.streams, facts, len(run.splits.class_names))
 
 
-def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> Trainer:
-    loaded = load_data(spec.data, spec.seed, datasets_dir or default_datasets_dir())
+def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = None, run_dir: Path | None = None) -> Trainer:
+    """A new run under ``runs_dir``, or in ``run_dir``: an existing, never-checkpointed directory (a search trial's)."""
+    loaded = load_run_data(spec, datasets_dir or default_datasets_dir())
     run = prepare_run(spec, datasets_dir, splits=loaded.splits)
-    run_dir = rundir.create_run_dir(runs_dir, spec.name)
+    own_dir = run_dir is None  # a search trial's directory lives in its tune directory: no runs/latest there
+    run_dir = rundir.create_run_dir(runs_dir, spec.name) if own_dir else Path(run_dir)
     try:
         atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
         write_record(run_dir, loaded, spec)
@@ -155,6 +158,8 @@ def start_run(spec: Spec, runs_dir: Path, datasets_dir: Path | None = None) -> T
         # Epoch 0 is a valid checkpoint too: a run that diverges or is killed in its
         # first epoch still has a last good checkpoint.h5 to evaluate or resume.
         trainer.save(rundir.LATEST)
+        if own_dir:
+            rundir.point_latest(run_dir)  # only now: a run that could not start is removed, never pointed at
     except RunError:  # a full disk or a read-only folder: leave no half-made run behind
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
@@ -172,6 +177,7 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
     for item in overrides:
         if item.split("=", 1)[0].strip() not in RESUMABLE_CHANGES:
             raise BuildError(f"--set {item}", f"a resumed run can only change {', '.join(RESUMABLE_CHANGES)}")
+    run_dir = rundir.resolve_run(run_dir)
     path = rundir.checkpoint_path(run_dir, "latest")
     remove_stale_temporaries(Path(run_dir))
     ckpt = load_checkpoint(path)
@@ -183,7 +189,9 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
         raise BuildError("train.epochs", f"{run_dir} has trained {ckpt.epoch} epochs and train.epochs is {spec.train.epochs}; "
                                          f"to continue, give --set train.epochs=N with N > {ckpt.epoch}")
     splits = run_splits(Path(run_dir), spec, datasets_dir or default_datasets_dir())
-    run = prepare_run(spec, datasets_dir, stored_normalizer(ckpt, path), splits, transfer=False)
+    recorded = ckpt.progress.get("stream")  # read the file as the run did: streamed with these settings, or in memory
+    run = prepare_run(spec, datasets_dir, stored_normalizer(ckpt, path), splits, transfer=False,
+                      stream=False if recorded is None else recorded)
     trainer = new_trainer(run, Path(run_dir))
     check_network(ckpt, path, run.net)
     trainer.enter_stages_of(ckpt)  # the optimizer then covers the tensors trained at that point

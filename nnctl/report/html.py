@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
 from ..data import Splits
 from ..nn.gradcheck import GradcheckReport
 from ..orchestration.gradcheck import GradcheckSettings, gradcheck_run, run_parts
@@ -29,8 +28,9 @@ from ..train.prepare import prepare_split
 from .boundary import boundary_figure
 from .confusion import confusion_figure
 from .curves import CurveOptions, curves_figure
-from .figures import check_output, require_matplotlib, svg_text
+from .figures import check_output, require_matplotlib
 from .history import RunHistory, load_history
+from .page import Section, figure_block, render_page, table
 from .predictions import SplitPredictions, predict_split
 
 REPORT_FILE = "report.html"
@@ -44,6 +44,7 @@ class ReportContext:
     splits: Splits
     split: str  # the split the confusion matrix and boundary show
     gradcheck: GradcheckReport | None = None
+    diagnosis: dict | None = None  # `nnctl diagnose --json` of the run, made by the caller (report imports no peer workflow)
 
     @property
     def run(self) -> Path:
@@ -57,12 +58,6 @@ class ReportContext:
         return [name for name in SPLITS if getattr(self.splits, name) is not None and len(getattr(self.splits, name))]
 
 
-def _table(header: list[str] | None, rows: list[list[str]]) -> str:
-    head = "" if header is None else "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead>"
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table>{head}<tbody>{body}</tbody></table>"
-
-
 def _describe(value) -> str:
     """A spec section on one line: ``type: generated, name: moons, samples: 300``."""
     if hasattr(value, "model_dump"):
@@ -70,17 +65,8 @@ def _describe(value) -> str:
     return str(value)
 
 
-@dataclass
-class Section:
-    anchor: str
-    title: str
-    body: str  # HTML
-
-    def render(self) -> str:
-        return f'<section id="{self.anchor}"><h2>{html.escape(self.title)}</h2>{self.body}</section>'
-
-
-def load_context(run: Path, split: str | None = None, which: str = "best", gradcheck: GradcheckSettings | None = None) -> ReportContext:
+def load_context(run: Path, split: str | None = None, which: str = "best", gradcheck: GradcheckSettings | None = None,
+                 diagnosis: dict | None = None) -> ReportContext:
     """Everything the report shows, read once: history, model, splits and (if asked) a gradient check.
 
     ``split`` (for the confusion matrix and boundary) defaults to dev, else test, else train.
@@ -92,11 +78,7 @@ def load_context(run: Path, split: str | None = None, which: str = "best", gradc
         split = next(name for name in ("dev", "test", "train") if len(getattr(splits, name)))
     split_data(model, split, splits)  # an absent split is an error now, not halfway through the page
     checked = gradcheck_run(run_parts(run), gradcheck) if gradcheck is not None else None
-    return ReportContext(history, model, splits, split, checked)
-
-
-def _figure(fig, salt: str, caption: str) -> str:
-    return f"<figure>{svg_text(fig, salt)}<figcaption>{html.escape(caption)}</figcaption></figure>"
+    return ReportContext(history, model, splits, split, checked, diagnosis)
 
 
 def overview_section(ctx: ReportContext) -> Section:
@@ -108,7 +90,7 @@ def overview_section(ctx: ReportContext) -> Section:
     ]
     if best.get("epoch") is not None:
         rows.append([f"best {best['metric']}", f"{best['value']:.6g} at epoch {best['epoch']}"])
-    return Section("overview", "Overview", _table(None, rows))
+    return Section("overview", "Overview", table(None, rows))
 
 
 def spec_section(ctx: ReportContext) -> Section:
@@ -133,7 +115,7 @@ def data_section(ctx: ReportContext) -> Section:
         if counts:
             row += [str(int(c)) for c in np.bincount(part.y, minlength=len(names))]
         rows.append(row)
-    return Section("data", "Data and splits", _table(None, facts) + _table(header, rows))
+    return Section("data", "Data and splits", table(None, facts) + table(header, rows))
 
 
 def metrics_section(ctx: ReportContext) -> Section:
@@ -147,16 +129,16 @@ def metrics_section(ctx: ReportContext) -> Section:
     metrics = list(next(iter(columns.values())))
     rows = [[metric] + [f"{columns[split][metric]:.4f}" for split in columns] for metric in metrics]
     note = f"<p>{html.escape(model.path.name)} evaluated on every split (costs without the penalty).</p>"
-    return Section("metrics", "Metrics", note + _table(["metric"] + list(columns), rows))
+    return Section("metrics", "Metrics", note + table(["metric"] + list(columns), rows))
 
 
 def curves_section(ctx: ReportContext) -> Section:
     metrics = tuple(m for m in ("train_cost", "dev_cost", "train_accuracy", "dev_accuracy", "train_mse", "dev_mse")
                     if m in ctx.history.metrics)
     costs = tuple(m for m in metrics if m.endswith("_cost"))
-    parts = [_figure(curves_figure([ctx.history], CurveOptions(metrics=metrics)), "curves-epoch",
+    parts = [figure_block(curves_figure([ctx.history], CurveOptions(metrics=metrics)), "curves-epoch",
                      "Per-epoch metrics, the best epoch and the learning-rate schedule."),
-             _figure(curves_figure([ctx.history], CurveOptions(metrics=costs, per="step")), "curves-step",
+             figure_block(curves_figure([ctx.history], CurveOptions(metrics=costs, per="step")), "curves-step",
                      "Mini-batch cost per optimizer step with its bias-corrected exponentially weighted average (β = 0.9).")]
     return Section("curves", "Learning curves", "".join(parts))
 
@@ -166,7 +148,7 @@ def confusion_section(ctx: ReportContext) -> Section | None:
         return None
     fig = confusion_figure(ctx.predictions, ctx.model.checkpoint.class_names, ctx.run.name)
     caption = f"Rows: true class; columns: predicted class ({ctx.split} split)."
-    return Section("confusion", "Confusion matrix", _figure(fig, "confusion", caption))
+    return Section("confusion", "Confusion matrix", figure_block(fig, "confusion", caption))
 
 
 def boundary_section(ctx: ReportContext) -> Section | None:
@@ -174,7 +156,7 @@ def boundary_section(ctx: ReportContext) -> Section | None:
         return None
     fig = boundary_figure(ctx.model, ctx.predictions)
     caption = f"Predicted class on a grid in the original input coordinates; {ctx.split} examples over it."
-    return Section("boundary", "Decision boundary", _figure(fig, "boundary", caption))
+    return Section("boundary", "Decision boundary", figure_block(fig, "boundary", caption))
 
 
 def gradcheck_section(ctx: ReportContext) -> Section | None:
@@ -185,39 +167,45 @@ def gradcheck_section(ctx: ReportContext) -> Section | None:
     rows.append(["overall", str(sum(t.checked for t in report.tensors)), f"{report.difference:.2e}", report.verdict()])
     note = ("<p>Backpropagation against two-sided differences of J on the latest parameters (float64); "
             "relative difference ≤ 1e-7 passes, above 1e-5 fails.</p>")
-    return Section("gradcheck", "Gradient check", note + _table(["tensor", "checked", "relative difference", "verdict"], rows))
+    return Section("gradcheck", "Gradient check", note + table(["tensor", "checked", "relative difference", "verdict"], rows))
 
 
-SECTIONS = (overview_section, data_section, metrics_section, curves_section, confusion_section, boundary_section,
-            gradcheck_section, spec_section)
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.2f} %"
 
-STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
-h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; border-bottom: 1px solid #ccc; padding-bottom: .2rem; margin-top: 2rem; }
-table { border-collapse: collapse; margin: .5rem 0; font-size: .9rem; }
-td, th { border: 1px solid #ddd; padding: .2rem .5rem; text-align: right; }
-td:first-child, th:first-child { text-align: left; }
-pre { background: #f6f6f6; padding: .6rem; overflow-x: auto; font-size: .85rem; }
-figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
-figcaption { font-size: .85rem; color: #555; }
-nav a { margin-right: .8rem; }
-"""
 
+def diagnosis_section(ctx: ReportContext) -> Section | None:
+    """The notes' bias/variance/mismatch table, the verdict and the remedies, from `nnctl diagnose --json`."""
+    found = ctx.diagnosis
+    if found is None:
+        return None
+    levels = [[name.replace("_", "-"), _percent(level["error"]), "—" if level["examples"] is None else f"{level['examples']:,}",
+               "—" if level["ci95"] is None else f"{_percent(level['ci95'][0])} – {_percent(level['ci95'][1])}"]
+              for name, level in found["levels"].items()]
+    gaps = [[name.replace("_", " "), _percent(gap["value"]), " − ".join(reversed(gap["between"])),
+             "problem" if gap["problem"] else ("within noise" if gap["within_noise"] else "")]
+            for name, gap in found["gaps"].items()]
+    remedies = [[r["gap"].replace("_", " "), r["action"], r["key"], r["now"] or ""] for r in found["remedies"]]
+    notes = "".join(f"<p>{html.escape(line)}</p>" for line in (*found["notes"], *found["warnings"]))
+    body = (f"<p><strong>{html.escape(found['verdict'])}</strong></p>{notes}"
+            + table(["level", found["metric"].replace("_", " "), "examples", "95 % interval"], levels)
+            + table(["gap", "value", "difference", ""], gaps)
+            + (table(["gap", "what to try", "spec key", "now"], remedies) if remedies else ""))
+    return Section("diagnosis", "Diagnosis", body)
+
+
+SECTIONS = (overview_section, data_section, metrics_section, diagnosis_section, curves_section, confusion_section,
+            boundary_section, gradcheck_section, spec_section)
 
 def report_html(ctx: ReportContext) -> str:
     """The whole page for ``ctx``."""
-    sections = [section for section in (make(ctx) for make in SECTIONS) if section is not None]
-    nav = "<nav>" + "".join(f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in sections) + "</nav>"
-    title = html.escape(f"nnctl report: {ctx.run.name}")
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-            f"<style>{STYLE}</style></head><body><h1>{title}</h1>"
-            f"<p>Written by nnctl {html.escape(__version__)}.</p>{nav}{''.join(s.render() for s in sections)}</body></html>\n")
+    return render_page(f"nnctl report: {ctx.run.name}", [make(ctx) for make in SECTIONS])
 
 
 def write_report(run: Path, out: Path | None = None, split: str | None = None, which: str = "best",
-                 gradcheck: GradcheckSettings | None = None) -> Path:
+                 gradcheck: GradcheckSettings | None = None, diagnosis: dict | None = None) -> Path:
     """Write the report of ``run`` to ``out`` (default RUN/report.html), replacing it atomically."""
     out = Path(run) / REPORT_FILE if out is None else check_output(out, "--out", (".html", ".htm"))
     require_matplotlib()
-    atomic_write_text(out, report_html(load_context(run, split, which, gradcheck)))
+    atomic_write_text(out, report_html(load_context(run, split, which, gradcheck, diagnosis)))
     return out

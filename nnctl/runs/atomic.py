@@ -26,7 +26,7 @@ from .seal import USER_BLOCK, seal
 TEMPORARY = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)$")
 
 
-def _write_durably(path: Path, payload: bytes) -> None:
+def _write_durably(path: Path, payload: bytes | memoryview) -> None:
     """Write ``payload`` to a temporary sibling, fsync it, rename it over ``path`` and fsync the folder."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -58,7 +58,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace a file with ``data`` (a rendered figure)."""
+    """Replace a file with ``data`` (a rendered figure, a PNG of an example, an exported model)."""
     _write_durably(Path(path), data)
 
 
@@ -68,7 +68,8 @@ def atomic_h5(path: Path):
     image = io.BytesIO()
     with h5py.File(image, "w", userblock_size=USER_BLOCK) as f:
         yield f
-    _write_durably(Path(path), seal(image.getvalue()))
+    with image.getbuffer() as buffer:
+        _write_durably(Path(path), seal(buffer))
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:

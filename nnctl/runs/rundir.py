@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -10,7 +11,12 @@ from .atomic import describe
 from .names import BEST, CHECKPOINT_FILES, INITIAL, LATEST, METRICS, SPEC_FILE, CheckpointName
 
 # The names live in names.py (no h5py) and are re-exported: callers keep writing rundir.LATEST.
-__all__ = ["BEST", "CHECKPOINT_FILES", "INITIAL", "LATEST", "METRICS", "SPEC_FILE", "CheckpointName", "checkpoint_path", "create_run_dir"]
+__all__ = ["BEST", "CHECKPOINT_FILES", "INITIAL", "LATEST", "LATEST_LINK", "METRICS", "SPEC_FILE", "CheckpointName",
+           "checkpoint_path", "create_run_dir", "point_latest", "resolve_run"]
+
+# runs/latest: a relative symlink to the run most recently started in that folder, so that
+# `nnctl eval runs/latest` needs no timestamp. Readers that list runs must skip this name.
+LATEST_LINK = "latest"
 
 
 def create_run_dir(runs_dir: Path, name: str) -> Path:
@@ -36,7 +42,7 @@ def checkpoint_path(run: Path, which: str = CheckpointName.best) -> Path:
     """The file for ``which`` in best|latest|initial; best falls back to latest when absent."""
     if which not in CHECKPOINT_FILES:
         raise RunError(f"unknown checkpoint '{which}'; expected one of {', '.join(CheckpointName)}")
-    run = Path(run)
+    run = resolve_run(run)
     if not run.is_dir():
         raise RunError(f"{run}: no such run directory")
     if not any((run / name).exists() for name in CHECKPOINT_FILES.values()):
@@ -47,3 +53,30 @@ def checkpoint_path(run: Path, which: str = CheckpointName.best) -> Path:
     if not path.exists():
         raise RunError(f"{run}: no {CHECKPOINT_FILES[which]} in this run (did training start?)")
     return path
+
+
+def point_latest(run_dir: Path) -> None:
+    """Repoint ``<runs>/latest`` at ``run_dir`` atomically (a new link renamed over the old one).
+
+    Where links cannot be made (a filesystem without symlinks, a real directory
+    named "latest"), the old link is removed rather than left pointing at an older run.
+    """
+    run_dir = Path(run_dir)
+    link = run_dir.parent / LATEST_LINK
+    temporary = run_dir.parent / f".{LATEST_LINK}.tmp-{os.getpid()}"
+    try:
+        temporary.unlink(missing_ok=True)
+        temporary.symlink_to(run_dir.name, target_is_directory=True)
+        os.replace(temporary, link)
+    except OSError:
+        for stale in (temporary, link):
+            if stale.is_symlink():
+                stale.unlink(missing_ok=True)
+
+
+def resolve_run(run: Path) -> Path:
+    """The run directory a RUN argument names: ``runs/latest`` becomes the run it points at."""
+    run = Path(run)
+    if run.is_symlink() and run.name == LATEST_LINK:
+        return run.parent / os.readlink(run)
+    return run

@@ -21,11 +21,18 @@ USER_BLOCK = 512  # the smallest user block HDF5 allows
 MAGIC = b"nnctl-sha256:"
 
 
-def seal(image: bytes) -> bytes:
-    """An HDF5 image created with ``userblock_size=USER_BLOCK``, its user block now holding the digest."""
-    body = image[USER_BLOCK:]
-    header = MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n"
-    return header.ljust(USER_BLOCK, b"\0") + body
+def seal(image: bytes | bytearray | memoryview) -> bytes | memoryview:
+    """An HDF5 image created with ``userblock_size=USER_BLOCK``, its user block now holding the digest.
+
+    A writable buffer (``BytesIO.getbuffer()``) is sealed in place and returned: a run's
+    split record of millions of rows is then never copied (bytes are sealed into a copy).
+    """
+    view = memoryview(image)
+    header = (MAGIC + hashlib.sha256(view[USER_BLOCK:]).hexdigest().encode() + b"\n").ljust(USER_BLOCK, b"\0")
+    if view.readonly:
+        return header + bytes(view[USER_BLOCK:])
+    view[:USER_BLOCK] = header
+    return view
 
 
 def reseal(path: Path) -> None:

@@ -146,6 +146,9 @@ def _step(found: Located, part: str | int) -> Located | None:
     lists = [m for m in map(_strip, _members(annotation)) if get_origin(m) is list]
     if isinstance(part, int) and lists:
         return Located((*found.path, part), get_args(lists[0])[0])
+    mappings = [m for m in map(_strip, _members(annotation)) if get_origin(m) is dict]
+    if isinstance(part, str) and mappings and not models:
+        return Located((*found.path, part), get_args(mappings[0])[1])  # a key the user chose (search.parameters)
     owner = next((m for m in models if part in spec_keys(m)), None)
     if owner is not None:
         return Located((*found.path, part), _full_annotation(owner.model_fields[spec_keys(owner)[part]]))

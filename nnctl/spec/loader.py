@@ -32,6 +32,11 @@ def _read_yaml(text: str, filename: str) -> tuple[dict, dict[KeyPath, int]]:
     return data, lines
 
 
+def line_of(text: str, filename: str, path: KeyPath) -> int | None:
+    """The line where ``path`` (or its nearest enclosing key) is written in spec text."""
+    return _line_for(path, _read_yaml(text, filename)[1])
+
+
 def _line_for(path: KeyPath, lines: dict[KeyPath, int]) -> int | None:
     """The line of ``path`` or of its nearest enclosing key that exists in the file."""
     for end in range(len(path), -1, -1):
@@ -92,8 +97,15 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
 
 
 def spec_to_yaml(spec: Spec) -> str:
-    """The fully resolved spec (every default filled) as YAML in the models' field order."""
-    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False, default_flow_style=False)
+    """The fully resolved spec (every default filled) as YAML in the models' field order.
+
+    A spec without a search section is written without one, so specs that do
+    not tune read exactly as they always did.
+    """
+    data = spec.model_dump(mode="json")
+    if data.get("search") is None:
+        data.pop("search", None)
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
 
 def json_schema() -> dict:

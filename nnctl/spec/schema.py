@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ..nn.vocabulary import ACTIVATION_NAMES, INITIALIZER_NAMES, LOSS_NAMES
+from .search_schema import SearchSpec
 
 GENERATED_SETS = ("moons", "circles", "spirals", "xor", "flower", "blobs")
 REGISTRY_NAMES = ("mnist",)
@@ -97,6 +98,10 @@ class Hdf5Source(Strict):
     """dataset of the test labels"""
     classes: ClassNames | str | None = "list_classes"
     """dataset of the class names, or the names themselves"""
+    stream: bool | Literal["auto"] = "auto"
+    """read the file block by block instead of loading it; auto: when the inputs exceed memory_budget"""
+    memory_budget: Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*(%|[kKmMgGtT]?[bB]?)\s*$")] = "25%"
+    """stream: auto streams above this share of physical memory ('25%') or size ('6GB', '512MB')"""
 
 
 class NpzSource(Strict):
@@ -126,6 +131,8 @@ class CsvSource(Strict):
     """the label column: an index (negative counts from the end) or a header name"""
     label_columns: list[int | str] | None = None
     """several label columns (names or indices) instead of label_column: multi-task 0/1 labels, an empty cell is a missing label"""
+    ignore_columns: list[int | str] = []
+    """columns that are neither inputs nor labels (row ids, the group column of diagnose --group-by), by name or index"""
     header: bool | Literal["auto"] = "auto"
     """whether the first row holds column names; auto: when it has text where the next row has numbers"""
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
@@ -284,6 +291,10 @@ class DataSpec(Strict):
     def _shorthands(cls, values):
         """Allow ``source: digits`` / ``source: mnist`` / ``source: moons`` and ``relabel: FILE``."""
         if isinstance(values, dict):
+            source = values.get("source")
+            if isinstance(source, dict) and source.get("type") != "hdf5" and source.get("stream") not in (None, False):
+                raise ValueError(f"stream: {source['stream']} needs an HDF5 source, not type {source.get('type', 'digits')!r} "
+                                 "(convert it with `nnctl data convert SRC OUT.h5`)")
             if isinstance(values.get("source"), str):
                 values = {**values, "source": expand_source_word(values["source"])}
             if isinstance(values.get("relabel"), str):
@@ -704,8 +715,11 @@ class RegularizationSpec(Strict):
 
 
 class CheckpointSpec(Strict):
-    every_epochs: Annotated[int, Field(ge=1)] = 1
-    """how often checkpoint.h5 is rewritten"""
+    every_epochs: Annotated[int, Field(ge=1)] | None = None
+    """also rewrite checkpoint.h5 every N epochs (null: by the clock only)"""
+    every_seconds: NonNegativeFloat = 30.0
+    """rewrite checkpoint.h5 when this many seconds have passed, checked after every step (0: off); it is
+    always rewritten when best.h5 changes, at the end and on Ctrl-C/SIGTERM"""
     monitor: str = "dev_cost"
     """the metric that picks best.h5: any recorded train_*/dev_* metric"""
 
@@ -732,3 +746,26 @@ class Spec(Strict):
     """how to train"""
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
     """what is saved, and when"""
+    strategy: StrategySpec = Field(default_factory=lambda: StrategySpec())
+    """what diagnose, eval and select judge the run against"""
+    search: SearchSpec | None = None
+    """what `nnctl tune` searches (training ignores it); see 'Searching hyperparameters'"""
+
+
+# ---------------------------------------------------------------- ML strategy
+
+
+class StrategySpec(Strict):
+    """What `nnctl diagnose`, `eval` and `select` judge a run against (the notes' ML strategy)."""
+
+    human_error: Annotated[float, Field(ge=0, lt=1)] | None = None
+    """human-level error, the Bayes proxy: typical human 0.03, doctor 0.01, expert 0.007, team of experts 0.005 (take the best); unset: 0"""
+    weights: dict[str, PositiveFloat] = Field(default_factory=dict)
+    """class name → weight in the weighted error Σw·1[ŷ≠y]/Σw, e.g. {cat: 1, unacceptable: 10}; classes not named weigh 1"""
+    group_by: str | int | None = None
+    """a CSV source's column (header name or number) whose values group the errors (per-group error and their mean)"""
+    train_fraction: Probability = 1.0
+    """train on this nested, stratified share of the training split; dev and test untouched (what diagnose --learning-curve varies)"""
+
+
+Spec.model_rebuild()  # resolve the forward reference to StrategySpec, defined after Spec

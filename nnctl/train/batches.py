@@ -35,3 +35,64 @@ class MiniBatches:
         n = hi - lo
         return (np.take(self.x, rows, axis=0, out=self._x[:n]),
                 np.take(self.targets, rows, axis=0, out=self._y[:n]))
+
+
+class StreamedBatches:
+    """The mini-batches of one epoch read from disk (``nnctl.data.stream``): same interface as MiniBatches.
+
+    The epoch's plan (shuffled blocks, grouped into buffers, each buffer's rows
+    shuffled) is drawn up front; batch k is rows [k·B, (k+1)·B) of the buffers
+    laid end to end. One buffer is in memory at a time, read and normalized in
+    file order; a batch gathers its rows from it into a reused scratch array,
+    as MiniBatches does from the whole split. A batch that spans two buffers is
+    assembled from both. Any batch can be asked for first, so a run resumed
+    mid-epoch starts at its batch directly.
+    """
+
+    def __init__(self, split, batch_size: int):
+        self.split = split
+        self.size = min(batch_size, len(split))
+        self.count = math.ceil(len(split) / self.size)
+        self._scratch: tuple[np.ndarray, np.ndarray] | None = None
+        self.new_epoch(None)
+
+    def new_epoch(self, rng: np.random.Generator | None) -> None:
+        self.plan = self.split.rows.epoch_plan(rng if self.count > 1 else None)
+        sizes = [len(order) if order is not None else int(np.sum(self.split.rows.ends[blocks] - self.split.rows.starts[blocks]))
+                 for blocks, order in self.plan]
+        self.edges = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._loaded: int | None = None
+
+    def _buffer(self, g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        if self._loaded != g:
+            blocks, self._order = self.plan[g]
+            self._x, positions = self.split.rows.load(blocks)
+            self._y = self.split.encode(self.split.y[positions])
+            self._loaded = g
+        return self._x, self._y, self._order
+
+    def _rows(self, g: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows [lo, hi) of the epoch, all inside buffer g."""
+        x, y, order = self._buffer(g)
+        a, b = lo - self.edges[g], hi - self.edges[g]
+        if order is None:
+            return x[a:b], y[a:b]
+        rows = order[a:b]
+        if self._scratch is None or self._scratch[0].shape[0] < self.size:
+            self._scratch = (np.empty((self.size,) + x.shape[1:], x.dtype), np.empty((self.size,) + y.shape[1:], y.dtype))
+        n = b - a
+        return np.take(x, rows, axis=0, out=self._scratch[0][:n]), np.take(y, rows, axis=0, out=self._scratch[1][:n])
+
+    def __getitem__(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = k * self.size, min((k + 1) * self.size, int(self.edges[-1]))
+        g = int(np.searchsorted(self.edges, lo, side="right")) - 1
+        if hi <= self.edges[g + 1]:
+            return self._rows(g, lo, hi)
+        xs, ys = [], []
+        while lo < hi:
+            end = min(hi, int(self.edges[g + 1]))
+            x, y = self._rows(g, lo, end)
+            xs.append(x.copy())  # the next piece may reuse the scratch batch
+            ys.append(y.copy())
+            lo, g = end, g + 1
+        return np.concatenate(xs), np.concatenate(ys)

@@ -9,21 +9,25 @@ import numpy as np
 from ..nn.metrics import (
     classification_metrics,
     confusion_matrix,
+    confusion_metrics,
     multilabel_metrics,
     predicted_classes,
     regression_metrics,
 )
 from ..nn.network import INFERENCE_BATCH, Network
 
-LOWER_IS_BETTER = ("cost", "error", "mse", "mae")
+LOWER_IS_BETTER = ("cost", "error", "mse", "mae", "fpr", "fnr", "ms")
+# The order `evaluate` reports metrics in; summaries list them the same way.
+METRIC_ORDER = ("cost", "accuracy", "error", "precision", "recall", "f1", "mse", "mae")
 
 
 def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray | None, n_classes: int,
-             tasks: list[str] | None = None, start: int = 0) -> dict:
+             tasks: list[str] | None = None, start: int = 0, threshold: float = 0.5) -> dict:
     """Mean data cost (no penalty) plus accuracy/P/R/F1 or MSE/MAE, in inference mode.
 
     Multi-label ``labels`` ((m, k) with NaN for missing) add per-task P/R/F1 named by ``tasks``.
-    ``start`` > 0: ``x`` holds the outputs of the layers before ``start`` (``Network.features``)."""
+    ``start`` > 0: ``x`` holds the outputs of the layers before ``start`` (``Network.features``).
+    ``threshold`` turns a single sigmoid output into class 1 (softmax outputs take the argmax)."""
     total, outputs = 0.0, []
     for i in range(0, len(x), INFERENCE_BATCH):
         z = net.forward(x[i:i + INFERENCE_BATCH], start=start)
@@ -36,7 +40,33 @@ def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     elif labels.ndim == 2:
         metrics.update(multilabel_metrics(labels, out, metric_suffixes(tasks or [f"task{j + 1}" for j in range(labels.shape[1])])))
     else:
-        metrics.update(classification_metrics(labels, predicted_classes(out), n_classes))
+        metrics.update(classification_metrics(labels, predicted_classes(out, threshold), n_classes))
+    return metrics
+
+
+def evaluate_streamed(net: Network, split, n_classes: int) -> dict:
+    """``evaluate`` for a split streamed from disk (``StreamedPrepared``), piece by piece in file order.
+
+    Classification sums a confusion matrix piece by piece, so the split's outputs and
+    predictions are never in memory at once; regression keeps its (m, k) outputs.
+    """
+    total, outputs, at = 0.0, [], 0
+    labels = split.labels
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    for xb, tb in split.pieces(INFERENCE_BATCH):
+        z = net.forward(xb)
+        total += net.loss.cost(z, tb) * len(z)
+        out = net.loss.output(z)
+        if labels is None:
+            outputs.append(out)
+        else:
+            cm += confusion_matrix(labels[at:at + len(z)], predicted_classes(out), n_classes)
+        at += len(z)
+    metrics = {"cost": total / len(split)}
+    if labels is None:
+        metrics.update(regression_metrics(split.targets, np.concatenate(outputs)))
+    else:
+        metrics.update(confusion_metrics(cm))
     return metrics
 
 

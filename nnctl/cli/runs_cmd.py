@@ -1,0 +1,212 @@
+"""`nnctl runs list|show|diff|export`: look at run directories (and a tune directory's trials) without loading a model."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from .common import fail, print_json, stderr, stdout, user_errors
+
+if TYPE_CHECKING:
+    from ..runs.listing import RunSummary
+
+app = typer.Typer(help="List, inspect, compare and export run directories.", no_args_is_help=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    md = "md"
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    json = "json"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.6g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _sorted(runs: list[RunSummary], key: str, reverse: bool) -> list[RunSummary]:
+    """Runs ordered by ``key``; those without it stay at the end either way."""
+    present = [r for r in runs if not _missing(r.value(key))]
+    absent = [r for r in runs if _missing(r.value(key))]
+    numeric = all(isinstance(r.value(key), (int, float)) for r in present)
+    ordered = sorted(present, key=lambda r: r.value(key) if numeric else str(r.value(key)), reverse=reverse)
+    return ordered + absent
+
+
+def emit(rows: list[list[Any]], header: list[str], fmt: Format, title: str | None = None) -> None:
+    """One table in the chosen format on stdout: rich for people, csv/json for programs, markdown for CI summaries."""
+    from rich.table import Table
+
+    if fmt is Format.json:
+        print_json([dict(zip(header, row)) for row in rows])
+    elif fmt is Format.csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows([[_cell(v) for v in row] for row in rows])
+        stdout.file.write(buffer.getvalue())
+    elif fmt is Format.md:
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+        lines += ["| " + " | ".join(_cell(v).replace("|", "\\|") for v in row) + " |" for row in rows]
+        stdout.file.write("\n".join(lines) + "\n")
+    else:
+        table = Table(title=title)
+        for index, name in enumerate(header):
+            if name in ("name", "status", "metric", "key"):  # never cut a name: it is what the user types next
+                width = max([len(name), *(len(_cell(row[index])) for row in rows)])
+                table.add_column(name, no_wrap=True, min_width=width)
+            else:
+                table.add_column(name, justify="right", overflow="fold")
+        for row in rows:
+            table.add_row(*(_cell(v) for v in row))
+        stdout.print(table)
+
+
+@app.command("list")
+def list_runs(
+    directory: Path = typer.Argument(Path("runs"), help="A runs folder or a tune directory."),
+    filters: list[str] = typer.Option([], "--filter", help="Keep runs where KEY<VALUE holds (metric or spec path; repeatable)."),
+    sort: str | None = typer.Option(None, "--sort", help="Sort by a column (metric, spec path, name, epochs...)."),
+    reverse: bool = typer.Option(False, "--reverse", help="Sort in descending order."),
+    columns: str | None = typer.Option(None, "--columns", help="Comma-separated columns instead of the default ones."),
+    fmt: Format = typer.Option(Format.table, "--format", help="table, csv, json or md (markdown, for CI job summaries)."),
+):
+    """One row per run: name, status, epochs, best metric, and the spec values that differ between the listed runs."""
+    from ..runs.listing import differing_keys, find_runs, matches, parse_filter, summarise_run
+    from ..search.record import TUNE_FILE
+
+    with user_errors():
+        conditions = [parse_filter(text) for text in filters]
+        runs = [summarise_run(path) for path in find_runs(directory)]
+        varying = differing_keys(runs)
+        runs = [r for r in runs if all(matches(r, c) for c in conditions)]
+    if sort:
+        runs = _sorted(runs, sort, reverse)
+    if columns:
+        header = [c.strip() for c in columns.split(",") if c.strip()]
+        rows = [[r.value(c) for c in header] for r in runs]
+    else:
+        header = ["name", "status", "epochs", "best", "best_epoch", "monitor", *varying]
+        rows = [[r.name, r.status, r.epochs, r.best_value, r.best_epoch, r.monitor, *(r.spec.get(k) for k in varying)]
+                for r in runs]
+    emit(rows, header, fmt, title=f"{directory}  ({len(runs)} runs)")
+    searches = sorted(p.name for p in Path(directory).iterdir() if (p / TUNE_FILE).is_file())
+    if searches:
+        stderr.print(f"{len(searches)} tune director{'y' if len(searches) == 1 else 'ies'} not listed ({', '.join(searches)}): "
+                     f"`nnctl runs list {Path(directory) / searches[0]}` lists its trials", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("show")
+def show_run(
+    run: Path = typer.Argument(..., help="A run directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print everything as one JSON object."),
+):
+    """A run's resolved spec, splits, metrics summary and files."""
+    import yaml
+
+    from ..runs import rundir
+    from ..runs.listing import read_epochs, summarise_run
+
+    with user_errors():
+        summary = summarise_run(_run_dir(run))
+        epochs = read_epochs(run)
+    spec_text = (run / rundir.SPEC_FILE).read_text(encoding="utf-8")
+    spec = yaml.safe_load(spec_text)
+    metrics = {
+        name: {"first": values[0], "last": values[-1], "min": min(values), "max": max(values), "at_best": summary.metrics.get(name)}
+        for name, values in epochs.items() if values and name != "epoch"
+    }
+    files = {p.name: p.stat().st_size for p in sorted(run.iterdir()) if p.is_file() and not p.name.startswith(".")}
+    info = {"run": str(run), "status": summary.status, "epochs": summary.epochs, "epochs_planned": summary.epochs_planned,
+            "best": {"metric": summary.monitor, "value": summary.best_value, "epoch": summary.best_epoch},
+            "split": (spec.get("data") or {}).get("split"), "metrics": metrics, "files": files, "spec": spec}
+    if as_json:
+        print_json(info)
+        return
+    stdout.print(f"{run}: {summary.status}, {summary.epochs}/{summary.epochs_planned} epochs, best {summary.monitor} "
+                 f"{_cell(summary.best_value)} at epoch {_cell(summary.best_epoch)}", markup=False, highlight=False)
+    split = info["split"] or {}
+    stdout.print("split: " + ", ".join(f"{k} {v}" for k, v in split.items()), markup=False, highlight=False)
+    emit([[name, m["first"], m["last"], m["min"], m["max"], m["at_best"]] for name, m in metrics.items()],
+         ["metric", "first", "last", "min", "max", "at best epoch"], Format.table, title="metrics per epoch")
+    emit([[name, size] for name, size in files.items()], ["file", "bytes"], Format.table, title="files")
+    stdout.print(spec_text, markup=False, highlight=False)
+
+
+@app.command("diff")
+def diff_runs(
+    a: Path = typer.Argument(..., help="The first run directory."),
+    b: Path = typer.Argument(..., help="The second run directory."),
+    fmt: Format = typer.Option(Format.table, "--format", help="table, csv, json or md."),
+):
+    """Spec differences and metric deltas (each run at its best epoch) between two runs."""
+    from ..runs.listing import differing_keys, summarise_run
+
+    with user_errors():
+        first, second = summarise_run(_run_dir(a)), summarise_run(_run_dir(b))
+    rows: list[list[Any]] = [["spec", key, first.spec.get(key), second.spec.get(key), None]
+                             for key in differing_keys([first, second])]
+    for name in dict.fromkeys([*first.metrics, *second.metrics]):
+        x, y = first.metrics.get(name), second.metrics.get(name)
+        rows.append(["metric", name, x, y, None if x is None or y is None else y - x])
+    emit(rows, ["kind", "key", first.name, second.name, "delta"], fmt, title=f"{a} → {b}")
+
+
+@app.command("export")
+def export_run(
+    run: Path = typer.Argument(..., help="A run directory."),
+    fmt: ExportFormat = typer.Option(ExportFormat.csv, "--format", help="csv or json."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+):
+    """metrics.h5's per-epoch metrics, one row per epoch."""
+    from ..runs.listing import read_epochs
+
+    with user_errors():
+        columns = read_epochs(_run_dir(run))
+    names = ["epoch", *[n for n in columns if n != "epoch"]] if "epoch" in columns else list(columns)
+    rows = list(zip(*(columns[n] for n in names)))
+    if fmt is ExportFormat.json:
+        text = json.dumps([{n: (None if isinstance(v, float) and math.isnan(v) else v) for n, v in zip(names, row)} for row in rows])
+        text += "\n"
+    else:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(names)
+        writer.writerows([[int(v) if n == "epoch" else repr(float(v)) for n, v in zip(names, row)] for row in rows])
+        text = buffer.getvalue()
+    if output is None:
+        stdout.file.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+def _run_dir(path: Path) -> Path:
+    from ..runs.listing import is_run_dir
+
+    if not Path(path).is_dir():
+        raise fail(f"{path}: no such run directory")
+    if not is_run_dir(Path(path)):
+        raise fail(f"{path}: not a run directory (no spec.yaml and checkpoint in it)")
+    return Path(path)

@@ -1,0 +1,225 @@
+"""`nnctl tune`: a hyperparameter search (new, resumed or refined), locally or on a Dask cluster."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.live import Live
+
+from ..errors import ClusterError
+from .common import EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
+
+if TYPE_CHECKING:
+    from ..search.plan import Plan
+    from ..search.record import SearchRecord, TrialRecord
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+SHOWN_BEST = 10
+
+
+def tune(
+    spec_file: Path | None = typer.Argument(None, metavar="SPEC", help="Spec with a 'search:' section (YAML)."),
+    trials: int | None = typer.Option(None, "--trials", help="Number of trials (overrides search.trials)."),
+    workers: int | None = typer.Option(None, "--workers", help="Local worker processes (default: the number of cores)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Run trials on this Dask scheduler (tcp://HOST:8786)."),
+    connect_timeout: float = typer.Option(10.0, "--connect-timeout", help="Seconds to wait for the Dask scheduler."),
+    resume: Path | None = typer.Option(None, "--resume", help="Continue this tune directory."),
+    refine: Path | None = typer.Option(None, "--refine", help="A new, narrower search around this tune directory's best trials."),
+    top: int = typer.Option(5, "--top", help="With --refine: how many of the best trials define the new ranges."),
+    overrides: list[str] = typer.Option([], "--set", help="Override a value of the base spec: key.path=value (repeatable)."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where the tune directory is created."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+):
+    """Search hyperparameters: random (default), grid or TPE trials, each an ordinary run directory."""
+    from ..search.driver import Progress, Search
+
+    sources = [x for x in (spec_file, resume, refine) if x is not None]
+    if len(sources) != 1:
+        raise fail("give exactly one of a SPEC file, --resume TUNE_DIR or --refine TUNE_DIR")
+    if trials is not None and trials < 1:
+        raise fail(f"--trials {trials}: need at least 1 trial")
+    if workers is not None and workers < 1:
+        raise fail(f"--workers {workers}: need at least 1 worker")
+    if top < 1:
+        raise fail(f"--top {top}: need at least 1 trial")
+    if (resume or refine) and overrides:
+        raise fail("--set applies to a new search's spec; a resumed or refined search keeps its own")
+    with user_errors(str(spec_file) if spec_file else None, overrides):
+        plan, record, executor, sampler = _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, workers,
+                                                   scheduler, connect_timeout)
+    search = Search(plan, record, executor, sampler)
+    live = not quiet and not as_json and not plain()
+    display = Live(_best_table(record), console=stderr, refresh_per_second=4, transient=True) if live else None
+    progress = Progress(on_trial_end=_reporter(quiet, display))
+    try:
+        with display or nullcontext():
+            completed = search.run(progress)
+    finally:
+        executor.close()
+    _summarise(search.record, completed, as_json)
+    if not completed:
+        stderr.print(f"search stopped; continue it with: nnctl tune --resume {record.tune_dir}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, workers, scheduler, connect_timeout):
+    """Validate everything, connect the executor, and only then create (or reopen) the tune directory."""
+    from ..search.cluster import DaskExecutor
+    from ..search.driver import check_metrics
+    from ..search.record import SPEC_FILE, append_event, create_tune_dir, load_search
+    from ..search.refine import refined_spec
+    from ..spec import SpecError, spec_to_yaml
+
+    if resume is not None:
+        if trials is not None:
+            raise SpecError.single("--trials", "a resumed search keeps its trial count; use --refine for a new search")
+        record = load_search(resume)
+        plan = _plan(record.spec_yaml, str(Path(resume) / SPEC_FILE), (), None)
+        sampler = _sampler(plan)
+        return plan, record, _executor(workers, scheduler, connect_timeout, Path(resume)), sampler
+    if refine is not None:
+        parent = load_search(refine)
+        text = refined_spec(parent, top, trials)
+        plan = _plan(text, f"{refine}/{SPEC_FILE} (refined)", (), None)
+        base_dir = Path(refine).resolve().parent
+    else:
+        try:
+            text = Path(spec_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise SpecError.single(str(spec_file), f"cannot read the file: {getattr(err, 'strerror', None) or err}") from None
+        plan = _plan(text, str(spec_file), overrides, trials)
+        base_dir, parent = runs_dir, None
+    check_metrics(plan, None)
+    sampler = _sampler(plan)
+    executor = _executor(workers, scheduler, connect_timeout, None)
+    tune_dir = create_tune_dir(base_dir, plan.spec.name, spec_to_yaml(plan.spec), parent.tune_dir if parent else None)
+    if isinstance(executor, DaskExecutor):
+        try:
+            executor.check_shared(tune_dir)
+        except ClusterError:
+            shutil.rmtree(tune_dir, ignore_errors=True)  # nothing started: leave nothing behind
+            executor.close()
+            raise
+    if parent is not None:
+        append_event(parent.tune_dir, {"event": "child", "tune": os.path.relpath(tune_dir, parent.tune_dir)})
+    return plan, load_search(tune_dir), executor, sampler
+
+
+def _plan(text: str, filename: str, overrides, trials: int | None) -> Plan:
+    from ..search.plan import load_plan
+
+    plan = load_plan(text, filename, overrides, trials)
+    if plan.search.method == "tpe":
+        plan.validate_all([plan.space.random_trial(i) for i in range(min(plan.search.startup_trials, plan.search.trials))])
+    else:
+        plan.validate_all([plan.space.trial(i) for i in range(plan.search.trials)])
+    return plan
+
+
+def _executor(workers: int | None, scheduler: str | None, timeout: float, shared_dir: Path | None):
+    from ..search.cluster import DaskExecutor
+    from ..search.local import LocalExecutor
+    from ..spec import SpecError
+
+    if scheduler is not None:
+        if workers is not None:
+            raise SpecError.single("--workers", "the Dask cluster's workers run the trials; drop --workers with --scheduler")
+        executor = DaskExecutor(scheduler, timeout)
+        if shared_dir is not None:
+            executor.check_shared(shared_dir)
+        return executor
+    return LocalExecutor(workers or os.cpu_count() or 1)
+
+
+def _sampler(plan: Plan):
+    if plan.search.method != "tpe":
+        return None
+    from ..search.tpe import TpeSampler
+
+    return TpeSampler(plan.space, plan.minimize)
+
+
+# ---------------------------------------------------------------- output
+
+
+def _short(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def trial_line(trial: TrialRecord, record: SearchRecord) -> str:
+    done = sum(t.status not in ("running", "interrupted") for t in record.trials)
+    parts = [f"trial {trial.index} ({done}/{record.trials_planned})", trial.status]
+    if trial.value is not None:
+        parts.append(f"{record.metric} {trial.value:.4f} @ epoch {trial.best_epoch}")
+    if not trial.feasible and trial.value is not None:
+        parts.append("unsatisfied")
+    parts.append(" ".join(f"{path}={_short(v)}" for path, v in trial.params.items()))
+    best = record.ranked()[:1]
+    if best:
+        parts.append(f"best {best[0].value:.4f} (trial {best[0].index})")
+    if trial.message:
+        parts.append(trial.message)
+    return "  ".join(parts)
+
+
+def _reporter(quiet: bool, display: Live | None):
+
+    def on_trial_end(trial: TrialRecord, record: SearchRecord) -> None:
+        if quiet:
+            return
+        if display is not None:
+            display.update(_best_table(record))
+        stderr.print(trial_line(trial, record), markup=False, highlight=False, soft_wrap=True)
+
+    return on_trial_end
+
+
+def _best_table(record: SearchRecord, limit: int = SHOWN_BEST) -> Table:
+    from rich.table import Table
+
+    done = sum(t.status not in ("running", "interrupted") for t in record.trials)
+    table = Table(title=f"{record.tune_dir}  ({done}/{record.trials_planned} trials, {record.goal} {record.metric})")
+    table.add_column("rank", justify="right")
+    table.add_column("trial", justify="right")
+    table.add_column(record.metric, justify="right")
+    table.add_column("epoch", justify="right")
+    for d in record.parameters:
+        table.add_column(d.path, justify="right")
+    for rank, trial in enumerate(record.ranked()[:limit], start=1):
+        table.add_row(str(rank), str(trial.index), f"{trial.value:.4f}", str(trial.best_epoch),
+                      *(_short(trial.params[d.path]) for d in record.parameters))
+    return table
+
+
+def trial_json(trial: TrialRecord) -> dict:
+    return {"trial": trial.index, "status": trial.status, "value": trial.value, "best_epoch": trial.best_epoch,
+            "epochs": trial.epochs, "feasible": trial.feasible, "params": trial.params, "run": str(trial.run_dir),
+            "message": trial.message}
+
+
+def _summarise(record: SearchRecord, completed: bool, as_json: bool) -> None:
+    ranked = record.ranked()
+    counts: dict[str, int] = {}
+    for trial in record.trials:
+        counts[trial.status] = counts.get(trial.status, 0) + 1
+    if as_json:
+        print_json({
+            "tune_dir": str(record.tune_dir), "metric": record.metric, "goal": record.goal, "completed": completed,
+            "trials_planned": record.trials_planned, "counts": counts,
+            "best": trial_json(ranked[0]) if ranked else None, "trials": [trial_json(t) for t in record.trials],
+        })
+        return
+    stdout.print(_best_table(record))
+    stdout.print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())), markup=False)
+    if ranked:
+        best = ranked[0]
+        stdout.print(f"best {record.metric} {best.value:.4f} at epoch {best.best_epoch}: trial {best.index} in {best.run_dir}",
+                     markup=False, highlight=False)

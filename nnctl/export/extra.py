@@ -1,0 +1,17 @@
+"""The optional `onnx` extra, imported only when an ONNX export asks for it (keeps `nnctl --help` fast)."""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import MissingExtraError
+
+INSTALL_HINT = "pip install 'nnctl[onnx]'"
+
+
+def require(module: str):
+    """Import ``module`` (onnx, onnxruntime) or say in one line how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtraError(f"ONNX export needs the {module} package, which is not installed: {INSTALL_HINT}") from None

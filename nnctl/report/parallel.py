@@ -1,0 +1,137 @@
+"""A parallel-coordinates view of a search, written as SVG by hand.
+
+One vertical axis per parameter, each on the scale the search sampled it on
+(log10 for log-sampled ranges, 1 - β for momentum-like ones, evenly spaced
+categories for choices), then the metric; one polyline per trial, coloured by
+its metric (the brightest is the best). The geometry is computed here rather
+than by matplotlib so that each vertex is exactly where the parameter's scaled
+value puts it; a `<title>` per line names the trial when a browser hovers it.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import numpy as np
+
+from .figures import SEQUENTIAL
+from .tune_view import ParameterAxis, TrialPoint, TuneView
+
+WIDTH, HEIGHT = 860, 400
+LEFT, RIGHT, TOP, BOTTOM = 110, 130, 56, 48  # margins (px): names above the axes, the colour key right of the metric
+NO_VALUE = "#999999"
+KEY_STEPS = 24  # bands of the colour key beside the metric axis
+
+
+def axis_x(k: int, n_axes: int) -> float:
+    """The x of the k-th vertical axis (0-based) of ``n_axes``."""
+    return LEFT + k * (WIDTH - LEFT - RIGHT) / max(n_axes - 1, 1)
+
+
+def axis_y(unit: float) -> float:
+    """The y of a position in [0, 1] along an axis (1 at the top)."""
+    return TOP + (1.0 - unit) * (HEIGHT - TOP - BOTTOM)
+
+
+def metric_range(view: TuneView) -> tuple[float, float]:
+    values = [t.value for t in view.scored()]
+    return min(values), max(values)
+
+
+def metric_unit(view: TuneView, value: float) -> float:
+    lo, hi = metric_range(view)
+    return 0.5 if hi == lo else (value - lo) / (hi - lo)
+
+
+def goodness(view: TuneView, value: float) -> float:
+    """0 for the worst value among the trials, 1 for the best (by the search's goal)."""
+    unit = metric_unit(view, value)
+    return 1.0 - unit if view.goal == "minimize" else unit
+
+
+def vertices(view: TuneView, trial: TrialPoint) -> list[tuple[float, float]]:
+    """The polyline of one trial: its value on each parameter axis, then its metric (when it has one)."""
+    n_axes = len(view.parameters) + 1
+    points = [(axis_x(k, n_axes), axis_y(axis.unit_position(trial.params[axis.path])))
+              for k, axis in enumerate(view.parameters)]
+    if trial.value is not None:
+        points.append((axis_x(n_axes - 1, n_axes), axis_y(metric_unit(view, trial.value))))
+    return points
+
+
+def _hex(rgba) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*(round(255 * c) for c in rgba[:3]))
+
+
+def _ticks(axis: ParameterAxis) -> list[tuple[float, str]]:
+    """(position in [0, 1], label) of an axis's ticks: every choice, powers of ten, or five even steps."""
+    if axis.categorical:
+        return [(axis.unit_position(choice), str(choice)) for choice in axis.choices]
+    lo, hi = axis.plotted_range
+    if axis.log:
+        decades = [10.0 ** e for e in range(math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9) + 1)]
+        values = decades if len(decades) >= 2 else [lo, hi]
+    else:
+        values = list(np.linspace(lo, hi, 5))
+    return [(axis.unit_of_plotted(v), f"{v:g}") for v in values]
+
+
+def _axis(x: float, name: str, ticks: list[tuple[float, str]], labels_right: bool = False) -> str:
+    """A vertical axis with its name above and tick labels left of it (right: beyond the colour key)."""
+    label_x, anchor = (x + 20, "start") if labels_right else (x - 6, "end")
+    parts = [f'<line x1="{x:.2f}" y1="{axis_y(1):.2f}" x2="{x:.2f}" y2="{axis_y(0):.2f}" stroke="#333" stroke-width="1"/>',
+             f'<text x="{x:.2f}" y="{TOP - 22}" text-anchor="middle" font-size="11">{html.escape(name)}</text>']
+    for unit, label in ticks:
+        y = axis_y(unit)
+        parts.append(f'<line x1="{x - 4:.2f}" y1="{y:.2f}" x2="{x:.2f}" y2="{y:.2f}" stroke="#333"/>'
+                     f'<text x="{label_x:.2f}" y="{y + 3.5:.2f}" text-anchor="{anchor}" font-size="9" fill="#333">{html.escape(label)}</text>')
+    return "".join(parts)
+
+
+def _line(view: TuneView, trial: TrialPoint, cmap, best: bool) -> str:
+    points = " ".join(f"{x:.2f},{y:.2f}" for x, y in vertices(view, trial))
+    colour = NO_VALUE if trial.value is None else _hex(cmap(goodness(view, trial.value)))
+    width = 3.5 if best else 1.6
+    underlay = (f'<polyline points="{points}" fill="none" stroke="#000000" stroke-width="{width + 2}"/>'
+                if best else "")  # a dark edge: the brightest colour alone is faint on white
+    dash = ' stroke-dasharray="5 3"' if trial.outcome != "ranked" else ""
+    value = "no value" if trial.value is None else f"{view.metric} {trial.value:.4g}"
+    params = ", ".join(f"{a.path} = {a.format(trial.params[a.path])}" for a in view.parameters)
+    tip = f"trial {trial.index} ({trial.status}{', best' if best else ''}): {value}; {params}"
+    return (f'{underlay}<polyline data-trial="{trial.index}" points="{points}" fill="none" stroke="{colour}" '
+            f'stroke-width="{width}" stroke-opacity="{1.0 if best else 0.85}"'
+            f'{dash}><title>{html.escape(tip)}</title></polyline>')
+
+
+def parallel_svg(view: TuneView) -> str:
+    """The whole view as an `<svg>` element to inline in a page."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps[SEQUENTIAL]
+    n_axes = len(view.parameters) + 1
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" '
+             f'font-family="sans-serif" role="img"><title>Parallel coordinates of {html.escape(view.name)}</title>']
+    best = view.best
+    # Worst first, so better lines lie on top; trials without a value at the bottom; the best last of all.
+    order = sorted(view.trials, key=lambda t: -1.0 if t.value is None else goodness(view, t.value))
+    parts += [_line(view, t, cmap, False) for t in order if best is None or t.index != best.index]
+    if best is not None:
+        parts.append(_line(view, best, cmap, True))
+    for k, axis in enumerate(view.parameters):
+        parts.append(_axis(axis_x(k, n_axes), axis.label, _ticks(axis)))
+    lo, hi = metric_range(view)
+    x_metric = axis_x(n_axes - 1, n_axes)
+    metric_ticks = [(metric_unit(view, v), f"{v:.4g}") for v in ([lo] if lo == hi else np.linspace(lo, hi, 5))]
+    parts.append(_axis(x_metric, view.metric_label, metric_ticks, labels_right=True))
+    band = (HEIGHT - TOP - BOTTOM) / KEY_STEPS
+    for i in range(KEY_STEPS):  # the colour key: the metric axis's own scale, coloured
+        unit = (i + 0.5) / KEY_STEPS
+        colour = _hex(cmap(unit if view.goal == "maximize" else 1.0 - unit))
+        parts.append(f'<rect x="{x_metric + 6:.2f}" y="{axis_y(unit) - band / 2:.2f}" width="10" height="{band + 0.2:.2f}" '
+                     f'fill="{colour}"/>')
+    parts.append(f'<text x="{WIDTH / 2:.0f}" y="{HEIGHT - 14}" text-anchor="middle" font-size="10" fill="#555">'
+                 f"solid: ranked trials; dashed: pruned or unmet satisfy; grey: no value; thick: the best "
+                 f"({html.escape(view.goal)} {html.escape(view.metric)})</text>")
+    parts.append("</svg>")
+    return "".join(parts)

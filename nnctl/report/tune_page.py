@@ -1,0 +1,101 @@
+"""One self-contained HTML page per search: summary, ranked trials, per-parameter plots, best-so-far,
+parallel coordinates. Same page machinery as the run report (`page.py`): inline SVG, no JavaScript."""
+
+from __future__ import annotations
+
+import html
+import os
+from collections import Counter
+from pathlib import Path
+
+from ..runs.atomic import atomic_write_text
+from .figures import check_output, require_matplotlib
+from .page import Section, figure_block, render_page, table
+from .parallel import parallel_svg
+from .tune_figures import best_so_far_figure, parameters_figure
+from .tune_view import TuneView
+
+REPORT_FILE = "report.html"
+STATUS_ORDER = ("completed", "early_stopping", "pruned", "diverged", "failed", "interrupted", "running", "pending")
+
+
+def _value(value: float | None) -> str:
+    return "—" if value is None else f"{value:.6g}"
+
+
+def _run_link(run: str, tune_dir: Path) -> str:
+    """A trial's run directory relative to the tune directory (where the page is), as the user would cd to it."""
+    return os.path.relpath(run, tune_dir) if run else ""
+
+
+def summary_section(view: TuneView, tune_dir: Path) -> Section:
+    counts = Counter(t.status for t in view.trials)
+    by_status = ", ".join(f"{counts[s]} {s.replace('_', ' ')}" for s in STATUS_ORDER if counts[s])
+    unmet = sum(1 for t in view.trials if t.outcome == "unsatisfied")
+    rows = [["search", view.name], ["metric", view.metric_label], ["goal", view.goal], ["method", view.method],
+            ["trials", f"{len(view.trials)} of {view.trials_planned} started: {by_status}"
+                       + (f"; {unmet} finished without meeting the satisfy conditions" if unmet else "")],
+            ["ranked", f"{len(view.ranked)} (finished and meeting every satisfy condition)"]]
+    rows += [[f"satisfy {name}", condition] for name, condition in view.satisfy.items()]
+    rows.append(["parameters", "; ".join(f"{a.path}: {a.kind} {list(a.choices) if a.categorical else list(a.bounds)}"
+                                         for a in view.parameters)])
+    best = view.best
+    if best is None:
+        rows.append(["best", "none yet: no trial has finished meeting every satisfy condition"])
+    else:
+        rows += [["best trial", f"{best.index}: {view.metric} {best.value:.6g} at epoch {best.best_epoch} "
+                                f"of {best.epochs}"],
+                 *[[f"best {a.path}", a.format(best.params[a.path])] for a in view.parameters],
+                 ["best run", _run_link(best.run, tune_dir)]]
+    return Section("summary", "Search summary", table(None, rows))
+
+
+def trials_section(view: TuneView, tune_dir: Path) -> Section:
+    """Every trial: the ranked ones best first with their rank, then the others by index with why they are not ranked."""
+    rank = {index: r for r, index in enumerate(view.ranked, start=1)}
+    ordered = [view.trial(i) for i in view.ranked] + [t for t in view.trials if t.index not in rank]
+    header = ["rank", "trial", "status", view.metric, "best epoch", "epochs",
+              *[a.path for a in view.parameters], *[f"{name} {cond}" for name, cond in view.satisfy.items()], "run"]
+    rows = []
+    for t in ordered:
+        status = t.status.replace("_", " ") + (" (unmet satisfy)" if t.outcome == "unsatisfied" else "")
+        status += f": {t.message}" if t.message else ""
+        rows.append([str(rank.get(t.index, "—")), str(t.index), status, _value(t.value),
+                     "—" if t.best_epoch is None else str(t.best_epoch), str(t.epochs),
+                     *[a.format(t.params[a.path]) for a in view.parameters],
+                     *[_value(t.satisfied.get(name)) for name in view.satisfy], _run_link(t.run, tune_dir)])
+    note = "<p>Ranked: finished trials meeting every satisfy condition, best first; then the rest by index.</p>"
+    return Section("trials", "Trials", note + table(header, rows))
+
+
+def parameters_section(view: TuneView) -> Section:
+    caption = (f"{view.metric} of each trial against each hyperparameter, on the scale it was sampled on "
+               "(log axes for log-sampled ranges; 1 − β for momentum-like ones); the star is the best trial.")
+    return Section("parameters", "Metric against each hyperparameter", figure_block(parameters_figure(view), "tune-params", caption))
+
+
+def progress_section(view: TuneView) -> Section:
+    caption = (f"Each trial's {view.metric} by index, and the best ranked value among the trials up to it "
+               f"({view.goal}).")
+    return Section("progress", "Best so far", figure_block(best_so_far_figure(view), "tune-progress", caption))
+
+
+def parallel_section(view: TuneView) -> Section:
+    caption = ("One axis per hyperparameter on its sampling scale, then the metric; one line per trial, coloured "
+               "by its metric (brightest: best). Hover a line for its trial.")
+    return Section("parallel", "Parallel coordinates",
+                   f"<figure>{parallel_svg(view)}<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def tune_report_html(view: TuneView, tune_dir: Path) -> str:
+    return render_page(f"nnctl search report: {view.name}", [
+        summary_section(view, tune_dir), trials_section(view, tune_dir), parameters_section(view),
+        progress_section(view), parallel_section(view)])
+
+
+def write_tune_report(view: TuneView, tune_dir: Path, out: Path | None = None) -> Path:
+    """Write the search's page to ``out`` (default TUNE_DIR/report.html), replacing it atomically."""
+    out = Path(tune_dir) / REPORT_FILE if out is None else check_output(out, "--out", (".html", ".htm"))
+    require_matplotlib()
+    atomic_write_text(out, tune_report_html(view, Path(tune_dir)))
+    return out

@@ -1,0 +1,249 @@
+"""A tune directory on disk, and reading a finished (or interrupted) search back.
+
+    runs/<name>-tune-<timestamp>/
+        tune.json      format, nnctl version, SHA-256 of spec.yaml, parent search (refine)
+        spec.yaml      the resolved spec with its resolved search section
+        trials.jsonl   append-only events, one JSON object a line, fsynced:
+                       start {trial, params, run}, end {trial, status, value, ...}, child {tune}
+        trial-0000/    an ordinary run directory per trial (eval, gradcheck work on it)
+
+Only appends ever touch trials.jsonl, so a kill at any instant loses at most a
+torn last line (ignored on reading); anything else that does not parse, or a
+spec.yaml that no longer matches its checksum, is a directory edited by hand
+and is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import TuneDirError
+from ..runs import rundir
+from ..spec import SpecError, parse_spec
+from .space import Distribution, Space
+
+FORMAT = 1
+TUNE_FILE, SPEC_FILE, TRIALS_FILE, STOP_FILE = "tune.json", "spec.yaml", "trials.jsonl", "STOP"
+FINISHED = ("completed", "early_stopping", "pruned", "diverged", "failed")
+RANKED = ("completed", "early_stopping")
+
+
+def trial_dir_name(index: int) -> str:
+    return f"trial-{index:04d}"
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def create_tune_dir(runs_dir: Path, name: str, spec_yaml: str, parent: Path | None = None) -> Path:
+    """A new, uniquely named tune directory holding the resolved spec and its manifest."""
+    tune_dir = rundir.create_run_dir(runs_dir, f"{name}-tune")
+    (tune_dir / SPEC_FILE).write_text(spec_yaml, encoding="utf-8")
+    manifest = {
+        "format": FORMAT, "nnctl_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "spec_sha256": _sha256(spec_yaml), "parent": os.path.relpath(parent, tune_dir) if parent else None,
+    }
+    (tune_dir / TUNE_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    (tune_dir / TRIALS_FILE).touch()
+    return tune_dir
+
+
+def append_event(tune_dir: Path, event: dict) -> None:
+    """Append one event line and fsync it: a crash after this returns cannot lose the event."""
+    line = json.dumps({**event, "time": round(time.time(), 3)}, allow_nan=False) + "\n"
+    fd = os.open(Path(tune_dir) / TRIALS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def finite_or_none(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+# ---------------------------------------------------------------- reading back
+
+
+@dataclass
+class TrialRecord:
+    """One trial as the log tells it; ``value`` is the searched metric at ``best_epoch``."""
+
+    index: int
+    params: dict[str, Any]
+    run_dir: Path
+    status: str = "pending"  # pending | running (no end: killed or still going) | interrupted | FINISHED
+    value: float | None = None
+    best_epoch: int | None = None
+    epochs: int = 0
+    curve: list[float | None] = field(default_factory=list)  # the metric per epoch
+    satisfied: dict[str, float | None] = field(default_factory=dict)
+    feasible: bool = True
+    message: str | None = None
+    seconds: float | None = None
+
+
+@dataclass
+class SearchRecord:
+    """A tune directory read back: what was searched, how, and every trial so far."""
+
+    tune_dir: Path
+    spec_yaml: str
+    metric: str
+    goal: str
+    method: str
+    seed: int
+    trials_planned: int
+    parameters: list[Distribution]
+    trials: list[TrialRecord]
+    parent: Path | None
+    children: list[Path]
+
+    @property
+    def minimize(self) -> bool:
+        return self.goal == "minimize"
+
+    def ranked(self) -> list[TrialRecord]:
+        """Finished, feasible trials, best first (ties: lower index first)."""
+        done = [t for t in self.trials if t.status in RANKED and t.value is not None and t.feasible]
+        return sorted(done, key=lambda t: (t.value if self.minimize else -t.value, t.index))
+
+    def completed_curves(self) -> list[list[float | None]]:
+        """The per-epoch metric of every trial that ran to its end: the median rule's reference."""
+        return [t.curve for t in self.trials if t.status in RANKED]
+
+
+def read_manifest(tune_dir: Path) -> tuple[dict, str]:
+    """tune.json and spec.yaml, checked for the format, the nnctl version and the spec's checksum."""
+    tune_dir = Path(tune_dir)
+    manifest_path = tune_dir / TUNE_FILE
+    if not tune_dir.is_dir():
+        raise TuneDirError(f"{tune_dir}: no such tune directory")
+    if not manifest_path.is_file():
+        raise TuneDirError(f"{tune_dir}: not a tune directory (no {TUNE_FILE}; `nnctl tune SPEC` makes one)")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        spec_yaml = (tune_dir / SPEC_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise TuneDirError(f"{tune_dir}: unreadable tune directory ({err})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise TuneDirError(f"{manifest_path}: tune directory format {manifest.get('format') if isinstance(manifest, dict) else '?'} "
+                           f"is not supported (expected {FORMAT})")
+    if manifest.get("nnctl_version") != __version__:
+        raise TuneDirError(f"{manifest_path}: made by nnctl {manifest.get('nnctl_version')}, this is nnctl {__version__}; "
+                           "continue it with the version that made it, or start a new search")
+    if manifest.get("spec_sha256") != _sha256(spec_yaml):
+        raise TuneDirError(f"{tune_dir / SPEC_FILE}: edited after the search started (checksum differs from {TUNE_FILE}); "
+                           "start a new search for a changed spec")
+    return manifest, spec_yaml
+
+
+def read_events(tune_dir: Path) -> list[tuple[int, dict]]:
+    """(line number, event) of every complete line; a torn last line (a kill mid-append) is dropped."""
+    path = Path(tune_dir) / TRIALS_FILE
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise TuneDirError(f"{path}: cannot read ({err.strerror})") from None
+    lines = raw.split(b"\n")
+    complete = lines[:-1]  # the part after the last newline is empty or torn
+    events = []
+    for number, line in enumerate(complete, start=1):
+        try:
+            event = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise TuneDirError(f"{path}:{number}: not a JSON event (edited by hand?)") from None
+        if not isinstance(event, dict) or event.get("event") not in ("start", "end", "child"):
+            raise TuneDirError(f"{path}:{number}: unknown event (edited by hand?)")
+        events.append((number, event))
+    return events
+
+
+def _require(event: dict, keys: tuple[str, ...], where: str) -> None:
+    missing = [k for k in keys if k not in event]
+    if missing:
+        raise TuneDirError(f"{where}: event without {', '.join(missing)} (edited by hand?)")
+
+
+def load_search(tune_dir: str | Path) -> SearchRecord:
+    """Read a tune directory: its parameter distributions and every trial's params, status, value and run dir.
+
+    Raises TuneDirError for a directory from another nnctl version or edited by hand.
+    """
+    tune_dir = Path(tune_dir)
+    manifest, spec_yaml = read_manifest(tune_dir)
+    try:
+        spec = parse_spec(spec_yaml, str(tune_dir / SPEC_FILE))
+    except SpecError as err:
+        raise TuneDirError(f"{err} (edited by hand?)") from None
+    search = spec.search
+    if search is None or search.metric is None or search.goal is None or search.trials is None:
+        raise TuneDirError(f"{tune_dir / SPEC_FILE}: not a resolved search spec (edited by hand?)")
+    space = Space(search)
+    record = SearchRecord(
+        tune_dir, spec_yaml, search.metric, search.goal, search.method, search.seed, search.trials,
+        space.distributions, [], (tune_dir / manifest["parent"]).resolve() if manifest.get("parent") else None, [],
+    )
+    for number, event in read_events(tune_dir):
+        apply_event(record, space, event, f"{tune_dir / TRIALS_FILE}:{number}")
+    return record
+
+
+def apply_event(record: SearchRecord, space: Space, event: dict, where: str) -> None:
+    """Fold one event into ``record`` (reading a log back, or live as the search writes it)."""
+    if event["event"] == "child":
+        _require(event, ("tune",), where)
+        record.children.append((record.tune_dir / event["tune"]).resolve())
+        return
+    _require(event, ("trial",), where)
+    index = event["trial"]
+    if not isinstance(index, int) or not 0 <= index < record.trials_planned:
+        raise TuneDirError(f"{where}: trial {index!r} is outside this search's {record.trials_planned} trials (edited by hand?)")
+    known = {t.index: t for t in record.trials}
+    if event["event"] == "start":
+        _require(event, ("params",), where)
+        if index in known:
+            return  # a resumed search restarting a trial it had started
+        _check_params(space, record.method, index, event["params"], where)
+        record.trials.append(TrialRecord(index, event["params"], record.tune_dir / trial_dir_name(index), status="running"))
+        record.trials.sort(key=lambda t: t.index)
+        return
+    if index not in known:
+        raise TuneDirError(f"{where}: trial {index} ends before it starts (edited by hand?)")
+    _require(event, ("status",), where)
+    _apply_end(known[index], event, where)
+
+
+def _check_params(space: Space, method: str, index: int, params: Any, where: str) -> None:
+    """Random and grid trials are a function of (seed, index): anything else was written by someone else."""
+    names = [d.path for d in space.distributions]
+    if not isinstance(params, dict) or sorted(params) != sorted(names):
+        raise TuneDirError(f"{where}: trial {index}'s parameters do not match the search's (edited by hand?)")
+    tpe_sampled = method == "tpe" and index >= space.search.startup_trials
+    if not tpe_sampled and json.loads(json.dumps(space.trial(index))) != params:
+        raise TuneDirError(f"{where}: trial {index}'s values are not the ones its seed gives (edited by hand?)")
+
+
+def _apply_end(trial: TrialRecord, event: dict, where: str) -> None:
+    status = event["status"]
+    if status not in (*FINISHED, "interrupted"):
+        raise TuneDirError(f"{where}: unknown trial status {status!r} (edited by hand?)")
+    trial.status = status
+    trial.value = event.get("value")
+    trial.best_epoch = event.get("best_epoch")
+    trial.epochs = event.get("epochs", 0)
+    trial.curve = event.get("curve", [])
+    trial.satisfied = event.get("satisfy", {})
+    trial.feasible = event.get("feasible", True)
+    trial.message = event.get("message")
+    trial.seconds = event.get("seconds")

@@ -1,0 +1,146 @@
+"""One trial, run where a worker is: start it, or continue it from its checkpoint.
+
+``run_trial`` is idempotent: a trial whose directory already holds a
+checkpoint resumes bit-exactly through the ordinary ``train --resume``
+machinery, and a finished one is only summarised.  That is what makes a
+resumed search, and a Dask task rescheduled after its worker died, continue
+instead of starting over.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import NnctlError
+from ..orchestration.start import resume_run, start_run
+from ..runs import rundir
+from ..runs.checkpoint import load_checkpoint
+from ..runs.metrics_log import MetricLog
+from ..spec import parse_spec
+from ..spec.search_schema import parse_condition
+from ..train.loop import Reporter, Trainer, stop_on_signals
+from .record import STOP_FILE, finite_or_none, trial_dir_name
+
+DONE_REASONS = ("early_stopping", "pruned")
+
+
+@dataclass
+class TrialTask:
+    """Everything a worker needs, as plain data (it crosses process and machine boundaries)."""
+
+    tune_dir: str
+    index: int
+    spec_yaml: str
+    metric: str
+    minimize: bool
+    satisfy: dict[str, str]
+    prune_after: int | None = None
+    prune_min_trials: int = 1
+    references: list | None = None  # per-epoch metric of trials finished when this one was handed out
+    datasets_dir: str | None = None
+
+
+def median_says_prune(task: TrialTask, epoch: int, value: float) -> bool:
+    """The median rule: worse than the median of finished trials at the same epoch."""
+    if task.prune_after is None or epoch < task.prune_after:
+        return False
+    peers = [curve[epoch - 1] for curve in task.references or [] if len(curve) >= epoch and curve[epoch - 1] is not None]
+    if len(peers) < task.prune_min_trials:
+        return False
+    median = statistics.median(peers)
+    return value > median if task.minimize else value < median
+
+
+class TrialReporter(Reporter):
+    """Silent progress that stops the trial on the search's STOP file and applies the pruning rule."""
+
+    def __init__(self, trainer: Trainer, task: TrialTask):
+        self.trainer, self.task = trainer, task
+        self.stop_file = Path(task.tune_dir) / STOP_FILE
+
+    def step(self, batch: int, cost: float) -> None:
+        if self.stop_file.exists():
+            self.trainer.stop_requested = True
+
+    def epoch_end(self, epoch: int, row: dict[str, float]) -> None:
+        value = row.get(self.task.metric)
+        if value is not None and median_says_prune(self.task, epoch, value):
+            # The loop ends after this epoch and checkpoints it, recording why.
+            self.trainer.stop_reason = "pruned"
+
+
+def run_trial(task: TrialTask) -> dict[str, Any]:
+    """Run (or continue) one trial to its end; the ``end`` event for trials.jsonl."""
+    started = time.perf_counter()
+    run_dir = Path(task.tune_dir) / trial_dir_name(task.index)
+    datasets_dir = Path(task.datasets_dir) if task.datasets_dir else None
+    try:
+        finished, epoch = _trial_state(run_dir)
+        if finished:
+            return summarise(task, MetricLog.load(run_dir / rundir.METRICS), finished, time.perf_counter() - started)
+        if epoch is not None:
+            # Killed before its first epoch ended, a trial has no metrics.h5 yet, and no history to lose.
+            fresh = epoch == 0 and not (run_dir / rundir.METRICS).exists()
+            trainer = resume_run(run_dir, datasets_dir=datasets_dir, repair_metrics=fresh)
+        else:
+            run_dir.mkdir(exist_ok=True)
+            spec = parse_spec(task.spec_yaml, str(run_dir / rundir.SPEC_FILE))
+            trainer = start_run(spec, None, datasets_dir, run_dir=run_dir)
+        # Signals reach a local worker's main thread; a Dask task runs in a thread and stops on the STOP file.
+        on_main_thread = threading.current_thread() is threading.main_thread()
+        with stop_on_signals(trainer) if on_main_thread else nullcontext():
+            result = trainer.run(TrialReporter(trainer, task))
+    except NnctlError as err:
+        return {"event": "end", "trial": task.index, "status": "failed", "message": str(err).splitlines()[0],
+                "seconds": round(time.perf_counter() - started, 3)}
+    return summarise(task, trainer.log, result.stop_reason, time.perf_counter() - started)
+
+
+def _trial_state(run_dir: Path) -> tuple[str | None, int | None]:
+    """Why a trial's run is already over (budget spent, stopped early, pruned) or None, and its checkpoint's epoch
+    (None: never checkpointed, so it starts afresh)."""
+    if not (run_dir / rundir.LATEST).exists():
+        return None, None
+    ckpt = load_checkpoint(run_dir / rundir.LATEST)
+    reason = ckpt.progress.get("stop_reason")
+    if reason in DONE_REASONS:
+        return reason, ckpt.epoch
+    epochs = parse_spec(ckpt.spec_yaml, str(run_dir / rundir.SPEC_FILE)).train.epochs
+    return ("completed" if ckpt.epoch >= epochs and ckpt.batch == 0 else None), ckpt.epoch
+
+
+def summarise(task: TrialTask, log: MetricLog, stop_reason: str, seconds: float) -> dict[str, Any]:
+    """The trial's value (the metric at its best epoch), its curve and its satisficing checks."""
+    curve = [finite_or_none(v) for v in log.epoch.get(task.metric, [])]
+    status = {"completed": "completed", "early_stopping": "early_stopping", "pruned": "pruned",
+              "diverged": "diverged", "interrupted": "interrupted"}[stop_reason]
+    event: dict[str, Any] = {"event": "end", "trial": task.index, "status": status, "epochs": log.n_epochs,
+                             "curve": curve, "seconds": round(seconds, 3)}
+    scored = [(v, epoch) for epoch, v in enumerate(curve, start=1) if v is not None]
+    if status == "diverged" or not scored:
+        return {**event, "value": None, "feasible": False}
+    value, best_epoch = (min if task.minimize else max)(scored, key=lambda pair: pair[0])  # ties: the earliest epoch
+    satisfied = {name: _satisficing_value(log, name, best_epoch) for name in task.satisfy}
+    feasible = all(_holds(satisfied[name], condition) for name, condition in task.satisfy.items())
+    return {**event, "value": value, "best_epoch": best_epoch, "satisfy": satisfied, "feasible": feasible}
+
+
+def _satisficing_value(log: MetricLog, name: str, best_epoch: int) -> float | None:
+    """A satisficing metric at the best epoch; epoch_time averaged over the trial (one epoch's time is noise)."""
+    column = log.epoch.get(name, [])
+    if name == "epoch_time":
+        return finite_or_none(sum(column) / len(column)) if column else None
+    return finite_or_none(column[best_epoch - 1]) if len(column) >= best_epoch else None
+
+
+def _holds(value: float | None, condition: str) -> bool:
+    if value is None:
+        return False
+    op, bound = parse_condition(condition)
+    return {"<=": value <= bound, ">=": value >= bound, "<": value < bound, ">": value > bound, "==": value == bound}[op]

@@ -1,0 +1,130 @@
+"""The ``search:`` section of a spec: what `nnctl tune` samples and how it ranks trials.
+
+It lives in the spec leaf so a spec with a search section validates (with
+file:line:key errors) like any other; training ignores the section.  Bounds are
+values, not exponents: ``log_uniform: [1.0e-4, 1]`` samples 10^r with
+r ~ U[-4, 0).  Ends, stated once here and in the README:
+
+- ``uniform: [lo, hi]``            lo <= x < hi
+- ``log_uniform: [lo, hi]``        lo <= x < hi, uniform in log10 x (0 < lo)
+- ``int_uniform: [lo, hi]``        every integer lo..hi, both ends included
+- ``int_log_uniform: [lo, hi]``    lo..hi inclusive, uniform in log (1 <= lo)
+- ``one_minus_log_uniform: [lo, hi]``  lo < x <= hi with 1 - x log-uniform (x < 1)
+- ``choice: [a, b, ...]``          each value with equal probability
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
+
+DISTRIBUTIONS = ("choice", "uniform", "int_uniform", "log_uniform", "int_log_uniform", "one_minus_log_uniform")
+CONDITION = re.compile(r"^\s*(<=|>=|<|>|==)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+
+
+class _Strict(BaseModel):
+    # A string under a field is its description: the JSON Schema and the README's spec reference show it.
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class ParameterSpec(_Strict):
+    """One searched value: exactly one distribution key."""
+
+    choice: Annotated[list[Any], Field(min_length=1)] | None = None
+    """[a, b, ...]: each value with equal probability"""
+    uniform: tuple[float, float] | None = None
+    """[lo, hi]: lo <= x < hi"""
+    int_uniform: tuple[int, int] | None = None
+    """[lo, hi]: every integer lo..hi, both ends included"""
+    log_uniform: tuple[float, float] | None = None
+    """[lo, hi]: 10^r, r ~ U[log10 lo, log10 hi); lo <= x < hi, 0 < lo"""
+    int_log_uniform: tuple[int, int] | None = None
+    """[lo, hi]: integers lo..hi inclusive, uniform in log; 1 <= lo"""
+    one_minus_log_uniform: tuple[float, float] | None = None
+    """[lo, hi]: x = 1 - 10^r with 1 - x log-uniform; lo < x <= hi < 1 (momentum, Adam's betas)"""
+
+    @model_validator(mode="after")
+    def _one_distribution(self):
+        given = [name for name in DISTRIBUTIONS if getattr(self, name) is not None]
+        if len(given) != 1:
+            found = ", ".join(given) if given else "none"
+            raise ValueError(f"give exactly one distribution ({', '.join(DISTRIBUTIONS)}); found {found}")
+        kind = given[0]
+        if kind == "choice":
+            return self
+        lo, hi = getattr(self, kind)
+        if not lo < hi:
+            raise ValueError(f"{kind}: the bounds are inverted or equal ([{lo:g}, {hi:g}]); write [low, high] with low < high")
+        if kind == "log_uniform" and lo <= 0:
+            raise ValueError(f"log_uniform: bounds must be > 0 on a log scale, got {lo:g}")
+        if kind == "int_log_uniform" and lo < 1:
+            raise ValueError(f"int_log_uniform: bounds must be >= 1 on a log scale, got {lo}")
+        if kind == "one_minus_log_uniform" and not (0 <= lo and hi < 1):
+            raise ValueError(f"one_minus_log_uniform: bounds must lie in [0, 1) so that 1 - x > 0, got [{lo:g}, {hi:g}]")
+        return self
+
+    @model_serializer
+    def _as_written(self) -> dict:
+        """Dump as the user writes it, ``{log_uniform: [lo, hi]}``, not every distribution key."""
+        args = self.args
+        return {self.kind: list(args) if isinstance(args, tuple) else args}
+
+    @property
+    def kind(self) -> str:
+        return next(name for name in DISTRIBUTIONS if getattr(self, name) is not None)
+
+    @property
+    def args(self) -> Any:
+        return getattr(self, self.kind)
+
+
+class PruneSpec(_Strict):
+    """Median stopping: after ``after_epochs``, stop a trial worse than the median of finished ones at that epoch."""
+
+    rule: Literal["median"] = "median"
+    """median: worse than the median of finished trials at the same epoch"""
+    after_epochs: Annotated[int, Field(ge=1)] = 3
+    """the first epoch at which a trial may be stopped"""
+    min_trials: Annotated[int, Field(ge=1)] = 3
+    """finished trials needed (at that epoch) before anything is pruned"""
+
+
+class SearchSpec(_Strict):
+    """Random (default), grid or TPE search over ``--set`` paths of the rest of the spec."""
+
+    metric: str | None = None
+    """the per-epoch metric that ranks trials (a dev metric; never test); default: checkpoint.monitor"""
+    goal: Literal["minimize", "maximize"] | None = None
+    """default: minimize for cost/error/mse/mae and times, else maximize"""
+    satisfy: dict[str, str] = Field(default_factory=dict)
+    """satisficing metrics, e.g. {epoch_time: '<= 0.5'}: unmet trials are kept but not ranked"""
+    method: Literal["random", "grid", "tpe"] = "random"
+    """random (the notes' advice), grid (every combination), tpe (Optuna's sampler; the tune extra)"""
+    trials: Annotated[int, Field(ge=1)] | None = None
+    """how many trials; default 20 (grid: every combination)"""
+    seed: Annotated[int, Field(ge=0)] = 0
+    """trial i's values depend on this seed, i and the parameter's path alone"""
+    grid_points: Annotated[int, Field(ge=2)] = 5
+    """grid: values per continuous range, evenly spaced on its scale"""
+    startup_trials: Annotated[int, Field(ge=1)] = 10
+    """tpe: random trials before the model takes over"""
+    parameters: Annotated[dict[str, ParameterSpec], Field(min_length=1)]
+    """--set path: one distribution, e.g. train.learning_rate: {log_uniform: [1.0e-4, 1]}"""
+    prune: PruneSpec | None = None
+    """early termination of unpromising trials (optional)"""
+
+    @field_validator("satisfy")
+    @classmethod
+    def _conditions(cls, value: dict[str, str]) -> dict[str, str]:
+        for metric, condition in value.items():
+            if not isinstance(condition, str) or not CONDITION.match(condition):
+                raise ValueError(f"satisfy.{metric}: expected a condition like '<= 0.5' (<=, >=, <, >, ==), got {condition!r}")
+        return value
+
+
+def parse_condition(condition: str) -> tuple[str, float]:
+    """'<= 0.5' -> ('<=', 0.5); the schema has already checked the form."""
+    match = CONDITION.match(condition)
+    return match.group(1), float(match.group(2))

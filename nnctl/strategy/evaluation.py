@@ -1,0 +1,105 @@
+"""A run's model on one of its splits (or a labelled file): every metric `eval` prints and records.
+
+The per-epoch metrics (cost, accuracy, precision, recall, F1) come from the
+training code's `evaluate`; the single-number extras (weighted error, group
+errors, two-class rates, ROC AUC) from `scoring`. A split's evaluation and the
+dev latency measured with it go into the run's eval.json for `select`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..data import Dataset
+from ..errors import MissingSplitError, StrategyError
+from ..nn.metrics import confusion_matrix
+from ..orchestration.model import LoadedModel, all_splits, split_data
+from ..train.evaluate import evaluate
+from ..train.prepare import prepare_split
+from . import records
+from .groups import group_values
+from .latency import LATENCY_EXAMPLES, LATENCY_PASSES, predict_ms
+from .scoring import Scores, score
+
+
+@dataclass
+class Options:
+    """How to score: a sigmoid threshold, class weights, a CSV group column (spec defaults under ``strategy:``)."""
+
+    threshold: float | None = None
+    weights: dict[str, float] = field(default_factory=dict)
+    group_by: str | int | None = None
+
+    @classmethod
+    def for_model(cls, model: LoadedModel, threshold=None, weights=None, group_by=None) -> Options:
+        strategy = model.spec.strategy
+        options = cls(threshold, strategy.weights if weights is None else weights,
+                      strategy.group_by if group_by is None else group_by)
+        task = model.checkpoint.task
+        if task != "classification" and (options.threshold is not None or options.weights or options.group_by is not None):
+            raise StrategyError(f"--threshold, --weights and --group-by need a (single-label) classification run; this one is {task}")
+        return options
+
+    def to_dict(self) -> dict:
+        return {"threshold": self.threshold, "weights": self.weights, "group_by": self.group_by}
+
+
+@dataclass
+class Evaluation:
+    source: str
+    examples: int
+    metrics: dict[str, float]
+    groups: dict[str, dict] = field(default_factory=dict)
+    confusion: np.ndarray | None = None
+    predict_ms: float | None = None
+    labels: np.ndarray | None = None  # multi-label runs: the (m, k) labels, for a per-task table
+
+
+def prepared_for(model: LoadedModel, data: Dataset):
+    """``data`` as the model consumes it (normalized, its dtype, encoded targets)."""
+    return prepare_split(data, model.normalizer, model.checkpoint.task, model.net.output_shape[0], model.net.dtype)
+
+
+def score_split(model: LoadedModel, data: Dataset, options: Options, prepared=None) -> tuple[np.ndarray, Scores]:
+    """Outputs and scores of a classification split; groups come from the source rows of ``data``."""
+    groups = None if options.group_by is None else group_values(model.spec.data, options.group_by, data)
+    prepared = prepared if prepared is not None else prepared_for(model, data)
+    outputs = model.net.predict(prepared.x)
+    return outputs, score(prepared.labels, outputs, model.checkpoint.class_names, options.threshold, options.weights, groups)
+
+
+def evaluate_data(model: LoadedModel, data: Dataset, source: str, options: Options) -> Evaluation:
+    n_classes = len(model.checkpoint.class_names)
+    prepared = prepared_for(model, data)
+    threshold = 0.5 if options.threshold is None else options.threshold
+    task = model.checkpoint.task
+    tasks = model.checkpoint.class_names if task == "multilabel" else None
+    metrics = evaluate(model.net, prepared.x, prepared.targets, prepared.labels, n_classes, tasks, threshold=threshold)
+    result = Evaluation(source, len(prepared), metrics, labels=prepared.labels if task == "multilabel" else None)
+    if task == "classification":  # a second inference pass: `evaluate` keeps the logits its cost needs, not the outputs
+        _, scores = score_split(model, data, options, prepared)
+        metrics.update({name: value for name, value in scores.metrics.items() if name not in metrics})
+        result.groups = scores.groups
+        result.confusion = confusion_matrix(prepared.labels, scores.predictions, n_classes)
+    return result
+
+
+def evaluate_split(run_dir: Path, model: LoadedModel, split: str, options: Options) -> Evaluation:
+    """Evaluate one of the run's splits, measure the dev latency, and record both in eval.json."""
+    splits = all_splits(model)  # the data is read once for both
+    result = evaluate_data(model, split_data(model, split, splits), split, options)
+    latency = None
+    try:
+        dev = split_data(model, "dev", splits)
+    except MissingSplitError:
+        dev = None
+    if dev is not None:
+        x = prepared_for(model, dev).x
+        result.predict_ms = predict_ms(model.net, x)
+        latency = {"predict_ms": result.predict_ms, "split": "dev", "examples": min(len(x), LATENCY_EXAMPLES), "passes": LATENCY_PASSES}
+    entry = {"examples": result.examples, "metrics": result.metrics, **options.to_dict(), "groups": result.groups}
+    records.record(run_dir, model.path, split, entry, latency)
+    return result

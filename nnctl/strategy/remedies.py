@@ -1,0 +1,61 @@
+"""The notes' remedies for each gap (§5.3, §8.3.5, §8.5.3, §8.1.2), as spec keys to change.
+
+Ordered as the notes list them: the first is what they would try first. Where
+the spec already holds a value the remedy shows it, so the user sees what
+"train longer" or "more L2" means for this run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Remedy:
+    gap: str
+    action: str
+    key: str  # the spec key (or command) to change
+    now: str | None = None  # the run's current value, when it has one
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _keep_probs(spec) -> str | None:
+    probs = [f"{i}: {layer.keep_prob:g}" for i, layer in enumerate(spec.model.layers) if getattr(layer, "keep_prob", 1.0) < 1]
+    return ", ".join(probs) if probs else "1 everywhere"
+
+
+def _layers(spec) -> str:
+    return f"{len(spec.model.layers)} layers"
+
+
+def remedies_for(gap: str, spec=None) -> list[Remedy]:
+    """What to try against ``gap`` (avoidable_bias, variance, data_mismatch, dev_overfitting), best first."""
+    now = (lambda get: get(spec)) if spec is not None else (lambda get: None)
+    if gap == "avoidable_bias":
+        return [
+            Remedy(gap, "a bigger network: more hidden units or more layers", "model.layers", now(_layers)),
+            Remedy(gap, "train longer", "train.epochs", now(lambda s: str(s.train.epochs))),
+            Remedy(gap, "a better optimizer (momentum, RMSprop, Adam)", "train.optimizer", now(lambda s: s.train.optimizer.name)),
+            Remedy(gap, "another architecture or a hyperparameter search (activation, units, learning rate)",
+                   "train.learning_rate", now(lambda s: f"{s.train.learning_rate:g}")),
+        ]
+    if gap == "variance":
+        return [
+            Remedy(gap, "more training data", "data.split.train", now(lambda s: f"{s.data.split.train:g}")),
+            Remedy(gap, "L2 regularization", "regularization.l2", now(lambda s: f"{s.regularization.l2:g}")),
+            Remedy(gap, "dropout", "model.layers[i].keep_prob", now(_keep_probs)),
+            Remedy(gap, "data augmentation", "train.augment", now(lambda s: "off" if s.train.augment is None else "on")),
+            Remedy(gap, "another architecture or a hyperparameter search", "model.layers", now(_layers)),
+        ]
+    if gap == "data_mismatch":
+        return [
+            Remedy(gap, "error analysis of dev against train-dev: what differs?", "nnctl errors RUN --split dev"),
+            Remedy(gap, "training data more like dev/test (collect it, or move target-like rows into training)", "data.source"),
+            Remedy(gap, "artificial data synthesis (e.g. noise like the target's)", "train.augment.noise",
+                   now(lambda s: f"{s.train.augment.noise:g}" if s.train.augment else "0")),
+        ]
+    if gap == "dev_overfitting":
+        return [Remedy(gap, "a bigger dev set (the model was tuned to this one)", "data.split.dev", now(lambda s: f"{s.data.split.dev:g}"))]
+    raise ValueError(f"no remedies for gap '{gap}'")

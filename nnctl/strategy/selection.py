@@ -1,0 +1,111 @@
+"""Satisficing and optimizing metrics across runs (notes §8.2.2, ALGORITHMS.md §15).
+
+Drop every run that misses a satisficing bar (e.g. ``predict_ms<=100``,
+``dev_fpr<=0.01``), then rank the rest by the one optimizing metric. Metrics
+come from each run's eval.json; a run whose record lacks its dev evaluation
+is evaluated on dev (and recorded) first. Test metrics count only when `eval`
+was asked for them: selection never reads the test split itself.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import StrategyError
+from ..orchestration.model import load_model
+from ..runs import rundir
+from ..train.evaluate import lower_is_better
+from . import records
+from .evaluation import Options, evaluate_split
+
+OPERATORS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
+BAR = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([^\s<>=]+)\s*$")
+
+
+@dataclass(frozen=True)
+class Bar:
+    metric: str
+    op: str
+    value: float
+
+    def holds(self, value: float) -> bool:
+        return OPERATORS[self.op](value, self.value)
+
+    def __str__(self) -> str:
+        return f"{self.metric}{self.op}{self.value:g}"
+
+
+def parse_bar(text: str) -> Bar:
+    match = BAR.match(text)
+    try:
+        value = float(match.group(3)) if match else None
+    except ValueError:
+        value = None
+    if value is None:
+        raise StrategyError(f"--satisfy {text}: expected METRIC<=NUMBER (or >=, <, >), e.g. --satisfy 'predict_ms<=100'")
+    return Bar(match.group(1), match.group(2), value)
+
+
+@dataclass
+class Candidate:
+    run: str
+    metrics: dict[str, float]
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def qualifies(self) -> bool:
+        return not self.failed
+
+    def to_dict(self, names: list[str]) -> dict:
+        return {"run": self.run, "qualifies": self.qualifies, "failed": self.failed,
+                "metrics": {name: self.metrics.get(name) for name in names}}
+
+
+@dataclass
+class Selection:
+    optimize: str
+    bars: list[Bar]
+    ranked: list[Candidate]  # qualifying runs first, each group best first
+
+    @property
+    def chosen(self) -> Candidate | None:
+        return self.ranked[0] if self.ranked and self.ranked[0].qualifies else None
+
+    def to_dict(self) -> dict:
+        names = [self.optimize] + [bar.metric for bar in self.bars if bar.metric != self.optimize]
+        return {"optimize": self.optimize, "higher_is_better": not lower_is_better(self.optimize),
+                "satisfy": [str(bar) for bar in self.bars], "chosen": self.chosen.run if self.chosen else None,
+                "ranked": [candidate.to_dict(names) for candidate in self.ranked]}
+
+
+def run_metrics(run_dir: Path, which: str = "best") -> dict[str, float]:
+    """The run's recorded metrics (``dev_accuracy``, ``predict_ms``, ...), evaluating dev first if unrecorded."""
+    checkpoint = rundir.checkpoint_path(run_dir, which)
+    entry = records.recorded(run_dir, checkpoint)
+    if "dev" not in entry["splits"] or "predict_ms" not in entry:
+        model = load_model(Path(run_dir), which)
+        evaluate_split(Path(run_dir), model, "dev", Options.for_model(model))
+        entry = records.recorded(run_dir, checkpoint)
+    return records.flat_metrics(entry)
+
+
+def select(runs: list[Path], optimize: str, bars: list[Bar], which: str = "best") -> Selection:
+    candidates = [Candidate(str(run), run_metrics(run, which)) for run in dict.fromkeys(map(rundir.resolve_run, runs))]
+    known = sorted({name for c in candidates for name in c.metrics})
+    for name, option in [(optimize, "--optimize")] + [(bar.metric, "--satisfy") for bar in bars]:
+        if name not in known:
+            raise StrategyError(f"{option} {name}: no run reports this metric; they report {', '.join(known)}")
+    for candidate in candidates:
+        for name in [optimize] + [bar.metric for bar in bars]:
+            if name not in candidate.metrics:
+                candidate.failed.append(f"no {name}")
+        for bar in bars:
+            value = candidate.metrics.get(bar.metric)
+            if value is not None and not bar.holds(value):
+                candidate.failed.append(f"{bar.metric} {value:.4g} misses {bar}")
+    sign = 1.0 if lower_is_better(optimize) else -1.0
+    ranked = sorted(candidates, key=lambda c: (not c.qualifies, sign * c.metrics.get(optimize, sign * float("inf")), c.run))
+    return Selection(optimize, bars, ranked)

@@ -136,17 +136,34 @@ def table(headers: list[str], rows: list[list[str]], right: set[int] | None = No
     return "\n".join([line(headers), line(["-" * w for w in widths]), *[line(r) for r in rows]])
 
 
+ISA_FLAGS = ("avx512f", "avx512_bf16", "avx512vnni", "avx2", "fma", "avx", "sse4_2")  # reported when present, widest first
+
+
 def machine_info() -> dict:
+    """Python, platform, CPU model and its vector ISA (from /proc/cpuinfo): a bound or a ratio is only
+    comparable on the same kind of CPU, so every result file says which one it was measured on."""
     info = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
     try:
         with open("/proc/cpuinfo") as f:
             for row in f:
-                if row.startswith("model name"):
-                    info["cpu"] = row.split(":", 1)[1].strip()
-                    break
+                key, _, value = row.partition(":")
+                if key.strip() == "model name":
+                    info.setdefault("cpu", value.strip())
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    info.setdefault("isa", [flag for flag in ISA_FLAGS if flag in flags])
     except OSError:
         pass
+    # OpenBLAS's kernel choice and cache size, when the environment fixes them: OPENBLAS_CORETYPE=Haswell
+    # on an AVX-512 CPU keeps nnctl's GEMMs on AVX2 kernels while PyTorch's use AVX-512.
+    info["blas_env"] = {key: value for key, value in os.environ.items() if key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     return info
+
+
+def cpu_line(info: dict) -> str:
+    blas = " ".join(f"{k}={v}" for k, v in info.get("blas_env", {}).items())
+    return (f"{info.get('cpu', 'unknown CPU')} ({info.get('cpus')} CPUs; {' '.join(info.get('isa', [])) or 'ISA unknown'})"
+            + (f"; {blas}" if blas else ""))
 
 
 def save_json(path: str | Path, payload: dict) -> None:
@@ -229,8 +246,16 @@ def parse_args(bench: Bench, doc: str, argv=None):
     g.add_argument("--no-verify", dest="verify", action="store_false", help="skip the equivalence check")
     g.add_argument("--verify-only", action="store_true")
     g.add_argument("--profile", type=int, metavar="N", help="cProfile one nnctl epoch, print the top N entries, exit")
+    g.add_argument("--eval-chunks", metavar="ROWS,...",
+                   help="time inference over the 60,000 training images in chunks of each of these row counts, exit")
+    g.add_argument("--profile-step", type=int, metavar="STEPS",
+                   help="time each operation of nnctl's training step over STEPS steps (per layer, GEMMs apart), exit")
     g.add_argument("--worker", choices=[*systems, "verify"], help=argparse.SUPPRESS)  # internal: one run, one JSON line
     p.add_argument("--json", metavar="FILE", help="save all results (including per-epoch times) as JSON")
+    p.add_argument("--train-metrics", choices=("full", "running"), default=None,
+                   help=f"end to end: train.train_metrics for both sides (default: {bench.config}'s)")
+    p.add_argument("--no-end-to-end", dest="end_to_end", action="store_false",
+                   help="skip the end-to-end runs (`nnctl train SPEC` against bench/torch_e2e.py, whole processes)")
     args = p.parse_args(argv)
     args.worker_options = WORKER_OPTIONS + list(extra)
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -253,7 +278,14 @@ def main(bench: Bench, doc: str, argv=None) -> int:
     if args.profile:
         profile(bench, args, args.profile)
         return 0
+    if args.eval_chunks:
+        time_eval_chunks(bench, args, [int(c) for c in args.eval_chunks.split(",")])
+        return 0
+    if args.profile_step:
+        profile_step(bench, args, args.profile_step)
+        return 0
     t_start = time.perf_counter()
+    print(f"machine: {cpu_line(machine_info())}")
     print(f"{bench.title}: {args.optimizer} lr={args.lr:g}, {args.threads} threads; every run in a fresh process "
           f"({Path(sys.executable).name} {Path(bench.script).relative_to(REPO)} --worker SYSTEM ...)")
     verified = None
@@ -265,7 +297,8 @@ def main(bench: Bench, doc: str, argv=None) -> int:
         if args.verify_only:
             return 0
     results = [bench_batch_size(bench, args, b) for b in args.batch_sizes]
-    print_results(bench, results, args)
+    end_to_end = [bench_end_to_end(bench, args, b) for b in args.batch_sizes] if args.end_to_end else []
+    print_results(bench, results, end_to_end, args)
     print(f"\ntotal {time.perf_counter() - t_start:.0f} s; command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     if args.json:
         first = next(iter(results[0]["systems"].values()))
@@ -273,7 +306,7 @@ def main(bench: Bench, doc: str, argv=None) -> int:
             "benchmark": bench.name, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "argv": sys.argv,
             "args": {k: v for k, v in vars(args).items() if k != "worker_options"},
             "machine": machine_info(), "versions": merge_versions(results, verified),
-            "verified": verified, "n_train": first["n_train"], "results": results,
+            "verified": verified, "n_train": first["n_train"], "results": results, "end_to_end": end_to_end,
         })
         print(f"saved {args.json}")
     return 0
@@ -341,7 +374,7 @@ def bench_batch_size(bench: Bench, args, batch_size: int) -> dict:
             res = timed_worker(bench.script, worker_argv(args, name, batch_size), args.idle_wait, args.retries)
             per_system[name].append(res)
             print(f"  B={batch_size} repeat {r + 1}/{args.repeats} {name:<12} {res['examples_per_s']:>9,.0f} ex/s  "
-                  f"acc {100 * res['accuracy']:.2f} %  (cpu: worker {res['load']['process']:.2f}, "
+                  f"acc {fmt_accuracy(res['accuracy'])}  (cpu: worker {res['load']['process']:.2f}, "
                   f"others {res['load']['others']:.2f}, steal {res['load']['steal']:.2f}; attempt {res['attempt']})",
                   flush=True)
             if r == 0:
@@ -350,7 +383,7 @@ def bench_batch_size(bench: Bench, args, batch_size: int) -> dict:
     for name, results in per_system.items():
         summary[name] = {
             "examples_per_s": summarize([r["examples_per_s"] for r in results]),
-            "accuracy": summarize([r["accuracy"] for r in results]),
+            "accuracy": None if results[0]["accuracy"] is None else summarize([r["accuracy"] for r in results]),
             "dtype": results[0]["dtype"], "n_train": results[0]["n_train"],
             "epoch_times": [r["epoch_times"] for r in results],
             "contended_runs": sum(r["contended"] for r in results),
@@ -369,6 +402,8 @@ def bench_batch_size(bench: Bench, args, batch_size: int) -> dict:
 
 
 def system_note(bench: Bench, name: str, s: dict) -> str:
+    if name == "gemm-bound":
+        return "the step's GEMMs alone (same shapes, layouts, BLAS)"
     if name == "nnctl":
         return f"eval+ckpt {s['overhead_per_epoch_s']['median']:.2f} s/epoch (untimed)"
     if name.startswith("torch"):
@@ -376,9 +411,14 @@ def system_note(bench: Bench, name: str, s: dict) -> str:
     return bench.note(name, s) if bench.note else ""
 
 
-def print_results(bench: Bench, results: list[dict], args) -> None:
+def fmt_accuracy(acc) -> str:
+    return "—" if acc is None else f"{100 * acc:.2f} %"
+
+
+def print_results(bench: Bench, results: list[dict], end_to_end: list[dict], args) -> None:
     m = next(iter(results[0]["systems"].values()))["n_train"]
-    print(f"\n{bench.title}, {args.optimizer} lr={args.lr:g}, {args.epochs} epochs × {m:,} examples, "
+    print(f"\nmachine: {cpu_line(machine_info())}")
+    print(f"{bench.title}, {args.optimizer} lr={args.lr:g}, {args.epochs} epochs × {m:,} examples, "
           f"{args.threads} threads, {args.repeats} repeats, one process per run "
           f"(examples/s: median [min–max]; test accuracy on 10,000 after {args.epochs} epochs)")
     rows = []
@@ -386,8 +426,8 @@ def print_results(bench: Bench, results: list[dict], args) -> None:
         for name, s in res["systems"].items():
             note = system_note(bench, name, s)
             acc = s["accuracy"]
-            acc_txt = f"{100 * acc['median']:.2f} %" + ("" if acc["min"] == acc["max"] else
-                                                        f" [{100 * acc['min']:.2f}–{100 * acc['max']:.2f}]")
+            acc_txt = "—" if acc is None else fmt_accuracy(acc["median"]) + (
+                "" if acc["min"] == acc["max"] else f" [{100 * acc['min']:.2f}–{100 * acc['max']:.2f}]")
             if s["contended_runs"]:
                 note += f"; {s['contended_runs']} contended run(s)"
             rows.append([str(res["batch_size"]), name, fmt_range(s["examples_per_s"]), acc_txt, note])
@@ -395,8 +435,18 @@ def print_results(bench: Bench, results: list[dict], args) -> None:
     rrows = [[str(res["batch_size"]), key, fmt_range(s, lambda v: f"{v:.2f}")]
              for res in results for key, s in res["ratios"].items()]
     if rrows:
-        print("\nratios of throughput, paired within each repeat (>1: nnctl faster)")
+        print("\nratios of throughput, paired within each repeat (>1: nnctl faster; nnctl/gemm-bound: the fraction of the bound)")
         print(table(["B", "ratio", "median [min–max]"], rrows, right={0}))
+    if end_to_end:
+        print(f"\nend to end: `nnctl train SPEC` against bench/torch_e2e.py, whole processes (start-up, data, {args.epochs} epochs "
+              "with per-epoch train/dev metrics and checkpoints); wall seconds, median [min–max]; ratio torch/nnctl paired "
+              "(>1: nnctl faster)")
+        erows = []
+        for e in end_to_end:
+            note = f"train metrics: {e['train_metrics']}" + (f"; {e['contended_runs']} contended run(s)" if e["contended_runs"] else "")
+            erows.append([str(e["batch_size"]), fmt_range(e["wall_s"]["nnctl"], lambda v: f"{v:.2f}"),
+                          fmt_range(e["wall_s"]["torch"], lambda v: f"{v:.2f}"), fmt_range(e["ratio"], lambda v: f"{v:.2f}"), note])
+        print(table(["B", "nnctl train s", "torch script s", "ratio", "notes"], erows, right={0}))
 
 
 def merge_versions(results: list[dict], verified: dict | None) -> dict:
@@ -405,6 +455,93 @@ def merge_versions(results: list[dict], verified: dict | None) -> dict:
         for s in res["systems"].values():
             versions.update(s["versions"])
     return versions
+
+
+# ====================================================================== end to end: `nnctl train` against a PyTorch script
+
+
+def e2e_spec_yaml(bench: Bench, args, batch_size: int) -> str:
+    """The config's data, split, network, optimizer and checkpointing, without its schedule or
+    augmentation (the PyTorch script has neither), for ``--epochs`` epochs, as a spec file."""
+    from nnctl.spec import spec_to_yaml
+    from nnctl.spec.schema import Spec
+
+    cfg = config(bench.config).model_dump(mode="json")
+    cfg["data"]["source"] = {"type": "registry", "name": "mnist", "mirror": args.mirror}
+    train = cfg["train"]
+    train.update(epochs=args.epochs, batch_size=batch_size, learning_rate=args.lr, schedule={"name": "constant"}, augment=None)
+    if args.train_metrics:
+        train["train_metrics"] = args.train_metrics
+    if train["optimizer"]["name"] != args.optimizer:
+        train["optimizer"] = {"name": args.optimizer}
+    cfg["precision"] = "float32"
+    return spec_to_yaml(Spec.model_validate(cfg))
+
+
+def timed_command(cmd: list[str], env: dict, idle_wait: float) -> dict:
+    """Run ``cmd`` once the machine is idle; its wall time from launch to exit, and its last stdout line as JSON."""
+    waited = wait_for_idle(idle_wait, CONTENDED)
+    before, children = cpu_snapshot(), _children_cpu()
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
+    wall = time.perf_counter() - t0
+    load = cpu_usage_since(before)
+    child = (_children_cpu() - children) / wall  # the command's own CPUs are not contention
+    load.update(process=child, others=max(load["others"] - child, 0.0))
+    if proc.returncode:
+        raise WorkerError(f"exit status {proc.returncode}: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    return {"wall_s": wall, "waited_s": waited, "load": load, "out": json.loads(lines[-1])}
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bench_end_to_end(bench: Bench, args, batch_size: int) -> dict:
+    """``--repeats`` paired runs of `nnctl train SPEC` and bench/torch_e2e.py, whole processes, alternating.
+
+    Both train the config's network for ``--epochs`` epochs on 55,000 rows, compute the
+    per-epoch train and dev metrics (the train metrics as the spec's ``train.train_metrics``
+    says) and write an initial, a latest-per-epoch and a best checkpoint.
+    """
+    with tempfile.TemporaryDirectory(prefix="nnctl-e2e-") as tmp:
+        tmp = Path(tmp)
+        spec_text = e2e_spec_yaml(bench, args, batch_size)
+        (tmp / "spec.yaml").write_text(spec_text)
+        env = {**os.environ, "NNCTL_DATASETS": str(Path(args.datasets_dir).resolve())}
+        nnctl = Path(sys.executable).with_name("nnctl")
+        subprocess.run([str(nnctl), "data", "fetch", "mnist", "--mirror", args.mirror], check=True, env=env,
+                       stdout=subprocess.DEVNULL, cwd=REPO)  # cached and verified before any timing
+        train_metrics = args.train_metrics or config(bench.config).train.train_metrics
+        commands = {
+            "nnctl": [str(nnctl), "train", str(tmp / "spec.yaml"), "--runs-dir", str(tmp / "runs"), "--quiet", "--json"],
+            "torch": [sys.executable, str(REPO / "bench" / "torch_e2e.py"), "--bench", Path(bench.script).stem,
+                      "--mnist", str(Path(args.datasets_dir).resolve() / "cache" / "mnist"), "--out", str(tmp / "torch"),
+                      "--epochs", str(args.epochs), "--batch-size", str(batch_size), "--optimizer", args.optimizer,
+                      "--lr", repr(args.lr), "--train-metrics", train_metrics, "--threads", str(args.threads),
+                      "--seed", str(args.seed)],
+        }
+        runs = {name: [] for name in commands}
+        for r in range(args.repeats):
+            for name in (["nnctl", "torch"] if r % 2 == 0 else ["torch", "nnctl"]):
+                res = timed_command(commands[name], env, args.idle_wait)
+                metrics = res["out"]["metrics"]
+                res["dev_accuracy"] = metrics["dev_accuracy"]
+                res["train_s"] = res["out"]["train_s"] if name == "torch" else None
+                runs[name].append(res)
+                print(f"  end to end B={batch_size} repeat {r + 1}/{args.repeats} {name:<6} {res['wall_s']:7.2f} s  "
+                      f"dev acc {100 * res['dev_accuracy']:.2f} %  (cpu: others {res['load']['others']:.2f})", flush=True)
+    return {
+        "batch_size": batch_size, "epochs": args.epochs, "train_metrics": train_metrics, "spec": spec_text,
+        "runs": runs,
+        "wall_s": {name: summarize([r["wall_s"] for r in rs]) for name, rs in runs.items()},
+        "ratio": summarize([t["wall_s"] / n["wall_s"] for n, t in zip(runs["nnctl"], runs["torch"])]),
+        "contended_runs": sum(r["load"]["others"] >= CONTENDED for rs in runs.values() for r in rs),
+    }
 
 
 # ====================================================================== the worker: one run, one JSON line
@@ -430,7 +567,7 @@ def worker_main(bench: Bench, args) -> int:
         emit_result({"ok": ok, "cases": cases, "batch_size": batch_size, "versions": loaded_versions()})
         return 0
     runner = bench.runners()[system]
-    if args.warmup_steps:  # same process, untimed: thread pools, allocations, caches
+    if args.warmup_steps and system != "gemm-bound":  # same process, untimed: thread pools, allocations, caches
         runner(bench, warmup_subset(run, args.warmup_steps * batch_size), make_spec(bench, args, batch_size, 1), args)
     spec = make_spec(bench, args, batch_size, args.epochs)
     before = cpu_snapshot()
@@ -597,6 +734,177 @@ def profile(bench: Bench, args, top: int) -> None:
         print(text[text.find("   ncalls"):].rstrip())
 
 
+def time_eval_chunks(bench: Bench, args, chunks: list[int], repeats: int = 3) -> None:
+    """Inference (``Network.predict``) over the training images in chunks of each size, alternating
+    the sizes, best of ``repeats``; nnctl's own chunk (``INFERENCE_BATCH``) is marked."""
+    from nnctl.nn.network import INFERENCE_BATCH
+
+    run = load_run(bench, args)
+    net, _ = fresh_net(make_spec(bench, args, args.batch_sizes[0], 1), run.net.input_shape)
+    x = run.data["train"].x
+    best = {c: float("inf") for c in chunks}
+    for _ in range(repeats):
+        for c in chunks:
+            t0 = time.perf_counter()
+            net.predict(x, batch_size=c)
+            best[c] = min(best[c], time.perf_counter() - t0)
+    print(f"machine: {cpu_line(machine_info())}")
+    print(f"inference over {len(x):,} images, {args.threads} threads, best of {repeats}; nnctl uses {INFERENCE_BATCH} rows")
+    print(table(["rows per chunk", "seconds", "examples/s"],
+                [[f"{c}{' *' if c == INFERENCE_BATCH else ''}", f"{t:.3f}", f"{len(x) / t:,.0f}"] for c, t in best.items()],
+                right={0, 1, 2}))
+
+
+def profile_step(bench: Bench, args, steps: int) -> None:
+    """Where one training step's time goes, per operation: exclusive time of each layer's forward and
+    backward, the loss, the optimizer and the batch gather, with every ``np.matmul`` (the GEMMs)
+    counted apart; the rest of the step (Python between the calls) is "other"."""
+    import numpy as np
+
+    from nnctl.nn.optimizers import make_optimizer
+    from nnctl.train.batches import MiniBatches
+
+    run = load_run(bench, args)
+    batch = args.batch_sizes[0]
+    spec = make_spec(bench, args, batch, 1)
+    net, streams = fresh_net(spec, run.net.input_shape)
+    opt = make_optimizer(spec.train.optimizer.name, net.theta.size, net.dtype, net.n_penalized,
+                         **spec.train.optimizer.model_dump(exclude={"name"}))
+    train = run.data["train"]
+    batches = MiniBatches(train.x, train.targets, batch)
+    batches.new_epoch(streams["shuffle"])
+    exclusive: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    children = [0.0]
+
+    def timed(name, fn):
+        def wrapper(*a, **k):
+            children.append(0.0)
+            t0 = time.perf_counter()
+            result = fn(*a, **k)
+            elapsed = time.perf_counter() - t0
+            inner = children.pop()
+            children[-1] += elapsed
+            exclusive[name] = exclusive.get(name, 0.0) + elapsed - inner
+            calls[name] = calls.get(name, 0) + 1
+            return result
+        return wrapper
+
+    for layer in net.layers:
+        layer.forward = timed(f"{layer.name} forward", layer.forward)
+        layer.backward = timed(f"{layer.name} backward", layer.backward)
+    net.loss.cost = timed("loss: cost (log-sum-exp)", net.loss.cost)
+    net.loss.grad = timed("loss: gradient (softmax − Y)/m", net.loss.grad)
+    step = timed(f"optimizer: {opt.name} step over θ ({net.theta.size:,} floats)", opt.step)
+    gather = timed("batch gather (np.take into a reused buffer)", batches.__getitem__)
+    matmul = np.matmul
+    np.matmul = timed("GEMMs (np.matmul, all layers)", matmul)
+    try:
+        with np.errstate(all="ignore"):
+            for phase in ("warm-up", "timed"):
+                exclusive.clear()
+                calls.clear()
+                t0 = time.perf_counter()
+                for k in range(steps if phase == "timed" else min(steps, 50)):
+                    xb, yb = gather(k % batches.count)
+                    net.loss_and_grad(xb, yb)
+                    step(net.theta, net.grad, spec.train.learning_rate)
+                total = time.perf_counter() - t0
+    finally:
+        np.matmul = matmul
+    n = steps
+    print(f"machine: {cpu_line(machine_info())}")
+    print(f"step profile: {bench.title}, B={batch}, {spec.train.optimizer.name}, float32, {args.threads} threads, "
+          f"{n} steps: {1e3 * total / n:.3f} ms per step ({n * batch / total:,.0f} examples/s with the timers' overhead)")
+    rows = sorted(exclusive.items(), key=lambda kv: -kv[1])
+    other = total - sum(exclusive.values())
+    out = [[name, f"{calls[name] / n:g}", f"{1e3 * t / n:.3f}", f"{100 * t / total:.1f} %"] for name, t in rows]
+    out.append(["other (Python between the calls, the loop)", "", f"{1e3 * other / n:.3f}", f"{100 * other / total:.1f} %"])
+    print(table(["operation (exclusive time)", "calls/step", "ms/step", "share"], out, right={1, 2, 3}))
+
+
+# ====================================================================== the GEMM bound
+
+
+def record_gemms(net, x, y) -> list[tuple]:
+    """The matrix products of one training step of ``net`` on (x, y), recorded as the step runs.
+
+    Every GEMM of nnctl's core (dense layers, the convolutions' patch products) goes
+    through ``np.matmul``; for each call this keeps the shape and memory layout of
+    both operands and of the output, so ``time_gemms`` can replay exactly those
+    products, with the same BLAS, and nothing else.
+    """
+    import numpy as np
+
+    calls, original = [], np.matmul
+
+    def recording(a, b, out=None, **kwargs):
+        calls.append((_layout(a), _layout(b), None if out is None else _layout(out), np.result_type(a, b).name))
+        return original(a, b, out=out, **kwargs)
+
+    np.matmul = recording
+    try:
+        net.loss_and_grad(x, y)
+    finally:
+        np.matmul = original
+    return calls
+
+
+def _layout(a) -> tuple:
+    """(shape, 'C' | 'T' | 'strided'): row-major, a transposed row-major array, or another view (replayed row-major)."""
+    kind = "C" if a.flags.c_contiguous else "T" if a.T.flags.c_contiguous else "strided"
+    return tuple(a.shape), kind
+
+
+def _operand(layout, dtype, rng):
+    import numpy as np
+
+    shape, kind = layout
+    if kind == "T":
+        return np.ascontiguousarray(rng.uniform(-1, 1, shape[::-1]).astype(dtype)).T
+    return rng.uniform(-1, 1, shape).astype(dtype)
+
+
+def time_gemms(calls: list[tuple], seconds: float = 2.0, blocks: int = 7) -> float:
+    """Median seconds of one replay of ``calls`` (random operands in [-1, 1], no denormals), over
+    ``blocks`` timed blocks of repeated replays after a warm-up."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    products = [(_operand(a, d, rng), _operand(b, d, rng), np.empty(a[0][:-1] + b[0][-1:], d) if o is None else _operand(o, d, rng))
+                for a, b, o, d in calls]
+
+    def replay(n):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            for a, b, out in products:
+                np.matmul(a, b, out=out)
+        return time.perf_counter() - t0
+
+    once = max(replay(3) / 3, 1e-6)  # also the warm-up
+    n = max(1, int(seconds / blocks / once))
+    return statistics.median(replay(n) / n for _ in range(blocks))
+
+
+def gemm_flops(calls: list[tuple]) -> int:
+    return sum(2 * math.prod(a[0][:-1]) * a[0][-1] * b[0][-1] for a, b, _, _ in calls)
+
+
+def run_gemm_bound(bench: Bench, run, spec, args) -> dict:
+    """The timed loop's bound on this machine: one epoch's worth of the step's GEMMs alone
+    (same shapes, layouts and BLAS as nnctl's step, recorded from it), as if nothing else ran."""
+    import numpy as np
+
+    net, _ = fresh_net(spec, run.net.input_shape)
+    train, batch = run.data["train"], spec.train.batch_size
+    calls = record_gemms(net, train.x[:batch], train.targets[:batch])
+    step = time_gemms(calls)
+    n_batches = math.ceil(len(train) / batch)
+    return {"epoch_times": [n_batches * step] * spec.train.epochs, "accuracy": None, "dtype": str(np.dtype(net.dtype)),
+            "gemms": [{"a": a, "b": b, "out": o, "dtype": d} for a, b, o, d in calls], "step_s": step,
+            "gflops": gemm_flops(calls) / step / 1e9}
+
+
 # ====================================================================== PyTorch
 
 
@@ -642,12 +950,32 @@ def torch_predict(torch, bench: Bench, model, x, chunk: int = 2000):
                                for i in range(0, len(x), chunk)])
 
 
+def torch_train_epoch(torch, model, opt, data, buffers, perm, batch: int, sum_costs: bool = False):
+    """One epoch as every PyTorch runner trains (no DataLoader): ``index_select`` the permutation of
+    ``data`` (x, y) into the preallocated ``buffers``, then slice mini-batches from them. Returns
+    (Σ batch cost · rows when ``sum_costs``, else 0.0; the last batch's loss tensor)."""
+    import torch.nn.functional as F
+
+    (x, y), (xs, ys) = data, buffers
+    torch.index_select(x, 0, perm, out=xs)
+    torch.index_select(y, 0, perm, out=ys)
+    total = 0.0
+    for k in range(math.ceil(len(x) / batch)):
+        xb, yb = xs[k * batch:(k + 1) * batch], ys[k * batch:(k + 1) * batch]
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+        if sum_costs:
+            total += loss.item() * len(xb)
+    return total, loss
+
+
 def run_torch(bench: Bench, run, spec, fused: bool) -> dict:
     """nnctl's θ and shuffle stream (the same batches in the same order); no DataLoader: each epoch
     ``index_select``s a permutation into preallocated tensors and slices batches from them."""
     import numpy as np
     import torch
-    import torch.nn.functional as F
 
     net, streams = fresh_net(spec, run.net.input_shape)
     model = torch_model(torch, bench, net)
@@ -658,21 +986,12 @@ def run_torch(bench: Bench, run, spec, fused: bool) -> dict:
     y = torch.from_numpy(train.labels.astype(np.int64))
     xs, ys = torch.empty_like(x), torch.empty_like(y)
     shuffle = streams["shuffle"]
-    n_batches = math.ceil(m / B)
     epoch_times = []
     with flush_denormals(torch):
         model.train()
         for _ in range(spec.train.epochs):
             t0 = time.perf_counter()
-            perm = torch.from_numpy(shuffle.permutation(m))
-            torch.index_select(x, 0, perm, out=xs)
-            torch.index_select(y, 0, perm, out=ys)
-            for k in range(n_batches):
-                xb, yb = xs[k * B:(k + 1) * B], ys[k * B:(k + 1) * B]
-                opt.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(model(xb), yb)
-                loss.backward()
-                opt.step()
+            _, loss = torch_train_epoch(torch, model, opt, (x, y), (xs, ys), torch.from_numpy(shuffle.permutation(m)), B)
             epoch_times.append(time.perf_counter() - t0)
         if not math.isfinite(loss.item()):
             raise RuntimeError("PyTorch training diverged")
@@ -682,6 +1001,7 @@ def run_torch(bench: Bench, run, spec, fused: bool) -> dict:
 
 BASE_RUNNERS = {
     "nnctl": run_nnctl,
+    "gemm-bound": run_gemm_bound,
     "torch": lambda bench, run, spec, args: run_torch(bench, run, spec, fused=False),
     "torch-fused": lambda bench, run, spec, args: run_torch(bench, run, spec, fused=True),
 }
@@ -691,17 +1011,28 @@ BASE_RUNNERS = {
 
 
 VERIFY_STEPS_FLOAT64 = 10
+# A pre-activation this close to a ReLU kink, or a max-pool window whose two largest taps are this
+# close, can fall on either side in float32 depending on summation order (~100 float32 ulps of 1.0).
+KINK_EPS = 1e-5
 
 
 def verify(bench: Bench, run, args, batch_size: int) -> tuple[bool, list[dict]]:
     """Same θ in, same batches: nnctl's loss, gradient and θ must match PyTorch's.
 
-    float32 (the benchmarked precision): the loss at every step, the first gradient and
-    θ after ``bench.verify_steps_float32`` updates (‖Δ‖/‖θ‖ per tensor) within ``--tolerance``; the worst single
-    element of θ (|Δ|/max|θ|) within 10×tolerance, because Adam divides by √ŝ and so turns
-    float32 rounding in a near-zero gradient into up to a whole step of size lr.
-    float64: the same run, over ``VERIFY_STEPS_FLOAT64`` steps, must agree to 1e-10 everywhere,
-    showing the arithmetic is identical.
+    float64 is the strict check: over ``VERIFY_STEPS_FLOAT64`` steps everything agrees to
+    1e-10, which shows the arithmetic is the same.
+
+    float32 (the benchmarked precision) is compared after every step: the loss, the
+    gradient's worst element (|Δ|/max|g| per tensor) and θ (‖Δ‖/‖θ‖ per tensor) within ``--tolerance``, the worst single element of θ
+    (|Δ|/max|θ|) within 10×tolerance (Adam divides by √ŝ, so float32 rounding in a near-zero
+    gradient becomes a visible part of a step of size lr). Float32 is also kink-aware: each
+    step counts nnctl's pre-activations within ``KINK_EPS`` of a ReLU kink and its max-pool
+    windows whose two largest taps are that close (exact zeros and exact ties excluded: both
+    libraries compute those exactly and break them the same way). Where rounding puts such
+    a value on the other side in PyTorch, a mask entry or a pooling route flips, and the
+    gradients differ discontinuously: correct float32 behaviour, not a bug. So a float32
+    difference over tolerance at a step with such near-kinks at or before it is reported as
+    explained (the count is shown), not failed; one with no near-kink before it fails.
     """
     import numpy as np
     import torch
@@ -709,26 +1040,52 @@ def verify(bench: Bench, run, args, batch_size: int) -> tuple[bool, list[dict]]:
     steps, steps64 = bench.verify_steps_float32, VERIFY_STEPS_FLOAT64
     print(f"verify: nnctl vs PyTorch {torch.__version__}, same initial θ, the same batches of {batch_size} "
           f"({steps} steps in float32, {steps64} in float64); max relative differences "
-          f"(float32 tolerance {args.tolerance:g}, float64 1e-10)")
+          f"(float32 tolerance {args.tolerance:g}, kink-aware; float64 1e-10)")
     ok, cases = True, []
     for name, lr, fused in [("gd", DEFAULT_LR["gd"], False), ("adam", DEFAULT_LR["adam"], False),
                             ("adam", DEFAULT_LR["adam"], True)]:
         f32 = _verify_case(bench, run, args, batch_size, steps, name, lr, fused, np.float32)
         f64 = _verify_case(bench, run, args, batch_size, steps64, name, lr, False, np.float64)
-        tol = args.tolerance
-        passed = (max(f32["loss"], f32["grad"], f32["theta"]) <= tol and f32["theta_element"] <= 10 * tol
-                  and max(f64.values()) <= 1e-10)
+        f32_verdict = _float32_verdict(f32, args.tolerance)
+        worst64 = max(max(r["loss"], r["grad"], r["theta"], r["theta_element"]) for r in f64)
+        passed = f32_verdict != "FAIL" and worst64 <= 1e-10
         ok &= passed
         label = f"{name}{' (fused)' if fused else ''} lr={lr:g}"
-        cases.append({"case": label, "float32": f32, "float64": f64, "passed": passed,
-                      "steps_float32": steps, "steps_float64": steps64})
-        print(f"  {label:<21} f32: loss {f32['loss']:.1e}  grad@1 {f32['grad']:.1e}  θ@{steps} {f32['theta']:.1e} "
-              f"(worst element {f32['theta_element']:.1e})   f64: {max(f64.values()):.1e}   {'ok' if passed else 'FAIL'}",
-              flush=True)
+        summary = {key: max(r[key] for r in f32) for key in ("loss", "grad", "theta", "theta_element")}
+        near = sum(r["near_kinks"] for r in f32)
+        cases.append({"case": label, "float32": summary, "float32_steps": f32, "float32_verdict": f32_verdict,
+                      "float64": {"worst": worst64}, "passed": passed, "steps_float32": steps, "steps_float64": steps64,
+                      "near_kinks_float32": near})
+        print(f"  {label:<21} f32: loss {summary['loss']:.1e}  grad {summary['grad']:.1e}  θ {summary['theta']:.1e} "
+              f"(worst element {summary['theta_element']:.1e}); {near} near-kink(s): {f32_verdict}   "
+              f"f64: {worst64:.1e}   {'ok' if passed else 'FAIL'}", flush=True)
     return ok, cases
 
 
-def _verify_case(bench, run, args, batch_size, steps, name, lr, fused, dtype) -> dict:
+def _float32_verdict(per_step: list[dict], tol: float) -> str:
+    """ok: every step within tolerance; explained: the first step over it had near-kinks at or
+    before it; FAIL: a step over tolerance with no near-kink before it."""
+    near = 0
+    for r in per_step:
+        near += r["near_kinks"]
+        if max(r["loss"], r["grad"], r["theta"]) > tol or r["theta_element"] > 10 * tol:
+            return f"explained (step {r['step']})" if near else "FAIL"
+    return "ok"
+
+
+def near_kinks(net, eps: float = KINK_EPS) -> int:
+    """Pre-activations of the last forward pass within eps of a ReLU kink, plus max-pool windows
+    whose two largest taps lie within eps; exact zeros and exact ties are not counted."""
+    count = 0
+    for layer in net.all_layers():
+        count += layer.kinks(eps) - layer.kinks(0.0)
+        if hasattr(layer, "ties"):
+            count += layer.ties(eps) - layer.ties(0.0)
+    return count
+
+
+def _verify_case(bench, run, args, batch_size, steps, name, lr, fused, dtype) -> list[dict]:
+    """Per step: the loss's, gradient's and θ's relative differences to PyTorch, and nnctl's near-kinks."""
     import numpy as np
     import torch
     import torch.nn.functional as F
@@ -747,20 +1104,21 @@ def _verify_case(bench, run, args, batch_size, steps, name, lr, fused, dtype) ->
                          **spec.train.optimizer.model_dump(exclude={"name"}))
     model = torch_model(torch, bench, net).to(torch.float64 if dtype == np.float64 else torch.float32)
     topt = torch_optimizer(torch, model, name, lr, fused)
-    out = {"loss": 0.0}
+    per_step = []
     for k in range(steps):
         sl = slice(k * batch_size, (k + 1) * batch_size)
         cost = net.loss_and_grad(x[sl], y1h[sl])
+        near = near_kinks(net)
         topt.zero_grad()
         loss = F.cross_entropy(model(xt[sl]), yt[sl])
         loss.backward()
-        out["loss"] = max(out["loss"], abs(cost - loss.item()) / abs(loss.item()))
-        if k == 0:
-            out["grad"] = _compare(net.grad_tensors(), torch_tensors(bench, model, grads=True))[1]
+        grad = _compare(net.grad_tensors(), torch_tensors(bench, model, grads=True))[1]  # worst element
         opt.step(net.theta, net.grad, lr)
         topt.step()
-    out["theta"], out["theta_element"] = _compare(net.tensors(), torch_tensors(bench, model))
-    return out
+        theta, element = _compare(net.tensors(), torch_tensors(bench, model))
+        per_step.append({"step": k + 1, "loss": abs(cost - loss.item()) / abs(loss.item()), "grad": grad,
+                         "theta": theta, "theta_element": element, "near_kinks": near})
+    return per_step
 
 
 def _compare(ours: dict, theirs: dict) -> tuple[float, float]:

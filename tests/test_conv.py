@@ -327,3 +327,53 @@ def test_relu_after_max_pool_gives_bitwise_the_same_outputs_and_gradients():
     assert costs[0] == costs[1]
     np.testing.assert_array_equal(nets[0].grad, nets[1].grad)
     np.testing.assert_array_equal(nets[0].forward(x), nets[1].forward(x))
+
+
+def test_max_pool_counts_windows_whose_two_largest_taps_tie_within_eps():
+    layer = MaxPool("p", 2)
+    layer.build((4, 4, 1))
+    x = np.arange(16, dtype=np.float64).reshape(1, 4, 4, 1) * 10  # every window's top two differ by 10
+    x[0, 0, 0] = x[0, 1, 1] - 1e-9  # top-left: 50 vs 50 - 1e-9
+    x[0, 2, 2] = x[0, 3, 3]  # bottom-right: an exact tie
+    layer.forward(x, training=True)
+    assert layer.ties(0) == 1 and layer.ties(1e-8) == 2 and layer.ties(10) == 4
+
+
+@pytest.mark.parametrize("m", [31, 32, 77])  # below SPLIT_ROWS: one thread; at and above it: two halves
+def test_max_pool_over_batch_halves_equals_the_reference_exactly(m):
+    from nnctl.nn.conv import SPLIT_ROWS
+
+    assert SPLIT_ROWS == 32
+    layer = MaxPool("p", 2)
+    layer.build((8, 6, 3))
+    rng = np.random.default_rng(m)
+    x = rng.standard_normal((m, 8, 6, 3)).astype(np.float32)
+    x[:, :2, :2] = 0.5  # tied windows
+    expected = pool_forward(x, 2, 2)
+    for training in (False, True):
+        np.testing.assert_array_equal(layer.forward(x, training), expected)
+    dy = rng.standard_normal(expected.shape).astype(np.float32)
+    np.testing.assert_array_equal(layer.backward(dy), max_pool_backward(x, dy, 2, 2))
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_convolution_over_batch_halves_is_the_one_pass_result_exactly(monkeypatch, padding):
+    """From SPLIT_ROWS examples the patch copies and the input gradient's slice-adds run over two batch
+    halves on two threads; every value must be the one a single pass gives (and the reference's)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((40, 9, 9, 2)).astype(np.float32)
+    results = []
+    for split in (conv.SPLIT_ROWS, 10**9):
+        monkeypatch.setattr(conv, "SPLIT_ROWS", split)
+        layer = built(Conv2D("c", 4, 3, 1, padding), (9, 9, 2))
+        layer.params["b"][...] = 0.1
+        z = layer.forward(x, training=True).copy()
+        dz = np.random.default_rng(6).standard_normal(z.shape).astype(np.float32)
+        dx = layer.backward(dz).copy()
+        results.append((z, dx, layer.grads["W"].copy(), layer.grads["b"].copy()))
+    for split, one_pass in zip(*results):
+        np.testing.assert_array_equal(split, one_pass)
+    z, dx = results[0][:2]
+    np.testing.assert_allclose(z, conv2d_forward(x.astype(np.float64), layer.params["W"], layer.params["b"].ravel(), 1, layer.padding),
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dx, conv2d_backward(x.astype(np.float64), layer.params["W"], dz, 1, layer.padding)[2], rtol=1e-4, atol=1e-4)

@@ -12,7 +12,7 @@ import typing
 
 import pytest
 
-from nnctl.nn import conv, layers
+from nnctl.nn import conv, layers, vocabulary
 from nnctl.nn.activations import ACTIVATIONS
 from nnctl.nn.initializers import STD_RULES
 from nnctl.nn.losses import LOSSES
@@ -36,6 +36,12 @@ def _words(model, field: str) -> list[str]:
 
 def _keyword_parameters(function) -> dict[str, inspect.Parameter]:
     return {name: p for name, p in inspect.signature(function).parameters.items() if p.kind is p.KEYWORD_ONLY}
+
+
+def test_the_numpy_free_vocabulary_is_the_registries_keys_in_order():
+    assert vocabulary.ACTIVATION_NAMES == tuple(ACTIVATIONS)
+    assert vocabulary.INITIALIZER_NAMES == tuple(STD_RULES)
+    assert vocabulary.LOSS_NAMES == tuple(LOSSES)
 
 
 def test_activation_initializer_and_loss_words_are_the_registries():

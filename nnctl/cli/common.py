@@ -17,7 +17,6 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from ..errors import BuildError, NnctlError
-from ..spec import locate
 
 # Click's base of usage errors; newer Typers vendor Click, so it is reached through a public subclass.
 ClickException = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
@@ -92,6 +91,8 @@ def user_errors(spec_file: str | None = None, overrides: list[str] = ()):
     try:
         yield
     except BuildError as err:
+        from ..spec import locate  # here: the schema is built only when a spec is involved
+
         raise fail(f"{locate(spec_file, err.key, overrides)}: {err}" if spec_file else str(err)) from None
     except NnctlError as err:
         raise fail(str(err).splitlines()[0] if str(err) else type(err).__name__) from None

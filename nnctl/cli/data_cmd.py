@@ -5,10 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from ..data import describe_source, registry
-from ..orchestration.datasets import default_datasets_dir
 from . import data_convert_cmd
 from .common import print_json, stdout, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
@@ -20,6 +17,11 @@ app.command(name="convert")(data_convert_cmd.data_convert)
 @app.command(name="list")
 def list_sets(as_json: bool = typer.Option(False, "--json")):
     """List the bundled, generated and registry data sets."""
+    from rich.table import Table
+
+    from ..data import registry
+    from ..orchestration.datasets import default_datasets_dir
+
     rows = registry.entries(default_datasets_dir())
     if as_json:
         print_json(rows)
@@ -41,6 +43,9 @@ def info(
     as_json: bool = typer.Option(False, "--json"),
 ):
     """Describe a data set: examples, input shape, classes (a file is read as the options say, like a spec source)."""
+    from ..data import describe_source
+    from ..orchestration.datasets import default_datasets_dir
+
     with user_errors():
         spec_source = file_source(Path(source), header, label_column, source_yaml)
         facts = describe_source(source, default_datasets_dir(), spec_source)
@@ -58,6 +63,9 @@ def fetch(
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Where to cache (default datasets/cache)."),
 ):
     """Download, verify (SHA-256) and cache a registry data set."""
+    from ..data import registry
+    from ..orchestration.datasets import default_datasets_dir
+
     with user_errors():
         paths = registry.fetch(name, mirror, cache_dir or default_datasets_dir() / "cache")
     for role, path in paths.items():

@@ -6,11 +6,6 @@ from pathlib import Path
 
 import typer
 
-from ..data.convert import convert
-from ..data.sources import source_for_file
-from ..orchestration.datasets import default_datasets_dir
-from ..runs.atomic import atomic_h5
-from ..spec.schema import IdxSource
 from .common import fail, print_json, stdout, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
 
@@ -28,6 +23,12 @@ def data_convert(
     as_json: bool = typer.Option(False, "--json"),
 ):
     """Write SRC as float32 chunked HDF5 (train_set_x/y, test_set_x/y, list_classes) for `stream: true`."""
+    from ..data.convert import convert
+    from ..data.sources import source_for_file
+    from ..orchestration.datasets import default_datasets_dir
+    from ..runs.atomic import atomic_h5
+    from ..spec.schema import IdxSource
+
     if out.exists() and not force:
         raise fail(f"{out}: exists (pass --force to replace it)")
     if out.suffix.lower() not in (".h5", ".hdf5"):

@@ -7,9 +7,6 @@ from pathlib import Path
 
 import typer
 
-from ..data.sample import sample_csv
-from ..orchestration.datasets import default_datasets_dir
-from ..runs.atomic import atomic_write_text
 from .common import stderr, user_errors
 
 
@@ -21,6 +18,10 @@ def sample(
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the row choice."),
 ):
     """Write example rows as CSV: inputs flattened, one example a line, drawn from the test set when there is one."""
+    from ..data.sample import sample_csv
+    from ..orchestration.datasets import default_datasets_dir
+    from ..runs.atomic import atomic_write_text
+
     with user_errors():
         text = sample_csv(source, default_datasets_dir(), rows, seed, with_labels)
         if out is None:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from ..runs.rundir import CheckpointName
-from ..spec import load_spec
+from ..runs.names import CheckpointName
 from ..strategy.decomposition import DEFAULT_TOLERANCE, GAP_LABELS
-from ..strategy.diagnosis import GATES, Diagnosis, check_gates, diagnose_run
-from ..strategy.learning_curve import LearningCurve, parse_fractions, train_curve
-from ..strategy.scoring import parse_weights
 from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, fail, print_json, stderr, stdout, user_errors
+
+if TYPE_CHECKING:
+    from ..strategy.diagnosis import Diagnosis
+    from ..strategy.learning_curve import LearningCurve
 
 LEVEL_NAMES = {"human": "human-level (Bayes proxy)", "train": "train", "train_dev": "train-dev", "dev": "dev", "test": "test"}
 
@@ -34,6 +34,11 @@ def diagnose(
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
 ):
     """Which gap to work on next: avoidable bias, variance, data mismatch; exit 1 when a --fail-over bar is missed."""
+    from ..spec import load_spec
+    from ..strategy.diagnosis import check_gates, diagnose_run
+    from ..strategy.learning_curve import parse_fractions, train_curve
+    from ..strategy.scoring import parse_weights
+
     gates = _parse_gates(fail_over)
     if learning_curve is not None:
         if target.is_dir():
@@ -67,6 +72,8 @@ def diagnose(
 
 def _parse_gates(bars: list[str]) -> dict[str, float]:
     """``variance=0.02`` → {"variance": 0.02}; every gap and split error is lower-is-better."""
+    from ..strategy.diagnosis import GATES
+
     gates = {}
     for bar in bars:
         name, sep, value = (part.strip() for part in bar.partition("="))
@@ -84,6 +91,8 @@ def _pct(value: float | None) -> str:
 
 
 def _print_diagnosis(result: Diagnosis) -> None:
+    from rich.table import Table
+
     d = result.decomposition
     table = Table(title=f"{result.run} ({result.checkpoint}, {result.metric.replace('_', ' ')})")
     for column, justify in (("level", "left"), (result.metric.replace("_", " "), "right"), ("95 % interval", "right"), ("examples", "right")):
@@ -117,6 +126,8 @@ def _print_diagnosis(result: Diagnosis) -> None:
 
 
 def _print_groups(title: str, groups: dict[str, dict], mean: float) -> None:
+    from rich.table import Table
+
     table = Table(title=title)
     table.add_column("group")
     table.add_column("error", justify="right")
@@ -128,6 +139,8 @@ def _print_groups(title: str, groups: dict[str, dict], mean: float) -> None:
 
 
 def _print_curve(curve: LearningCurve) -> None:
+    from rich.table import Table
+
     table = Table(title=f"learning curve in {curve.folder}")
     stopped = any(p.stop_reason != "completed" for p in curve.points)
     for column in ("share", "train examples", "train error", "dev error", "dev − train") + (("stopped",) if stopped else ()):

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from ..orchestration.model import Split
-from ..runs.rundir import CheckpointName
-from ..strategy.error_analysis import Tally, find_errors, sample, sheet_rows, tally, write_images, write_sheet
+from ..orchestration.choices import Split
+from ..runs.names import CheckpointName
 from .common import fail, print_json, stdout, user_errors
+
+if TYPE_CHECKING:
+    from ..strategy.error_analysis import Tally
 
 PAIRS_SHOWN = 15
 
@@ -28,6 +30,10 @@ def errors(
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ):
     """Sample misclassified examples into a spreadsheet to tag; `errors tally FILE` counts the tags."""
+    from rich.table import Table
+
+    from ..strategy.error_analysis import find_errors, sample, sheet_rows, tally, write_images, write_sheet
+
     if target == "tally":
         if sheet is None:
             raise fail("nnctl errors tally ERRORS.csv: give the tagged CSV")
@@ -64,6 +70,8 @@ def errors(
 
 
 def _print_tally(result: Tally) -> None:
+    from rich.table import Table
+
     e = result.error
     table = Table(title=f"{result.run} {result.split}: error {100 * e:.2f} % ({result.errors} of {result.examples}), "
                         f"{result.sampled} errors tagged")

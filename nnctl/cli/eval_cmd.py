@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from ..data import Dataset, load_labelled_file
-from ..orchestration.model import LoadedModel, Split, load_model
-from ..runs.rundir import CheckpointName
-from ..strategy.evaluation import Options, evaluate_data, evaluate_split
-from ..strategy.scoring import parse_weights
-from ..train.evaluate import lower_is_better, metric_suffixes
+from ..orchestration.choices import Split
+from ..runs.names import CheckpointName
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
 from .work_progress import busy
 
+if TYPE_CHECKING:
+    from ..orchestration.model import LoadedModel
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from ..data import Dataset
+
 
 def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str, float]:
     """``accuracy=0.97`` → {"accuracy": 0.97}, refusing bars on the wrong side of a metric."""
+    from ..train.evaluate import lower_is_better
+
     parsed = {}
     for bar in bars:
         name, sep, value = bar.partition("=")
@@ -35,6 +41,8 @@ def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str
 
 
 def _file_data(model: LoadedModel, data_file: Path, source) -> Dataset:
+    from ..data import Dataset, load_labelled_file
+
     ckpt = model.checkpoint
     data = load_labelled_file(data_file, ckpt.class_names, ckpt.task, source)
     return Dataset(model.fit_inputs(data.x, data_file), data.y)
@@ -59,6 +67,12 @@ def evaluate_run(
 
     A split's metrics and the dev latency (predict_ms) are recorded in the run's eval.json for `nnctl select`.
     """
+    from rich.table import Table
+
+    from ..orchestration.model import load_model
+    from ..strategy.evaluation import Options, evaluate_data, evaluate_split
+    from ..strategy.scoring import parse_weights
+
     if data_file is None and (header or label_column or source_yaml):
         raise fail("--header, --label-column and --source-yaml describe a --data FILE; give --data too")
     under = parse_bars(fail_under, True, "--fail-under")
@@ -104,6 +118,8 @@ def evaluate_run(
 
 
 def group_table(groups: dict[str, dict], column) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"error by {column}")
     table.add_column(str(column))
     table.add_column("error", justify="right")
@@ -115,6 +131,10 @@ def group_table(groups: dict[str, dict], column) -> Table:
 
 def task_table(labels, metrics: dict, tasks: list[str]) -> Table:
     """Multi-label: each task's present labels, positives and precision/recall/F1."""
+    from rich.table import Table
+
+    from ..train.evaluate import metric_suffixes
+
     table = Table(title="tasks (scored on present labels only)")
     for column in ("task", "labels", "positives", "precision", "recall", "f1"):
         table.add_column(column, justify="left" if column == "task" else "right")
@@ -126,6 +146,8 @@ def task_table(labels, metrics: dict, tasks: list[str]) -> Table:
 
 
 def confusion_table(matrix, class_names: list[str]) -> Table:
+    from rich.table import Table
+
     table = Table(title="confusion (rows: true, columns: predicted)")
     table.add_column("")
     for name in class_names:

@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from ..export.run import ExportFormat, export_run
-from ..runs.atomic import atomic_write_bytes
-from ..runs.rundir import CheckpointName
+from ..export.choices import ExportFormat
+from ..runs.names import CheckpointName
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
 
 
@@ -24,6 +22,9 @@ def export(
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ):
     """Export a run's model to ONNX (input normalization inside the graph) or to plain NumPy arrays."""
+    from ..export.run import export_run
+    from ..runs.atomic import atomic_write_bytes
+
     if out.is_dir():
         raise fail(f"--out {out}: is a directory; give a file name such as {out / 'model.onnx'}")
     if not out.parent.is_dir():
@@ -43,6 +44,8 @@ def export(
 
 
 def _report(run: Path, fmt: str, out: Path, exported, written: bool, as_json: bool) -> None:
+    from rich.table import Table
+
     graph, check = exported.description.graph, exported.verification
     result = {
         "run": str(run), "checkpoint": str(exported.checkpoint), "epoch": graph["provenance"]["epoch"],

@@ -5,11 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from ..orchestration.gradcheck import CHECKS_PER_TENSOR, JITTER, DropoutDuringCheck, GradcheckSettings, gradcheck_run, run_parts
-from ..orchestration.start import prepare_run
-from ..spec import load_spec
+from ..orchestration.choices import CHECKS_PER_TENSOR, JITTER, DropoutDuringCheck
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
 from .work_progress import busy, counting
 
@@ -45,6 +42,10 @@ def gradcheck(
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
 ):
     """Compare backprop's gradient with two-sided differences of J, per parameter tensor."""
+    from ..orchestration.gradcheck import GradcheckSettings, gradcheck_run, run_parts
+    from ..orchestration.start import prepare_run
+    from ..spec import load_spec
+
     if warn > fail_at:
         raise fail(f"--warn {warn} is above --fail {fail_at}")
     checks = parse_max_checks(max_checks)
@@ -76,6 +77,8 @@ def gradcheck(
 
 
 def _print_report(target, report, rows, overall, failed) -> None:
+    from rich.table import Table
+
     table = Table(title=f"gradient check of {target}")
     for column in ("tensor", "checked", "relative difference", "verdict"):
         table.add_column(column, justify="right" if column in ("checked", "relative difference") else "left")

@@ -1,4 +1,12 @@
-"""The `nnctl` command: Typer app wiring the subcommands together."""
+"""The `nnctl` command: Typer app wiring the subcommands together.
+
+Start-up is part of every command's time (CI scripts call nnctl many times), and
+`nnctl --help` reads every command's signature. So a command module imports, at
+its top, only typer, the standard library, `.common` and the light `choices`/
+`names` modules that its options' enums come from; everything else (NumPy,
+h5py, the spec schema, orchestration, rich tables) is imported inside the
+command function, when it runs. tests/test_startup.py holds every command to this.
+"""
 
 from __future__ import annotations
 

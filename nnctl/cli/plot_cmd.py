@@ -16,10 +16,9 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import RunError
-from ..orchestration.model import Split, load_model
+from ..orchestration.choices import Split
 from ..report.choices import Normalize, Per
-from ..runs.atomic import describe
-from ..runs.rundir import CheckpointName
+from ..runs.names import CheckpointName
 from .common import fail, stdout, user_errors
 
 CHECKPOINT_OPTION = typer.Option(CheckpointName.best, "--checkpoint", help="The checkpoint to draw from.")
@@ -62,6 +61,7 @@ def _output(out: Path | None, run: Path, default_name: str) -> Path:
 def _write(fig, out: Path) -> None:
     """Save ``fig`` (inside `user_errors`: an unwritable folder is one line) and print where."""
     from ..report.figures import save
+    from ..runs.atomic import describe
 
     try:
         out.parent.mkdir(exist_ok=True)  # only RUN/plots/ can be missing here: a given --out was checked
@@ -73,6 +73,7 @@ def _write(fig, out: Path) -> None:
 
 def _split_figure(run: Path, which: str, split: str, out: Path | None, kind: str, what: str, draw) -> None:
     """Load the run's model and its predictions on ``split``, then write ``draw(model, predictions)``."""
+    from ..orchestration.model import load_model
     from ..report.predictions import predict_split
 
     with user_errors():
@@ -167,6 +168,7 @@ def filters(
     out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/filters-LAYER.png)."),
 ):
     """A convolution layer's filters as images, one tile per filter and input channel."""
+    from ..orchestration.model import load_model
     from ..report.filters import filters_figure
 
     with user_errors():

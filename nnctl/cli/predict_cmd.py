@@ -5,18 +5,17 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
 
-from ..data import DataError, load_inference_input
-from ..nn.metrics import predicted_classes
-from ..orchestration.model import load_model
-from ..runs.atomic import describe
-from ..runs.rundir import CheckpointName
+from ..runs.names import CheckpointName
 from .common import fail, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
 from .work_progress import busy
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Labels(StrEnum):
@@ -36,6 +35,12 @@ def predict(
     source_yaml: str | None = SOURCE_YAML,
 ):
     """Predict classes (or regression values) for each input row; a CSV's label column is dropped when present."""
+    import numpy as np
+
+    from ..data import load_inference_input
+    from ..orchestration.model import load_model
+    from ..runs.atomic import describe
+
     with user_errors(), busy(f"predicting with {run}"):
         options = _csv_options(input_file, header, label_column, source_yaml)
         model = load_model(run, which)
@@ -67,6 +72,8 @@ def _write_csv(stream, header: list[str], columns: list) -> None:
 
 def _csv_options(path: Path, header: Header | None, label_column: str | None, source_yaml: str | None) -> dict:
     """How to read a CSV of inputs: the same options as a spec's CSV source (other formats take none)."""
+    from ..data import DataError
+
     source = file_source(path, header, label_column, source_yaml)
     if source is None:
         return {}
@@ -80,6 +87,10 @@ def _csv_options(path: Path, header: Header | None, label_column: str | None, so
 def _columns(outputs: np.ndarray, task: str, class_names: list[str], proba: bool):
     """Column names and values: the predicted class, then optionally one probability per class;
     multi-label: one 0/1 column per task, then optionally p_<task>."""
+    import numpy as np
+
+    from ..nn.metrics import predicted_classes
+
     if task == "regression":
         return [f"y{j}" for j in range(outputs.shape[1])], list(outputs.T)
     if task == "multilabel":

@@ -8,10 +8,8 @@ from pathlib import Path
 import typer
 
 from ..errors import MissingSplitError, StrategyError
-from ..orchestration.gradcheck import GradcheckSettings
-from ..orchestration.model import Split
-from ..runs.rundir import CheckpointName
-from ..search.record import TUNE_FILE
+from ..orchestration.choices import Split
+from ..runs.names import CheckpointName
 from .common import fail, stderr, stdout, user_errors
 from .plot_cmd import CHECKPOINT_OPTION, load_tune_view
 
@@ -28,7 +26,9 @@ def report(
     Given a tune directory, write the search's report instead: summary, ranked trials, the metric against each
     hyperparameter, best-so-far and parallel coordinates.
     """
+    from ..orchestration.gradcheck import GradcheckSettings
     from ..report.html import write_report  # here, not at the top: `nnctl --help` stays as fast as without it
+    from ..search.record import TUNE_FILE
 
     if (run / TUNE_FILE).is_file():
         return _tune_report(run, out, split, gradcheck)

@@ -8,16 +8,14 @@ import json
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-import yaml
-from rich.table import Table
 
-from ..runs import rundir
-from ..runs.listing import RunSummary, differing_keys, find_runs, is_run_dir, matches, parse_filter, read_epochs, summarise_run
-from ..search.record import TUNE_FILE
 from .common import fail, print_json, stderr, stdout, user_errors
+
+if TYPE_CHECKING:
+    from ..runs.listing import RunSummary
 
 app = typer.Typer(help="List, inspect, compare and export run directories.", no_args_is_help=True)
 
@@ -59,6 +57,8 @@ def _sorted(runs: list[RunSummary], key: str, reverse: bool) -> list[RunSummary]
 
 def emit(rows: list[list[Any]], header: list[str], fmt: Format, title: str | None = None) -> None:
     """One table in the chosen format on stdout: rich for people, csv/json for programs, markdown for CI summaries."""
+    from rich.table import Table
+
     if fmt is Format.json:
         print_json([dict(zip(header, row)) for row in rows])
     elif fmt is Format.csv:
@@ -94,6 +94,9 @@ def list_runs(
     fmt: Format = typer.Option(Format.table, "--format", help="table, csv, json or md (markdown, for CI job summaries)."),
 ):
     """One row per run: name, status, epochs, best metric, and the spec values that differ between the listed runs."""
+    from ..runs.listing import differing_keys, find_runs, matches, parse_filter, summarise_run
+    from ..search.record import TUNE_FILE
+
     with user_errors():
         conditions = [parse_filter(text) for text in filters]
         runs = [summarise_run(path) for path in find_runs(directory)]
@@ -121,6 +124,11 @@ def show_run(
     as_json: bool = typer.Option(False, "--json", help="Print everything as one JSON object."),
 ):
     """A run's resolved spec, splits, metrics summary and files."""
+    import yaml
+
+    from ..runs import rundir
+    from ..runs.listing import read_epochs, summarise_run
+
     with user_errors():
         summary = summarise_run(_run_dir(run))
         epochs = read_epochs(run)
@@ -154,6 +162,8 @@ def diff_runs(
     fmt: Format = typer.Option(Format.table, "--format", help="table, csv, json or md."),
 ):
     """Spec differences and metric deltas (each run at its best epoch) between two runs."""
+    from ..runs.listing import differing_keys, summarise_run
+
     with user_errors():
         first, second = summarise_run(_run_dir(a)), summarise_run(_run_dir(b))
     rows: list[list[Any]] = [["spec", key, first.spec.get(key), second.spec.get(key), None]
@@ -171,6 +181,8 @@ def export_run(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ):
     """metrics.h5's per-epoch metrics, one row per epoch."""
+    from ..runs.listing import read_epochs
+
     with user_errors():
         columns = read_epochs(_run_dir(run))
     names = ["epoch", *[n for n in columns if n != "epoch"]] if "epoch" in columns else list(columns)
@@ -191,6 +203,8 @@ def export_run(
 
 
 def _run_dir(path: Path) -> Path:
+    from ..runs.listing import is_run_dir
+
     if not Path(path).is_dir():
         raise fail(f"{path}: no such run directory")
     if not is_run_dir(Path(path)):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from ..runs.rundir import CheckpointName
-from ..strategy.selection import Selection, parse_bar, select
+from ..runs.names import CheckpointName
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
+
+if TYPE_CHECKING:
+    from ..strategy.selection import Selection
 
 
 def select_runs(
@@ -20,6 +22,8 @@ def select_runs(
     as_json: bool = typer.Option(False, "--json", help="Print the ranking as one JSON object."),
 ):
     """Rank runs by --optimize among those meeting every --satisfy bar; exit 1 when none does."""
+    from ..strategy.selection import parse_bar, select
+
     with user_errors():
         bars = [parse_bar(text) for text in satisfy]
         result = select(runs, optimize, bars, which)
@@ -29,6 +33,8 @@ def select_runs(
 
 
 def _print(result: Selection) -> None:
+    from rich.table import Table
+
     names = [result.optimize] + [bar.metric for bar in result.bars if bar.metric != result.optimize]
     table = Table(title=f"optimizing {result.optimize}" + (f" subject to {', '.join(map(str, result.bars))}" if result.bars else ""))
     table.add_column("rank", justify="right")

@@ -11,12 +11,6 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
-import yaml
-from pydantic import ValidationError
-
-from ..data.sources import source_for_file
-from ..spec.errors import Problem, SpecError, explain_all, format_path
-from ..spec.schema import DataSpec
 
 
 class Header(StrEnum):
@@ -44,6 +38,8 @@ def header_value(header: Header | None) -> bool | str | None:
 
 def file_source(path: Path, header: Header | None, label_column: str | None, source_yaml: str | None):
     """The source model reading ``path``: from --source-yaml, else by suffix with the CSV options; None without options."""
+    from ..data.sources import source_for_file  # here: `--help` reads these options without loading the data layer
+
     options = {key: value for key, value in (("header", header_value(header)), ("label_column", label_column_value(label_column)))
                if value is not None}
     if source_yaml is not None:
@@ -53,6 +49,13 @@ def file_source(path: Path, header: Header | None, label_column: str | None, sou
 
 def parse_source_yaml(text: str, path: Path | None, options: dict):
     """A source mapping given on the command line, checked like the spec's ``data.source``; ``type`` and ``path`` default from ``path``."""
+    import yaml
+    from pydantic import ValidationError
+
+    from ..data.sources import source_for_file
+    from ..spec.errors import Problem, SpecError, explain_all, format_path
+    from ..spec.schema import DataSpec
+
     try:
         mapping = yaml.safe_load(text)
     except yaml.YAMLError as err:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from ..orchestration.start import prepare_run
-from ..spec import json_schema, load_spec, spec_to_yaml
-from ..train.memory import Footprint, human_bytes
 from .common import print_json, stderr, stdout, user_errors
 from .work_progress import busy
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 app = typer.Typer(help="Validate, resolve and describe experiment specs.", no_args_is_help=True)
 
@@ -24,9 +24,15 @@ def check(
     data: bool = typer.Option(False, "--data", help="Also read the data and check its shapes and classes against the model (no training)."),
 ):
     """Validate a spec; exit 0 when valid, 2 with a located message when not."""
+    from ..spec import load_spec
+
     with user_errors(str(spec_file), overrides):
         spec = load_spec(spec_file, overrides)
-        parts = prepare_run(spec) if data else None
+        parts = None
+        if data:  # imported only here: a plain check never loads NumPy or h5py
+            from ..orchestration.start import prepare_run
+
+            parts = prepare_run(spec)
     if parts is None:
         stdout.print(f"{spec_file}: ok")
         return
@@ -49,6 +55,9 @@ def show(
 ):
     """Print the resolved spec, every default filled in, as YAML on stdout (a spec you can save and
     train); the layer shapes and the memory estimate go to stderr."""
+    from ..orchestration.start import prepare_run
+    from ..spec import load_spec, spec_to_yaml
+
     with user_errors(str(spec_file), overrides), busy("loading the data to size the layers"):
         spec = load_spec(spec_file, overrides)
         parts = prepare_run(spec) if layers else None
@@ -64,6 +73,8 @@ def show(
 def layer_table(net, spec, transfer: dict[str, str]) -> Table:
     """Each layer's output shape and parameters, whether they train (and from when), and with
     `init_from` whether they are copied, re-initialized or new; trainable and frozen totals."""
+    from rich.table import Table
+
     table = Table(title="layers")
     columns = ["layer", "output shape", "parameters", "training"] + (["init_from"] if transfer else [])
     for column in columns:
@@ -101,6 +112,8 @@ def _joined(values) -> str:
 
 def memory_line(spec, net) -> str:
     """The pre-flight estimate: what training holds for parameters, optimizer moments and one mini-batch."""
+    from ..train.memory import Footprint, human_bytes
+
     batch = spec.train.batch_size
     per = "per example (full batch)" if batch == "full" else f"at batch {batch}"
     need = Footprint.of(net.layers, net.shapes[1:]).bytes(1 if batch == "full" else batch, net.dtype.itemsize, spec.train.optimizer.name)
@@ -110,4 +123,6 @@ def memory_line(spec, net) -> str:
 @app.command()
 def schema():
     """Print the spec's JSON Schema (for editor completion and validation)."""
+    from ..spec import json_schema
+
     stdout.print(json.dumps(json_schema(), indent=2), markup=False)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from ..orchestration.start import resume_run, start_run
-from ..spec import load_spec
-from ..train.evaluate import METRIC_ORDER
-from ..train.loop import Reporter, StopReason, Trainer, TrainResult, stop_on_signals
 from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
-from .progress import LiveReporter, PlainReporter, batch_cost_label
 from .work_progress import busy
+
+if TYPE_CHECKING:
+    from ..train.loop import Trainer, TrainResult
 
 
 def train(
@@ -29,6 +27,11 @@ def train(
     report: bool = typer.Option(False, "--report", help="Write RUN/report.html when training ends (needs nnctl[plot])."),
 ):
     """Train the network a spec describes; write checkpoints and metrics under runs/."""
+    from ..orchestration.start import resume_run, start_run
+    from ..spec import load_spec
+    from ..train.loop import Reporter, StopReason, stop_on_signals
+    from .progress import LiveReporter, PlainReporter
+
     if (spec_file is None) == (resume is None):
         raise fail("give either a SPEC file or --resume RUN")
     if repair_metrics and resume is None:
@@ -67,12 +70,16 @@ def train(
 
 def metric_order(metrics: dict[str, float]) -> list[str]:
     """The metrics (cost, accuracy, ...) of the train and dev splits in the order `eval` lists them."""
+    from ..train.evaluate import METRIC_ORDER
+
     names = {key.split("_", 1)[1] for key in metrics
              if key.startswith(("train_", "dev_")) and not key.startswith("train_dev_")}
     return sorted(names, key=lambda name: (METRIC_ORDER.index(name) if name in METRIC_ORDER else len(METRIC_ORDER), name))
 
 
 def _summarise(result: TrainResult, as_json: bool) -> None:
+    from rich.table import Table
+
     if as_json:
         print_json({
             "run": str(result.run_dir), "epochs": result.epochs_done, "steps": result.steps,
@@ -98,6 +105,8 @@ def _summarise(result: TrainResult, as_json: bool) -> None:
 
 def _interruption_note(trainer: Trainer, result: TrainResult) -> None:
     """Where an interrupted run stands, and the command that continues it (stderr, after the summary)."""
+    from .progress import batch_cost_label
+
     if trainer.batch:
         where = f"in epoch {trainer.epoch + 1} after {trainer.batch} of {trainer.n_batches} mini-batches"
         if trainer.log.n_steps:

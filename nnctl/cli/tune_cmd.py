@@ -6,20 +6,20 @@ import os
 import shutil
 from contextlib import nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.live import Live
-from rich.table import Table
 
 from ..errors import ClusterError
-from ..search.cluster import DaskExecutor
-from ..search.driver import Progress, Search, check_metrics
-from ..search.local import LocalExecutor
-from ..search.plan import Plan, load_plan
-from ..search.record import SPEC_FILE, SearchRecord, TrialRecord, append_event, create_tune_dir, load_search
-from ..search.refine import refined_spec
-from ..spec import SpecError, spec_to_yaml
 from .common import EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
+
+if TYPE_CHECKING:
+    from ..search.plan import Plan
+    from ..search.record import SearchRecord, TrialRecord
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 SHOWN_BEST = 10
 
@@ -39,6 +39,8 @@ def tune(
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ):
     """Search hyperparameters: random (default), grid or TPE trials, each an ordinary run directory."""
+    from ..search.driver import Progress, Search
+
     sources = [x for x in (spec_file, resume, refine) if x is not None]
     if len(sources) != 1:
         raise fail("give exactly one of a SPEC file, --resume TUNE_DIR or --refine TUNE_DIR")
@@ -70,6 +72,12 @@ def tune(
 
 def _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, workers, scheduler, connect_timeout):
     """Validate everything, connect the executor, and only then create (or reopen) the tune directory."""
+    from ..search.cluster import DaskExecutor
+    from ..search.driver import check_metrics
+    from ..search.record import SPEC_FILE, append_event, create_tune_dir, load_search
+    from ..search.refine import refined_spec
+    from ..spec import SpecError, spec_to_yaml
+
     if resume is not None:
         if trials is not None:
             raise SpecError.single("--trials", "a resumed search keeps its trial count; use --refine for a new search")
@@ -106,6 +114,8 @@ def _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, worker
 
 
 def _plan(text: str, filename: str, overrides, trials: int | None) -> Plan:
+    from ..search.plan import load_plan
+
     plan = load_plan(text, filename, overrides, trials)
     if plan.search.method == "tpe":
         plan.validate_all([plan.space.random_trial(i) for i in range(min(plan.search.startup_trials, plan.search.trials))])
@@ -115,6 +125,10 @@ def _plan(text: str, filename: str, overrides, trials: int | None) -> Plan:
 
 
 def _executor(workers: int | None, scheduler: str | None, timeout: float, shared_dir: Path | None):
+    from ..search.cluster import DaskExecutor
+    from ..search.local import LocalExecutor
+    from ..spec import SpecError
+
     if scheduler is not None:
         if workers is not None:
             raise SpecError.single("--workers", "the Dask cluster's workers run the trials; drop --workers with --scheduler")
@@ -157,6 +171,7 @@ def trial_line(trial: TrialRecord, record: SearchRecord) -> str:
 
 
 def _reporter(quiet: bool, display: Live | None):
+
     def on_trial_end(trial: TrialRecord, record: SearchRecord) -> None:
         if quiet:
             return
@@ -168,6 +183,8 @@ def _reporter(quiet: bool, display: Live | None):
 
 
 def _best_table(record: SearchRecord, limit: int = SHOWN_BEST) -> Table:
+    from rich.table import Table
+
     done = sum(t.status not in ("running", "interrupted") for t in record.trials)
     table = Table(title=f"{record.tune_dir}  ({done}/{record.trials_planned} trials, {record.goal} {record.metric})")
     table.add_column("rank", justify="right")

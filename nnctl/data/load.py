@@ -104,7 +104,8 @@ def gather(found: PartSet, part: np.ndarray, row: np.ndarray) -> Dataset:
     """The examples at (part, row), in that order."""
     if len(found.parts) == 1 or (len(part) and (part == part[0]).all()):
         return found.parts[int(part[0]) if len(part) else 0].data.take(row)
-    x = np.empty((len(row),) + found.parts[0].data.x.shape[1:], dtype=found.parts[0].data.x.dtype)
+    x_dtype = np.result_type(*(p.data.x for p in found.parts))  # byte images beside float64 parts: float64
+    x = np.empty((len(row),) + found.parts[0].data.x.shape[1:], dtype=x_dtype)
     y = np.empty((len(row),) + found.parts[0].data.y.shape[1:], dtype=found.parts[0].data.y.dtype)
     for number in np.unique(part):
         mine = part == number

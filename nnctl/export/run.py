@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from ..errors import ExportError
 from ..orchestration.model import load_model, split_data
+from .choices import ExportFormat
 from .describe import ModelDescription, describe_run
 from .npz import npz_bytes
 from .onnx_graph import DEFAULT_OPSET, build_onnx, check_opset
 from .verify import Verification, verify_onnx
-
-
-class ExportFormat(StrEnum):
-    onnx = "onnx"
-    npz = "npz"  # plain arrays plus the JSON layer graph
 
 
 @dataclass

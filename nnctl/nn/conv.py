@@ -31,6 +31,8 @@ the biases, so the same product adds them.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -197,17 +199,22 @@ class Conv2D(Layer):
     def forward(self, x, training):
         m = x.shape[0]
         (ph, pw), (h, w) = self.padding, self.in_shape[:2]
-        if ph or pw:
-            p = self._scratch("padded", (m, *self._padded_hw, self.channels_in), x.dtype, training, _zero)
-            p[:, ph:ph + h, pw:pw + w] = x
-        else:
-            p = np.ascontiguousarray(x)
+        padded = ph or pw
+        p = (self._scratch("padded", (m, *self._padded_hw, self.channels_in), x.dtype, training, _zero) if padded
+             else np.ascontiguousarray(x))
         m, out_h, blocks, rows, width, step = self._geometry(m)
         view = _block_view(p.reshape(m, self._padded_hw[0], -1), m, out_h, blocks, rows, width, self.stride, step)
         # The patch matrix ends with a column of ones that T's last row turns into the bias.
         k = rows * width
         cols = self._scratch("cols", (m * out_h * blocks, k + self.use_bias), x.dtype, training, self._ones_column)
-        np.copyto(cols.reshape(m, out_h, blocks, -1)[..., :k].reshape(view.shape), view)
+        patches = cols.reshape(m, out_h, blocks, -1)[..., :k].reshape(view.shape)
+
+        def copy(lo, hi):
+            if padded:
+                p[lo:hi, ph:ph + h, pw:pw + w] = x[lo:hi]
+            np.copyto(patches[lo:hi], view[lo:hi])
+
+        _in_halves(copy, m)
         self._cols = cols
         z = self._out("z", (m, *self.out_hw, self.filters), x.dtype, training)
         np.matmul(cols, self._banded(x.dtype), out=z.reshape(cols.shape[0], -1))
@@ -254,11 +261,57 @@ class Conv2D(Layer):
         dx = self._buffer("dx", (m, *self.in_shape), dy.dtype)
         (ph, pw), (h, w) = self.padding, self.in_shape[:2]
         dp = self._buffer("dpadded", (m, *self._padded_hw, self.channels_in), dy.dtype) if ph or pw else dx
-        dp.fill(0)
-        _add_windows(dp.reshape(m, self._padded_hw[0], -1), d_cols, self.stride, step)
-        if dp is not dx:
-            np.copyto(dx, dp[:, ph:ph + h, pw:pw + w])
+
+        def add(lo, hi):
+            dp[lo:hi].fill(0)
+            _add_windows(dp[lo:hi].reshape(hi - lo, self._padded_hw[0], -1), d_cols[lo:hi], self.stride, step)
+            if dp is not dx:
+                np.copyto(dx[lo:hi], dp[lo:hi, ph:ph + h, pw:pw + w])
+
+        _in_halves(add, m)
         return dx
+
+
+def _running_max(views, out, arg=None, better=None):
+    """Max of ``views`` into ``out``; with ``arg`` (training) also the index of the first view holding it.
+
+    A view that beats the running maximum is the argmax unless a later one beats
+    it too, so the argmax is the largest k whose view beat the running maximum.
+    """
+    views = iter(views)
+    np.copyto(out, next(views))
+    if arg is not None:
+        arg.fill(0)
+    for k, view in enumerate(views, start=1):
+        if arg is not None:
+            np.greater(view, out, out=better)
+            np.maximum(arg, np.multiply(better, k, dtype=arg.dtype), out=arg)
+        np.maximum(out, view, out=out)
+
+
+# The data movement between GEMMs (max-pooling both ways, the convolutions' patch copies and
+# input-gradient slice-adds) runs on two threads, one half of the batch each: NumPy releases
+# the GIL inside its loops, and this work is single-threaded otherwise while BLAS threads
+# idle. Every example's values are computed exactly as in one pass. Below SPLIT_ROWS
+# examples the hand-off costs more than it saves.
+SPLIT_ROWS = 32
+_HELPER: ThreadPoolExecutor | None = None
+
+
+def _in_halves(work, m: int) -> None:
+    """``work(lo, hi)`` over rows [0, m) as two halves, one on a helper thread, or whole when m is small."""
+    global _HELPER
+    if m < SPLIT_ROWS or (os.cpu_count() or 1) < 2:
+        work(0, m)
+        return
+    if _HELPER is None:
+        _HELPER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnctl-halves")
+    half = m // 2
+    first = _HELPER.submit(work, 0, half)
+    try:
+        work(half, m)
+    finally:
+        first.result()  # never return (or raise) while the helper still writes the buffers
 
 
 class _Pool(Layer):
@@ -311,41 +364,40 @@ class MaxPool(_Pool):
     """
 
     def forward(self, x, training):
+        self._x = x
         y = self._out("y", (x.shape[0], *self.out_hw, x.shape[3]), x.dtype, training)
         if self._tiled:
             self._forward_tiled(np.ascontiguousarray(x), y, training)
         else:
             taps = (view for _, view in _taps(x, self.kernel, self.stride, self.out_hw))
-            self._arg = self._running_max(taps, y, "arg", training)
+            self._arg, better = self._argmax_buffers("arg", y.shape, training)
+            _running_max(taps, y, self._arg, better)
         return y
 
     def _forward_tiled(self, x, y, training):
         m, c, f, (h, w) = x.shape[0], x.shape[3], self.size, self.out_hw
-        rows = x.reshape(m, h * f, w, f * c)
         row_max = self._out("row_max", (m, h * f, w, c), x.dtype, training)
-        self._arg_v = self._running_max((rows[..., v * c:(v + 1) * c] for v in range(f)), row_max, "arg_v", training)
-        pairs = row_max.reshape(m, h, f, w * c)
-        self._arg_u = self._running_max((pairs[:, :, u] for u in range(f)), y.reshape(m, h, w * c), "arg_u", training)
+        arg_v, better_v = self._argmax_buffers("arg_v", row_max.shape, training)
+        arg_u, better_u = self._argmax_buffers("arg_u", (m, h, w * c), training)
 
-    def _running_max(self, views, out, key, training):
-        """Max of ``views`` into ``out``; in training also the index of the first view holding it.
+        def rows(lo, hi):
+            n = hi - lo
+            pixels = x[lo:hi].reshape(n, h * f, w, f * c)
+            _running_max((pixels[..., v * c:(v + 1) * c] for v in range(f)), row_max[lo:hi],
+                         *(a if a is None else a[lo:hi] for a in (arg_v, better_v)))
+            pairs = row_max[lo:hi].reshape(n, h, f, w * c)
+            _running_max((pairs[:, :, u] for u in range(f)), y[lo:hi].reshape(n, h, w * c),
+                         *(a if a is None else a[lo:hi] for a in (arg_u, better_u)))
 
-        A view that beats the running maximum is the argmax unless a later one beats
-        it too, so the argmax is the largest k whose view beat the running maximum.
-        """
-        views = iter(views)
-        np.copyto(out, next(views))
-        arg = None
-        if training:
-            arg = self._buffer(key, out.shape, np.uint8 if self.size**2 <= 256 else np.int32)
-            better = self._buffer("better_" + key, out.shape, np.bool_)
-            arg.fill(0)
-        for k, view in enumerate(views, start=1):
-            if training:
-                np.greater(view, out, out=better)
-                np.maximum(arg, np.multiply(better, k, dtype=arg.dtype), out=arg)
-            np.maximum(out, view, out=out)
-        return arg
+        _in_halves(rows, m)
+        self._arg_v, self._arg_u = arg_v, arg_u
+
+    def _argmax_buffers(self, key, shape, training):
+        """The argmax (uint8 tap index) and comparison buffers of a running maximum; none at inference."""
+        if not training:
+            return None, None
+        dtype = np.uint8 if self.size**2 <= 256 else np.int32
+        return self._buffer(key, shape, dtype), self._buffer("better_" + key, shape, np.bool_)
 
     def backward(self, dy, need_dx=True):
         if not self._tiled:
@@ -353,11 +405,16 @@ class MaxPool(_Pool):
         m, c, f, (h, w) = dy.shape[0], dy.shape[3], self.size, self.out_hw
         dx = self._buffer("dx", (m, *self.in_shape), dy.dtype)
         d_row_max = self._buffer("d_row_max", (m, h, f, w * c), dy.dtype)
-        for u in range(f):
-            np.multiply(dy.reshape(m, h, w * c), self._arg_u == u, out=d_row_max[:, :, u])
-        rows, d_row_max = dx.reshape(m, h * f, w, f * c), d_row_max.reshape(m, h * f, w, c)
-        for v in range(f):
-            np.multiply(d_row_max, self._arg_v == v, out=rows[..., v * c:(v + 1) * c])
+
+        def rows(lo, hi):
+            n = hi - lo
+            for u in range(f):
+                np.multiply(dy[lo:hi].reshape(n, h, w * c), self._arg_u[lo:hi] == u, out=d_row_max[lo:hi, :, u])
+            pixels, d_rows = dx[lo:hi].reshape(n, h * f, w, f * c), d_row_max[lo:hi].reshape(n, h * f, w, c)
+            for v in range(f):
+                np.multiply(d_rows, self._arg_v[lo:hi] == v, out=pixels[..., v * c:(v + 1) * c])
+
+        _in_halves(rows, m)
         return dx
 
     def _share(self, k):
@@ -365,6 +422,15 @@ class MaxPool(_Pool):
 
     def switches(self):
         return [self._arg_v.copy(), self._arg_u.copy()] if self._tiled else [self._arg.copy()]
+
+    def ties(self, eps: float) -> int:
+        """Windows of the last forward pass whose two largest taps lie within eps of each other: where
+        rounding can move the gradient to another tap (the float32 benchmark check counts them)."""
+        taps = np.stack([view for _, view in _taps(self._x, self.kernel, self.stride, self.out_hw)])
+        if len(taps) < 2:
+            return 0
+        top2 = np.partition(taps, len(taps) - 2, axis=0)[-2:]
+        return int(np.count_nonzero(top2[1] - top2[0] <= eps))
 
 
 class AvgPool(_Pool):

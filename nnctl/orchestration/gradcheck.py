@@ -25,7 +25,6 @@ counted (nn/gradcheck.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -34,19 +33,9 @@ from threadpoolctl import threadpool_limits
 from ..nn.gradcheck import GradcheckReport, check_gradients
 from ..nn.optimizers import make_optimizer
 from ..train.freezing import stages_due
+from .choices import CHECKS_PER_TENSOR, JITTER, DropoutDuringCheck
 from .model import all_splits, load_model
 from .start import RunParts, prepare_run
-
-
-class DropoutDuringCheck(StrEnum):
-    """What dropout does while J is evaluated: nothing, or one mask drawn once and reused."""
-
-    off = "off"
-    fixed = "fixed"
-
-
-CHECKS_PER_TENSOR = 30
-JITTER = 1e-3
 
 
 @dataclass

@@ -7,7 +7,6 @@ run was trained and evaluated on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -22,20 +21,10 @@ from ..spec import Spec, parse_spec
 from ..train.build import build_network
 from ..train.loop import make_streams
 from .checkpoints import load_into, stored_normalizer
+from .choices import SPLITS
+from .choices import Split as Split  # re-exported: the enum lives apart so that `nnctl --help` needs no NumPy
 from .datasets import default_datasets_dir
 from .run_data import run_splits
-
-
-class Split(StrEnum):
-    """The splits a run's data is divided into (``--split``)."""
-
-    train = "train"
-    dev = "dev"
-    test = "test"
-    train_dev = "train_dev"
-
-
-SPLITS = tuple(Split)
 
 
 @dataclass

@@ -34,17 +34,21 @@ from .transfer import copy_layers, load_source, source_normalizer
 RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs", "checkpoint.every_seconds")
 
 
-def metric_names(task: str, splits: dict[str, Prepared], tasks: list[str] = ()) -> list[str]:
+def metric_names(task: str, splits: dict[str, Prepared], tasks: list[str] = (), train_metrics: str = "full") -> list[str]:
+    """The per-epoch metrics a run records (with running train metrics, the train split has only its cost)."""
     per_split = ["cost", "mse", "mae"] if task == "regression" else ["cost", "accuracy", "error", "precision", "recall", "f1"]
     if task == "multilabel":
         per_split += [f"{metric}_{name}" for name in metric_suffixes(list(tasks)) for metric in ("precision", "recall", "f1")]
-    return [f"{split}_{name}" for split in ("train", "dev", "train_dev") if split in splits for name in per_split]
+    return [f"{split}_{name}" for split in ("train", "dev", "train_dev") if split in splits
+            for name in (["cost"] if split == "train" and train_metrics == "running" else per_split)]
 
 
 def _check_monitors(spec: Spec, known: list[str]) -> None:
     monitor = spec.checkpoint.monitor
     if monitor not in known:
-        raise BuildError("checkpoint.monitor", f"'{monitor}' is not recorded for this run; choose one of {', '.join(known)}")
+        running = spec.train.train_metrics == "running" and monitor.startswith("train_") and not monitor.startswith("train_dev_")
+        why = " (train.train_metrics: running records only train_cost)" if running else ""
+        raise BuildError("checkpoint.monitor", f"'{monitor}' is not recorded for this run{why}; choose one of {', '.join(known)}")
     early = spec.train.early_stopping
     if early and early.monitor not in (None, monitor):
         raise BuildError(
@@ -113,7 +117,7 @@ def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normal
     if normalizer is None and source is not None and spec.data.normalize.from_ == "init_from":
         normalizer = source_normalizer(source, input_shape)
     data, normalizer = prepare_all(spec, splits, normalizer, stream)
-    _check_monitors(spec, metric_names(splits.task, data, splits.class_names))
+    _check_monitors(spec, metric_names(splits.task, data, splits.class_names, spec.train.train_metrics))
     net, streams = fresh_network(spec, input_shape)
     fates = copy_layers(spec.model.init_from, source, net) if source is not None else {}
     _check_training_batches(spec, net, len(splits.train), input_shape)

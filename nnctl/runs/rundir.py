@@ -4,28 +4,19 @@ from __future__ import annotations
 
 import os
 import time
-from enum import StrEnum
 from pathlib import Path
 
 from ..errors import RunError
 from .atomic import describe
+from .names import BEST, CHECKPOINT_FILES, INITIAL, LATEST, METRICS, SPEC_FILE, CheckpointName
 
-SPEC_FILE = "spec.yaml"
-INITIAL, LATEST, BEST, METRICS = "initial.h5", "checkpoint.h5", "best.h5", "metrics.h5"
+# The names live in names.py (no h5py) and are re-exported: callers keep writing rundir.LATEST.
+__all__ = ["BEST", "CHECKPOINT_FILES", "INITIAL", "LATEST", "LATEST_LINK", "METRICS", "SPEC_FILE", "CheckpointName",
+           "checkpoint_path", "create_run_dir", "point_latest", "resolve_run"]
+
 # runs/latest: a relative symlink to the run most recently started in that folder, so that
 # `nnctl eval runs/latest` needs no timestamp. Readers that list runs must skip this name.
 LATEST_LINK = "latest"
-
-
-class CheckpointName(StrEnum):
-    """The checkpoints a run keeps, by the name users pick them with (``--checkpoint``)."""
-
-    best = "best"
-    latest = "latest"
-    initial = "initial"
-
-
-CHECKPOINT_FILES = {CheckpointName.best: BEST, CheckpointName.latest: LATEST, CheckpointName.initial: INITIAL}
 
 
 def create_run_dir(runs_dir: Path, name: str) -> Path:

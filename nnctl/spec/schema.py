@@ -4,8 +4,9 @@ Every section has defaults, unknown keys are errors (``extra="forbid"``), and
 unions are tagged by a ``type``/``name`` key so error messages can point at one
 variant instead of listing every alternative.
 
-The words for activations, initializers, losses, optimizers and schedules come
-from the NumPy core's registries, and every default lives here only (the core's
+The words for activations, initializers and losses come from the NumPy core's
+vocabulary (nn/vocabulary.py: no NumPy, so validating a spec stays fast), those of
+optimizers and schedules from the specs below, and every default lives here only (the core's
 optimizers and schedules take their hyperparameters without defaults);
 tests/test_vocabulary.py checks that both sides agree.
 """
@@ -16,9 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from ..nn.activations import ACTIVATIONS
-from ..nn.initializers import STD_RULES
-from ..nn.losses import LOSSES
+from ..nn.vocabulary import ACTIVATION_NAMES, INITIALIZER_NAMES, LOSS_NAMES
 from .search_schema import SearchSpec
 
 GENERATED_SETS = ("moons", "circles", "spirals", "xor", "flower", "blobs")
@@ -336,8 +335,8 @@ class DataSpec(Strict):
 # ---------------------------------------------------------------- model
 
 
-Activation = Literal[tuple(ACTIVATIONS)]
-Initializer = Literal[("auto", *STD_RULES)]
+Activation = Literal[ACTIVATION_NAMES]
+Initializer = Literal[("auto", *INITIALIZER_NAMES)]
 
 
 class BatchNormSpec(Strict):
@@ -689,6 +688,8 @@ class TrainSpec(Strict):
     """random changes to training mini-batches only"""
     unfreeze: list[UnfreezeSpec] = Field(default_factory=list)
     """fine-tuning stages: {after_epochs, layers, lr_scale}, one mapping or a list in epoch order"""
+    train_metrics: Literal["full", "running"] = "full"
+    """full: all train_* metrics by a pass over the training split after each epoch; running: train_cost only, the epoch's mean batch cost"""
 
     @model_validator(mode="before")
     @classmethod
@@ -737,7 +738,7 @@ class Spec(Strict):
     """what to learn from"""
     model: ModelSpec
     """what to build"""
-    loss: Literal[("auto", *LOSSES)] = "auto"
+    loss: Literal[("auto", *LOSS_NAMES)] = "auto"
     """binary_cross_entropy (sigmoid), softmax_cross_entropy (softmax), mse (½ squared error); auto follows the output activation"""
     regularization: RegularizationSpec = Field(default_factory=RegularizationSpec)
     """penalties on the weights"""

@@ -129,6 +129,8 @@ class Trainer:
         self.stop_requested = False
         self.stop_reason: StopReason | None = None
         self.features: tuple[int, np.ndarray] | None = None  # (layer, the frozen prefix's outputs on train)
+        # The epoch's mini-batch data costs so far, Σ cost·rows and Σ rows (train_metrics: running).
+        self.epoch_cost = [0.0, 0]
         self.clock = time.monotonic  # tests swap in a fake clock
         self.last_saved = self.clock()
 
@@ -154,6 +156,7 @@ class Trainer:
                 "metric_steps": self.log.n_steps,
                 "metric_epochs": self.log.n_epochs,
                 "stop_reason": self.stop_reason,
+                "epoch_cost": self.epoch_cost,
                 "stream": getattr(getattr(self.data["train"], "rows", None), "settings", None),
                 "optimizer_segments": self.optimizer.segment_table(),
             },
@@ -193,6 +196,7 @@ class Trainer:
         self.streams["dropout"].bit_generator.state = ckpt.rng["dropout"]
         self.streams["augment"].bit_generator.state = ckpt.rng["augment"]
         self.best = ckpt.progress["best"]
+        self.epoch_cost = list(ckpt.progress.get("epoch_cost", [0.0, 0]))
         if self.early and ckpt.progress.get("early_stopping"):
             self.early.load_state(ckpt.progress["early_stopping"])
         log.truncate(ckpt.progress["metric_steps"], ckpt.progress["metric_epochs"])
@@ -211,6 +215,7 @@ class Trainer:
         clip = spec.train.clip
         augment = Augmenter(spec.train.augment, self.streams["augment"]) if spec.train.augment else None
         batches = None
+        running = spec.train.train_metrics == "running"
         started = time.perf_counter()
         while self.epoch < spec.train.epochs and not self.stop_reason:
             epoch = self.epoch + 1
@@ -225,6 +230,8 @@ class Trainer:
             reporter.epoch_start(epoch, spec.train.epochs, self.n_batches)
             epoch_started = time.perf_counter()
             lr = self.schedule(epoch, opt.t + 1)
+            if self.batch == 0:
+                self.epoch_cost = [0.0, 0]
             for k in range(self.batch, self.n_batches):
                 xb, yb = batches[k]
                 if augment:
@@ -233,6 +240,9 @@ class Trainer:
                 if not math.isfinite(cost):
                     self.stop_reason = StopReason.diverged
                     break
+                if running:
+                    self.epoch_cost[0] += (cost - net.penalty(len(xb), l2, l1)) * len(xb)
+                    self.epoch_cost[1] += len(xb)
                 if clip:
                     clip_gradient(net.trainable_grad, clip.norm, clip.value)
                 if self.per_step_lr:
@@ -299,8 +309,11 @@ class Trainer:
 
     def _epoch_row(self, epoch: int, lr: float, epoch_time: float, wall_time: float) -> dict[str, float]:
         row = {"epoch": epoch, "learning_rate": lr}
+        running = self.spec.train.train_metrics == "running"
+        if running:
+            row["train_cost"] = self.epoch_cost[0] / self.epoch_cost[1]
         for split in ("train", "dev", "train_dev"):
-            if split in self.data:
+            if split in self.data and not (running and split == "train"):
                 d = self.data[split]
                 if isinstance(d, StreamedPrepared):
                     metrics = evaluate_streamed(self.net, d, self.n_classes)

@@ -1,0 +1,11 @@
+"""The core's words for activations, weight initializers and losses, importable without NumPy.
+
+The spec's schema takes its choices from here, so that validating a spec
+(`nnctl spec check`) does not load NumPy. The registries that implement the
+words (``ACTIVATIONS``, ``STD_RULES``, ``LOSSES``) are keyed by the same words
+in the same order; tests/test_vocabulary.py holds both sides together.
+"""
+
+ACTIVATION_NAMES = ("relu", "leaky_relu", "elu", "tanh", "sigmoid", "linear", "softmax")  # in the error messages' order
+INITIALIZER_NAMES = ("zeros", "random", "xavier", "glorot", "he")
+LOSS_NAMES = ("binary_cross_entropy", "softmax_cross_entropy", "mse")

@@ -232,8 +232,7 @@ class Network:
         for layer in clone.all_layers():
             layer._buffers.clear()
         clone._bind()
-        clone.trainable_theta = clone.theta[: clone.n_trainable]
-        clone.trainable_grad = clone.grad[: clone.n_trainable]
+        clone.activate(self.active_stages)  # the trainable views onto the new θ and dθ
         return clone
 
     def set_dropout_mode(self, mode: str) -> None:

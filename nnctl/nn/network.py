@@ -130,13 +130,14 @@ class Network:
         self.n_trainable = self.stages[n_stages - 1].end
         self.trainable_theta = self.theta[: self.n_trainable]
         self.trainable_grad = self.grad[: self.n_trainable]
+        self._penalized = [(stage.start, stage.penalized_end) for stage in self.stages[:n_stages]]
         for slot in self.slots:
             slot.layer.frozen = slot.layer.stage is None or slot.layer.stage >= n_stages
         self._plan_backprop()
 
     def penalized_ranges(self) -> list[tuple[int, int]]:
         """The trainable weights' ranges of θ: L1/L2 and weight decay act on these only."""
-        return [(stage.start, stage.penalized_end) for stage in self.stages[: self.active_stages]]
+        return list(self._penalized)
 
     def trainable_slots(self) -> list[Slot]:
         return [slot for slot in self.slots if slot.offset < self.n_trainable]
@@ -231,8 +232,7 @@ class Network:
         for layer in clone.all_layers():
             layer._buffers.clear()
         clone._bind()
-        clone.trainable_theta = clone.theta[: clone.n_trainable]
-        clone.trainable_grad = clone.grad[: clone.n_trainable]
+        clone.activate(self.active_stages)  # the trainable views onto the new θ and dθ
         return clone
 
     def set_dropout_mode(self, mode: str) -> None:
@@ -261,7 +261,7 @@ class Network:
         if not (l2 or l1):
             return 0.0
         total = 0.0
-        for lo, hi in self.penalized_ranges():
+        for lo, hi in self._penalized:
             w = self.theta[lo:hi]
             total += l2 * np.dot(w, w) + l1 * np.abs(w).sum(dtype=np.float64)
         return float(total / (2 * m))
@@ -285,7 +285,7 @@ class Network:
             d = self.layers[i].backward(d, need_dx=i > self.first_trainable)
         if l2 or l1:
             m = len(x)
-            for lo, hi in self.penalized_ranges():
+            for lo, hi in self._penalized:
                 w, dw = self.theta[lo:hi], self.grad[lo:hi]
                 if l2:
                     dw += (l2 / m) * w

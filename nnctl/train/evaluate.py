@@ -7,7 +7,6 @@ import re
 import numpy as np
 
 from ..nn.metrics import (
-    classification_metrics,
     confusion_matrix,
     confusion_metrics,
     multilabel_metrics,
@@ -28,43 +27,43 @@ def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarra
     Multi-label ``labels`` ((m, k) with NaN for missing) add per-task P/R/F1 named by ``tasks``.
     ``start`` > 0: ``x`` holds the outputs of the layers before ``start`` (``Network.features``).
     ``threshold`` turns a single sigmoid output into class 1 (softmax outputs take the argmax)."""
-    total, outputs = 0.0, []
-    for i in range(0, len(x), INFERENCE_BATCH):
-        z = net.forward(x[i:i + INFERENCE_BATCH], start=start)
-        total += net.loss.cost(z, targets[i:i + INFERENCE_BATCH]) * len(z)
-        outputs.append(net.loss.output(z))
-    out = np.concatenate(outputs)
-    metrics = {"cost": total / len(x)}
-    if labels is None:
-        metrics.update(regression_metrics(targets, out))
-    elif labels.ndim == 2:
-        metrics.update(multilabel_metrics(labels, out, metric_suffixes(tasks or [f"task{j + 1}" for j in range(labels.shape[1])])))
-    else:
-        metrics.update(classification_metrics(labels, predicted_classes(out, threshold), n_classes))
-    return metrics
+    pieces = ((x[i:i + INFERENCE_BATCH], targets[i:i + INFERENCE_BATCH]) for i in range(0, len(x), INFERENCE_BATCH))
+    return _evaluate(net, pieces, len(x), targets, labels, n_classes, tasks, start, threshold)
 
 
 def evaluate_streamed(net: Network, split, n_classes: int) -> dict:
-    """``evaluate`` for a split streamed from disk (``StreamedPrepared``), piece by piece in file order.
+    """``evaluate`` for a split streamed from disk (``StreamedPrepared``), piece by piece in file order."""
+    labels = split.labels
+    return _evaluate(net, split.pieces(INFERENCE_BATCH), len(split), split.targets if labels is None else None,
+                     labels, n_classes)
+
+
+def _evaluate(net: Network, pieces, m: int, targets: np.ndarray | None, labels: np.ndarray | None, n_classes: int,
+              tasks: list[str] | None = None, start: int = 0, threshold: float = 0.5) -> dict:
+    """The metrics over ``pieces`` ((inputs, targets) in row order, ``m`` rows in all); ``targets``
+    (all of them) is needed for regression only.
 
     Classification sums a confusion matrix piece by piece, so the split's outputs and
-    predictions are never in memory at once; regression keeps its (m, k) outputs.
+    predictions are never in memory at once; regression and multi-label keep their (m, k) outputs.
     """
+    keep = labels is None or labels.ndim == 2
     total, outputs, at = 0.0, [], 0
-    labels = split.labels
     cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    for xb, tb in split.pieces(INFERENCE_BATCH):
-        z = net.forward(xb)
+    for xb, tb in pieces:
+        z = net.forward(xb, start=start)
         total += net.loss.cost(z, tb) * len(z)
         out = net.loss.output(z)
-        if labels is None:
+        if keep:
             outputs.append(out)
         else:
-            cm += confusion_matrix(labels[at:at + len(z)], predicted_classes(out), n_classes)
+            cm += confusion_matrix(labels[at:at + len(z)], predicted_classes(out, threshold), n_classes)
         at += len(z)
-    metrics = {"cost": total / len(split)}
+    metrics = {"cost": total / m}
     if labels is None:
-        metrics.update(regression_metrics(split.targets, np.concatenate(outputs)))
+        metrics.update(regression_metrics(targets, np.concatenate(outputs)))
+    elif keep:
+        names = metric_suffixes(tasks or [f"task{j + 1}" for j in range(labels.shape[1])])
+        metrics.update(multilabel_metrics(labels, np.concatenate(outputs), names))
     else:
         metrics.update(confusion_metrics(cm))
     return metrics

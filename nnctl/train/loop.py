@@ -117,6 +117,7 @@ class Trainer:
         self.optimizer.lr_scale = net.lr_scales()
         self.schedule = make_schedule(train.schedule.name, train.learning_rate, **train.schedule.model_dump(exclude={"name"}))
         self.per_step_lr = getattr(train.schedule, "per", "epoch") == "step"
+        self.running = train.train_metrics == "running"  # the train cost is the epoch's mini-batch costs
         m = len(data["train"])
         self.batch_size = m if train.batch_size == "full" else min(train.batch_size, m)
         self.n_batches = math.ceil(m / self.batch_size)
@@ -215,7 +216,7 @@ class Trainer:
         clip = spec.train.clip
         augment = Augmenter(spec.train.augment, self.streams["augment"]) if spec.train.augment else None
         batches = None
-        running = spec.train.train_metrics == "running"
+        running = self.running
         started = time.perf_counter()
         while self.epoch < spec.train.epochs and not self.stop_reason:
             epoch = self.epoch + 1
@@ -309,11 +310,10 @@ class Trainer:
 
     def _epoch_row(self, epoch: int, lr: float, epoch_time: float, wall_time: float) -> dict[str, float]:
         row = {"epoch": epoch, "learning_rate": lr}
-        running = self.spec.train.train_metrics == "running"
-        if running:
+        if self.running:
             row["train_cost"] = self.epoch_cost[0] / self.epoch_cost[1]
         for split in ("train", "dev", "train_dev"):
-            if split in self.data and not (running and split == "train"):
+            if split in self.data and not (self.running and split == "train"):
                 d = self.data[split]
                 if isinstance(d, StreamedPrepared):
                     metrics = evaluate_streamed(self.net, d, self.n_classes)

@@ -97,6 +97,10 @@ class Fingerprints:
     def __init__(self):
         self._done: dict[Path, str] = {}
 
+    def known(self, hashes: dict[Path, str]) -> None:
+        """Hashes a reader already checked the bytes against (registry downloads): not read again."""
+        self._done.update(hashes)
+
     def of(self, path: Path) -> str:
         if path not in self._done:
             self._done[path] = file_sha256(path)
@@ -135,6 +139,7 @@ def read_parts(data_spec, datasets_dir: Path, rng: np.random.Generator) -> PartS
     for key, source in named:
         resolved, written = resolved_source(source, base)
         found = read_source(resolved, datasets_dir, rng)
+        prints.known(found.sha256)
         where = _source_name(source)
         first_csv = first_csv or (resolved if resolved.type == "csv" else None)
         for role, data in (("pool", found.pool), ("test", found.test), ("dev", found.dev)):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..spec.schema import PATH_FIELDS
-from .csv_table import read_table
+from .csv_table import CsvTable, read_table
 from .dataset import Dataset, encode_labels, is_multilabel
 from .errors import DataError
 from .files import file_sha256
@@ -151,8 +151,8 @@ def read_parts(data_spec, datasets_dir: Path, rng: np.random.Generator) -> PartS
     if data_spec.sources is None:
         for role in ("dev", "test"):
             value = getattr(data_spec.split, role)
-            if isinstance(value, str) and not is_index_file(resolve(value, base)):
-                path = resolve(value, base)
+            path = resolve(value, base) if isinstance(value, str) else None
+            if path is not None and index_table(path) is None:
                 options = _file_options(first_csv, path)
                 found = read_source(source_for_file(path, **options), datasets_dir)
                 raw.append((f"data.split.{role}", found.pool, prints.files([path], {str(path): value}), value))
@@ -171,12 +171,13 @@ def read_parts(data_spec, datasets_dir: Path, rng: np.random.Generator) -> PartS
     return PartSet(parts, task, class_names)
 
 
-def is_index_file(path: Path) -> bool:
-    """A split file of row numbers: a text/CSV file whose lines each hold one whole number (a header allowed)."""
+def index_table(path: Path) -> CsvTable | None:
+    """A split file of row numbers, read: a text/CSV file whose lines each hold one whole number (a header allowed);
+    None for any other file."""
     if not path.is_file() or not path.name.lower().endswith((".txt", ".csv", ".idx", ".rows", ".csv.gz")):
-        return False
+        return None
     table = read_table(path, header="auto")
-    return table.width == 1 and all(cell.strip().lstrip("-").isdigit() for cell in table.cells[:, 0])
+    return table if table.width == 1 and all(cell.strip().lstrip("-").isdigit() for cell in table.cells[:, 0]) else None
 
 
 def _file_options(csv_source, path: Path) -> dict:

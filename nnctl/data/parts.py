@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..spec.schema import PATH_FIELDS
+from ..spec.schema import PATH_FIELDS, DataSpec
 from .csv_table import CsvTable, read_table
 from .dataset import Dataset, encode_labels, is_multilabel
 from .errors import DataError
@@ -64,6 +64,10 @@ class PartSet:
 
     def by_key(self, key: str) -> int:
         return next(i for i, part in enumerate(self.parts) if part.info.key == key)
+
+    def own_test(self) -> Part | None:
+        """The source's own test set (MNIST's 10,000), when it has one."""
+        return next((part for part in self.parts[1:] if part.info.key.endswith(".test")), None)
 
 
 def resolve(path: str | Path, base_dir: str | None) -> Path:
@@ -169,6 +173,12 @@ def read_parts(data_spec, datasets_dir: Path, rng: np.random.Generator) -> PartS
         encoded = Dataset(data.x, y).as_part(number)
         parts.append(Part(PartInfo(key, len(encoded), part_sha256(files, data), files), encoded))
     return PartSet(parts, task, class_names)
+
+
+def read_source_parts(source, datasets_dir: Path) -> PartSet:
+    """One source read on its own, checked and encoded as training would (generated sets from seed 0):
+    what `data info`, `data sample` and `data convert` look at."""
+    return read_parts(DataSpec(source=source), Path(datasets_dir), np.random.default_rng(0))
 
 
 def index_table(path: Path) -> CsvTable | None:

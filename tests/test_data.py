@@ -300,3 +300,21 @@ def test_corrupted_mirror_raises_and_caches_nothing(tmp_path, monkeypatch):
 def test_unknown_registry_name():
     with pytest.raises(DataError, match="unknown registry data set 'cifar'"):
         registry.fetch("cifar", None, Path("unused"))
+
+
+def test_a_registry_source_hashes_each_file_once(monkeypatch, mnist_datasets):
+    """fetch verifies every file's SHA-256; the parts' fingerprints reuse those hashes rather than reading the files again."""
+    from nnctl.data import parts
+
+    hashed = []
+
+    def counting(path):
+        hashed.append(Path(path).name)
+        return real(path)
+
+    real = registry.file_sha256
+    monkeypatch.setattr(registry, "file_sha256", counting)
+    monkeypatch.setattr(parts, "file_sha256", counting)
+    splits = load_splits(spec(source={"type": "registry", "name": "mnist"}, limit=100), 0, mnist_datasets[0])
+    assert sorted(hashed) == sorted(f.name for f in registry.REGISTRY["mnist"].files)
+    assert [p.files[0].sha256 for p in splits.parts] == [f.sha256 for f in registry.REGISTRY["mnist"].files[::2]]

@@ -14,10 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import BuildError
-from .csv_table import read_table
 from .dataset import Dataset, concat
 from .errors import DataError
-from .parts import PartSet, is_index_file, resolve
+from .parts import PartSet, index_table, resolve
 from .split import limit, share_out, split
 
 
@@ -54,9 +53,9 @@ def _index_files(data_spec, m: int) -> dict[str, np.ndarray]:
     taken: dict[str, np.ndarray] = {}
     for role in ("dev", "test"):
         value = getattr(data_spec.split, role)
-        if not isinstance(value, str) or not is_index_file(resolve(value, data_spec.base_dir)):
+        table = index_table(resolve(value, data_spec.base_dir)) if isinstance(value, str) else None
+        if table is None:
             continue
-        table = read_table(resolve(value, data_spec.base_dir), header="auto")
         rows = table.cells[:, 0].astype(np.int64)
         bad = np.flatnonzero((rows < 0) | (rows >= m))
         if len(bad):

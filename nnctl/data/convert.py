@@ -15,8 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..spec.schema import DataSpec
-from .parts import read_parts
+from .parts import read_source_parts
 from .rows import blocks
 
 CHUNK_BYTES = 1 << 20
@@ -32,9 +31,10 @@ def convert(source, f: h5py.File, datasets_dir: Path) -> dict:
 
     Returns facts for the report.
     """
-    found = read_parts(DataSpec(source=source), Path(datasets_dir), np.random.default_rng(0))
+    found = read_source_parts(source, datasets_dir)
     pool = found.parts[0].data
-    test = next((p.data for p in found.parts[1:] if p.info.key.endswith(".test")), None)
+    own = found.own_test()
+    test = own.data if own else None
     for prefix, part in (("train_set", pool), ("test_set", test)):
         if part is not None:
             _write_inputs(f, f"{prefix}_x", part.x)

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..spec.schema import DataSpec, DigitsSource, GeneratedSource, RegistrySource
+from ..spec.schema import DigitsSource, GeneratedSource, RegistrySource
 from . import generated, registry
 from .assign import assign
 from .csv_table import CsvTable
 from .dataset import Dataset, Splits, indices_for_names
 from .errors import DataError
-from .parts import PartInfo, PartSet, check_finite, read_parts, resolve
+from .parts import PartInfo, PartSet, check_finite, read_parts, read_source_parts, resolve
 from .relabel import Changes, apply_recorded, relabel
 from .sources import read_inputs, read_source, source_for_file
 
@@ -204,11 +204,10 @@ def describe_source(source: str, datasets_dir: Path, spec_source=None) -> dict:
     if spec_source is None and source in registry.REGISTRY:
         return registry.registry_facts(source, Path(datasets_dir) / "cache")
     spec = spec_source if spec_source is not None else source_spec(source)
-    data_spec = DataSpec(source=spec)
-    found = read_parts(data_spec, Path(datasets_dir), np.random.default_rng(0))
-    pool = found.parts[0]
+    found = read_source_parts(spec, datasets_dir)
+    pool, test = found.parts[0], found.own_test()
     facts = {"name": source, "kind": spec.type, "task": found.task, "examples": pool.info.rows,
-             "test_examples": sum(p.info.rows for p in found.parts[1:] if p.info.key.endswith(".test")),
+             "test_examples": test.info.rows if test else 0,
              "input_shape": list(pool.data.x.shape[1:]), "sha256": pool.info.sha256}
     if found.task == "classification":
         counts = np.bincount(np.concatenate([p.data.y for p in found.parts]), minlength=len(found.class_names))

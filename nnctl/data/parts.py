@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..spec.schema import PATH_FIELDS
-from .csv_table import read_table
+from ..spec.schema import PATH_FIELDS, DataSpec
+from .csv_table import CsvTable, read_table
 from .dataset import Dataset, encode_labels, is_multilabel
 from .errors import DataError
 from .files import file_sha256
@@ -65,6 +65,10 @@ class PartSet:
     def by_key(self, key: str) -> int:
         return next(i for i, part in enumerate(self.parts) if part.info.key == key)
 
+    def own_test(self) -> Part | None:
+        """The source's own test set (MNIST's 10,000), when it has one."""
+        return next((part for part in self.parts[1:] if part.info.key.endswith(".test")), None)
+
 
 def resolve(path: str | Path, base_dir: str | None) -> Path:
     """A path from a spec, made absolute against the spec's directory (or the current one)."""
@@ -96,6 +100,10 @@ class Fingerprints:
 
     def __init__(self):
         self._done: dict[Path, str] = {}
+
+    def known(self, hashes: dict[Path, str]) -> None:
+        """Hashes a reader already checked the bytes against (registry downloads): not read again."""
+        self._done.update(hashes)
 
     def of(self, path: Path) -> str:
         if path not in self._done:
@@ -135,6 +143,7 @@ def read_parts(data_spec, datasets_dir: Path, rng: np.random.Generator) -> PartS
     for key, source in named:
         resolved, written = resolved_source(source, base)
         found = read_source(resolved, datasets_dir, rng)
+        prints.known(found.sha256)
         where = _source_name(source)
         first_csv = first_csv or (resolved if resolved.type == "csv" else None)
         for role, data in (("pool", found.pool), ("test", found.test), ("dev", found.dev)):
@@ -146,8 +155,8 @@ def read_parts(data_spec, datasets_dir: Path, rng: np.random.Generator) -> PartS
     if data_spec.sources is None:
         for role in ("dev", "test"):
             value = getattr(data_spec.split, role)
-            if isinstance(value, str) and not is_index_file(resolve(value, base)):
-                path = resolve(value, base)
+            path = resolve(value, base) if isinstance(value, str) else None
+            if path is not None and index_table(path) is None:
                 options = _file_options(first_csv, path)
                 found = read_source(source_for_file(path, **options), datasets_dir)
                 raw.append((f"data.split.{role}", found.pool, prints.files([path], {str(path): value}), value))
@@ -166,12 +175,19 @@ def read_parts(data_spec, datasets_dir: Path, rng: np.random.Generator) -> PartS
     return PartSet(parts, task, class_names)
 
 
-def is_index_file(path: Path) -> bool:
-    """A split file of row numbers: a text/CSV file whose lines each hold one whole number (a header allowed)."""
+def read_source_parts(source, datasets_dir: Path) -> PartSet:
+    """One source read on its own, checked and encoded as training would (generated sets from seed 0):
+    what `data info`, `data sample` and `data convert` look at."""
+    return read_parts(DataSpec(source=source), Path(datasets_dir), np.random.default_rng(0))
+
+
+def index_table(path: Path) -> CsvTable | None:
+    """A split file of row numbers, read: a text/CSV file whose lines each hold one whole number (a header allowed);
+    None for any other file."""
     if not path.is_file() or not path.name.lower().endswith((".txt", ".csv", ".idx", ".rows", ".csv.gz")):
-        return False
+        return None
     table = read_table(path, header="auto")
-    return table.width == 1 and all(cell.strip().lstrip("-").isdigit() for cell in table.cells[:, 0])
+    return table if table.width == 1 and all(cell.strip().lstrip("-").isdigit() for cell in table.cells[:, 0]) else None
 
 
 def _file_options(csv_source, path: Path) -> dict:

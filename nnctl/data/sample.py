@@ -17,18 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..spec.schema import DataSpec
 from .dataset import Dataset
 from .errors import DataError
 from .load import source_spec
-from .parts import read_parts
+from .parts import read_source_parts
 
 
 def sample_pool(source: str, datasets_dir: Path) -> tuple[str, Dataset, list[str]]:
     """(task, the examples to sample from, class names): the source's own test part when it has one."""
-    found = read_parts(DataSpec(source=source_spec(source)), Path(datasets_dir), np.random.default_rng(0))
-    tests = [part for part in found.parts if part.info.key.endswith(".test")]
-    return found.task, (tests or found.parts)[0].data, found.class_names
+    found = read_source_parts(source_spec(source), datasets_dir)
+    return found.task, (found.own_test() or found.parts[0]).data, found.class_names
 
 
 def sample_csv(source: str, datasets_dir: Path, rows: int, seed: int = 0, with_labels: bool = False) -> str:

@@ -31,7 +31,8 @@ class SourceData:
     """What one source holds: its pool and, when it has them, its own test and dev examples.
 
     ``files`` lists the files each part was read from (for fingerprints);
-    ``names`` are class names the files themselves declare.
+    ``names`` are class names the files themselves declare; ``sha256`` holds
+    the hashes of files already verified while reading (registry downloads).
     """
 
     pool: Dataset
@@ -39,6 +40,7 @@ class SourceData:
     dev: Dataset | None = None
     names: list[str] | None = None
     files: dict[str, list[Path]] = field(default_factory=dict)
+    sha256: dict[Path, str] = field(default_factory=dict)
 
 
 def read_source(source, datasets_dir: Path, rng: np.random.Generator | None = None) -> SourceData:
@@ -49,8 +51,10 @@ def read_source(source, datasets_dir: Path, rng: np.random.Generator | None = No
             return SourceData(Dataset(pool.x.reshape(-1, 8, 8, 1), pool.y), files={"pool": [registry.BUNDLED_DIGITS]})
         case "registry":
             paths = registry.fetch(source.name, source.mirror, Path(datasets_dir) / "cache")
+            verified = {paths[f.role]: f.sha256 for f in registry.entry(source.name).files}  # fetch checked each file's bytes
             return SourceData(read_idx_pair(paths["images"], paths["labels"]), read_idx_pair(paths["test_images"], paths["test_labels"]),
-                              files={"pool": [paths["images"], paths["labels"]], "test": [paths["test_images"], paths["test_labels"]]})
+                              files={"pool": [paths["images"], paths["labels"]], "test": [paths["test_images"], paths["test_labels"]]},
+                              sha256=verified)
         case "generated":
             x, y = generated.make(source.name, source.samples, source.noise, source.n_classes, rng or np.random.default_rng(0))
             return SourceData(Dataset(x, y), files={"pool": []})

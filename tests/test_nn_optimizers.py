@@ -274,5 +274,5 @@ def test_make_optimizer_names():
     assert set(optimizers.OPTIMIZERS) == {"gd", "momentum", "rmsprop", "adam"}
     for name in optimizers.OPTIMIZERS:
         opt = make_optimizer(name, 5, np.float32, 2)
-        assert opt.n_decayed == 2 and opt.t == 0
+        assert opt.decayed == [slice(0, 2)] and opt.t == 0
         assert all(arr.dtype == np.float32 and arr.shape == (5,) and not arr.any() for arr in opt.state.values())

@@ -36,7 +36,6 @@ class Optimizer:
 
     def __init__(self, size: int, dtype, n_decayed: int | list[tuple[int, int]] = 0):
         self.t = 0
-        self.n_decayed = n_decayed
         self.decayed = _ranges(n_decayed)
         self.segments = np.zeros(1, dtype=np.int64)  # entry offset where each segment starts, then its first step
         self.segment_steps = np.zeros(1, dtype=np.int64)

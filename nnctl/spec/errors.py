@@ -69,12 +69,15 @@ def suggestion(word: Any, choices: Iterable[str]) -> str | None:
     return close[0] if close else None
 
 
+def _hint(near: str | None, choices: Iterable[str]) -> str:
+    """did you mean NEAR? (or, with no near word, the list of valid words)."""
+    return f"did you mean {near!r}?" if near else f"expected one of {', '.join(choices)}"
+
+
 def unknown_word(word: Any, noun: str, choices: Iterable[str]) -> str:
     """'x' is not a known NOUN; did you mean ...? (or the list of valid words)."""
     choices = list(choices)
-    near = suggestion(word, choices)
-    hint = f"did you mean {near!r}?" if near else f"expected one of {', '.join(choices)}"
-    return f"{show(word)} is not a known {noun}; {hint}"
+    return f"{show(word)} is not a known {noun}; {_hint(suggestion(word, choices), choices)}"
 
 
 def show(value: Any) -> str:
@@ -243,9 +246,7 @@ def explain(error: dict) -> tuple[KeyPath, str]:
     if kind == "missing":
         return path, f"missing required key {path[-1]!r}"
     if kind == "extra_forbidden":
-        near = _meant_key(located)
-        hint = f"did you mean {near!r}?" if near else f"expected one of {', '.join(_known_keys(located))}"
-        return path, f"unknown key; {hint}"
+        return path, f"unknown key; {_hint(_meant_key(located), _known_keys(located))}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         key = ctx["discriminator"].strip("'")
         tags = _tags(located.annotation, key)

@@ -9,7 +9,6 @@ when they run, so `nnctl --help` does not pay for it.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 import typer
@@ -96,15 +95,16 @@ def curves(
     from ..report.curves import CurveOptions, curves_figure
     from ..report.history import load_history
     from ..report.terminal import terminal_curves
+    from ..spec.errors import suggestion
 
     if not 0.0 <= smooth < 1.0:
         raise fail(f"--smooth {smooth}: expected a β in [0, 1), e.g. 0.9 (about the last 10 steps)")
     if terminal and out is not None:
         raise fail("--terminal draws on stdout; drop --out (or --terminal)")
     first = runs[0]
-    kinds = difflib.get_close_matches(str(first), [name for name in app_commands() if name != "curves"], n=1)
-    if not first.exists() and kinds:
-        raise fail(f"{first}: no such run directory; did you mean `nnctl plot {kinds[0]}`?")
+    kind = None if first.exists() else suggestion(str(first), [name for name in app_commands() if name != "curves"])
+    if kind:
+        raise fail(f"{first}: no such run directory; did you mean `nnctl plot {kind}`?")
     options = CurveOptions(tuple(metrics), per, smooth, log_y)
     with user_errors():
         target = None if terminal else _output(out, runs[0], "curves.png")

@@ -114,6 +114,11 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
     return [m for m in map(_strip, _members(annotation)) if isinstance(m, type) and issubclass(m, BaseModel)]
 
 
+def _list_items(annotation: Any) -> list[Any]:
+    """The item types of the list alternatives of a type (``list[Layer]`` → the Layer union)."""
+    return [get_args(m)[0] for m in map(_strip, _members(annotation)) if get_origin(m) is list]
+
+
 def _tagged(model: type[BaseModel], tag: str) -> bool:
     """Whether ``tag`` is this union member's discriminator value (pydantic puts it in locs)."""
     return any(key in model.model_fields and model.model_fields[key].default == tag for key in ("type", "name"))
@@ -146,9 +151,9 @@ def _step(found: Located, part: str | int) -> Located | None:
     """Follow one loc element: a list index, a field, a union tag, or an unknown key."""
     annotation = found.annotation
     models = _models(annotation)
-    lists = [m for m in map(_strip, _members(annotation)) if get_origin(m) is list]
-    if isinstance(part, int) and lists:
-        return Located((*found.path, part), get_args(lists[0])[0])
+    items = _list_items(annotation)
+    if isinstance(part, int) and items:
+        return Located((*found.path, part), items[0])
     mappings = [m for m in map(_strip, _members(annotation)) if get_origin(m) is dict]
     if isinstance(part, str) and mappings and not models:
         return Located((*found.path, part), get_args(mappings[0])[1])  # a key the user chose (search.parameters)

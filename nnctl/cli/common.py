@@ -102,6 +102,15 @@ def print_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=None, default=_json_default) + "\n")
 
 
+def print_facts(facts: dict, as_json: bool) -> None:
+    """``facts`` as one JSON object, or as ``key: value`` lines."""
+    if as_json:
+        print_json(facts)
+        return
+    for key, value in facts.items():
+        stdout.print(f"{key}: {value}", markup=False)
+
+
 def _json_default(value):
     try:
         return value.item()

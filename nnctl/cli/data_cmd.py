@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from . import data_convert_cmd
-from .common import print_json, stdout, user_errors
+from .common import print_facts, print_json, stdout, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
 
 app = typer.Typer(help="List, describe, fetch and convert data sets.", no_args_is_help=True)
@@ -49,11 +49,7 @@ def info(
     with user_errors():
         spec_source = file_source(Path(source), header, label_column, source_yaml)
         facts = describe_source(source, default_datasets_dir(), spec_source)
-    if as_json:
-        print_json(facts)
-        return
-    for key, value in facts.items():
-        stdout.print(f"{key}: {value}", markup=False)
+    print_facts(facts, as_json)
 
 
 @app.command()

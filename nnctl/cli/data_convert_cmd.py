@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import fail, print_json, stdout, user_errors
+from .common import fail, print_facts, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
 
 
@@ -45,8 +45,4 @@ def data_convert(
         with atomic_h5(out) as f:
             facts = convert(spec, f, default_datasets_dir())
     facts = {"source": str(source), "out": str(out), **facts}
-    if as_json:
-        print_json(facts)
-        return
-    for key, value in facts.items():
-        stdout.print(f"{key}: {value}", markup=False)
+    print_facts(facts, as_json)

@@ -9,7 +9,6 @@ when they run, so `nnctl --help` does not pay for it.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 import typer
@@ -22,6 +21,12 @@ from ..runs.names import CheckpointName
 from .common import fail, stdout, user_errors
 
 CHECKPOINT_OPTION = typer.Option(CheckpointName.best, "--checkpoint", help="The checkpoint to draw from.")
+SPLIT_OPTION = typer.Option(Split.dev, "--split", help="Which of the run's splits.")
+
+
+def out_option(default: str):
+    """The --out option of a plot whose file is by default ``default``."""
+    return typer.Option(None, "--out", help=f"A .png or .svg file (default {default}).")
 
 
 class CurvesByDefault(TyperGroup):
@@ -89,22 +94,23 @@ def curves(
     per: Per = typer.Option(Per.epoch, "--per", help="x axis: epoch, or step (adds the mini-batch cost and its average)."),
     smooth: float = typer.Option(0.9, "--smooth", help="β of the bias-corrected average of the mini-batch cost (0: none)."),
     log_y: bool = typer.Option(False, "--log-y", help="Logarithmic y axes for the metrics."),
-    out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/curves.png)."),
+    out: Path | None = out_option("RUN/plots/curves.png"),
     terminal: bool = typer.Option(False, "--terminal", help="Draw text-mode curves on stdout instead (no matplotlib needed)."),
 ):
     """Learning curves: metrics per epoch or step, the learning-rate schedule, best-epoch and early-stop markers."""
     from ..report.curves import CurveOptions, curves_figure
     from ..report.history import load_history
     from ..report.terminal import terminal_curves
+    from ..spec.errors import suggestion
 
     if not 0.0 <= smooth < 1.0:
         raise fail(f"--smooth {smooth}: expected a β in [0, 1), e.g. 0.9 (about the last 10 steps)")
     if terminal and out is not None:
         raise fail("--terminal draws on stdout; drop --out (or --terminal)")
     first = runs[0]
-    kinds = difflib.get_close_matches(str(first), [name for name in app_commands() if name != "curves"], n=1)
-    if not first.exists() and kinds:
-        raise fail(f"{first}: no such run directory; did you mean `nnctl plot {kinds[0]}`?")
+    kind = None if first.exists() else suggestion(str(first), [name for name in app_commands() if name != "curves"])
+    if kind:
+        raise fail(f"{first}: no such run directory; did you mean `nnctl plot {kind}`?")
     options = CurveOptions(tuple(metrics), per, smooth, log_y)
     with user_errors():
         target = None if terminal else _output(out, runs[0], "curves.png")
@@ -121,7 +127,7 @@ def boundary(
     split: Split = typer.Option(Split.train, "--split", help="The examples drawn over the regions."),
     resolution: int = typer.Option(200, "--resolution", min=10, max=2000, help="Grid points per axis."),
     which: CheckpointName = CHECKPOINT_OPTION,
-    out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/boundary-SPLIT.png)."),
+    out: Path | None = out_option("RUN/plots/boundary-SPLIT.png"),
 ):
     """Decision regions of a 2-D classifier, in the original (un-normalized) input coordinates."""
     from ..report.boundary import boundary_figure
@@ -133,10 +139,10 @@ def boundary(
 @app.command()
 def confusion(
     run: Path = typer.Argument(..., metavar="RUN", help="A classifier's run directory."),
-    split: Split = typer.Option(Split.dev, "--split", help="Which of the run's splits."),
+    split: Split = SPLIT_OPTION,
     normalize: Normalize = typer.Option(Normalize.none, "--normalize", help="none (counts), true (rows sum to 1) or pred (columns sum to 1)."),
     which: CheckpointName = CHECKPOINT_OPTION,
-    out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/confusion-SPLIT.png)."),
+    out: Path | None = out_option("RUN/plots/confusion-SPLIT.png"),
 ):
     """Confusion matrix with class names: rows true, columns predicted."""
     from ..report.confusion import confusion_figure
@@ -148,10 +154,10 @@ def confusion(
 @app.command()
 def errors(
     run: Path = typer.Argument(..., metavar="RUN", help="A run trained on images."),
-    split: Split = typer.Option(Split.dev, "--split", help="Which of the run's splits."),
+    split: Split = SPLIT_OPTION,
     limit: int = typer.Option(36, "--limit", min=1, max=400, help="At most this many images, most confidently wrong first."),
     which: CheckpointName = CHECKPOINT_OPTION,
-    out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/errors-SPLIT.png)."),
+    out: Path | None = out_option("RUN/plots/errors-SPLIT.png"),
 ):
     """A grid of misclassified images with true and predicted labels."""
     from ..report.misclassified import errors_figure
@@ -165,7 +171,7 @@ def filters(
     run: Path = typer.Argument(..., metavar="RUN", help="A run with convolution layers."),
     layer: str = typer.Option("conv1", "--layer", help="The convolution layer by its name: conv1, conv2, res1.conv1, ..."),
     which: CheckpointName = CHECKPOINT_OPTION,
-    out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default RUN/plots/filters-LAYER.png)."),
+    out: Path | None = out_option("RUN/plots/filters-LAYER.png"),
 ):
     """A convolution layer's filters as images, one tile per filter and input channel."""
     from ..orchestration.model import load_model
@@ -209,7 +215,7 @@ def tune(
     tune_dir: Path = typer.Argument(..., metavar="TUNE_DIR", help="A directory made by `nnctl tune`."),
     metric: str | None = typer.Option(None, "--metric", help="Draw this recorded metric (at each trial's scored epoch) "
                                       "instead of the searched one; the ranking stays the search's."),
-    out: Path | None = typer.Option(None, "--out", help="A .png or .svg file (default TUNE_DIR/plots/tune.png)."),
+    out: Path | None = out_option("TUNE_DIR/plots/tune.png"),
 ):
     """A search: its metric against each hyperparameter (log axes where sampled in log), and best-so-far by trial."""
     from ..report.tune_figures import tune_figure

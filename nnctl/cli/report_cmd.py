@@ -39,6 +39,7 @@ def report(
 
 def _tune_report(tune_dir: Path, out: Path | None, split: Split | None, gradcheck: bool) -> None:
     from ..report.figures import check_output
+    from ..report.page import HTML_FORMATS
     from ..report.tune_page import write_tune_report
 
     if split is not None or gradcheck:
@@ -46,7 +47,7 @@ def _tune_report(tune_dir: Path, out: Path | None, split: Split | None, gradchec
                    f"(report one trial with `nnctl report {tune_dir / 'trial-0000'}`)")
     with user_errors():
         if out is not None:
-            check_output(out, "--out", (".html", ".htm"))
+            check_output(out, "--out", HTML_FORMATS)
         path = write_tune_report(load_tune_view(tune_dir), tune_dir, out)
     stdout.print(str(path), markup=False)
 

@@ -6,12 +6,11 @@ so any layer named by kind (conv1, conv2, res1.conv1, ...) can be shown.
 
 from __future__ import annotations
 
-import difflib
-
 import numpy as np
 
 from ..errors import PlotError
 from ..orchestration.model import LoadedModel
+from ..spec.errors import suggestion
 from .figures import DIVERGING, new_figure
 
 MAX_FILTERS, MAX_CHANNELS = 64, 16
@@ -28,8 +27,8 @@ def conv_weights(model: LoadedModel, layer: str) -> np.ndarray:
         run = model.path.parent
         if not names:
             raise PlotError(f"{run}: --layer {layer}: this network has no convolution layers")
-        close = difflib.get_close_matches(layer, names, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
+        near = suggestion(layer, names)
+        hint = f"did you mean '{near}'? " if near else ""
         raise PlotError(f"{run}: --layer {layer}: no such convolution layer; {hint}this network has {', '.join(names)}")
     return np.asarray(model.net.tensors()[f"{layer}/W"], dtype=np.float64)
 

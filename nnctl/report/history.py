@@ -6,7 +6,6 @@ hold: the best epoch, why training stopped and the mini-batches per epoch.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from ..errors import PlotError, RunError
 from ..runs import rundir
 from ..runs.checkpoint import load_checkpoint
 from ..runs.metrics_log import MetricLog
+from ..spec.errors import suggestion
 
 # Columns of /epoch that are bookkeeping, not metrics one would plot against each other.
 NOT_METRICS = ("epoch",)
@@ -51,8 +51,8 @@ class RunHistory:
     def column(self, metric: str) -> np.ndarray:
         """One per-epoch metric; a name the run did not record is a PlotError with a did-you-mean."""
         if metric not in self.metrics:
-            close = difflib.get_close_matches(metric, self.metrics, n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
+            near = suggestion(metric, self.metrics)
+            hint = f"did you mean '{near}'? " if near else ""
             recorded = ", ".join(self.metrics) or "none (its metrics.h5 holds no per-epoch values)"
             raise PlotError(f"{self.run}: metric '{metric}' was not recorded; {hint}this run has {recorded}")
         return self.epoch[metric]

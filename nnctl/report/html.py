@@ -21,19 +21,16 @@ from ..data import Splits
 from ..nn.gradcheck import GradcheckReport
 from ..orchestration.gradcheck import GradcheckSettings, gradcheck_run, run_parts
 from ..orchestration.model import SPLITS, LoadedModel, all_splits, load_model, split_data
-from ..runs.atomic import atomic_write_text
 from ..spec import spec_to_yaml
 from ..train.evaluate import evaluate
 from ..train.prepare import prepare_split
 from .boundary import boundary_figure
 from .confusion import confusion_figure
 from .curves import CurveOptions, curves_figure
-from .figures import check_output, require_matplotlib
 from .history import RunHistory, load_history
-from .page import Section, figure_block, render_page, table
+from .page import Section, figure_block, render_page, table, write_page
 from .predictions import SplitPredictions, predict_split
 
-REPORT_FILE = "report.html"
 CLASS_COUNTS_UP_TO = 20  # classes; more would make the split table unreadable
 
 
@@ -205,7 +202,4 @@ def report_html(ctx: ReportContext) -> str:
 def write_report(run: Path, out: Path | None = None, split: str | None = None, which: str = "best",
                  gradcheck: GradcheckSettings | None = None, diagnosis: dict | None = None) -> Path:
     """Write the report of ``run`` to ``out`` (default RUN/report.html), replacing it atomically."""
-    out = Path(run) / REPORT_FILE if out is None else check_output(out, "--out", (".html", ".htm"))
-    require_matplotlib()
-    atomic_write_text(out, report_html(load_context(run, split, which, gradcheck, diagnosis)))
-    return out
+    return write_page(run, out, lambda: report_html(load_context(run, split, which, gradcheck, diagnosis)))

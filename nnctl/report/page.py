@@ -7,10 +7,24 @@ inline, and links are anchors within the page.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from .. import __version__
-from .figures import svg_text
+from ..runs.atomic import atomic_write_text
+from .figures import check_output, require_matplotlib, svg_text
+
+REPORT_FILE = "report.html"
+HTML_FORMATS = (".html", ".htm")
+
+
+def write_page(folder: Path, out: Path | None, page: Callable[[], str]) -> Path:
+    """Write ``page()`` to ``out`` (checked first) or FOLDER/report.html, replacing it atomically."""
+    out = Path(folder) / REPORT_FILE if out is None else check_output(out, "--out", HTML_FORMATS)
+    require_matplotlib()
+    atomic_write_text(out, page())
+    return out
 
 
 def table(header: list[str] | None, rows: list[list[str]]) -> str:

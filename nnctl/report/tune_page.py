@@ -8,14 +8,11 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from ..runs.atomic import atomic_write_text
-from .figures import check_output, require_matplotlib
-from .page import Section, figure_block, render_page, table
+from .page import Section, figure_block, render_page, table, write_page
 from .parallel import parallel_svg
 from .tune_figures import best_so_far_figure, parameters_figure
 from .tune_view import TuneView
 
-REPORT_FILE = "report.html"
 STATUS_ORDER = ("completed", "early_stopping", "pruned", "diverged", "failed", "interrupted", "running", "pending")
 
 
@@ -95,7 +92,4 @@ def tune_report_html(view: TuneView, tune_dir: Path) -> str:
 
 def write_tune_report(view: TuneView, tune_dir: Path, out: Path | None = None) -> Path:
     """Write the search's page to ``out`` (default TUNE_DIR/report.html), replacing it atomically."""
-    out = Path(tune_dir) / REPORT_FILE if out is None else check_output(out, "--out", (".html", ".htm"))
-    require_matplotlib()
-    atomic_write_text(out, tune_report_html(view, Path(tune_dir)))
-    return out
+    return write_page(tune_dir, out, lambda: tune_report_html(view, Path(tune_dir)))

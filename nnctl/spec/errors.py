@@ -69,12 +69,15 @@ def suggestion(word: Any, choices: Iterable[str]) -> str | None:
     return close[0] if close else None
 
 
+def _hint(near: str | None, choices: Iterable[str]) -> str:
+    """did you mean NEAR? (or, with no near word, the list of valid words)."""
+    return f"did you mean {near!r}?" if near else f"expected one of {', '.join(choices)}"
+
+
 def unknown_word(word: Any, noun: str, choices: Iterable[str]) -> str:
     """'x' is not a known NOUN; did you mean ...? (or the list of valid words)."""
     choices = list(choices)
-    near = suggestion(word, choices)
-    hint = f"did you mean {near!r}?" if near else f"expected one of {', '.join(choices)}"
-    return f"{show(word)} is not a known {noun}; {hint}"
+    return f"{show(word)} is not a known {noun}; {_hint(suggestion(word, choices), choices)}"
 
 
 def show(value: Any) -> str:
@@ -111,6 +114,11 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
     return [m for m in map(_strip, _members(annotation)) if isinstance(m, type) and issubclass(m, BaseModel)]
 
 
+def _list_items(annotation: Any) -> list[Any]:
+    """The item types of the list alternatives of a type (``list[Layer]`` → the Layer union)."""
+    return [get_args(m)[0] for m in map(_strip, _members(annotation)) if get_origin(m) is list]
+
+
 def _tagged(model: type[BaseModel], tag: str) -> bool:
     """Whether ``tag`` is this union member's discriminator value (pydantic puts it in locs)."""
     return any(key in model.model_fields and model.model_fields[key].default == tag for key in ("type", "name"))
@@ -143,9 +151,9 @@ def _step(found: Located, part: str | int) -> Located | None:
     """Follow one loc element: a list index, a field, a union tag, or an unknown key."""
     annotation = found.annotation
     models = _models(annotation)
-    lists = [m for m in map(_strip, _members(annotation)) if get_origin(m) is list]
-    if isinstance(part, int) and lists:
-        return Located((*found.path, part), get_args(lists[0])[0])
+    items = _list_items(annotation)
+    if isinstance(part, int) and items:
+        return Located((*found.path, part), items[0])
     mappings = [m for m in map(_strip, _members(annotation)) if get_origin(m) is dict]
     if isinstance(part, str) and mappings and not models:
         return Located((*found.path, part), get_args(mappings[0])[1])  # a key the user chose (search.parameters)
@@ -243,9 +251,7 @@ def explain(error: dict) -> tuple[KeyPath, str]:
     if kind == "missing":
         return path, f"missing required key {path[-1]!r}"
     if kind == "extra_forbidden":
-        near = _meant_key(located)
-        hint = f"did you mean {near!r}?" if near else f"expected one of {', '.join(_known_keys(located))}"
-        return path, f"unknown key; {hint}"
+        return path, f"unknown key; {_hint(_meant_key(located), _known_keys(located))}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         key = ctx["discriminator"].strip("'")
         tags = _tags(located.annotation, key)

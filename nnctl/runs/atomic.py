@@ -13,6 +13,7 @@ remove those whose writer has died.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 from contextlib import contextmanager
@@ -55,6 +56,11 @@ def describe(err: OSError) -> str:
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace a small text file (the resolved spec)."""
     _write_durably(Path(path), text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, data, indent: int = 1) -> None:
+    """Replace a JSON record (eval.json, a learning curve, tune.json), ending in a newline."""
+    atomic_write_text(path, json.dumps(data, indent=indent) + "\n")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -19,6 +19,7 @@ import yaml
 
 from ..errors import RunError
 from . import rundir
+from .metrics_log import MetricLog
 
 FILTER = re.compile(r"^\s*([A-Za-z0-9_.\[\]]+)\s*(<=|>=|!=|==|<|>|=)\s*(.+?)\s*$")
 
@@ -83,11 +84,7 @@ def read_epochs(run: Path) -> dict[str, list[float]]:
     path = Path(run) / rundir.METRICS
     if not path.exists():
         return {}
-    try:
-        with h5py.File(path, "r") as f:
-            return {name: ds[()].tolist() for name, ds in f.get("epoch", {}).items()}
-    except OSError as err:
-        raise RunError(f"{path}: not a readable metrics file ({err})") from None
+    return MetricLog.load(path).epoch
 
 
 def summarise_run(run: Path) -> RunSummary:

@@ -20,7 +20,7 @@ from ..orchestration.start import metric_names, prepare_run
 from ..spec import spec_to_yaml
 from ..train.loop import stop_on_signals
 from .plan import TIME_METRICS, Plan
-from .record import STOP_FILE, TRIALS_FILE, SearchRecord, TrialRecord, append_event, apply_event
+from .record import STOP_FILE, TRIALS_FILE, SearchRecord, TrialRecord, append_event, apply_event, trial_dir_name
 from .trial import TrialTask
 
 
@@ -87,7 +87,7 @@ class Search:
         params = self._params(index)
         spec = self.plan.trial_spec(index, params)
         if not any(t.index == index for t in self.record.trials):
-            self._record({"event": "start", "trial": index, "params": params, "run": f"trial-{index:04d}"})
+            self._record({"event": "start", "trial": index, "params": params, "run": trial_dir_name(index)})
         prune = self.plan.search.prune
         return TrialTask(
             tune_dir=str(self.tune_dir), index=index, spec_yaml=spec_to_yaml(spec), metric=self.plan.search.metric,

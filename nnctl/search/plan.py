@@ -18,6 +18,7 @@ from ..spec.errors import Problem
 from ..spec.loader import line_of
 from ..spec.search_schema import SearchSpec
 from ..train.evaluate import lower_is_better
+from .record import trial_dir_name
 from .space import Space
 
 DEFAULT_TRIALS = 20
@@ -59,7 +60,7 @@ class Plan:
             spec = parse_spec(self.text, self.filename, overrides)
         except SpecError as err:
             raise SpecError([self._blame_parameter(problem, params) for problem in err.errors]) from None
-        return spec.model_copy(update={"search": None, "name": f"{spec.name}-trial-{index:04d}"})
+        return spec.model_copy(update={"search": None, "name": f"{spec.name}-{trial_dir_name(index)}"})
 
     def _blame_parameter(self, problem: Problem, params: dict[str, Any]) -> Problem:
         """Point a problem caused by a sampled value at the parameter's line in the spec file."""

@@ -27,6 +27,7 @@ from typing import Any
 from .. import __version__
 from ..errors import TuneDirError
 from ..runs import rundir
+from ..runs.atomic import atomic_write_json
 from ..spec import SpecError, parse_spec
 from .space import Distribution, Space
 
@@ -52,7 +53,7 @@ def create_tune_dir(runs_dir: Path, name: str, spec_yaml: str, parent: Path | No
         "format": FORMAT, "nnctl_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "spec_sha256": _sha256(spec_yaml), "parent": os.path.relpath(parent, tune_dir) if parent else None,
     }
-    (tune_dir / TUNE_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    atomic_write_json(tune_dir / TUNE_FILE, manifest, indent=2)
     (tune_dir / TRIALS_FILE).touch()
     return tune_dir
 

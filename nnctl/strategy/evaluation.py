@@ -71,9 +71,9 @@ def score_split(model: LoadedModel, data: Dataset, options: Options, prepared=No
     return outputs, score(prepared.labels, outputs, model.checkpoint.class_names, options.threshold, options.weights, groups)
 
 
-def evaluate_data(model: LoadedModel, data: Dataset, source: str, options: Options) -> Evaluation:
+def evaluate_data(model: LoadedModel, data: Dataset, source: str, options: Options, prepared=None) -> Evaluation:
     n_classes = len(model.checkpoint.class_names)
-    prepared = prepared_for(model, data)
+    prepared = prepared if prepared is not None else prepared_for(model, data)
     threshold = 0.5 if options.threshold is None else options.threshold
     task = model.checkpoint.task
     tasks = model.checkpoint.class_names if task == "multilabel" else None
@@ -90,14 +90,20 @@ def evaluate_data(model: LoadedModel, data: Dataset, source: str, options: Optio
 def evaluate_split(run_dir: Path, model: LoadedModel, split: str, options: Options) -> Evaluation:
     """Evaluate one of the run's splits, measure the dev latency, and record both in eval.json."""
     splits = all_splits(model)  # the data is read once for both
-    result = evaluate_data(model, split_data(model, split, splits), split, options)
-    latency = None
-    try:
-        dev = split_data(model, "dev", splits)
-    except MissingSplitError:
-        dev = None
-    if dev is not None:
-        x = prepared_for(model, dev).x
+    data = split_data(model, split, splits)
+    prepared = prepared_for(model, data)
+    result = evaluate_data(model, data, split, options, prepared)
+    latency, x = None, None
+    if split == "dev":
+        x = prepared.x  # the split evaluated is the one latency is measured on: prepared once for both
+    else:
+        try:
+            dev = split_data(model, "dev", splits)
+        except MissingSplitError:
+            dev = None
+        if dev is not None:
+            x = prepared_for(model, dev).x
+    if x is not None:
         result.predict_ms = predict_ms(model.net, x)
         latency = {"predict_ms": result.predict_ms, "split": "dev", "examples": min(len(x), LATENCY_EXAMPLES), "passes": LATENCY_PASSES}
     entry = {"examples": result.examples, "metrics": result.metrics, **options.to_dict(), "groups": result.groups}

@@ -11,7 +11,6 @@ which more data will not fix.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from ..errors import StrategyError
 from ..orchestration.model import all_splits, load_model, split_data
 from ..orchestration.start import start_run
 from ..runs import rundir
-from ..runs.atomic import atomic_write_text
+from ..runs.atomic import atomic_write_json
 from ..spec import Spec
 from ..train.loop import stop_on_signals
 from .decomposition import DEFAULT_TOLERANCE, EPS, PROBLEM_SHARE
@@ -83,9 +82,9 @@ def train_curve(spec: Spec, fractions: list[float], runs_dir: Path, human_error:
         if result.stop_reason == "interrupted":
             raise KeyboardInterrupt
         curve.points.append(_measure(result.run_dir, fraction, result.stop_reason))
-        atomic_write_text(folder / CURVE_FILE, json.dumps(curve.to_dict(), indent=1) + "\n")
+        atomic_write_json(folder / CURVE_FILE, curve.to_dict())
     curve.reading = read_curve(curve.points, human or 0.0, tolerance)
-    atomic_write_text(folder / CURVE_FILE, json.dumps(curve.to_dict(), indent=1) + "\n")
+    atomic_write_json(folder / CURVE_FILE, curve.to_dict())
     return curve
 
 

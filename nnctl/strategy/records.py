@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 from ..errors import RunError
-from ..runs.atomic import atomic_write_text
+from ..runs.atomic import atomic_write_json
 
 EVAL_FILE = "eval.json"
 FORMAT_VERSION = 1
@@ -61,7 +61,7 @@ def record(run_dir: Path, checkpoint: Path, split: str, result: dict, latency: d
         entry["predict_ms"] = latency["predict_ms"]
         entry["latency"] = {key: value for key, value in latency.items() if key != "predict_ms"}
     whole["checkpoints"][Path(checkpoint).name] = entry
-    atomic_write_text(Path(run_dir) / EVAL_FILE, json.dumps(whole, indent=1) + "\n")
+    atomic_write_json(Path(run_dir) / EVAL_FILE, whole)
 
 
 def flat_metrics(entry: dict) -> dict[str, float]:

@@ -8,7 +8,6 @@ never loads a network.
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,14 +157,3 @@ def matches(run: RunSummary, condition: tuple[str, str, Any]) -> bool:
     except (TypeError, ValueError):
         raise RunError(f"--filter {key}{op}{wanted}: {key} is not a number ({value!r})") from None
     return {"<": value < wanted, "<=": value <= wanted, ">": value > wanted, ">=": value >= wanted}[op]
-
-
-def sort_key(key: str):
-    """Sort by ``key``; runs without it (or with NaN) go last."""
-
-    def by(run: RunSummary):
-        value = run.value(key)
-        missing = value is None or (isinstance(value, float) and math.isnan(value))
-        return (missing, (0, value) if isinstance(value, (int, float)) else (1, str(value)))
-
-    return by

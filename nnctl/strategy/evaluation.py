@@ -17,7 +17,7 @@ from ..data import Dataset
 from ..errors import MissingSplitError, StrategyError
 from ..nn.metrics import confusion_matrix
 from ..orchestration.model import LoadedModel, all_splits, split_data
-from ..train.evaluate import evaluate
+from ..train.evaluate import evaluate_outputs
 from ..train.prepare import prepare_split
 from . import records
 from .groups import group_values
@@ -63,11 +63,13 @@ def prepared_for(model: LoadedModel, data: Dataset):
     return prepare_split(data, model.normalizer, model.checkpoint.task, model.net.output_shape[0], model.net.dtype)
 
 
-def score_split(model: LoadedModel, data: Dataset, options: Options, prepared=None) -> tuple[np.ndarray, Scores]:
-    """Outputs and scores of a classification split; groups come from the source rows of ``data``."""
+def score_split(model: LoadedModel, data: Dataset, options: Options, prepared=None,
+                outputs: np.ndarray | None = None) -> tuple[np.ndarray, Scores]:
+    """Outputs and scores of a classification split (``outputs``: already computed for ``prepared``);
+    groups come from the source rows of ``data``."""
     groups = None if options.group_by is None else group_values(model.spec.data, options.group_by, data)
     prepared = prepared if prepared is not None else prepared_for(model, data)
-    outputs = model.net.predict(prepared.x)
+    outputs = outputs if outputs is not None else model.net.predict(prepared.x)
     return outputs, score(prepared.labels, outputs, model.checkpoint.class_names, options.threshold, options.weights, groups)
 
 
@@ -77,10 +79,11 @@ def evaluate_data(model: LoadedModel, data: Dataset, source: str, options: Optio
     threshold = 0.5 if options.threshold is None else options.threshold
     task = model.checkpoint.task
     tasks = model.checkpoint.class_names if task == "multilabel" else None
-    metrics = evaluate(model.net, prepared.x, prepared.targets, prepared.labels, n_classes, tasks, threshold=threshold)
+    metrics, outputs = evaluate_outputs(model.net, prepared.x, prepared.targets, prepared.labels, n_classes, tasks,
+                                        threshold=threshold, keep=task == "classification")
     result = Evaluation(source, len(prepared), metrics, labels=prepared.labels if task == "multilabel" else None)
-    if task == "classification":  # a second inference pass: `evaluate` keeps the logits its cost needs, not the outputs
-        _, scores = score_split(model, data, options, prepared)
+    if task == "classification":  # scored from the outputs of the same forward pass
+        _, scores = score_split(model, data, options, prepared, outputs)
         metrics.update({name: value for name, value in scores.metrics.items() if name not in metrics})
         result.groups = scores.groups
         result.confusion = confusion_matrix(prepared.labels, scores.predictions, n_classes)

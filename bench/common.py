@@ -38,6 +38,7 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NU
                "VECLIB_MAXIMUM_THREADS")
 REEXEC_MARK = "NNCTL_BENCH_REEXEC"
 DEFAULT_THREADS = 2
+BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT")  # recorded with every result
 
 
 def threads_from_argv(argv: list[str], default: int = DEFAULT_THREADS) -> int:
@@ -50,15 +51,18 @@ def threads_from_argv(argv: list[str], default: int = DEFAULT_THREADS) -> int:
     return default
 
 
-def pin_threads(n: int) -> None:
-    """Set every thread-count variable to ``n``; re-exec if a numerical library is already loaded.
+def pin_threads(n: int, config: str | None = None) -> None:
+    """Set every thread-count variable to ``n``, and the OpenBLAS variables `nnctl train` chooses for the
+    network of ``config``, if given (nnctl/train/blas_threads.py); re-exec if a numerical library is already loaded.
 
     Call at the very top of a benchmark script, before importing numpy, torch or sklearn.
     """
-    wanted = str(n)
-    changed = any(os.environ.get(var) != wanted for var in THREAD_VARS)
-    for var in THREAD_VARS:
-        os.environ[var] = wanted
+    from nnctl.spec import load_spec
+    from nnctl.train.blas_threads import blas_environment
+
+    wanted = {var: str(n) for var in THREAD_VARS} | (blas_environment(load_spec(REPO / config).model) if config else {})
+    changed = any(os.environ.get(var) != value for var, value in wanted.items())
+    os.environ.update(wanted)
     loaded = [name for name in ("numpy", "torch", "scipy", "sklearn") if name in sys.modules]
     if changed and loaded and not os.environ.get(REEXEC_MARK):
         os.environ[REEXEC_MARK] = "1"
@@ -156,7 +160,7 @@ def machine_info() -> dict:
         pass
     # OpenBLAS's kernel choice and cache size, when the environment fixes them: OPENBLAS_CORETYPE=Haswell
     # on an AVX-512 CPU keeps nnctl's GEMMs on AVX2 kernels while PyTorch's use AVX-512.
-    info["blas_env"] = {key: value for key, value in os.environ.items() if key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    info["blas_env"] = {key: value for key, value in os.environ.items() if key in BLAS_ENV}
     return info
 
 

@@ -26,7 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (must come before numpy: it pins the thread counts)
 
-common.pin_threads(common.threads_from_argv(sys.argv[1:]))
+CONFIG = "configs/mnist-lenet5.yaml"
+common.pin_threads(common.threads_from_argv(sys.argv[1:]), CONFIG)
 
 FLAT_HWC = (5, 5, 16)  # the map the first dense layer sees: 5×5, 16 channels
 DENSE = (120, 84, 10)
@@ -83,7 +84,7 @@ BENCH = common.Bench(
     name="lenet_mnist",
     title="MNIST LeNet-5 (conv 6@5×5 same, pool, conv 16@5×5, pool, 120, 84, 10)",
     script=Path(__file__).resolve(),
-    config="configs/mnist-lenet5.yaml",
+    config=CONFIG,
     build_torch=build_torch,
     torch_params=torch_params,
     to_torch=to_torch,

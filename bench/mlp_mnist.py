@@ -26,7 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (must come before numpy: it pins the thread counts)
 
-common.pin_threads(common.threads_from_argv(sys.argv[1:]))
+CONFIG = "configs/mnist-mlp.yaml"
+common.pin_threads(common.threads_from_argv(sys.argv[1:]), CONFIG)
 
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -101,7 +102,7 @@ BENCH = common.Bench(
     name="mlp_mnist",
     title=f"MNIST MLP 784-{HIDDEN[0]}-{HIDDEN[1]}-{N_CLASSES}, ReLU, softmax CE",
     script=Path(__file__).resolve(),
-    config="configs/mnist-mlp.yaml",
+    config=CONFIG,
     build_torch=build_torch,
     torch_params=torch_params,
     to_torch=same_layout,

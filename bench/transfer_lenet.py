@@ -30,9 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (sets thread counts before NumPy loads)
 
-common.pin_threads(common.threads_from_argv(sys.argv))
-
 CONFIG = "configs/mnist-lenet5.yaml"
+common.pin_threads(common.threads_from_argv(sys.argv), CONFIG)
+
 SETTINGS = {
     "all": {"model.freeze": [], "augment": False},
     "head": {"model.freeze": ["conv1", "conv2", "dense1", "dense2"], "augment": False},

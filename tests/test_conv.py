@@ -377,3 +377,25 @@ def test_convolution_over_batch_halves_is_the_one_pass_result_exactly(monkeypatc
     np.testing.assert_allclose(z, conv2d_forward(x.astype(np.float64), layer.params["W"], layer.params["b"].ravel(), 1, layer.padding),
                                rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dx, conv2d_backward(x.astype(np.float64), layer.params["W"], dz, 1, layer.padding)[2], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(("m", "out_h", "blocks", "rows", "width", "step", "stride"), [
+    (4, 10, 2, 5, 54, 30, 1),   # LeNet-5's conv2 (blocks of 5 over 6 channels)
+    (3, 4, 2, 3, 15, 12, 2),    # stride 2
+    (2, 7, 7, 3, 24, 16, 1),    # many blocks per row
+    (2, 5, 1, 3, 21, 21, 1),    # one block: the whole row
+])
+def test_the_block_and_band_routes_of_the_input_gradient_agree_to_the_bit(m, out_h, blocks, rows, width, step, stride):
+    rng = np.random.default_rng(3)
+    d_windows = rng.standard_normal((m, out_h, blocks, rows, width)).astype(np.float32)
+    shape = (m, stride * (out_h - 1) + rows, (blocks - 1) * step + width)
+    by_block, by_band = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+    conv._add_by_block(by_block, d_windows, stride, step)
+    conv._add_by_band(by_band, d_windows, stride, step)
+    assert np.array_equal(by_block, by_band)
+    assert by_band.view(np.uint32).tolist() == by_block.view(np.uint32).tolist()  # signed zeros too
+    expected = np.zeros(shape)  # every term added once, in float64
+    for i in range(out_h):
+        for k in range(blocks):
+            expected[:, stride * i:stride * i + rows, k * step:k * step + width] += d_windows[:, i, k]
+    np.testing.assert_allclose(by_block, expected, rtol=0, atol=1e-5)

@@ -27,15 +27,19 @@ def train(
     report: bool = typer.Option(False, "--report", help="Write RUN/report.html when training ends (needs nnctl[plot])."),
 ):
     """Train the network a spec describes; write checkpoints and metrics under runs/."""
-    from ..orchestration.start import resume_run, start_run
     from ..spec import load_spec
-    from ..train.loop import Reporter, StopReason, stop_on_signals
-    from .progress import LiveReporter, PlainReporter
 
     if (spec_file is None) == (resume is None):
         raise fail("give either a SPEC file or --resume RUN")
     if repair_metrics and resume is None:
         raise fail("--repair-metrics goes with --resume RUN")
+    with user_errors(str(spec_file) if spec_file else None, overrides):
+        spec = load_spec(spec_file, overrides) if spec_file else None
+    _prepare_blas(spec or _stored_spec(resume))  # before NumPy loads OpenBLAS
+    from ..orchestration.start import resume_run, start_run
+    from ..train.loop import Reporter, StopReason, stop_on_signals
+    from .progress import LiveReporter, PlainReporter
+
     with user_errors(str(spec_file) if spec_file else None, overrides), busy("loading the data"):
         if report:  # imported here: `nnctl --help` and plain training stay as fast as without reports
             from ..report.figures import require_matplotlib
@@ -46,7 +50,7 @@ def train(
         if resume is not None:
             trainer = resume_run(resume, overrides, repair_metrics=repair_metrics)
         else:
-            trainer = start_run(load_spec(spec_file, overrides), runs_dir)
+            trainer = start_run(spec, runs_dir)
     live = not quiet and not plain()
     penalized = bool(trainer.spec.regularization.l2 or trainer.spec.regularization.l1)
     reporter: Reporter = Reporter() if quiet else (LiveReporter(penalized) if live else PlainReporter())
@@ -66,6 +70,26 @@ def train(
         )
     if result.stop_reason == StopReason.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _prepare_blas(spec) -> None:
+    """Choose how OpenBLAS's threads wait for this network, while NumPy is not loaded yet."""
+    if spec is not None:
+        from ..train.blas_threads import prepare_blas
+
+        prepare_blas(spec.model)
+
+
+def _stored_spec(run_dir: Path):
+    """The spec a run stored, or None when it cannot be read here (resuming then reports why)."""
+    from ..errors import NnctlError
+    from ..runs.names import SPEC_FILE
+    from ..spec import load_spec
+
+    try:
+        return load_spec(Path(run_dir) / SPEC_FILE)
+    except NnctlError:
+        return None
 
 
 def metric_order(metrics: dict[str, float]) -> list[str]:

@@ -84,7 +84,7 @@ def _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, worker
         record = load_search(resume)
         plan = _plan(record.spec_yaml, str(Path(resume) / SPEC_FILE), (), None)
         sampler = _sampler(plan)
-        return plan, record, _executor(workers, scheduler, connect_timeout, Path(resume)), sampler
+        return plan, record, _executor(workers, scheduler, connect_timeout, Path(resume), plan), sampler
     if refine is not None:
         parent = load_search(refine)
         text = refined_spec(parent, top, trials)
@@ -99,7 +99,7 @@ def _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, worker
         base_dir, parent = runs_dir, None
     check_metrics(plan, None)
     sampler = _sampler(plan)
-    executor = _executor(workers, scheduler, connect_timeout, None)
+    executor = _executor(workers, scheduler, connect_timeout, None, plan)
     tune_dir = create_tune_dir(base_dir, plan.spec.name, spec_to_yaml(plan.spec), parent.tune_dir if parent else None)
     if isinstance(executor, DaskExecutor):
         try:
@@ -124,10 +124,11 @@ def _plan(text: str, filename: str, overrides, trials: int | None) -> Plan:
     return plan
 
 
-def _executor(workers: int | None, scheduler: str | None, timeout: float, shared_dir: Path | None):
+def _executor(workers: int | None, scheduler: str | None, timeout: float, shared_dir: Path | None, plan: Plan):
     from ..search.cluster import DaskExecutor
     from ..search.local import LocalExecutor
     from ..spec import SpecError
+    from ..train.blas_threads import blas_environment
 
     if scheduler is not None:
         if workers is not None:
@@ -136,7 +137,7 @@ def _executor(workers: int | None, scheduler: str | None, timeout: float, shared
         if shared_dir is not None:
             executor.check_shared(shared_dir)
         return executor
-    return LocalExecutor(workers or os.cpu_count() or 1)
+    return LocalExecutor(workers or os.cpu_count() or 1, environment=blas_environment(plan.spec.model))
 
 
 def _sampler(plan: Plan):

@@ -108,7 +108,7 @@ def _block_view(a, m, out_h, blocks, rows, width, stride, block_step, writeable=
     output row i and block k, ``rows`` rows from row s·i, ``width`` floats from k·block_step.
 
     Patches of neighbouring blocks overlap when width > block_step, so a writeable view
-    aliases memory: only ``_add_windows`` writes through one, and only in bands where no
+    aliases memory: only ``_add_by_band`` writes through one, and only in bands where no
     two patches share a float."""
     sm, row, sc = a.strides
     return as_strided(a, (m, out_h, blocks, rows, width), (sm, stride * row, block_step * sc, row, sc),
@@ -117,7 +117,28 @@ def _block_view(a, m, out_h, blocks, rows, width, stride, block_step, writeable=
 
 def _add_windows(target, d_windows, stride, block_step):
     """Add each block's window gradient (m, out_h, blocks, rows, width) onto the (m, H, W·C)
-    map it was read from, in bands of ``block_step`` floats: within a band no two blocks overlap."""
+    map it was read from, by whichever route needs fewer slice-adds."""
+    blocks, width = d_windows.shape[2], d_windows.shape[4]
+    add = _add_by_block if blocks <= -(-width // block_step) else _add_by_band
+    add(target, d_windows, stride, block_step)
+
+
+# The two routes add the same terms in the same order onto each float (the last block's
+# first, then by window row), so they agree to the bit (tests/test_conv.py).
+
+def _add_by_block(target, d_windows, stride, block_step):
+    """One slice-add per (block, window row), covering that row of every output row's window:
+    few, long runs when a row has few blocks (conv layers late in a network)."""
+    m, out_h, blocks, rows, width = d_windows.shape
+    for k in range(blocks - 1, -1, -1):
+        lo = k * block_step
+        for u in range(rows):
+            target[:, u:u + stride * (out_h - 1) + 1:stride, lo:lo + width] += d_windows[:, :, k, u]
+
+
+def _add_by_band(target, d_windows, stride, block_step):
+    """One slice-add per (band of ``block_step`` floats, window row), covering every block: within
+    a band no two blocks overlap."""
     m, out_h, blocks, rows, width = d_windows.shape
     for lo in range(0, width, block_step):
         band = min(block_step, width - lo)

@@ -29,8 +29,8 @@ def blas_threads(workers: int, cores: int | None = None) -> int:
 
 
 class _Worker:
-    def __init__(self, threads: int):
-        env = {**os.environ, **{name: str(threads) for name in BLAS_VARIABLES}}
+    def __init__(self, threads: int, environment: dict[str, str]):
+        env = {**os.environ, **environment, **{name: str(threads) for name in BLAS_VARIABLES}}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "nnctl.search.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
         )
@@ -44,11 +44,14 @@ class _Worker:
 
 
 class LocalExecutor:
-    """``slots`` worker processes; ``submit`` hands a trial to an idle one, ``next_result`` waits for any."""
+    """``slots`` worker processes; ``submit`` hands a trial to an idle one, ``next_result`` waits for any.
 
-    def __init__(self, workers: int, cores: int | None = None):
+    ``environment`` adds variables to the workers' (``train.blas_threads.blas_environment``)."""
+
+    def __init__(self, workers: int, cores: int | None = None, environment: dict[str, str] | None = None):
         self.slots = workers
         self.threads = blas_threads(workers, cores)
+        self.environment = dict(environment or {})
         self.selector = selectors.DefaultSelector()
         self.workers: list[_Worker] = []
 
@@ -58,7 +61,7 @@ class LocalExecutor:
                 return worker
         if len(self.workers) >= self.slots:
             raise RuntimeError("submit() called with every worker busy")
-        worker = _Worker(self.threads)
+        worker = _Worker(self.threads, self.environment)
         self.workers.append(worker)
         self.selector.register(worker.process.stdout, selectors.EVENT_READ, worker)
         return worker

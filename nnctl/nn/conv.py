@@ -255,10 +255,12 @@ class Conv2D(Layer):
         return t
 
     def _scratch(self, key, shape, dtype, training, prepare):
-        """Scratch with entries no pass overwrites (a zero border, the ones column):
-        ``prepare`` writes them only when the array is new."""
+        """Scratch that never leaves the layer, with entries no pass overwrites (a zero border, the
+        ones column): ``prepare`` writes them only when the array is new.  Inference keeps its own,
+        so evaluating in chunks neither reallocates it per chunk nor touches the training pass's."""
+        key = key if training else key + "@inference"
         old = self._buffers.get(key)
-        buf = self._out(key, shape, dtype, training)
+        buf = self._buffer(key, shape, dtype)
         if buf is not old:
             prepare(buf)
         return buf
@@ -313,16 +315,17 @@ def _running_max(views, out, arg=None, better=None):
 # The data movement between GEMMs (max-pooling both ways, the convolutions' patch copies and
 # input-gradient slice-adds) runs on two threads, one half of the batch each: NumPy releases
 # the GIL inside its loops, and this work is single-threaded otherwise while BLAS threads
-# idle. Every example's values are computed exactly as in one pass. Below SPLIT_ROWS
-# examples the hand-off costs more than it saves.
+# idle (asleep, see train/blas_threads.py). Every example's values are computed exactly as
+# in one pass. Below SPLIT_ROWS examples the hand-off costs more than it saves.
 SPLIT_ROWS = 32
+_CORES = os.cpu_count() or 1
 _HELPER: ThreadPoolExecutor | None = None
 
 
 def _in_halves(work, m: int) -> None:
     """``work(lo, hi)`` over rows [0, m) as two halves, one on a helper thread, or whole when m is small."""
     global _HELPER
-    if m < SPLIT_ROWS or (os.cpu_count() or 1) < 2:
+    if m < SPLIT_ROWS or _CORES < 2:
         work(0, m)
         return
     if _HELPER is None:

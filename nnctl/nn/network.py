@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layers import Dropout, Layer
+from .layers import Dropout, Flatten, Layer
 from .losses import Loss
 
 # Inference runs in chunks this size: larger ones gain nothing for dense layers (the MNIST MLP
@@ -171,6 +171,11 @@ class Network:
             for layer in self.layers[: self.first_trainable]
             for inner in layer.walk()
         )
+
+    def prefix_only_reshapes(self) -> bool:
+        """Whether the layers before the first trainable one only reshape their input (the Flatten
+        before a first dense layer): caching their outputs would copy the training set for nothing."""
+        return all(isinstance(layer, Flatten) for layer in self.layers[: self.first_trainable])
 
     def features(self, x: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """The input of the first trainable layer for every row of ``x`` (the frozen prefix's output)."""

@@ -295,6 +295,8 @@ class Trainer:
         When the layers before the first trainable one are frozen and deterministic (no
         dropout, no augmentation of the inputs), their outputs are computed once and the
         batches start from them: fine-tuning a head then skips the frozen trunk entirely.
+        A prefix that only reshapes (the Flatten before an MLP's first layer) is not worth
+        a copy of the training set.
         """
         net, train = self.net, self.data["train"]
         if isinstance(train, StreamedPrepared):  # read from disk each epoch (nnctl.data.stream)
@@ -302,7 +304,8 @@ class Trainer:
             return train.batches(self.batch_size), 0
         start = net.first_trainable
         size = len(train) * int(np.prod(net.shapes[start])) * net.dtype.itemsize if start < len(net.layers) else 0
-        if start == 0 or self.spec.train.augment or not net.prefix_is_fixed() or size > FEATURE_CACHE_BYTES:
+        if (start == 0 or net.prefix_only_reshapes() or self.spec.train.augment or not net.prefix_is_fixed()
+                or size > FEATURE_CACHE_BYTES):
             self.features = None
             return MiniBatches(train.x, train.targets, self.batch_size), 0
         self.features = (start, net.features(train.x))  # the per-epoch train metrics start from them too

@@ -254,6 +254,8 @@ def parse_args(bench: Bench, doc: str, argv=None):
                    help="time inference over the 60,000 training images in chunks of each of these row counts, exit")
     g.add_argument("--profile-step", type=int, metavar="STEPS",
                    help="time each operation of nnctl's training step over STEPS steps (per layer, GEMMs apart), exit")
+    g.add_argument("--gemms", action="store_true",
+                   help="time each GEMM of nnctl's training step alone (shape, layout, ms, GFLOP/s), exit")
     g.add_argument("--worker", choices=[*systems, "verify"], help=argparse.SUPPRESS)  # internal: one run, one JSON line
     p.add_argument("--json", metavar="FILE", help="save all results (including per-epoch times) as JSON")
     p.add_argument("--train-metrics", choices=("full", "running"), default=None,
@@ -287,6 +289,9 @@ def main(bench: Bench, doc: str, argv=None) -> int:
         return 0
     if args.profile_step:
         profile_step(bench, args, args.profile_step)
+        return 0
+    if args.gemms:
+        gemm_table(bench, args)
         return 0
     t_start = time.perf_counter()
     print(f"machine: {cpu_line(machine_info())}")
@@ -892,6 +897,25 @@ def time_gemms(calls: list[tuple], seconds: float = 2.0, blocks: int = 7) -> flo
 
 def gemm_flops(calls: list[tuple]) -> int:
     return sum(2 * math.prod(a[0][:-1]) * a[0][-1] * b[0][-1] for a, b, _, _ in calls)
+
+
+def gemm_table(bench: Bench, args) -> None:
+    """Each GEMM of one training step replayed alone: which of them the GEMM bound is made of."""
+    run = load_run(bench, args)
+    spec = make_spec(bench, args, args.batch_sizes[0], 1)
+    net, _ = fresh_net(spec, run.net.input_shape)
+    train, batch = run.data["train"], spec.train.batch_size
+    calls = record_gemms(net, train.x[:batch], train.targets[:batch])
+    rows, total = [], 0.0
+    for call in calls:
+        t = time_gemms([call], seconds=0.5, blocks=5)
+        total += t
+        a, b = call[0], call[1]
+        rows.append([f"{a[0]} {a[1]}", f"{b[0]} {b[1]}", f"{1e3 * t:.3f}", f"{gemm_flops([call]) / t / 1e9:.0f}"])
+    print(f"machine: {cpu_line(machine_info())}")
+    print(f"GEMMs of one step: {bench.title}, B={batch}, float32, {args.threads} threads; each replayed alone, median of 5 blocks")
+    print(table(["A (shape, layout)", "B (shape, layout)", "ms", "GFLOP/s"], rows, right={2, 3}))
+    print(f"all {len(calls)}: {1e3 * total:.3f} ms, {gemm_flops(calls) / total / 1e9:.0f} GFLOP/s")
 
 
 def run_gemm_bound(bench: Bench, run, spec, args) -> dict:

@@ -38,6 +38,17 @@ class MissingExtraError(NnctlError):
     """An optional dependency (an extra in pyproject.toml) is not installed; the message is the install hint."""
 
 
+def require_extra(module: str, hint: str):
+    """Import ``module`` of an optional dependency when a command first needs it, or raise
+    MissingExtraError(``hint``): one line saying how to install it, never an ImportError."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtraError(hint) from None
+
+
 class PlotError(NnctlError):
     """A picture this run cannot give: a boundary for non-2-D inputs, a metric it did not record, a bad output path."""
 

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
-
-from ..errors import MissingExtraError
+from ..errors import require_extra
 
 INSTALL_HINT = "pip install 'nnctl[onnx]'"
 
 
 def require(module: str):
     """Import ``module`` (onnx, onnxruntime) or say in one line how to install it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise MissingExtraError(f"ONNX export needs the {module} package, which is not installed: {INSTALL_HINT}") from None
+    return require_extra(module, f"ONNX export needs the {module} package, which is not installed: {INSTALL_HINT}")

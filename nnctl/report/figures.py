@@ -11,7 +11,7 @@ import io
 import re
 from pathlib import Path
 
-from ..errors import MissingExtraError, PlotError
+from ..errors import PlotError, require_extra
 from ..runs.atomic import atomic_write_bytes
 
 INSTALL_HINT = "plots need matplotlib, which is not installed; install it with: pip install 'nnctl[plot]'"
@@ -31,11 +31,7 @@ DPI = 110
 
 def require_matplotlib():
     """The matplotlib package, or a MissingExtraError carrying the one-line install hint."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise MissingExtraError(INSTALL_HINT) from None
-    return matplotlib
+    return require_extra("matplotlib", INSTALL_HINT)
 
 
 def new_figure(width: float = 7.0, height: float = 4.5):

@@ -14,7 +14,7 @@ import os
 import uuid
 from pathlib import Path
 
-from ..errors import ClusterError, MissingExtraError
+from ..errors import ClusterError, require_extra
 from .trial import TrialTask, run_trial
 
 INSTALL_HINT = "--scheduler needs Dask; install it with: pip install 'nnctl[cluster]'"
@@ -30,13 +30,10 @@ def _sees(path: str, token: str) -> bool:
 
 class DaskExecutor:
     def __init__(self, address: str, timeout: float):
-        try:
-            from distributed import Client, KilledWorker, wait
-        except ImportError:
-            raise MissingExtraError(INSTALL_HINT) from None
+        distributed = require_extra("distributed", INSTALL_HINT)
         self.address = address
         try:
-            self.client = Client(address, timeout=f"{timeout}s")  # the default client: distributed.wait needs one
+            self.client = distributed.Client(address, timeout=f"{timeout}s")  # the default client: distributed.wait needs one
         except (OSError, TimeoutError, ValueError) as err:
             raise ClusterError(f"--scheduler {address}: cannot reach a Dask scheduler within {timeout:g} s "
                                f"({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
@@ -46,7 +43,7 @@ class DaskExecutor:
             self.client.close()
             raise ClusterError(f"--scheduler {address}: the scheduler has no workers (start some with `dask worker {address}`)") from None
         self.slots = max(1, sum(self.client.nthreads().values()))
-        self.wait, self.killed_worker = wait, KilledWorker
+        self.wait, self.killed_worker = distributed.wait, distributed.KilledWorker
         self.running: dict = {}  # future -> trial index
 
     def check_shared(self, directory: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MissingExtraError
+from ..errors import require_extra
 from .record import RANKED, SearchRecord
 from .space import Distribution, Space
 
@@ -23,10 +23,7 @@ INSTALL_HINT = "method: tpe needs Optuna; install it with: pip install 'nnctl[tu
 
 class TpeSampler:
     def __init__(self, space: Space, minimize: bool):
-        try:
-            import optuna
-        except ImportError:
-            raise MissingExtraError(INSTALL_HINT) from None
+        optuna = require_extra("optuna", INSTALL_HINT)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.optuna, self.space, self.minimize = optuna, space, minimize
         self.distributions = {d.path: self._optuna_distribution(d) for d in space.distributions}

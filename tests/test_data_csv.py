@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,3 +172,25 @@ def test_ignored_columns_are_neither_inputs_nor_labels(tmp_path):
         csv_dataset(read_table(path), "label", ["label"])
     with pytest.raises(DataError, match="ignore_columns: no column named 'zone'"):
         csv_dataset(read_table(path), "label", ["zone"])
+
+
+def test_eval_records_a_class_the_training_split_never_had(tmp_path):
+    """The warning alone scrolls away in CI logs: `eval --json` and eval.json also say which class and how many rows."""
+    from conftest import invoke_json, write_spec
+
+    iris_like(tmp_path / "iris.csv", n=20, label=lambda i: "a" if i % 2 else "b")
+    iris_like(tmp_path / "test.csv", n=6, label=lambda i: "c" if i < 2 else "a")
+    spec = write_spec(tmp_path, """\
+        data:
+          source: {type: csv, path: iris.csv, test: test.csv}
+          split: {train: 0.8, dev: 0.2, test: 0.0}
+        model:
+          layers: [{units: 3, activation: softmax}]
+        train: {epochs: 2}
+        """)
+    run = invoke_json("train", spec, "--runs-dir", tmp_path / "runs", "--quiet")["run"]
+    test = invoke_json("eval", run, "--split", "test")
+    assert test["unseen_classes"] == {"c": 2}
+    assert invoke_json("eval", run, "--split", "dev")["unseen_classes"] == {}
+    recorded = json.loads((Path(run) / "eval.json").read_text())
+    assert [entry["splits"]["test"]["unseen_classes"] for entry in recorded["checkpoints"].values()] == [{"c": 2}]

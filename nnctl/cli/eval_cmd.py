@@ -96,7 +96,8 @@ def evaluate_run(
     missed += [f"{n} {metrics[n]:.4f} > {v}" for n, v in over.items() if metrics[n] > v]
     if as_json:
         print_json({"run": str(run), "checkpoint": str(model.path), "data": result.source, "examples": result.examples,
-                    "metrics": metrics, "groups": result.groups, "predict_ms": result.predict_ms, **options.to_dict(),
+                    "metrics": metrics, "groups": result.groups, "unseen_classes": result.unseen_classes,
+                    "predict_ms": result.predict_ms, **options.to_dict(),
                     "passed": not missed, "missed": missed})
     else:
         table = Table(title=f"{run} on {result.source} ({result.examples} examples, {model.path.name})")

@@ -130,16 +130,20 @@ def check_classes(splits: Splits, where: str) -> None:
         warn_unseen_classes(splits, name)
 
 
-def warn_unseen_classes(splits: Splits, name: str) -> list[str]:
-    """Warn about (and return) classes that split ``name`` has and the training split never saw."""
+def unseen_classes(splits: Splits, name: str) -> dict[str, int]:
+    """{class: rows} of the classes split ``name`` has and the training split never saw."""
     if splits.task != "classification" or name == "train":
-        return []
+        return {}
     data = getattr(splits, name)
     unseen = np.setdiff1d(np.unique(data.y), np.unique(splits.train.y))
-    for c in unseen:
+    return {splits.class_names[int(c)]: int((data.y == c).sum()) for c in unseen}
+
+
+def warn_unseen_classes(splits: Splits, name: str) -> None:
+    """Warn about each class that split ``name`` has and the training split never saw."""
+    for label, rows in unseen_classes(splits, name).items():
         log.warning("class %r has %d rows in %s but none in train: the model never learned it, so every one of them counts as an error",
-                    splits.class_names[int(c)], int((data.y == c).sum()), name)
-    return [splits.class_names[int(c)] for c in unseen]
+                    label, rows, name)
 
 
 def load_inference_input(path: Path, n_features: int | None = None, label_column: int | str | None = None,

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import Dataset
+from ..data.load import unseen_classes
 from ..errors import MissingSplitError, StrategyError
 from ..nn.metrics import confusion_matrix
 from ..orchestration.model import LoadedModel, all_splits, split_data
@@ -56,6 +57,7 @@ class Evaluation:
     confusion: np.ndarray | None = None
     predict_ms: float | None = None
     labels: np.ndarray | None = None  # multi-label runs: the (m, k) labels, for a per-task table
+    unseen_classes: dict[str, int] = field(default_factory=dict)  # {class: rows} the training split never had
 
 
 def prepared_for(model: LoadedModel, data: Dataset):
@@ -96,6 +98,7 @@ def evaluate_split(run_dir: Path, model: LoadedModel, split: str, options: Optio
     data = split_data(model, split, splits)
     prepared = prepared_for(model, data)
     result = evaluate_data(model, data, split, options, prepared)
+    result.unseen_classes = unseen_classes(splits, split)
     latency, x = None, None
     if split == "dev":
         x = prepared.x  # the split evaluated is the one latency is measured on: prepared once for both
@@ -109,6 +112,7 @@ def evaluate_split(run_dir: Path, model: LoadedModel, split: str, options: Optio
     if x is not None:
         result.predict_ms = predict_ms(model.net, x)
         latency = {"predict_ms": result.predict_ms, "split": "dev", "examples": min(len(x), LATENCY_EXAMPLES), "passes": LATENCY_PASSES}
-    entry = {"examples": result.examples, "metrics": result.metrics, **options.to_dict(), "groups": result.groups}
+    entry = {"examples": result.examples, "metrics": result.metrics, **options.to_dict(), "groups": result.groups,
+             "unseen_classes": result.unseen_classes}
     records.record(run_dir, model.path, split, entry, latency)
     return result

@@ -4,8 +4,9 @@
 # An entry is a config name, trained for its own epochs, or name:epochs to override them.
 # Usage (from the repository root): sh bench/accuracy_runs.sh [config[:epochs] ...]
 set -u
-# MNIST comes from $NNCTL_DATA_MIRROR, else from ../shared/data/mnist beside the repository.
-export NNCTL_DATA_MIRROR=${NNCTL_DATA_MIRROR:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data/mnist}
+# MNIST comes from $NNCTL_DATA_MIRROR, else from ../shared/data/mnist beside the repository
+# (relative: the outputs are committed and name no path of the machine).
+export NNCTL_DATA_MIRROR=${NNCTL_DATA_MIRROR:-../shared/data/mnist}
 RUNS=${RUNS_DIR:-/tmp/benchruns}
 CONFIGS=${*:-"mnist-mlp mnist-lenet5 mnist-resnet"}
 for entry in $CONFIGS; do

@@ -171,8 +171,12 @@ def cpu_line(info: dict) -> str:
 
 
 def save_json(path: str | Path, payload: dict) -> None:
+    """Write ``payload``, naming paths inside the repository relative to it and ../shared as such:
+    results are committed, and no path of the machine that measured them belongs there."""
+    text = json.dumps(payload, indent=2, default=_jsonable)
+    text = text.replace(str(REPO.parent / "shared"), "../shared").replace(str(REPO) + "/", "")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
+    Path(path).write_text(text + "\n")
 
 
 def _jsonable(value):

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from nnctl.spec import parse_spec
-from nnctl.train.blas_threads import IMAGE_TIMEOUT, TIMEOUT_VARIABLE, blas_environment, prepare_blas, splits_batches
+from nnctl.train.blas_threads import SPLIT_TIMEOUT, TIMEOUT_VARIABLE, blas_environment, prepare_blas, splits_batches
 
 DIGITS = "data: {source: {type: digits}}\ntrain: {epochs: 1}\n"
 
@@ -41,7 +41,7 @@ DENSE = "- {units: 16}\n- {units: 10, activation: softmax}\n"
 def test_only_layers_that_split_the_batch_over_two_threads_ask_for_sleeping_blas_threads(layers, splits):
     model = _model(layers)
     assert splits_batches(model) is splits
-    assert blas_environment(model, environ={}) == ({TIMEOUT_VARIABLE: IMAGE_TIMEOUT} if splits else {})
+    assert blas_environment(model, environ={}) == ({TIMEOUT_VARIABLE: SPLIT_TIMEOUT} if splits else {})
 
 
 def test_a_value_the_user_set_is_left_alone():
@@ -72,7 +72,7 @@ print(json.dumps({"env": os.environ.get("OPENBLAS_THREAD_TIMEOUT"), "openblas": 
 """
 
 
-@pytest.mark.parametrize(("layers", "expected"), [(CONV, int(IMAGE_TIMEOUT)), (DENSE, None)])
+@pytest.mark.parametrize(("layers", "expected"), [(CONV, int(SPLIT_TIMEOUT)), (DENSE, None)])
 def test_train_sets_the_timeout_before_openblas_loads(tmp_path, layers, expected):
     assert TIMEOUT_VARIABLE in READ_BACK
     spec = tmp_path / "spec.yaml"
@@ -94,6 +94,6 @@ def test_tune_workers_inherit_the_policy(tmp_path):
     search = "search: {trials: 2, parameters: {train.learning_rate: {log_uniform: [0.001, 0.1]}}}\n"
     conv = load_plan(DIGITS + search + "model:\n  layers:\n" + textwrap.indent(CONV, "    "), "spec.yaml", (), None)
     dense = load_plan(DIGITS + search + "model:\n  layers:\n" + textwrap.indent(DENSE, "    "), "spec.yaml", (), None)
-    env = {} if TIMEOUT_VARIABLE in os.environ else {TIMEOUT_VARIABLE: IMAGE_TIMEOUT}
+    env = {} if TIMEOUT_VARIABLE in os.environ else {TIMEOUT_VARIABLE: SPLIT_TIMEOUT}
     assert _executor(1, None, 1.0, None, conv).environment == env
     assert _executor(1, None, 1.0, None, dense).environment == {}

@@ -384,6 +384,7 @@ def test_convolution_over_batch_halves_is_the_one_pass_result_exactly(monkeypatc
     (3, 4, 2, 3, 15, 12, 2),    # stride 2
     (2, 7, 7, 3, 24, 16, 1),    # many blocks per row
     (2, 5, 1, 3, 21, 21, 1),    # one block: the whole row
+    (2, 3, 4, 2, 2, 6, 3),      # windows narrower than the step: gaps between blocks
 ])
 def test_the_block_and_band_routes_of_the_input_gradient_agree_to_the_bit(m, out_h, blocks, rows, width, step, stride):
     rng = np.random.default_rng(3)

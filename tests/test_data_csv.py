@@ -192,5 +192,6 @@ def test_eval_records_a_class_the_training_split_never_had(tmp_path):
     test = invoke_json("eval", run, "--split", "test")
     assert test["unseen_classes"] == {"c": 2}
     assert invoke_json("eval", run, "--split", "dev")["unseen_classes"] == {}
+    assert invoke_json("eval", run, "--data", tmp_path / "test.csv")["unseen_classes"] is None  # not checked, not "none"
     recorded = json.loads((Path(run) / "eval.json").read_text())
     assert [entry["splits"]["test"]["unseen_classes"] for entry in recorded["checkpoints"].values()] == [{"c": 2}]

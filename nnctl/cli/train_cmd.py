@@ -81,7 +81,8 @@ def _prepare_blas(spec) -> None:
 
 
 def _stored_spec(run_dir: Path):
-    """The spec a run stored, or None when it cannot be read here (resuming then reports why)."""
+    """The spec a run stored, or None when it cannot be read here: the resume itself reads the
+    checkpoint's copy (and reports a damaged run), only the BLAS wait policy is then left out."""
     from ..errors import NnctlError
     from ..runs.names import SPEC_FILE
     from ..spec import load_spec

@@ -24,7 +24,7 @@ In general W[u, v, c′, c] sits in T at row (u, j·s + v, c′) and column (j, 
 for each block position j; every other entry stays zero.  dW is the sum of dT
 over those b positions, and the input gradient is dZ · Tᵀ, a window gradient per
 block, added back onto the input map in a few slice-adds (fH per band of b·s
-columns).  Patches are copied from a strided view of the padded input, each
+columns, or per block when a row has few blocks: ``_add_windows``).  Patches are copied from a strided view of the padded input, each
 window row one contiguous run; a trailing column of ones meets T's last row,
 the biases, so the same product adds them.
 """

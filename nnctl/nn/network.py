@@ -21,8 +21,8 @@ from .layers import Dropout, Flatten, Layer
 from .losses import Loss
 
 # Inference runs in chunks this size: larger ones gain nothing for dense layers (the MNIST MLP
-# evaluated 60,000 images in 0.147 s at 256 rows, 0.137–0.151 s at 1,024–8,192) and push
-# convolutions' patch matrices out of cache (LeNet-5: 1.28 s at 256, 2.25 s at 4,096);
+# evaluated 60,000 images in 0.149 s at 256 rows, 0.140–0.153 s at 1,024–8,192) and push
+# convolutions' patch matrices out of cache (LeNet-5: 0.90 s at 256, 1.48 s at 4,096);
 # `bench/*.py --eval-chunks` measures it.
 INFERENCE_BATCH = 256
 

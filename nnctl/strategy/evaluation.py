@@ -57,7 +57,7 @@ class Evaluation:
     confusion: np.ndarray | None = None
     predict_ms: float | None = None
     labels: np.ndarray | None = None  # multi-label runs: the (m, k) labels, for a per-task table
-    unseen_classes: dict[str, int] = field(default_factory=dict)  # {class: rows} the training split never had
+    unseen_classes: dict[str, int] | None = None  # {class: rows} the training split never had; None: not checked (a file)
 
 
 def prepared_for(model: LoadedModel, data: Dataset):

@@ -9,7 +9,7 @@ numbers as its own:
                                  "latency": {"split": "dev", "examples": 64, "passes": 5},
                                  "splits": {"dev": {"examples": 300, "metrics": {...},
                                                     "threshold": null, "weights": {}, "group_by": null,
-                                                    "groups": {...}}}}}}
+                                                    "groups": {...}, "unseen_classes": {"c": 2}}}}}}
 
 Written by atomic replacement (a kill leaves the old file or the new one).
 """

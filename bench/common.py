@@ -51,16 +51,16 @@ def threads_from_argv(argv: list[str], default: int = DEFAULT_THREADS) -> int:
     return default
 
 
-def pin_threads(n: int, config: str | None = None) -> None:
+def pin_threads(n: int, config_path: str | None = None) -> None:
     """Set every thread-count variable to ``n``, and the OpenBLAS variables `nnctl train` chooses for the
-    network of ``config``, if given (nnctl/train/blas_threads.py); re-exec if a numerical library is already loaded.
+    network of ``config_path``, if given (nnctl/train/blas_threads.py); re-exec if a numerical library is
+    already loaded.
 
     Call at the very top of a benchmark script, before importing numpy, torch or sklearn.
     """
-    from nnctl.spec import load_spec
     from nnctl.train.blas_threads import blas_environment
 
-    wanted = {var: str(n) for var in THREAD_VARS} | (blas_environment(load_spec(REPO / config).model) if config else {})
+    wanted = {var: str(n) for var in THREAD_VARS} | (blas_environment(config(config_path).model) if config_path else {})
     changed = any(os.environ.get(var) != value for var, value in wanted.items())
     os.environ.update(wanted)
     loaded = [name for name in ("numpy", "torch", "scipy", "sklearn") if name in sys.modules]
@@ -839,8 +839,9 @@ def profile_step(bench: Bench, args, steps: int) -> None:
 # ====================================================================== the GEMM bound
 
 
-def record_gemms(net, x, y) -> list[tuple]:
-    """The matrix products of one training step of ``net`` on (x, y), recorded as the step runs.
+def record_gemms(run, spec) -> tuple:
+    """A fresh network of ``spec`` and the matrix products of its training step on the run's first
+    batch, recorded as the step runs.
 
     Every GEMM of nnctl's core (dense layers, the convolutions' patch products) goes
     through ``np.matmul``; for each call this keeps the shape and memory layout of
@@ -855,12 +856,14 @@ def record_gemms(net, x, y) -> list[tuple]:
         calls.append((_layout(a), _layout(b), None if out is None else _layout(out), np.result_type(a, b).name))
         return original(a, b, out=out, **kwargs)
 
+    net, _ = fresh_net(spec, run.net.input_shape)
+    train, batch = run.data["train"], spec.train.batch_size
     np.matmul = recording
     try:
-        net.loss_and_grad(x, y)
+        net.loss_and_grad(train.x[:batch], train.targets[:batch])
     finally:
         np.matmul = original
-    return calls
+    return net, calls
 
 
 def _layout(a) -> tuple:
@@ -907,9 +910,7 @@ def gemm_table(bench: Bench, args) -> None:
     """Each GEMM of one training step replayed alone: which of them the GEMM bound is made of."""
     run = load_run(bench, args)
     spec = make_spec(bench, args, args.batch_sizes[0], 1)
-    net, _ = fresh_net(spec, run.net.input_shape)
-    train, batch = run.data["train"], spec.train.batch_size
-    calls = record_gemms(net, train.x[:batch], train.targets[:batch])
+    _, calls = record_gemms(run, spec)
     rows, total = [], 0.0
     for call in calls:
         t = time_gemms([call], seconds=0.5, blocks=5)
@@ -917,7 +918,7 @@ def gemm_table(bench: Bench, args) -> None:
         a, b = call[0], call[1]
         rows.append([f"{a[0]} {a[1]}", f"{b[0]} {b[1]}", f"{1e3 * t:.3f}", f"{gemm_flops([call]) / t / 1e9:.0f}"])
     print(f"machine: {cpu_line(machine_info())}")
-    print(f"GEMMs of one step: {bench.title}, B={batch}, float32, {args.threads} threads; each replayed alone, median of 5 blocks")
+    print(f"GEMMs of one step: {bench.title}, B={spec.train.batch_size}, float32, {args.threads} threads; each replayed alone, median of 5 blocks")
     print(table(["A (shape, layout)", "B (shape, layout)", "ms", "GFLOP/s"], rows, right={2, 3}))
     print(f"all {len(calls)}: {1e3 * total:.3f} ms, {gemm_flops(calls) / total / 1e9:.0f} GFLOP/s")
 
@@ -927,11 +928,9 @@ def run_gemm_bound(bench: Bench, run, spec, args) -> dict:
     (same shapes, layouts and BLAS as nnctl's step, recorded from it), as if nothing else ran."""
     import numpy as np
 
-    net, _ = fresh_net(spec, run.net.input_shape)
-    train, batch = run.data["train"], spec.train.batch_size
-    calls = record_gemms(net, train.x[:batch], train.targets[:batch])
+    net, calls = record_gemms(run, spec)
     step = time_gemms(calls)
-    n_batches = math.ceil(len(train) / batch)
+    n_batches = math.ceil(len(run.data["train"]) / spec.train.batch_size)
     return {"epoch_times": [n_batches * step] * spec.train.epochs, "accuracy": None, "dtype": str(np.dtype(net.dtype)),
             "gemms": [{"a": a, "b": b, "out": o, "dtype": d} for a, b, o, d in calls], "step_s": step,
             "gflops": gemm_flops(calls) / step / 1e9}

@@ -35,7 +35,11 @@ def train(
         raise fail("--repair-metrics goes with --resume RUN")
     with user_errors(str(spec_file) if spec_file else None, overrides):
         spec = load_spec(spec_file, overrides) if spec_file else None
-    _prepare_blas(spec or _stored_spec(resume))  # before NumPy loads OpenBLAS
+    chosen = spec or _stored_spec(resume)
+    if chosen is not None:
+        from ..train.blas_threads import prepare_blas
+
+        prepare_blas(chosen.model)  # how OpenBLAS's threads wait for this network: before NumPy loads it
     from ..orchestration.start import resume_run, start_run
     from ..train.loop import Reporter, StopReason, stop_on_signals
     from .progress import LiveReporter, PlainReporter
@@ -70,14 +74,6 @@ def train(
         )
     if result.stop_reason == StopReason.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
-
-
-def _prepare_blas(spec) -> None:
-    """Choose how OpenBLAS's threads wait for this network, while NumPy is not loaded yet."""
-    if spec is not None:
-        from ..train.blas_threads import prepare_blas
-
-        prepare_blas(spec.model)
 
 
 def _stored_spec(run_dir: Path):

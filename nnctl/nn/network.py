@@ -185,7 +185,7 @@ class Network:
             return chunk
 
         parts = [prefix(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-        return np.ascontiguousarray(np.concatenate(parts)) if parts else x[:0]
+        return np.concatenate(parts) if parts else x[:0]
 
     def lr_scales(self) -> np.ndarray | None:
         """Per-entry learning-rate multipliers of the trainable prefix, or None when all are 1."""

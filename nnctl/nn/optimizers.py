@@ -2,8 +2,10 @@
 
 Hyperparameters have no defaults here: the spec's schema holds them, once.
 
-Each step is a handful of whole-vector NumPy operations writing into
-preallocated scratch space.  Moment vectors whose gradients are always zero
+Each class's ``update`` is the definition: a handful of whole-vector NumPy
+operations writing into preallocated scratch space.  A step runs the active
+kernels' version of it (``kernels/``: this one, or one compiled pass over θ
+doing the same arithmetic in the same order).  Moment vectors whose gradients are always zero
 (blank image borders) decay towards denormal floats, which CPUs process very
 slowly; every ``FLUSH_EVERY`` steps such values are flushed to zero.
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from . import kernels
 
 FLUSH_EVERY = 128
 
@@ -62,12 +66,13 @@ class Optimizer:
 
     def step(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
         self.t += 1
-        self._update(theta, grad, lr)
+        kernels.active().optimizer_step(self, theta, grad, float(lr))
         if self.t % FLUSH_EVERY == 0:
             for arr in self.state.values():
                 flush_denormals(arr)
 
-    def _update(self, theta, grad, lr):
+    def update(self, theta, grad, lr):
+        """The reference update of θ for step ``self.t``, one whole-vector operation at a time."""
         raise NotImplementedError
 
     def _apply(self, theta, step):
@@ -110,7 +115,7 @@ class GradientDescent(Optimizer):
 
     name = "gd"
 
-    def _update(self, theta, grad, lr):
+    def update(self, theta, grad, lr):
         np.multiply(grad, lr, out=self._tmp)
         self._apply(theta, self._tmp)
 
@@ -129,7 +134,7 @@ class Momentum(Optimizer):
         self.beta, self.nesterov = beta, nesterov
         self.grad_weight = (1 - beta) if dampened else 1.0
 
-    def _update(self, theta, grad, lr):
+    def update(self, theta, grad, lr):
         v, tmp = self.state["v"], self._tmp
         v *= self.beta
         np.multiply(grad, self.grad_weight, out=tmp)
@@ -153,7 +158,7 @@ class RMSprop(Optimizer):
         super().__init__(size, dtype, n_decayed)
         self.beta, self.epsilon = beta, epsilon
 
-    def _update(self, theta, grad, lr):
+    def update(self, theta, grad, lr):
         s, tmp = self.state["s"], self._tmp
         s *= self.beta
         np.square(grad, out=tmp)
@@ -185,7 +190,7 @@ class Adam(Optimizer):
         super().__init__(size, dtype, n_decayed)
         self.beta1, self.beta2, self.epsilon, self.weight_decay = beta1, beta2, epsilon, weight_decay
 
-    def _update(self, theta, grad, lr):
+    def update(self, theta, grad, lr):
         v, s, tmp = self.state["v"], self.state["s"], self._tmp
         b1, b2 = self.beta1, self.beta2
         if self.weight_decay:

@@ -31,7 +31,7 @@ from .run_data import run_splits, write_record
 from .splits import load_run_data
 from .transfer import copy_layers, load_source, source_normalizer
 
-RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs", "checkpoint.every_seconds")
+RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs", "checkpoint.every_seconds", "train.kernels")  # kernels: the same bits
 
 
 def metric_names(task: str, splits: dict[str, Prepared], tasks: list[str] = (), train_metrics: str = "full") -> list[str]:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError
+from ..nn import kernels
 from ..nn.network import Network
 from ..nn.optimizers import make_optimizer
 from ..nn.schedules import make_schedule
@@ -115,6 +116,7 @@ class Trainer:
             **train.optimizer.model_dump(exclude={"name"}),
         )
         self.optimizer.lr_scale = net.lr_scales()
+        self.kernels = kernels.select(train.kernels)  # numpy or compiled: the same results, recorded in checkpoints
         self.schedule = make_schedule(train.schedule.name, train.learning_rate, **train.schedule.model_dump(exclude={"name"}))
         self.per_step_lr = getattr(train.schedule, "per", "epoch") == "step"
         self.running = train.train_metrics == "running"  # the train cost is the epoch's mini-batch costs
@@ -160,6 +162,7 @@ class Trainer:
                 "epoch_cost": self.epoch_cost,
                 "stream": getattr(getattr(self.data["train"], "rows", None), "settings", None),
                 "optimizer_segments": self.optimizer.segment_table(),
+                "kernels": self.kernels,
             },
             normalizer=self.facts.normalizer,
             spec_yaml=self.facts.spec_yaml,

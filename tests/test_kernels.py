@@ -7,9 +7,7 @@ over whole training runs, and both agree with the loop definitions of nnctl/nn/c
 from __future__ import annotations
 
 import math
-import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +18,8 @@ from nnctl.nn.activations import ACTIVATIONS
 from nnctl.nn.conv import AvgPool, Conv2D, MaxPool
 from nnctl.nn.conv_reference import avg_pool_backward, conv2d_backward, conv2d_forward, max_pool_backward, pool_forward
 from nnctl.nn.kernels import choice
-from nnctl.nn.optimizers import make_optimizer
-from tests.conftest import h5_datasets, invoke_json, train_run, write_spec
+from nnctl.nn.optimizers import GradientTerms, make_optimizer
+from tests.conftest import h5_datasets, invoke, invoke_json, train_run, write_spec
 
 compiled_only = pytest.mark.skipif(not choice.compiled_installed(), reason="the fast extra (numba) is not installed")
 DTYPES = [np.float32, np.float64]
@@ -233,15 +231,25 @@ OPTIMIZERS = {
 }
 
 
-def optimizer_run(key, size, dtype, steps, lr_scale=False, grow=False):
-    """θ and the optimizer's state after ``steps`` steps of gradients with zeros and tiny values (denormal
-    moments get flushed at step 128), weight decay on two ranges, a new segment half-way when ``grow``."""
+TERMS = {
+    "no terms": None,
+    "l2 l1": GradientTerms(0.01, 0.002, None),
+    "clip": GradientTerms(0.0, 0.0, 0.5),
+    "l1 clip": GradientTerms(0.0, 0.003, 1.0),
+}
+
+
+def optimizer_run(key, size, dtype, steps, lr_scale=False, grow=False, terms=None):
+    """θ, the last dθ and the optimizer's state after ``steps`` steps of gradients with zeros and tiny values
+    (denormal moments get flushed at step 128), weight decay and ``terms`` on two ranges of weights (some of
+    them exactly zero), a new segment half-way when ``grow``."""
     name, hyper = OPTIMIZERS[key]
     rng = np.random.default_rng(size)
     start = size // 2 if grow else size
     decayed = [(0, start // 3), (start // 2, start)]
     opt = make_optimizer(name, start, dtype, decayed, **hyper)
     theta = rng.standard_normal(size).astype(dtype)
+    theta[::11] = 0
     for t in range(steps):
         if grow and t == steps // 2:
             scale = np.linspace(0.5, 2, size).astype(dtype) if lr_scale else None
@@ -250,8 +258,8 @@ def optimizer_run(key, size, dtype, steps, lr_scale=False, grow=False):
             opt.lr_scale = np.linspace(0.1, 1, start).astype(dtype)
         n = opt.size
         grad = (rng.standard_normal(n) * rng.choice([1.0, 1e-3, 0.0], n)).astype(dtype)
-        opt.step(theta[:n], grad, 0.01 / (1 + t % 7))
-    return [theta, *opt.state.values()]
+        opt.step(theta[:n], grad, 0.01 / (1 + t % 7), terms)
+    return [theta, grad, *opt.state.values()]
 
 
 @compiled_only
@@ -259,8 +267,20 @@ def optimizer_run(key, size, dtype, steps, lr_scale=False, grow=False):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(("size", "lr_scale", "grow"), [(1, False, False), (1001, False, False), (1001, True, False),
                                                         (400, False, True), (400, True, True)])
-def test_optimizer_updates_give_the_same_bits(key, dtype, size, lr_scale, grow, threads):
-    in_both(lambda: optimizer_run(key, size, dtype, 130, lr_scale, grow))
+@pytest.mark.parametrize("terms", TERMS)
+def test_optimizer_updates_give_the_same_bits(key, dtype, size, lr_scale, grow, terms, threads):
+    in_both(lambda: optimizer_run(key, size, dtype, 130, lr_scale, grow, TERMS[terms]))
+
+
+def test_gradient_terms_are_the_penalty_gradient_and_clipping_by_value():
+    """The reference step with terms: dθ gets λ2/m·w + λ1/(2m)·sign(w) on the weights only, then is clipped."""
+    opt = make_optimizer("gd", 4, np.float64, [(0, 2)])
+    theta, grad = np.array([2.0, -3.0, 5.0, 0.0]), np.array([0.1, 0.2, 0.3, -4.0])
+    terms = GradientTerms.of_batch(l2=0.5, l1=0.2, m=2, clip_value=1.0)
+    assert terms == GradientTerms(0.25, 0.05, 1.0) and GradientTerms.of_batch(0.0, 0.0, 8, None) is None
+    opt.step(theta, grad, 1.0, terms)
+    np.testing.assert_array_equal(grad, [min(0.1 + 0.5 + 0.05, 1.0), 0.2 - 0.75 - 0.05, 0.3, -1.0])
+    np.testing.assert_array_equal(theta, [2.0 - 0.65, -3.0 + 0.6, 5.0 - 0.3, 1.0])
 
 
 # ---------------------------------------------------------------- selection
@@ -285,11 +305,14 @@ def test_compiled_without_numba_is_one_clear_line(monkeypatch):
     assert kernels.active().NAME == "numpy"
 
 
-def test_version_names_the_kernels_auto_runs():
-    out = subprocess.run([str(Path(sys.executable).parent / "nnctl"), "--version"],
-                         capture_output=True, text=True, check=True).stdout.splitlines()
-    assert out[0].startswith("nnctl ")
-    assert out[1].startswith("kernels: compiled, numba" if choice.compiled_installed() else "kernels: numpy")
+def test_spec_show_names_the_kernels_a_run_would_use(tiny_spec, monkeypatch):
+    installed = choice.compiled_installed()
+    auto = invoke("spec", "show", tiny_spec, "--no-layers").stderr
+    assert ("kernels: compiled, numba" if installed else "kernels: numpy (train.kernels: auto; pip install") in auto
+    assert "kernels: numpy (train.kernels: numpy)" in invoke("spec", "show", tiny_spec, "--no-layers", "--set", "train.kernels=numpy").stderr
+    monkeypatch.setattr(choice, "compiled_installed", lambda: False)
+    missing = invoke("spec", "show", tiny_spec, "--no-layers", "--set", "train.kernels=compiled").stderr
+    assert "numba is not installed: training will stop; pip install 'nnctl[fast]'" in missing
 
 
 # ---------------------------------------------------------------- whole runs: the same bits, and resume across both
@@ -306,7 +329,8 @@ model:
     - {type: avgpool, size: 2}
     - {units: 12, activation: leaky_relu}
     - {units: 10, activation: softmax}
-train: {epochs: 4, batch_size: 32, learning_rate: 0.01, optimizer: {name: adam, weight_decay: 0.01}}
+train: {epochs: 4, batch_size: 32, learning_rate: 0.01, optimizer: {name: adam, weight_decay: 0.01}, clip: {value: 0.05}}
+regularization: {l2: 0.02, l1: 0.01}
 """
 
 

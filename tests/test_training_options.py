@@ -83,17 +83,18 @@ def test_early_stopping_monitors_what_picks_best_h5(tmp_path):
 
 @pytest.fixture
 def clipped_gradients(monkeypatch):
-    """Every gradient the training loop clips, copied right after clipping (the loop reuses its buffer)."""
-    from nnctl.train import loop
+    """Every gradient the optimizer stepped with, copied after the step (clipping by value happens inside the
+    step, which leaves the clipped gradient in its buffer; the loop reuses that buffer)."""
+    from nnctl.nn.optimizers import Optimizer
 
     seen = []
-    original = loop.clip_gradient
+    original = Optimizer.step
 
-    def spy(grad, norm, value):
-        original(grad, norm, value)
+    def spy(self, theta, grad, lr, terms=None):
+        original(self, theta, grad, lr, terms)
         seen.append(grad.copy())
 
-    monkeypatch.setattr(loop, "clip_gradient", spy)
+    monkeypatch.setattr(Optimizer, "step", spy)
     return seen
 
 

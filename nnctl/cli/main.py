@@ -47,10 +47,7 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from ..nn.kernels.choice import describe
-
         print(f"nnctl {__version__}")
-        print(describe())
         raise typer.Exit()
 
 

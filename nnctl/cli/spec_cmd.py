@@ -68,6 +68,9 @@ def show(
     if parts is not None:
         stderr.print(layer_table(parts.net, spec, parts.transfer))
         stderr.print(memory_line(spec, parts.net), markup=False, highlight=False, soft_wrap=True)
+    from ..nn.kernels.choice import describe
+
+    stderr.print(describe(spec.train.kernels), markup=False, highlight=False, soft_wrap=True)
 
 
 def layer_table(net, spec, transfer: dict[str, str]) -> Table:

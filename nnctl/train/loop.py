@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import CheckpointError
 from ..nn import kernels
 from ..nn.network import Network
-from ..nn.optimizers import make_optimizer
+from ..nn.optimizers import GradientTerms, make_optimizer
 from ..nn.schedules import make_schedule
 from ..runs import rundir
 from ..runs.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -217,6 +217,7 @@ class Trainer:
         spec, net, opt = self.spec, self.net, self.optimizer
         l2, l1 = spec.regularization.l2, spec.regularization.l1
         clip = spec.train.clip
+        fused = not (clip and clip.norm is not None)  # clipping by norm needs the whole gradient before the step
         augment = Augmenter(spec.train.augment, self.streams["augment"]) if spec.train.augment else None
         batches = None
         running = self.running
@@ -240,18 +241,19 @@ class Trainer:
                 xb, yb = batches[k]
                 if augment:
                     xb = augment(xb)
-                cost = net.loss_and_grad(xb, yb, l2, l1, start)
+                cost = net.loss_and_grad(xb, yb, l2, l1, start, penalty_gradient=not fused)
                 if not math.isfinite(cost):
                     self.stop_reason = StopReason.diverged
                     break
                 if running:
                     self.epoch_cost[0] += (cost - net.penalty(len(xb), l2, l1)) * len(xb)
                     self.epoch_cost[1] += len(xb)
-                if clip:
+                if not fused:
                     clip_gradient(net.trainable_grad, clip.norm, clip.value)
                 if self.per_step_lr:
                     lr = self.schedule(epoch, opt.t + 1)
-                opt.step(net.trainable_theta, net.trainable_grad, lr)
+                terms = GradientTerms.of_batch(l2, l1, len(xb), clip.value if clip else None) if fused else None
+                opt.step(net.trainable_theta, net.trainable_grad, lr, terms)
                 self.batch = k + 1
                 self.log.add_step(cost, lr)
                 reporter.step(k + 1, cost)

@@ -23,8 +23,12 @@ def resolve(choice: str) -> str:
     return choice
 
 
-def describe() -> str:
-    """One line for ``nnctl --version``: what ``train.kernels: auto`` runs here."""
-    if not compiled_installed():
+def describe(choice: str) -> str:
+    """One line for ``spec show``: which kernels ``train.kernels: choice`` runs on this machine."""
+    if choice == "numpy":
+        return "kernels: numpy (train.kernels: numpy)"
+    if compiled_installed():
+        return f"kernels: compiled, numba {metadata.version('numba')} (train.kernels: {choice})"
+    if choice == "auto":
         return "kernels: numpy (train.kernels: auto; pip install 'nnctl[fast]' for the compiled ones)"
-    return f"kernels: compiled, numba {metadata.version('numba')} (train.kernels: auto)"
+    return "kernels: compiled, but numba is not installed: training will stop; pip install 'nnctl[fast]'"

@@ -301,23 +301,52 @@ def softmax_ce_grad(z, y, out):
 # ------------------------------------------------------------------ optimizers
 #
 # One pass over θ[lo:hi] per chunk: a chunk is a run of entries sharing a step count (a fine-tuning
-# segment) and a weight-decay status; usually the whole vector. ``scale`` is the per-entry learning-rate
-# scale (empty: none). Each line is one of the reference's whole-vector operations, in its order.
+# segment) and whether they are penalized weights; usually the whole vector, or the weights and the rest.
+# ``terms`` = (penalized, λ2/m, λ1/(2m), clipping, clip value): the gradient terms the reference adds to dθ
+# before the update, and clipping by value; the final dθ is written back, as the reference leaves it.
+# ``scale`` is the per-entry learning-rate scale (empty: none). Each line is one of the reference's
+# whole-vector operations, in its order.
+
+
+@njit(cache=True)
+def _gradient(theta, grad, i, penalized, l2, l1, clipping, clip):
+    g = grad[i]
+    if penalized:
+        w = theta[i]
+        if l2 != 0:
+            g = g + l2 * w
+        if l1 != 0:  # + λ1·sign(w), kept in the array's dtype: ±λ1, +0 (λ1 − λ1) at zero, NaN for NaN
+            if w > 0:
+                g = g + l1
+            elif w < 0:
+                g = g - l1
+            elif w == 0:
+                g = g + (l1 - l1)
+            else:
+                g = g + w
+    if clipping:  # np.clip(g, −c, c): NaN passes through
+        if g == g and not g > -clip:
+            g = -clip
+        if g == g and not g < clip:
+            g = clip
+    if penalized or clipping:
+        grad[i] = g
+    return g
 
 
 @njit(**_JIT)
-def _gd(theta, grad, lo, hi, lr, scale):
+def _gd(theta, grad, lo, hi, lr, scale, penalized, l2, l1, clipping, clip):
     for i in prange(lo, hi):
-        step = grad[i] * lr
+        step = _gradient(theta, grad, i, penalized, l2, l1, clipping, clip) * lr
         if scale.size:
             step = step * scale[i]
         theta[i] = theta[i] - step
 
 
 @njit(**_JIT)
-def _momentum(theta, grad, v, lo, hi, lr, beta, grad_weight, nesterov, scale):
+def _momentum(theta, grad, v, lo, hi, lr, beta, grad_weight, nesterov, scale, penalized, l2, l1, clipping, clip):
     for i in prange(lo, hi):
-        g = grad[i] * grad_weight
+        g = _gradient(theta, grad, i, penalized, l2, l1, clipping, clip) * grad_weight
         velocity = v[i] * beta + g
         v[i] = velocity
         step = (g + velocity * beta) if nesterov else velocity
@@ -328,9 +357,9 @@ def _momentum(theta, grad, v, lo, hi, lr, beta, grad_weight, nesterov, scale):
 
 
 @njit(**_JIT)
-def _rmsprop(theta, grad, s, lo, hi, lr, beta, one_minus_beta, epsilon, scale):
+def _rmsprop(theta, grad, s, lo, hi, lr, beta, one_minus_beta, epsilon, scale, penalized, l2, l1, clipping, clip):
     for i in prange(lo, hi):
-        g = grad[i]
+        g = _gradient(theta, grad, i, penalized, l2, l1, clipping, clip)
         mean_square = s[i] * beta + (g * g) * one_minus_beta
         s[i] = mean_square
         step = (g / (np.sqrt(mean_square) + epsilon)) * lr
@@ -340,15 +369,16 @@ def _rmsprop(theta, grad, s, lo, hi, lr, beta, one_minus_beta, epsilon, scale):
 
 
 @njit(**_JIT)
-def _adam(theta, grad, v, s, lo, hi, b1, one_minus_b1, b2, one_minus_b2, epsilon, factor, decay, decay_rate, scale):
+def _adam(theta, grad, v, s, lo, hi, b1, one_minus_b1, b2, one_minus_b2, epsilon, factor, decay, decay_rate, scale,
+          penalized, l2, l1, clipping, clip):
     """decay 1: θ·(1 − αλ) before the step (AdamW); decay 2: θ − (αλ·scale)·θ, with per-entry scales."""
     for i in prange(lo, hi):
+        g = _gradient(theta, grad, i, penalized, l2, l1, clipping, clip)
         th = theta[i]
         if decay == 1:
             th = th * decay_rate
         elif decay == 2:
             th = th - (decay_rate * scale[i]) * th
-        g = grad[i]
         first = v[i] * b1 + g * one_minus_b1
         second = s[i] * b2 + (g * g) * one_minus_b2
         v[i] = first
@@ -359,46 +389,51 @@ def _adam(theta, grad, v, s, lo, hi, b1, one_minus_b1, b2, one_minus_b2, epsilon
         theta[i] = th - step
 
 
-def _chunks(optimizer, decays: bool):
-    """(lo, hi, step count, decayed) runs of θ: cut at segment starts, and at weight-decay range ends when
-    the optimizer decays weights."""
+def _chunks(optimizer, by_weights: bool):
+    """(lo, hi, step count, penalized) runs of θ: cut at segment starts, and at the penalized weights' range
+    ends when something acts on the weights alone (weight decay, L1/L2)."""
     n = optimizer.size
     starts = [int(lo) for lo in optimizer.segments]
     firsts = [int(t) for t in optimizer.segment_steps]
-    ranges = [(r.start or 0, n if r.stop is None else min(r.stop, n)) for r in optimizer.decayed] if decays else []
+    ranges = [(r.start or 0, n if r.stop is None else min(r.stop, n)) for r in optimizer.decayed] if by_weights else []
     cuts = sorted({0, n, *starts, *(x for r in ranges for x in r if 0 <= x <= n)})
     for lo, hi in zip(cuts, cuts[1:]):
         segment = max(k for k, start in enumerate(starts) if start <= lo)
         yield lo, hi, optimizer.t - firsts[segment], any(a <= lo < b for a, b in ranges)
 
 
-def optimizer_step(optimizer, theta, grad, lr):
-    """The update fused into one pass over each chunk of θ (see ``Optimizer.update`` for the formulas)."""
+def optimizer_step(optimizer, theta, grad, lr, terms=None):
+    """The update fused into one pass over each chunk of θ (see ``Optimizer.update`` for the formulas),
+    with ``terms`` (``GradientTerms``) applied to dθ on the way."""
     dtype = theta.dtype.type
     scale = optimizer.lr_scale if optimizer.lr_scale is not None else np.empty(0, theta.dtype)
-    name, n = optimizer.name, optimizer.size
-    if name == "gd":
-        _gd(theta, grad, 0, n, dtype(lr), scale)
-    elif name == "momentum":
-        _momentum(theta, grad, optimizer.state["v"], 0, n, dtype(lr), dtype(optimizer.beta), dtype(optimizer.grad_weight),
-                  optimizer.nesterov, scale)
-    elif name == "rmsprop":
-        b = optimizer.beta
-        _rmsprop(theta, grad, optimizer.state["s"], 0, n, dtype(lr), dtype(b), dtype(1 - b), dtype(optimizer.epsilon), scale)
-    elif name == "adam":
-        b1, b2, wd = optimizer.beta1, optimizer.beta2, optimizer.weight_decay
-        for lo, hi, t, decayed in _chunks(optimizer, bool(wd)):
+    l2, l1 = (terms.l2, terms.l1) if terms else (0.0, 0.0)
+    clipping = terms is not None and terms.clip_value is not None
+    gradient = (dtype(l2), dtype(l1), clipping, dtype(terms.clip_value if clipping else 0))
+    name = optimizer.name
+    wd = getattr(optimizer, "weight_decay", 0)
+    for lo, hi, t, weights in _chunks(optimizer, bool(wd or l2 or l1)):
+        if name == "gd":
+            _gd(theta, grad, lo, hi, dtype(lr), scale, weights, *gradient)
+        elif name == "momentum":
+            _momentum(theta, grad, optimizer.state["v"], lo, hi, dtype(lr), dtype(optimizer.beta), dtype(optimizer.grad_weight),
+                      optimizer.nesterov, scale, weights, *gradient)
+        elif name == "rmsprop":
+            b = optimizer.beta
+            _rmsprop(theta, grad, optimizer.state["s"], lo, hi, dtype(lr), dtype(b), dtype(1 - b), dtype(optimizer.epsilon),
+                     scale, weights, *gradient)
+        else:
+            b1, b2 = optimizer.beta1, optimizer.beta2
             c2 = math.sqrt(1 - b2**t)
-            decay = 0 if not decayed else (1 if optimizer.lr_scale is None else 2)
+            decay = 0 if not (weights and wd) else (1 if optimizer.lr_scale is None else 2)
             rate = (1 - lr * wd) if decay == 1 else lr * wd
             _adam(theta, grad, optimizer.state["v"], optimizer.state["s"], lo, hi, dtype(b1), dtype(1 - b1), dtype(b2),
-                  dtype(1 - b2), dtype(optimizer.epsilon * c2), dtype(lr * c2 / (1 - b1**t)), decay, dtype(rate), scale)
-    else:
-        numpy_ref.optimizer_step(optimizer, theta, grad, lr)
+                  dtype(1 - b2), dtype(optimizer.epsilon * c2), dtype(lr * c2 / (1 - b1**t)), decay, dtype(rate), scale,
+                  weights, *gradient)
 
 
 _KERNELS = (_max_pool_forward, _pool_backward, _avg_pool_forward, _gather_patches, _scatter_patches,
-            _leaky_relu, _leaky_relu_backward, _shift_rows, _pairwise_sum, _softmax_ce_finish, _gd, _momentum, _rmsprop, _adam)
+            _leaky_relu, _leaky_relu_backward, _shift_rows, _pairwise_sum, _softmax_ce_finish, _gradient, _gd, _momentum, _rmsprop, _adam)
 
 
 def cached() -> bool:

@@ -267,6 +267,20 @@ def softmax_ce_grad(z, y, out):
 # ------------------------------------------------------------------ optimizers
 
 
-def optimizer_step(optimizer, theta, grad, lr):
-    """The optimizer's own whole-vector update (``Optimizer.update``): it is the definition."""
+def add_penalty_gradient(theta, grad, ranges, l2, l1):
+    """dθ += l2·w + l1·sign(w) on the weights, each of ``ranges`` (slices of θ) in turn (l2 = λ2/m, l1 = λ1/(2m))."""
+    for part in ranges:
+        w, dw = theta[part], grad[part]
+        if l2:
+            dw += l2 * w
+        if l1:
+            dw += l1 * np.sign(w)
+
+
+def optimizer_step(optimizer, theta, grad, lr, terms=None):
+    """``terms`` applied to dθ, then the optimizer's own whole-vector update (``Optimizer.update``): it is the definition."""
+    if terms is not None:
+        add_penalty_gradient(theta, grad, optimizer.decayed, terms.l2, terms.l1)
+        if terms.clip_value is not None:
+            np.clip(grad, -terms.clip_value, terms.clip_value, out=grad)
     optimizer.update(theta, grad, lr)

@@ -297,6 +297,23 @@ def test_selection_resolves_auto_and_restores(monkeypatch):
     assert kernels.select("auto") == "numpy"
 
 
+@compiled_only
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_selecting_for_a_dtype_compiles_every_kernel_before_training(dtype, monkeypatch):
+    from nnctl.nn.kernels import compiled
+
+    assert kernels.select("compiled", dtype) == "compiled"
+    called = [kernel for kernel in compiled._KERNELS if kernel.signatures]  # the others are inlined into them
+    assert len(called) >= 13
+    for kernel in called:
+        assert any(np.dtype(dtype).name in str(signature) for signature in kernel.signatures), kernel
+    assert not kernels.compile_pending("compiled") and not kernels.compile_pending("numpy")
+    source = compiled.__file__
+    real = compiled.os.path.getmtime
+    monkeypatch.setattr(compiled.os.path, "getmtime", lambda path: real(path) + (1e6 if path == source else 0))
+    assert kernels.compile_pending("compiled")  # an edited (upgraded) module: its cache is stale
+
+
 def test_compiled_without_numba_is_one_clear_line(monkeypatch):
     monkeypatch.setattr(kernels, "compiled_installed", lambda: False)
     monkeypatch.setitem(sys.modules, "numba", None)  # importing it fails

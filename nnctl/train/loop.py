@@ -116,7 +116,7 @@ class Trainer:
             **train.optimizer.model_dump(exclude={"name"}),
         )
         self.optimizer.lr_scale = net.lr_scales()
-        self.kernels = kernels.select(train.kernels)  # numpy or compiled: the same results, recorded in checkpoints
+        self.kernels = kernels.select(train.kernels, net.dtype)  # numpy or compiled: the same results; in checkpoints
         self.schedule = make_schedule(train.schedule.name, train.learning_rate, **train.schedule.model_dump(exclude={"name"}))
         self.per_step_lr = getattr(train.schedule, "per", "epoch") == "step"
         self.running = train.train_metrics == "running"  # the train cost is the epoch's mini-batch costs

@@ -28,13 +28,18 @@ def active() -> ModuleType:
     return _active or load("numpy")
 
 
-def select(choice: str) -> str:
+def select(choice: str, dtype=None) -> str:
     """Make ``choice`` (auto | numpy | compiled) the active implementation; returns the one chosen.
 
     auto means compiled when the ``fast`` extra is installed; compiled without it raises
-    MissingExtraError with the install hint."""
+    MissingExtraError with the install hint. With ``dtype``, the compiled kernels run once on a tiny
+    network first, so that numba compiles or loads them now rather than in a run's first steps."""
     global _active
     _active = load(resolve(choice))
+    if dtype is not None and _active.NAME == "compiled":
+        from ..warmup import warm_up
+
+        warm_up(dtype)
     return _active.NAME
 
 

@@ -437,9 +437,12 @@ _KERNELS = (_max_pool_forward, _pool_backward, _avg_pool_forward, _gather_patche
 
 
 def cached() -> bool:
-    """Whether numba's disk cache has an entry for every kernel (else their first calls compile them).
-    Read from numba's cache index files; when numba's layout is not the expected one, assume cached."""
+    """Whether numba's disk cache has an entry for every kernel, written after this file last changed (else
+    their first calls compile them). Read from numba's cache index files; when numba keeps them elsewhere
+    than this numba version does, assume cached."""
     try:
-        return all(os.path.exists(kernel._cache._cache_file._index_path) for kernel in _KERNELS)
+        index_files = [kernel._cache._cache_file._index_path for kernel in _KERNELS]
     except AttributeError:
         return True
+    source = os.path.getmtime(__file__)
+    return all(os.path.exists(path) and os.path.getmtime(path) >= source for path in index_files)

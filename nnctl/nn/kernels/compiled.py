@@ -63,29 +63,35 @@ def _max_pool_forward(x, size, stride, y, arg):
                                 y[n, i, j, ch] = value
 
 
+@njit(cache=True)
+def _tap_share(dy, arg, share, n, i, j, ch, k):
+    """What tap k of window (i, j) gets: dy·share (average) or dy·[k is the argmax] (max: ``arg`` not empty)."""
+    if arg.size:
+        return dy[n, i, j, ch] * (1 if arg[n, i, j, ch] == k else 0)
+    return dy[n, i, j, ch] * share
+
+
 @njit(**_JIT)
 def _pool_backward(dy, size, stride, tiled, dx, arg, share):
-    """Tap k of each window gets dy·share (average) or dy·[k is the argmax] (max: ``arg`` not empty), as the
-    reference computes it: assigned where windows tile the map, else added tap by tap onto zeros."""
+    """Each tap's share, as the reference computes it: assigned where windows tile the map (row by row of
+    dx), else added onto zeros tap by tap (the order in which a cell of overlapping windows sums its terms)."""
     m, h, w, c = dy.shape
     for n in prange(m):
-        if not tiled:
-            dx[n] = 0
+        if tiled:
+            for i in range(h):
+                for u in range(size):
+                    for j in range(w):
+                        for v in range(size):
+                            for ch in range(c):
+                                dx[n, i * size + u, j * size + v, ch] = _tap_share(dy, arg, share, n, i, j, ch, u * size + v)
+            continue
+        dx[n] = 0
         for u in range(size):
             for v in range(size):
-                k = u * size + v
                 for i in range(h):
                     for j in range(w):
-                        r, q = i * stride + u, j * stride + v
                         for ch in range(c):
-                            if arg.size:
-                                value = dy[n, i, j, ch] * (1 if arg[n, i, j, ch] == k else 0)
-                            else:
-                                value = dy[n, i, j, ch] * share
-                            if tiled:
-                                dx[n, r, q, ch] = value
-                            else:
-                                dx[n, r, q, ch] += value
+                            dx[n, i * stride + u, j * stride + v, ch] += _tap_share(dy, arg, share, n, i, j, ch, u * size + v)
 
 
 @njit(**_JIT)
@@ -432,7 +438,7 @@ def optimizer_step(optimizer, theta, grad, lr, terms=None):
                   weights, *gradient)
 
 
-_KERNELS = (_max_pool_forward, _pool_backward, _avg_pool_forward, _gather_patches, _scatter_patches,
+_KERNELS = (_max_pool_forward, _tap_share, _pool_backward, _avg_pool_forward, _gather_patches, _scatter_patches,
             _leaky_relu, _leaky_relu_backward, _shift_rows, _pairwise_sum, _softmax_ce_finish, _gradient, _gd, _momentum, _rmsprop, _adam)
 
 

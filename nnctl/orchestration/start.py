@@ -208,9 +208,13 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
 def _resume_locked(run_dir: Path, overrides: list[str], datasets_dir: Path | None, repair_metrics: bool,
                    lock: FolderLock) -> Trainer:
     remove_stale_temporaries(run_dir)
-    if not any((run_dir / name).exists() for name in (rundir.LATEST, rundir.INITIAL)) and (run_dir / rundir.SPEC_FILE).is_file():
+    if not any((run_dir / name).exists() for name in (rundir.LATEST, rundir.INITIAL)):
         # Stopped before its first checkpoint: nothing was trained, so the run starts again where it is.
-        spec = parse_spec((run_dir / rundir.SPEC_FILE).read_text(encoding="utf-8"), str(run_dir / rundir.SPEC_FILE), overrides)
+        spec_file = run_dir / rundir.SPEC_FILE
+        if not spec_file.is_file():
+            raise RunError(f"{run_dir}: nothing to resume: stopped before its spec.yaml was written (no checkpoint, "
+                           "no spec); start the run again from its spec")
+        spec = parse_spec(spec_file.read_text(encoding="utf-8"), str(spec_file), overrides)
         return start_run(spec, None, datasets_dir, run_dir=run_dir, lock=lock)
     path = run_dir / rundir.LATEST
     if not path.exists():  # killed between writing initial.h5 and checkpoint.h5: the same state

@@ -57,9 +57,13 @@ class MetricLog:
         self.iteration["learning_rate"].append(learning_rate)
 
     def add_epoch(self, row: dict[str, float]) -> None:
+        """Append a row; a column new in it reads NaN before, a column missing from it NaN here."""
         n = self.n_epochs
         for name, value in row.items():
-            self.epoch.setdefault(name, [math.nan] * n).append(float(value))
+            column = self.epoch.get(name)
+            if column is None:
+                column = self.epoch[name] = [math.nan] * n
+            column.append(float(value))
         for column in self.epoch.values():
             if len(column) == n:
                 column.append(math.nan)
@@ -136,6 +140,7 @@ class MetricLog:
         f, seal = read_sealed(path, MetricLogError)
         with f:
             log = cls(_run_id(f.attrs.get("run_id"), path))
+            log.iteration = {}
             for group_name, columns in (("iteration", log.iteration), ("epoch", log.epoch)):
                 group = f.get(group_name)
                 if not isinstance(group, h5py.Group):
@@ -195,7 +200,7 @@ def _run_id(value, path: Path) -> str | None:
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if not isinstance(value, str) or not value:
-        raise MetricLogError(f"{path}: damaged: attribute run_id is {value!r}, not a run id")
+        raise MetricLogError(f"{path}: damaged: attribute run_id is not text")
     return value
 
 

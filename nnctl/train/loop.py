@@ -22,7 +22,7 @@ import math
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -143,7 +143,8 @@ class Trainer:
         self.last_saved = self.clock()
         self.best_state = Snapshot()  # the best epoch's state, until best.h5 is written
         self.best_unsaved = False
-        self.last_good = Snapshot()  # the state at the end of the last epoch whose costs were finite
+        self.good_state = Snapshot()  # the last good epoch's state when it is not the best one
+        self.last_good: Checkpoint | None = None  # the state at the end of the last epoch whose costs were finite
         self.diverged_at: int | None = None
         self.lock: FolderLock | None = None  # held by whoever set up the run directory; released when run() ends
 
@@ -201,8 +202,7 @@ class Trainer:
 
     def _write_last_good(self) -> Checkpoint:
         """After a divergence: the run as it stood at the end of its last good epoch, marked diverged."""
-        good = self.last_good.checkpoint
-        good.progress["stop_reason"] = StopReason.diverged
+        good = replace(self.last_good, progress={**self.last_good.progress, "stop_reason": StopReason.diverged})
         self.log.truncate(good.progress["metric_steps"], good.progress["metric_epochs"])
         self._write(good, final=True)
         return good
@@ -231,7 +231,7 @@ class Trainer:
             self.early.load_state(ckpt.progress["early_stopping"])
         log.truncate(ckpt.progress["metric_steps"], ckpt.progress["metric_epochs"])
         self.log = log
-        self.last_good.take(ckpt)
+        self.last_good = self.good_state.take(self._checkpoint())  # a divergence before the next epoch ends goes back here
 
     # ------------------------------------------------------------ the loop
 
@@ -251,8 +251,8 @@ class Trainer:
         augment = Augmenter(spec.train.augment, self.streams["augment"]) if spec.train.augment else None
         batches = None
         running = self.running
-        if self.last_good.checkpoint is None:
-            self.last_good.take(self._checkpoint())  # a divergence in the first epoch goes back here
+        if self.last_good is None:
+            self.last_good = self.good_state.take(self._checkpoint())  # a divergence in the first epoch goes back here
         started = time.perf_counter()
         while self.epoch < spec.train.epochs and not self.stop_reason:
             epoch = self.epoch + 1
@@ -370,15 +370,19 @@ class Trainer:
             self.stop_reason, self.diverged_at = StopReason.diverged, self.optimizer.t
             return
         value = row.get(self.monitor)
-        if value is not None and self._improved(value):
+        improved = value is not None and self._improved(value)
+        if improved:
             self.best = {"metric": self.monitor, "value": value, "epoch": self.epoch}
-            self.best_state.take(self._checkpoint())
-            self.best_unsaved = True
         if self.early and self.early.update(row):
             self.stop_reason = StopReason.early_stopping
+        # One copy of the state: the best one is also the last good one when this epoch improved.
+        if improved:
+            self.last_good, self.best_unsaved = self.best_state.take(self._checkpoint()), True
+        else:
+            self.last_good = self.good_state.take(self._checkpoint())
+        if self.stop_reason:
             self._restore_best()
             return
-        self.last_good.take(self._checkpoint())
         every = self.spec.checkpoint.every_epochs
         if ((every and self.epoch % every == 0) or self._time_due()) and not self.stop_reason \
                 and self.epoch < self.spec.train.epochs:

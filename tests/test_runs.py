@@ -303,10 +303,8 @@ def test_sigkill_while_a_run_starts_or_in_its_first_epoch_leaves_a_run_a_plain_r
         finally:
             proc.kill()
         (run,) = runs.glob("kill-*")
+        assert (run / "spec.yaml").exists()  # the folder appears with its spec in it
         done = run_nnctl("train", "--resume", run, "--quiet", "--json", cwd=tmp_path, env=env)
-        if not (run / "spec.yaml").exists():  # killed within the first write: the folder holds nothing to resume
-            assert "nothing to resume: stopped before its spec.yaml was written" in one_line_error(done.stderr)
-            continue
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["epochs"] == 12
         assert_same_arrays(h5_datasets(reference / "checkpoint.h5"), h5_datasets(run / "checkpoint.h5"),

@@ -161,10 +161,12 @@ def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = Non
     loaded = load_run_data(spec, datasets_dir or default_datasets_dir())
     run = prepare_run(spec, datasets_dir, splits=loaded.splits)
     own_dir = run_dir is None  # a search trial's directory lives in its tune directory: no runs/latest there
-    run_dir = rundir.create_run_dir(runs_dir, spec.name) if own_dir else Path(run_dir)
+    spec_text = spec_to_yaml(spec)
+    run_dir = rundir.create_run_dir(runs_dir, spec.name, spec_text) if own_dir else Path(run_dir)
     try:
         lock = lock or FolderLock.acquire(run_dir)
-        atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
+        if not own_dir:
+            atomic_write_text(run_dir / rundir.SPEC_FILE, spec_text)
         write_record(run_dir, loaded, spec)
         trainer = new_trainer(run, run_dir)
         trainer.lock = lock

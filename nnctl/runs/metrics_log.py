@@ -53,8 +53,8 @@ class MetricLog:
         self._disk: _OnDisk | None = None  # None: unknown (not written by this log): the next save rewrites
 
     def add_step(self, cost: float, learning_rate: float) -> None:
-        self.iteration["cost"].append(cost)
-        self.iteration["learning_rate"].append(learning_rate)
+        self.iteration["cost"].append(float(cost))  # plain floats: the journal writes them as JSON
+        self.iteration["learning_rate"].append(float(learning_rate))
 
     def add_epoch(self, row: dict[str, float]) -> None:
         """Append a row; a column new in it reads NaN before, a column missing from it NaN here."""

@@ -146,7 +146,7 @@ def show_run(
     stdout.print(f"{run}: {summary.status}, {summary.epochs}/{summary.epochs_planned} epochs, best {summary.monitor} "
                  f"{_cell(summary.best_value)} at epoch {_cell(summary.best_epoch)}", markup=False, highlight=False)
     split = info["split"] or {}
-    stdout.print("split: " + ", ".join(f"{k} {v}" for k, v in split.items()), markup=False, highlight=False)
+    stdout.print("split: " + ", ".join(f"{k} {human(v)}" for k, v in split.items() if v is not None), markup=False, highlight=False)
     emit([[name, m["first"], m["last"], m["min"], m["max"], m["at_best"]] for name, m in metrics.items()],
          ["metric", "first", "last", "min", "max", "at best epoch"], Format.table, title="metrics per epoch")
     emit([[name, size] for name, size in files.items()], ["file", "bytes"], Format.table, title="files")

@@ -72,3 +72,16 @@ def test_export_writes_into_the_run_by_default(trained_moons_run):
 def test_eval_of_a_spec_file_says_what_to_pass(tiny_spec):
     message = one_line_error(invoke("eval", tiny_spec, expect=2).stderr)
     assert "a spec file, not a run directory" in message and f"nnctl train {tiny_spec}" in message
+
+
+def test_latest_is_named_by_the_run_it_points_at(trained_run, tmp_path):
+    pytest.importorskip("matplotlib")
+    from nnctl.report.curves import CurveOptions, curves_figure
+    from nnctl.report.history import load_history
+
+    latest = trained_run.parent / "latest"
+    assert latest.is_symlink()
+    assert curves_figure([load_history(latest)], CurveOptions()).get_suptitle() == f"Learning curves: {trained_run.name}"
+    invoke("report", latest, "--out", tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert f"<title>nnctl report: {trained_run.name}</title>" in page and "latest" not in page.split("</h1>")[0]

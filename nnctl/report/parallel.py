@@ -143,7 +143,7 @@ def parallel_svg(view: TuneView) -> str:
         parts.append(_line(view, best, cmap, True))
     room = (WIDTH - LEFT - RIGHT) / max(n_axes - 1, 1) - 8  # between two axes' names
     for k, axis in enumerate(view.parameters):
-        parts.append(_axis(axis_x(k, n_axes), axis.label, _ticks(axis), room))
+        parts.append(_axis(axis_x(k, n_axes), axis.label, _ticks(axis), room if k else min(room, 2 * LEFT - 8)))
     lo, hi = metric_range(view)
     x_metric = axis_x(n_axes - 1, n_axes)
     metric_ticks = [(metric_unit(view, v), f"{v:.4g}") for v in ([lo] if lo == hi else np.linspace(lo, hi, 5))]

@@ -85,6 +85,7 @@ def test_long_headers_become_letters_with_a_legend():
     assert max(len(line) for line in text.splitlines()) <= 60, text
     legend = dict(line.split(maxsplit=1) for line in text.splitlines() if re.match(r"^  [A-Z]+  ", line))
     assert set(legend.values()) >= {"train.learning_rate", "model.layers[0].units"}, text
+    assert list(legend) == sorted(legend) and text.index(" A ") < text.index(" B "), text  # lettered left to right
     for code in legend:
         assert re.search(rf"┃ +{code} +┃", text), text
     _words_whole(text, ["0.9312", "0.0031", "dev_accuracy"])

@@ -114,13 +114,15 @@ def _fit(columns: list[_Column], width: int | None) -> list[int] | None:
     if width is None or sum(c.natural() for c in columns) + _frame(len(columns)) <= width:
         return [c.natural() for c in columns]
     room = width - _frame(len(columns))
-    codes = _codes()
-    # Headers that are wider than their values, longest overhang first: each becomes a letter until the table fits.
+    # Headers that are wider than their values, longest overhang first: more of them become letters (lettered
+    # left to right) until the table fits.
     overhang = sorted((c for c in columns if len(c.header) > max((x.cell_len for x in c.cells), default=0) + 1),
                       key=lambda c: len(c.header) - max((x.cell_len for x in c.cells), default=0), reverse=True)
-    for column in [None, *overhang]:
-        if column is not None:
-            column.code = next(codes)
+    for count in range(len(overhang) + 1):
+        lettered = overhang[:count]
+        codes = _codes()
+        for column in columns:
+            column.code = next(codes) if any(column is c for c in lettered) else None
         narrowest = [c.narrowest() for c in columns]
         if sum(narrowest) <= room:
             return _spread(columns, narrowest, room)

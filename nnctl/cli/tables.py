@@ -104,9 +104,9 @@ def print_table(table: Table, console: Console = stdout, width: int | None = Non
     # Rendered at the table's own width: a console (a pipe's 80 columns) never re-wraps what was laid out to fit.
     lines = console.render_lines(shown, console.options.update_width(sum(widths) + _frame(len(columns))), new_lines=True)
     console.print(Segments([segment for line in lines for segment in line]), soft_wrap=True, end="")
-    legend = [f"  {c.code}  {c.header}" for c in columns if c.code]
-    for line in legend:
-        console.print(Text(line), soft_wrap=True)
+    for column in columns:
+        if column.code:  # the legend of the letters
+            console.print(Text(f"  {column.code}  {column.header}"), soft_wrap=True)
 
 
 def _fit(columns: list[_Column], width: int | None) -> list[int] | None:

@@ -93,13 +93,12 @@ def spec_section(ctx: ReportContext) -> Section:
 
 def data_section(ctx: ReportContext) -> Section:
     data, names = ctx.model.spec.data, ctx.splits.class_names
-    rows = facts(data.source, "source") if data.source is not None else []
+    known = facts(data.source, "source") if data.source is not None else []
     for i, use in enumerate(data.sources or []):
-        rows += facts(use, f"sources[{i}]")
+        known += facts(use, f"sources[{i}]")
     for key in ("limit", "split", "normalize", "relabel"):
-        rows += facts(getattr(data, key), key) if getattr(data, key) is not None else []
-    rows.append(("input shape", human(tuple(ctx.model.net.input_shape), "shape")))
-    facts_table = table(None, [list(row) for row in rows])
+        known += facts(getattr(data, key), key) if getattr(data, key) is not None else []
+    known.append(("input shape", human(tuple(ctx.model.net.input_shape), "shape")))
     header = ["split", "examples"]
     counts = ctx.history.task == "classification" and len(names) <= CLASS_COUNTS_UP_TO
     if counts:
@@ -111,7 +110,7 @@ def data_section(ctx: ReportContext) -> Section:
         if counts:
             row += [str(int(c)) for c in np.bincount(part.y, minlength=len(names))]
         rows.append(row)
-    return Section("data", "Data and splits", facts_table + table(header, rows))
+    return Section("data", "Data and splits", table(None, [list(row) for row in known]) + table(header, rows))
 
 
 def metrics_section(ctx: ReportContext) -> Section:

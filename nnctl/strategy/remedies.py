@@ -30,7 +30,8 @@ def _layers(spec) -> str:
     return f"{len(spec.model.layers)} layers"
 
 
-# Each optimizer of the notes improves on those before it (§6.2–§6.5): the remedy names only the later ones.
+# Each optimizer of the notes improves on those before it (docs/explanation/algorithms.md#optimizers): the remedy
+# names only the later ones.
 OPTIMIZER_LADDER = (("gd", "gradient descent"), ("momentum", "momentum"), ("rmsprop", "RMSprop"), ("adam", "Adam"))
 
 

@@ -196,7 +196,7 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
             raise BuildError(f"--set {item}", f"a resumed run can only change {', '.join(RESUMABLE_CHANGES)}")
     run_dir = Path(rundir.resolve_run(run_dir))
     if not run_dir.is_dir():
-        raise RunError(f"{run_dir}: no such run directory")
+        raise RunError(rundir.not_a_directory(run_dir))
     lock = FolderLock.acquire(run_dir)
     try:
         trainer = _resume_locked(run_dir, overrides, datasets_dir, repair_metrics, lock)

@@ -1,10 +1,9 @@
-"""One writer per folder: an exclusive lock on FOLDER/.lock for as long as a process writes there.
+"""One writer per folder: an exclusive lock on the folder itself for as long as a process writes there.
 
 Two `nnctl train --resume` of one run would otherwise interleave their
-checkpoints and metric logs. The lock is an flock(2) on a file that stays in
-the folder: the kernel drops it when its holder exits, however it exits
-(SIGKILL included), so a lock is never stale and never needs removing. The
-file stays empty: taking the lock changes nothing in the folder.
+checkpoints and metric logs. The lock is an flock(2) on the directory: no file
+is added, the kernel drops it when its holder exits, however it exits
+(SIGKILL included), so a lock is never stale and never needs removing.
 """
 
 from __future__ import annotations
@@ -16,8 +15,6 @@ from pathlib import Path
 from ..errors import RunError
 from .atomic import describe
 
-LOCK_FILE = ".lock"
-
 
 class FolderLock:
     """Held from ``acquire`` until ``release`` (or until the process ends)."""
@@ -27,13 +24,12 @@ class FolderLock:
 
     @classmethod
     def acquire(cls, folder: Path, what: str = "run") -> FolderLock:
-        """Lock ``folder`` or raise RunError naming the process that holds it."""
+        """Lock ``folder`` or raise RunError saying another process holds it (``what`` the folder is)."""
         folder = Path(folder)
-        path = folder / LOCK_FILE
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as err:
-            raise RunError(f"{path}: cannot create the {what}'s lock ({describe(err)})") from None
+            raise RunError(f"{folder}: cannot open the {what} directory ({describe(err)})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

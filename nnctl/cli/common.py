@@ -1,6 +1,7 @@
 """What every command shares: consoles, exit codes, and turning user mistakes into one line.
 
-Exit codes: 0 success; 1 a check that ran and failed; 2 bad usage or invalid
+Exit codes: 0 success; 1 a check that ran and failed (or a search whose every
+trial failed); 2 bad usage or invalid
 spec/input; 3 training diverged; 130 interrupted (Ctrl-C / SIGTERM).
 """
 

@@ -12,7 +12,7 @@ import typer
 from rich.live import Live
 
 from ..errors import ClusterError
-from .common import EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
+from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
 
 if TYPE_CHECKING:
     from ..search.plan import Plan
@@ -68,6 +68,9 @@ def tune(
     if not completed:
         stderr.print(f"search stopped; continue it with: nnctl tune --resume {record.tune_dir}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INTERRUPTED)
+    failed = [t for t in search.record.trials if t.status == "failed"]
+    if failed and len(failed) == len(search.record.trials):
+        raise fail(f"every trial failed; trial {failed[0].index}: {failed[0].message}", EXIT_CHECK_FAILED)
 
 
 def _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, workers, scheduler, connect_timeout):

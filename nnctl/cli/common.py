@@ -30,8 +30,10 @@ def plain() -> bool:
     return bool(os.environ.get("NO_COLOR")) or not sys.stderr.isatty()
 
 
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
+# Data shown as data: no Rich markup ("[/]" in a label would crash, "[link=…]" would hide itself) and no emoji
+# codes (":cat:") in anything printed, table cells and titles included; styles are given as Text objects.
+stdout = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+stderr = Console(stderr=True, highlight=False, markup=False, emoji=False, no_color=bool(os.environ.get("NO_COLOR")))
 
 
 class _MessageLine(logging.Handler):

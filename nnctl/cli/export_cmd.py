@@ -45,6 +45,7 @@ def export(
 
 def _report(run: Path, fmt: str, out: Path, exported, written: bool, as_json: bool) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     graph, check = exported.description.graph, exported.verification
     result = {
@@ -63,8 +64,8 @@ def _report(run: Path, fmt: str, out: Path, exported, written: bool, as_json: bo
     table.add_row("format", fmt if exported.opset is None else f"onnx, opset {exported.opset}")
     table.add_row("outputs", "outputs" if graph["output"]["kind"] == "regression" else f"probabilities, label ({graph['output']['kind']})")
     if check:
-        verdict = "[green]ok[/]" if check.passed else "[bold red]FAIL[/]"
-        table.add_row("verify", f"{check.examples} dev examples: max difference {check.max_difference:.2e} "
-                                f"(tolerance {check.tolerance:g}), {check.label_mismatches} label mismatches, "
-                                f"{check.ties} near ties {verdict}")
+        verdict = Text("ok", style="green") if check.passed else Text("FAIL", style="bold red")
+        table.add_row("verify", Text.assemble(f"{check.examples} dev examples: max difference {check.max_difference:.2e} "
+                                              f"(tolerance {check.tolerance:g}), {check.label_mismatches} label mismatches, "
+                                              f"{check.ties} near ties ", verdict))
     stdout.print(table)

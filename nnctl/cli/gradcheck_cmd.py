@@ -78,6 +78,7 @@ def gradcheck(
 
 def _print_report(target, report, rows, overall, failed) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=f"gradient check of {target}")
     for column in ("tensor", "checked", "relative difference", "verdict"):
@@ -86,8 +87,8 @@ def _print_report(target, report, rows, overall, failed) -> None:
         checked = f"{t.checked}/{t.size} sampled" if t.sampled else str(t.checked)
         if t.kinked:
             checked += f" (+{t.kinked} kinked)"
-        table.add_row(t.key, checked, f"{t.difference:.2e}", f"[{STYLE[v]}]{v}[/]")
-    table.add_row("overall", str(sum(t.checked for t, _ in rows)), f"{report.difference:.2e}", f"[{STYLE[overall]}]{overall}[/]")
+        table.add_row(t.key, checked, f"{t.difference:.2e}", Text(v, style=STYLE[v]))
+    table.add_row("overall", str(sum(t.checked for t, _ in rows)), f"{report.difference:.2e}", Text(overall, style=STYLE[overall]))
     stdout.print(table)
     if report.frozen:
         stdout.print(f"note: only trainable tensors were checked; {len(report.frozen)} frozen tensor(s) were not "
@@ -108,4 +109,4 @@ def _print_report(target, report, rows, overall, failed) -> None:
         stdout.print("unresolved: the gradients are smaller than the rounding noise of the two-sided "
                      "difference at this --eps; try a larger --eps (e.g. 1e-4) or --after-steps", markup=False)
     if failed:
-        stdout.print("[bold red]FAIL[/]: backpropagation disagrees with the numerical gradient")
+        stdout.print(Text("FAIL", style="bold red"), ": backpropagation disagrees with the numerical gradient", sep="")

@@ -65,9 +65,15 @@ def predict(
 
 
 def _write_csv(stream, header: list[str], columns: list) -> None:
-    stream.write(",".join(header) + "\n")
+    """Quoted where a label needs it, and no label a spreadsheet would run as a formula (``literal``)."""
+    import csv
+
+    from ..literal import spreadsheet_cell, spreadsheet_row
+
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(spreadsheet_row(header))
     for row in zip(*columns):
-        stream.write(",".join(v if isinstance(v, str) else f"{v:.6g}" for v in row) + "\n")
+        writer.writerow([spreadsheet_cell(v) if isinstance(v, str) else f"{v:.6g}" for v in row])
 
 
 def _csv_options(path: Path, header: Header | None, label_column: str | None, source_yaml: str | None) -> dict:

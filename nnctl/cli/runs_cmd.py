@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ..literal import markdown_cell, spreadsheet_cell, spreadsheet_row
 from .common import fail, print_json, stderr, stdout, user_errors
 
 if TYPE_CHECKING:
@@ -64,12 +65,12 @@ def emit(rows: list[list[Any]], header: list[str], fmt: Format, title: str | Non
     elif fmt is Format.csv:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows([[_cell(v) for v in row] for row in rows])
+        writer.writerow(spreadsheet_row(header))
+        writer.writerows([[spreadsheet_cell(v) if isinstance(v, str) else _cell(v) for v in row] for row in rows])  # -inf stays a number
         stdout.file.write(buffer.getvalue())
     elif fmt is Format.md:
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-        lines += ["| " + " | ".join(_cell(v).replace("|", "\\|") for v in row) + " |" for row in rows]
+        lines = ["| " + " | ".join(map(markdown_cell, header)) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+        lines += ["| " + " | ".join(markdown_cell(_cell(v)) for v in row) + " |" for row in rows]
         stdout.file.write("\n".join(lines) + "\n")
     else:
         table = Table(title=title)
@@ -193,7 +194,7 @@ def export_run(
     else:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(names)
+        writer.writerow(spreadsheet_row(names))
         writer.writerows([[int(v) if n == "epoch" else repr(float(v)) for n, v in zip(names, row)] for row in rows])
         text = buffer.getvalue()
     if output is None:

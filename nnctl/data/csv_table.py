@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..memory import over_limit
 from .errors import DataError
 from .files import existing, open_maybe_gzip, reading
 
@@ -109,7 +110,17 @@ def read_table(path: str | Path, delimiter: str = ",", header: bool | str = "aut
             raise DataError(f"{path}:{line}: {len(row)} fields, expected {width} (as on line {lines[0]})")
     if names is not None and len(names) != width:
         raise DataError(f"{path}:{lines[0] - 1}: the header has {len(names)} names for {width} columns")
+    _check_cell_widths(path, rows, lines)
     return CsvTable(path, np.array(rows, dtype=str), np.array(lines), names, class_names or None)
+
+
+def _check_cell_widths(path: Path, rows: list[list[str]], lines: list[int]) -> None:
+    """The table holds every cell at the longest cell's width (4 bytes a character): one long cell can make
+    a small file need more memory than there is, which is said here with the cell's line, not by NumPy."""
+    width, line = max((max(map(len, row), default=0), line) for row, line in zip(rows, lines))
+    cells = len(rows) * len(rows[0])
+    if why := over_limit(cells * width * 4, f"{cells:,} cells stored at the width of the longest ({width:,} characters)"):
+        raise DataError(f"{path}:{line}: {why}")
 
 
 def _rows(path: Path, delimiter: str) -> tuple[list[list[str]], list[int]]:

@@ -60,7 +60,7 @@ def tune(
     display = Live(_best_table(record), console=stderr, refresh_per_second=4, transient=True) if live else None
     progress = Progress(on_trial_end=_reporter(quiet, display))
     try:
-        with display or nullcontext():
+        with user_errors(), display or nullcontext():  # another search process holding the directory
             completed = search.run(progress)
     finally:
         executor.close()

@@ -182,9 +182,13 @@ def export_run(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ):
     """metrics.h5's per-epoch metrics, one row per epoch."""
+    from ..runs.atomic import atomic_write_text
     from ..runs.listing import read_epochs
+    from ..runs.outputs import output_file
 
     with user_errors():
+        if output is not None:
+            output_file(output, "-o", (f".{fmt}",))
         columns = read_epochs(_run_dir(run))
     names = ["epoch", *[n for n in columns if n != "epoch"]] if "epoch" in columns else list(columns)
     rows = list(zip(*(columns[n] for n in names)))
@@ -200,7 +204,8 @@ def export_run(
     if output is None:
         stdout.file.write(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        with user_errors():
+            atomic_write_text(output, text)
 
 
 def _run_dir(path: Path) -> Path:

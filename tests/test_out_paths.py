@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import invoke, one_line_error
-
 from test_hardening_runs import mounted_tmpfs
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 # OWASP's CSV-injection rule: a spreadsheet runs a cell starting with one of these as a formula.
 FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 QUOTED_LIMIT = 80  # characters of a user's name or value quoted in a message
+LISTED_LIMIT = 10  # names listed in a message
 
 
 def _runs_as_formula(text: str) -> bool:
@@ -48,10 +49,20 @@ def markdown_cell(text: str) -> str:
     return html.escape(text, quote=False).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
+def listing(names: Sequence[str], limit: int = LISTED_LIMIT) -> str:
+    """The first ``limit`` names, each cut short, and how many there are in all: a file of 10⁶ columns
+    still makes a one-line message."""
+    shown = ", ".join(clipped(name) for name in names[:limit])
+    return shown if len(names) <= limit else f"{shown}, … ({len(names):,} in all)"
+
+
 def quoted(text: str, limit: int = QUOTED_LIMIT) -> str:
-    """``text`` as a message quotes it (repr), cut to ``limit`` characters with the full length said: a name of
-    megabytes (a typo against a file of 10⁶ columns) still makes a one-line message."""
+    """``text`` in quotes, cut short (``clipped``)."""
+    return f"'{clipped(text, limit)}'"
+
+
+def clipped(text: str, limit: int = QUOTED_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters with its full length said: a name of megabytes (a typo against
+    a file of 10⁶ columns) still makes a one-line message."""
     text = str(text)
-    if len(text) <= limit:
-        return repr(text)
-    return f"{text[:limit]!r}… ({len(text):,} characters)"
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"

@@ -8,7 +8,7 @@ import io
 
 import numpy as np
 import pytest
-from conftest import invoke, train_run, write_spec
+from conftest import invoke, one_line_error, train_run, write_spec
 
 from nnctl.cli.common import stdout
 from nnctl.cli.runs_cmd import Format, emit
@@ -117,3 +117,10 @@ def test_a_huge_name_is_quoted_short():
     text = quoted("x" * 1_000_000)
     assert len(text) < 120 and "1,000,000 characters" in text
     assert quoted("label") == "'label'"
+
+
+def test_a_label_column_typo_on_a_file_of_a_million_columns_is_a_short_line(tmp_path):
+    names = [f"c{i}" for i in range(1_000_000)]
+    (tmp_path / "wide.csv").write_text(",".join(names) + "\n" + ",".join(["1"] * len(names)) + "\n")
+    line = one_line_error(invoke("data", "info", tmp_path / "wide.csv", "--label-column", "c99999x", expect=2).stderr)
+    assert len(line) < 400 and "no column named 'c99999x' (has: c0, c1," in line and "(1,000,000 in all)" in line

@@ -12,7 +12,6 @@ import pytest
 from conftest import subprocess_env, write_spec
 
 from nnctl import memory
-from nnctl.literal import quoted
 
 LIMIT = 4 << 30
 NNCTL = Path(sys.executable).with_name("nnctl")
@@ -116,7 +115,3 @@ def test_the_limit_is_the_smallest_of_machine_address_space_and_cgroup(monkeypat
     assert memory.over_limit(3 << 30, "x", "k") == "x would need at least 3.0 GiB; the cgroup's memory limit is 2.0 GiB"
     assert memory.out_of_memory(MemoryError("Unable to allocate 3 GiB")) == (
         "k", "out of memory (Unable to allocate 3 GiB); the cgroup's memory limit is 2.0 GiB; x was estimated at 3.0 GiB")
-
-
-def test_quoted_names_stay_short():
-    assert len(quoted("y" * 10**6)) < 120

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..literal import listing, quoted
 from ..memory import over_limit
 from .errors import DataError
 from .files import existing, open_maybe_gzip, reading
@@ -74,9 +75,9 @@ class CsvTable:
         """A column by index (negative from the end) or by its header name."""
         if isinstance(column, str):
             if self.names is None:
-                raise DataError(f"{self.path}: {option} '{column}' is a name, but the file has no header line")
+                raise DataError(f"{self.path}: {option} {quoted(column)} is a name, but the file has no header line")
             if column not in self.names:
-                raise DataError(f"{self.path}: {option}: no column named '{column}' (has: {', '.join(self.names)})")
+                raise DataError(f"{self.path}: {option}: no column named {quoted(column)} (has: {listing(self.names)})")
             return self.names.index(column)
         if not -self.width <= column < self.width:
             raise DataError(f"{self.path}: {option} {column} is out of range (the file has {self.width} columns)")

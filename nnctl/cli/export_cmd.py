@@ -8,13 +8,14 @@ import typer
 
 from ..export.choices import ExportFormat
 from ..runs.names import CheckpointName
-from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
+from .common import EXIT_CHECK_FAILED, fail, print_json, user_errors
+from .tables import print_table
 
 
 def export(
     run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/."),
     fmt: ExportFormat = typer.Option(ExportFormat.onnx, "--format", help="onnx, or npz (arrays plus a JSON layer graph)."),
-    out: Path = typer.Option(..., "--out", help="The file to write, e.g. model.onnx."),
+    out: Path | None = typer.Option(None, "--out", help="The file to write (default RUN/model.onnx or RUN/model.npz)."),
     which: CheckpointName = typer.Option(CheckpointName.best, "--checkpoint", help="Which checkpoint of the run."),
     opset: int | None = typer.Option(None, "--opset", min=1, metavar="N", help="ONNX opset version (default 17)."),
     verify: int | None = typer.Option(None, "--verify", min=1, metavar="N",
@@ -27,8 +28,13 @@ def export(
     from ..runs.outputs import output_file
 
     with user_errors():
-        output_file(out, "--out", (f".{fmt}",))
+        if out is not None:
+            output_file(out, "--out", (f".{fmt}",))
         exported = export_run(run, fmt, which, opset, verify or 0)
+    if out is None:
+        from ..runs.rundir import resolve_run
+
+        out = resolve_run(run) / f"model.{fmt}"  # in the run it came from, beside its checkpoints
     check = exported.verification
     written = check is None or check.passed
     if written:
@@ -62,7 +68,7 @@ def _report(run: Path, fmt: str, out: Path, exported, written: bool, as_json: bo
     table.add_row("outputs", "outputs" if graph["output"]["kind"] == "regression" else f"probabilities, label ({graph['output']['kind']})")
     if check:
         verdict = Text("ok", style="green") if check.passed else Text("FAIL", style="bold red")
-        table.add_row("verify", Text.assemble(f"{check.examples} dev examples: max difference {check.max_difference:.2e} "
-                                              f"(tolerance {check.tolerance:g}), {check.label_mismatches} label mismatches, "
-                                              f"{check.ties} near ties ", verdict))
-    stdout.print(table)
+        table.add_row("verify", Text(f"{check.examples} dev examples: max difference {check.max_difference:.2e} "
+                                     f"(tolerance {check.tolerance:g}), {check.label_mismatches} label mismatches, "
+                                     f"{check.ties} near ties ") + verdict)
+    print_table(table)

@@ -8,6 +8,7 @@ import typer
 
 from ..orchestration.choices import CHECKS_PER_TENSOR, JITTER, DropoutDuringCheck
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
+from .tables import print_table
 from .work_progress import busy, counting
 
 STYLE = {"pass": "green", "warn": "yellow", "unresolved": "yellow", "kinked": "yellow", "fail": "bold red"}
@@ -89,7 +90,7 @@ def _print_report(target, report, rows, overall, failed) -> None:
             checked += f" (+{t.kinked} kinked)"
         table.add_row(t.key, checked, f"{t.difference:.2e}", Text(v, style=STYLE[v]))
     table.add_row("overall", str(sum(t.checked for t, _ in rows)), f"{report.difference:.2e}", Text(overall, style=STYLE[overall]))
-    stdout.print(table)
+    print_table(table)
     if report.frozen:
         stdout.print(f"note: only trainable tensors were checked; {len(report.frozen)} frozen tensor(s) were not "
                      f"({', '.join(report.frozen)})", markup=False)

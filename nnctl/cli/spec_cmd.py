@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from ..report.values import count, human
 from .common import print_json, stderr, stdout, user_errors
+from .tables import print_table
 from .work_progress import busy
 
 if TYPE_CHECKING:
@@ -39,10 +41,10 @@ def check(
     splits = parts.splits
     sizes = ", ".join(f"{name} {len(split)}" for name, split in splits.named().items())
     listed = f"{', '.join(splits.class_names[:10])}{', ...' if len(splits.class_names) > 10 else ''}"
-    classes = {"classification": f"{len(splits.class_names)} classes ({listed})",
-               "multilabel": f"{len(splits.class_names)} binary tasks ({listed})"}.get(
-        splits.task, f"regression, {parts.net.output_shape[0]} targets")
-    stdout.print(f"{spec_file}: ok: {sizes} examples, input shape {tuple(parts.net.input_shape)}, {classes}", markup=False)
+    classes = {"classification": f"{count(len(splits.class_names), 'class', 'classes')} ({listed})",
+               "multilabel": f"{count(len(splits.class_names), 'binary task')} ({listed})"}.get(
+        splits.task, f"regression, {count(parts.net.output_shape[0], 'target')}")
+    stdout.print(f"{spec_file}: ok: {sizes} examples, input shape {human(tuple(parts.net.input_shape), 'shape')}, {classes}", markup=False)
 
 
 @app.command()
@@ -66,8 +68,8 @@ def show(
         return
     stdout.print(spec_to_yaml(spec), markup=False, end="")
     if parts is not None:
-        stderr.print(layer_table(parts.net, spec, parts.transfer))
-        stderr.print(memory_line(spec, parts.net), markup=False, highlight=False, soft_wrap=True)
+        print_table(layer_table(parts.net, spec, parts.transfer), stderr)
+        stderr.print(memory_line(spec, parts.net, len(parts.splits.train)), markup=False, highlight=False, soft_wrap=True)
     from ..nn.kernels.choice import describe
 
     stderr.print(describe(spec.train.kernels), markup=False, highlight=False, soft_wrap=True)
@@ -113,13 +115,15 @@ def _joined(values) -> str:
     return ", ".join(dict.fromkeys(v for v in values if v))
 
 
-def memory_line(spec, net) -> str:
+def memory_line(spec, net, examples: int) -> str:
     """The pre-flight estimate: what training holds for parameters, optimizer moments and one mini-batch."""
-    from ..train.memory import Footprint, human_bytes
+    from ..memory import human_bytes
+    from ..train.build import training_batch
+    from ..train.memory import Footprint
 
-    batch = spec.train.batch_size
-    per = "per example (full batch)" if batch == "full" else f"at batch {batch}"
-    need = Footprint.of(net.layers, net.shapes[1:]).bytes(1 if batch == "full" else batch, net.dtype.itemsize, spec.train.optimizer.name)
+    batch = training_batch(spec, examples)
+    per = f"at a full batch of {batch}" if spec.train.batch_size == "full" else f"at batch {batch}"
+    need = Footprint.of(net.layers, net.shapes[1:]).bytes(batch, net.dtype.itemsize, spec.train.optimizer.name)
     return f"training memory: about {human_bytes(need)} {per} (parameters, gradients, optimizer moments, activations)"
 
 

@@ -10,7 +10,7 @@ import typer
 from ..orchestration.choices import Split
 from ..runs.names import CheckpointName
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
-from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
+from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source, overrides_from
 from .work_progress import busy
 
 if TYPE_CHECKING:
@@ -40,11 +40,15 @@ def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str
     return parsed
 
 
-def _file_data(model: LoadedModel, data_file: Path, source) -> Dataset:
+def _file_data(model: LoadedModel, data_file: Path, source, label_given: bool) -> Dataset:
+    """A labelled file as the model takes it: a CSV file read through the run's schema (options override it),
+    another format as ``source`` (or its suffix) says."""
     from ..data import Dataset, load_labelled_file
+    from ..orchestration.run_data import run_schema
 
     ckpt = model.checkpoint
-    data = load_labelled_file(data_file, ckpt.class_names, ckpt.task, source)
+    overrides = overrides_from(source, label_given) if source is None or source.type == "csv" else None
+    data = load_labelled_file(data_file, ckpt.class_names, ckpt.task, source, run_schema(model.path.parent), overrides)
     return Dataset(model.fit_inputs(data.x, data_file), data.y)
 
 
@@ -85,7 +89,7 @@ def evaluate_run(
         if data_file is not None:
             options.group_by = None  # a file's rows are not the source's: its groups are unknown
             source = file_source(data_file, header, label_column, source_yaml)
-            result = evaluate_data(model, _file_data(model, data_file, source), str(data_file), options)
+            result = evaluate_data(model, _file_data(model, data_file, source, label_column is not None), str(data_file), options)
         else:
             result = evaluate_split(run, model, split, options)
         metrics = result.metrics

@@ -146,3 +146,17 @@ def test_a_damaged_schema_is_refused(run, tmp_path, field, value):
 def test_schema_round_trip():
     schema = InputSchema("csv", [3], "regression", ["target"], ["a", "b", "target"], 3, [0, 1], [2])
     assert InputSchema.from_record(json.loads(json.dumps(schema.to_record()))) == schema
+
+
+def test_ids_reach_the_errors_sheet_and_no_file_names_runs_latest(run, tmp_path):
+    latest = run.parent / "latest"
+    sheet = tmp_path / "errors.csv"
+    invoke("errors", latest, "--out", sheet, "--limit", "5")
+    rows = list(csv.DictReader(sheet.open()))
+    assert rows and {"customer_id", "branch"} <= set(rows[0])
+    source = {r[0]: r for r in customers()[1:]}
+    for row in rows:
+        assert row["run"] == str(run)
+        assert source[row["customer_id"]][1] == row["branch"] and source[row["customer_id"]][5] == row["true"]
+    assert invoke_json("eval", latest)["run"] == str(run)
+    assert "latest" not in invoke("errors", "tally", sheet).stdout

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -96,6 +97,19 @@ def user_errors(spec_file: str | None = None, overrides: list[str] = ()):
         raise fail(f"{locate(spec_file, err.key, overrides)}: {err}" if spec_file else str(err)) from None
     except NnctlError as err:
         raise fail(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+
+
+def real_run(path):
+    """Typer callback of RUN arguments: ``runs/latest`` becomes the run it points at, so that nothing shown or
+    written (sheets, reports, titles, JSON) names the link, which moves with the next `train`."""
+    from ..runs.rundir import resolve_run
+
+    if path is None or str(path) == "tally":
+        return path
+    if isinstance(path, (list, tuple)):
+        return [resolve_run(p) for p in path]
+    resolved = resolve_run(path)
+    return resolved if isinstance(path, Path) else str(resolved)
 
 
 def print_json(obj) -> None:

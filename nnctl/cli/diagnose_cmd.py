@@ -9,7 +9,7 @@ import typer
 
 from ..runs.names import CheckpointName
 from ..strategy.decomposition import DEFAULT_TOLERANCE, GAP_LABELS
-from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, fail, print_json, stderr, stdout, user_errors
+from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, fail, print_json, real_run, stderr, stdout, user_errors
 
 if TYPE_CHECKING:
     from ..strategy.diagnosis import Diagnosis
@@ -19,7 +19,7 @@ LEVEL_NAMES = {"human": "human-level (Bayes proxy)", "train": "train", "train_de
 
 
 def diagnose(
-    target: Path = typer.Argument(..., metavar="RUN|SPEC", help="A run directory, or a spec file with --learning-curve."),
+    target: Path = typer.Argument(..., metavar="RUN|SPEC", help="A run directory, or a spec file with --learning-curve.", callback=real_run),
     human_error: float | None = typer.Option(None, "--human-error", help="Human-level error, the Bayes proxy (e.g. 0.01)."),
     with_test: bool = typer.Option(False, "--with-test", help="Also read the test split (keep it for the final estimate)."),
     fail_over: list[str] = typer.Option([], "--fail-over", help="Exit 1 if a gap or error exceeds VALUE (e.g. variance=0.02)."),

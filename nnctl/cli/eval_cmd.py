@@ -9,7 +9,7 @@ import typer
 
 from ..orchestration.choices import Split
 from ..runs.names import CheckpointName
-from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
+from .common import EXIT_CHECK_FAILED, fail, print_json, real_run, stdout, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source, overrides_from
 from .work_progress import busy
 
@@ -53,7 +53,7 @@ def _file_data(model: LoadedModel, data_file: Path, source, label_given: bool) -
 
 
 def evaluate_run(
-    run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/.", callback=real_run),
     split: Split = typer.Option(Split.test, "--split", help="Which of the run's splits to evaluate on."),
     data_file: Path | None = typer.Option(None, "--data", help="Evaluate on this labelled file instead of a split."),
     header: Header | None = HEADER,

@@ -8,11 +8,11 @@ import typer
 
 from ..export.choices import ExportFormat
 from ..runs.names import CheckpointName
-from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
+from .common import EXIT_CHECK_FAILED, fail, print_json, real_run, stdout, user_errors
 
 
 def export(
-    run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/.", callback=real_run),
     fmt: ExportFormat = typer.Option(ExportFormat.onnx, "--format", help="onnx, or npz (arrays plus a JSON layer graph)."),
     out: Path = typer.Option(..., "--out", help="The file to write, e.g. model.onnx."),
     which: CheckpointName = typer.Option(CheckpointName.best, "--checkpoint", help="Which checkpoint of the run."),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from ..runs.names import CheckpointName
-from .common import fail, user_errors
+from .common import fail, real_run, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_overrides
 from .work_progress import busy
 
@@ -24,7 +24,7 @@ class Labels(StrEnum):
 
 
 def predict(
-    run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/.", callback=real_run),
     input_file: Path = typer.Argument(..., metavar="INPUT", help="Inputs: .npz (key x), .npy, .csv or .h5 (dataset x)."),
     out: Path | None = typer.Option(None, "--out", help="Write to this .csv or .npz instead of stdout."),
     proba: bool = typer.Option(False, "--proba", help="Output class probabilities (or raw outputs) too."),

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 import typer
 
 from ..runs.names import CheckpointName
-from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
+from .common import EXIT_CHECK_FAILED, fail, print_json, real_run, stdout, user_errors
 
 if TYPE_CHECKING:
     from ..strategy.selection import Selection
 
 
 def select_runs(
-    runs: list[Path] = typer.Argument(..., metavar="RUN...", help="Run directories to choose from."),
+    runs: list[Path] = typer.Argument(..., metavar="RUN...", help="Run directories to choose from.", callback=real_run),
     optimize: str = typer.Option(..., "--optimize", help="The optimizing metric, e.g. dev_accuracy or dev_weighted_error."),
     satisfy: list[str] = typer.Option([], "--satisfy", help="A satisficing bar, e.g. 'predict_ms<=100' (repeatable)."),
     which: CheckpointName = typer.Option(CheckpointName.best, "--checkpoint", help="Which checkpoint of each run."),

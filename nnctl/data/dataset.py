@@ -69,6 +69,7 @@ class Splits:
     class_names: list[str]
     task: str  # "classification", "multilabel" or "regression"
     parts: list = field(default_factory=list)  # PartInfo of each part the rows come from (see load.py)
+    schema: object = None  # the InputSchema the inputs were read with (see schema.py)
 
     def named(self) -> dict[str, Dataset]:
         """The splits that exist, by name."""

@@ -46,12 +46,10 @@ def data_seed(data_spec, seed: int) -> int:
 
 @dataclass
 class LoadedData:
-    """Splits plus what a run records about them: the parts' fingerprints, the label corrections and
-    the input contract (with the fill values of missing inputs)."""
+    """Splits plus what a run records about them: the parts' fingerprints and the label corrections."""
 
     splits: Splits
     corrections: dict[str, Changes] = field(default_factory=dict)
-    schema: InputSchema | None = None
 
 
 def load_data(data_spec, seed: int, datasets_dir: Path, task: str | None = None) -> LoadedData:
@@ -69,9 +67,9 @@ def load_data(data_spec, seed: int, datasets_dir: Path, task: str | None = None)
             fill = fit_fill(dealt["train"].x, how.strategy, how.value, found.parts[0].info.where())
             _fill_splits(dealt, fill)
         schema = replace(schema, missing={"strategy": how.strategy, "fill": None if fill is None else fill.ravel().tolist()})
-    splits = _splits(dealt, found)
+    splits = replace(_splits(dealt, found), schema=schema)
     check_classes(splits, found.parts[0].info.where())
-    return LoadedData(splits, corrections, schema)
+    return LoadedData(splits, corrections)
 
 
 def load_splits(data_spec, seed: int, datasets_dir: Path, task: str | None = None) -> Splits:
@@ -100,7 +98,7 @@ def recorded_splits(data_spec, seed: int, datasets_dir: Path, parts: list[PartIn
     fill = ((schema.missing or {}).get("fill") if schema is not None else None)
     if fill is not None:
         _fill_splits(dealt, np.asarray(fill, dtype=np.float64).reshape(found.parts[0].data.x.shape[1:]))
-    return _splits(dealt, found)
+    return replace(_splits(dealt, found), schema=schema or found.schema)
 
 
 def _fill_splits(dealt: dict[str, Dataset | None], fill: np.ndarray) -> None:
@@ -140,7 +138,7 @@ def gather(found: PartSet, part: np.ndarray, row: np.ndarray) -> Dataset:
 
 def _splits(dealt: dict[str, Dataset | None], found: PartSet) -> Splits:
     return Splits(dealt["train"], dealt["dev"], dealt["test"], dealt["train_dev"], found.class_names, found.task,
-                  [p.info for p in found.parts])
+                  [p.info for p in found.parts], found.schema)
 
 
 def check_classes(splits: Splits, where: str) -> None:

@@ -284,3 +284,22 @@ def with_task(schema: InputSchema | None, input_shape, task: str, label_names: l
     return replace(schema, input_shape=[int(n) for n in input_shape], task=task,
                    label_names=schema.label_names or label_names)
 
+
+
+def ids_of_rows(schema: InputSchema, parts: list, part: np.ndarray, row: np.ndarray) -> dict[str, np.ndarray]:
+    """The id columns' values (text) of examples given as (part, row), read again from each part's CSV file;
+    a part of another layout (a second source) gives empty ids. ``parts`` are the run's PartInfo."""
+    values = np.full((len(row), len(schema.ids)), "", dtype=object)
+    for number in np.unique(part).tolist():
+        files = parts[number].files
+        if not files:
+            continue
+        table = read_table(files[0].path, schema.delimiter, schema.header)
+        if table.width != schema.width:
+            continue
+        cells = np.char.strip(table.cells[:, schema.ids])
+        if (schema.missing or {}).get("strategy") == "drop_rows":  # rows count the rows kept
+            cells = cells[~np.isnan(table.numbers(schema.features, allow_missing=True)).any(axis=1)]
+        mine = part == number
+        values[mine] = cells[row[mine]]
+    return {schema.name(j): values[:, k].astype(str) for k, j in enumerate(schema.ids)}

@@ -42,7 +42,7 @@ def record_of(loaded: LoadedData, spec: Spec) -> DataRecord:
         splits={name: (data.parts(np.int32), data.source_rows()) for name, data in splits.named().items()},  # as stored
         corrections={name: {"part": c.part, "row": c.row, "old": c.old, "new": c.new} for name, c in loaded.corrections.items()},
         relabel=relabel,
-        schema=None if loaded.schema is None else loaded.schema.to_record(),
+        schema=None if splits.schema is None else splits.schema.to_record(),
     )
 
 

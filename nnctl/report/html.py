@@ -101,6 +101,8 @@ def data_section(ctx: ReportContext) -> Section:
     facts += [["limit", _describe(data.limit)], ["split", _describe(data.split)], ["normalize", _describe(data.normalize)]]
     facts += [["relabel", _describe(data.relabel)]] if data.relabel is not None else []
     facts.append(["input shape", str(tuple(ctx.model.net.input_shape))])
+    if ctx.splits.schema is not None:  # the input contract new files are read through
+        facts += [[f"input contract: {key}", str(value)] for key, value in ctx.splits.schema.describe().items()]
     header = ["split", "examples"]
     counts = ctx.history.task == "classification" and len(names) <= CLASS_COUNTS_UP_TO
     if counts:

@@ -73,6 +73,7 @@ def evaluate_run(
     """
     from rich.table import Table
 
+    from ..data.errors import DataChangedError
     from ..orchestration.model import load_model
     from ..strategy.evaluation import Options, evaluate_data, evaluate_split
     from ..strategy.scoring import parse_weights
@@ -91,7 +92,10 @@ def evaluate_run(
             source = file_source(data_file, header, label_column, source_yaml)
             result = evaluate_data(model, _file_data(model, data_file, source, label_column is not None), str(data_file), options)
         else:
-            result = evaluate_split(run, model, split, options)
+            try:
+                result = evaluate_split(run, model, split, options)
+            except DataChangedError as err:  # of the commands that read a run's split, eval alone takes --data
+                raise DataChangedError(f"{err}, or evaluate another labelled file with --data") from None
         metrics = result.metrics
         for name in list(under) + list(over):
             if name not in metrics:

@@ -21,7 +21,7 @@ from . import generated, registry
 from .assign import assign
 from .csv_table import CsvTable
 from .dataset import Dataset, Splits, indices_for_names
-from .errors import DataError
+from .errors import DataChangedError, DataError
 from .files import existing
 from .parts import PartInfo, PartSet, check_finite, read_parts, read_source_parts, resolve
 from .relabel import Changes, apply_recorded, relabel
@@ -119,8 +119,8 @@ def verify(found: PartSet, recorded: list[PartInfo]) -> None:
             continue
         changed = [f for f, old in zip(now.files, then.files) if f.sha256 != old.sha256] or now.files
         where = changed[0].path if changed else then.key
-        raise DataError(f"{where}: the data changed since the run was trained (SHA-256 {now.sha256[:12]}…, recorded "
-                        f"{then.sha256[:12]}…; {now.rows} rows, recorded {then.rows}); evaluate another file with --data")
+        raise DataChangedError(f"{where}: the data changed since the run was trained (SHA-256 {now.sha256[:12]}…, recorded "
+                               f"{then.sha256[:12]}…; {now.rows} rows, recorded {then.rows}); restore the file it was trained on")
 
 
 def gather(found: PartSet, part: np.ndarray, row: np.ndarray) -> Dataset:

@@ -81,6 +81,7 @@ class TrainResult:
     stop_reason: StopReason
     metrics: dict[str, float] = field(default_factory=dict)
     best: dict = field(default_factory=dict)
+    metrics_epoch: int | None = None  # the epoch ``metrics`` come from when not the last (best.h5, restored)
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,7 @@ class Trainer:
             self.stop_reason = StopReason.completed
         if self.stop_reason != StopReason.diverged:
             self.save_latest()
-        return TrainResult(self.run_dir, self.epoch, opt.t, self.stop_reason, self.log.last(), self.best)
+        return TrainResult(self.run_dir, self.epoch, opt.t, self.stop_reason, *self._summary_row())
 
     def enter_stages_of(self, ckpt: Checkpoint) -> None:
         """Unfreeze what was trainable when ``ckpt`` was written (its epoch, or the next one mid-epoch),
@@ -348,6 +349,15 @@ class Trainer:
         if best is None:
             return True
         return value < best if lower_is_better(self.monitor) else value > best
+
+    def _summary_row(self) -> tuple[dict[str, float], dict, int | None]:
+        """The metrics of the parameters left in the network, and their epoch: after early stopping those of
+        best.h5 (restored), else the last epoch's."""
+        restored, epochs = self.best.get("epoch"), self.log.epoch.get("epoch", [])
+        if self.stop_reason != StopReason.early_stopping or restored not in epochs:
+            return self.log.last(), self.best, None
+        at = epochs.index(restored)
+        return {name: column[at] for name, column in self.log.epoch.items()}, self.best, restored
 
     def _restore_best(self) -> None:
         best_path = self.run_dir / rundir.BEST

@@ -1,0 +1,90 @@
+"""Issue 20: regression as a task of its own. Whole-number targets, metrics checked by hand, predictions named."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import h5py
+import numpy as np
+import pytest
+from conftest import CONFIGS, invoke, invoke_json, one_line_error, train_run, write_spec
+
+from nnctl.strategy.regression import regression_scores
+
+SPEC = """\
+name: reg
+seed: 3
+precision: float64
+data:
+  source: {type: csv, path: houses.csv, label_column: price, id_columns: [house]}
+  split: {train: 0.6, dev: 0.2, test: 0.2}
+model:
+  layers:
+    - {units: 8, activation: tanh}
+    - {units: 1, activation: linear}
+train: {epochs: 30, batch_size: 16, learning_rate: 0.01, optimizer: {name: adam}}
+"""
+
+
+def houses(path, n=100):
+    """Whole-number prices (the case that used to be read as ~100 classes)."""
+    rng = np.random.default_rng(1)
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f, lineterminator="\n")
+        out.writerow(["house", "rooms", "area", "price"])
+        for i in range(n):
+            rooms, area = int(rng.integers(1, 6)), float(rng.uniform(30, 150))
+            out.writerow([f"H{i:03d}", rooms, f"{area:.1f}", int(20 * rooms + area + rng.normal(0, 5))])
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("regression")
+    houses(base / "houses.csv")
+    return train_run(write_spec(base, SPEC), base / "runs")
+
+
+def test_scores_by_hand():
+    scores = regression_scores(np.array([1.0, 2, 3, 4]), np.array([1.0, 2, 4, 3]))
+    assert scores == {"mse": 0.5, "rmse": math.sqrt(0.5), "mae": 0.5, "r2": 1 - 2 / 5}
+    two = regression_scores(np.array([[1.0, 0], [3, 2]]), np.array([[2.0, 0], [3, 0]]))  # R² per target, averaged
+    assert two["mse"] == (1 + 4) / 4 and two["r2"] == ((1 - 1 / 2) + (1 - 4 / 2)) / 2
+    assert "r2" not in regression_scores(np.array([5.0, 5.0]), np.array([4.0, 6.0]))  # a constant target
+
+
+def test_whole_number_targets_train_as_regression_and_eval_agrees_with_hand_arithmetic(run, tmp_path):
+    facts = invoke_json("eval", run, "--split", "test")
+    assert set(facts["metrics"]) >= {"mse", "rmse", "mae", "r2"}
+    predicted = list(csv.DictReader(invoke("predict", run, run.parent.parent / "houses.csv").stdout.splitlines()))
+    assert list(predicted[0]) == ["house", "price"]
+    with h5py.File(run / "data.h5", "r") as f:
+        test_rows = f["splits/test/row"][()].tolist()
+    with open(run.parent.parent / "houses.csv") as f:
+        truth = [float(row["price"]) for row in csv.DictReader(f)]
+    y = [truth[r] for r in test_rows]
+    p = [float(predicted[r]["price"]) for r in test_rows]
+    mean = sum(y) / len(y)
+    ss_res = sum((a - b) ** 2 for a, b in zip(p, y))
+    ss_tot = sum((a - mean) ** 2 for a in y)
+    metrics = facts["metrics"]
+    # predict prints 6 significant digits: the hand figures agree to that precision
+    assert metrics["r2"] == pytest.approx(1 - ss_res / ss_tot, rel=1e-4)
+    assert metrics["mse"] == pytest.approx(ss_res / len(y), rel=1e-4)
+    assert metrics["mae"] == pytest.approx(sum(abs(a - b) for a, b in zip(p, y)) / len(y), rel=1e-4)
+    assert metrics["rmse"] == pytest.approx(math.sqrt(metrics["mse"]), rel=1e-12)
+
+
+def test_an_explicit_task_classification_refuses_fractional_labels(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text("a,y\n" + "".join(f"{i},{i / 3:.3f}\n" for i in range(20)))
+    spec = write_spec(tmp_path, "task: classification\ndata: {source: {type: csv, path: f.csv}}\n"
+                                "model: {layers: [{units: 2, activation: softmax}]}\n")
+    line = one_line_error(invoke("spec", "check", spec, "--data", expect=2).stderr)
+    assert "the task is classification, but the labels are not class names or whole numbers" in line
+
+
+def test_the_diabetes_config_is_a_regression(tmp_path):
+    result = invoke_json("train", CONFIGS / "diabetes.yaml", "--runs-dir", tmp_path, "--quiet", "--set", "train.epochs=2")
+    assert "dev_mse" in result["metrics"] and "dev_accuracy" not in result["metrics"]

@@ -39,11 +39,12 @@ def houses(path, n=100):
     return path
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
+@pytest.fixture(scope="module", params=["none", "standardize"])
+def run(tmp_path_factory, request):
     base = tmp_path_factory.mktemp("regression")
     houses(base / "houses.csv")
-    return train_run(write_spec(base, SPEC), base / "runs")
+    spec = SPEC.replace("  split:", f"  normalize_target: {request.param}\n  split:")
+    return train_run(write_spec(base, spec), base / "runs")
 
 
 def test_scores_by_hand():
@@ -88,3 +89,21 @@ def test_an_explicit_task_classification_refuses_fractional_labels(tmp_path):
 def test_the_diabetes_config_is_a_regression(tmp_path):
     result = invoke_json("train", CONFIGS / "diabetes.yaml", "--runs-dir", tmp_path, "--quiet", "--set", "train.epochs=2")
     assert "dev_mse" in result["metrics"] and "dev_accuracy" not in result["metrics"]
+
+
+def test_standardized_targets_are_stored_and_mapped_back(run):
+    from nnctl.orchestration.run_data import run_schema
+
+    schema = run_schema(run)
+    if schema.target is None:
+        pytest.skip("this run keeps its targets as they are")
+    with open(run.parent.parent / "houses.csv") as f:
+        prices = [float(row["price"]) for row in csv.DictReader(f)]
+    with h5py.File(run / "data.h5", "r") as f:
+        train = [prices[r] for r in f["splits/train/row"][()].tolist()]
+    mean = sum(train) / len(train)
+    assert schema.target["shift"] == [pytest.approx(mean, rel=1e-12)]
+    assert schema.target["divisor"] == [pytest.approx(math.sqrt(sum((v - mean) ** 2 for v in train) / len(train)), rel=1e-12)]
+    logged = invoke_json("runs", "show", run)["metrics"]["dev_mse"]["last"]
+    evaluated = invoke_json("eval", run, "--split", "dev", "--checkpoint", "latest")["metrics"]["mse"]
+    assert evaluated == pytest.approx(logged * schema.target["divisor"][0] ** 2, rel=1e-6)  # the logged one is standardized

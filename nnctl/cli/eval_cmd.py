@@ -44,12 +44,16 @@ def _file_data(model: LoadedModel, data_file: Path, source, label_given: bool) -
     """A labelled file as the model takes it: a CSV file read through the run's schema (options override it),
     another format as ``source`` (or its suffix) says."""
     from ..data import Dataset, load_labelled_file
-    from ..orchestration.run_data import run_schema
+    from ..orchestration.run_data import note_without_schema
 
     ckpt = model.checkpoint
     overrides = overrides_from(source, label_given) if source is None or source.type == "csv" else None
-    data = load_labelled_file(data_file, ckpt.class_names, ckpt.task, source, run_schema(model.path.parent), overrides)
-    return Dataset(model.fit_inputs(data.x, data_file), data.y)
+    schema = model.schema
+    if schema is None:
+        note_without_schema(model.path.parent)
+    data = load_labelled_file(data_file, ckpt.class_names, ckpt.task, source, schema, overrides)
+    y = schema.standardized(data.y) if schema is not None and ckpt.task == "regression" else data.y
+    return Dataset(model.fit_inputs(data.x, data_file), y)
 
 
 def evaluate_run(

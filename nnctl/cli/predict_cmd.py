@@ -43,16 +43,20 @@ def predict(
 
     from ..data.load import inference_inputs
     from ..orchestration.model import load_model
-    from ..orchestration.run_data import run_schema
+    from ..orchestration.run_data import note_without_schema
     from ..runs.atomic import describe
 
     with user_errors(), busy(f"predicting with {run}"):
         overrides = file_overrides(input_file, header, label_column, source_yaml)
         model = load_model(run, which)
-        schema = run_schema(model.path.parent)
+        schema = model.schema
+        if schema is None:
+            note_without_schema(model.path.parent)
         found = inference_inputs(input_file, schema, overrides, int(np.prod(model.net.input_shape)))
         x = model.fit_inputs(found.x, input_file)
         outputs = model.net.predict(model.normalizer.apply(x, dtype=model.net.dtype))
+        if schema is not None and model.checkpoint.task == "regression":
+            outputs = schema.to_units(outputs)  # standardized targets mapped back
     names = model.checkpoint.class_names if labels == Labels.names else [str(i) for i in range(len(model.checkpoint.class_names))]
     targets = schema.label_names if schema is not None else None
     header_row, columns = _columns(outputs, model.checkpoint.task, names, proba, targets)

@@ -25,7 +25,7 @@ from .errors import DataChangedError, DataError
 from .files import existing
 from .parts import PartInfo, PartSet, check_finite, read_parts, read_source_parts, resolve
 from .relabel import Changes, apply_recorded, relabel
-from .schema import InputSchema, Overrides, fill_missing, fit_fill, inputs_of, locate, read_new_table
+from .schema import InputSchema, Overrides, fill_missing, fit_fill, fit_target, inputs_of, locate, read_new_table
 from .sources import CSV_SUFFIXES, label_matrix, read_inputs, read_source, source_for_file
 
 DATA_SPAWN_KEY = 0xDA7A
@@ -67,6 +67,12 @@ def load_data(data_spec, seed: int, datasets_dir: Path, task: str | None = None)
             fill = fit_fill(dealt["train"].x, how.strategy, how.value, found.parts[0].info.where())
             _fill_splits(dealt, fill)
         schema = replace(schema, missing={"strategy": how.strategy, "fill": None if fill is None else fill.ravel().tolist()})
+    if data_spec.normalize_target == "standardize":
+        if found.task != "regression":
+            raise DataError(f"{found.parts[0].info.where()}: data.normalize_target applies to regression targets; "
+                            f"these labels are {found.task}")
+        schema = replace(schema, target=fit_target(dealt["train"].y))
+        _standardize_targets(dealt, schema)
     splits = replace(_splits(dealt, found), schema=schema)
     check_classes(splits, found.parts[0].info.where())
     return LoadedData(splits, corrections)
@@ -98,7 +104,15 @@ def recorded_splits(data_spec, seed: int, datasets_dir: Path, parts: list[PartIn
     fill = ((schema.missing or {}).get("fill") if schema is not None else None)
     if fill is not None:
         _fill_splits(dealt, np.asarray(fill, dtype=np.float64).reshape(found.parts[0].data.x.shape[1:]))
+    if schema is not None and schema.target is not None:
+        _standardize_targets(dealt, schema)
     return replace(_splits(dealt, found), schema=schema or found.schema)
+
+
+def _standardize_targets(dealt: dict[str, Dataset | None], schema: InputSchema) -> None:
+    for data in dealt.values():
+        if data is not None:
+            data.y = schema.standardized(data.y)
 
 
 def _fill_splits(dealt: dict[str, Dataset | None], fill: np.ndarray) -> None:

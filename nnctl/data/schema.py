@@ -76,6 +76,7 @@ class InputSchema:
     header: bool = False
     delimiter: str = ","
     missing: dict | None = None  # {"strategy": ..., "fill": per-input values or None}
+    target: dict | None = None  # regression targets standardized: {"shift": [μ per target], "divisor": [σ per target]}
 
     @classmethod
     def for_table(cls, table: CsvTable, roles: Roles, delimiter: str) -> InputSchema:
@@ -87,6 +88,19 @@ class InputSchema:
     def name(self, column: int) -> str:
         """A training column as people know it: its header name, else 'column N'."""
         return self.columns[column] if self.columns else f"column {column + 1}"
+
+    def to_units(self, values: np.ndarray) -> np.ndarray:
+        """Targets or outputs in the units of the training file: standardized values mapped back (float64)."""
+        values = np.asarray(values, dtype=np.float64)
+        if self.target is None:
+            return values
+        return values * np.asarray(self.target["divisor"]) + np.asarray(self.target["shift"])
+
+    def standardized(self, y: np.ndarray) -> np.ndarray:
+        """Targets (m, k) as the network learns them: standardized when the run standardizes its targets."""
+        if self.target is None:
+            return y
+        return (np.asarray(y, dtype=np.float64) - np.asarray(self.target["shift"])) / np.asarray(self.target["divisor"])
 
     def to_record(self) -> dict:
         return asdict(self)
@@ -148,6 +162,12 @@ def _check(schema: InputSchema) -> None:
             raise ValueError("'features' is empty")
     if not isinstance(schema.header, bool) or not isinstance(schema.delimiter, str) or len(schema.delimiter) != 1:
         raise ValueError("'header' or 'delimiter' is not a reader setting")
+    target = schema.target
+    if target is not None:
+        pairs = [target.get(key) for key in ("shift", "divisor")] if isinstance(target, dict) else [None, None]
+        if not all(isinstance(v, list) and v and all(isinstance(x, (int, float)) and np.isfinite(x) for x in v) for v in pairs) \
+                or len(pairs[0]) != len(pairs[1]) or min(pairs[1]) <= 0:
+            raise ValueError("'target' is not a standardization (shift and positive divisor per target)")
     missing = schema.missing
     if missing is not None:
         if not isinstance(missing, dict) or missing.get("strategy") not in ("drop_rows", "mean", "median", "constant"):
@@ -276,6 +296,13 @@ def fit_fill(x_train: np.ndarray, strategy: str, value: float, where: str) -> np
                         f"{strategy} is undefined (data.missing: constant fills it)")
     values = np.nanmean(flat, axis=0) if strategy == "mean" else np.nanmedian(flat, axis=0)
     return values.reshape(x_train.shape[1:])
+
+
+def fit_target(y_train: np.ndarray) -> dict:
+    """μ and σ of each regression target over the training split (σ 0 becomes 1), as the schema stores them."""
+    y = np.asarray(y_train, dtype=np.float64).reshape(len(y_train), -1)
+    sigma = y.std(axis=0)
+    return {"shift": y.mean(axis=0).tolist(), "divisor": np.where(sigma == 0, 1.0, sigma).tolist()}
 
 
 def with_task(schema: InputSchema | None, input_shape, task: str, label_names: list[str]) -> InputSchema:

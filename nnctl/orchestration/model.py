@@ -13,7 +13,7 @@ import numpy as np
 
 from ..data import DataError, Dataset, Normalizer, Splits
 from ..data.load import warn_unseen_classes
-from ..data.schema import ids_of_rows
+from ..data.schema import InputSchema, ids_of_rows
 from ..errors import MissingSplitError
 from ..nn.network import Network
 from ..runs import rundir
@@ -35,6 +35,7 @@ class LoadedModel:
     normalizer: Normalizer
     checkpoint: Checkpoint
     path: Path
+    schema: InputSchema | None = None  # the run's input contract (None: a run made before runs recorded one)
 
     def fit_inputs(self, x: np.ndarray, source: Path) -> np.ndarray:
         """``x`` in the network's input shape; rows holding the same number of values
@@ -54,7 +55,7 @@ def load_model(run_dir: Path, which: str = rundir.CheckpointName.best) -> Loaded
     spec = parse_spec(ckpt.spec_yaml, str(path))
     net = build_network(spec, tuple(ckpt.input_shape), make_streams(spec.seed)["dropout"])
     load_into(net, ckpt, path)
-    return LoadedModel(spec, net, stored_normalizer(ckpt, path), ckpt, path)
+    return LoadedModel(spec, net, stored_normalizer(ckpt, path), ckpt, path, run_schema(path.parent))
 
 
 def all_splits(model: LoadedModel) -> Splits:
@@ -64,10 +65,9 @@ def all_splits(model: LoadedModel) -> Splits:
 
 def split_ids(model: LoadedModel, splits: Splits, data: Dataset) -> dict[str, np.ndarray]:
     """The run's id columns (``id_columns`` of its CSV source) for each example of ``data``: name → text; {} without ids."""
-    schema = run_schema(model.path.parent)
-    if schema is None or not schema.ids:
+    if model.schema is None or not model.schema.ids:
         return {}
-    return ids_of_rows(schema, splits.parts, data.parts(), data.source_rows())
+    return ids_of_rows(model.schema, splits.parts, data.parts(), data.source_rows())
 
 
 def split_data(model: LoadedModel, split: str, splits: Splits | None = None) -> Dataset:

@@ -66,13 +66,14 @@ def run_splits(run_dir: Path, spec: Spec, datasets_dir: Path) -> Splits:
 
 
 def run_schema(run_dir: Path) -> InputSchema | None:
-    """The input contract the run recorded; None (with a note) for a run made before runs recorded one."""
+    """The input contract the run recorded; None for a run made before runs recorded one."""
     record = load_data_record(run_dir)
-    schema = None if record is None else _schema(run_dir, record)
-    if schema is None:
-        log.info("%s recorded no input schema: new files are read by position, "
-                 "as the command-line options say", run_dir)
-    return schema
+    return None if record is None else _schema(run_dir, record)
+
+
+def note_without_schema(run_dir: Path) -> None:
+    """Say once that a run reads new files the old way, having recorded no input contract."""
+    log.info("%s recorded no input schema: new files are read by position, as the command-line options say", run_dir)
 
 
 def _schema(run_dir: Path, record: DataRecord) -> InputSchema | None:

@@ -302,6 +302,9 @@ class DataSpec(Strict):
     """corrected labels: a file, or `{file, train}`"""
     missing: MissingSpec | None = None
     """missing input values: refused (counted per column) unless a strategy drops or fills them"""
+    normalize_target: Literal["none", "standardize"] = "none"
+    """regression: standardize the targets with the training split's mean and σ (stored in the run); the network
+    learns the standardized values, per-epoch metrics are in those units, eval, predict and plots map them back"""
     _base_dir: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")

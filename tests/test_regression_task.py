@@ -107,3 +107,22 @@ def test_standardized_targets_are_stored_and_mapped_back(run):
     logged = invoke_json("runs", "show", run)["metrics"]["dev_mse"]["last"]
     evaluated = invoke_json("eval", run, "--split", "dev", "--checkpoint", "latest")["metrics"]["mse"]
     assert evaluated == pytest.approx(logged * schema.target["divisor"][0] ** 2, rel=1e-6)  # the logged one is standardized
+
+
+def test_regression_plots_and_report(run, tmp_path):
+    pytest.importorskip("matplotlib")
+    from nnctl.orchestration.model import load_model
+    from nnctl.report.regression import fitted
+
+    for kind in ("fit", "residuals"):
+        out = tmp_path / f"{kind}.svg"
+        assert invoke("plot", kind, run, "--split", "test", "--out", out).stdout.strip() == str(out)
+        assert out.read_text().startswith("<?xml")
+    found = fitted(load_model(run), "test")
+    assert found.targets == ["price"] and found.actual.shape == found.predicted.shape
+    assert 20 < found.actual.mean() < 500  # the file's units, standardized or not
+    page = (run / "report.html") if invoke("report", run).exit_code == 0 else None
+    text = page.read_text()
+    assert "Predictions against targets" in text and "input contract: label" in text
+    line = one_line_error(invoke("plot", "fit", CONFIGS.parent / "runs" / "none", expect=2).stderr)
+    assert "no such run" in line or "not a run" in line

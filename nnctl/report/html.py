@@ -30,6 +30,7 @@ from .curves import CurveOptions, curves_figure
 from .history import RunHistory, load_history
 from .page import Section, figure_block, render_page, table, write_page
 from .predictions import SplitPredictions, predict_split
+from .regression import fit_figure, fitted, residual_figure
 
 CLASS_COUNTS_UP_TO = 20  # classes; more would make the split table unreadable
 
@@ -150,6 +151,17 @@ def confusion_section(ctx: ReportContext) -> Section | None:
     return Section("confusion", "Confusion matrix", figure_block(fig, "confusion", caption))
 
 
+def regression_section(ctx: ReportContext) -> Section | None:
+    if ctx.history.task != "regression":
+        return None
+    found = fitted(ctx.model, ctx.split, ctx.splits)
+    body = (figure_block(fit_figure(found, ctx.run.name), "fit", f"Predicted against actual values ({ctx.split} split); "
+                         "a perfect model's points lie on the dashed line.")
+            + figure_block(residual_figure(found, ctx.run.name), "residuals",
+                           "Residuals against the prediction: a slope or a funnel is structure the model missed."))
+    return Section("regression", "Predictions against targets", body)
+
+
 def boundary_section(ctx: ReportContext) -> Section | None:
     if ctx.history.task != "classification" or tuple(ctx.model.net.input_shape) != (2,):
         return None
@@ -194,7 +206,7 @@ def diagnosis_section(ctx: ReportContext) -> Section | None:
 
 
 SECTIONS = (overview_section, data_section, metrics_section, diagnosis_section, curves_section, confusion_section,
-            boundary_section, gradcheck_section, spec_section)
+            regression_section, boundary_section, gradcheck_section, spec_section)
 
 def report_html(ctx: ReportContext) -> str:
     """The whole page for ``ctx``."""

@@ -64,9 +64,9 @@ def test_predict_drops_the_label_column_it_finds(flower_run, tmp_path):
     flowers(tmp_path / "with_labels.csv", n=6, header="kind,a,b")
     result = invoke("predict", flower_run, tmp_path / "with_labels.csv")
     # the run recorded that its label is the first of three columns: no need to say so again
-    assert "left out the label column column 1 ('kind')" in result.stderr and result.stdout.split()[1:] == NAMES * 2
+    assert "left out the label column 1 ('kind')" in result.stderr and result.stdout.split()[1:] == NAMES * 2
     told = invoke("predict", flower_run, tmp_path / "with_labels.csv", "--label-column", "kind")
-    assert "left out the label column column 1 ('kind')" in told.stderr and told.stdout == result.stdout
+    assert "left out the label column 1 ('kind')" in told.stderr and told.stdout == result.stdout
 
 
 def test_eval_data_with_source_options(flower_run, tmp_path):

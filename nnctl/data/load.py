@@ -229,7 +229,7 @@ def inference_inputs(path: Path, schema: InputSchema | None, overrides: Override
                                               overrides.delimiter or ",", overrides.ignore_columns))
     located = locate(schema, table, overrides, need_labels=False)
     if located.labels:
-        log.info("%s: left out the label column %s", path, ", ".join(table.column_name(j) for j in located.labels))
+        log.info("%s: left out the label %s", path, ", ".join(table.column_name(j) for j in located.labels))
     ids = {name: np.char.strip(table.cells[:, j]) for name, j in zip(located.id_names, located.ids)}
     return NewInputs(inputs_of(schema, table, located), ids)
 

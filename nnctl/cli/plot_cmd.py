@@ -151,40 +151,30 @@ def confusion(
                   lambda model, predictions: confusion_figure(predictions, model.checkpoint.class_names, run.name, normalize))
 
 
-def _regression_figure(run: Path, which: str, split: str, out: Path | None, kind: str, draw) -> None:
-    from ..orchestration.model import load_model
-    from ..report.regression import fitted
+def _regression_plot(kind: str, figure: str, summary: str) -> None:
+    """Register `nnctl plot KIND RUN`: the regression figure ``figure`` (a function of report.regression) of one split."""
 
-    with user_errors():
-        target = _output(out, run, f"{kind}-{split}.png")
-        model = load_model(run, which)
-        _write(draw(fitted(model, split), run.name), target)
+    def command(
+        run: Path = typer.Argument(..., metavar="RUN", help="A regression run.", callback=real_run),
+        split: Split = SPLIT_OPTION,
+        which: CheckpointName = CHECKPOINT_OPTION,
+        out: Path | None = out_option(f"RUN/plots/{kind}-SPLIT.png"),
+    ):
+        from ..orchestration.model import load_model
+        from ..report import regression
 
+        with user_errors():
+            target = _output(out, run, f"{kind}-{split}.png")
+            model = load_model(run, which)
+            _write(getattr(regression, figure)(regression.fitted(model, split), run.name), target)
 
-@app.command()
-def fit(
-    run: Path = typer.Argument(..., metavar="RUN", help="A regression run.", callback=real_run),
-    split: Split = SPLIT_OPTION,
-    which: CheckpointName = CHECKPOINT_OPTION,
-    out: Path | None = out_option("RUN/plots/fit-SPLIT.png"),
-):
-    """Regression: each prediction against its actual value (in the targets' units), with the line predicted = actual."""
-    from ..report.regression import fit_figure
-
-    _regression_figure(run, which, split, out, "fit", fit_figure)
+    command.__doc__ = summary
+    app.command(kind)(command)
 
 
-@app.command()
-def residuals(
-    run: Path = typer.Argument(..., metavar="RUN", help="A regression run.", callback=real_run),
-    split: Split = SPLIT_OPTION,
-    which: CheckpointName = CHECKPOINT_OPTION,
-    out: Path | None = out_option("RUN/plots/residuals-SPLIT.png"),
-):
-    """Regression: residuals (predicted − actual) against the prediction."""
-    from ..report.regression import residual_figure
-
-    _regression_figure(run, which, split, out, "residuals", residual_figure)
+_regression_plot("fit", "fit_figure", "Regression: each prediction against its actual value (in the targets' units), "
+                                      "with the line predicted = actual.")
+_regression_plot("residuals", "residual_figure", "Regression: residuals (predicted − actual) against the prediction.")
 
 
 @app.command()

@@ -126,3 +126,17 @@ def test_regression_plots_and_report(run, tmp_path):
     assert "Predictions against targets" in text and "input contract: label" in text
     line = one_line_error(invoke("plot", "fit", CONFIGS.parent / "runs" / "none", expect=2).stderr)
     assert "no such run" in line or "not a run" in line
+
+
+def test_export_carries_the_input_contract(run, tmp_path):
+    import json
+
+    out = tmp_path / "model.npz"
+    invoke("export", run, "--format", "npz", "--out", out)
+    with np.load(out) as archive:
+        contract = json.loads(str(archive["graph"]))["provenance"]["input_contract"]
+    assert [contract["columns"][j] for j in contract["features"]] == ["rooms", "area"]
+    if contract["target"] is not None:  # an ONNX graph would give standardized values: refused in one line
+        pytest.importorskip("onnx")
+        line = one_line_error(invoke("export", run, "--format", "onnx", "--out", tmp_path / "m.onnx", expect=2).stderr)
+        assert "normalize_target" in line and "--format npz" in line

@@ -140,3 +140,15 @@ def test_export_carries_the_input_contract(run, tmp_path):
         pytest.importorskip("onnx")
         line = one_line_error(invoke("export", run, "--format", "onnx", "--out", tmp_path / "m.onnx", expect=2).stderr)
         assert "normalize_target" in line and "--format npz" in line
+
+
+def test_diagnose_works_on_the_regression_error(run):
+    found = invoke_json("diagnose", run, "--human-error", "4")
+    assert found["metric"] == "mse" and found["levels"]["human"]["error"] == 4.0
+    for split in ("train", "dev"):
+        level = found["levels"][split]
+        assert level["ci95"] is None  # no binomial interval for an MSE
+        assert level["error"] == pytest.approx(invoke_json("eval", run, "--split", split)["metrics"]["mse"], rel=1e-12)
+    assert found["gaps"]["variance"]["value"] == pytest.approx(found["levels"]["dev"]["error"] - found["levels"]["train"]["error"])
+    assert any("regression: the levels are mse" in note for note in found["notes"])
+    assert "%" not in invoke("diagnose", run).stdout.split("verdict")[0]

@@ -90,18 +90,26 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.2f} %"
 
 
+def _plain(value: float | None) -> str:
+    """A regression's error level or gap (MSE, MAE...): a number in the targets' units."""
+    return "n/a" if value is None else f"{value:.4g}"
+
+
 def _print_diagnosis(result: Diagnosis) -> None:
     from rich.table import Table
 
     d = result.decomposition
+    rate = d.levels["train"].rate  # else a regression's MSE/MAE: plain numbers, no binomial interval
+    shown = _pct if rate else _plain
     table = Table(title=f"{result.run} ({result.checkpoint}, {result.metric.replace('_', ' ')})")
-    for column, justify in (("level", "left"), (result.metric.replace("_", " "), "right"), ("95 % interval", "right"), ("examples", "right")):
+    columns = (("level", "left"), (result.metric.replace("_", " "), "right")) + ((("95 % interval", "right"),) if rate else ())
+    for column, justify in (*columns, ("examples", "right")):
         table.add_column(column, justify=justify)
     for name, level in d.levels.items():
         bounds = level.interval
         label = LEVEL_NAMES[name] if name != "human" or d.human_given else "Bayes error (taken as 0)"
-        table.add_row(label, _pct(level.error), f"{_pct(bounds[0])} – {_pct(bounds[1])}" if bounds else "",
-                      "" if level.examples is None else str(level.examples))
+        interval = [f"{shown(bounds[0])} – {shown(bounds[1])}" if bounds else ""] if rate else []
+        table.add_row(label, shown(level.error), *interval, "" if level.examples is None else str(level.examples))
     stdout.print(table)
     gaps = Table(title="gaps")
     for column, justify in (("gap", "left"), ("value", "right"), ("between", "left"), ("", "left")):
@@ -109,7 +117,7 @@ def _print_diagnosis(result: Diagnosis) -> None:
     for name, gap in d.gaps.items():
         flags = ", ".join(flag for flag, on in (("problem", gap.problem), ("largest", name in d.dominant),
                                                  ("within noise", gap.within_noise)) if on)
-        gaps.add_row(GAP_LABELS[name], _pct(gap.value), " → ".join(n.replace("_", "-") for n in gap.between), flags)
+        gaps.add_row(GAP_LABELS[name], shown(gap.value), " → ".join(n.replace("_", "-") for n in gap.between), flags)
     stdout.print(gaps)
     for name, split in result.splits.items():
         if split["groups"]:

@@ -185,15 +185,21 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.2f} %"
 
 
+def _plain(value: float | None) -> str:
+    """A regression's error level or gap (MSE, MAE...), in the targets' units."""
+    return "—" if value is None else f"{value:.4g}"
+
+
 def diagnosis_section(ctx: ReportContext) -> Section | None:
     """The notes' bias/variance/mismatch table, the verdict and the remedies, from `nnctl diagnose --json`."""
     found = ctx.diagnosis
     if found is None:
         return None
-    levels = [[name.replace("_", "-"), _percent(level["error"]), "—" if level["examples"] is None else f"{level['examples']:,}",
-               "—" if level["ci95"] is None else f"{_percent(level['ci95'][0])} – {_percent(level['ci95'][1])}"]
+    shown = _plain if ctx.history.task == "regression" else _percent
+    levels = [[name.replace("_", "-"), shown(level["error"]), "—" if level["examples"] is None else f"{level['examples']:,}",
+               "—" if level["ci95"] is None else f"{shown(level['ci95'][0])} – {shown(level['ci95'][1])}"]
               for name, level in found["levels"].items()]
-    gaps = [[name.replace("_", " "), _percent(gap["value"]), " − ".join(reversed(gap["between"])),
+    gaps = [[name.replace("_", " "), shown(gap["value"]), " − ".join(reversed(gap["between"])),
              "problem" if gap["problem"] else ("within noise" if gap["within_noise"] else "")]
             for name, gap in found["gaps"].items()]
     remedies = [[r["gap"].replace("_", " "), r["action"], r["key"], r["now"] or ""] for r in found["remedies"]]

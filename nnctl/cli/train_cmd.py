@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from ..report.values import count
 from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
+from .tables import print_table
 from .work_progress import busy
 
 if TYPE_CHECKING:
@@ -108,7 +110,7 @@ def _summarise(result: TrainResult, as_json: bool) -> None:
             "metrics_epoch": result.metrics_epoch or result.epochs_done, "best": result.best,
         })
         return
-    title = f"{result.run_dir}  ({result.stop_reason}, {result.epochs_done} epochs, {result.steps} steps)"
+    title = f"{result.run_dir}  ({result.stop_reason}, {count(result.epochs_done, 'epoch')}, {count(result.steps, 'step')})"
     if result.metrics_epoch is not None:  # early stopping restored best.h5: describe the parameters on disk
         title += f"\nmetrics of epoch {result.metrics_epoch}: best.h5, restored as the run's parameters"
     names = metric_order(result.metrics)
@@ -122,7 +124,7 @@ def _summarise(result: TrainResult, as_json: bool) -> None:
     for name in names:
         cells = [result.metrics.get(f"{split}_{name}") for split in ("train", "dev")]
         table.add_row(name, *("" if v is None else f"{v:.4f}" for v in cells))
-    stdout.print(table)
+    print_table(table)
     if result.best.get("value") is not None:
         stdout.print(f"best {result.best['metric']} {result.best['value']:.4f} at epoch {result.best['epoch']}")
 

@@ -119,14 +119,15 @@ class InputSchema:
         return schema
 
     def describe(self) -> dict:
-        """What `runs show`, `spec show` and the report print: names, not column numbers."""
+        """What `runs show`, `spec show` and the report print: names, not column numbers (values as they are;
+        the callers write them for people)."""
         facts = {"reads": self.kind, "input_shape": self.input_shape, "task": self.task,
                  "label" if len(self.label_names) == 1 else "labels": ", ".join(self.label_names)}
         if self.kind == "csv":
             facts |= {"inputs": ", ".join(self.name(j) for j in self.features),
                       "id_columns": ", ".join(self.name(j) for j in self.ids) or "none",
                       "ignored": ", ".join(self.name(j) for j in self.ignored) or "none",
-                      "header": "yes" if self.header else "no", "delimiter": repr(self.delimiter)}
+                      "header": self.header, "delimiter": self.delimiter}
         if self.missing:
             facts["missing"] = self.missing["strategy"]
         return facts

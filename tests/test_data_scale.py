@@ -56,7 +56,7 @@ train: {{epochs: {epochs}, batch_size: 64, learning_rate: 0.01, optimizer: {{nam
 def small_blocks(monkeypatch):
     """Blocks of 2 HDF5 chunks (100 rows) and buffers of 3 blocks: many of both in a 3000-row file."""
     monkeypatch.setattr(stream, "STREAM_BLOCK_BYTES", 100 * 4 * FEATURES)
-    monkeypatch.setattr(stream, "BUFFER_BLOCKS", 3)
+    monkeypatch.setattr(stream, "BUFFER_BYTES", 3 * 100 * 4 * FEATURES)
     monkeypatch.setattr(rows, "BLOCK_BYTES", 64 * 8 * FEATURES)
 
 
@@ -415,3 +415,18 @@ def test_a_stop_request_is_checkpointed_at_once(tmp_path):
     assert result.stop_reason == "interrupted" and saved[-1] == (2, 3)
     assert load_checkpoint(result.run_dir / "checkpoint.h5").batch == 3
     assert json.loads(json.dumps(load_checkpoint(result.run_dir / "checkpoint.h5").progress))["stream"] is None
+
+
+@pytest.mark.parametrize("chunk_rows, dtype", [(1, np.float32), (2621, np.float32), (8192, np.float32), (20000, np.float64),
+                                               (60000, np.float32)])
+def test_the_streamed_buffer_is_bounded_in_bytes_whatever_the_chunking(tmp_path, chunk_rows, dtype):
+    """Issue 21: 64 whole chunks of 8192 × 100 made a 200 MB buffer; now chunks decide the block, the bytes the buffer."""
+    path = tmp_path / "x.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", shape=(200_000, 100), dtype=dtype, chunks=(chunk_rows, 100))
+    streamed = stream.StreamedRows(rows.DiskRows(path, "x"), None, np.float32)
+    block_bytes = streamed.block_rows * 100 * 4
+    assert streamed.buffer_blocks * block_bytes <= max(stream.BUFFER_BYTES, block_bytes)
+    assert block_bytes <= stream.MAX_BLOCK_BYTES
+    whole_chunk = chunk_rows * 100 * np.dtype(dtype).itemsize <= stream.MAX_BLOCK_BYTES
+    assert (streamed.block_rows % chunk_rows == 0) == whole_chunk or chunk_rows == 1

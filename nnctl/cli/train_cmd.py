@@ -60,7 +60,7 @@ def train(
     live = not quiet and not plain()
     penalized = bool(trainer.spec.regularization.l2 or trainer.spec.regularization.l1)
     reporter: Reporter = Reporter() if quiet else (LiveReporter(penalized) if live else PlainReporter())
-    with user_errors(), stop_on_signals(trainer), (reporter if live else nullcontext()):
+    with user_errors(str(spec_file) if spec_file else None, overrides), stop_on_signals(trainer), (reporter if live else nullcontext()):
         result = trainer.run(reporter)  # a write failure (full disk) is one line; the last checkpoint stays
     _summarise(result, as_json)
     if result.stop_reason == StopReason.interrupted:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..literal import listing, quoted
 from .csv_table import CsvTable, read_table
 from .errors import DataError
 
@@ -264,8 +265,7 @@ def _by_position(schema: InputSchema, table: CsvTable, overrides: Overrides, nee
 
 
 def _listed(names: list[str]) -> str:
-    shown = ", ".join(repr(n) for n in names[:LISTED])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > LISTED else "")
+    return listing([quoted(name) for name in names], LISTED)
 
 
 def inputs_of(schema: InputSchema, table: CsvTable, located: Located) -> np.ndarray:

@@ -118,16 +118,17 @@ def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normal
         normalizer = source_normalizer(source, input_shape)
     data, normalizer = prepare_all(spec, splits, normalizer, stream)
     _check_monitors(spec, metric_names(splits.task, data, splits.class_names, spec.train.train_metrics))
-    net, streams = fresh_network(spec, input_shape)
+    net, streams = fresh_network(spec, input_shape, len(splits.train))
     fates = copy_layers(spec.model.init_from, source, net) if source is not None else {}
     _check_training_batches(spec, net, len(splits.train), input_shape)
     return RunParts(spec, splits, normalizer, data, net, streams, fates)
 
 
-def fresh_network(spec: Spec, input_shape: tuple[int, ...]) -> tuple[Network, dict]:
-    """The spec's network initialized from its seed, and the run's random streams (same seed, same θ)."""
+def fresh_network(spec: Spec, input_shape: tuple[int, ...], examples: int | None = None) -> tuple[Network, dict]:
+    """The spec's network initialized from its seed, and the run's random streams (same seed, same θ);
+    ``examples`` (the training set's size) sizes a full batch in the memory estimate."""
     streams = make_streams(spec.seed)
-    net = build_network(spec, input_shape, streams["dropout"])
+    net = build_network(spec, input_shape, streams["dropout"], examples=examples)
     net.initialize(streams["init"])
     return net, streams
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NnctlError
+from ..memory import out_of_memory
 from ..orchestration.start import resume_run, start_run
 from ..runs import rundir
 from ..runs.checkpoint import load_checkpoint
@@ -96,8 +97,9 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
         on_main_thread = threading.current_thread() is threading.main_thread()
         with stop_on_signals(trainer) if on_main_thread else nullcontext():
             result = trainer.run(TrialReporter(trainer, task))
-    except NnctlError as err:
-        return {"event": "end", "trial": task.index, "status": "failed", "message": str(err).splitlines()[0],
+    except (NnctlError, MemoryError) as err:
+        message = out_of_memory(err)[1] if isinstance(err, MemoryError) else str(err).splitlines()[0]
+        return {"event": "end", "trial": task.index, "status": "failed", "message": message,
                 "seconds": round(time.perf_counter() - started, 3)}
     return summarise(task, trainer.log, result.stop_reason, time.perf_counter() - started)
 

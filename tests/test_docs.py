@@ -69,3 +69,10 @@ def test_the_readme_is_short_and_sets_up_in_two_commands():
     first_screen = "\n".join(readme.splitlines()[:40])
     own_csv = [Path("docs", "tutorials", "own-csv.md").as_posix(), "docs/reference/data.md#real-world-csv-files"]
     assert any(page in first_screen for page in own_csv)
+
+
+def test_no_escaped_pipe_inside_code_in_the_manual():
+    r"""The site shows `a\|b` in a code span as written, backslash included: write `a/b` or two spans."""
+    for page in (REPO / "docs").rglob("*.md"):
+        text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+        assert not re.search(r"`[^`\n]*\\\|[^`\n]*`", text), page

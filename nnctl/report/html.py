@@ -135,7 +135,7 @@ def curves_section(ctx: ReportContext) -> Section:
                     if m in ctx.history.metrics)
     costs = tuple(m for m in metrics if m.endswith("_cost"))
     parts = [figure_block(curves_figure([ctx.history], CurveOptions(metrics=metrics)), "curves-epoch",
-                     "Per-epoch metrics, the best epoch and the learning-rate schedule."),
+                     "Per-epoch metrics, the best epoch and the learning rate."),
              figure_block(curves_figure([ctx.history], CurveOptions(metrics=costs, per="step")), "curves-step",
                      "Mini-batch cost per optimizer step with its bias-corrected exponentially weighted average (β = 0.9).")]
     return Section("curves", "Learning curves", "".join(parts))

@@ -119,5 +119,6 @@ def test_a_filesystem_without_locks_runs_the_search_and_says_so(copy, monkeypatc
 
     monkeypatch.setattr(record.fcntl, "flock", no_locks)
     with search_lock(copy):
-        pass
+        append_event(copy, {"event": "child", "tune": "elsewhere"})
     assert "cannot lock the tune directory (No locks available)" in caplog.text
+    assert _events(copy)[-1]["tune"] == "elsewhere"

@@ -86,9 +86,7 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
         if finished:
             return summarise(task, MetricLog.load(run_dir / rundir.METRICS), finished, time.perf_counter() - started)
         if epoch is not None:
-            # Killed before its first epoch ended, a trial has no metrics.h5 yet, and no history to lose.
-            fresh = epoch == 0 and not (run_dir / rundir.METRICS).exists()
-            trainer = resume_run(run_dir, datasets_dir=datasets_dir, repair_metrics=fresh)
+            trainer = resume_run(run_dir, datasets_dir=datasets_dir)
         else:
             run_dir.mkdir(exist_ok=True)
             spec = parse_spec(task.spec_yaml, str(run_dir / rundir.SPEC_FILE))

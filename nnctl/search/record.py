@@ -4,8 +4,13 @@
         tune.json      format, nnctl version, SHA-256 of spec.yaml, parent search (refine)
         spec.yaml      the resolved spec with its resolved search section
         trials.jsonl   append-only events, one JSON object a line, fsynced:
-                       start {trial, params, run}, end {trial, status, value, ...}, child {tune}
-        trial-0000/    an ordinary run directory per trial (eval, gradcheck work on it)
+                       start {trial, params, run}, end {trial, status, value, ...}, child {tune},
+                       with cv: fold {trial, fold, status, value, ...} per fold run, and
+                       refit {trial, status, ...} for the chosen trial retrained on the whole pool
+        trial-0000/    an ordinary run directory per trial (eval, gradcheck work on it),
+                       or with cv the trial's fold runs: trial-0000/fold-0, fold-1, ...
+        folds.json     with cv: the pool's rows and the fold of each (see search/folds_record.py)
+        refit/         with refit: the search's result, an ordinary run (runs/latest points at it)
 
 Only appends ever touch trials.jsonl, so a kill at any instant loses at most a
 torn last line (ignored on reading); anything else that does not parse, or a
@@ -33,6 +38,7 @@ from .space import Distribution, Space
 
 FORMAT = 1
 TUNE_FILE, SPEC_FILE, TRIALS_FILE, STOP_FILE = "tune.json", "spec.yaml", "trials.jsonl", "STOP"
+REFIT_DIR = "refit"
 FINISHED = ("completed", "early_stopping", "pruned", "diverged", "failed")
 RANKED = ("completed", "early_stopping")
 
@@ -92,6 +98,10 @@ class TrialRecord:
     feasible: bool = True
     message: str | None = None
     seconds: float | None = None
+    se: float | None = None  # with cv: the standard error of ``value``, the mean over the fold runs
+    fold_values: list[float] = field(default_factory=list)  # with cv: each fold run's value
+    parameters: int | None = None  # weights and biases of the trial's network
+    folds: dict[int, dict] = field(default_factory=dict)  # with cv: fold run → its last event
 
 
 @dataclass
@@ -109,6 +119,9 @@ class SearchRecord:
     trials: list[TrialRecord]
     parent: Path | None
     children: list[Path]
+    fold_runs: int | None = None  # with cv: fold runs per trial (folds × repeats)
+    choose: str = "best"  # with cv: best, or one_se (the simplest trial within one SE of the best)
+    refit: dict | None = None  # the refit event, once the chosen trial was retrained on the whole pool
 
     @property
     def minimize(self) -> bool:
@@ -164,7 +177,7 @@ def read_events(tune_dir: Path) -> list[tuple[int, dict]]:
             event = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise TuneDirError(f"{path}:{number}: not a JSON event (edited by hand?)") from None
-        if not isinstance(event, dict) or event.get("event") not in ("start", "end", "child"):
+        if not isinstance(event, dict) or event.get("event") not in ("start", "end", "child", "fold", "refit"):
             raise TuneDirError(f"{path}:{number}: unknown event (edited by hand?)")
         events.append((number, event))
     return events
@@ -194,6 +207,7 @@ def load_search(tune_dir: str | Path) -> SearchRecord:
     record = SearchRecord(
         tune_dir, spec_yaml, search.metric, search.goal, search.method, search.seed, search.trials,
         space.distributions, [], (tune_dir / manifest["parent"]).resolve() if manifest.get("parent") else None, [],
+        search.cv.folds * search.cv.repeats if search.cv else None, search.cv.choose if search.cv else "best",
     )
     for number, event in read_events(tune_dir):
         apply_event(record, space, event, f"{tune_dir / TRIALS_FILE}:{number}")
@@ -222,6 +236,16 @@ def apply_event(record: SearchRecord, space: Space, event: dict, where: str) -> 
     if index not in known:
         raise TuneDirError(f"{where}: trial {index} ends before it starts (edited by hand?)")
     _require(event, ("status",), where)
+    if event["event"] == "refit":
+        record.refit = event
+        return
+    if event["event"] == "fold":
+        _require(event, ("fold",), where)
+        fold = event["fold"]
+        if record.fold_runs is None or not isinstance(fold, int) or not 0 <= fold < record.fold_runs:
+            raise TuneDirError(f"{where}: fold run {fold!r} is outside this search's folds (edited by hand?)")
+        known[index].folds[fold] = event
+        return
     _apply_end(known[index], event, where)
 
 
@@ -248,3 +272,6 @@ def _apply_end(trial: TrialRecord, event: dict, where: str) -> None:
     trial.feasible = event.get("feasible", True)
     trial.message = event.get("message")
     trial.seconds = event.get("seconds")
+    trial.se = event.get("se")
+    trial.fold_values = event.get("fold_values", [])
+    trial.parameters = event.get("parameters")

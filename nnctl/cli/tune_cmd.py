@@ -182,6 +182,7 @@ def mean_se(trial: TrialRecord) -> str:
 
 
 def _progress(quiet: bool, display: Live | None) -> Progress:
+    from ..search.cv import refit_summary
     from ..search.driver import Progress
 
     def on_trial_end(trial: TrialRecord, record: SearchRecord) -> None:
@@ -193,17 +194,9 @@ def _progress(quiet: bool, display: Live | None) -> Progress:
 
     def on_refit_end(record: SearchRecord) -> None:
         if not quiet:
-            stderr.print(_refit_line(record), markup=False, highlight=False, soft_wrap=True)
+            stderr.print(f"refit: {refit_summary(record)}", markup=False, highlight=False, soft_wrap=True)
 
     return Progress(on_trial_end=on_trial_end, on_refit_end=on_refit_end)
-
-
-def _refit_line(record: SearchRecord) -> str:
-    refit = record.refit
-    where = record.tune_dir / refit["run"]
-    if refit["status"] in ("completed", "early_stopping"):
-        return f"refit: trial {refit['trial']} trained {refit['epochs']} epochs on the whole pool in {where} (runs/latest)"
-    return f"refit: trial {refit['trial']} {refit['status']}{': ' + refit['message'] if refit.get('message') else ''} ({where})"
 
 
 def _best_table(record: SearchRecord, limit: int = SHOWN_BEST) -> Table:
@@ -241,7 +234,7 @@ def trial_json(trial: TrialRecord) -> dict:
 
 
 def _summarise(record: SearchRecord, completed: bool, as_json: bool) -> None:
-    from ..search.cv import chosen, within_one_se
+    from ..search.cv import chosen, refit_summary, within_one_se
 
     ranked = record.ranked()
     pick = chosen(record, record.choose)
@@ -268,4 +261,4 @@ def _summarise(record: SearchRecord, completed: bool, as_json: bool) -> None:
         stdout.print(f"chosen by the one-standard-error rule: trial {pick.index} ({pick.parameters} parameters, "
                      f"{record.metric} {mean_se(pick)})", markup=False, highlight=False)
     if record.refit is not None:
-        stdout.print(_refit_line(record), markup=False, highlight=False)
+        stdout.print(f"refit: {refit_summary(record)}; runs/latest points at it", markup=False, highlight=False)

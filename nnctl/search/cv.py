@@ -14,6 +14,8 @@ import math
 import statistics
 from typing import Any
 
+from ..errors import RunError
+from ..runs.listing import RunSummary, read_epochs
 from .record import SearchRecord, TrialRecord, trial_dir_name
 from .trial import holds
 
@@ -22,7 +24,11 @@ FAILED = ("failed", "diverged")  # any fold run ending so makes the trial end so
 
 def fold_run_dir(index: int, fold: int) -> str:
     """Fold run ``fold`` of trial ``index``, relative to the tune directory: trial-0003/fold-2."""
-    return f"{trial_dir_name(index)}/fold-{fold}"
+    return f"{trial_dir_name(index)}/{fold_dir_name(fold)}"
+
+
+def fold_dir_name(fold: int) -> str:
+    return f"fold-{fold}"
 
 
 def mean_and_se(values: list[float]) -> tuple[float, float | None]:
@@ -87,3 +93,39 @@ def chosen(record: SearchRecord, rule: str) -> TrialRecord | None:
         return ranked[0] if ranked else None
     close = within_one_se(record)
     return min(close, key=lambda t: (t.parameters if t.parameters is not None else math.inf, ranked.index(t)))
+
+
+def trial_summaries(record: SearchRecord) -> list[RunSummary]:
+    """A cross-validated search's trials as `runs list` rows: the mean as ``best``, with ``se``, ``folds`` and
+    ``within_1se`` (true for trials within one standard error of the best) as columns, the parameters as spec paths."""
+    close = {t.index for t in within_one_se(record)}
+    return [RunSummary(
+        trial_dir_name(t.index), t.run_dir, t.status, t.epochs, None, record.metric, t.value, t.best_epoch,
+        spec=dict(t.params),
+        metrics={"se": t.se, "folds": len(t.fold_values) or len(t.folds), "within_1se": t.index in close,
+                 "parameters": t.parameters},
+    ) for t in record.trials]
+
+
+def fold_mean(trial: TrialRecord, metric: str) -> tuple[float, float | None]:
+    """Another recorded metric of a cross-validated trial: its mean (± SE) over the fold runs, each read at the
+    fold run's own best epoch (the epoch the search scored it at)."""
+    values = []
+    for fold, event in sorted(trial.folds.items()):
+        run = trial.run_dir / fold_dir_name(fold)
+        column = read_epochs(run).get(metric)
+        if column is None:
+            raise RunError(f"{run}: no {metric} recorded")
+        values.append(float(column[event["best_epoch"] - 1]))
+    return mean_and_se(values)
+
+
+def refit_summary(record: SearchRecord) -> str:
+    """One line on the search's refit ("" when it asked for none or it has not run)."""
+    refit = record.refit
+    if refit is None:
+        return ""
+    where = record.tune_dir / refit["run"]
+    if refit["status"] in ("completed", "early_stopping"):
+        return f"trial {refit['trial']} trained {refit['epochs']} epochs on the whole pool (train + dev) in {where}"
+    return f"trial {refit['trial']} {refit['status']}{': ' + refit['message'] if refit.get('message') else ''} ({where})"

@@ -321,3 +321,17 @@ def test_bad_cv_searches_fail_on_one_line_before_anything_runs(tmp_path, text, m
     result = run_nnctl("tune", spec, "--runs-dir", tmp_path / "runs")
     assert result.returncode == 2 and message in one_line_error(result.stderr)
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+def test_the_test_split_is_evaluated_on_request_and_only_once(cv_search):
+    tune_dir, result = cv_search
+    assert result["test"] is None  # never without --test
+    first = invoke_json("tune", "--resume", tune_dir, "--test", "--quiet", "--workers", "1")
+    assert first["test"]["run"] == "refit" and first["test"]["examples"] == 24
+    again = invoke("tune", "--resume", tune_dir, "--test", "--quiet", "--workers", "1", "--json")
+    assert json.loads(again.stdout)["test"] == first["test"]
+    assert "evaluated once already" in again.stderr
+    events = [json.loads(line) for line in (tune_dir / "trials.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events].count("test") == 1
+    evaluated = invoke_json("eval", tune_dir / "refit", "--split", "test")
+    assert evaluated["metrics"] == pytest.approx(first["test"]["metrics"], rel=1e-12)

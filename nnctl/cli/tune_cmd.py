@@ -36,6 +36,8 @@ def tune(
     top: int = typer.Option(5, "--top", help="With --refine: how many of the best trials define the new ranges."),
     overrides: list[str] = typer.Option([], "--set", help="Override a value of the base spec: key.path=value (repeatable)."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where the tune directory is created."),
+    test: bool = typer.Option(False, "--test", help="When the search is done, evaluate its result (the refit, else the "
+                              "best trial) on the test split, once; later calls show that first result."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ):
@@ -65,6 +67,9 @@ def tune(
             completed = search.run(progress)
     finally:
         executor.close()
+    if test and completed:
+        with user_errors():
+            _test_once(search.record)
     _summarise(search.record, completed, as_json)
     if not completed:
         stderr.print(f"search stopped; continue it with: nnctl tune --resume {record.tune_dir}", markup=False, highlight=False)
@@ -116,6 +121,33 @@ def _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, worker
     if parent is not None:
         append_event(parent.tune_dir, {"event": "child", "tune": os.path.relpath(tune_dir, parent.tune_dir)})
     return plan, load_search(tune_dir), executor, sampler
+
+
+def _test_once(record: SearchRecord) -> None:
+    """Score the search's result on the test split and record it, unless that was done before: a test split looked
+    at twice, and chosen by, is a second dev split."""
+    from ..orchestration.model import load_model
+    from ..search.cv import chosen
+    from ..search.record import REFIT_DIR, append_event, load_search
+    from ..strategy.evaluation import Options, evaluate_split
+
+    if record.test is not None:
+        stderr.print(f"the test split was evaluated once already ({record.test['run']}); showing that result",
+                     markup=False, highlight=False)
+        return
+    if record.refit is not None and record.refit["status"] in ("completed", "early_stopping"):
+        run = record.tune_dir / REFIT_DIR
+    elif record.fold_runs is None and chosen(record, record.choose) is not None:
+        run = chosen(record, record.choose).run_dir
+    else:
+        raise fail("--test evaluates the search's result: a cross-validated search needs search.refit: true "
+                   "(its fold runs are not one model), and a finished trial")
+    model = load_model(run, "best")
+    result = evaluate_split(run, model, "test", Options.for_model(model))
+    event = {"event": "test", "run": str(run.relative_to(record.tune_dir)), "examples": result.examples,
+             "metrics": result.metrics}
+    append_event(record.tune_dir, event)
+    record.test = load_search(record.tune_dir).test  # as recorded, with its time
 
 
 def _plan(text: str, filename: str, overrides, trials: int | None) -> Plan:
@@ -247,7 +279,7 @@ def _summarise(record: SearchRecord, completed: bool, as_json: bool) -> None:
             "trials_planned": record.trials_planned, "counts": counts, "fold_runs": record.fold_runs,
             "best": trial_json(ranked[0]) if ranked else None,
             "within_one_se": [t.index for t in within_one_se(record)] if record.fold_runs else None,
-            "choose": record.choose, "chosen": trial_json(pick) if pick else None, "refit": record.refit,
+            "choose": record.choose, "chosen": trial_json(pick) if pick else None, "refit": record.refit, "test": record.test,
             "trials": [trial_json(t) for t in record.trials],
         })
         return
@@ -262,3 +294,7 @@ def _summarise(record: SearchRecord, completed: bool, as_json: bool) -> None:
                      f"{record.metric} {mean_se(pick)})", markup=False, highlight=False)
     if record.refit is not None:
         stdout.print(f"refit: {refit_summary(record)}; runs/latest points at it", markup=False, highlight=False)
+    if record.test is not None:
+        metrics = ", ".join(f"{name} {value:.4f}" for name, value in record.test["metrics"].items())
+        stdout.print(f"test split ({record.test['examples']} examples, {record.test['run']}): {metrics}",
+                     markup=False, highlight=False)

@@ -34,7 +34,7 @@ from .cv import fold_dir_name, mean_and_se
 from .folds_record import load_folds, save_folds
 from .local import LocalExecutor
 from .record import RANKED, STOP_FILE
-from .trial import TrialTask
+from .trial import StopsThroughFile, TrialTask
 
 
 @dataclass
@@ -57,24 +57,17 @@ class Spread:
 
 
 @dataclass
-class CrossValidation:
+class CrossValidation(StopsThroughFile):
     """A cv directory being run (new or resumed); ``stop_requested`` as for a trainer (Ctrl-C, SIGTERM)."""
 
     directory: Path
     spec: Spec
     folds: Folds
     events: dict[int, dict] = field(default_factory=dict)  # fold run → its end event
-    stopping: bool = False
 
     @property
-    def stop_requested(self) -> bool:
-        return self.stopping
-
-    @stop_requested.setter
-    def stop_requested(self, value: bool) -> None:
-        self.stopping = value
-        if value:
-            (self.directory / STOP_FILE).touch()
+    def stop_dir(self) -> Path:
+        return self.directory
 
     def run_dir(self, fold: int) -> Path:
         return self.directory / fold_dir_name(fold)

@@ -25,7 +25,7 @@ from ..train.loop import stop_on_signals
 from .cv import FAILED, chosen, combine, fold_run_dir
 from .plan import TIME_METRICS, Plan
 from .record import REFIT_DIR, STOP_FILE, TRIALS_FILE, SearchRecord, TrialRecord, append_event, apply_event, trial_dir_name
-from .trial import TrialTask
+from .trial import StopsThroughFile, TrialTask
 
 
 def check_metrics(plan: Plan, datasets_dir: Path | None) -> None:
@@ -66,7 +66,7 @@ class Progress:
     on_refit_end: Callable[[SearchRecord], None] = lambda record: None
 
 
-class Search:
+class Search(StopsThroughFile):
     """One search being run (new, resumed or refined) in ``record.tune_dir``."""
 
     def __init__(self, plan: Plan, record: SearchRecord, executor, sampler=None, datasets_dir: Path | None = None):
@@ -79,15 +79,8 @@ class Search:
         return self.record.tune_dir
 
     @property
-    def stop_requested(self) -> bool:
-        return self.stopping
-
-    @stop_requested.setter
-    def stop_requested(self, value: bool) -> None:
-        """Stop handing out trials and tell the running ones (through the STOP file) to checkpoint and return."""
-        self.stopping = value
-        if value:
-            (self.tune_dir / STOP_FILE).touch()
+    def stop_dir(self) -> Path:
+        return self.record.tune_dir
 
     def _record(self, event: dict) -> None:
         append_event(self.tune_dir, event)

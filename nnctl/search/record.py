@@ -6,7 +6,8 @@
         trials.jsonl   append-only events, one JSON object a line, fsynced:
                        start {trial, params, run}, end {trial, status, value, ...}, child {tune},
                        with cv: fold {trial, fold, status, value, ...} per fold run, and
-                       refit {trial, status, ...} for the chosen trial retrained on the whole pool
+                       refit {trial, status, ...} for the chosen trial retrained on the whole pool,
+                       test {run, metrics, ...}: the search's result on the test split (once, on request)
         trial-0000/    an ordinary run directory per trial (eval, gradcheck work on it),
                        or with cv the trial's fold runs: trial-0000/fold-0, fold-1, ...
         folds.json     with cv: the pool's rows and the fold of each (see search/folds_record.py)
@@ -122,6 +123,7 @@ class SearchRecord:
     fold_runs: int | None = None  # with cv: fold runs per trial (folds × repeats)
     choose: str = "best"  # with cv: best, or one_se (the simplest trial within one SE of the best)
     refit: dict | None = None  # the refit event, once the chosen trial was retrained on the whole pool
+    test: dict | None = None  # the test event: the result evaluated on the test split, at most once
 
     @property
     def minimize(self) -> bool:
@@ -177,7 +179,7 @@ def read_events(tune_dir: Path) -> list[tuple[int, dict]]:
             event = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise TuneDirError(f"{path}:{number}: not a JSON event (edited by hand?)") from None
-        if not isinstance(event, dict) or event.get("event") not in ("start", "end", "child", "fold", "refit"):
+        if not isinstance(event, dict) or event.get("event") not in ("start", "end", "child", "fold", "refit", "test"):
             raise TuneDirError(f"{path}:{number}: unknown event (edited by hand?)")
         events.append((number, event))
     return events
@@ -219,6 +221,10 @@ def apply_event(record: SearchRecord, space: Space, event: dict, where: str) -> 
     if event["event"] == "child":
         _require(event, ("tune",), where)
         record.children.append((record.tune_dir / event["tune"]).resolve())
+        return
+    if event["event"] == "test":
+        _require(event, ("run", "metrics"), where)
+        record.test = event
         return
     _require(event, ("trial",), where)
     index = event["trial"]

@@ -68,6 +68,24 @@ def failed_event(task: TrialTask, message: str) -> dict[str, Any]:
     return task.event(status="failed", message=message)
 
 
+class StopsThroughFile:
+    """Ctrl-C / SIGTERM (``stop_on_signals``) sets ``stop_requested``: hand out no more tasks, and tell the running
+    ones, through the STOP file every trial polls in ``stop_dir``, to checkpoint and return."""
+
+    stopping = False
+    stop_dir: Path
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.stopping
+
+    @stop_requested.setter
+    def stop_requested(self, value: bool) -> None:
+        self.stopping = value
+        if value:
+            (Path(self.stop_dir) / STOP_FILE).touch()
+
+
 def median_says_prune(task: TrialTask, epoch: int, value: float) -> bool:
     """The median rule: worse than the median of finished trials at the same epoch."""
     if task.prune_after is None or epoch < task.prune_after:

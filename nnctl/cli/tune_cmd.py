@@ -293,7 +293,8 @@ def _summarise(record: SearchRecord, completed: bool, as_json: bool) -> None:
         stdout.print(f"chosen by the one-standard-error rule: trial {pick.index} ({pick.parameters} parameters, "
                      f"{record.metric} {mean_se(pick)})", markup=False, highlight=False)
     if record.refit is not None:
-        stdout.print(f"refit: {refit_summary(record)}; runs/latest points at it", markup=False, highlight=False)
+        latest = record.tune_dir.parent / "latest"
+        stdout.print(f"refit: {refit_summary(record)}; {latest} points at it", markup=False, highlight=False)
     if record.test is not None:
         metrics = ", ".join(f"{name} {value:.4f}" for name, value in record.test["metrics"].items())
         stdout.print(f"test split ({record.test['examples']} examples, {record.test['run']}): {metrics}",

@@ -335,3 +335,45 @@ def test_the_test_split_is_evaluated_on_request_and_only_once(cv_search):
     assert [e["event"] for e in events].count("test") == 1
     evaluated = invoke_json("eval", tune_dir / "refit", "--split", "test")
     assert evaluated["metrics"] == pytest.approx(first["test"]["metrics"], rel=1e-12)
+
+
+# ---------------------------------------------------------------- does it choose better? (bench/cv_selection.py: 10 seeds)
+
+SELECTION = """\
+name: pick
+seed: {seed}
+data:
+  source: {{type: generated, name: moons, samples: 660, noise: 0.35}}
+  split: {{train: 48, dev: 12, test: 600}}
+  normalize: {{method: standardize}}
+model:
+  layers:
+    - {{units: 8, activation: tanh}}
+    - {{units: 1, activation: sigmoid}}
+train: {{epochs: 30, batch_size: 16, learning_rate: 0.01, optimizer: {{name: adam}}}}
+checkpoint: {{monitor: dev_cost}}
+search:
+  metric: dev_cost
+  trials: 6
+  seed: {seed}
+  refit: true
+  parameters:
+    train.learning_rate: {{log_uniform: [1.0e-3, 0.3]}}
+    regularization.l2: {{log_uniform: [1.0e-3, 3]}}
+    model.layers[0].units: {{choice: [1, 2, 8, 32]}}
+"""
+
+
+@pytest.mark.slow
+def test_cross_validated_selection_is_at_least_as_good_on_held_out_rows_in_most_seeds(tmp_path):
+    """60 pool rows: a 12-row dev split against 4 folds, both choices refit on the same 60 rows, scored on 600 test rows."""
+    seeds, wins = (0, 1, 2), 0
+    for seed in seeds:
+        text = SELECTION.format(seed=seed)
+        single = tune(write_spec(tmp_path, text, f"dev-{seed}.yaml"), tmp_path / "dev")
+        folded = tune(write_spec(tmp_path, text.replace("  refit: true\n", "  refit: true\n  cv: {folds: 4}\n"),
+                                 f"cv-{seed}.yaml"), tmp_path / "cv")
+        scores = [invoke_json("eval", Path(r["tune_dir"]) / "refit", "--split", "test")["metrics"]["accuracy"]
+                  for r in (single, folded)]
+        wins += scores[1] >= scores[0]
+    assert wins >= 2, f"cv's choice was at least as good in {wins} of {len(seeds)} seeds"

@@ -13,6 +13,7 @@ import numpy as np
 from .curves import CurveOptions, axis_label, chosen_metrics, metric_kind
 from .ewma import ewma
 from .history import RunHistory
+from .values import count
 
 SERIES_MARKS = "*o+x#@%&"
 WIDTH, HEIGHT = 64, 14
@@ -89,7 +90,7 @@ def terminal_curves(histories: list[RunHistory], options: CurveOptions, width: i
 
 def _summary(history: RunHistory) -> str:
     best = history.best
-    text = f"{history.name}: {history.n_epochs} epochs, {history.stop_reason or 'running'}"
+    text = f"{history.name}: {count(history.n_epochs, 'epoch')}, {history.stop_reason or 'running'}"
     if best.get("epoch") is not None:
         text += f"; best {best['metric']} {best['value']:.4g} at epoch {best['epoch']}"
     return text

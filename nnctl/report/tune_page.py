@@ -11,13 +11,22 @@ from pathlib import Path
 from .page import Section, figure_block, render_page, table, write_page
 from .parallel import parallel_svg
 from .tune_figures import best_so_far_figure, parameters_figure
-from .tune_view import TrialPoint, TuneView
+from .tune_view import ParameterAxis, TrialPoint, TuneView
+from .values import human
 
 STATUS_ORDER = ("completed", "early_stopping", "pruned", "diverged", "failed", "interrupted", "running", "pending")
 
 
 def _value(value: float | None) -> str:
     return "—" if value is None else f"{value:.6g}"
+
+
+def _sampled(axis: ParameterAxis) -> str:
+    """How a parameter was searched, as a person writes it: ``log-uniform, 0.0001 – 1`` or ``choice of 32, full``."""
+    if axis.categorical:
+        return "choice of " + human(list(axis.choices))
+    low, high = axis.bounds
+    return f"{axis.kind.replace('_', '-')}, {human(low)} – {human(high)}"
 
 
 def _run_link(run: str, tune_dir: Path) -> str:
@@ -34,8 +43,7 @@ def summary_section(view: TuneView, tune_dir: Path) -> Section:
                        + (f"; {unmet} finished without meeting the satisfy conditions" if unmet else "")],
             ["ranked", f"{len(view.ranked)} (finished and meeting every satisfy condition)"]]
     rows += [[f"satisfy {name}", condition] for name, condition in view.satisfy.items()]
-    rows.append(["parameters", "; ".join(f"{a.path}: {a.kind} {list(a.choices) if a.categorical else list(a.bounds)}"
-                                         for a in view.parameters)])
+    rows += [[f"searched {a.path}", _sampled(a)] for a in view.parameters]
     best = view.best
     if view.folds:
         rows.append(["cross-validation", f"{view.folds}: a trial's value is its mean over its fold runs ± the "
@@ -67,18 +75,24 @@ def trials_section(view: TuneView, tune_dir: Path) -> Section:
     rank = {index: r for r, index in enumerate(view.ranked, start=1)}
     ordered = [view.trial(i) for i in view.ranked] + [t for t in view.trials if t.index not in rank]
     header = ["rank", "trial", "status", f"{view.metric} mean ± SE" if view.folds else view.metric,
-              *(["≤ 1 SE", "parameters"] if view.folds else []), "best epoch", "epochs",
-              *[a.path for a in view.parameters], *[f"{name} {cond}" for name, cond in view.satisfy.items()], "run"]
+              *(["≤ 1 SE", "parameters"] if view.folds else []), "best epoch / epochs",
+              *[a.path for a in view.parameters], *[f"{name} {cond}" for name, cond in view.satisfy.items()]]
     rows = []
     for t in ordered:
         status = t.status.replace("_", " ") + (" (unmet satisfy)" if t.outcome == "unsatisfied" else "")
         status += f": {t.message}" if t.message else ""
         cv_cells = ["yes" if t.index in view.within_one_se else "", _value(t.parameters)] if view.folds else []
         rows.append([str(rank.get(t.index, "—")), str(t.index), status, _mean_se(t), *cv_cells,
-                     "—" if t.best_epoch is None else str(t.best_epoch), str(t.epochs),
+                     f"{'—' if t.best_epoch is None else t.best_epoch} / {t.epochs}",
                      *[a.format(t.params[a.path]) for a in view.parameters],
-                     *[_value(t.satisfied.get(name)) for name in view.satisfy], _run_link(t.run, tune_dir)])
-    note = "<p>Ranked: finished trials meeting every satisfy condition, best first; then the rest by index.</p>"
+                     *[_value(t.satisfied.get(name)) for name in view.satisfy]])
+    example = next((t for t in ordered if t.run), None)
+    run = "" if example is None else _run_link(example.run, tune_dir) + ("/fold-0" if view.folds else "")
+    what = "first fold run" if view.folds else "run directory"
+    where = "" if example is None else (f" Each trial's {what} is named after its index: trial {example.index}'s is "
+                                        f"<code>{html.escape(run)}</code>, beside this page "
+                                        "(<code>nnctl report</code> it for its own page).")
+    note = f"<p>Ranked: finished trials meeting every satisfy condition, best first; then the rest by index.{where}</p>"
     if view.folds:
         note += ("<p>Ranked on the mean over the fold runs. Trials within one standard error of the best are not "
                  "told apart by these folds: prefer the simplest of them.</p>")

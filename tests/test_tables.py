@@ -148,3 +148,10 @@ def test_numeric_column_ignores_dashes():
 ])
 def test_human(value, key, shown):
     assert human(value, key) == shown
+
+
+def test_text_curves_fit_a_narrow_terminal(trained_run):
+    result = CliRunner().invoke(app, ["plot", str(trained_run), "--terminal"], env={"COLUMNS": "50"})
+    assert result.exit_code == 0, result.output
+    chart = [line for line in result.stdout.splitlines() if "|" in line or "+--" in line]
+    assert chart and max(len(line) for line in chart) <= 50, result.stdout

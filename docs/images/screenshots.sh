@@ -4,7 +4,7 @@
 #   bash docs/images/screenshots.sh [OUT_DIR]
 # Trains a few small runs and a short search in a temporary folder (about a minute on two cores), draws each
 # figure kind at its default size, and photographs the run report and the search report in headless Chromium
-# (1280 px wide) with the screenshot tool: $NNCTL_SCREENSHOT, else ../shared/tools/screenshot beside the
+# (1280 px wide, tall enough for the whole page) with the screenshot tool: $NNCTL_SCREENSHOT, else ../shared/tools/screenshot beside the
 # repository, else chromium itself. Full-size pictures go to OUT_DIR (default: a new temporary folder, printed
 # at the end) to look at; half-size copies of the ones the how-to shows go to docs/images/.
 set -euo pipefail
@@ -15,12 +15,12 @@ mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-shoot() {  # PAGE.html OUT.png: a 1280 x 2400 screenshot of the page
+shoot() {  # PAGE.html OUT.png HEIGHT: a screenshot of the page 1280 px wide, HEIGHT px tall
     local tool=${NNCTL_SCREENSHOT:-$repo/../shared/tools/screenshot}
     if [ -x "$tool" ]; then
-        "$tool" "$1" "$2" >/dev/null
+        "$tool" "$1" "$2" 1280 "$3" >/dev/null
     else
-        chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,2400 \
+        chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size="1280,$3" \
             --screenshot="$(realpath -m "$2")" "file://$(realpath "$1")" >/dev/null 2>&1
     fi
 }
@@ -49,12 +49,12 @@ search=$("$nnctl" tune configs/digits-search.yaml --trials 10 --set train.epochs
 "$nnctl" plot "$digits" --terminal > "$out/curves-terminal.txt"
 "$nnctl" report "$digits" --out "$out/report.html"
 "$nnctl" report "$search" --out "$out/search-report.html"
-shoot "$out/report.html" "$out/report.png"
-shoot "$out/search-report.html" "$out/search-report.png"
+shoot "$out/report.html" "$out/report.png" 3600  # tall enough for the whole page
+shoot "$out/search-report.html" "$out/search-report.png" 3000
 COLUMNS=60 "$nnctl" runs list "$work/runs" > "$out/runs-list-60.txt"
 "$nnctl" runs list "$search" | cat > "$out/runs-list-pipe.txt"
 
-# Half-size copies for the how-to (small files); the report screenshots keep their top 2000 px.
+# Half-size copies for the how-to (small files, 128 colours).
 python - "$out" "$repo/docs/images" <<'EOF'
 import sys
 from pathlib import Path
@@ -65,8 +65,6 @@ source, target = Path(sys.argv[1]), Path(sys.argv[2])
 for name in ("report", "search-report", "curves", "curves-step", "curves-overlay", "confusion", "errors", "filters",
              "boundary", "tune"):
     image = Image.open(source / f"{name}.png").convert("RGB")
-    if name.endswith("report"):
-        image = image.crop((0, 0, image.width, min(image.height, 2000)))
     image = image.resize((image.width // 2, image.height // 2), Image.LANCZOS)
     image.quantize(colors=128).save(target / f"how-to-{name}.png", optimize=True)
 EOF

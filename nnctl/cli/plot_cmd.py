@@ -19,6 +19,7 @@ from ..orchestration.choices import Split
 from ..report.choices import Normalize, Per
 from ..runs.names import CheckpointName
 from .common import fail, stdout, user_errors
+from .tables import available_width
 
 CHECKPOINT_OPTION = typer.Option(CheckpointName.best, "--checkpoint", help="The checkpoint to draw from.")
 SPLIT_OPTION = typer.Option(Split.dev, "--split", help="Which of the run's splits.")
@@ -101,7 +102,7 @@ def curves(
     """Learning curves: metrics per epoch or step, the learning-rate schedule, best-epoch and early-stop markers."""
     from ..report.curves import CurveOptions, curves_figure
     from ..report.history import load_history
-    from ..report.terminal import terminal_curves
+    from ..report.terminal import CHART_MARGIN, MIN_CHART, WIDTH, terminal_curves
     from ..spec.errors import suggestion
 
     if not 0.0 <= smooth < 1.0:
@@ -117,7 +118,9 @@ def curves(
         target = None if terminal else _output(out, runs[0], "curves.png" if per == Per.epoch else "curves-step.png")
         histories = [load_history(run) for run in runs]
         if terminal:
-            stdout.print(terminal_curves(histories, options), markup=False, highlight=False)
+            columns = available_width(stdout)  # a narrow terminal gets a narrower chart, never a wrapped one
+            chart = WIDTH if columns is None else max(MIN_CHART, min(WIDTH, columns - CHART_MARGIN))
+            stdout.print(terminal_curves(histories, options, width=chart), markup=False, highlight=False)
             return
         _write(curves_figure(histories, options), target)
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ..literal import markdown_cell, spreadsheet_cell, spreadsheet_row
 from ..report.values import count, human
 from .common import fail, print_json, stderr, stdout, user_errors
 from .tables import print_table
@@ -66,12 +67,12 @@ def emit(rows: list[list[Any]], header: list[str], fmt: Format, title: str | Non
     elif fmt is Format.csv:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows([[_cell(v) for v in row] for row in rows])
+        writer.writerow(spreadsheet_row(header))
+        writer.writerows([[spreadsheet_cell(v) if isinstance(v, str) else _cell(v) for v in row] for row in rows])  # -inf stays a number
         stdout.file.write(buffer.getvalue())
     elif fmt is Format.md:
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-        lines += ["| " + " | ".join(human(v).replace("|", "\\|") for v in row) + " |" for row in rows]
+        lines = ["| " + " | ".join(map(markdown_cell, header)) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+        lines += ["| " + " | ".join(markdown_cell(human(v)) for v in row) + " |" for row in rows]
         stdout.file.write("\n".join(lines) + "\n")
     else:
         table = Table(title=title)
@@ -191,9 +192,13 @@ def export_run(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ):
     """metrics.h5's per-epoch metrics, one row per epoch."""
+    from ..runs.atomic import atomic_write_text
     from ..runs.listing import read_epochs
+    from ..runs.outputs import output_file
 
     with user_errors():
+        if output is not None:
+            output_file(output, "-o", (f".{fmt}",))
         columns = read_epochs(_run_dir(run))
     names = ["epoch", *[n for n in columns if n != "epoch"]] if "epoch" in columns else list(columns)
     rows = list(zip(*(columns[n] for n in names)))
@@ -203,13 +208,14 @@ def export_run(
     else:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(names)
+        writer.writerow(spreadsheet_row(names))
         writer.writerows([[int(v) if n == "epoch" else repr(float(v)) for n, v in zip(names, row)] for row in rows])
         text = buffer.getvalue()
     if output is None:
         stdout.file.write(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        with user_errors():
+            atomic_write_text(output, text)
 
 
 def _run_dir(path: Path) -> Path:

@@ -17,6 +17,8 @@ from .values import count
 
 SERIES_MARKS = "*o+x#@%&"
 WIDTH, HEIGHT = 64, 14
+MIN_CHART = 20  # columns: narrower than this a chart says nothing
+CHART_MARGIN = 12  # columns beside the plotting area: the y scale's numbers and the frame
 
 
 def text_chart(series: list[tuple[str, np.ndarray, np.ndarray]], title: str, x_label: str, y_label: str,

@@ -24,7 +24,18 @@ from ..spec import spec_to_yaml
 from ..train.loop import stop_on_signals
 from .cv import FAILED, chosen, combine, fold_run_dir
 from .plan import TIME_METRICS, Plan
-from .record import REFIT_DIR, STOP_FILE, TRIALS_FILE, SearchRecord, TrialRecord, append_event, apply_event, trial_dir_name
+from .record import (
+    REFIT_DIR,
+    STOP_FILE,
+    TRIALS_FILE,
+    SearchRecord,
+    TrialRecord,
+    append_event,
+    apply_event,
+    load_search,
+    search_lock,
+    trial_dir_name,
+)
 from .trial import StopsThroughFile, TrialTask
 
 
@@ -130,12 +141,15 @@ class Search(StopsThroughFile):
 
     def run(self, progress: Progress) -> bool:
         """Run every trial not finished yet (then the refit, if asked); True when the search completed, False when it
-        was stopped."""
-        (self.tune_dir / STOP_FILE).unlink(missing_ok=True)
-        finished = {t.index for t in self.record.trials if t.status not in ("running", "interrupted")}
-        todo = [(i, fold) for i in range(self.record.trials_planned) if i not in finished for fold in self._runs_to_do(i)]
-        in_flight: set[tuple[int, int | None]] = set()
-        with stop_on_signals(self):  # Ctrl-C / SIGTERM: stop cleanly; a second Ctrl-C aborts at once
+        was stopped.
+
+        Raises TuneDirError when another search process holds the directory."""
+        with search_lock(self.tune_dir), stop_on_signals(self):  # Ctrl-C / SIGTERM: stop cleanly; a second Ctrl-C aborts at once
+            self.record = load_search(self.tune_dir)  # read again under the lock: what a process before us finished counts
+            (self.tune_dir / STOP_FILE).unlink(missing_ok=True)
+            finished = {t.index for t in self.record.trials if t.status not in ("running", "interrupted")}
+            todo = [(i, fold) for i in range(self.record.trials_planned) if i not in finished for fold in self._runs_to_do(i)]
+            in_flight: set[tuple[int, int | None]] = set()
             while (todo and not self.stopping) or in_flight:
                 while todo and not self.stopping and len(in_flight) < self.executor.slots:
                     unit = todo.pop(0)
@@ -154,7 +168,7 @@ class Search(StopsThroughFile):
                 progress.on_trial_end(self._trial(index), self.record)
             if self.plan.search.refit and not self.stopping:
                 self._refit(progress)
-        (self.tune_dir / STOP_FILE).unlink(missing_ok=True)
+            (self.tune_dir / STOP_FILE).unlink(missing_ok=True)
         return not self.stopping
 
     def _refit(self, progress: Progress) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..data import LoadedData
 from ..errors import NnctlError
+from ..memory import out_of_memory
 from ..orchestration.datasets import default_datasets_dir
 from ..orchestration.splits import fold_data
 from ..orchestration.start import resume_run, start_run
@@ -125,9 +126,7 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
         if finished:
             return summarise(task, MetricLog.load(run_dir / rundir.METRICS), finished, time.perf_counter() - started)
         if epoch is not None:
-            # Killed before its first epoch ended, a trial has no metrics.h5 yet, and no history to lose.
-            fresh = epoch == 0 and not (run_dir / rundir.METRICS).exists()
-            trainer = resume_run(run_dir, datasets_dir=datasets_dir, repair_metrics=fresh)
+            trainer = resume_run(run_dir, datasets_dir=datasets_dir)
         else:
             run_dir.mkdir(parents=True, exist_ok=True)
             spec = parse_spec(task.spec_yaml, str(run_dir / rundir.SPEC_FILE))
@@ -136,8 +135,9 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
         on_main_thread = threading.current_thread() is threading.main_thread()
         with stop_on_signals(trainer) if on_main_thread else nullcontext():
             result = trainer.run(TrialReporter(trainer, task))
-    except NnctlError as err:
-        return task.event(status="failed", message=str(err).splitlines()[0], seconds=round(time.perf_counter() - started, 3))
+    except (NnctlError, MemoryError) as err:
+        message = out_of_memory(err)[1] if isinstance(err, MemoryError) else str(err).splitlines()[0]
+        return task.event(status="failed", message=message, seconds=round(time.perf_counter() - started, 3))
     return summarise(task, trainer.log, result.stop_reason, time.perf_counter() - started)
 
 

@@ -312,6 +312,8 @@ BAD_SEARCHES = [
     (CV_SEARCH.replace("    model.layers[0].units: {choice: [2, 8]}\n", "    data.split.seed: {choice: [1, 2]}\n"),
      "search.parameters.data.split.seed: with cv every trial is judged on the same folds"),
     (CV_SEARCH.replace("cv: {folds: 3}", "cv: {folds: 3, choose: simplest}"), "search.cv.choose"),
+    (CV_SEARCH.replace("  normalize: {method: standardize}\n", "  normalize: {method: standardize}\n  missing: {strategy: mean}\n"),
+     "data.missing: is fitted on the training split before the folds are dealt"),
 ]
 
 

@@ -19,6 +19,7 @@ from ..data.folds import Folds, fold_splits, make_folds
 from ..data.load import LoadedData, data_seed
 from ..data.relabel import changes_within
 from ..data.subset import nested_share
+from ..errors import BuildError
 from ..spec import Spec
 from ..spec.search_schema import CvSpec
 
@@ -26,7 +27,7 @@ SHARE_SPAWN_KEY = 0x5A4E  # the share's own stream, apart from the data's (0xDA7
 
 
 def load_run_data(spec: Spec, datasets_dir: Path) -> LoadedData:
-    loaded = load_data(spec.data, spec.seed, datasets_dir)
+    loaded = load_data(spec.data, spec.seed, datasets_dir, spec.label_task())
     fraction = spec.strategy.train_fraction
     if fraction >= 1:
         return loaded
@@ -42,7 +43,16 @@ def load_run_data(spec: Spec, datasets_dir: Path) -> LoadedData:
 
 
 def deal_folds(spec: Spec, cv: CvSpec, datasets_dir: Path) -> Folds:
-    """The spec's training pool (train + dev) dealt into folds, from its data seed."""
+    """The spec's training pool (train + dev) dealt into folds, from its data seed.
+
+    Missing-value fills and target standardization are fitted on the spec's training split when the data
+    loads, before any fold exists: a fold run would then be filled from its own held-out rows, so they are
+    refused here until they can be fitted per fold."""
+    fitted = [key for key, used in (("data.missing", spec.data.missing is not None and spec.data.missing.strategy != "drop_rows"),
+                                    ("data.normalize_target", spec.data.normalize_target != "none")) if used]
+    if fitted:
+        raise BuildError(fitted[0], "is fitted on the training split before the folds are dealt, so each fold run would "
+                                    "see its held-out rows; not available with cross-validation yet")
     splits = load_run_data(spec, datasets_dir).splits
     return make_folds(splits, cv.folds, cv.repeats, cv.stratify, data_seed(spec.data, spec.seed))
 

@@ -106,3 +106,22 @@ def test_a_cross_validated_search_on_a_dask_cluster_equals_the_local_one(tmp_pat
     for a, b in zip(remote["trials"], local["trials"]):
         assert (a["params"], a["value"], a["se"], a["fold_values"]) == (b["params"], b["value"], b["se"], b["fold_values"])
     assert (remote["chosen"]["trial"], remote["refit"]["epochs"]) == (local["chosen"]["trial"], local["refit"]["epochs"])
+
+
+@pytest.fixture
+def shadowed_cwd(tmp_path, monkeypatch) -> Path:
+    """The folder the cluster is started from (so first on its workers' import path), holding a module named
+    like one a trial imports later, which records that it ran."""
+    folder = tmp_path / "started-here"
+    folder.mkdir()
+    (folder / "h5py.py").write_text(f"open({str(folder / 'marker')!r}, 'a').write('ran')\nraise SystemExit('shadow')\n")
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def test_trials_on_dask_workers_import_nothing_from_their_working_folder(shadowed_cwd, cluster, tmp_path):
+    address, _ = cluster  # started after shadowed_cwd: its workers run in that folder
+    spec = write_spec(tmp_path, TUNE_SPEC.replace("trials: 4", "trials: 2"))
+    result = invoke_json("tune", spec, "--runs-dir", tmp_path / "dask", "--scheduler", address, "--quiet")
+    assert result["counts"] == {"completed": 2}
+    assert not (shadowed_cwd / "marker").exists()

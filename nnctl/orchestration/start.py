@@ -21,6 +21,7 @@ from ..runs.atomic import atomic_write_text, remove_stale_temporaries
 from ..runs.checkpoint import check_group, load_checkpoint
 from ..runs.metrics_log import MetricLog
 from ..spec import Spec, parse_spec, spec_to_yaml
+from ..train.batches import resolve_batch_size
 from ..train.build import build_network
 from ..train.evaluate import metric_suffixes
 from ..train.loop import RunFacts, StopReason, Trainer, make_streams
@@ -61,7 +62,7 @@ def _check_monitors(spec: Spec, known: list[str]) -> None:
 def _check_training_batches(spec: Spec, net: Network, m: int, input_shape: tuple[int, ...]) -> None:
     """Batch norm needs ≥ 2 rows in every mini-batch; flips and shifts need images."""
     if any(isinstance(layer, BatchNorm) for layer in net.all_layers()):
-        size = m if spec.train.batch_size == "full" else min(spec.train.batch_size, m)
+        size = resolve_batch_size(spec.train.batch_size, m)
         if size < 2 or m % size == 1:
             raise BuildError(
                 "train.batch_size",

@@ -34,7 +34,7 @@ from ..runs.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..runs.metrics_log import MetricLog
 from ..spec.schema import Spec
 from .augment import Augmenter
-from .batches import MiniBatches, StreamedBatches
+from .batches import MiniBatches, StreamedBatches, resolve_batch_size
 from .clipping import clip_gradient
 from .early_stopping import EarlyStopping
 from .evaluate import evaluate, evaluate_streamed, lower_is_better
@@ -119,7 +119,7 @@ class Trainer:
         self.per_step_lr = getattr(train.schedule, "per", "epoch") == "step"
         self.running = train.train_metrics == "running"  # the train cost is the epoch's mini-batch costs
         m = len(data["train"])
-        self.batch_size = m if train.batch_size == "full" else min(train.batch_size, m)
+        self.batch_size = resolve_batch_size(train.batch_size, m)
         self.n_batches = math.ceil(m / self.batch_size)
         self.log = MetricLog()
         self.epoch, self.batch = 0, 0

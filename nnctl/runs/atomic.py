@@ -68,6 +68,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     _write_durably(Path(path), data)
 
 
+def append_line(path: Path, line: str) -> None:
+    """Append one line and fsync it: a crash after this returns cannot lose it (a crash during it
+    leaves at most a torn last line, which readers of these logs drop)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def atomic_h5(path: Path):
     """Yield an h5py.File built in memory; if the block completes, it replaces ``path`` durably, sealed."""

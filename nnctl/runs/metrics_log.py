@@ -2,6 +2,7 @@
 
     /iteration/<name>   one row per optimizer step (cost, learning_rate)
     /epoch/<name>       one row per epoch (epoch, train_cost, dev_accuracy, ..., wall_time)
+    /health/...         per-layer health every N steps (health_log.py)
 
 Datasets are chunked and resizable so other tools can append; nnctl rewrites
 the file atomically each epoch, so a kill never leaves it corrupt.  A resumed
@@ -17,6 +18,7 @@ import numpy as np
 
 from ..errors import MetricLogError
 from .atomic import atomic_h5
+from .health_log import HealthLog
 from .seal import open_sealed
 
 
@@ -24,6 +26,7 @@ class MetricLog:
     def __init__(self):
         self.iteration: dict[str, list[float]] = {"cost": [], "learning_rate": []}
         self.epoch: dict[str, list[float]] = {}
+        self.health = HealthLog()
 
     def add_step(self, cost: float, learning_rate: float) -> None:
         self.iteration["cost"].append(cost)
@@ -50,6 +53,7 @@ class MetricLog:
             del column[n_steps:]
         for column in self.epoch.values():
             del column[n_epochs:]
+        self.health.truncate(n_steps)
 
     def last(self) -> dict[str, float]:
         return {name: column[-1] for name, column in self.epoch.items() if column}
@@ -61,6 +65,8 @@ class MetricLog:
                 for name, values in columns.items():
                     data = np.asarray(values, dtype=np.float64)
                     group.create_dataset(name, data=data, maxshape=(None,), chunks=(max(min(len(data), 4096), 1),))
+            if len(self.health):
+                self.health.write(f)
 
     @classmethod
     def load(cls, path: Path) -> MetricLog:
@@ -75,6 +81,7 @@ class MetricLog:
                     if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1 or dataset.dtype.kind not in "fiu":
                         raise MetricLogError(f"{path}: /{group_name}/{name} is not a column of numbers")
                     columns[name] = dataset[()].astype(np.float64).tolist()
+            log.health = HealthLog.read(f, str(path))
         for group_name, columns in (("iteration", log.iteration), ("epoch", log.epoch)):
             if len({len(column) for column in columns.values()}) > 1:
                 raise MetricLogError(f"{path}: the /{group_name} columns have different lengths")

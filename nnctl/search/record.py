@@ -27,7 +27,7 @@ from typing import Any
 from .. import __version__
 from ..errors import TuneDirError
 from ..runs import rundir
-from ..runs.atomic import atomic_write_json
+from ..runs.atomic import append_line, atomic_write_json
 from ..spec import SpecError, parse_spec
 from .space import Distribution, Space
 
@@ -60,13 +60,7 @@ def create_tune_dir(runs_dir: Path, name: str, spec_yaml: str, parent: Path | No
 
 def append_event(tune_dir: Path, event: dict) -> None:
     """Append one event line and fsync it: a crash after this returns cannot lose the event."""
-    line = json.dumps({**event, "time": round(time.time(), 3)}, allow_nan=False) + "\n"
-    fd = os.open(Path(tune_dir) / TRIALS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line.encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    append_line(Path(tune_dir) / TRIALS_FILE, json.dumps({**event, "time": round(time.time(), 3)}, allow_nan=False))
 
 
 def finite_or_none(value: float | None) -> float | None:

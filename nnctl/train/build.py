@@ -73,6 +73,16 @@ def _weighted_block(names: LayerNames, layer, is_output: bool, dropout_rng) -> l
     return block
 
 
+def weighted_layer_keys(spec: Spec) -> dict[str, str]:
+    """The spec key of each layer with weights, by its network name (dense2 → model.layers[3]), input to output."""
+    names, keys = LayerNames(), {}
+    for i, layer in enumerate(spec.model.layers):
+        kind = {"dense": "dense", "conv2d": "conv", "residual": "res"}.get(layer.type)
+        if kind:
+            keys[names.next(kind)] = f"model.layers[{i}]"
+    return keys
+
+
 def _residual(name: str, key: str, spec: ResidualLayerSpec, input_shape: tuple[int, ...], dropout_rng) -> Residual:
     """A residual block: convolutions on images, dense layers on flat inputs. When the body changes
     the shape, a learned projection carries the shortcut: a 1×1 convolution with the body's stride

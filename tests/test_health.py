@@ -42,7 +42,7 @@ def test_the_notes_deep_linear_example_through_the_health_record(c):
     recorder.before_update()
     net.theta -= alpha * net.grad
     rows = recorder.after_update()
-    names = [f"dense{l}" for l in range(1, LAYERS + 1)]
+    names = [f"dense{k}" for k in range(1, LAYERS + 1)]
     assert list(rows) == names
     for depth, name in enumerate(names, start=1):
         row = rows[name]
@@ -106,7 +106,7 @@ def test_a_deep_sigmoid_net_warns_of_vanishing_gradients_and_the_same_net_with_b
     run = next((tmp_path / "runs2").glob("deep-*"))
     assert "gradient_depth" not in normed.stderr and read_events(run) == []
     norms = MetricLog.load(run / "metrics.h5").health.series("grad_norm")
-    assert all(abs(math.log10(norms[f"dense{l}"][0] / norms["dense9"][0])) < 3 for l in range(1, 9))
+    assert all(abs(math.log10(norms[f"dense{k}"][0] / norms["dense9"][0])) < 3 for k in range(1, 9))
 
 
 def test_health_is_recorded_on_the_first_step_and_every_n_after_and_documented_in_the_file(tmp_path):
@@ -145,3 +145,15 @@ def test_resuming_keeps_the_health_rows_up_to_the_checkpoint_and_gives_no_warnin
         if key.startswith("health/"):
             np.testing.assert_array_equal(resumed[key], whole[key])
     assert [e["kind"] for e in read_events(run)] == ["gradient_depth"]
+
+
+def test_plot_health_draws_the_record_and_refuses_a_run_without_one(tmp_path):
+    pytest.importorskip("matplotlib")
+    spec = write_spec(tmp_path, DEEP.format(hidden="    - {units: 8, activation: tanh}"))
+    run = train_run(spec, tmp_path / "runs")
+    out = tmp_path / "health.png"
+    assert invoke("plot", "health", run, "--out", out).stdout.strip() == str(out)
+    assert out.read_bytes().startswith(b"\x89PNG")
+    bare = train_run(spec, tmp_path / "bare", "watch.health_every=0")
+    error = invoke("plot", "health", bare, expect=2).stderr.strip()
+    assert error.count("\n") == 0 and "no health record" in error

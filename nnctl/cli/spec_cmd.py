@@ -66,8 +66,11 @@ def show(
         return
     stdout.print(spec_to_yaml(spec), markup=False, end="")
     if parts is not None:
+        from ..train.batches import batch_size_note
+
         stderr.print(layer_table(parts.net, spec, parts.transfer))
-        stderr.print(memory_line(spec, parts.net), markup=False, highlight=False, soft_wrap=True)
+        stderr.print(batch_size_note(spec.train.batch_size, len(parts.splits.train)), markup=False, highlight=False, soft_wrap=True)
+        stderr.print(memory_line(spec, parts.net, len(parts.splits.train)), markup=False, highlight=False, soft_wrap=True)
 
 
 def layer_table(net, spec, transfer: dict[str, str]) -> Table:
@@ -110,13 +113,15 @@ def _joined(values) -> str:
     return ", ".join(dict.fromkeys(v for v in values if v))
 
 
-def memory_line(spec, net) -> str:
-    """The pre-flight estimate: what training holds for parameters, optimizer moments and one mini-batch."""
+def memory_line(spec, net, m: int) -> str:
+    """The pre-flight estimate: what training holds for parameters, optimizer moments and one mini-batch of
+    the ``m`` training rows."""
+    from ..train.batches import resolve_batch_size
     from ..train.memory import Footprint, human_bytes
 
-    batch = spec.train.batch_size
-    per = "per example (full batch)" if batch == "full" else f"at batch {batch}"
-    need = Footprint.of(net.layers, net.shapes[1:]).bytes(1 if batch == "full" else batch, net.dtype.itemsize, spec.train.optimizer.name)
+    batch = resolve_batch_size(spec.train.batch_size, m)
+    need = Footprint.of(net.layers, net.shapes[1:]).bytes(batch, net.dtype.itemsize, spec.train.optimizer.name)
+    per = f"at batch {batch}"
     return f"training memory: about {human_bytes(need)} {per} (parameters, gradients, optimizer moments, activations)"
 
 

@@ -41,8 +41,8 @@ def train(
 
         prepare_blas(chosen.model)  # how OpenBLAS's threads wait for this network: before NumPy loads it
     from ..orchestration.start import resume_run, start_run
-    from ..train.loop import Reporter, StopReason, stop_on_signals
     from ..runs.names import SPEC_FILE
+    from ..train.loop import Reporter, StopReason, stop_on_signals
     from .progress import LiveReporter, PlainReporter, QuietReporter
 
     with user_errors(str(spec_file) if spec_file else None, overrides), busy("loading the data"):

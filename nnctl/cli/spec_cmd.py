@@ -60,7 +60,7 @@ def show(
 
     with user_errors(str(spec_file), overrides), busy("loading the data to size the layers"):
         spec = load_spec(spec_file, overrides)
-        parts = prepare_run(spec) if layers else None
+        parts = prepare_run(spec, initialize=False) if layers else None
     if as_json:
         print_json(spec.model_dump(mode="json"))
         return

@@ -1,4 +1,4 @@
-"""Weight initialization rules (docs/algorithms.md, "Initialization").
+"""Weight initialization rules (docs/explanation/algorithms.md#initialization).
 
 Only the standard deviation differs between the random rules, so each is a
 function of the fan-in and fan-out, and a gain multiplies it.  For convolutions

@@ -127,3 +127,12 @@ def test_an_unknown_kind_to_silence_is_located(tmp_path, kind):
     spec = _spec(tmp_path, ["{units: 1, activation: sigmoid}"], extra=f"watch: {{silence: [{kind}]}}\n")
     result = invoke("spec", "check", spec, expect=2)
     assert f"{spec}:9: watch.silence[0]" in result.stderr
+
+
+def test_a_run_without_a_test_split_is_told_that_dev_figures_are_optimistic(tmp_path):
+    spec = _spec(tmp_path, ["{units: 4, activation: tanh}", "{units: 1, activation: sigmoid}"],
+                 extra="watch: {silence: [plateau]}\n")
+    without = train_run(spec, tmp_path / "a", "data.split={train: 0.8, dev: 0.2, test: 0}")
+    (event,) = read_events(without)
+    assert event["kind"] == "no_test_split" and event["key"] == "data.split.test" and "optimistic" in event["message"]
+    assert read_events(train_run(spec, tmp_path / "b")) == []  # 10 % test by default

@@ -762,7 +762,7 @@ class CheckpointSpec(Strict):
     """the metric that picks best.h5: any recorded train_*/dev_* metric"""
 
 
-WARNING_KINDS = ("symmetry", "linear_hidden", "gradient_depth", "cost_rising", "plateau")
+WARNING_KINDS = ("symmetry", "linear_hidden", "gradient_depth", "cost_rising", "plateau", "no_test_split")
 
 
 class WatchSpec(Strict):
@@ -783,7 +783,7 @@ class WatchSpec(Strict):
     plateau_change: PositiveFloat = 0.001
     """the relative change per epoch (0.001: 0.1 %) below which the smoothed cost counts as flat"""
     silence: list[Literal[WARNING_KINDS]] = Field(default_factory=list)
-    """warning kinds not to give: symmetry, linear_hidden, gradient_depth, cost_rising, plateau"""
+    """warning kinds not to give: symmetry, linear_hidden, gradient_depth, cost_rising, plateau, no_test_split"""
 
 
 class Spec(Strict):

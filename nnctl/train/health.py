@@ -30,11 +30,10 @@ DEAD = ("relu",)
 
 @dataclass
 class Unit:
-    """One spec layer with weights: its parts in the network, its W tensors and its activation."""
+    """One spec layer with weights: where its W tensors lie in θ, its parts and its activation."""
 
     name: str
-    weights: list[np.ndarray]
-    grads: list[np.ndarray]
+    ranges: list[tuple[int, int]]  # θ[start:end] of each W (a residual block has several)
     main: list  # the layers holding W (their ``frozen`` says whether dW is computed)
     activation: str  # its g; "" for the output layer (fused with the loss)
     output_index: int  # the network layer whose output is A (-1: none watched)
@@ -42,6 +41,7 @@ class Unit:
 
 def units_of(net: Network) -> list[Unit]:
     """The network's weighted layers in order, each with its parts (dense1, dense1.bn, dense1.act, ...)."""
+    where = {slot.key: (slot.offset, slot.offset + slot.size) for slot in net.slots}
     groups: dict[str, list[int]] = {}
     for i, layer in enumerate(net.layers):
         groups.setdefault(layer.name.split(".")[0], []).append(i)
@@ -56,15 +56,16 @@ def units_of(net: Network) -> list[Unit]:
             if isinstance(layer, (Activate, Residual)):
                 g = layer.activation.name
         last = max(i for i in indices if not isinstance(net.layers[i], Dropout))
-        units.append(Unit(name, [m.params["W"] for m in main], [m.grads["W"] for m in main], main, g, last))
+        units.append(Unit(name, [where[f"{m.name}/W"] for m in main], main, g, last))
     if units:
         output = units[-1]
         output.activation, output.output_index = "", -1
     return units
 
 
-def _norm(arrays) -> float:
-    return math.sqrt(sum(float(np.dot(a.ravel(), a.ravel())) for a in arrays))
+def _norm(vector: np.ndarray, ranges: list[tuple[int, int]]) -> float:
+    """‖·‖ of the θ-shaped ``vector`` over ``ranges`` (views: nothing is copied)."""
+    return math.sqrt(sum(float(np.dot(vector[a:b], vector[a:b])) for a, b in ranges))
 
 
 def activation_stats(a: np.ndarray, activation: str) -> dict[str, float]:
@@ -80,11 +81,11 @@ class HealthRecorder:
     after backprop, ``after_update`` after the optimizer step."""
 
     def __init__(self, net: Network, every: int):
-        self.every = every
+        self.net, self.every = net, every
         self.units = units_of(net)
         self._watched = {unit.output_index: unit for unit in self.units if unit.output_index >= 0}
         self._rows: dict[str, dict[str, float]] = {}
-        self._before: dict[str, list[np.ndarray]] = {}
+        self._before = np.empty(0, dtype=net.dtype)  # θ before the update, then the update Δθ (reused)
 
     def new_log(self) -> HealthLog:
         return HealthLog({unit.name: unit.activation for unit in self.units}, self.every)
@@ -100,22 +101,22 @@ class HealthRecorder:
             self._rows[unit.name] = activation_stats(output, unit.activation)
 
     def before_update(self) -> None:
+        theta, grad = self.net.theta, self.net.grad
+        if self._before.shape != theta.shape or self._before.dtype != theta.dtype:
+            self._before = np.empty_like(theta)
+        np.copyto(self._before, theta)
         for unit in self.units:
-            trains = not all(m.frozen for m in unit.main)
-            self._rows.setdefault(unit.name, activation_stats_missing())
-            self._rows[unit.name]["grad_norm"] = _norm(unit.grads) if trains else math.nan
-            self._before[unit.name] = [w.copy() for w in unit.weights]
+            row = self._rows.setdefault(unit.name, activation_stats_missing())
+            row["grad_norm"] = math.nan if all(m.frozen for m in unit.main) else _norm(grad, unit.ranges)
+            row["weight_norm"] = _norm(theta, unit.ranges)
 
     def after_update(self) -> dict[str, dict[str, float]]:
         """The finished row (layer → stat → value); the recorder is then ready for the next one."""
-        rows = self._rows
+        rows, change = self._rows, np.subtract(self.net.theta, self._before, out=self._before)
         for unit in self.units:
-            before = self._before[unit.name]
-            weight = _norm(before)
-            change = math.sqrt(sum(float(np.sum(np.square(w - b, dtype=np.float64))) for w, b in zip(unit.weights, before)))
-            rows[unit.name]["weight_norm"] = weight
-            rows[unit.name]["update_ratio"] = change / weight if weight > 0 else math.nan
-        self._rows, self._before = {}, {}
+            weight = rows[unit.name]["weight_norm"]
+            rows[unit.name]["update_ratio"] = _norm(change, unit.ranges) / weight if weight > 0 else math.nan
+        self._rows = {}
         return rows
 
 

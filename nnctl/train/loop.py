@@ -44,7 +44,15 @@ from .evaluate import evaluate, evaluate_streamed, lower_is_better
 from .freezing import stages_due
 from .health import HealthRecorder
 from .prepare import Prepared, StreamedPrepared
-from .watch import TrainingWarning, cost_warnings, gradient_depth, linear_hidden_layers, rising_applies, symmetric_layers
+from .watch import (
+    TrainingWarning,
+    cost_warnings,
+    gradient_depth,
+    linear_hidden_layers,
+    missing_test,
+    rising_applies,
+    symmetric_layers,
+)
 
 STREAMS = ("init", "shuffle", "dropout", "augment")
 FEATURE_CACHE_BYTES = 1 << 30  # the frozen trunk's outputs are kept in memory up to this size
@@ -235,7 +243,7 @@ class Trainer:
         running = self.running
         health = self.health
         rising = rising_applies(spec, self.batch_size, len(self.data["train"]))
-        self._warn(symmetric_layers(spec, net) + linear_hidden_layers(spec), reporter)
+        self._warn(symmetric_layers(spec, net) + linear_hidden_layers(spec) + missing_test(list(self.data)), reporter)
         started = time.perf_counter()
         while self.epoch < spec.train.epochs and not self.stop_reason:
             epoch = self.epoch + 1

@@ -10,6 +10,7 @@
                     each of the last rising_epochs epochs
     plateau         the smoothed cost (the mean of each epoch's mini-batch costs) changed by less than
                     plateau_change (relative) on each of the last plateau_epochs epochs
+    no_test_split   the run has no test split: dev picks best.h5 (and stops early), so dev figures are optimistic
 
 Each check returns the warnings whose condition holds; the trainer records and prints them.
 Nothing here changes training.
@@ -77,6 +78,16 @@ def linear_hidden_layers(spec: Spec) -> list[TrainingWarning]:
             f"model.layers[{i}] is a hidden layer with activation linear: it and the next layer compute one "
             f"linear map, so the layer adds no capacity. Use relu (or tanh, leaky_relu) in hidden layers"))
     return found
+
+
+def missing_test(splits: list[str]) -> list[TrainingWarning]:
+    """A note when no test split exists among ``splits`` (the run's non-empty splits)."""
+    if "test" in splits:
+        return []
+    return [TrainingWarning(
+        "no_test_split", "data.split.test",
+        "this run has no test split: dev chooses best.h5 (and early stopping), so error figures measured on dev "
+        "are optimistic estimates of the error on new data; hold out a test split (data.split.test) for an unbiased one")]
 
 
 def gradient_depth(rows: dict[str, dict[str, float]], orders: float, keys: dict[str, str]) -> list[TrainingWarning]:

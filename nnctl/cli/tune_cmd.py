@@ -37,9 +37,15 @@ def tune(
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where the tune directory is created."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+    suggest: bool = typer.Option(False, "--suggest", help="Print a starting 'search:' block for SPEC, ordered by the "
+                                 "notes' tuning priority (α first; Adam's betas almost never), and search nothing."),
 ):
     """Search hyperparameters: random (default), grid or TPE trials, each an ordinary run directory."""
     from ..search.driver import Progress, Search
+
+    if suggest:
+        _suggest(spec_file, overrides)
+        return
 
     sources = [x for x in (spec_file, resume, refine) if x is not None]
     if len(sources) != 1:
@@ -68,6 +74,17 @@ def tune(
     if not completed:
         stderr.print(f"search stopped; continue it with: nnctl tune --resume {record.tune_dir}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _suggest(spec_file: Path | None, overrides: list[str]) -> None:
+    from ..search.suggest import suggested_search
+    from ..spec import load_spec
+
+    if spec_file is None:
+        raise fail("--suggest needs a SPEC file")
+    with user_errors(str(spec_file), overrides):
+        spec = load_spec(spec_file, overrides)
+    stdout.print(suggested_search(spec), markup=False, highlight=False, end="")
 
 
 def _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, workers, scheduler, connect_timeout):

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from ..report.values import count, human
 from .common import print_json, stderr, stdout, user_errors
+from .tables import print_table
 from .work_progress import busy
 
 if TYPE_CHECKING:
@@ -39,10 +41,10 @@ def check(
     splits = parts.splits
     sizes = ", ".join(f"{name} {len(split)}" for name, split in splits.named().items())
     listed = f"{', '.join(splits.class_names[:10])}{', ...' if len(splits.class_names) > 10 else ''}"
-    classes = {"classification": f"{len(splits.class_names)} classes ({listed})",
-               "multilabel": f"{len(splits.class_names)} binary tasks ({listed})"}.get(
-        splits.task, f"regression, {parts.net.output_shape[0]} targets")
-    stdout.print(f"{spec_file}: ok: {sizes} examples, input shape {tuple(parts.net.input_shape)}, {classes}", markup=False)
+    classes = {"classification": f"{count(len(splits.class_names), 'class', 'classes')} ({listed})",
+               "multilabel": f"{count(len(splits.class_names), 'binary task')} ({listed})"}.get(
+        splits.task, f"regression, {count(parts.net.output_shape[0], 'target')}")
+    stdout.print(f"{spec_file}: ok: {sizes} examples, input shape {human(tuple(parts.net.input_shape), 'shape')}, {classes}", markup=False)
 
 
 @app.command()
@@ -68,7 +70,7 @@ def show(
     if parts is not None:
         from ..train.batches import batch_size_note
 
-        stderr.print(layer_table(parts.net, spec, parts.transfer))
+        print_table(layer_table(parts.net, spec, parts.transfer), stderr)
         stderr.print(batch_size_note(spec.train.batch_size, len(parts.splits.train)), markup=False, highlight=False, soft_wrap=True)
         stderr.print(memory_line(spec, parts.net, len(parts.splits.train)), markup=False, highlight=False, soft_wrap=True)
 
@@ -113,15 +115,15 @@ def _joined(values) -> str:
     return ", ".join(dict.fromkeys(v for v in values if v))
 
 
-def memory_line(spec, net, m: int) -> str:
-    """The pre-flight estimate: what training holds for parameters, optimizer moments and one mini-batch of
-    the ``m`` training rows."""
-    from ..train.batches import resolve_batch_size
-    from ..train.memory import Footprint, human_bytes
+def memory_line(spec, net, examples: int) -> str:
+    """The pre-flight estimate: what training holds for parameters, optimizer moments and one mini-batch."""
+    from ..memory import human_bytes
+    from ..train.build import training_batch
+    from ..train.memory import Footprint
 
-    batch = resolve_batch_size(spec.train.batch_size, m)
+    batch = training_batch(spec, examples)
+    per = f"at a full batch of {batch}" if spec.train.batch_size == "full" else f"at batch {batch}"
     need = Footprint.of(net.layers, net.shapes[1:]).bytes(batch, net.dtype.itemsize, spec.train.optimizer.name)
-    per = f"at batch {batch}"
     return f"training memory: about {human_bytes(need)} {per} (parameters, gradients, optimizer moments, activations)"
 
 

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from ..report.values import count
 from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
+from .tables import print_table
 from .work_progress import busy
 
 if TYPE_CHECKING:
@@ -61,7 +63,7 @@ def train(
     live = not quiet and not plain()
     penalized = bool(trainer.spec.regularization.l2 or trainer.spec.regularization.l1)
     reporter: Reporter = QuietReporter() if quiet else (LiveReporter(penalized) if live else PlainReporter())
-    with user_errors(), stop_on_signals(trainer), (reporter if live else nullcontext()):
+    with user_errors(str(spec_file) if spec_file else None, overrides), stop_on_signals(trainer), (reporter if live else nullcontext()):
         result = trainer.run(reporter)  # a write failure (full disk) is one line; the last checkpoint stays
     _summarise(result, as_json)
     if result.stop_reason == StopReason.interrupted:
@@ -70,11 +72,7 @@ def train(
         with user_errors():
             stderr.print(f"report: {write_report(result.run_dir, diagnosis=diagnosis_of(result.run_dir))}", markup=False, soft_wrap=True)
     if result.stop_reason == StopReason.diverged:
-        raise fail(
-            f"training diverged (cost is not finite) at step {result.steps + 1}; "
-            f"the last good checkpoint is in {result.run_dir}; try a lower train.learning_rate",
-            EXIT_DIVERGED,
-        )
+        raise fail(_divergence_note(trainer, result), EXIT_DIVERGED)
     if result.stop_reason == StopReason.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
 
@@ -110,7 +108,7 @@ def _summarise(result: TrainResult, as_json: bool) -> None:
             "stop_reason": result.stop_reason, "metrics": result.metrics, "best": result.best,
         })
         return
-    title = f"{result.run_dir}  ({result.stop_reason}, {result.epochs_done} epochs, {result.steps} steps)"
+    title = f"{result.run_dir}  ({result.stop_reason}, {count(result.epochs_done, 'epoch')}, {count(result.steps, 'step')})"
     names = metric_order(result.metrics)
     if not names:  # stopped before the first epoch ended: no split was evaluated yet
         stdout.print(f"{title}: no epoch finished, so no metrics yet", markup=False)
@@ -122,9 +120,18 @@ def _summarise(result: TrainResult, as_json: bool) -> None:
     for name in names:
         cells = [result.metrics.get(f"{split}_{name}") for split in ("train", "dev")]
         table.add_row(name, *("" if v is None else f"{v:.4f}" for v in cells))
-    stdout.print(table)
+    print_table(table)
     if result.best.get("value") is not None:
         stdout.print(f"best {result.best['metric']} {result.best['value']:.4f} at epoch {result.best['epoch']}")
+
+
+def _divergence_note(trainer: Trainer, result: TrainResult) -> str:
+    """Where training diverged, what the run kept, and the command that continues it at a lower rate."""
+    kept = f"epoch {result.epochs_done}" if result.epochs_done else "its initial state (no epoch had finished)"
+    lower = f"{trainer.spec.train.learning_rate / 10:g}"
+    return (f"training diverged (a cost is not finite) at step {result.diverged_at}, in epoch {result.epochs_done + 1}; "
+            f"{result.run_dir} holds the last good state, {kept}; continue from it at a lower rate: "
+            f"nnctl train --resume {result.run_dir} --set train.learning_rate={lower}")
 
 
 def _interruption_note(trainer: Trainer, result: TrainResult) -> None:

@@ -12,7 +12,9 @@ import typer
 from rich.live import Live
 
 from ..errors import ClusterError
-from .common import EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
+from ..report.values import count
+from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
+from .tables import print_table
 
 if TYPE_CHECKING:
     from ..search.plan import Plan
@@ -66,7 +68,7 @@ def tune(
     display = Live(_best_table(record), console=stderr, refresh_per_second=4, transient=True) if live else None
     progress = Progress(on_trial_end=_reporter(quiet, display))
     try:
-        with display or nullcontext():
+        with user_errors(), display or nullcontext():  # another search process holding the directory
             completed = search.run(progress)
     finally:
         executor.close()
@@ -74,6 +76,9 @@ def tune(
     if not completed:
         stderr.print(f"search stopped; continue it with: nnctl tune --resume {record.tune_dir}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INTERRUPTED)
+    failed = [t for t in search.record.trials if t.status == "failed"]
+    if failed and len(failed) == len(search.record.trials):
+        raise fail(f"every trial failed; trial {failed[0].index}: {failed[0].message}", EXIT_CHECK_FAILED)
 
 
 def _suggest(spec_file: Path | None, overrides: list[str]) -> None:
@@ -204,7 +209,7 @@ def _best_table(record: SearchRecord, limit: int = SHOWN_BEST) -> Table:
     from rich.table import Table
 
     done = sum(t.status not in ("running", "interrupted") for t in record.trials)
-    table = Table(title=f"{record.tune_dir}  ({done}/{record.trials_planned} trials, {record.goal} {record.metric})")
+    table = Table(title=f"{record.tune_dir}  ({done}/{count(record.trials_planned, 'trial')}, {record.goal} {record.metric})")
     table.add_column("rank", justify="right")
     table.add_column("trial", justify="right")
     table.add_column(record.metric, justify="right")
@@ -235,7 +240,7 @@ def _summarise(record: SearchRecord, completed: bool, as_json: bool) -> None:
             "best": trial_json(ranked[0]) if ranked else None, "trials": [trial_json(t) for t in record.trials],
         })
         return
-    stdout.print(_best_table(record))
+    print_table(_best_table(record))
     stdout.print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())), markup=False)
     if ranked:
         best = ranked[0]

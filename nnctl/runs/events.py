@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 from .atomic import append_line
-
-EVENTS = "events.jsonl"
+from .names import EVENTS
 
 
 def append_event(run_dir: Path, event: dict) -> None:

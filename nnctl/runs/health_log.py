@@ -45,6 +45,33 @@ class HealthLog:
             for column in columns.values():
                 del column[keep:]
 
+    def values_since(self, k: int) -> int:
+        """How many numbers the records from the k-th on hold."""
+        return (len(self.step) - k) * (1 + len(STATS) * len(self.layers))
+
+    def since(self, k: int) -> dict:
+        """The records from the k-th on, as JSON-able columns (a metrics journal record's ``health``)."""
+        return {"layers": self.layers, "every": self.every, "step": self.step[k:],
+                "columns": {name: {stat: column[k:] for stat, column in columns.items()}
+                            for name, columns in self.columns.items()}}
+
+    def extend(self, part) -> bool:
+        """Append ``since``'s output; False (nothing appended) when it does not continue this record."""
+        if not isinstance(part, dict) or not isinstance(part.get("step"), list):
+            return False
+        if not self.layers and not self.step and isinstance(part.get("layers"), dict):
+            self.__init__(part["layers"], int(part.get("every", 0)))
+        columns, n = part.get("columns"), len(part["step"])
+        if (part.get("layers") != self.layers or not isinstance(columns, dict) or set(columns) != set(self.layers)
+                or any(not isinstance(columns[name], dict) or set(columns[name]) != set(STATS)
+                       or any(len(columns[name][stat]) != n for stat in STATS) for name in self.layers)):
+            return False
+        self.step += [int(s) for s in part["step"]]
+        for name, stats in columns.items():
+            for stat, values in stats.items():
+                self.columns[name][stat] += [float(v) for v in values]
+        return True
+
     def series(self, stat: str) -> dict[str, np.ndarray]:
         """``stat`` per layer, input to output."""
         return {name: np.asarray(self.columns[name][stat]) for name in self.layers}

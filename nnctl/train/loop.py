@@ -5,12 +5,15 @@ start of the current epoch and how many of its mini-batches are done, plus
 the dropout stream, optimizer moments and step count; replaying the epoch's
 permutation and skipping the finished batches continues bit for bit.
 
-Cadence: checkpoint.h5 (with metrics.h5) is rewritten every
-``checkpoint.every_epochs`` epochs if set, whenever ``checkpoint.every_seconds``
-have passed since the last write (checked after every step, so a long epoch is
-checkpointed mid-way), whenever best.h5 changes, at the end and on a stop
-request. On tiny data the clock spares hundreds of fsyncs; a SIGKILL loses at
-most ``every_seconds`` of training plus the step or evaluation under way.
+Durable writes: best.h5, the metric log and checkpoint.h5 are written together
+(``persist``) every ``checkpoint.every_epochs`` epochs if set, whenever
+``checkpoint.every_seconds`` have passed since the last write (checked after
+every step, so a long epoch is checkpointed mid-way), at the end and on a stop
+request. Between writes the best epoch's state waits in memory, and so does the
+state at the end of the last epoch whose costs were finite: a run that diverges
+writes that one before it stops, so it loses nothing and its resume replays the
+divergence. A SIGKILL loses at most ``every_seconds`` of training plus the step
+or evaluation under way. Nothing else per epoch touches the file system.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import math
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -32,6 +35,7 @@ from ..nn.schedules import make_schedule
 from ..runs import rundir
 from ..runs.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..runs.events import append_event, read_events
+from ..runs.lock import FolderLock
 from ..runs.metrics_log import MetricLog
 from ..spec.loader import locate
 from ..spec.schema import Spec
@@ -44,6 +48,7 @@ from .evaluate import evaluate, evaluate_streamed, lower_is_better
 from .freezing import stages_due
 from .health import HealthRecorder
 from .prepare import Prepared, StreamedPrepared
+from .snapshot import Snapshot
 from .watch import (
     TrainingWarning,
     cost_warnings,
@@ -97,6 +102,7 @@ class TrainResult:
     stop_reason: StopReason
     metrics: dict[str, float] = field(default_factory=dict)
     best: dict = field(default_factory=dict)
+    diverged_at: int | None = None  # the step whose cost, or whose epoch's costs, were not finite
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,7 @@ class RunFacts:
     task: str  # classification, multilabel or regression
     class_names: list[str]
     input_shape: list[int]  # per example
+    run_id: str  # binds the run's metric log to its checkpoints
 
 
 class Trainer:
@@ -138,11 +145,11 @@ class Trainer:
         self.batch_size = resolve_batch_size(train.batch_size, m)
         self.n_batches = math.ceil(m / self.batch_size)
         self.health = HealthRecorder(net, spec.watch.health_every)
-        self.log = MetricLog()
-        self.log.health = self.health.new_log()
         self.spec_origin: tuple[str, list[str]] | None = None  # (spec file, --set overrides): warnings name the line
         self.warnings_given: set[str] = set()  # warning kinds already given in this run (read back on resume)
         self.layer_keys = weighted_layer_keys(spec)
+        self.log = MetricLog(facts.run_id)
+        self.log.health = self.health.new_log()
         self.epoch, self.batch = 0, 0
         self.epoch_rng_state = streams["shuffle"].bit_generator.state
         self.monitor = spec.checkpoint.monitor
@@ -155,6 +162,12 @@ class Trainer:
         self.epoch_cost = [0.0, 0]
         self.clock = time.monotonic  # tests swap in a fake clock
         self.last_saved = self.clock()
+        self.best_state = Snapshot()  # the best epoch's state, until best.h5 is written
+        self.best_unsaved = False
+        self.good_state = Snapshot()  # the last good epoch's state when it is not the best one
+        self.last_good: Checkpoint | None = None  # the state at the end of the last epoch whose costs were finite
+        self.diverged_at: int | None = None
+        self.lock: FolderLock | None = None  # held by whoever set up the run directory; released when run() ends
 
     # ------------------------------------------------------------ checkpoints
 
@@ -178,7 +191,8 @@ class Trainer:
                 "metric_steps": self.log.n_steps,
                 "metric_epochs": self.log.n_epochs,
                 "stop_reason": self.stop_reason,
-                "epoch_cost": self.epoch_cost,
+                "epoch_cost": list(self.epoch_cost),
+                "run_id": self.facts.run_id,
                 "stream": getattr(getattr(self.data["train"], "rows", None), "settings", None),
                 "optimizer_segments": self.optimizer.segment_table(),
             },
@@ -192,12 +206,27 @@ class Trainer:
     def save(self, name: str) -> None:
         save_checkpoint(self.run_dir / name, self._checkpoint())
 
-    def save_latest(self) -> None:
-        """The metric log and checkpoint.h5 together, so a resume finds them at the same point;
-        restarts the every_seconds clock."""
-        self.log.save(self.run_dir / rundir.METRICS)
-        self.save(rundir.LATEST)
+    def persist(self, final: bool = False) -> None:
+        """Write the current state durably (``final``: metrics.h5 whole, for a run that ends here)."""
+        self._write(self._checkpoint(), final)
+
+    def _write(self, latest: Checkpoint, final: bool) -> None:
+        """best.h5 if a better state is only in memory, then the metric log, then checkpoint.h5; restarts
+        the every_seconds clock. In this order a kill between two writes leaves a log at least as long as
+        the checkpoint says, and a best.h5 no older than the checkpoint's record of it."""
+        if self.best_unsaved:
+            save_checkpoint(self.run_dir / rundir.BEST, self.best_state.checkpoint)
+            self.best_unsaved = False
+        self.log.save(self.run_dir / rundir.METRICS, whole=final)
+        save_checkpoint(self.run_dir / rundir.LATEST, latest)
         self.last_saved = self.clock()
+
+    def _write_last_good(self) -> Checkpoint:
+        """After a divergence: the run as it stood at the end of its last good epoch, marked diverged."""
+        good = replace(self.last_good, progress={**self.last_good.progress, "stop_reason": StopReason.diverged})
+        self.log.truncate(good.progress["metric_steps"], good.progress["metric_epochs"])
+        self._write(good, final=True)
+        return good
 
     def _time_due(self) -> bool:
         every = self.spec.checkpoint.every_seconds
@@ -226,13 +255,18 @@ class Trainer:
             log.health = self.health.new_log()  # a run from before health records, or a repaired log
         self.log = log
         self.warnings_given = {event.get("kind") for event in read_events(self.run_dir) if event.get("event") == "warning"}
+        self.last_good = self.good_state.take(self._checkpoint())  # a divergence before the next epoch ends goes back here
 
     # ------------------------------------------------------------ the loop
 
     def run(self, reporter: Reporter | None = None) -> TrainResult:
         """Train to the epoch budget, an early stop, a stop request or divergence (detected, not warned)."""
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            return self._run(reporter or Reporter())
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                return self._run(reporter or Reporter())
+        finally:
+            if self.lock:
+                self.lock.release()
 
     def _run(self, reporter: Reporter) -> TrainResult:
         spec, net, opt = self.spec, self.net, self.optimizer
@@ -244,6 +278,8 @@ class Trainer:
         health = self.health
         rising = rising_applies(spec, self.batch_size, len(self.data["train"]))
         self._warn(symmetric_layers(spec, net) + linear_hidden_layers(spec) + missing_test(list(self.data)), reporter)
+        if self.last_good is None:
+            self.last_good = self.good_state.take(self._checkpoint())  # a divergence in the first epoch goes back here
         started = time.perf_counter()
         while self.epoch < spec.train.epochs and not self.stop_reason:
             epoch = self.epoch + 1
@@ -267,7 +303,7 @@ class Trainer:
                 recording = health.due(opt.t + 1)
                 cost = net.loss_and_grad(xb, yb, l2, l1, start, health.see if recording else None)
                 if not math.isfinite(cost):
-                    self.stop_reason = StopReason.diverged
+                    self.stop_reason, self.diverged_at = StopReason.diverged, opt.t + 1
                     break
                 if running:
                     self.epoch_cost[0] += (cost - net.penalty(len(xb), l2, l1)) * len(xb)
@@ -288,23 +324,22 @@ class Trainer:
                     self.stop_reason = StopReason.interrupted
                     break
                 if self.batch < self.n_batches and self._time_due():
-                    self.save_latest()
-            if self.stop_reason == StopReason.diverged:
-                break
-            if self.stop_reason == StopReason.interrupted and self.batch < self.n_batches:
-                self.save_latest()
+                    self.persist()
+            if self.stop_reason == StopReason.diverged or self.batch < self.n_batches:  # or interrupted mid-epoch
                 break
             self.epoch, self.batch = epoch, 0
             self.epoch_rng_state = shuffle_rng.bit_generator.state
-            row = self._epoch_row(epoch, lr, time.perf_counter() - epoch_started, time.perf_counter() - started)
+            row = self._epoch_row(epoch, lr, epoch_started, started)
             self.log.add_epoch(row)
             reporter.epoch_end(epoch, row)
             self._warn(cost_warnings(spec, self.log.iteration["cost"], self.n_batches, rising), reporter)
             self._after_epoch(row)
-        if self.stop_reason is None:
-            self.stop_reason = StopReason.completed
-        if self.stop_reason != StopReason.diverged:
-            self.save_latest()
+        if self.stop_reason == StopReason.diverged:
+            good = self._write_last_good()
+            return TrainResult(self.run_dir, good.epoch, good.step, self.stop_reason, self.log.last(), self.best,
+                               self.diverged_at)
+        self.stop_reason = self.stop_reason or StopReason.completed
+        self.persist(final=True)
         return TrainResult(self.run_dir, self.epoch, opt.t, self.stop_reason, self.log.last(), self.best)
 
     def _record_health(self, reporter: Reporter) -> None:
@@ -362,7 +397,8 @@ class Trainer:
         self.features = (start, net.features(train.x))  # the per-epoch train metrics start from them too
         return MiniBatches(self.features[1], train.targets, self.batch_size), start
 
-    def _epoch_row(self, epoch: int, lr: float, epoch_time: float, wall_time: float) -> dict[str, float]:
+    def _epoch_row(self, epoch: int, lr: float, epoch_started: float, started: float) -> dict[str, float]:
+        """The epoch's metrics; its time is taken after the evaluation passes, which are part of what an epoch costs."""
         row = {"epoch": epoch, "learning_rate": lr}
         if self.running:
             row["train_cost"] = self.epoch_cost[0] / self.epoch_cost[1]
@@ -377,22 +413,33 @@ class Trainer:
                     metrics = evaluate(self.net, x, d.targets, d.labels, self.n_classes, tasks, start)
                 for name, value in metrics.items():
                     row[f"{split}_{name}"] = value
-        row["epoch_time"], row["wall_time"] = epoch_time, wall_time
+        now = time.perf_counter()
+        row["epoch_time"], row["wall_time"] = now - epoch_started, now - started
         return row
 
     def _after_epoch(self, row: dict[str, float]) -> None:
+        """Keep the best and the last good state in memory; write them when the cadence says so."""
+        if not all(math.isfinite(value) for name, value in row.items() if name.endswith("_cost")):
+            self.stop_reason, self.diverged_at = StopReason.diverged, self.optimizer.t
+            return
         value = row.get(self.monitor)
         improved = value is not None and self._improved(value)
         if improved:
             self.best = {"metric": self.monitor, "value": value, "epoch": self.epoch}
-            self.save(rundir.BEST)
         if self.early and self.early.update(row):
             self.stop_reason = StopReason.early_stopping
+        # One copy of the state: the best one is also the last good one when this epoch improved.
+        if improved:
+            self.last_good, self.best_unsaved = self.best_state.take(self._checkpoint()), True
+        else:
+            self.last_good = self.good_state.take(self._checkpoint())
+        if self.stop_reason:
             self._restore_best()
+            return
         every = self.spec.checkpoint.every_epochs
-        if (improved or (every and self.epoch % every == 0) or self._time_due()) and not self.stop_reason \
+        if ((every and self.epoch % every == 0) or self._time_due()) and not self.stop_reason \
                 and self.epoch < self.spec.train.epochs:
-            self.save_latest()  # the end (and a stop) is saved once, by _run
+            self.persist()  # the end (and a stop) is written once, by _run
 
     def _improved(self, value: float) -> bool:
         best = self.best["value"]
@@ -401,9 +448,11 @@ class Trainer:
         return value < best if lower_is_better(self.monitor) else value > best
 
     def _restore_best(self) -> None:
-        best_path = self.run_dir / rundir.BEST
-        if best_path.exists():
-            best = load_checkpoint(best_path)
+        """The best epoch's parameters: in memory if they were seen since this process started, else best.h5."""
+        best = self.best_state.checkpoint
+        if best is None and (self.run_dir / rundir.BEST).exists():
+            best = load_checkpoint(self.run_dir / rundir.BEST)
+        if best is not None:
             self.net.load(best.params, best.state)
 
 

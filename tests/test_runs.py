@@ -43,7 +43,8 @@ TIMING = ("epoch/wall_time", "epoch/epoch_time")
 def test_train_json_result_and_run_directory(tmp_path, tiny_spec):
     runs = tmp_path / "runs"
     result = train_json(tiny_spec, runs)
-    assert set(result) == {"run", "epochs", "steps", "stop_reason", "metrics", "best"}
+    assert set(result) == {"run", "epochs", "steps", "stop_reason", "metrics", "metrics_epoch", "best"}
+    assert result["metrics_epoch"] == result["epochs"]  # no early stop: the last epoch's parameters
     assert result["epochs"] == 4 and result["stop_reason"] == "completed"
     assert result["steps"] == 4 * 6  # 180 training examples in batches of 32
     assert result["metrics"]["epoch"] == 4 and 0 <= result["metrics"]["dev_accuracy"] <= 1

@@ -70,6 +70,10 @@ def show(
     if parts is not None:
         from ..train.batches import batch_size_note
 
+        if parts.splits.schema is not None:
+            facts = parts.splits.schema.describe()
+            stderr.print("input contract: " + "; ".join(f"{key} {human(value, key)}" for key, value in facts.items()),
+                         markup=False, highlight=False, soft_wrap=True)
         print_table(layer_table(parts.net, spec, parts.transfer), stderr)
         stderr.print(batch_size_note(spec.train.batch_size, len(parts.splits.train)), markup=False, highlight=False, soft_wrap=True)
         stderr.print(memory_line(spec, parts.net, len(parts.splits.train)), markup=False, highlight=False, soft_wrap=True)

@@ -105,10 +105,13 @@ def _summarise(result: TrainResult, as_json: bool) -> None:
     if as_json:
         print_json({
             "run": str(result.run_dir), "epochs": result.epochs_done, "steps": result.steps,
-            "stop_reason": result.stop_reason, "metrics": result.metrics, "best": result.best,
+            "stop_reason": result.stop_reason, "metrics": result.metrics,
+            "metrics_epoch": result.metrics_epoch or result.epochs_done, "best": result.best,
         })
         return
     title = f"{result.run_dir}  ({result.stop_reason}, {count(result.epochs_done, 'epoch')}, {count(result.steps, 'step')})"
+    if result.metrics_epoch is not None:  # early stopping restored best.h5: describe the parameters on disk
+        title += f"\nmetrics of epoch {result.metrics_epoch}: best.h5, restored as the run's parameters"
     names = metric_order(result.metrics)
     if not names:  # stopped before the first epoch ended: no split was evaluated yet
         stdout.print(f"{title}: no epoch finished, so no metrics yet", markup=False)

@@ -8,14 +8,14 @@ from conftest import CONFIGS, invoke
 from nnctl.orchestration.start import prepare_run
 from nnctl.spec import load_spec
 
-# The notes (§10.1.2, §10.1.3; ALGORITHMS.md §14): AlexNet on 227×227×3 and VGG-16 on 224×224×3.
+# The notes (AlexNet and VGG-16 sections): AlexNet on 227×227×3 and VGG-16 on 224×224×3.
 ALEXNET = {"conv1": (55, 55, 96), "pool1": (27, 27, 96), "conv2": (27, 27, 256), "pool2": (13, 13, 256),
            "conv3": (13, 13, 384), "conv4": (13, 13, 384), "conv5": (13, 13, 256), "pool3": (6, 6, 256),
            "flatten1": (9216,), "dense1": (4096,), "dense2": (4096,), "dense3": (1000,)}
 VGG16 = {"conv2": (224, 224, 64), "pool1": (112, 112, 64), "conv4": (112, 112, 128), "pool2": (56, 56, 128),
          "conv7": (56, 56, 256), "pool3": (28, 28, 256), "conv10": (28, 28, 512), "pool4": (14, 14, 512),
          "conv13": (14, 14, 512), "pool5": (7, 7, 512), "flatten1": (25088,), "dense1": (4096,), "dense3": (1000,)}
-# §9.1.9's table, layer by layer: activation shape and parameters.
+# The notes' CNN example table, layer by layer: activation shape and parameters.
 LENET = {"conv1": ((28, 28, 6), 456), "pool1": ((14, 14, 6), 0), "conv2": ((10, 10, 16), 2416),
          "pool2": ((5, 5, 16), 0), "flatten1": ((400,), 0), "dense1": ((120,), 48120), "dense2": ((84,), 10164),
          "dense3": ((10,), 850)}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import Normalizer, Splits
+from ..data import LoadedData, Normalizer, Splits
 from ..errors import BuildError, MetricLogError, RunError
 from ..nn.layers import BatchNorm
 from ..nn.network import Network
@@ -177,10 +177,13 @@ def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Tra
 
 
 def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = None, run_dir: Path | None = None,
-              lock: FolderLock | None = None) -> Trainer:
+              lock: FolderLock | None = None, loaded: LoadedData | None = None) -> Trainer:
     """A new run under ``runs_dir``, or in ``run_dir``: an existing, never-checkpointed directory (a search
-    trial's), which ``lock`` may hold already. The trainer holds the run's lock until it has run."""
-    loaded = load_run_data(spec, datasets_dir or default_datasets_dir())
+    trial's), which ``lock`` may hold already. The trainer holds the run's lock until it has run.
+
+    ``loaded``: the splits to train on instead of the spec's own (a fold of a cross-validation); the
+    run records them, so it resumes, evaluates and reports on those rows like any other run."""
+    loaded = loaded or load_run_data(spec, datasets_dir or default_datasets_dir())
     run = prepare_run(spec, datasets_dir, splits=loaded.splits)
     own_dir = run_dir is None  # a search trial's directory lives in its tune directory: no runs/latest there
     spec_text = spec_to_yaml(spec)

@@ -1,5 +1,5 @@
 """`nnctl plot`: learning curves (the default), decision boundaries, confusion matrices, misclassified images, filters,
-and the pictures of a search (`nnctl plot tune TUNE_DIR`).
+per-layer training health, and the pictures of a search (`nnctl plot tune TUNE_DIR`).
 
 `nnctl plot RUN...` is `nnctl plot curves RUN...`. Each kind writes one PNG or SVG
 (default RUN/plots/<kind>.png) and prints its path; `--terminal` draws the
@@ -210,6 +210,21 @@ def filters(
     with user_errors():
         target = _output(out, run, f"filters-{layer}.png")
         _write(filters_figure(load_model(run, which), layer), target)
+
+
+@app.command()
+def health(
+    run: Path = typer.Argument(..., metavar="RUN", help="A run directory (its metrics.h5 /health record)."),
+    out: Path | None = out_option("RUN/plots/health.png"),
+):
+    """Per-layer health: ‖dW‖ over the steps and across depth, the update ratio, activations, dead/saturated units, warnings."""
+    from ..report.health import health_figure
+    from ..report.history import load_history
+    from ..runs.rundir import resolve_run
+
+    with user_errors():
+        target = _output(out, run, "health.png")
+        _write(health_figure(load_history(resolve_run(run))), target)
 
 
 def load_tune_view(tune_dir: Path, metric: str | None = None):

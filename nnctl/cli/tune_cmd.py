@@ -42,9 +42,15 @@ def tune(
                               "best trial) on the test split, once; later calls show that first result."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+    suggest: bool = typer.Option(False, "--suggest", help="Print a starting 'search:' block for SPEC, ordered by the "
+                                 "notes' tuning priority (α first; Adam's betas almost never), and search nothing."),
 ):
     """Search hyperparameters: random (default), grid or TPE trials, each an ordinary run directory."""
     from ..search.driver import Search
+
+    if suggest:
+        _suggest(spec_file, overrides)
+        return
 
     sources = [x for x in (spec_file, resume, refine) if x is not None]
     if len(sources) != 1:
@@ -79,6 +85,17 @@ def tune(
     failed = [t for t in search.record.trials if t.status == "failed"]
     if failed and len(failed) == len(search.record.trials):
         raise fail(f"every trial failed; trial {failed[0].index}: {failed[0].message}", EXIT_CHECK_FAILED)
+
+
+def _suggest(spec_file: Path | None, overrides: list[str]) -> None:
+    from ..search.suggest import suggested_search
+    from ..spec import load_spec
+
+    if spec_file is None:
+        raise fail("--suggest needs a SPEC file")
+    with user_errors(str(spec_file), overrides):
+        spec = load_spec(spec_file, overrides)
+    stdout.print(suggested_search(spec), markup=False, highlight=False, end="")
 
 
 def _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, workers, scheduler, connect_timeout):

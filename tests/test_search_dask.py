@@ -14,6 +14,7 @@ import pytest
 
 from nnctl.search.record import load_search
 from tests.conftest import invoke_json, nnctl_cmd, subprocess_env, write_spec
+from tests.test_cv import CV_SEARCH
 from tests.test_search import TUNE_SPEC, _comparable, _ends
 
 pytest.importorskip("distributed")
@@ -92,3 +93,35 @@ def test_a_search_survives_a_worker_killed_mid_search(tmp_path, cluster):
     assert result["completed"] and result["counts"] == {"completed": 6}
     record = load_search(result["tune_dir"])
     assert all(t.epochs == 15 and len(t.curve) == 15 for t in record.trials)
+
+
+def test_a_cross_validated_search_on_a_dask_cluster_equals_the_local_one(tmp_path, cluster):
+    """Each fold run is a task of its own; the folds, fold values, means and the refit are the local search's."""
+    address, _ = cluster
+    spec = write_spec(tmp_path, CV_SEARCH)
+    local = invoke_json("tune", spec, "--runs-dir", tmp_path / "local", "--workers", "2", "--quiet")
+    remote = invoke_json("tune", spec, "--runs-dir", tmp_path / "dask", "--scheduler", address, "--quiet")
+    assert remote["completed"] and remote["counts"] == {"completed": 3}
+    assert (Path(remote["tune_dir"]) / "folds.json").read_bytes() == (Path(local["tune_dir"]) / "folds.json").read_bytes()
+    for a, b in zip(remote["trials"], local["trials"]):
+        assert (a["params"], a["value"], a["se"], a["fold_values"]) == (b["params"], b["value"], b["se"], b["fold_values"])
+    assert (remote["chosen"]["trial"], remote["refit"]["epochs"]) == (local["chosen"]["trial"], local["refit"]["epochs"])
+
+
+@pytest.fixture
+def shadowed_cwd(tmp_path, monkeypatch) -> Path:
+    """The folder the cluster is started from (so first on its workers' import path), holding a module named
+    like one a trial imports later, which records that it ran."""
+    folder = tmp_path / "started-here"
+    folder.mkdir()
+    (folder / "h5py.py").write_text(f"open({str(folder / 'marker')!r}, 'a').write('ran')\nraise SystemExit('shadow')\n")
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def test_trials_on_dask_workers_import_nothing_from_their_working_folder(shadowed_cwd, cluster, tmp_path):
+    address, _ = cluster  # started after shadowed_cwd: its workers run in that folder
+    spec = write_spec(tmp_path, TUNE_SPEC.replace("trials: 4", "trials: 2"))
+    result = invoke_json("tune", spec, "--runs-dir", tmp_path / "dask", "--scheduler", address, "--quiet")
+    assert result["counts"] == {"completed": 2}
+    assert not (shadowed_cwd / "marker").exists()

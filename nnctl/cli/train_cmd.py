@@ -44,8 +44,9 @@ def train(
         prepare_blas(chosen.model)  # how OpenBLAS's threads wait for this network: before NumPy loads it
         _announce_compiling(chosen.train.kernels, quiet, str(spec_file) if spec_file else None)
     from ..orchestration.start import resume_run, start_run
+    from ..runs.names import SPEC_FILE
     from ..train.loop import Reporter, StopReason, stop_on_signals
-    from .progress import LiveReporter, PlainReporter
+    from .progress import LiveReporter, PlainReporter, QuietReporter
 
     with user_errors(str(spec_file) if spec_file else None, overrides), busy("loading the data"):
         if report:  # imported here: `nnctl --help` and plain training stay as fast as without reports
@@ -56,11 +57,13 @@ def train(
             require_matplotlib()  # before training, not after it
         if resume is not None:
             trainer = resume_run(resume, overrides, repair_metrics=repair_metrics)
+            trainer.spec_origin = (str(trainer.run_dir / SPEC_FILE), list(overrides))
         else:
             trainer = start_run(spec, runs_dir)
+            trainer.spec_origin = (str(spec_file), list(overrides))
     live = not quiet and not plain()
     penalized = bool(trainer.spec.regularization.l2 or trainer.spec.regularization.l1)
-    reporter: Reporter = Reporter() if quiet else (LiveReporter(penalized) if live else PlainReporter())
+    reporter: Reporter = QuietReporter() if quiet else (LiveReporter(penalized) if live else PlainReporter())
     with user_errors(str(spec_file) if spec_file else None, overrides), stop_on_signals(trainer), (reporter if live else nullcontext()):
         result = trainer.run(reporter)  # a write failure (full disk) is one line; the last checkpoint stays
     _summarise(result, as_json)
@@ -140,6 +143,8 @@ def _summarise(result: TrainResult, as_json: bool) -> None:
 def _divergence_note(trainer: Trainer, result: TrainResult) -> str:
     """Where training diverged, what the run kept, and the command that continues it at a lower rate."""
     kept = f"epoch {result.epochs_done}" if result.epochs_done else "its initial state (no epoch had finished)"
+    if trainer.last_good.batch:  # resumed from a checkpoint written mid-epoch, and diverged before that epoch ended
+        kept = f"{trainer.last_good.batch} mini-batches into epoch {result.epochs_done + 1}"
     lower = f"{trainer.spec.train.learning_rate / 10:g}"
     return (f"training diverged (a cost is not finite) at step {result.diverged_at}, in epoch {result.epochs_done + 1}; "
             f"{result.run_dir} holds the last good state, {kept}; continue from it at a lower rate: "

@@ -16,20 +16,15 @@ import os
 import uuid
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ClusterError, require_extra
-from .isolation import run_isolated_trial
-from .trial import TrialTask
+from .isolation import run_isolated_trial, sees_file
+
+if TYPE_CHECKING:
+    from .trial import TrialTask
 
 INSTALL_HINT = "--scheduler needs Dask; install it with: pip install 'nnctl[cluster]'"
-
-
-def _sees(path: str, token: str) -> bool:
-    """Run on each worker: is this the file the client just wrote (same filesystem, same path)?"""
-    try:
-        return Path(path).read_text(encoding="utf-8") == token
-    except OSError:
-        return False
 
 
 class DaskExecutor:
@@ -48,7 +43,7 @@ class DaskExecutor:
             raise ClusterError(f"--scheduler {address}: the scheduler has no workers (start some with `dask worker {address}`)") from None
         self.slots = max(1, sum(self.client.nthreads().values()))
         self.wait, self.killed_worker = distributed.wait, distributed.KilledWorker
-        self.running: dict = {}  # future -> trial index
+        self.running: dict = {}  # future -> its task
 
     def check_shared(self, directory: Path) -> None:
         """Every worker must see ``directory`` (where the trials are written) at the same path."""
@@ -56,7 +51,7 @@ class DaskExecutor:
         token = uuid.uuid4().hex
         probe.write_text(token, encoding="utf-8")
         try:
-            seen = self.client.run(_sees, str(probe), token)
+            seen = self.client.run(sees_file, str(probe), token)
         finally:
             probe.unlink()
         blind = sorted(worker for worker, ok in seen.items() if not ok)
@@ -65,17 +60,20 @@ class DaskExecutor:
                                "shared by every worker at the same path")
 
     def submit(self, task: TrialTask) -> None:
-        key = f"nnctl-trial-{os.path.basename(task.tune_dir)}-{task.index}-{uuid.uuid4().hex[:8]}"
-        self.running[self.client.submit(run_isolated_trial, asdict(task), key=key, pure=False)] = task.index
+        run = (task.run or str(task.index)).replace("/", "-")
+        key = f"nnctl-trial-{os.path.basename(task.tune_dir)}-{run}-{uuid.uuid4().hex[:8]}"
+        self.running[self.client.submit(run_isolated_trial, asdict(task), key=key, pure=False)] = task
 
     def next_result(self) -> dict:
         done = self.wait(list(self.running), return_when="FIRST_COMPLETED").done
         future = min(done, key=lambda f: f.key)
-        index = self.running.pop(future)
+        task = self.running.pop(future)
         try:
             return future.result()
         except self.killed_worker:  # Dask gave up after the trial's workers died repeatedly
-            return {"event": "end", "trial": index, "status": "failed", "message": "every Dask worker that ran it died"}
+            from .trial import failed_event
+
+            return failed_event(task, "every Dask worker that ran it died")
 
     def close(self) -> None:
         self.client.close()

@@ -18,7 +18,6 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ..activations import LEAKY_SLOPE
 from . import numpy_ref
 
 NAME = "compiled"
@@ -219,7 +218,7 @@ def _leaky_relu_backward(z, dy, out, slope):
 
 
 def _slope(activation):
-    return {"relu": 0.0, "leaky_relu": LEAKY_SLOPE}.get(activation.name)
+    return {"relu": 0.0, "leaky_relu": activation.alpha}.get(activation.name)
 
 
 def activate(activation, z, out):

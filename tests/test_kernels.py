@@ -308,10 +308,9 @@ def test_selecting_for_a_dtype_compiles_every_kernel_before_training(dtype, monk
     for kernel in called:
         assert any(np.dtype(dtype).name in str(signature) for signature in kernel.signatures), kernel
     assert not kernels.compile_pending("compiled") and not kernels.compile_pending("numpy")
-    source = compiled.__file__
-    real = compiled.os.path.getmtime
-    monkeypatch.setattr(compiled.os.path, "getmtime", lambda path: real(path) + (1e6 if path == source else 0))
-    assert kernels.compile_pending("compiled")  # an edited (upgraded) module: its cache is stale
+    real = compiled.os.path.exists
+    monkeypatch.setattr(compiled.os.path, "exists", lambda path: real(path) and "_adam" not in path)
+    assert kernels.compile_pending("compiled")  # one kernel without a cache entry: the next run compiles
 
 
 def test_compiled_without_numba_is_one_clear_line(monkeypatch):

@@ -442,12 +442,11 @@ _KERNELS = (_max_pool_forward, _tap_share, _pool_backward, _avg_pool_forward, _g
 
 
 def cached() -> bool:
-    """Whether numba's disk cache has an entry for every kernel, written after this file last changed (else
-    their first calls compile them). Read from numba's cache index files; when numba keeps them elsewhere
-    than this numba version does, assume cached."""
+    """Whether numba's disk cache has an entry for every kernel (else their first calls compile them). Read
+    from numba's cache index files; when numba keeps them elsewhere than this numba version does, assume
+    cached. (An index older than this file is not a sign of staleness: numba keeps using an index whose
+    entries still match, so an upgrade that recompiles goes unannounced.)"""
     try:
-        index_files = [kernel._cache._cache_file._index_path for kernel in _KERNELS]
+        return all(os.path.exists(kernel._cache._cache_file._index_path) for kernel in _KERNELS)
     except AttributeError:
         return True
-    source = os.path.getmtime(__file__)
-    return all(os.path.exists(path) and os.path.getmtime(path) >= source for path in index_files)

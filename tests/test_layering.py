@@ -14,6 +14,7 @@ LAYERS = [
     {"spec"},
     {"data", "runs"},
     {"train"},
+    {"loggers"},  # mirrors fed by the trainer's events, attached by orchestration to every run it starts
     {"orchestration"},
     {"search", "strategy", "report", "export"},  # the workflows
     {"cli"},

@@ -30,6 +30,8 @@ class Format(StrEnum):
 class ExportFormat(StrEnum):
     csv = "csv"
     json = "json"
+    tensorboard = "tensorboard"
+    mlflow = "mlflow"
 
 
 def _cell(value: Any) -> str:
@@ -176,13 +178,22 @@ def diff_runs(
 
 @app.command("export")
 def export_run(
-    run: Path = typer.Argument(..., help="A run directory."),
-    fmt: ExportFormat = typer.Option(ExportFormat.csv, "--format", help="csv or json."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    runs: list[Path] = typer.Argument(..., metavar="RUN...", help="Run directories (one for csv and json)."),
+    fmt: ExportFormat = typer.Option(ExportFormat.csv, "--format", help="csv, json, tensorboard (RUN/tb/) or mlflow (a tracking server)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="csv/json: write to this file instead of stdout."),
+    tracking_uri: str | None = typer.Option(
+        None, "--tracking-uri", help="mlflow: the server (default: the spec's logging.mlflow, then $MLFLOW_TRACKING_URI)."),
+    experiment: str | None = typer.Option(None, "--experiment", help="mlflow: the experiment (default: the spec's, then its name)."),
 ):
-    """metrics.h5's per-epoch metrics, one row per epoch."""
+    """metrics.h5's per-epoch metrics, one row per epoch; or whole runs into TensorBoard event files or MLflow."""
+    if fmt in (ExportFormat.tensorboard, ExportFormat.mlflow):
+        _export_to_tracker(runs, fmt, tracking_uri, experiment)
+        return
+    if len(runs) != 1:
+        raise fail(f"--format {fmt} exports one run; give one RUN (tensorboard and mlflow take several)")
     from ..runs.listing import read_epochs
 
+    run = runs[0]
     with user_errors():
         columns = read_epochs(_run_dir(run))
     names = ["epoch", *[n for n in columns if n != "epoch"]] if "epoch" in columns else list(columns)
@@ -200,6 +211,20 @@ def export_run(
         stdout.file.write(text)
     else:
         output.write_text(text, encoding="utf-8")
+
+
+def _export_to_tracker(runs: list[Path], fmt: ExportFormat, tracking_uri: str | None, experiment: str | None) -> None:
+    """Each run into TensorBoard event files or an MLflow server; one line per run on stdout."""
+    from ..loggers.export import export_mlflow_run, export_tensorboard_run
+
+    for run in runs:
+        with user_errors():
+            _run_dir(run)
+            if fmt is ExportFormat.tensorboard:
+                where = str(export_tensorboard_run(run))
+            else:
+                where = f"mlflow run {export_mlflow_run(run, tracking_uri, experiment)}"
+        stdout.print(f"{run}: {where}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _run_dir(path: Path) -> Path:

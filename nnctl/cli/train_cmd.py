@@ -25,6 +25,8 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     report: bool = typer.Option(False, "--report", help="Write RUN/report.html when training ends (needs nnctl[plot])."),
+    tensorboard: bool = typer.Option(
+        False, "--tensorboard", help="Write TensorBoard event files into RUN/tb/ (--set logging.tensorboard=true)."),
 ):
     """Train the network a spec describes; write checkpoints and metrics under runs/."""
     from ..spec import load_spec
@@ -33,6 +35,8 @@ def train(
         raise fail("give either a SPEC file or --resume RUN")
     if repair_metrics and resume is None:
         raise fail("--repair-metrics goes with --resume RUN")
+    if tensorboard:
+        overrides = [*overrides, "logging.tensorboard=true"]
     with user_errors(str(spec_file) if spec_file else None, overrides):
         spec = load_spec(spec_file, overrides) if spec_file else None
     chosen = spec or _stored_spec(resume)
@@ -60,6 +64,9 @@ def train(
     reporter: Reporter = Reporter() if quiet else (LiveReporter(penalized) if live else PlainReporter())
     with user_errors(), stop_on_signals(trainer), (reporter if live else nullcontext()):
         result = trainer.run(reporter)  # a write failure (full disk) is one line; the last checkpoint stays
+    for mirror in trainer.mirrors:
+        if mirror.notice:
+            stderr.print(f"warning: {mirror.notice}", markup=False, highlight=False, soft_wrap=True)
     _summarise(result, as_json)
     if result.stop_reason == StopReason.interrupted:
         _interruption_note(trainer, result)

@@ -56,6 +56,7 @@ def tune(
         plan, record, executor, sampler = _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, workers,
                                                    scheduler, connect_timeout)
     search = Search(plan, record, executor, sampler)
+    parent = _search_parent(plan, record)
     live = not quiet and not as_json and not plain()
     display = Live(_best_table(record), console=stderr, refresh_per_second=4, transient=True) if live else None
     progress = Progress(on_trial_end=_reporter(quiet, display))
@@ -64,6 +65,10 @@ def tune(
             completed = search.run(progress)
     finally:
         executor.close()
+    if parent is not None:
+        best = search.record.ranked()[:1]
+        done = sum(t.status not in ("running", "interrupted") for t in search.record.trials)
+        _warn(parent.close(record.metric, best[0].value if best else None, done, completed))
     _summarise(search.record, completed, as_json)
     if not completed:
         stderr.print(f"search stopped; continue it with: nnctl tune --resume {record.tune_dir}", markup=False, highlight=False)
@@ -113,10 +118,28 @@ def _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, worker
     return plan, load_search(tune_dir), executor, sampler
 
 
+def _search_parent(plan: Plan, record: SearchRecord):
+    """The search's MLflow parent run, opened before any trial starts (None without logging.mlflow)."""
+    if plan.spec.logging.mlflow is None:
+        return None
+    from ..loggers.mlflow import SearchParent
+
+    parent = SearchParent(record.tune_dir, plan.spec.logging.mlflow, plan.spec.name, record.spec_yaml)
+    _warn(parent.open())
+    return parent
+
+
+def _warn(notice: str | None) -> None:
+    if notice:
+        stderr.print(f"warning: {notice}", markup=False, highlight=False, soft_wrap=True)
+
+
 def _plan(text: str, filename: str, overrides, trials: int | None) -> Plan:
+    from ..loggers.attach import check_mirrors
     from ..search.plan import load_plan
 
     plan = load_plan(text, filename, overrides, trials)
+    check_mirrors(plan.spec)
     if plan.search.method == "tpe":
         plan.validate_all([plan.space.random_trial(i) for i in range(min(plan.search.startup_trials, plan.search.trials))])
     else:

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..data import Normalizer, Splits
 from ..errors import BuildError, MetricLogError, RunError
+from ..loggers.attach import attach_mirrors, check_mirrors
 from ..nn.layers import BatchNorm
 from ..nn.network import Network
 from ..runs import rundir
@@ -32,6 +33,7 @@ from .splits import load_run_data
 from .transfer import copy_layers, load_source, source_normalizer
 
 RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs", "checkpoint.every_seconds")
+RESUMABLE_SECTIONS = ("logging.",)  # where the run is mirrored changes nothing it computes
 
 
 def metric_names(task: str, splits: dict[str, Prepared], tasks: list[str] = (), train_metrics: str = "full") -> list[str]:
@@ -146,6 +148,7 @@ def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Tra
 
 def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = None, run_dir: Path | None = None) -> Trainer:
     """A new run under ``runs_dir``, or in ``run_dir``: an existing, never-checkpointed directory (a search trial's)."""
+    check_mirrors(spec)
     loaded = load_run_data(spec, datasets_dir or default_datasets_dir())
     run = prepare_run(spec, datasets_dir, splits=loaded.splits)
     own_dir = run_dir is None  # a search trial's directory lives in its tune directory: no runs/latest there
@@ -163,6 +166,7 @@ def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = Non
     except RunError:  # a full disk or a read-only folder: leave no half-made run behind
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
+    attach_mirrors(trainer, resumed=False)
     return trainer
 
 
@@ -175,14 +179,16 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
     for a log whose history before the checkpoint is lost (NaN rows).
     """
     for item in overrides:
-        if item.split("=", 1)[0].strip() not in RESUMABLE_CHANGES:
-            raise BuildError(f"--set {item}", f"a resumed run can only change {', '.join(RESUMABLE_CHANGES)}")
+        key = item.split("=", 1)[0].strip()
+        if key not in RESUMABLE_CHANGES and not key.startswith(RESUMABLE_SECTIONS):
+            raise BuildError(f"--set {item}", f"a resumed run can only change {', '.join(RESUMABLE_CHANGES)} and logging.*")
     run_dir = rundir.resolve_run(run_dir)
     path = rundir.checkpoint_path(run_dir, "latest")
     remove_stale_temporaries(Path(run_dir))
     ckpt = load_checkpoint(path)
     check_resumable(ckpt, path)
     spec = parse_spec(ckpt.spec_yaml, str(Path(run_dir) / rundir.SPEC_FILE), overrides)
+    check_mirrors(spec)
     if ckpt.progress.get("stop_reason") == StopReason.early_stopping:
         raise BuildError("train.early_stopping", f"{run_dir} already stopped early at epoch {ckpt.epoch}")
     if spec.train.epochs <= ckpt.epoch:  # would train nothing, yet rewrite the stored spec
@@ -199,4 +205,5 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
                 {key: np.shape(value) for key, value in trainer.optimizer.state_dict().items() if key != "t"})
     trainer.restore(ckpt, _metric_log(Path(run_dir), ckpt, repair_metrics))
     atomic_write_text(Path(run_dir) / rundir.SPEC_FILE, spec_to_yaml(spec))
+    attach_mirrors(trainer, resumed=True)
     return trainer

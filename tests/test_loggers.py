@@ -310,7 +310,10 @@ def _assert_mirrored(run: Path, uri: str) -> str:
 @pytest.mark.slow
 def test_a_run_logged_to_a_real_tracking_server(tmp_path, mlflow_server):
     run = train_run(_mlflow_spec(tmp_path, mlflow_server), tmp_path / "runs")
-    _assert_mirrored(run, mlflow_server)
+    run_id = _assert_mirrored(run, mlflow_server)
+    invoke("report", run)  # files made from the run later follow it to its MLflow run
+    invoke("export", run, "--out", tmp_path / "model.onnx")
+    assert {"report.html", "model.onnx"} <= {a.path for a in _client(mlflow_server).list_artifacts(run_id)}
 
 
 @pytest.mark.slow

@@ -32,9 +32,13 @@ def report(
 
     if (run / TUNE_FILE).is_file():
         return _tune_report(run, out, split, gradcheck)
+    from ..loggers.mlflow import upload_artifact
+
     with user_errors():
         path = write_report(run, out, split, which, GradcheckSettings() if gradcheck else None, diagnosis_of(run, which))
     stdout.print(str(path), markup=False)
+    with user_errors():
+        upload_artifact(run, path)  # a run mirrored to MLflow gets its report there too
 
 
 def _tune_report(tune_dir: Path, out: Path | None, split: Split | None, gradcheck: bool) -> None:

@@ -50,6 +50,7 @@ def train(
 
     with user_errors(str(spec_file) if spec_file else None, overrides), busy("loading the data"):
         if report:  # imported here: `nnctl --help` and plain training stay as fast as without reports
+            from ..loggers.mlflow import upload_artifact
             from ..report.figures import require_matplotlib
             from ..report.html import write_report
             from .report_cmd import diagnosis_of
@@ -64,15 +65,14 @@ def train(
     reporter: Reporter = Reporter() if quiet else (LiveReporter(penalized) if live else PlainReporter())
     with user_errors(), stop_on_signals(trainer), (reporter if live else nullcontext()):
         result = trainer.run(reporter)  # a write failure (full disk) is one line; the last checkpoint stays
-    for mirror in trainer.mirrors:
-        if mirror.notice:
-            stderr.print(f"warning: {mirror.notice}", markup=False, highlight=False, soft_wrap=True)
     _summarise(result, as_json)
     if result.stop_reason == StopReason.interrupted:
         _interruption_note(trainer, result)
     if report and result.stop_reason in (StopReason.completed, StopReason.early_stopping):
         with user_errors():
-            stderr.print(f"report: {write_report(result.run_dir, diagnosis=diagnosis_of(result.run_dir))}", markup=False, soft_wrap=True)
+            written = write_report(result.run_dir, diagnosis=diagnosis_of(result.run_dir))
+            stderr.print(f"report: {written}", markup=False, soft_wrap=True)
+            upload_artifact(result.run_dir, written)
     if result.stop_reason == StopReason.diverged:
         raise fail(
             f"training diverged (cost is not finite) at step {result.steps + 1}; "

@@ -68,7 +68,7 @@ def tune(
     if parent is not None:
         best = search.record.ranked()[:1]
         done = sum(t.status not in ("running", "interrupted") for t in search.record.trials)
-        _warn(parent.close(record.metric, best[0].value if best else None, done, completed))
+        parent.close(record.metric, best[0].value if best else None, done, completed)
     _summarise(search.record, completed, as_json)
     if not completed:
         stderr.print(f"search stopped; continue it with: nnctl tune --resume {record.tune_dir}", markup=False, highlight=False)
@@ -125,13 +125,8 @@ def _search_parent(plan: Plan, record: SearchRecord):
     from ..loggers.mlflow import SearchParent
 
     parent = SearchParent(record.tune_dir, plan.spec.logging.mlflow, plan.spec.name, record.spec_yaml)
-    _warn(parent.open())
+    parent.open()
     return parent
-
-
-def _warn(notice: str | None) -> None:
-    if notice:
-        stderr.print(f"warning: {notice}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _plan(text: str, filename: str, overrides, trials: int | None) -> Plan:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import logging
 
 from ..train.loop import Reporter
+
+log = logging.getLogger("nnctl")
 
 
 def guarded(method):
@@ -35,3 +38,12 @@ class Mirror(Reporter):
     @property
     def repair(self) -> str:
         return f"the run itself is complete in {self.run_dir}"
+
+    def finished(self, result) -> None:
+        """Complete the copy, then say once (a warning on stderr) if it is not whole."""
+        self.complete(result)
+        if self.notice:
+            log.warning(self.notice)
+
+    def complete(self, result) -> None:
+        """What the mirror writes when training ends (guarded in each mirror)."""

@@ -23,12 +23,12 @@ from ..errors import BuildError, MissingExtraError, RunError
 from ..runs import rundir
 from ..runs.atomic import atomic_write_json
 from ..runs.metrics_log import MetricLog
-from .mirror import Mirror, guarded
+from .mirror import Mirror, guarded, log
 from .records import epoch_rows, flat_spec
 
 RECORD = "mlflow.json"
 HINT = "MLflow logging needs the mlflow extra: pip install 'nnctl[mlflow]'"
-ARTIFACTS = (rundir.BEST, rundir.SPEC_FILE, "report.html", "model.onnx")
+ARTIFACTS = (rundir.BEST, rundir.SPEC_FILE, "report.html")  # what a run directory holds that people open
 STATUS = {"completed": "FINISHED", "early_stopping": "FINISHED", "interrupted": "KILLED", "diverged": "FAILED"}
 PERMANENT = {"INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST", "BAD_REQUEST",
              "PERMISSION_DENIED", "UNAUTHENTICATED", "INVALID_STATE"}
@@ -166,7 +166,7 @@ class MlflowRun:
         self.log_epochs(client, [row for row in rows if int(row["epoch"]) not in known], int(time.time() * 1000))
 
     def upload_files(self, client) -> None:
-        """The run's files people open (best.h5, spec.yaml, the report, an ONNX export), those the server lacks."""
+        """The run's files people open (best.h5, spec.yaml, its report), those the server lacks."""
         present = {info.path for info in client.list_artifacts(self.run_id)}
         for name in ARTIFACTS:
             if (self.run_dir / name).is_file() and name not in present:
@@ -258,7 +258,7 @@ class MlflowMirror(Mirror):
         self.uploader.submit(lambda client: self.run.log_epochs(client, [row], now))
 
     @guarded
-    def finished(self, result):
+    def complete(self, result):
         self.uploader.submit(self.run.upload_files)
         self.uploader.submit(lambda client: self.run.end(client, result.stop_reason))
         if not self.uploader.finish(timeout=self.retry_seconds + 10):
@@ -293,20 +293,18 @@ class SearchParent:
         self.run = MlflowRun(tune_dir, uri, settings.experiment or name, kind="search")
         self.spec_yaml = spec_yaml
 
-    def _call(self, *calls: Callable) -> str | None:
-        """Run ``calls`` now (trials must see the parent before they start); a notice when the server did not take them."""
+    def _call(self, call: Callable) -> None:
+        """Run ``call`` now (trials must see the parent before they start); a warning when the server did not take it."""
         uploader = Uploader(self.run.uri, self.timeout - 10)
-        for call in calls:
-            uploader.submit(call)
-        if uploader.finish(self.timeout):
-            return None
-        return (f"mlflow: {self.run.uri} did not take the search's parent run ({uploader.error or 'timed out'}); "
-                f"the trials log without it")
+        uploader.submit(call)
+        if not uploader.finish(self.timeout):
+            log.warning(f"mlflow: {self.run.uri} did not take the search's parent run ({uploader.error or 'timed out'}); "
+                        f"its trials log without a parent")
 
-    def open(self) -> str | None:
-        return self._call(lambda client: self.run.open(client, self.spec_yaml))
+    def open(self) -> None:
+        self._call(lambda client: self.run.open(client, self.spec_yaml))
 
-    def close(self, metric: str, best: float | None, trials_done: int, completed: bool) -> str | None:
+    def close(self, metric: str, best: float | None, trials_done: int, completed: bool) -> None:
         """The search's outcome on the parent: its best value, how many trials ran, finished or killed."""
         def outcome(client):
             from mlflow.entities import Metric
@@ -320,4 +318,22 @@ class SearchParent:
             client.log_batch(self.run.run_id, metrics=metrics)
             client.set_terminated(self.run.run_id, "FINISHED" if completed else "KILLED")
 
-        return self._call(outcome)
+        self._call(outcome)
+
+
+def upload_artifact(run_dir: Path, path: Path) -> None:
+    """A file made from a mirrored run later (its report, an ONNX export) added to the run's MLflow run
+    (nothing for a run that is not mirrored); a warning when the server did not take it."""
+    import yaml
+
+    record = read_record(run_dir)
+    if record is None:
+        return None
+    spec = yaml.safe_load((Path(run_dir) / rundir.SPEC_FILE).read_text(encoding="utf-8")) or {}
+    settings = ((spec.get("logging") or {}).get("mlflow") or {})
+    require_mlflow()
+    uploader = Uploader(record["tracking_uri"], float(settings.get("retry_seconds", 30.0)))
+    uploader.submit(lambda client: client.log_artifact(record["run_id"], str(path)))
+    if not uploader.finish(timeout=None):
+        log.warning(f"mlflow: {record['tracking_uri']} did not take {path} ({uploader.error}); "
+                    f"`nnctl runs export --format mlflow {run_dir}` uploads the run's own files later")

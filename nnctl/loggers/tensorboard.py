@@ -120,7 +120,7 @@ class TensorBoardMirror(Mirror):
             self.writer.histograms(self.trainer.net.tensors(), epoch)
 
     @guarded
-    def finished(self, result):
+    def complete(self, result):
         self._flush_steps()
         self.writer.hparams(self.trainer.facts.spec_yaml, self.trainer.log.last(), result.best)
         self.writer.close()

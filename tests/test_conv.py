@@ -1,4 +1,4 @@
-"""Convolution, pooling and residual layers: the notes' vectors (docs/algorithms.md, "Convolution, pooling, residual blocks"),
+"""Convolution, pooling and residual layers: the notes' vectors (docs/explanation/algorithms.md#convolution),
 agreement with the loop reference of nnctl/nn/conv_reference.py, and float64 gradient checks."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from nnctl.nn.network import Network
 
 IMAGE_6X6 = [[3, 0, 1, 2, 7, 4], [1, 5, 8, 9, 3, 1], [2, 7, 2, 5, 1, 3],
              [0, 1, 3, 1, 7, 8], [4, 2, 1, 6, 2, 8], [2, 4, 5, 2, 3, 9]]
-# The 7×7 input printed in seed 002 §9.1.5 (its printed output has two errata, see §14).
+# The 7×7 input of the notes' stride-2 example (their printed output has two errata, see docs/explanation/algorithms.md#convolution).
 IMAGE_7X7 = [[2, 3, 7, 4, 6, 2, 9], [6, 6, 9, 8, 7, 4, 3], [3, 4, 8, 3, 8, 9, 7], [7, 8, 3, 6, 6, 3, 4],
              [4, 2, 1, 8, 3, 4, 6], [3, 2, 4, 1, 9, 8, 3], [0, 1, 3, 9, 2, 1, 4]]
 POOL_4X4 = [[1, 3, 2, 1], [2, 9, 1, 1], [1, 3, 2, 3], [5, 6, 1, 2]]

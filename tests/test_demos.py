@@ -51,7 +51,7 @@ def test_adaptive_optimizers_beat_plain_gradient_descent(tmp_path, optimizer, as
 
 
 def test_dampened_momentum_equals_undamped_at_scaled_learning_rate(tmp_path):
-    """v ← βv + (1−β)g with α/(1−β) takes the same steps as v ← βv + g with α (docs/algorithms.md, "Optimizers")."""
+    """v ← βv + (1−β)g with α/(1−β) takes the same steps as v ← βv + g with α (docs/explanation/algorithms.md#optimizers)."""
     dampened = final_metrics(tmp_path, "demo-optimizers.yaml", "train.optimizer={name: momentum}", "train.learning_rate=0.1")
     undamped = final_metrics(tmp_path, "demo-optimizers.yaml", "train.optimizer={name: momentum, dampened: false}")
     assert dampened["train_cost"] == pytest.approx(undamped["train_cost"], rel=1e-4)

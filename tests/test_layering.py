@@ -1,4 +1,4 @@
-"""The README's architecture is the code's: every nnctl package imports only from layers below it."""
+"""The manual's architecture (docs/explanation/architecture.md) is the code's: every nnctl package imports only from layers below it."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def _imported_packages(path: Path) -> set[str]:
 
 def test_every_package_has_a_place_in_the_layer_order():
     packages = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
-    assert packages <= set(RANK), f"add {sorted(packages - set(RANK))} to LAYERS here and to the README's architecture"
+    assert packages <= set(RANK), f"add {sorted(packages - set(RANK))} to LAYERS here and to docs/explanation/architecture.md"
 
 
 def test_imports_point_down_only():

@@ -1,5 +1,5 @@
 """Multi-task learning with missing labels: a sigmoid output with k units is k binary tasks, NaN labels
-(or empty CSV cells) drop out of the loss with the (1/m) normalization of ALGORITHMS.md §masked BCE."""
+(or empty CSV cells) drop out of the loss with the (1/m) normalization of docs/explanation/algorithms.md#masked-bce."""
 
 from __future__ import annotations
 

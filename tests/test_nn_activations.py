@@ -1,4 +1,4 @@
-"""Activations g and derivatives g' of the NumPy core (docs/algorithms.md, "Activations"; the notes' reference values)."""
+"""Activations g and derivatives g' of the NumPy core (docs/explanation/algorithms.md#activations; the notes' reference values)."""
 
 from __future__ import annotations
 

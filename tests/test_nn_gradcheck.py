@@ -1,4 +1,4 @@
-"""The gradient-checking library must catch broken backward passes and name the right tensor (§7)."""
+"""The gradient-checking library must catch broken backward passes and name the right tensor (docs/explanation/algorithms.md#gradient-checking)."""
 
 from __future__ import annotations
 

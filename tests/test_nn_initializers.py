@@ -1,4 +1,4 @@
-"""Weight initialization rules (docs/algorithms.md, "Initialization") and the symmetry problem of zero init."""
+"""Weight initialization rules (docs/explanation/algorithms.md#initialization) and the symmetry problem of zero init."""
 
 from __future__ import annotations
 

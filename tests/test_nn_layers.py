@@ -1,4 +1,4 @@
-"""Dense, Activate, Dropout, BatchNorm and Flatten layers (docs/algorithms.md: "Dense layer", "Regularization", "Batch normalization")."""
+"""Dense, Activate, Dropout, BatchNorm and Flatten layers (docs/explanation/algorithms.md#dense-layer, #regularization, #batch-normalization)."""
 
 from __future__ import annotations
 

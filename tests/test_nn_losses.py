@@ -1,4 +1,4 @@
-"""Losses fused with their output activation (docs/algorithms.md, "Losses and output layers")."""
+"""Losses fused with their output activation (docs/explanation/algorithms.md#losses)."""
 
 from __future__ import annotations
 

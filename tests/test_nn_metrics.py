@@ -1,4 +1,4 @@
-"""Classification and regression metrics (docs/algorithms.md, "Metrics")."""
+"""Classification and regression metrics (docs/explanation/algorithms.md#metrics)."""
 
 from __future__ import annotations
 

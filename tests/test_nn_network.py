@@ -1,4 +1,4 @@
-"""Whole-network backpropagation checked by two-sided differences (docs/algorithms.md, "Gradient checking")."""
+"""Whole-network backpropagation checked by two-sided differences (docs/explanation/algorithms.md#gradient-checking)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Optimizers on the flat θ (docs/algorithms.md, "Optimizers").
+"""Optimizers on the flat θ (docs/explanation/algorithms.md#optimizers).
 
 Expected values are computed here from the formulas with plain Python floats, one
 coordinate at a time, never by calling the code under test.

@@ -1,4 +1,4 @@
-"""Learning-rate schedules α(epoch, t) (docs/algorithms.md, "Learning-rate schedules"); epoch and t count from 1."""
+"""Learning-rate schedules α(epoch, t) (docs/explanation/algorithms.md#schedules); epoch and t count from 1."""
 
 from __future__ import annotations
 

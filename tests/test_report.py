@@ -96,7 +96,7 @@ def assert_png(path: Path, min_width: int = 300) -> None:
 
 
 def test_ewma_matches_the_notes_hand_values():
-    # ALGORITHMS.md §9, β = 0.98: v̂_2 = 0.49495·θ1 + 0.50505·θ2 (exactly 0.0196/0.0396 and 0.02/0.0396).
+    # docs/explanation/algorithms.md#ewa, β = 0.98: v̂_2 = 0.49495·θ1 + 0.50505·θ2 (exactly 0.0196/0.0396 and 0.02/0.0396).
     theta1, theta2 = 3.0, -1.0
     got = ewma([theta1, theta2], 0.98)
     assert got[0] == pytest.approx(theta1, rel=1e-15)

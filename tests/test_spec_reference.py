@@ -1,4 +1,4 @@
-"""The README's spec reference is the one the schema generates, and it covers every key."""
+"""The manual's spec reference is the one the schema generates, and it covers every key."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pydantic import BaseModel
 from nnctl.spec import reference, schema
 
 
-def test_the_readme_s_spec_reference_is_up_to_date():
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    assert reference.with_table(readme) == readme, "run: python -m nnctl.spec.reference README.md"
+def test_the_manual_s_spec_reference_is_up_to_date():
+    page = (REPO / "docs" / "reference" / "spec.md").read_text(encoding="utf-8")
+    assert reference.with_table(page) == page, "run: python -m nnctl.spec.reference docs/reference/spec.md"
 
 
 def test_every_layer_type_and_every_field_is_documented():

@@ -1,4 +1,5 @@
-"""The ML-strategy arithmetic against the notes' own examples and hand computations (ALGORITHMS.md §15-16)."""
+"""The ML-strategy arithmetic against the notes' own examples and hand computations
+(docs/explanation/algorithms.md#single-number-evaluation, #error-decomposition)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def gaps(d):
     return {name: None if gap.value is None else round(100 * gap.value, 10) for name, gap in d.gaps.items()}
 
 
-# ---------------------------------------------------------------- the notes' bias/variance examples (§5.2)
+# ---------------------------------------------------------------- the notes' bias/variance examples
 
 
 @pytest.mark.parametrize("train, dev, problems, verdict", [
@@ -84,7 +85,7 @@ def test_radiology_close_to_human_level_where_it_matters():
 
 
 def test_surpassing_human_level():
-    d = diag(0.6, 0.8, human=0.5)  # §8.3.4: bias at least 0.1, variance 0.2
+    d = diag(0.6, 0.8, human=0.5)  # bias at least 0.1, variance 0.2
     assert gaps(d) == {"avoidable_bias": 0.1, "variance": 0.2}
     assert d.dominant == ["variance"]
     d = diag(0.3, 0.4, human=0.5)
@@ -163,7 +164,7 @@ def test_weighted_error_normalized_by_the_sum_of_weights():
 
 
 def test_group_errors_and_their_mean_per_region_table():
-    """§8.2.1: A's errors 3/7/5/9 % average 6 %; F's 7/11/8/12 % average 9.5 % (the erratum, not 5.5 %)."""
+    """The notes' per-region example: A's errors 3/7/5/9 % average 6 %; F's 7/11/8/12 % average 9.5 % (the erratum, not 5.5 %)."""
     for errors, mean in (([3, 7, 5, 9], 6.0), ([7, 11, 8, 12], 9.5)):
         groups = np.repeat(["US", "China", "India", "Other"], 100)
         y = np.zeros(400, dtype=np.int64)

@@ -1,4 +1,4 @@
-"""Convolution, pooling and residual layers on NHWC maps (docs/algorithms.md, "Convolution, pooling, residual blocks").
+"""Convolution, pooling and residual layers on NHWC maps (docs/explanation/algorithms.md#convolution).
 
 The definitions, one output pixel at a time, are in ``conv_reference.py``; the
 tests hold every layer here to them.  What follows is the fast path.

@@ -1,6 +1,6 @@
 """Convolution and pooling written the obvious way: a loop over output pixels.
 
-The definitions of docs/algorithms.md ("Convolution, pooling, residual blocks"),
+The definitions of docs/explanation/algorithms.md#convolution,
 one window at a time, with nothing to tune and nothing shared between windows.
 They are slow (Python loops over every output pixel) and exist to be read and to
 check the fast layers of ``conv.py`` against: the tests compare every stride,

@@ -1,4 +1,4 @@
-"""Gradient checking by two-sided differences (docs/algorithms.md, "Gradient checking").
+"""Gradient checking by two-sided differences (docs/explanation/algorithms.md#gradient-checking).
 
 For each coordinate i of θ, dθ_approx[i] = (J(θ + ε·e_i) − J(θ − ε·e_i)) / 2ε is
 compared with backpropagation's dθ[i].  The relative difference

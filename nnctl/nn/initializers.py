@@ -1,4 +1,4 @@
-"""Weight initialization rules (docs/algorithms.md, "Initialization").
+"""Weight initialization rules (docs/explanation/algorithms.md#initialization).
 
 Only the standard deviation differs between rules, so each rule is a function
 of the fan-in and fan-out.  For convolutions fan_in = f*f*C_prev and

@@ -45,7 +45,7 @@ class Loss:
 class BinaryCrossEntropy(Loss):
     """Each output unit is an independent binary task; a NaN target is a missing label.
 
-    With the mask M (1 where a label is present), ALGORITHMS.md §masked BCE:
+    With the mask M (1 where a label is present), docs/explanation/algorithms.md#masked-bce:
     J = (1/m) Σ_i Σ_j M_ij·L(a_ij, y_ij) and dZ = M ⊙ (A − Y)/m, m the batch's row
     count (not the number of present labels), so an example counts once however
     many of its labels are missing, and a batch without missing labels is unchanged.

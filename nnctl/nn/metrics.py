@@ -1,4 +1,4 @@
-"""Classification and regression metrics (docs/algorithms.md, "Metrics").
+"""Classification and regression metrics (docs/explanation/algorithms.md#metrics).
 
 Predictions for classification are class indices: argmax of a softmax output,
 or ``a >= threshold`` (0.5 unless asked) of a single sigmoid unit.  Precision, recall and F1 are those

@@ -1,4 +1,4 @@
-"""Optimizers that update the flat parameter vector θ in place (docs/algorithms.md, "Optimizers").
+"""Optimizers that update the flat parameter vector θ in place (docs/explanation/algorithms.md#optimizers).
 
 Hyperparameters have no defaults here: the spec's schema holds them, once.
 

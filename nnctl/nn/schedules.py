@@ -1,4 +1,4 @@
-"""Learning-rate schedules α(epoch, t) (docs/algorithms.md, "Learning-rate schedules").
+"""Learning-rate schedules α(epoch, t) (docs/explanation/algorithms.md#schedules).
 
 ``epoch`` counts from 1 and ``t`` is the global optimizer step (from 1), so
 inverse-time decay with α0 = 0.2 and rate 1 gives 0.1, 0.0667, 0.05, 0.04 in

@@ -1,4 +1,4 @@
-"""The notes' exponentially weighted average with bias correction (ALGORITHMS.md §9).
+"""The notes' exponentially weighted average with bias correction (docs/explanation/algorithms.md#ewa).
 
 v_0 = 0, v_t = β·v_(t−1) + (1−β)·θ_t, and v̂_t = v_t / (1 − β^t): without the
 correction the first values are pulled towards 0, because the weights of the

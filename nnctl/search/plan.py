@@ -81,8 +81,8 @@ def load_plan(text: str, filename: str, overrides: list[str] | tuple[str, ...] =
     """Parse a tune spec; settle the metric (default: checkpoint.monitor), goal and trial count."""
     spec = parse_spec(text, filename, overrides)
     if spec.search is None:
-        raise SpecError.single(filename, "no 'search' section: add one naming the parameters to tune (see README, "
-                               "'Searching hyperparameters')", path="search")
+        raise SpecError.single(filename, "no 'search' section: add one naming the parameters to tune (see "
+                               "docs/how-to/search.md)", path="search")
     search = spec.search
     metric = search.metric or spec.checkpoint.monitor
     goal = search.goal or ("minimize" if lower_is_better(metric) or metric in TIME_METRICS else "maximize")

@@ -33,7 +33,7 @@ Beta = Annotated[float, Field(ge=0, lt=1)]
 class Strict(BaseModel):
     """Base for every spec section: unknown keys are mistakes, not extensions."""
 
-    # A string under a field is its description: the JSON Schema and the README's spec reference show it.
+    # A string under a field is its description: the JSON Schema and the manual's spec reference show it.
     model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
 
 
@@ -752,7 +752,7 @@ class Spec(Strict):
     logging: LoggingSpec = Field(default_factory=LoggingSpec)
     """mirrors of the run in TensorBoard and MLflow while it trains"""
     search: SearchSpec | None = None
-    """what `nnctl tune` searches (training ignores it); see 'Searching hyperparameters'"""
+    """what `nnctl tune` searches (training ignores it); see docs/how-to/search.md"""
 
 
 # ---------------------------------------------------------------- ML strategy

@@ -3,7 +3,7 @@
 It lives in the spec leaf so a spec with a search section validates (with
 file:line:key errors) like any other; training ignores the section.  Bounds are
 values, not exponents: ``log_uniform: [1.0e-4, 1]`` samples 10^r with
-r ~ U[-4, 0).  Ends, stated once here and in the README:
+r ~ U[-4, 0).  Ends, stated once here and in the manual (docs/how-to/search.md):
 
 - ``uniform: [lo, hi]``            lo <= x < hi
 - ``log_uniform: [lo, hi]``        lo <= x < hi, uniform in log10 x (0 < lo)
@@ -25,7 +25,7 @@ CONDITION = re.compile(r"^\s*(<=|>=|<|>|==)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-
 
 
 class _Strict(BaseModel):
-    # A string under a field is its description: the JSON Schema and the README's spec reference show it.
+    # A string under a field is its description: the JSON Schema and the manual's spec reference show it.
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 

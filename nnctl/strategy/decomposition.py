@@ -1,4 +1,4 @@
-"""The notes' error decomposition (ALGORITHMS.md §16): which gap to work on next.
+"""The notes' error decomposition (docs/explanation/algorithms.md#error-decomposition): which gap to work on next.
 
 Levels: human-level error h (the Bayes proxy), then train, train-dev, dev and
 test error. Gaps between neighbours:

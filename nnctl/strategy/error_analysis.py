@@ -1,4 +1,4 @@
-"""The notes' error analysis (§8.4): a spreadsheet of misclassified examples, and its tally.
+"""The notes' error analysis (docs/explanation/algorithms.md#error-analysis): a spreadsheet of misclassified examples, and its tally.
 
 `nnctl errors` samples misclassified examples of a split into a CSV with the
 row id in the source, true and predicted class, the predicted probabilities,

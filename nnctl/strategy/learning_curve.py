@@ -4,7 +4,7 @@ Each share is an ordinary run (its spec says ``strategy.train_fraction``), all
 of them in one ``runs/<name>-curve-<timestamp>/`` folder with a curve.json
 summary. The shares are nested and stratified; dev rows and every training
 seed stream stay the same, so only the amount of training data changes.
-Reading (the notes' §5.2-5.3): a dev−train gap that closes as data grows says
+Reading (docs/explanation/algorithms.md#learning-curves): a dev−train gap that closes as data grows says
 more data helps; train error that stays well above human level says bias,
 which more data will not fix.
 """

@@ -1,4 +1,4 @@
-"""The notes' remedies for each gap (§5.3, §8.3.5, §8.5.3, §8.1.2), as spec keys to change.
+"""The notes' remedies for each gap (docs/explanation/algorithms.md#error-decomposition), as spec keys to change.
 
 Ordered as the notes list them: the first is what they would try first. Where
 the spec already holds a value the remedy shows it, so the user sees what

@@ -1,4 +1,4 @@
-"""Single-number evaluation (notes §8.2): weighted error, per-group error and its mean, two-class rates.
+"""Single-number evaluation (docs/explanation/algorithms.md#single-number-evaluation): weighted error, per-group error and its mean, two-class rates.
 
 One entry point, `score`, turns a split's network outputs into the flat metric
 dict that `eval` prints and records, `diagnose` decomposes and `select` ranks.

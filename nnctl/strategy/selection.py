@@ -1,4 +1,4 @@
-"""Satisficing and optimizing metrics across runs (notes §8.2.2, ALGORITHMS.md §15).
+"""Satisficing and optimizing metrics across runs (docs/explanation/algorithms.md#single-number-evaluation).
 
 Drop every run that misses a satisficing bar (e.g. ``predict_ms<=100``,
 ``dev_fpr<=0.01``), then rank the rest by the one optimizing metric. Metrics

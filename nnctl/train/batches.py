@@ -1,4 +1,4 @@
-"""The mini-batches of one epoch (docs/algorithms.md, "Mini-batches, clipping, early stopping").
+"""The mini-batches of one epoch (docs/explanation/algorithms.md#mini-batches).
 
 Each epoch draws one permutation of the training rows; batch k holds rows
 [k·B, min((k+1)·B, m)) of that order.  Rows are gathered batch by batch into

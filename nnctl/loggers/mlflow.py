@@ -14,6 +14,8 @@ import importlib.util
 import json
 import os
 import queue
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +35,9 @@ STATUS = {"completed": "FINISHED", "early_stopping": "FINISHED", "interrupted": 
 PERMANENT = {"INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST", "BAD_REQUEST",
              "PERMISSION_DENIED", "UNAUTHENTICATED", "INVALID_STATE"}
 BATCH = 100  # params per log_batch call (MLflow's limit; metrics allow 1,000)
+# What the end of a run waits beyond retry_seconds: MLflow's client imports in 2-3 s on an idle
+# machine, and took over 40 s on one loaded twenty-fold.
+IMPORT_SECONDS = 60
 
 
 def require_mlflow() -> None:
@@ -151,11 +156,12 @@ class MlflowRun:
         if any(present[k] != v for k, v in wanted.items() if k in present):  # MLflow keeps a param's first value
             client.log_batch(self.run_id, tags=[RunTag("nnctl.spec_changed_on_resume", "true")])
 
-    def log_epochs(self, client, rows: list[dict[str, float]], timestamp_ms: int) -> None:
+    def log_epochs(self, client, rows: list[tuple[dict[str, float], int]]) -> None:
+        """Epoch rows, each with the time (ms) it was recorded, as metrics whose step is the epoch."""
         from mlflow.entities import Metric
 
         metrics = [Metric(name, float(value), timestamp_ms, int(row["epoch"]))
-                   for row in rows for name, value in row.items() if name != "epoch"]
+                   for row, timestamp_ms in rows for name, value in row.items() if name != "epoch"]
         for first in range(0, len(metrics), 1000):
             client.log_batch(self.run_id, metrics=metrics[first:first + 1000])
 
@@ -163,7 +169,8 @@ class MlflowRun:
         """Those of ``rows`` (epochs of the metric log) the server has not recorded: a resumed or re-exported run."""
         names = [name for name in rows[0] if name != "epoch"] if rows else []
         known = {metric.step for metric in client.get_metric_history(self.run_id, names[0])} if names else set()
-        self.log_epochs(client, [row for row in rows if int(row["epoch"]) not in known], int(time.time() * 1000))
+        now = int(time.time() * 1000)
+        self.log_epochs(client, [(row, now) for row in rows if int(row["epoch"]) not in known])
 
     def upload_files(self, client) -> None:
         """The run's files people open (best.h5, spec.yaml, its report), those the server lacks."""
@@ -232,38 +239,67 @@ def _parent_tag(run_dir: Path, uri: str) -> dict[str, str]:
 
 
 class MlflowMirror(Mirror):
-    """Logs a training run to MLflow as it goes, never holding the trainer up."""
+    """Logs a training run to MLflow as it goes through an uploader process (nnctl.loggers.mlflow_upload).
+
+    A process, not a thread: MLflow's client takes seconds of CPU to import and more to
+    build each request, and on a thread that time is taken from the trainer (they share one
+    interpreter lock); measured on the quickstart spec, a thread doubled the time per epoch.
+    The trainer only queues one line per epoch; a feeder thread writes them to the pipe.
+    """
 
     name = "mlflow"
 
     def __init__(self, trainer, settings, resumed: bool):
         super().__init__(trainer.run_dir)
         require_mlflow()
-        uri = tracking_uri(settings.tracking_uri)
-        self.trainer, self.retry_seconds = trainer, settings.retry_seconds
-        self.run = MlflowRun(trainer.run_dir, uri, settings.experiment or trainer.spec.name)
-        self.uploader = Uploader(uri, settings.retry_seconds)
-        self.uploader.submit(lambda client: self.run.open(client, trainer.facts.spec_yaml))
-        if resumed:  # the epochs a killed process may not have sent
-            rows = epoch_rows(trainer.log)
-            self.uploader.submit(lambda client: self.run.log_missing_epochs(client, rows))
+        self.uri, self.retry_seconds = tracking_uri(settings.tracking_uri), settings.retry_seconds
+        # -P: the uploader imports nnctl and MLflow, never a file of the user's working folder.
+        self.process = subprocess.Popen([sys.executable, "-P", "-m", "nnctl.loggers.mlflow_upload"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.outbox: queue.Queue = queue.Queue()
+        self.feeder = threading.Thread(target=self._feed, name="nnctl-mlflow-feed", daemon=True)
+        self.feeder.start()
+        self.outbox.put({"run_dir": str(trainer.run_dir), "uri": self.uri, "retry_seconds": self.retry_seconds,
+                         "experiment": settings.experiment or trainer.spec.name, "spec_yaml": trainer.facts.spec_yaml,
+                         "resumed_epochs": epoch_rows(trainer.log) if resumed else None})
 
     @property
     def repair(self) -> str:
         return f"upload it later with `nnctl runs export --format mlflow {self.run_dir}`"
 
+    def _feed(self) -> None:
+        """Write the queued messages to the uploader, one JSON line each; a closed pipe ends the feed."""
+        try:
+            while (message := self.outbox.get()) is not None:
+                self.process.stdin.write(json.dumps(message) + "\n")
+                self.process.stdin.flush()
+            self.process.stdin.close()
+        except OSError:  # the uploader is gone: what it did not send, the export sends later
+            pass
+
     @guarded
     def epoch_end(self, epoch, row):
-        row, now = dict(row), int(time.time() * 1000)
-        self.uploader.submit(lambda client: self.run.log_epochs(client, [row], now))
+        self.outbox.put({"epoch": dict(row), "time_ms": int(time.time() * 1000)})
 
     @guarded
     def complete(self, result):
-        self.uploader.submit(self.run.upload_files)
-        self.uploader.submit(lambda client: self.run.end(client, result.stop_reason))
-        if not self.uploader.finish(timeout=self.retry_seconds + 10):
-            why = self.uploader.error or f"still uploading after {self.retry_seconds + 10:.0f} s"
-            self.notice = f"mlflow: {self.run.uri} did not take the whole run ({why}); {self.repair}"
+        self.outbox.put({"end": str(result.stop_reason)})
+        self.outbox.put(None)
+        budget = self.retry_seconds + IMPORT_SECONDS
+        deadline = time.monotonic() + budget
+        try:
+            self.feeder.join(budget)  # it closes the uploader's input after the last message
+            self.process.wait(max(0.0, deadline - time.monotonic()))
+            answer = self.process.stdout.read()
+            error = (json.loads(answer.strip().splitlines()[-1]) if answer.strip() else {"error": "no answer"})["error"]
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            error = f"still uploading after {budget:.0f} s"
+        except (ValueError, KeyError, IndexError):
+            error = f"the uploader exited with code {self.process.returncode}"
+        if error:
+            self.notice = f"mlflow: {self.uri} did not take the whole run ({error}); {self.repair}"
 
 
 def export_mlflow(run_dir: Path, uri: str, experiment: str, spec_yaml: str, log: MetricLog, stop_reason: str,

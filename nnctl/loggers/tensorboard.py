@@ -1,8 +1,8 @@
 """TensorBoard event files for a run: RUN/tb/ (per epoch) and RUN/tb/steps/ (per optimizer step).
 
-Scalars are written as float64 tensors (TensorBoard's "new style" scalars), so every
-value reads back exactly as metrics.h5 holds it, under the same names
-(``epoch/dev_accuracy``, ``iteration/cost``). The two step axes (epochs and optimizer
+Scalars carry metrics.h5's names (``epoch/dev_accuracy``, ``iteration/cost``) and its
+values rounded to float32, TensorBoard's scalar type (its fast loader drops float64
+scalars unseen); metrics.h5 stays the exact record. The two step axes (epochs and optimizer
 steps) live in two folders because TensorBoard's crash recovery purges, at a restart,
 every event at or after the restart's step. Every writer starts with such a
 marker (TensorBoard takes the first for the start and a later one for a restart): a
@@ -35,12 +35,9 @@ class EventWriter:
 
     def __init__(self, run_dir: Path, first_epoch: int = 0, first_step: int = 0):
         tensorboardx = require_extra("tensorboardX", HINT)
-        from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
-        from tensorboardX.proto.tensor_pb2 import TensorProto
-        from tensorboardX.proto.types_pb2 import DT_DOUBLE
+        from tensorboardX.proto.summary_pb2 import Summary
 
-        self._summary, self._tensor, self._double = Summary, TensorProto, DT_DOUBLE
-        self._metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="scalars"))
+        self._summary = Summary
         folder = Path(run_dir) / TB_DIR
         # File names carry only the second they were made in: a nanosecond suffix keeps a resume started
         # within the same second from truncating the previous file, and keeps the files in writing order.
@@ -51,10 +48,8 @@ class EventWriter:
                                                 filename_suffix=unique)
 
     def _scalars(self, writer, values: dict[str, float], step: int) -> None:
-        """Several float64 scalars at one step, as one event."""
-        entries = [self._summary.Value(tag=tag, metadata=self._metadata,
-                                       tensor=self._tensor(dtype=self._double, double_val=[float(value)]))
-                   for tag, value in values.items()]
+        """Several scalars at one step, as one event."""
+        entries = [self._summary.Value(tag=tag, simple_value=float(value)) for tag, value in values.items()]
         writer.file_writer.add_summary(self._summary(value=entries), step)
 
     def iterations(self, log: MetricLog, first: int, last: int) -> None:

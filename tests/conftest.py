@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -179,6 +180,16 @@ def one_line_error(stderr: str) -> str:
     assert len(lines) == 1, f"expected one line on stderr, got: {stderr!r}"
     assert lines[0].startswith("nnctl: error: "), lines[0]
     return lines[0]
+
+
+# Python's own spelling of values, which a page or a table for people must never show.
+PYTHON_REPRS = re.compile(r"\b(None|True|False|nan\(|array\(|np\.\w+\()|\[\s*'|\{'|\(\d+,\)|,,")
+
+
+def assert_no_python_reprs(text: str, where: str) -> None:
+    """No None/True/False, list or dict reprs, one-tuples like (12,) or doubled commas in ``text``."""
+    found = PYTHON_REPRS.search(text)
+    assert found is None, f"{where}: Python repr {found.group(0)!r} in …{text[max(0, found.start() - 80):found.end() + 80]}…"
 
 
 # ---------------------------------------------------------------- fixtures

@@ -101,7 +101,7 @@ def test_spec_check_data_reads_the_data_without_training(tmp_path):
     flowers(tmp_path / "flowers.csv")
     spec = write_spec(tmp_path, SPEC)
     out = invoke("spec", "check", spec, "--data").stdout
-    assert "ok: train 54, dev 18, test 18 examples, input shape (2,), 3 classes (setosa, versicolor, virginica)" in out
+    assert "ok: train 54, dev 18, test 18 examples, input shape 2, 3 classes (setosa, versicolor, virginica)" in out
     assert not (tmp_path / "runs").exists()
     flowers(tmp_path / "flowers.csv", label=lambda c: str(c + 1))  # labels 1..3 for three names: 3 is out of range
     line = one_line_error(invoke("spec", "check", spec, "--data", expect=2).stderr)

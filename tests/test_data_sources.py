@@ -105,7 +105,7 @@ def test_a_target_share_larger_than_the_source():
 def test_sources_through_the_cli_and_spec_check_data(tmp_path):
     spec = write_spec(tmp_path, MISMATCH)
     out = invoke("spec", "check", spec, "--data").stdout
-    assert "ok: train 594, dev 120, test 120, train_dev 66 examples, input shape (2,), 2 classes (0, 1)" in out
+    assert "ok: train 594, dev 120, test 120, train_dev 66 examples, input shape 2, 2 classes (0, 1)" in out
     bad = write_spec(tmp_path, MISMATCH.replace("{units: 1, activation: sigmoid}", "{units: 3, activation: softmax}"), "bad.yaml")
     line = one_line_error(invoke("spec", "check", bad, "--data", expect=2).stderr)
     assert "bad.yaml" in line and "units" in line

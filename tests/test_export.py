@@ -476,7 +476,8 @@ def test_bad_options_are_one_line_and_write_nothing(tmp_path, trained_run, args,
 
 
 def test_bad_paths_are_one_line(tmp_path, trained_run):
-    assert "--out" in one_line_error(invoke("export", trained_run, expect=2).stderr)
+    line = one_line_error(invoke("export", tmp_path / "no-such-run", expect=2).stderr)  # the default --out is in the run
+    assert "no-such-run: no such run directory" in line
     line = one_line_error(invoke("export", tmp_path / "no-such-run", "--out", tmp_path / "m.onnx", expect=2).stderr)
     assert "no-such-run: no such run directory" in line
     line = one_line_error(invoke("export", trained_run, "--out", tmp_path / "missing" / "m.onnx", expect=2).stderr)

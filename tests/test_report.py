@@ -118,7 +118,7 @@ def test_ewma_by_hand_for_three_steps_and_its_limits():
 
 @pytest.mark.parametrize("args, name", [
     (["plot", "{cnn}"], "curves.png"),
-    (["plot", "curves", "{cnn}", "--per", "step", "--smooth", "0.8", "--log-y"], "curves.png"),
+    (["plot", "curves", "{cnn}", "--per", "step", "--smooth", "0.8", "--log-y"], "curves-step.png"),
     (["plot", "confusion", "{cnn}", "--normalize", "true"], "confusion-dev.png"),
     (["plot", "errors", "{cnn}", "--split", "train"], "errors-train.png"),
     (["plot", "filters", "{cnn}", "--layer", "conv2"], "filters-conv2.png"),
@@ -185,9 +185,49 @@ def test_every_figure_has_a_title_axis_labels_and_a_legend(runs):
     history = load_history(runs["moons"])
     fig = curves_figure([history, load_history(runs["moons_adam"])], CurveOptions())
     assert fig.get_suptitle() == "Learning curves of 2 runs"
-    assert all(ax.get_ylabel() and ax.get_legend() for ax in fig.axes)
+    assert all(ax.get_ylabel() for ax in fig.axes) and fig.legends
     assert fig.axes[-1].get_xlabel().startswith("epoch")
-    assert any(runs["moons_adam"].name in t for t in legend_texts(fig))
+    assert runs["moons_adam"].name in [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_several_runs_legend_has_a_colour_per_run_and_a_style_per_split(runs):
+    """N runs and k line styles: N + k legend entries (and one for the best-epoch marker), not N × k."""
+    names = ["cnn", "moons", "moons_adam"]
+    histories = [load_history(runs[name]) for name in names[1:]]
+    fig = curves_figure(histories, CurveOptions(metrics=("train_cost", "dev_cost", "train_accuracy", "dev_accuracy")))
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert texts == [runs["moons"].name, runs["moons_adam"].name, "train split", "dev split",
+                     "best epoch (★ on the monitored metric)"]
+    assert not any(ax.get_legend() for ax in fig.axes)  # one legend for the figure, beside the panels
+    fig = curves_figure([load_history(runs[name]) for name in names], CurveOptions())
+    assert len(fig.legends[0].get_texts()) == len(names) + 2 + 2  # + best epoch, + early stop (the CNN)
+
+
+def test_default_curves_draw_the_monitored_metric(tmp_path):
+    spec = write_spec(tmp_path, MOONS_SPEC + "checkpoint: {monitor: dev_accuracy}\n")
+    history = load_history(Path(train_json(spec, tmp_path / "runs")["run"]))
+    fig = curves_figure([history], CurveOptions())
+    drawn = {line.get_label() for ax in fig.axes for line in ax.lines}
+    assert {"train_cost", "dev_cost", "train_accuracy", "dev_accuracy"} <= drawn
+    assert any(text.startswith("best dev_accuracy") for text in legend_texts(fig))
+
+
+def test_a_constant_learning_rate_is_a_line_of_text_not_a_panel(runs):
+    history = load_history(runs["regression"])
+    assert history.step_lr.min() == history.step_lr.max() == 0.05
+    fig = curves_figure([history], CurveOptions())
+    assert len(fig.axes) == 1 and not fig.axes[0].get_ylabel().startswith("learning rate")
+    assert fig.axes[0].get_title(loc="left") == "learning rate α = 0.05, constant"
+    fig = curves_figure([load_history(runs["moons"]), history], CurveOptions(metrics=("train_cost",)))
+    assert len(fig.axes) == 2  # moons decays (inverse_time): the schedule panel is back for both
+
+
+def test_per_step_curves_keep_the_per_epoch_file(runs):
+    run = runs["moons"]
+    invoke("plot", run)
+    epoch_png = (run / "plots" / "curves.png").read_bytes()
+    assert invoke("plot", run, "--per", "step").stdout.strip() == str(run / "plots" / "curves-step.png")
+    assert (run / "plots" / "curves.png").read_bytes() == epoch_png
 
 
 # ---------------------------------------------------------------- decision boundary
@@ -300,8 +340,8 @@ def test_the_report_carries_the_diagnosis_of_nnctl_diagnose(runs, tmp_path):
     section = text[text.index('<section id="diagnosis">'):text.index("</section>", text.index('<section id="diagnosis">'))]
     assert found["verdict"] in section
     for name in ("train", "dev"):
-        assert f"<td>{name}</td><td>{100 * found['levels'][name]['error']:.2f} %</td>" in section
-    assert f"<td>variance</td><td>{100 * found['gaps']['variance']['value']:.2f} %</td>" in section
+        assert f'<td>{name}</td><td class="num">{100 * found["levels"][name]["error"]:.2f} %</td>' in section
+    assert f'<td>variance</td><td class="num">{100 * found["gaps"]["variance"]["value"]:.2f} %</td>' in section
 
 
 def test_a_regression_report_has_no_diagnosis_and_says_why(runs):
@@ -315,7 +355,7 @@ def test_report_of_an_image_run_has_no_boundary(runs):
     page = (runs["cnn"] / "report.html").read_text()
     assert_self_contained(page)
     assert 'id="confusion"' in page and 'id="boundary"' not in page and 'id="gradcheck"' not in page
-    assert "<td>dev</td><td>60</td>" in page  # the split table: 20 % of 300
+    assert '<td>dev</td><td class="num">60</td>' in page  # the split table: 20 % of 300
 
 
 def test_a_regression_without_dev_split_plots_what_it_recorded(runs):
@@ -327,7 +367,7 @@ def test_a_regression_without_dev_split_plots_what_it_recorded(runs):
     page = (runs["regression"] / "report.html").read_text()
     assert_self_contained(page)
     assert 'id="confusion"' not in page and 'id="boundary"' not in page
-    assert "<th>metric</th><th>train</th><th>test</th>" in page and "<td>mse</td>" in page
+    assert '<th>metric</th><th class="num">train</th><th class="num">test</th>' in page and "<td>mse</td>" in page
     line = one_line_error(invoke("plot", "confusion", runs["regression"], "--split", "test", expect=2).stderr)
     assert "needs a classifier; this run is a regression" in line
 
@@ -422,7 +462,8 @@ def test_without_matplotlib_plots_fail_with_the_install_hint(runs, tmp_path, mon
 
 
 def test_the_command_line_does_not_import_plotting_until_asked():
-    """Only the option words (nnctl.report.choices) are loaded for `nnctl --help`: no matplotlib, no figure code."""
+    """Only the option words (nnctl.report.choices) and the text of values (nnctl.report.values, for every table)
+    are loaded for `nnctl --help`: no matplotlib, no figure code."""
     code = "import sys, nnctl.cli.main; print(sorted(m for m in sys.modules if m.startswith(('matplotlib', 'nnctl.report'))))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "['nnctl.report', 'nnctl.report.choices']"
+    assert done.stdout.strip() == "['nnctl.report', 'nnctl.report.choices', 'nnctl.report.values']"

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import TINY_SPEC, invoke, invoke_json, one_line_error, write_spec
+from conftest import TINY_SPEC, assert_no_python_reprs, invoke, invoke_json, one_line_error, write_spec
 from test_report import assert_self_contained
 
 from nnctl.cli.plot_cmd import load_tune_view
@@ -188,7 +188,7 @@ def test_report_of_a_tune_dir_is_one_self_contained_page(tune_dir):
     assert len(ids) == len(set(ids))
     record = load_search(tune_dir)
     trials_table = page[page.index('<section id="trials">'):page.index('<section id="parameters">')]
-    first_cells = re.findall(r"<tr><td>([^<]*)</td><td>(\d+)</td>", trials_table)
+    first_cells = re.findall(r"<tr><td[^>]*>([^<]*)</td><td[^>]*>(\d+)</td>", trials_table)
     ranked = [t.index for t in record.ranked()]
     assert [int(index) for rank, index in first_cells[:len(ranked)]] == ranked
     assert [rank for rank, _ in first_cells] == [str(r) for r in range(1, len(ranked) + 1)] + ["—"] * (len(record.trials) - len(ranked))
@@ -274,3 +274,12 @@ def test_a_failed_trial_is_marked_on_the_top_edge_and_listed_with_its_message(tu
     root = ET.fromstring(parallel_svg(view))
     line = next(p for p in root.iter("{http://www.w3.org/2000/svg}polyline") if p.get("data-trial") == str(victim.index))
     assert line.get("stroke") == parallel.NO_VALUE and len(line.get("points").split()) == len(SCALES)
+
+
+def test_search_page_and_tables_have_no_reprs(tune_dir, tmp_path):
+    out = tmp_path / "search.html"
+    invoke("report", tune_dir, "--out", out)
+    page = re.sub(r"<svg.*?</svg>", lambda m: re.sub(r"<path[^>]*>", "", m.group(0)), out.read_text(encoding="utf-8"),
+                  flags=re.DOTALL)  # the figures' own text is drawn as paths; the parallel view's tips are text
+    assert_no_python_reprs(page, "search report")
+    assert_no_python_reprs(invoke("runs", "list", tune_dir).stdout, "runs list of a search")

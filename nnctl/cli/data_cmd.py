@@ -9,6 +9,7 @@ import typer
 from . import data_convert_cmd
 from .common import print_facts, print_json, stdout, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
+from .tables import print_table
 
 app = typer.Typer(help="List, describe, fetch and convert data sets.", no_args_is_help=True)
 app.command(name="convert")(data_convert_cmd.data_convert)
@@ -31,7 +32,7 @@ def list_sets(as_json: bool = typer.Option(False, "--json")):
         table.add_column(column)
     for row in rows:
         table.add_row(row["name"], row["kind"], row["description"], {True: "yes", False: "no"}.get(row.get("cached"), ""))
-    stdout.print(table)
+    print_table(table)
 
 
 @app.command()

@@ -10,6 +10,7 @@ import typer
 from ..runs.names import CheckpointName
 from ..strategy.decomposition import DEFAULT_TOLERANCE, GAP_LABELS
 from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, fail, print_json, stderr, stdout, user_errors
+from .tables import print_table
 
 if TYPE_CHECKING:
     from ..strategy.diagnosis import Diagnosis
@@ -102,7 +103,7 @@ def _print_diagnosis(result: Diagnosis) -> None:
         label = LEVEL_NAMES[name] if name != "human" or d.human_given else "Bayes error (taken as 0)"
         table.add_row(label, _pct(level.error), f"{_pct(bounds[0])} – {_pct(bounds[1])}" if bounds else "",
                       "" if level.examples is None else str(level.examples))
-    stdout.print(table)
+    print_table(table)
     gaps = Table(title="gaps")
     for column, justify in (("gap", "left"), ("value", "right"), ("between", "left"), ("", "left")):
         gaps.add_column(column, justify=justify)
@@ -110,7 +111,7 @@ def _print_diagnosis(result: Diagnosis) -> None:
         flags = ", ".join(flag for flag, on in (("problem", gap.problem), ("largest", name in d.dominant),
                                                  ("within noise", gap.within_noise)) if on)
         gaps.add_row(GAP_LABELS[name], _pct(gap.value), " → ".join(n.replace("_", "-") for n in gap.between), flags)
-    stdout.print(gaps)
+    print_table(gaps)
     for name, split in result.splits.items():
         if split["groups"]:
             _print_groups(f"{name} error by {result.options.group_by}", split["groups"], split["metrics"]["group_mean_error"])
@@ -135,7 +136,7 @@ def _print_groups(title: str, groups: dict[str, dict], mean: float) -> None:
     for name, group in groups.items():
         table.add_row(name, _pct(group["error"]), str(group["examples"]))
     table.add_row("mean of groups", _pct(mean), "")
-    stdout.print(table)
+    print_table(table)
 
 
 def _print_curve(curve: LearningCurve) -> None:
@@ -148,6 +149,6 @@ def _print_curve(curve: LearningCurve) -> None:
     for p in curve.points:
         cells = [f"{p.fraction:g}", str(p.train_examples), _pct(p.train_error), _pct(p.dev_error), _pct(p.dev_error - p.train_error)]
         table.add_row(*cells, *((p.stop_reason,) if stopped else ()))
-    stdout.print(table)
+    print_table(table)
     for line in curve.reading:
         stdout.print(f"reading: {line}", markup=False)

@@ -10,6 +10,7 @@ import typer
 from ..orchestration.choices import Split
 from ..runs.names import CheckpointName
 from .common import fail, print_json, stdout, user_errors
+from .tables import print_table
 
 if TYPE_CHECKING:
     from ..strategy.error_analysis import Tally
@@ -64,7 +65,7 @@ def errors(
         table.add_column(column, justify="right" if column in ("row", "p(predicted)", "margin") else "left")
     for row in rows:
         table.add_row(str(row["row"]), row["true"], row["predicted"], f"{row['p_' + row['predicted']]:.3f}", f"{row['margin']:.3f}")
-    stdout.print(table)
+    print_table(table)
     if out is not None:
         stdout.print(f"wrote {out}: tag each row (comma-separated tags), then run nnctl errors tally {out}", markup=False)
 
@@ -81,10 +82,10 @@ def _print_tally(result: Tally) -> None:
         table.add_row(c.tag, str(c.count), f"{100 * c.share:.1f} %", f"{100 * c.ceiling:.2f} %", f"{100 * c.error_after:.2f} %")
     if result.untagged:
         table.add_row("(untagged)", str(result.untagged), f"{100 * result.untagged / result.sampled:.1f} %", "", "")
-    stdout.print(table)
+    print_table(table)
     pairs = Table(title=f"confusion pairs among all {result.errors} {result.split} errors")
     for column in ("true", "predicted", "count", "share"):
         pairs.add_column(column, justify="right" if column in ("count", "share") else "left")
     for pair in result.confusion_pairs[:PAIRS_SHOWN]:
         pairs.add_row(pair["true"], pair["predicted"], str(pair["count"]), f"{100 * pair['share']:.1f} %")
-    stdout.print(pairs)
+    print_table(pairs)

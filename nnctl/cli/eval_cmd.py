@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 import typer
 
 from ..orchestration.choices import Split
+from ..report.values import count
 from ..runs.names import CheckpointName
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
+from .tables import print_table
 from .work_progress import busy
 
 if TYPE_CHECKING:
@@ -100,20 +102,21 @@ def evaluate_run(
                     "predict_ms": result.predict_ms, **options.to_dict(),
                     "passed": not missed, "missed": missed})
     else:
-        table = Table(title=f"{run} on {result.source} ({result.examples} examples, {model.path.name})")
+        table = Table(title=f"{run} on {result.source} ({count(result.examples, 'example')}, {model.path.name})")
         table.add_column("metric")
         table.add_column("value", justify="right")
         for name, value in metrics.items():
             table.add_row(name, f"{value:.4f}")
-        if result.predict_ms is not None:
-            table.add_row("predict_ms (dev, one example)", f"{result.predict_ms:.4f}")
-        stdout.print(table)
+        print_table(table)
+        if result.predict_ms is not None:  # a property of the model, measured on dev whatever the split: not a row
+            stdout.print(f"latency: {result.predict_ms:.4f} ms per example, one at a time (measured on dev, "
+                         "recorded for `nnctl select`)", markup=False, highlight=False)
         if result.groups:
-            stdout.print(group_table(result.groups, options.group_by))
+            print_table(group_table(result.groups, options.group_by))
         if model.checkpoint.task == "multilabel":
-            stdout.print(task_table(result.labels, metrics, model.checkpoint.class_names))
+            print_table(task_table(result.labels, metrics, model.checkpoint.class_names))
         elif result.confusion is not None and len(model.checkpoint.class_names) <= 20:
-            stdout.print(confusion_table(result.confusion, model.checkpoint.class_names))
+            print_table(confusion_table(result.confusion, model.checkpoint.class_names))
     if missed:
         raise fail("missed the bar: " + "; ".join(missed), EXIT_CHECK_FAILED)
 

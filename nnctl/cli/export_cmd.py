@@ -8,13 +8,14 @@ import typer
 
 from ..export.choices import ExportFormat
 from ..runs.names import CheckpointName
-from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
+from .common import EXIT_CHECK_FAILED, fail, print_json, user_errors
+from .tables import print_table
 
 
 def export(
     run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/."),
     fmt: ExportFormat = typer.Option(ExportFormat.onnx, "--format", help="onnx, or npz (arrays plus a JSON layer graph)."),
-    out: Path = typer.Option(..., "--out", help="The file to write, e.g. model.onnx."),
+    out: Path | None = typer.Option(None, "--out", help="The file to write (default RUN/model.onnx or RUN/model.npz)."),
     which: CheckpointName = typer.Option(CheckpointName.best, "--checkpoint", help="Which checkpoint of the run."),
     opset: int | None = typer.Option(None, "--opset", min=1, metavar="N", help="ONNX opset version (default 17)."),
     verify: int | None = typer.Option(None, "--verify", min=1, metavar="N",
@@ -25,13 +26,17 @@ def export(
     from ..export.run import export_run
     from ..runs.atomic import atomic_write_bytes
 
-    if out.is_dir():
+    if out is not None and out.is_dir():
         raise fail(f"--out {out}: is a directory; give a file name such as {out / 'model.onnx'}")
-    if not out.parent.is_dir():
+    if out is not None and not out.parent.is_dir():
         why = "is not a directory" if out.parent.exists() else "does not exist"
         raise fail(f"--out {out}: directory {out.parent} {why}")
     with user_errors():
         exported = export_run(run, fmt, which, opset, verify or 0)
+    if out is None:
+        from ..runs.rundir import resolve_run
+
+        out = resolve_run(run) / f"model.{fmt}"  # in the run it came from, beside its checkpoints
     check = exported.verification
     written = check is None or check.passed
     if written:
@@ -50,6 +55,7 @@ def export(
 
 def _report(run: Path, fmt: str, out: Path, exported, written: bool, as_json: bool) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     graph, check = exported.description.graph, exported.verification
     result = {
@@ -68,8 +74,8 @@ def _report(run: Path, fmt: str, out: Path, exported, written: bool, as_json: bo
     table.add_row("format", fmt if exported.opset is None else f"onnx, opset {exported.opset}")
     table.add_row("outputs", "outputs" if graph["output"]["kind"] == "regression" else f"probabilities, label ({graph['output']['kind']})")
     if check:
-        verdict = "[green]ok[/]" if check.passed else "[bold red]FAIL[/]"
-        table.add_row("verify", f"{check.examples} dev examples: max difference {check.max_difference:.2e} "
-                                f"(tolerance {check.tolerance:g}), {check.label_mismatches} label mismatches, "
-                                f"{check.ties} near ties {verdict}")
-    stdout.print(table)
+        verdict = Text("ok", style="green") if check.passed else Text("FAIL", style="bold red")
+        table.add_row("verify", Text(f"{check.examples} dev examples: max difference {check.max_difference:.2e} "
+                                     f"(tolerance {check.tolerance:g}), {check.label_mismatches} label mismatches, "
+                                     f"{check.ties} near ties ") + verdict)
+    print_table(table)

@@ -8,6 +8,7 @@ import typer
 
 from ..orchestration.choices import CHECKS_PER_TENSOR, JITTER, DropoutDuringCheck
 from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
+from .tables import print_table
 from .work_progress import busy, counting
 
 STYLE = {"pass": "green", "warn": "yellow", "unresolved": "yellow", "kinked": "yellow", "fail": "bold red"}
@@ -78,6 +79,7 @@ def gradcheck(
 
 def _print_report(target, report, rows, overall, failed) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=f"gradient check of {target}")
     for column in ("tensor", "checked", "relative difference", "verdict"):
@@ -86,9 +88,9 @@ def _print_report(target, report, rows, overall, failed) -> None:
         checked = f"{t.checked}/{t.size} sampled" if t.sampled else str(t.checked)
         if t.kinked:
             checked += f" (+{t.kinked} kinked)"
-        table.add_row(t.key, checked, f"{t.difference:.2e}", f"[{STYLE[v]}]{v}[/]")
-    table.add_row("overall", str(sum(t.checked for t, _ in rows)), f"{report.difference:.2e}", f"[{STYLE[overall]}]{overall}[/]")
-    stdout.print(table)
+        table.add_row(t.key, checked, f"{t.difference:.2e}", Text(v, style=STYLE[v]))
+    table.add_row("overall", str(sum(t.checked for t, _ in rows)), f"{report.difference:.2e}", Text(overall, style=STYLE[overall]))
+    print_table(table)
     if report.frozen:
         stdout.print(f"note: only trainable tensors were checked; {len(report.frozen)} frozen tensor(s) were not "
                      f"({', '.join(report.frozen)})", markup=False)

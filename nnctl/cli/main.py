@@ -42,6 +42,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help is plain text: `nnctl[plot]` and `[a, b]` print as written, never as markup
+    context_settings={"max_content_width": 120},  # wide terminals show whole command summaries
 )
 
 

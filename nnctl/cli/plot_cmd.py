@@ -19,6 +19,7 @@ from ..orchestration.choices import Split
 from ..report.choices import Normalize, Per
 from ..runs.names import CheckpointName
 from .common import fail, stdout, user_errors
+from .tables import available_width
 
 CHECKPOINT_OPTION = typer.Option(CheckpointName.best, "--checkpoint", help="The checkpoint to draw from.")
 SPLIT_OPTION = typer.Option(Split.dev, "--split", help="Which of the run's splits.")
@@ -90,17 +91,18 @@ def _split_figure(run: Path, which: str, split: str, out: Path | None, kind: str
 @app.command()
 def curves(
     runs: list[Path] = typer.Argument(..., metavar="RUN...", help="One or more run directories (overlaid)."),
-    metrics: list[str] = typer.Option([], "--metric", help="A per-epoch metric to draw (repeatable; default train_cost and dev_cost)."),
+    metrics: list[str] = typer.Option([], "--metric", help="A per-epoch metric to draw (repeatable; default train_cost, "
+                                      "dev_cost and the monitored metric with its train counterpart)."),
     per: Per = typer.Option(Per.epoch, "--per", help="x axis: epoch, or step (adds the mini-batch cost and its average)."),
     smooth: float = typer.Option(0.9, "--smooth", help="β of the bias-corrected average of the mini-batch cost (0: none)."),
     log_y: bool = typer.Option(False, "--log-y", help="Logarithmic y axes for the metrics."),
-    out: Path | None = out_option("RUN/plots/curves.png"),
+    out: Path | None = out_option("RUN/plots/curves.png; with --per step, curves-step.png"),
     terminal: bool = typer.Option(False, "--terminal", help="Draw text-mode curves on stdout instead (no matplotlib needed)."),
 ):
     """Learning curves: metrics per epoch or step, the learning-rate schedule, best-epoch and early-stop markers."""
     from ..report.curves import CurveOptions, curves_figure
     from ..report.history import load_history
-    from ..report.terminal import terminal_curves
+    from ..report.terminal import CHART_MARGIN, MIN_CHART, WIDTH, terminal_curves
     from ..spec.errors import suggestion
 
     if not 0.0 <= smooth < 1.0:
@@ -113,10 +115,12 @@ def curves(
         raise fail(f"{first}: no such run directory; did you mean `nnctl plot {kind}`?")
     options = CurveOptions(tuple(metrics), per, smooth, log_y)
     with user_errors():
-        target = None if terminal else _output(out, runs[0], "curves.png")
+        target = None if terminal else _output(out, runs[0], "curves.png" if per == Per.epoch else "curves-step.png")
         histories = [load_history(run) for run in runs]
         if terminal:
-            stdout.print(terminal_curves(histories, options), markup=False, highlight=False)
+            columns = available_width(stdout)  # a narrow terminal gets a narrower chart, never a wrapped one
+            chart = WIDTH if columns is None else max(MIN_CHART, min(WIDTH, columns - CHART_MARGIN))
+            stdout.print(terminal_curves(histories, options, width=chart), markup=False, highlight=False)
             return
         _write(curves_figure(histories, options), target)
 

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ..report.values import count, human
 from .common import fail, print_json, stderr, stdout, user_errors
+from .tables import print_table
 
 if TYPE_CHECKING:
     from ..runs.listing import RunSummary
@@ -71,19 +73,15 @@ def emit(rows: list[list[Any]], header: list[str], fmt: Format, title: str | Non
         stdout.file.write(buffer.getvalue())
     elif fmt is Format.md:
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-        lines += ["| " + " | ".join(_cell(v).replace("|", "\\|") for v in row) + " |" for row in rows]
+        lines += ["| " + " | ".join(human(v).replace("|", "\\|") for v in row) + " |" for row in rows]
         stdout.file.write("\n".join(lines) + "\n")
     else:
         table = Table(title=title)
-        for index, name in enumerate(header):
-            if name in ("name", "status", "metric", "key"):  # never cut a name: it is what the user types next
-                width = max([len(name), *(len(_cell(row[index])) for row in rows)])
-                table.add_column(name, no_wrap=True, min_width=width)
-            else:
-                table.add_column(name, justify="right", overflow="fold")
+        for name in header:
+            table.add_column(name)
         for row in rows:
-            table.add_row(*(_cell(v) for v in row))
-        stdout.print(table)
+            table.add_row(*(human(v) for v in row))
+        print_table(table)
 
 
 @app.command("list")
@@ -113,7 +111,7 @@ def list_runs(
         header = ["name", "status", "epochs", "best", "best_epoch", "monitor", *varying]
         rows = [[r.name, r.status, r.epochs, r.best_value, r.best_epoch, r.monitor, *(r.spec.get(k) for k in varying)]
                 for r in runs]
-    emit(rows, header, fmt, title=f"{directory}  ({len(runs)} runs)")
+    emit(rows, header, fmt, title=f"{directory}  ({count(len(runs), 'run')})")
     searches = sorted(p.name for p in Path(directory).iterdir() if (p / TUNE_FILE).is_file())
     if searches:
         stderr.print(f"{len(searches)} tune director{'y' if len(searches) == 1 else 'ies'} not listed ({', '.join(searches)}): "
@@ -150,7 +148,7 @@ def show_run(
     stdout.print(f"{run}: {summary.status}, {summary.epochs}/{summary.epochs_planned} epochs, best {summary.monitor} "
                  f"{_cell(summary.best_value)} at epoch {_cell(summary.best_epoch)}", markup=False, highlight=False)
     split = info["split"] or {}
-    stdout.print("split: " + ", ".join(f"{k} {v}" for k, v in split.items()), markup=False, highlight=False)
+    stdout.print("split: " + ", ".join(f"{k} {human(v)}" for k, v in split.items() if v is not None), markup=False, highlight=False)
     emit([[name, m["first"], m["last"], m["min"], m["max"], m["at_best"]] for name, m in metrics.items()],
          ["metric", "first", "last", "min", "max", "at best epoch"], Format.table, title="metrics per epoch")
     emit([[name, size] for name, size in files.items()], ["file", "bytes"], Format.table, title="files")
@@ -229,9 +227,10 @@ def _export_to_tracker(runs: list[Path], fmt: ExportFormat, tracking_uri: str | 
 
 def _run_dir(path: Path) -> Path:
     from ..runs.listing import is_run_dir
+    from ..runs.rundir import not_a_directory
 
     if not Path(path).is_dir():
-        raise fail(f"{path}: no such run directory")
+        raise fail(not_a_directory(Path(path)))
     if not is_run_dir(Path(path)):
         raise fail(f"{path}: not a run directory (no spec.yaml and checkpoint in it)")
     return Path(path)

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from ..runs.names import CheckpointName
-from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
+from .common import EXIT_CHECK_FAILED, fail, print_json, user_errors
+from .tables import print_table
 
 if TYPE_CHECKING:
     from ..strategy.selection import Selection
@@ -46,4 +47,4 @@ def _print(result: Selection) -> None:
         values = [candidate.metrics.get(name) for name in names]
         verdict = "chosen" if candidate is result.chosen else ("ok" if candidate.qualifies else "; ".join(candidate.failed))
         table.add_row(str(i), candidate.run, *("" if v is None else f"{v:.4g}" for v in values), verdict)
-    stdout.print(table)
+    print_table(table)

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from ..report.values import count, human
 from .common import print_json, stderr, stdout, user_errors
+from .tables import print_table
 from .work_progress import busy
 
 if TYPE_CHECKING:
@@ -39,10 +41,10 @@ def check(
     splits = parts.splits
     sizes = ", ".join(f"{name} {len(split)}" for name, split in splits.named().items())
     listed = f"{', '.join(splits.class_names[:10])}{', ...' if len(splits.class_names) > 10 else ''}"
-    classes = {"classification": f"{len(splits.class_names)} classes ({listed})",
-               "multilabel": f"{len(splits.class_names)} binary tasks ({listed})"}.get(
-        splits.task, f"regression, {parts.net.output_shape[0]} targets")
-    stdout.print(f"{spec_file}: ok: {sizes} examples, input shape {tuple(parts.net.input_shape)}, {classes}", markup=False)
+    classes = {"classification": f"{count(len(splits.class_names), 'class', 'classes')} ({listed})",
+               "multilabel": f"{count(len(splits.class_names), 'binary task')} ({listed})"}.get(
+        splits.task, f"regression, {count(parts.net.output_shape[0], 'target')}")
+    stdout.print(f"{spec_file}: ok: {sizes} examples, input shape {human(tuple(parts.net.input_shape), 'shape')}, {classes}", markup=False)
 
 
 @app.command()
@@ -66,7 +68,7 @@ def show(
         return
     stdout.print(spec_to_yaml(spec), markup=False, end="")
     if parts is not None:
-        stderr.print(layer_table(parts.net, spec, parts.transfer))
+        print_table(layer_table(parts.net, spec, parts.transfer), stderr)
         stderr.print(memory_line(spec, parts.net), markup=False, highlight=False, soft_wrap=True)
 
 

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from ..report.values import count
 from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
+from .tables import print_table
 from .work_progress import busy
 
 if TYPE_CHECKING:
@@ -114,7 +116,7 @@ def _summarise(result: TrainResult, as_json: bool) -> None:
             "stop_reason": result.stop_reason, "metrics": result.metrics, "best": result.best,
         })
         return
-    title = f"{result.run_dir}  ({result.stop_reason}, {result.epochs_done} epochs, {result.steps} steps)"
+    title = f"{result.run_dir}  ({result.stop_reason}, {count(result.epochs_done, 'epoch')}, {count(result.steps, 'step')})"
     names = metric_order(result.metrics)
     if not names:  # stopped before the first epoch ended: no split was evaluated yet
         stdout.print(f"{title}: no epoch finished, so no metrics yet", markup=False)
@@ -126,7 +128,7 @@ def _summarise(result: TrainResult, as_json: bool) -> None:
     for name in names:
         cells = [result.metrics.get(f"{split}_{name}") for split in ("train", "dev")]
         table.add_row(name, *("" if v is None else f"{v:.4f}" for v in cells))
-    stdout.print(table)
+    print_table(table)
     if result.best.get("value") is not None:
         stdout.print(f"best {result.best['metric']} {result.best['value']:.4f} at epoch {result.best['epoch']}")
 

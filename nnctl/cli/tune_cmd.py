@@ -12,7 +12,9 @@ import typer
 from rich.live import Live
 
 from ..errors import ClusterError
+from ..report.values import count
 from .common import EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
+from .tables import print_table
 
 if TYPE_CHECKING:
     from ..search.plan import Plan
@@ -205,7 +207,7 @@ def _best_table(record: SearchRecord, limit: int = SHOWN_BEST) -> Table:
     from rich.table import Table
 
     done = sum(t.status not in ("running", "interrupted") for t in record.trials)
-    table = Table(title=f"{record.tune_dir}  ({done}/{record.trials_planned} trials, {record.goal} {record.metric})")
+    table = Table(title=f"{record.tune_dir}  ({done}/{count(record.trials_planned, 'trial')}, {record.goal} {record.metric})")
     table.add_column("rank", justify="right")
     table.add_column("trial", justify="right")
     table.add_column(record.metric, justify="right")
@@ -236,7 +238,7 @@ def _summarise(record: SearchRecord, completed: bool, as_json: bool) -> None:
             "best": trial_json(ranked[0]) if ranked else None, "trials": [trial_json(t) for t in record.trials],
         })
         return
-    stdout.print(_best_table(record))
+    print_table(_best_table(record))
     stdout.print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())), markup=False)
     if ranked:
         best = ranked[0]

@@ -52,18 +52,47 @@ def axis_label(kind: str, task: str) -> str:
 
 
 def chosen_metrics(histories: list[RunHistory], metrics: tuple[str, ...]) -> tuple[str, ...]:
-    """The metrics to draw: those asked for, each recorded by every run (PlotError with a
-    did-you-mean otherwise), or by default train_cost and dev_cost as far as recorded."""
-    if not metrics:
-        metrics = tuple(m for m in DEFAULT_METRICS if all(m in h.metrics for h in histories)) or DEFAULT_METRICS[:1]
+    """The metrics to draw: those asked for, each recorded by every run (PlotError with a did-you-mean
+    otherwise), or by default `default_metrics`."""
+    metrics = metrics or default_metrics(histories)
     for history in histories:
         for metric in metrics:
             history.column(metric)
     return metrics
 
 
+def default_metrics(histories: list[RunHistory]) -> tuple[str, ...]:
+    """train_cost and dev_cost as far as recorded, then each run's monitored metric (what its best epoch was
+    judged on) with its train counterpart: a curve marked "best" is always on the figure."""
+    chosen = [m for m in DEFAULT_METRICS if all(m in h.metrics for h in histories)] or list(DEFAULT_METRICS[:1])
+    for history in histories:
+        monitor = history.best.get("metric")
+        if not monitor:
+            continue
+        partner = "train_" + metric_kind(monitor)[1]
+        chosen += [m for m in (partner, monitor) if m not in chosen and all(m in h.metrics for h in histories)]
+    return tuple(chosen)
+
+
+def constant_rate(histories: list[RunHistory]) -> str | None:
+    """A line saying what the learning rate was when no run changed it (then it needs no panel), else None."""
+    if not all(h.step_lr.size and h.step_lr.min() == h.step_lr.max() for h in histories):
+        return None
+    if len(histories) == 1:
+        return f"learning rate α = {histories[0].step_lr[0]:.4g}, constant"
+    rates = {f"{h.step_lr[0]:.4g}" for h in histories}
+    if len(rates) == 1:
+        return f"learning rate α = {rates.pop()}, constant in every run"
+    return "constant learning rates: " + ", ".join(f"{h.name} α = {h.step_lr[0]:.4g}" for h in histories)
+
+
 def curves_figure(histories: list[RunHistory], options: CurveOptions):
-    """The learning-curve figure of ``histories`` (overlaid) as a matplotlib Figure."""
+    """The learning-curve figure of ``histories`` (overlaid) as a matplotlib Figure.
+
+    One run: colour per metric, a legend in each panel. Several runs: colour per run and line
+    style per split, in one legend beside the panels (N runs + k styles entries, not N × k).
+    A learning rate no run changed is a line of text above the panels, not a panel of its own.
+    """
     if options.per not in tuple(Per):
         raise PlotError(f"--per {options.per}: expected one of {', '.join(Per)}")
     metrics = chosen_metrics(histories, options.metrics)
@@ -71,8 +100,10 @@ def curves_figure(histories: list[RunHistory], options: CurveOptions):
     if options.per == "step" and "cost" not in kinds:
         kinds.insert(0, "cost")
     several = len(histories) > 1
-    fig = new_figure(11.0 if several else 7.5, 2.6 * (len(kinds) + 1) + 0.4)
-    axes = fig.subplots(len(kinds) + 1, 1, sharex=True, squeeze=False)[:, 0]
+    constant = constant_rate(histories)
+    n_panels = len(kinds) + (constant is None)
+    fig = new_figure(9.0 if several else 7.5, 2.6 * n_panels + 0.5)
+    axes = fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
     panels = dict(zip(kinds, axes))
     task = histories[0].task
     for r, history in enumerate(histories):
@@ -87,24 +118,51 @@ def curves_figure(histories: list[RunHistory], options: CurveOptions):
         if options.per == "step":
             _step_cost(panels["cost"], history, options.smooth, colour(r if several else len(metrics)), several)
         _markers(panels, history, scale, colour(r) if several else "#000000", several)
-        steps = np.arange(1, len(history.step_lr) + 1)
-        x_lr = steps if options.per == "step" else steps / history.steps_per_epoch
-        axes[-1].plot(x_lr, history.step_lr, color=colour(r), label=f"{history.name}: learning rate" if several else "learning rate")
+        if constant is None:
+            steps = np.arange(1, len(history.step_lr) + 1)
+            x_lr = steps if options.per == "step" else steps / history.steps_per_epoch
+            axes[-1].plot(x_lr, history.step_lr, color=colour(r), label=f"{history.name}: learning rate" if several else "learning rate")
     for kind, ax in panels.items():
         ax.set_ylabel(axis_label(kind, task))
         if options.log_y:
             ax.set_yscale("log")
-    axes[-1].set_ylabel(axis_label("learning_rate", task))
-    if _spans_decades(histories):
-        axes[-1].set_yscale("log")
+    if constant is None:
+        axes[-1].set_ylabel(axis_label("learning_rate", task))
+        if _spans_decades(histories):
+            axes[-1].set_yscale("log")
+    else:
+        axes[0].set_title(constant, loc="left", fontsize="small", color="#444444")
     axes[-1].set_xlabel("step (mini-batch updates)" if options.per == "step" else "epoch (passes over the training set)")
     for ax in axes:
         ax.grid(True, alpha=0.3)
-        # Several runs make long legends: beside the panel, not over the curves.
-        ax.legend(fontsize="small", **({"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)} if several else {"loc": "best"}))
+        if not several:
+            ax.legend(fontsize="small", loc="best")
+    if several:
+        fig.legend(handles=_grouped_legend(histories, metrics, options), loc="outside right upper", fontsize="small")
     title = f"Learning curves: {histories[0].name}" if not several else f"Learning curves of {len(histories)} runs"
     fig.suptitle(title)
     return fig
+
+
+def _grouped_legend(histories: list[RunHistory], metrics: tuple[str, ...], options: CurveOptions) -> list:
+    """One entry per run (its colour), then one per line style (split, mini-batch cost, markers) in grey."""
+    from matplotlib.lines import Line2D
+
+    grey = "#555555"
+    handles = [Line2D([], [], color=colour(r), linewidth=2.5, label=h.name) for r, h in enumerate(histories)]
+    splits = list(dict.fromkeys(metric_kind(m)[0] for m in metrics))
+    handles += [Line2D([], [], color=grey, linestyle=LINESTYLES[_split_index(split)], label=f"{split or 'other'} split")
+                for split in splits]
+    if options.per == "step":
+        handles.append(Line2D([], [], color=grey, alpha=0.3, linewidth=0.8, label="mini-batch cost (with penalty)"))
+        if options.smooth > 0:
+            handles.append(Line2D([], [], color=grey, linewidth=1.6, label=f"its average, β = {options.smooth:g}"))
+    if any(h.best.get("epoch") is not None for h in histories):
+        handles.append(Line2D([], [], color=grey, linestyle=":", marker="*", markersize=9,
+                              label="best epoch (★ on the monitored metric)"))
+    if any(h.stopped_early_at is not None for h in histories):
+        handles.append(Line2D([], [], color=grey, linestyle="-.", label="early stop"))
+    return handles
 
 
 def _split_index(split: str) -> int:

@@ -59,8 +59,9 @@ class RunHistory:
 
 
 def load_history(run: Path) -> RunHistory:
-    """The history of ``run``; a run without metrics yet (or not a run) is a RunError."""
-    run = Path(run)
+    """The history of ``run`` (runs/latest: the run it points at, whose name the figures show); a run without
+    metrics yet (or not a run) is a RunError."""
+    run = rundir.resolve_run(Path(run))
     ckpt = load_checkpoint(rundir.checkpoint_path(run, "latest"))
     path = run / rundir.METRICS
     if not path.is_file():

@@ -21,6 +21,7 @@ from ..data import Splits
 from ..nn.gradcheck import GradcheckReport
 from ..orchestration.gradcheck import GradcheckSettings, gradcheck_run, run_parts
 from ..orchestration.model import SPLITS, LoadedModel, all_splits, load_model, split_data
+from ..runs.rundir import resolve_run
 from ..spec import spec_to_yaml
 from ..train.evaluate import evaluate
 from ..train.prepare import prepare_split
@@ -30,6 +31,7 @@ from .curves import CurveOptions, curves_figure
 from .history import RunHistory, load_history
 from .page import Section, figure_block, render_page, table, write_page
 from .predictions import SplitPredictions, predict_split
+from .values import facts, human
 
 CLASS_COUNTS_UP_TO = 20  # classes; more would make the split table unreadable
 
@@ -55,19 +57,13 @@ class ReportContext:
         return [name for name in SPLITS if getattr(self.splits, name) is not None and len(getattr(self.splits, name))]
 
 
-def _describe(value) -> str:
-    """A spec section on one line: ``type: generated, name: moons, samples: 300``."""
-    if hasattr(value, "model_dump"):
-        return ", ".join(f"{key}: {item}" for key, item in value.model_dump().items())
-    return str(value)
-
-
 def load_context(run: Path, split: str | None = None, which: str = "best", gradcheck: GradcheckSettings | None = None,
                  diagnosis: dict | None = None) -> ReportContext:
     """Everything the report shows, read once: history, model, splits and (if asked) a gradient check.
 
     ``split`` (for the confusion matrix and boundary) defaults to dev, else test, else train.
     """
+    run = resolve_run(run)  # runs/latest: the report names the run it points at
     history = load_history(run)
     model = load_model(run, which)
     splits = all_splits(model)
@@ -81,7 +77,8 @@ def load_context(run: Path, split: str | None = None, which: str = "best", gradc
 def overview_section(ctx: ReportContext) -> Section:
     h, best = ctx.history, ctx.history.best
     rows = [
-        ["run", str(ctx.run)], ["epochs", str(h.n_epochs)], ["optimizer steps", str(len(h.step_cost))],
+        ["run", ctx.run.name], ["folder", str(ctx.run.parent)], ["epochs", str(h.n_epochs)],
+        ["optimizer steps", f"{len(h.step_cost):,}"],
         ["stopped", h.stop_reason or "still running"], ["task", h.task],
         ["parameters", f"{int(ctx.model.net.theta.size):,}"], ["checkpoint shown", ctx.model.path.name],
     ]
@@ -96,11 +93,12 @@ def spec_section(ctx: ReportContext) -> Section:
 
 def data_section(ctx: ReportContext) -> Section:
     data, names = ctx.model.spec.data, ctx.splits.class_names
-    facts = [["source", _describe(data.source)]] if data.source is not None else []
-    facts += [[f"sources[{i}]", _describe(use)] for i, use in enumerate(data.sources or [])]
-    facts += [["limit", _describe(data.limit)], ["split", _describe(data.split)], ["normalize", _describe(data.normalize)]]
-    facts += [["relabel", _describe(data.relabel)]] if data.relabel is not None else []
-    facts.append(["input shape", str(tuple(ctx.model.net.input_shape))])
+    known = facts(data.source, "source") if data.source is not None else []
+    for i, use in enumerate(data.sources or []):
+        known += facts(use, f"sources[{i}]")
+    for key in ("limit", "split", "normalize", "relabel"):
+        known += facts(getattr(data, key), key) if getattr(data, key) is not None else []
+    known.append(("input shape", human(tuple(ctx.model.net.input_shape), "shape")))
     header = ["split", "examples"]
     counts = ctx.history.task == "classification" and len(names) <= CLASS_COUNTS_UP_TO
     if counts:
@@ -112,7 +110,7 @@ def data_section(ctx: ReportContext) -> Section:
         if counts:
             row += [str(int(c)) for c in np.bincount(part.y, minlength=len(names))]
         rows.append(row)
-    return Section("data", "Data and splits", table(None, facts) + table(header, rows))
+    return Section("data", "Data and splits", table(None, [list(row) for row in known]) + table(header, rows))
 
 
 def metrics_section(ctx: ReportContext) -> Section:

@@ -14,6 +14,7 @@ from pathlib import Path
 from .. import __version__
 from ..runs.atomic import atomic_write_text
 from .figures import check_output, require_matplotlib, svg_text
+from .values import human, numeric_column
 
 REPORT_FILE = "report.html"
 HTML_FORMATS = (".html", ".htm")
@@ -27,10 +28,28 @@ def write_page(folder: Path, out: Path | None, page: Callable[[], str]) -> Path:
     return out
 
 
-def table(header: list[str] | None, rows: list[list[str]]) -> str:
-    head = "" if header is None else "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead>"
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table>{head}<tbody>{body}</tbody></table>"
+def table(header: list[str] | None, rows: list[list]) -> str:
+    """An HTML table that scrolls inside the page column when it is wider. With a header, a column whose cells
+    are all numbers is right-aligned (class ``num``) and every other column left-aligned; without one it is a
+    list of facts, key then value, read from the left. Cells that are not text go through `human` (no reprs)."""
+    cells = [[c if isinstance(c, str) else human(c) for c in row] for row in rows]
+    numeric = [header is not None and numeric_column([row[k] for row in cells]) for k in range(len(header or []))]
+    head = "" if header is None else "<thead><tr>" + "".join(
+        f"<th{_NUM if numeric[k] else ''}>{_breakable(h)}</th>" for k, h in enumerate(header)) + "</tr></thead>"
+    body = "".join("<tr>" + "".join(
+        (f'<th scope="row">{html.escape(c)}</th>' if header is None and k == 0 else
+         f"<td{_NUM if k < len(numeric) and numeric[k] else ''}>{html.escape(c)}</td>") for k, c in enumerate(row)) + "</tr>"
+        for row in cells)
+    kind = "facts" if header is None else "grid"
+    return f'<div class="scroll"><table class="{kind}">{head}<tbody>{body}</tbody></table></div>'
+
+
+_NUM = ' class="num"'
+
+
+def _breakable(header: str) -> str:
+    """A header that may wrap after a dot (``train.<wbr>learning_rate``), never inside a name."""
+    return "<wbr>".join(html.escape(part) + "." for part in header.split("."))[:-1] if "." in header else html.escape(header)
 
 
 @dataclass
@@ -48,15 +67,28 @@ def figure_block(fig, salt: str, caption: str) -> str:
 
 
 STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
-h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; border-bottom: 1px solid #ccc; padding-bottom: .2rem; margin-top: 2rem; }
-table { border-collapse: collapse; margin: .5rem 0; font-size: .9rem; }
-td, th { border: 1px solid #ddd; padding: .2rem .5rem; text-align: right; }
-td:first-child, th:first-child { text-align: left; }
-pre { background: #f6f6f6; padding: .6rem; overflow-x: auto; font-size: .85rem; }
-figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
-figcaption { font-size: .85rem; color: #555; }
-nav a { margin-right: .8rem; }
+:root { --ink: #1d2430; --muted: #5b6575; --rule: #d9dee6; --band: #f5f7fa; --accent: #0b5cad; }
+* { box-sizing: border-box; }
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--ink); background: #fff;
+       max-width: 62rem; margin: 0 auto; padding: 1.5rem 1.25rem 3rem; }
+header { border-bottom: 3px solid var(--accent); margin-bottom: 1rem; }
+h1 { font-size: 1.6rem; margin: 0 0 .2rem; overflow-wrap: anywhere; }
+header p { color: var(--muted); margin: 0 0 .6rem; font-size: .85rem; }
+h2 { font-size: 1.2rem; margin: 2.2rem 0 .6rem; padding-bottom: .25rem; border-bottom: 1px solid var(--rule); }
+nav { display: flex; flex-wrap: wrap; gap: .3rem 1rem; font-size: .9rem; }
+nav a { color: var(--accent); text-decoration: none; } nav a:hover { text-decoration: underline; }
+p { max-width: 46rem; }
+.scroll { max-width: 100%; overflow-x: auto; margin: .6rem 0 1rem; }
+table { border-collapse: collapse; font-size: .88rem; }
+th, td { padding: .3rem .55rem; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: top; }
+thead th { background: var(--band); border-bottom: 2px solid var(--rule); font-weight: 600; }
+tbody tr:nth-child(even) { background: #fafbfc; }
+table.facts th { font-weight: 600; color: var(--muted); white-space: nowrap; padding-right: 1.5rem; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; } td.num { white-space: nowrap; }
+pre { background: var(--band); border: 1px solid var(--rule); border-radius: 4px; padding: .7rem .9rem;
+      overflow-x: auto; font-size: .82rem; line-height: 1.4; }
+figure { margin: 1rem 0 1.5rem; } figure svg { max-width: 100%; height: auto; display: block; }
+figcaption { font-size: .85rem; color: var(--muted); margin-top: .3rem; max-width: 46rem; }
 """
 
 
@@ -65,6 +97,8 @@ def render_page(title: str, sections: list[Section | None]) -> str:
     sections = [section for section in sections if section is not None]
     nav = "<nav>" + "".join(f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in sections) + "</nav>"
     title = html.escape(title)
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-            f"<style>{STYLE}</style></head><body><h1>{title}</h1>"
-            f"<p>Written by nnctl {html.escape(__version__)}.</p>{nav}{''.join(s.render() for s in sections)}</body></html>\n")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
+            f"<style>{STYLE}</style></head><body><header><h1>{title}</h1>"
+            f"<p>Written by nnctl {html.escape(__version__)}.</p>{nav}</header>{''.join(s.render() for s in sections)}"
+            "</body></html>\n")

@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import html
 import math
+import re
 
 import numpy as np
 
 from .figures import SEQUENTIAL
 from .tune_view import ParameterAxis, TrialPoint, TuneView
 
-WIDTH, HEIGHT = 860, 400
-LEFT, RIGHT, TOP, BOTTOM = 110, 130, 56, 48  # margins (px): names above the axes, the colour key right of the metric
+WIDTH, HEIGHT = 960, 460
+LEFT, RIGHT, TOP, BOTTOM = 80, 150, 84, 52  # margins (px): names above the axes, the colour key right of the metric
+NAME_SIZE, TICK_SIZE, NOTE_SIZE = 13, 12, 12  # font sizes (px) at the page's width: readable without zooming
+CHAR_WIDTH = 0.6  # of the font size: a sans-serif character's width, on the wide side
+# Tick labels and names drawn over the lines get a white halo, so a line crossing them never hides them.
+HALO = 'stroke="#ffffff" stroke-width="3" stroke-linejoin="round" paint-order="stroke"'
 NO_VALUE = "#999999"
 KEY_STEPS = 24  # bands of the colour key beside the metric axis
 
@@ -77,16 +82,34 @@ def _ticks(axis: ParameterAxis) -> list[tuple[float, str]]:
     return [(axis.unit_of_plotted(v), f"{v:g}") for v in values]
 
 
-def _axis(x: float, name: str, ticks: list[tuple[float, str]], labels_right: bool = False) -> str:
-    """A vertical axis with its name above and tick labels left of it (right: beyond the colour key)."""
-    label_x, anchor = (x + 20, "start") if labels_right else (x - 6, "end")
-    parts = [f'<line x1="{x:.2f}" y1="{axis_y(1):.2f}" x2="{x:.2f}" y2="{axis_y(0):.2f}" stroke="#333" stroke-width="1"/>',
-             f'<text x="{x:.2f}" y="{TOP - 22}" text-anchor="middle" font-size="11">{html.escape(name)}</text>']
+def _axis(x: float, name: str, ticks: list[tuple[float, str]], room: float, labels_right: bool = False) -> str:
+    """A vertical axis with its name above (wrapped to ``room`` px, at dots and spaces) and tick labels
+    left of it (right: beyond the colour key)."""
+    label_x, anchor = (x + 20, "start") if labels_right else (x - 7, "end")
+    lines = wrap_name(name, int(room / (NAME_SIZE * CHAR_WIDTH)))
+    top = TOP - 22 - (len(lines) - 1) * (NAME_SIZE + 2)
+    parts = [f'<line x1="{x:.2f}" y1="{axis_y(1):.2f}" x2="{x:.2f}" y2="{axis_y(0):.2f}" stroke="#333" stroke-width="1"/>']
+    parts += [f'<text x="{x:.2f}" y="{top + i * (NAME_SIZE + 2):.2f}" text-anchor="middle" font-size="{NAME_SIZE}" '
+              f'fill="#222">{html.escape(line)}</text>' for i, line in enumerate(lines)]
     for unit, label in ticks:
         y = axis_y(unit)
         parts.append(f'<line x1="{x - 4:.2f}" y1="{y:.2f}" x2="{x:.2f}" y2="{y:.2f}" stroke="#333"/>'
-                     f'<text x="{label_x:.2f}" y="{y + 3.5:.2f}" text-anchor="{anchor}" font-size="9" fill="#333">{html.escape(label)}</text>')
+                     f'<text x="{label_x:.2f}" y="{y + TICK_SIZE * 0.35:.2f}" text-anchor="{anchor}" font-size="{TICK_SIZE}" '
+                     f'fill="#222" {HALO}>{html.escape(label)}</text>')
     return "".join(parts)
+
+
+def wrap_name(name: str, width: int) -> list[str]:
+    """``name`` in lines of at most ``width`` characters, broken after a dot or at a space, never inside a word
+    (a word longer than ``width`` keeps its own line)."""
+    pieces = re.split(r"(\s+|(?<=\.))", name)  # words at even indices, what separated them at odd ones
+    lines = [pieces[0]]
+    for gap, word in zip(pieces[1::2], pieces[2::2]):
+        if len(lines[-1]) + len(gap) + len(word) <= width:
+            lines[-1] += gap + word
+        else:
+            lines.append(word)
+    return [line for line in lines if line]
 
 
 def _line(view: TuneView, trial: TrialPoint, cmap, best: bool) -> str:
@@ -118,19 +141,20 @@ def parallel_svg(view: TuneView) -> str:
     parts += [_line(view, t, cmap, False) for t in order if best is None or t.index != best.index]
     if best is not None:
         parts.append(_line(view, best, cmap, True))
+    room = (WIDTH - LEFT - RIGHT) / max(n_axes - 1, 1) - 8  # between two axes' names
     for k, axis in enumerate(view.parameters):
-        parts.append(_axis(axis_x(k, n_axes), axis.label, _ticks(axis)))
+        parts.append(_axis(axis_x(k, n_axes), axis.label, _ticks(axis), room if k else min(room, 2 * LEFT - 8)))
     lo, hi = metric_range(view)
     x_metric = axis_x(n_axes - 1, n_axes)
     metric_ticks = [(metric_unit(view, v), f"{v:.4g}") for v in ([lo] if lo == hi else np.linspace(lo, hi, 5))]
-    parts.append(_axis(x_metric, view.metric_label, metric_ticks, labels_right=True))
+    parts.append(_axis(x_metric, view.metric_label, metric_ticks, min(room, 2 * RIGHT - 16), labels_right=True))
     band = (HEIGHT - TOP - BOTTOM) / KEY_STEPS
     for i in range(KEY_STEPS):  # the colour key: the metric axis's own scale, coloured
         unit = (i + 0.5) / KEY_STEPS
         colour = _hex(cmap(unit if view.goal == "maximize" else 1.0 - unit))
         parts.append(f'<rect x="{x_metric + 6:.2f}" y="{axis_y(unit) - band / 2:.2f}" width="10" height="{band + 0.2:.2f}" '
                      f'fill="{colour}"/>')
-    parts.append(f'<text x="{WIDTH / 2:.0f}" y="{HEIGHT - 14}" text-anchor="middle" font-size="10" fill="#555">'
+    parts.append(f'<text x="{WIDTH / 2:.0f}" y="{HEIGHT - 16}" text-anchor="middle" font-size="{NOTE_SIZE}" fill="#444">'
                  f"solid: ranked trials; dashed: pruned or unmet satisfy; grey: no value; thick: the best "
                  f"({html.escape(view.goal)} {html.escape(view.metric)})</text>")
     parts.append("</svg>")

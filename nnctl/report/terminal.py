@@ -13,9 +13,12 @@ import numpy as np
 from .curves import CurveOptions, axis_label, chosen_metrics, metric_kind
 from .ewma import ewma
 from .history import RunHistory
+from .values import count
 
 SERIES_MARKS = "*o+x#@%&"
 WIDTH, HEIGHT = 64, 14
+MIN_CHART = 20  # columns: narrower than this a chart says nothing
+CHART_MARGIN = 12  # columns beside the plotting area: the y scale's numbers and the frame
 
 
 def text_chart(series: list[tuple[str, np.ndarray, np.ndarray]], title: str, x_label: str, y_label: str,
@@ -89,7 +92,7 @@ def terminal_curves(histories: list[RunHistory], options: CurveOptions, width: i
 
 def _summary(history: RunHistory) -> str:
     best = history.best
-    text = f"{history.name}: {history.n_epochs} epochs, {history.stop_reason or 'running'}"
+    text = f"{history.name}: {count(history.n_epochs, 'epoch')}, {history.stop_reason or 'running'}"
     if best.get("epoch") is not None:
         text += f"; best {best['metric']} {best['value']:.4g} at epoch {best['epoch']}"
     return text

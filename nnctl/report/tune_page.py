@@ -11,13 +11,22 @@ from pathlib import Path
 from .page import Section, figure_block, render_page, table, write_page
 from .parallel import parallel_svg
 from .tune_figures import best_so_far_figure, parameters_figure
-from .tune_view import TuneView
+from .tune_view import ParameterAxis, TuneView
+from .values import human
 
 STATUS_ORDER = ("completed", "early_stopping", "pruned", "diverged", "failed", "interrupted", "running", "pending")
 
 
 def _value(value: float | None) -> str:
     return "—" if value is None else f"{value:.6g}"
+
+
+def _sampled(axis: ParameterAxis) -> str:
+    """How a parameter was searched, as a person writes it: ``log-uniform, 0.0001 – 1`` or ``choice of 32, full``."""
+    if axis.categorical:
+        return "choice of " + human(list(axis.choices))
+    low, high = axis.bounds
+    return f"{axis.kind.replace('_', '-')}, {human(low)} – {human(high)}"
 
 
 def _run_link(run: str, tune_dir: Path) -> str:
@@ -34,8 +43,7 @@ def summary_section(view: TuneView, tune_dir: Path) -> Section:
                        + (f"; {unmet} finished without meeting the satisfy conditions" if unmet else "")],
             ["ranked", f"{len(view.ranked)} (finished and meeting every satisfy condition)"]]
     rows += [[f"satisfy {name}", condition] for name, condition in view.satisfy.items()]
-    rows.append(["parameters", "; ".join(f"{a.path}: {a.kind} {list(a.choices) if a.categorical else list(a.bounds)}"
-                                         for a in view.parameters)])
+    rows += [[f"searched {a.path}", _sampled(a)] for a in view.parameters]
     best = view.best
     if best is None:
         rows.append(["best", "none yet: no trial has finished meeting every satisfy condition"])
@@ -51,17 +59,21 @@ def trials_section(view: TuneView, tune_dir: Path) -> Section:
     """Every trial: the ranked ones best first with their rank, then the others by index with why they are not ranked."""
     rank = {index: r for r, index in enumerate(view.ranked, start=1)}
     ordered = [view.trial(i) for i in view.ranked] + [t for t in view.trials if t.index not in rank]
-    header = ["rank", "trial", "status", view.metric, "best epoch", "epochs",
-              *[a.path for a in view.parameters], *[f"{name} {cond}" for name, cond in view.satisfy.items()], "run"]
+    header = ["rank", "trial", "status", view.metric, "best epoch / epochs",
+              *[a.path for a in view.parameters], *[f"{name} {cond}" for name, cond in view.satisfy.items()]]
     rows = []
     for t in ordered:
         status = t.status.replace("_", " ") + (" (unmet satisfy)" if t.outcome == "unsatisfied" else "")
         status += f": {t.message}" if t.message else ""
         rows.append([str(rank.get(t.index, "—")), str(t.index), status, _value(t.value),
-                     "—" if t.best_epoch is None else str(t.best_epoch), str(t.epochs),
+                     f"{'—' if t.best_epoch is None else t.best_epoch} / {t.epochs}",
                      *[a.format(t.params[a.path]) for a in view.parameters],
-                     *[_value(t.satisfied.get(name)) for name in view.satisfy], _run_link(t.run, tune_dir)])
-    note = "<p>Ranked: finished trials meeting every satisfy condition, best first; then the rest by index.</p>"
+                     *[_value(t.satisfied.get(name)) for name in view.satisfy]])
+    example = next((t for t in ordered if t.run), None)
+    where = "" if example is None else (f" Each trial's run directory is named after its index: trial {example.index}'s is "
+                                        f"<code>{html.escape(_run_link(example.run, tune_dir))}</code>, beside this page "
+                                        "(<code>nnctl report</code> it for its own page).")
+    note = f"<p>Ranked: finished trials meeting every satisfy condition, best first; then the rest by index.{where}</p>"
     return Section("trials", "Trials", note + table(header, rows))
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import PlotError
+from .values import human
 
 RANKED_STATUSES = ("completed", "early_stopping")
 
@@ -76,7 +77,7 @@ class ParameterAxis:
         return tuple(sorted(self.plotted(end) for end in self.bounds))
 
     def format(self, value: Any) -> str:
-        return str(value) if self.categorical or isinstance(value, int) else f"{value:.4g}"
+        return human(value) if self.categorical or isinstance(value, int) else f"{value:.4g}"
 
 
 @dataclass

@@ -38,13 +38,23 @@ def create_run_dir(runs_dir: Path, name: str) -> Path:
     raise RunError(f"{runs_dir}: could not find a free run directory name for '{stem}'")
 
 
+def not_a_directory(run: Path) -> str:
+    """Why ``run`` (no directory) cannot be a run: a spec file is named as such, with what to pass instead."""
+    if run.is_file() and run.suffix.lower() in (".yaml", ".yml"):
+        return (f"{run}: a spec file, not a run directory; train it with `nnctl train {run}` "
+                "and pass the run directory it makes (e.g. runs/latest)")
+    if run.exists():
+        return f"{run}: not a run directory"
+    return f"{run}: no such run directory"
+
+
 def checkpoint_path(run: Path, which: str = CheckpointName.best) -> Path:
     """The file for ``which`` in best|latest|initial; best falls back to latest when absent."""
     if which not in CHECKPOINT_FILES:
         raise RunError(f"unknown checkpoint '{which}'; expected one of {', '.join(CheckpointName)}")
     run = resolve_run(run)
     if not run.is_dir():
-        raise RunError(f"{run}: no such run directory")
+        raise RunError(not_a_directory(run))
     if not any((run / name).exists() for name in CHECKPOINT_FILES.values()):
         raise RunError(f"{run}: not a run directory (no checkpoint files in it)")
     path = run / CHECKPOINT_FILES[which]

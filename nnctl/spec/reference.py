@@ -102,23 +102,29 @@ def table() -> str:
     return "\n".join([*HEADER, *rows()]) + "\n"
 
 
+def between_markers(page: str, begin: str, end: str, body: str) -> str:
+    """``page`` with the text between its ``begin`` and ``end`` markers replaced by ``body``."""
+    if begin not in page or end not in page:
+        raise ValueError(f"the page has no generated-text markers ({begin} ... {end})")
+    head, rest = page.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}{end}{tail}"
+
+
 def with_table(page: str) -> str:
     """``page`` with the text between the markers replaced by the current table."""
-    if BEGIN not in page or END not in page:
-        raise ValueError(f"the page has no spec-reference markers ({BEGIN} ... {END})")
-    head, rest = page.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{table()}{END}{tail}"
+    return between_markers(page, BEGIN, END, table())
 
 
-def main(argv: list[str]) -> int:
+def generate(argv: list[str], text: str, rewrite) -> int:
+    """The generators' command line: no argument prints ``text``; a path is rewritten by ``rewrite``."""
     if not argv:
-        sys.stdout.write(table())
+        sys.stdout.write(text)
         return 0
     path = Path(argv[0])
-    path.write_text(with_table(path.read_text(encoding="utf-8")), encoding="utf-8")
+    path.write_text(rewrite(path.read_text(encoding="utf-8")), encoding="utf-8")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(generate(sys.argv[1:], table(), with_table))

@@ -30,6 +30,23 @@ def _layers(spec) -> str:
     return f"{len(spec.model.layers)} layers"
 
 
+# Each optimizer of the notes improves on those before it (docs/explanation/algorithms.md#optimizers): the remedy
+# names only the later ones.
+OPTIMIZER_LADDER = (("gd", "gradient descent"), ("momentum", "momentum"), ("rmsprop", "RMSprop"), ("adam", "Adam"))
+
+
+def _optimizer_remedy(gap: str, spec, now) -> Remedy:
+    """A better optimizer than the run's; a run already on the last rung is pointed at a decaying learning rate."""
+    names = [name for name, _ in OPTIMIZER_LADDER]
+    used = spec.train.optimizer.name if spec is not None else None
+    rung = names.index(used) + 1 if used in names else 1
+    better = [label for _, label in OPTIMIZER_LADDER[rung:]]
+    if not better:
+        return Remedy(gap, f"learning-rate decay for {OPTIMIZER_LADDER[-1][1]} (a schedule)", "train.schedule",
+                      now(lambda s: s.train.schedule.name))
+    return Remedy(gap, f"a better optimizer ({', '.join(better)})", "train.optimizer", now(lambda s: s.train.optimizer.name))
+
+
 def remedies_for(gap: str, spec=None) -> list[Remedy]:
     """What to try against ``gap`` (avoidable_bias, variance, data_mismatch, dev_overfitting), best first."""
     now = (lambda get: get(spec)) if spec is not None else (lambda get: None)
@@ -37,7 +54,7 @@ def remedies_for(gap: str, spec=None) -> list[Remedy]:
         return [
             Remedy(gap, "a bigger network: more hidden units or more layers", "model.layers", now(_layers)),
             Remedy(gap, "train longer", "train.epochs", now(lambda s: str(s.train.epochs))),
-            Remedy(gap, "a better optimizer (momentum, RMSprop, Adam)", "train.optimizer", now(lambda s: s.train.optimizer.name)),
+            _optimizer_remedy(gap, spec, now),
             Remedy(gap, "another architecture or a hyperparameter search (activation, units, learning rate)",
                    "train.learning_rate", now(lambda s: f"{s.train.learning_rate:g}")),
         ]

@@ -298,7 +298,7 @@ class Trainer:
                 break
             self.epoch, self.batch = epoch, 0
             self.epoch_rng_state = shuffle_rng.bit_generator.state
-            row = self._epoch_row(epoch, lr, time.perf_counter() - epoch_started, time.perf_counter() - started)
+            row = self._epoch_row(epoch, lr, epoch_started, started)
             self.log.add_epoch(row)
             reporter.epoch_end(epoch, row)
             self._after_epoch(row)
@@ -345,7 +345,8 @@ class Trainer:
         self.features = (start, net.features(train.x))  # the per-epoch train metrics start from them too
         return MiniBatches(self.features[1], train.targets, self.batch_size), start
 
-    def _epoch_row(self, epoch: int, lr: float, epoch_time: float, wall_time: float) -> dict[str, float]:
+    def _epoch_row(self, epoch: int, lr: float, epoch_started: float, started: float) -> dict[str, float]:
+        """The epoch's metrics; its time is taken after the evaluation passes, which are part of what an epoch costs."""
         row = {"epoch": epoch, "learning_rate": lr}
         if self.running:
             row["train_cost"] = self.epoch_cost[0] / self.epoch_cost[1]
@@ -360,7 +361,8 @@ class Trainer:
                     metrics = evaluate(self.net, x, d.targets, d.labels, self.n_classes, tasks, start)
                 for name, value in metrics.items():
                     row[f"{split}_{name}"] = value
-        row["epoch_time"], row["wall_time"] = epoch_time, wall_time
+        now = time.perf_counter()
+        row["epoch_time"], row["wall_time"] = now - epoch_started, now - started
         return row
 
     def _after_epoch(self, row: dict[str, float]) -> None:

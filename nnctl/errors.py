@@ -71,3 +71,7 @@ class TuneDirError(RunError):
 
 class ClusterError(NnctlError):
     """A Dask scheduler that cannot be reached, has no workers, or whose workers cannot see the tune directory."""
+
+
+class OutputError(NnctlError):
+    """An output path nnctl will not write: inside a run or tune directory, over a file of another kind, in a missing folder."""

@@ -56,7 +56,7 @@ train: {{epochs: {epochs}, batch_size: 64, learning_rate: 0.01, optimizer: {{nam
 def small_blocks(monkeypatch):
     """Blocks of 2 HDF5 chunks (100 rows) and buffers of 3 blocks: many of both in a 3000-row file."""
     monkeypatch.setattr(stream, "STREAM_BLOCK_BYTES", 100 * 4 * FEATURES)
-    monkeypatch.setattr(stream, "BUFFER_BLOCKS", 3)
+    monkeypatch.setattr(stream, "BUFFER_BYTES", 3 * 100 * 4 * FEATURES)
     monkeypatch.setattr(rows, "BLOCK_BYTES", 64 * 8 * FEATURES)
 
 
@@ -363,19 +363,20 @@ checkpoint: {every_seconds: 10, monitor: train_cost}
 
 
 def _saves(tmp_path: Path, text: str, tick: float, reporter=None) -> tuple[list[tuple[int, int]], object]:
-    """(epochs done, batches done) at each rewrite of checkpoint.h5, under a fake clock moving ``tick`` a look."""
+    """(epochs done, batches done) at each durable write (best.h5, metrics, checkpoint.h5) after the start,
+    under a fake clock moving ``tick`` a look."""
     tmp_path.mkdir(exist_ok=True)
     trainer = start_run(load_spec(write_spec(tmp_path, text)), tmp_path / "runs")
     trainer.clock = FakeClock(tick)
     trainer.last_saved = 0.0
     saved: list[tuple[int, int]] = []
-    original = trainer.save_latest
+    original = trainer._write
 
-    def recording():
-        saved.append((trainer.epoch, trainer.batch))
-        original()
+    def recording(latest, final):
+        saved.append((latest.epoch, latest.batch))
+        original(latest, final)
 
-    trainer.save_latest = recording
+    trainer._write = recording
     result = trainer.run(reporter(trainer) if reporter else None)
     return saved, result
 
@@ -385,28 +386,35 @@ def test_checkpoint_is_rewritten_by_the_clock_and_at_the_end(tmp_path):
     text = CADENCE_SPEC.replace("train_cost", "train_error").replace("learning_rate: 0.0001", "learning_rate: 0.00000001")
     saved, result = _saves(tmp_path, text, 0.9)
     assert result.stop_reason == "completed"
-    assert saved[0] == (1, 0) and saved[-1] == (12, 0)  # the first best, the end
-    by_clock = saved[1:-1]
-    assert 3 <= len(by_clock) <= 5 and any(batch for _, batch in by_clock)  # ≈ 60 looks · 0.9 s / 10 s, some mid-epoch
-    looks = [5 * epoch + batch for epoch, batch in saved]
-    assert all(11 <= b - a <= 13 for a, b in zip(looks[:-2], looks[1:-1]))  # 10 s ≈ 11.1 looks
+    assert saved[-1] == (12, 0)  # the end
+    by_clock = saved[:-1]
+    assert 4 <= len(by_clock) <= 6 and any(batch for _, batch in by_clock)  # ≈ 66 looks · 0.9 s / 10 s, some mid-epoch
+    looks = [5 * epoch + batch for epoch, batch in by_clock]
+    assert all(11 <= b - a <= 13 for a, b in zip(looks, looks[1:]))  # 10 s ≈ 11.1 looks
     ckpt = load_checkpoint(result.run_dir / "checkpoint.h5")
     assert ckpt.epoch == 12 and ckpt.step == 60
 
 
-def test_checkpoint_follows_every_improvement_of_best(tmp_path):
-    # train_cost falls every epoch at this small rate: each epoch improves best.h5, so checkpoint.h5 follows
-    saved, _ = _saves(tmp_path, CADENCE_SPEC.replace("every_seconds: 10", "every_seconds: 0"), 0.0)
-    assert saved == [(e, 0) for e in range(1, 13)]
+def test_a_new_best_waits_in_memory_for_the_next_write(tmp_path):
+    # train_cost falls every epoch at this small rate: every epoch is a new best, and none is written on its own
+    text = CADENCE_SPEC.replace("every_seconds: 10", "every_seconds: 0")
+    saved, result = _saves(tmp_path, text, 0.0)
+    assert saved == [(12, 0)] and result.best["epoch"] == 12
+    every = _saves(tmp_path / "e", text.replace("every_seconds: 0", "every_seconds: 0, every_epochs: 5"), 0.0)[0]
+    assert every == [(5, 0), (10, 0), (12, 0)]
 
 
-def test_no_clock_and_no_improvement_means_one_checkpoint_at_the_end(tmp_path):
+def test_best_h5_written_later_holds_the_best_epochs_state(tmp_path):
+    # train_error never moves at this rate: epoch 1 is the best, written only at the end, 11 epochs later
     text = CADENCE_SPEC.replace("every_seconds: 10", "every_seconds: 1000").replace("train_cost", "train_error")
     text = text.replace("learning_rate: 0.0001", "learning_rate: 0.00000001")
     saved, result = _saves(tmp_path, text, 1.0)
-    assert saved == [(1, 0), (12, 0)]  # the first epoch sets best; then only the end
-    every = _saves(tmp_path / "e", text.replace("every_seconds: 1000", "every_seconds: 1000, every_epochs: 5"), 1.0)[0]
-    assert every == [(1, 0), (5, 0), (10, 0), (12, 0)]
+    assert saved == [(12, 0)] and result.best["epoch"] == 1
+    one_epoch = start_run(load_spec(write_spec(tmp_path, text, "one.yaml"), ["train.epochs=1"]), tmp_path / "one")
+    one_epoch.run()
+    best, stopped_there = (h5_datasets(run / "best.h5") for run in (result.run_dir, one_epoch.run_dir))
+    assert_same_arrays(best, stopped_there, ("params/", "optimizer/"))
+    assert load_checkpoint(result.run_dir / "best.h5").epoch == 1
 
 
 def test_a_stop_request_is_checkpointed_at_once(tmp_path):
@@ -415,3 +423,18 @@ def test_a_stop_request_is_checkpointed_at_once(tmp_path):
     assert result.stop_reason == "interrupted" and saved[-1] == (2, 3)
     assert load_checkpoint(result.run_dir / "checkpoint.h5").batch == 3
     assert json.loads(json.dumps(load_checkpoint(result.run_dir / "checkpoint.h5").progress))["stream"] is None
+
+
+@pytest.mark.parametrize("chunk_rows, dtype", [(1, np.float32), (2621, np.float32), (8192, np.float32), (20000, np.float64),
+                                               (60000, np.float32)])
+def test_the_streamed_buffer_is_bounded_in_bytes_whatever_the_chunking(tmp_path, chunk_rows, dtype):
+    """Issue 21: 64 whole chunks of 8192 × 100 made a 200 MB buffer; now chunks decide the block, the bytes the buffer."""
+    path = tmp_path / "x.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", shape=(200_000, 100), dtype=dtype, chunks=(chunk_rows, 100))
+    streamed = stream.StreamedRows(rows.DiskRows(path, "x"), None, np.float32)
+    block_bytes = streamed.block_rows * 100 * 4
+    assert streamed.buffer_blocks * block_bytes <= max(stream.BUFFER_BYTES, block_bytes)
+    assert block_bytes <= stream.MAX_BLOCK_BYTES
+    whole_chunk = chunk_rows * 100 * np.dtype(dtype).itemsize <= stream.MAX_BLOCK_BYTES
+    assert (streamed.block_rows % chunk_rows == 0) == whole_chunk or chunk_rows == 1

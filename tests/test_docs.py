@@ -53,3 +53,19 @@ def test_the_anchor_reader_agrees_with_the_site():
     assert {"the-course-notes", "error-decomposition", "masked-bce"} <= anchors(page)
     assert "per-epoch-metrics" in anchors(REPO / "docs" / "explanation" / "benchmarks.md")
     assert "real-world-csv-files" in anchors(REPO / "docs" / "reference" / "data.md")
+
+
+def test_the_readme_is_short_and_sets_up_in_two_commands():
+    """Two one-line commands first (run the main job; run the tests, as .ci/run does), then a way to one's own CSV."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 200
+    blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
+    assert blocks[:2] == [
+        "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/nnctl train configs/quickstart.yaml\n",
+        "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest\n",
+    ]
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert "pip install --quiet -e '.[test]'" in ci and ".venv/bin/python -m pytest" in ci
+    first_screen = "\n".join(readme.splitlines()[:40])
+    own_csv = [Path("docs", "tutorials", "own-csv.md").as_posix(), "docs/reference/data.md#real-world-csv-files"]
+    assert any(page in first_screen for page in own_csv)

@@ -10,6 +10,7 @@ NNCTL_FUZZ_EXAMPLES=5000 runs many more.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -133,3 +134,122 @@ def test_damaged_run_files_are_refused_cleanly(finished_run, tmp_path_factory, t
     assert_contract(resumed)
     if resumed.exit_code == 2:
         assert digests(run) == before
+
+
+# ---------------------------------------------------------------- tune directories (issue 21)
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=6)
+
+
+@pytest.fixture(scope="module")
+def finished_tune(tmp_path_factory) -> Path:
+    from tests.test_search import TUNE_SPEC
+
+    base = tmp_path_factory.mktemp("tune")
+    spec = write_spec(base, TUNE_SPEC.replace("trials: 4", "trials: 2"))
+    result = invoke("tune", spec, "--runs-dir", base / "runs", "--workers", "1", "--quiet", "--json")
+    return Path(json.loads(result.stdout)["tune_dir"])
+
+
+def _loads_or_refuses(tune_dir: Path) -> None:
+    """Reading the directory back gives a record or one TuneDirError line; nothing else escapes."""
+    from nnctl.errors import TuneDirError
+    from nnctl.search.record import load_search
+
+    try:
+        load_search(tune_dir)
+    except TuneDirError as err:
+        assert "\n" not in str(err) and str(tune_dir) in str(err)
+
+
+@pytest.mark.slow
+@settings(FUZZ, max_examples=max(EXAMPLES // 3, 10))
+@given(data=st.data(), file=st.sampled_from(["trials.jsonl", "tune.json"]),
+       damage=st.sampled_from(["field", "drop", "repeat", "truncate"]))
+def test_damaged_tune_directories_are_read_or_refused_in_one_line(finished_tune, tmp_path_factory, data, file, damage):
+    tune_dir = Path(shutil.copytree(finished_tune, tmp_path_factory.mktemp("damaged") / "tune"))
+    path = tune_dir / file
+    records = [json.loads(line) for line in path.read_text().splitlines()] if file == "trials.jsonl" else [json.loads(path.read_text())]
+    k = data.draw(st.integers(0, len(records) - 1))
+    if damage == "field":
+        key = data.draw(st.sampled_from(sorted(records[k]) + ["extra"]))
+        records[k][key] = data.draw(JSON_VALUES)
+    elif damage == "drop":
+        del records[k]
+    elif damage == "repeat":
+        records.insert(k, dict(records[k]))
+    text = "".join(json.dumps(r) + "\n" for r in records) if file == "trials.jsonl" else json.dumps(records[0] if records else {})
+    if damage == "truncate":
+        text = text[:data.draw(st.integers(0, len(text)))]
+    path.write_text(text)
+    _loads_or_refuses(tune_dir)
+
+
+# ---------------------------------------------------------------- data shown as data (issue 21)
+
+HOSTILE_PIECES = list("[]/=$\\{}+-@:|<>&'\"`#*_^~ \tab1é\r") + ["[link=https://x]", "[/link]", "[bold]", "[/]", ":cat:",
+                                                                 "\\undefined", "$\\frac{", "=cmd|'", "-1", "1e5"]
+HOSTILE_TEXT = st.lists(st.sampled_from(HOSTILE_PIECES), max_size=8).map("".join)
+
+
+@given(text=HOSTILE_TEXT)
+@FUZZ
+def test_spreadsheet_cells_never_start_a_formula_and_read_back(text):
+    import csv
+    import io
+
+    from nnctl.literal import FORMULA_LEADS, from_spreadsheet_cell, spreadsheet_cell
+
+    cell = spreadsheet_cell(text)
+    assert not cell.startswith(FORMULA_LEADS) or cell == text and float(text) == float(text)
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow([cell])
+    assert from_spreadsheet_cell(next(csv.reader(io.StringIO(buffer.getvalue())))[0]) == text
+
+
+@given(text=HOSTILE_TEXT.filter(lambda t: t.strip() and "\r" not in t and "\t" not in t))
+@FUZZ
+def test_table_cells_and_messages_print_as_typed(text):
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from nnctl.cli.common import stdout
+
+    console = Console(file=io.StringIO(), width=400, markup=stdout._markup, emoji=stdout._emoji, highlight=False)
+    table = Table(title=text)
+    table.add_column(text)
+    table.add_row(text)
+    console.print(table)
+    console.print(text)
+    out = console.file.getvalue()
+    assert out.count(text.strip()) >= 3, out
+
+
+@given(text=HOSTILE_TEXT.map(lambda t: t.replace("\t", " ").replace("\r", " ")))  # control characters have no glyph
+@settings(FUZZ, max_examples=max(EXAMPLES // 5, 10))
+def test_figure_text_is_never_parsed_as_mathtext(text):
+    pytest.importorskip("matplotlib")
+    from nnctl.report.figures import new_figure, svg_text
+
+    fig = new_figure(4, 3)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], label=f"x{text}")
+    ax.set_xticks([0, 1], [text, text + "$"])
+    ax.set_title(text)
+    ax.legend()
+    assert svg_text(fig, "f").startswith("<svg")
+
+
+@given(text=HOSTILE_TEXT)
+@FUZZ
+def test_markdown_cells_hold_no_markup(text):
+    from nnctl.literal import markdown_cell
+
+    cell = markdown_cell(text)
+    assert "<" not in cell and ">" not in cell and "\n" not in cell and "\r" not in cell
+    assert "|" not in cell.replace("\\|", "")

@@ -20,7 +20,7 @@ LAYERS = [
     {"cli"},
 ]
 RANK = {package: rank for rank, packages in enumerate(LAYERS) for package in packages}
-SHARED = {"errors", "__init__", "__main__"}  # the error family and the version: usable from anywhere
+SHARED = {"errors", "literal", "memory", "__init__", "__main__"}  # error family, data shown as data, memory guard, version
 
 
 def _imported_packages(path: Path) -> set[str]:

@@ -197,3 +197,28 @@ def test_output_is_the_activation():
     np.testing.assert_allclose(make_loss("auto", "softmax").output(z), [[0.25, 0.75]], rtol=1e-15)
     np.testing.assert_allclose(make_loss("auto", "sigmoid").output(z), [[0.5, 0.75]], rtol=1e-15)
     np.testing.assert_array_equal(make_loss("auto", "linear").output(z), z)
+
+
+def test_float32_softmax_cost_of_a_saturated_model_does_not_cancel():
+    """Confident, correct logits: each example's cost is ~1e-7, below float32's rounding of logsumexp(z) ≈ 20;
+    the cost is still the float64 value of the same float32 logits to 1e-6 relative, and never negative."""
+    rng = np.random.default_rng(0)
+    m, classes = 1000, 10
+    labels = rng.integers(0, classes, m)
+    z = rng.normal(0.0, 1.0, (m, classes)).astype(np.float32)
+    z[np.arange(m), labels] = 18.0 + rng.normal(0.0, 0.5, m).astype(np.float32)
+    y = np.eye(classes, dtype=np.float32)[labels]
+    z64 = z.astype(np.float64)
+    exact = np.mean(np.log1p(np.sum(np.exp(z64 - z64[np.arange(m), labels][:, None]), axis=1) - 1.0))
+    assert 1e-9 < exact < 1e-6
+    cost = SoftmaxCrossEntropy().cost(z, y)
+    assert cost > 0 and cost == pytest.approx(exact, rel=1e-6)
+    assert SoftmaxCrossEntropy().cost(z64, y.astype(np.float64)) == pytest.approx(exact, rel=1e-9)  # the float64 oracle
+
+
+def test_softmax_cost_is_never_negative_for_one_hot_targets():
+    rng = np.random.default_rng(1)
+    for scale in (1e-3, 1.0, 30.0, 1e4):
+        z = (rng.normal(0, scale, (64, 5))).astype(np.float32)
+        y = np.eye(5, dtype=np.float32)[z.argmax(axis=1)]
+        assert SoftmaxCrossEntropy().cost(z, y) >= 0

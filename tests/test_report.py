@@ -369,7 +369,7 @@ def test_a_regression_without_dev_split_plots_what_it_recorded(runs):
     assert 'id="confusion"' not in page and 'id="boundary"' not in page
     assert '<th>metric</th><th class="num">train</th><th class="num">test</th>' in page and "<td>mse</td>" in page
     line = one_line_error(invoke("plot", "confusion", runs["regression"], "--split", "test", expect=2).stderr)
-    assert "needs a classifier; this run is a regression" in line
+    assert "needs a single-label classifier; this run is a regression" in line
 
 
 def test_train_report_writes_the_page_at_the_end(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -226,7 +227,7 @@ def _check_run_files(run: Path) -> None:
         if path.name.startswith("."):
             assert ".tmp-" in path.name, path.name  # a temporary sibling of a kill mid-write
             continue
-        assert path.name in RUN_FILES, path.name
+        assert path.name in RUN_FILES | {"metrics.journal"}, path.name  # a journal: killed before the run's end
         if path.suffix == ".h5":
             with h5py.File(path, "r"):
                 pass
@@ -280,6 +281,35 @@ def test_sigkill_at_random_moments_leaves_a_resumable_run(tmp_path):
     assert_same_arrays(h5_datasets(reference / "checkpoint.h5"), h5_datasets(run / "checkpoint.h5"),
                        ("params/", "optimizer/"))
     assert_same_arrays(h5_datasets(reference / "metrics.h5"), h5_datasets(run / "metrics.h5"), skip=TIMING)
+
+
+@pytest.mark.slow
+def test_sigkill_while_a_run_starts_or_in_its_first_epoch_leaves_a_run_a_plain_resume_finishes(tmp_path):
+    """Kills from the moment the run directory exists to the end of epoch 1, each followed by a plain
+    `--resume` (no --repair-metrics), which must finish the run bit-exactly. NNCTL_KILLS sets how many (4)."""
+    spec = write_spec(tmp_path, KILL_SPEC)
+    reference = train_run(spec, tmp_path / "reference")
+    moments = random.Random(20261206)
+    env = subprocess_env()
+    for attempt in range(int(os.environ.get("NNCTL_KILLS", "4"))):
+        runs = tmp_path / f"runs-{attempt}"
+        proc = subprocess.Popen(nnctl_cmd("train", spec, "--runs-dir", runs, "--quiet"), cwd=tmp_path, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _wait_for(lambda: any(runs.glob("kill-*")) or proc.poll() is not None)  # noqa: B023 (waited for here)
+            time.sleep(moments.uniform(0.0, 0.25))
+            proc.kill()
+            proc.wait(timeout=30)
+        finally:
+            proc.kill()
+        (run,) = runs.glob("kill-*")
+        assert (run / "spec.yaml").exists()  # the folder appears with its spec in it
+        done = run_nnctl("train", "--resume", run, "--quiet", "--json", cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["epochs"] == 12
+        assert_same_arrays(h5_datasets(reference / "checkpoint.h5"), h5_datasets(run / "checkpoint.h5"),
+                           ("params/", "optimizer/"))
+        assert_same_arrays(h5_datasets(reference / "metrics.h5"), h5_datasets(run / "metrics.h5"), skip=TIMING)
 
 
 # ---------------------------------------------------------------- divergence

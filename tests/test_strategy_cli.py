@@ -281,7 +281,7 @@ def test_errors_bad_options(trained_run, trained_moons_run, tmp_path):
     assert "--split" in one_line_error(invoke("errors", trained_run, "--split", "valid", expect=2).stderr)
     assert "--limit" in one_line_error(invoke("errors", trained_run, "--limit", "0", expect=2).stderr)
     assert "not images" in one_line_error(invoke("errors", trained_moons_run, "--images", tmp_path / "i", expect=2).stderr)
-    assert "no such directory" in one_line_error(invoke("errors", trained_run, "--out", tmp_path / "a" / "b.csv", expect=2).stderr)
+    assert "does not exist" in one_line_error(invoke("errors", trained_run, "--out", tmp_path / "a" / "b.csv", expect=2).stderr)
 
 
 # ---------------------------------------------------------------- eval extras and select

@@ -1,5 +1,5 @@
 #!/usr/bin/env sh
-# Regenerates the README's example pictures (needs the plot extra: pip install -e '.[plot]'):
+# Regenerates the README's and the manual's example pictures (needs the plot extra: pip install -e '.[plot]'):
 #   sh docs/images/make.sh
 # Trains configs/quickstart.yaml and configs/planar-tanh.yaml into a temporary folder
 # (a few seconds each) and draws their learning curves and decision boundary, then runs

@@ -1,6 +1,7 @@
 """What every command shares: consoles, exit codes, and turning user mistakes into one line.
 
-Exit codes: 0 success; 1 a check that ran and failed; 2 bad usage or invalid
+Exit codes: 0 success; 1 a check that ran and failed (or a search whose every
+trial failed); 2 bad usage or invalid
 spec/input; 3 training diverged; 130 interrupted (Ctrl-C / SIGTERM).
 """
 
@@ -29,8 +30,10 @@ def plain() -> bool:
     return bool(os.environ.get("NO_COLOR")) or not sys.stderr.isatty()
 
 
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, no_color=bool(os.environ.get("NO_COLOR")))
+# Data shown as data: no Rich markup ("[/]" in a label would crash, "[link=…]" would hide itself) and no emoji
+# codes (":cat:") in anything printed, table cells and titles included; styles are given as Text objects.
+stdout = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+stderr = Console(stderr=True, highlight=False, markup=False, emoji=False, no_color=bool(os.environ.get("NO_COLOR")))
 
 
 class _MessageLine(logging.Handler):
@@ -78,7 +81,13 @@ class OneLineUsageErrors(TyperGroup):
 
     def invoke(self, ctx):
         with _usage_errors_on_one_line():
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except Exception as err:  # a MemoryError past every estimate, outside a command's user_errors
+                memory_error = _memory_error_in(err)
+                if memory_error is None:
+                    raise
+                raise fail(out_of_memory_line(memory_error)) from None
 
 
 @contextmanager
@@ -96,6 +105,37 @@ def user_errors(spec_file: str | None = None, overrides: list[str] = ()):
         raise fail(f"{locate(spec_file, err.key, overrides)}: {err}" if spec_file else str(err)) from None
     except NnctlError as err:
         raise fail(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+    except Exception as err:
+        memory_error = _memory_error_in(err)
+        if memory_error is None:
+            raise
+        raise fail(out_of_memory_line(memory_error, spec_file, overrides)) from None
+
+
+def _memory_error_in(err: BaseException) -> MemoryError | None:
+    """The MemoryError behind ``err``, when running out of memory is what set it off: a library's clean-up
+    can fail in turn (h5py closing a file it could not write) and hide it behind its own error."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, MemoryError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or (None if err.__suppress_context__ else err.__context__)
+    return None
+
+
+def out_of_memory_line(err: MemoryError, spec_file: str | None = None, overrides: list[str] = ()) -> str:
+    """A MemoryError as one line: what failed, the limit, and the last estimate with the spec line that sized it."""
+    from ..memory import out_of_memory
+
+    key, message = out_of_memory(err)
+    if key is None:
+        return message
+    if spec_file:
+        from ..spec import locate
+
+        return f"{locate(spec_file, key, overrides)}: {key}: {message}"
+    return f"{key}: {message}"
 
 
 def print_json(obj) -> None:

@@ -21,8 +21,11 @@ def sample(
     from ..data.sample import sample_csv
     from ..orchestration.datasets import default_datasets_dir
     from ..runs.atomic import atomic_write_text
+    from ..runs.outputs import output_file
 
     with user_errors():
+        if out is not None:
+            output_file(out, "--out", (".csv",))
         text = sample_csv(source, default_datasets_dir(), rows, seed, with_labels)
         if out is None:
             sys.stdout.write(text)

@@ -33,6 +33,7 @@ def errors(
     """Sample misclassified examples into a spreadsheet to tag; `errors tally FILE` counts the tags."""
     from rich.table import Table
 
+    from ..runs.outputs import output_file, output_folder
     from ..strategy.error_analysis import find_errors, sample, sheet_rows, tally, write_images, write_sheet
 
     if target == "tally":
@@ -44,9 +45,11 @@ def errors(
         return
     if sheet is not None:
         raise fail(f"unexpected argument {sheet}: only 'nnctl errors tally' takes a CSV")
-    if out is not None and not out.parent.is_dir():
-        raise fail(f"--out {out}: no such directory {out.parent}")
     with user_errors():
+        if out is not None:
+            output_file(out, "--out", (".csv",))
+        if images is not None:
+            output_folder(images, "--images")
         found = find_errors(Path(target), split, which, threshold)
         picked = sample(found, limit, seed)
         names = write_images(found, picked, images) if images is not None else None

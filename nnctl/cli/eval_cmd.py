@@ -10,7 +10,7 @@ import typer
 from ..orchestration.choices import Split
 from ..report.values import count
 from ..runs.names import CheckpointName
-from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
+from .common import EXIT_CHECK_FAILED, fail, print_json, stderr, stdout, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
 from .tables import print_table
 from .work_progress import busy
@@ -117,6 +117,9 @@ def evaluate_run(
             print_table(task_table(result.labels, metrics, model.checkpoint.class_names))
         elif result.confusion is not None and len(model.checkpoint.class_names) <= 20:
             print_table(confusion_table(result.confusion, model.checkpoint.class_names))
+    if result.unrecorded:
+        stderr.print(f"nnctl: warning: eval.json not written, the metrics above stand: {result.unrecorded}",
+                     highlight=False, soft_wrap=True)
     if missed:
         raise fail("missed the bar: " + "; ".join(missed), EXIT_CHECK_FAILED)
 

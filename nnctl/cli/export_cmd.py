@@ -25,13 +25,11 @@ def export(
     """Export a run's model to ONNX (input normalization inside the graph) or to plain NumPy arrays."""
     from ..export.run import export_run
     from ..runs.atomic import atomic_write_bytes
+    from ..runs.outputs import output_file
 
-    if out is not None and out.is_dir():
-        raise fail(f"--out {out}: is a directory; give a file name such as {out / 'model.onnx'}")
-    if out is not None and not out.parent.is_dir():
-        why = "is not a directory" if out.parent.exists() else "does not exist"
-        raise fail(f"--out {out}: directory {out.parent} {why}")
     with user_errors():
+        if out is not None:
+            output_file(out, "--out", (f".{fmt}",))
         exported = export_run(run, fmt, which, opset, verify or 0)
     if out is None:
         from ..runs.rundir import resolve_run

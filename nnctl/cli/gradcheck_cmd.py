@@ -110,4 +110,4 @@ def _print_report(target, report, rows, overall, failed) -> None:
         stdout.print("unresolved: the gradients are smaller than the rounding noise of the two-sided "
                      "difference at this --eps; try a larger --eps (e.g. 1e-4) or --after-steps", markup=False)
     if failed:
-        stdout.print("[bold red]FAIL[/]: backpropagation disagrees with the numerical gradient")
+        stdout.print(Text("FAIL", style="bold red"), ": backpropagation disagrees with the numerical gradient", sep="")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -39,9 +40,14 @@ def predict(
 
     from ..data import load_inference_input
     from ..orchestration.model import load_model
-    from ..runs.atomic import describe
+    from ..runs.atomic import atomic_write_bytes, atomic_write_text
+    from ..runs.outputs import output_file
 
+    if out is not None and out.suffix not in (".csv", ".npz"):
+        raise fail(f"--out {out}: expected a .csv or .npz file name")
     with user_errors(), busy(f"predicting with {run}"):
+        if out is not None:
+            output_file(out, "--out", (out.suffix,))
         options = _csv_options(input_file, header, label_column, source_yaml)
         model = load_model(run, which)
         n_features = int(np.prod(model.net.input_shape))
@@ -52,22 +58,27 @@ def predict(
     if out is None:
         _write_csv(sys.stdout, header_row, columns)
         return
-    if out.suffix not in (".csv", ".npz"):
-        raise fail(f"--out {out}: expected a .csv or .npz file name")
-    try:
+    with user_errors():  # written whole or not at all; an unwritable folder or a full disk is one line
         if out.suffix == ".npz":
-            np.savez(out, **{name: np.asarray(col) for name, col in zip(header_row, columns)})
+            buffer = io.BytesIO()
+            np.savez(buffer, **{name: np.asarray(col) for name, col in zip(header_row, columns)})
+            atomic_write_bytes(out, buffer.getvalue())
         else:
-            with open(out, "w") as stream:
-                _write_csv(stream, header_row, columns)
-    except OSError as err:
-        raise fail(f"--out {out}: cannot write ({describe(err)})") from None
+            text = io.StringIO()
+            _write_csv(text, header_row, columns)
+            atomic_write_text(out, text.getvalue())
 
 
 def _write_csv(stream, header: list[str], columns: list) -> None:
-    stream.write(",".join(header) + "\n")
+    """Quoted where a label needs it, and no label a spreadsheet would run as a formula (``literal``)."""
+    import csv
+
+    from ..literal import spreadsheet_cell, spreadsheet_row
+
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(spreadsheet_row(header))
     for row in zip(*columns):
-        stream.write(",".join(v if isinstance(v, str) else f"{v:.6g}" for v in row) + "\n")
+        writer.writerow([spreadsheet_cell(v) if isinstance(v, str) else f"{v:.6g}" for v in row])
 
 
 def _csv_options(path: Path, header: Header | None, label_column: str | None, source_yaml: str | None) -> dict:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ..literal import markdown_cell, spreadsheet_cell, spreadsheet_row
 from ..report.values import count, human
 from .common import fail, print_json, stderr, stdout, user_errors
 from .tables import print_table
@@ -68,12 +69,12 @@ def emit(rows: list[list[Any]], header: list[str], fmt: Format, title: str | Non
     elif fmt is Format.csv:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows([[_cell(v) for v in row] for row in rows])
+        writer.writerow(spreadsheet_row(header))
+        writer.writerows([[spreadsheet_cell(v) if isinstance(v, str) else _cell(v) for v in row] for row in rows])  # -inf stays a number
         stdout.file.write(buffer.getvalue())
     elif fmt is Format.md:
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-        lines += ["| " + " | ".join(human(v).replace("|", "\\|") for v in row) + " |" for row in rows]
+        lines = ["| " + " | ".join(map(markdown_cell, header)) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+        lines += ["| " + " | ".join(markdown_cell(human(v)) for v in row) + " |" for row in rows]
         stdout.file.write("\n".join(lines) + "\n")
     else:
         table = Table(title=title)
@@ -184,15 +185,23 @@ def export_run(
     experiment: str | None = typer.Option(None, "--experiment", help="mlflow: the experiment (default: the spec's, then its name)."),
 ):
     """metrics.h5's per-epoch metrics, one row per epoch; or whole runs into TensorBoard event files or MLflow."""
+    if (tracking_uri or experiment) and fmt is not ExportFormat.mlflow:
+        raise fail("--tracking-uri and --experiment go with --format mlflow")
     if fmt in (ExportFormat.tensorboard, ExportFormat.mlflow):
+        if output is not None:
+            raise fail(f"-o is for csv and json; --format {fmt} writes {'RUN/tb/' if fmt is ExportFormat.tensorboard else 'to the tracking server'}")
         _export_to_tracker(runs, fmt, tracking_uri, experiment)
         return
     if len(runs) != 1:
         raise fail(f"--format {fmt} exports one run; give one RUN (tensorboard and mlflow take several)")
+    from ..runs.atomic import atomic_write_text
     from ..runs.listing import read_epochs
+    from ..runs.outputs import output_file
 
     run = runs[0]
     with user_errors():
+        if output is not None:
+            output_file(output, "-o", (f".{fmt}",))
         columns = read_epochs(_run_dir(run))
     names = ["epoch", *[n for n in columns if n != "epoch"]] if "epoch" in columns else list(columns)
     rows = list(zip(*(columns[n] for n in names)))
@@ -202,13 +211,14 @@ def export_run(
     else:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(names)
+        writer.writerow(spreadsheet_row(names))
         writer.writerows([[int(v) if n == "epoch" else repr(float(v)) for n, v in zip(names, row)] for row in rows])
         text = buffer.getvalue()
     if output is None:
         stdout.file.write(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        with user_errors():
+            atomic_write_text(output, text)
 
 
 def _export_to_tracker(runs: list[Path], fmt: ExportFormat, tracking_uri: str | None, experiment: str | None) -> None:

@@ -69,7 +69,7 @@ def show(
     stdout.print(spec_to_yaml(spec), markup=False, end="")
     if parts is not None:
         print_table(layer_table(parts.net, spec, parts.transfer), stderr)
-        stderr.print(memory_line(spec, parts.net), markup=False, highlight=False, soft_wrap=True)
+        stderr.print(memory_line(spec, parts.net, len(parts.splits.train)), markup=False, highlight=False, soft_wrap=True)
 
 
 def layer_table(net, spec, transfer: dict[str, str]) -> Table:
@@ -112,13 +112,15 @@ def _joined(values) -> str:
     return ", ".join(dict.fromkeys(v for v in values if v))
 
 
-def memory_line(spec, net) -> str:
+def memory_line(spec, net, examples: int) -> str:
     """The pre-flight estimate: what training holds for parameters, optimizer moments and one mini-batch."""
-    from ..train.memory import Footprint, human_bytes
+    from ..memory import human_bytes
+    from ..train.build import training_batch
+    from ..train.memory import Footprint
 
-    batch = spec.train.batch_size
-    per = "per example (full batch)" if batch == "full" else f"at batch {batch}"
-    need = Footprint.of(net.layers, net.shapes[1:]).bytes(1 if batch == "full" else batch, net.dtype.itemsize, spec.train.optimizer.name)
+    batch = training_batch(spec, examples)
+    per = f"at a full batch of {batch}" if spec.train.batch_size == "full" else f"at batch {batch}"
+    need = Footprint.of(net.layers, net.shapes[1:]).bytes(batch, net.dtype.itemsize, spec.train.optimizer.name)
     return f"training memory: about {human_bytes(need)} {per} (parameters, gradients, optimizer moments, activations)"
 
 

@@ -65,7 +65,7 @@ def train(
     live = not quiet and not plain()
     penalized = bool(trainer.spec.regularization.l2 or trainer.spec.regularization.l1)
     reporter: Reporter = Reporter() if quiet else (LiveReporter(penalized) if live else PlainReporter())
-    with user_errors(), stop_on_signals(trainer), (reporter if live else nullcontext()):
+    with user_errors(str(spec_file) if spec_file else None, overrides), stop_on_signals(trainer), (reporter if live else nullcontext()):
         result = trainer.run(reporter)  # a write failure (full disk) is one line; the last checkpoint stays
     _summarise(result, as_json)
     if result.stop_reason == StopReason.interrupted:
@@ -76,11 +76,7 @@ def train(
             stderr.print(f"report: {written}", markup=False, soft_wrap=True)
             upload_artifact(result.run_dir, written)
     if result.stop_reason == StopReason.diverged:
-        raise fail(
-            f"training diverged (cost is not finite) at step {result.steps + 1}; "
-            f"the last good checkpoint is in {result.run_dir}; try a lower train.learning_rate",
-            EXIT_DIVERGED,
-        )
+        raise fail(_divergence_note(trainer, result), EXIT_DIVERGED)
     if result.stop_reason == StopReason.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
 
@@ -131,6 +127,15 @@ def _summarise(result: TrainResult, as_json: bool) -> None:
     print_table(table)
     if result.best.get("value") is not None:
         stdout.print(f"best {result.best['metric']} {result.best['value']:.4f} at epoch {result.best['epoch']}")
+
+
+def _divergence_note(trainer: Trainer, result: TrainResult) -> str:
+    """Where training diverged, what the run kept, and the command that continues it at a lower rate."""
+    kept = f"epoch {result.epochs_done}" if result.epochs_done else "its initial state (no epoch had finished)"
+    lower = f"{trainer.spec.train.learning_rate / 10:g}"
+    return (f"training diverged (a cost is not finite) at step {result.diverged_at}, in epoch {result.epochs_done + 1}; "
+            f"{result.run_dir} holds the last good state, {kept}; continue from it at a lower rate: "
+            f"nnctl train --resume {result.run_dir} --set train.learning_rate={lower}")
 
 
 def _interruption_note(trainer: Trainer, result: TrainResult) -> None:

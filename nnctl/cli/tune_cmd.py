@@ -13,7 +13,7 @@ from rich.live import Live
 
 from ..errors import ClusterError
 from ..report.values import count
-from .common import EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
+from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
 from .tables import print_table
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def tune(
     display = Live(_best_table(record), console=stderr, refresh_per_second=4, transient=True) if live else None
     progress = Progress(on_trial_end=_reporter(quiet, display))
     try:
-        with display or nullcontext():
+        with user_errors(), display or nullcontext():  # another search process holding the directory
             completed = search.run(progress)
     finally:
         executor.close()
@@ -75,6 +75,9 @@ def tune(
     if not completed:
         stderr.print(f"search stopped; continue it with: nnctl tune --resume {record.tune_dir}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INTERRUPTED)
+    failed = [t for t in search.record.trials if t.status == "failed"]
+    if failed and len(failed) == len(search.record.trials):
+        raise fail(f"every trial failed; trial {failed[0].index}: {failed[0].message}", EXIT_CHECK_FAILED)
 
 
 def _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, workers, scheduler, connect_timeout):

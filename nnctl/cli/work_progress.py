@@ -35,8 +35,8 @@ def counting(title: str, total: int, unit: str):
                              markup=False, highlight=False, soft_wrap=True)
         yield advance
         return
-    bar = Progress(TextColumn(f"{title} {{task.fields[part]}}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn(unit), TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=True)
+    bar = Progress(TextColumn(f"{title} {{task.fields[part]}}", markup=False), BarColumn(), MofNCompleteColumn(),
+                   TextColumn(unit, markup=False), TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=True)
     task = bar.add_task(title, total=total, part="")
     with bar:
         def advance(part: str, finished: bool) -> None:

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..literal import listing, quoted
+from ..memory import over_limit
 from .errors import DataError
 from .files import existing, open_maybe_gzip, reading
 
@@ -73,9 +76,9 @@ class CsvTable:
         """A column by index (negative from the end) or by its header name."""
         if isinstance(column, str):
             if self.names is None:
-                raise DataError(f"{self.path}: {option} '{column}' is a name, but the file has no header line")
+                raise DataError(f"{self.path}: {option} {quoted(column)} is a name, but the file has no header line")
             if column not in self.names:
-                raise DataError(f"{self.path}: {option}: no column named '{column}' (has: {', '.join(self.names)})")
+                raise DataError(f"{self.path}: {option}: no column named {quoted(column)} (has: {listing(self.names)})")
             return self.names.index(column)
         if not -self.width <= column < self.width:
             raise DataError(f"{self.path}: {option} {column} is out of range (the file has {self.width} columns)")
@@ -109,7 +112,18 @@ def read_table(path: str | Path, delimiter: str = ",", header: bool | str = "aut
             raise DataError(f"{path}:{line}: {len(row)} fields, expected {width} (as on line {lines[0]})")
     if names is not None and len(names) != width:
         raise DataError(f"{path}:{lines[0] - 1}: the header has {len(names)} names for {width} columns")
+    _check_cell_widths(path, rows, lines)
     return CsvTable(path, np.array(rows, dtype=str), np.array(lines), names, class_names or None)
+
+
+def _check_cell_widths(path: Path, rows: list[list[str]], lines: list[int]) -> None:
+    """The table holds every cell at the longest cell's width (4 bytes a character): one long cell can make
+    a small file need more memory than there is, which is said here with the cell's line, not by NumPy."""
+    width = max(map(len, itertools.chain.from_iterable(rows)), default=0)  # C iterators: a small share of the parse
+    cells = len(rows) * len(rows[0])
+    if why := over_limit(cells * width * 4, f"{cells:,} cells stored at the width of the longest ({width:,} characters)"):
+        line = next(line for row, line in zip(rows, lines) if width in map(len, row))
+        raise DataError(f"{path}:{line}: {why}")
 
 
 def _rows(path: Path, delimiter: str) -> tuple[list[list[str]], list[int]]:

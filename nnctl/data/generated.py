@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import BuildError
+from ..memory import over_limit
 from .errors import DataError
 
 TWO_CLASS_SETS = ("moons", "circles", "xor", "flower")
 MANY_CLASS_SETS = ("spirals", "blobs")
+# x, its noise and their sum (float64 pairs), the parts concatenated, and the labels: bytes per sample, a floor.
+BYTES_PER_SAMPLE = 4 * 2 * 8 + 8
 DESCRIPTIONS = {
     "moons": "two interlocking half circles, 2 classes",
     "circles": "a ring around a smaller ring, 2 classes",
@@ -28,6 +32,8 @@ def make(name: str, samples: int, noise: float, classes: int, rng: np.random.Gen
         raise DataError(f"unknown generated set '{name}' (known: {', '.join(TWO_CLASS_SETS + MANY_CLASS_SETS)})")
     if name in TWO_CLASS_SETS and classes != 2:
         raise DataError(f"generated set '{name}' has 2 classes, not {classes}")
+    if why := over_limit(samples * BYTES_PER_SAMPLE, f"generating {samples:,} samples", "data.source.samples"):
+        raise BuildError("data.source.samples", why)
     if name == "xor":
         x = rng.uniform(-1.0, 1.0, (samples, 2))
         y = (x[:, 0] * x[:, 1] < 0).astype(np.int64)

@@ -14,6 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..literal import listing, quoted
 from ..spec.schema import CsvSource, Hdf5Source, NpzSource
 from . import generated, registry
 from .csv_table import CsvTable, read_table
@@ -265,6 +266,8 @@ def pair(where: Path, x: np.ndarray, y: np.ndarray) -> Dataset:
         y = y.astype(str)
     if len(y) != len(x):
         raise DataError(f"{where}: x has {len(x)} rows but y has {len(y)}")
+    if len(x) == 0:
+        raise DataError(f"{where}: no examples (x and y have 0 rows)")
     return Dataset(x, y)
 
 
@@ -298,5 +301,6 @@ def _hdf5_keys(path: Path) -> set[str]:
 
 def _npz_get(archive, key: str, path: Path) -> np.ndarray:
     if key not in archive.files:
-        raise DataError(f"{path}: no array '{key}' (has: {', '.join(archive.files)})")
+        held = f"has: {listing(archive.files)}" if archive.files else "the archive holds no arrays"
+        raise DataError(f"{path}: no array {quoted(key)} ({held})")
     return archive[key]

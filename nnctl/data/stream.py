@@ -2,11 +2,13 @@
 
 A split stays what it is in memory, a set of row numbers (``DiskRows``). To
 stream it, its rows are sorted by file position and cut into *blocks* (runs of
-rows within one ~1 MB stretch of the file, whole HDF5 chunks), so every read is
+rows within one ~1 MB stretch of the file, whole HDF5 chunks up to
+``MAX_BLOCK_BYTES``; a larger chunk is read in ~1 MB parts), so every read is
 one contiguous hyperslab. An epoch visits the blocks in a shuffled order and
-takes ``BUFFER_BLOCKS`` of them at a time into a buffer whose rows are shuffled
-again: rows from far-apart parts of the file share mini-batches while memory
-holds one buffer, not the data. Both shuffles draw from the generator the
+takes as many of them at a time as fill ``BUFFER_BYTES`` into a buffer whose
+rows are shuffled again: rows from far-apart parts of the file share
+mini-batches while memory holds one buffer of a fixed size in bytes, whatever
+the file's size and chunking. Both shuffles draw from the generator the
 trainer hands in (the run's shuffle stream, whose state at the epoch's start is
 in every checkpoint), so a resumed run replays the same order bit for bit.
 """
@@ -23,7 +25,8 @@ from .normalize import Normalizer
 from .rows import DiskRows, opened
 
 STREAM_BLOCK_BYTES = 1 << 20  # a shuffled unit: small for a good mix, large enough to read at disk speed
-BUFFER_BLOCKS = 64  # blocks shuffled together: 64 MB of float32 rows in memory at a time
+MAX_BLOCK_BYTES = 8 << 20  # whole chunks up to this size; beyond it, HDF5 re-reads a chunk for each ~1 MB part
+BUFFER_BYTES = 64 << 20  # rows shuffled together, in the training dtype: 64 MB in memory at a time
 UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
@@ -63,11 +66,15 @@ class StreamedRows:
         from ``blocks`` (one pass without a sort) and set as ``normalizer``."""
         self.disk = rows
         self.normalizer, self.dtype = normalizer, np.dtype(dtype)
+        row_values = max(rows.row_values, 1)
         if block_rows is None:
-            rows_per_mb = max(1, STREAM_BLOCK_BYTES // (rows.dtype.itemsize * max(rows.row_values, 1)))
+            rows_per_mb = max(1, STREAM_BLOCK_BYTES // (rows.dtype.itemsize * row_values))
             chunk = rows.chunk_rows or 1
-            block_rows = max(chunk, rows_per_mb - rows_per_mb % chunk)
-        self.block_rows, self.buffer_blocks = int(block_rows), int(buffer_blocks or BUFFER_BLOCKS)
+            whole_chunks = chunk * rows.dtype.itemsize * row_values <= MAX_BLOCK_BYTES
+            block_rows = max(chunk, rows_per_mb - rows_per_mb % chunk) if whole_chunks else rows_per_mb
+        if buffer_blocks is None:
+            buffer_blocks = max(1, BUFFER_BYTES // (int(block_rows) * self.dtype.itemsize * row_values))
+        self.block_rows, self.buffer_blocks = int(block_rows), int(buffer_blocks)
         file_rows = self.disk.selection
         edges = np.unique(np.searchsorted(file_rows, np.arange(0, self.disk.file_rows + self.block_rows, self.block_rows)))
         self.starts, self.ends = edges[:-1], edges[1:]  # sorted positions of each non-empty block

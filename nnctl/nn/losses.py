@@ -83,10 +83,16 @@ class SoftmaxCrossEntropy(Loss):
     requires = "softmax"
 
     def cost(self, z, y) -> float:
-        # L = logsumexp(z) - sum_j y_j z_j
+        # L = logsumexp(z) - sum_j y_j z_j, per example on the shifted logits s = z - max(z) (≤ 0) in float64:
+        # L = log sum_k exp(s_k) - sum_j y_j s_j + max(z)(1 - sum_j y_j). A confident model's L is ~1e-7, far
+        # below float32's rounding of logsumexp(z) itself, so the difference of whole-batch sums cancelled to
+        # noise (negative costs); term by term nothing large is subtracted. L ≥ 0 for any target distribution
+        # (Gibbs' inequality), so a last-bit negative is clipped.
         zmax = z.max(axis=1, keepdims=True)
-        lse = np.log(np.exp(z - zmax).sum(axis=1)) + zmax[:, 0]
-        return float((lse.sum(dtype=np.float64) - np.vdot(y, z)) / z.shape[0])
+        s = (z - zmax).astype(np.float64)
+        y = y.astype(np.float64, copy=False)
+        per_example = np.log(np.exp(s).sum(axis=1)) - np.einsum("ij,ij->i", y, s) + zmax[:, 0] * (1.0 - y.sum(axis=1))
+        return float(np.maximum(per_example, 0.0).sum() / z.shape[0])
 
 
 class SquaredError(Loss):

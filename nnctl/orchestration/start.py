@@ -7,6 +7,7 @@ without a run directory (for `spec show` and `gradcheck`).
 from __future__ import annotations
 
 import shutil
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ..nn.network import Network
 from ..runs import rundir
 from ..runs.atomic import atomic_write_text, remove_stale_temporaries
 from ..runs.checkpoint import check_group, load_checkpoint
+from ..runs.lock import FolderLock
 from ..runs.metrics_log import MetricLog
 from ..spec import Spec, parse_spec, spec_to_yaml
 from ..train.build import build_network
@@ -75,21 +77,27 @@ def _check_training_batches(spec: Spec, net: Network, m: int, input_shape: tuple
         raise BuildError("train.augment", f"flips and shifts need image inputs (H, W, C); the inputs have shape {input_shape}")
 
 
-def _metric_log(run_dir: Path, ckpt, repair: bool) -> MetricLog:
+def _metric_log(run_dir: Path, ckpt, run_id: str, repair: bool) -> MetricLog:
     """The run's metric log, at least as long as the checkpoint says it was, or a placeholder when asked to repair."""
     path = run_dir / rundir.METRICS
     steps, epochs = ckpt.progress["metric_steps"], ckpt.progress["metric_epochs"]
     try:
-        if not path.exists():
+        if not (path.exists() or path.is_symlink()):
+            if steps == epochs == 0:  # killed before anything was logged: no history to lose
+                return MetricLog(run_id)
             raise MetricLogError(f"{path}: missing")
         log = MetricLog.load(path)
+        if log.run_id not in (None, run_id):
+            raise MetricLogError(f"{path}: belongs to another run (run id {log.run_id}; this run's is {run_id})")
         if log.n_steps < steps or log.n_epochs < epochs:
             raise MetricLogError(f"{path}: holds {log.n_epochs} epochs, the checkpoint {epochs}")
+        log.run_id = run_id
         return log
     except MetricLogError as err:
-        if repair:
-            return MetricLog.placeholder(steps, epochs)
-        raise MetricLogError(f"{err}; `nnctl train --resume {run_dir} --repair-metrics` continues with "
+        if repair and not path.is_dir():
+            return MetricLog.placeholder(steps, epochs, run_id)
+        first = "move it out of the run folder, then " if path.is_dir() else ""
+        raise MetricLogError(f"{err}; {first}`nnctl train --resume {run_dir} --repair-metrics` continues with "
                              f"the metrics of the first {epochs} epochs lost") from None
 
 
@@ -120,51 +128,61 @@ def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normal
         normalizer = source_normalizer(source, input_shape)
     data, normalizer = prepare_all(spec, splits, normalizer, stream)
     _check_monitors(spec, metric_names(splits.task, data, splits.class_names, spec.train.train_metrics))
-    net, streams = fresh_network(spec, input_shape)
+    net, streams = fresh_network(spec, input_shape, len(splits.train))
     fates = copy_layers(spec.model.init_from, source, net) if source is not None else {}
     _check_training_batches(spec, net, len(splits.train), input_shape)
     return RunParts(spec, splits, normalizer, data, net, streams, fates)
 
 
-def fresh_network(spec: Spec, input_shape: tuple[int, ...]) -> tuple[Network, dict]:
-    """The spec's network initialized from its seed, and the run's random streams (same seed, same θ)."""
+def fresh_network(spec: Spec, input_shape: tuple[int, ...], examples: int | None = None) -> tuple[Network, dict]:
+    """The spec's network initialized from its seed, and the run's random streams (same seed, same θ);
+    ``examples`` (the training set's size) sizes a full batch in the memory estimate."""
     streams = make_streams(spec.seed)
-    net = build_network(spec, input_shape, streams["dropout"])
+    net = build_network(spec, input_shape, streams["dropout"], examples=examples)
     net.initialize(streams["init"])
     return net, streams
 
 
-def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Trainer) -> Trainer:
-    """A trainer for ``run`` writing into ``run_dir``, with what its checkpoints must carry."""
+def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Trainer, run_id: str | None = None) -> Trainer:
+    """A trainer for ``run`` writing into ``run_dir``, with what its checkpoints must carry (a new run
+    gets a new id)."""
     facts = RunFacts(
         normalizer=run.normalizer.state(),
         spec_yaml=spec_to_yaml(run.spec),
         task=run.splits.task,
         class_names=list(run.splits.class_names),
         input_shape=list(run.net.input_shape),
+        run_id=run_id or uuid.uuid4().hex,
     )
     return trainer_class(run.spec, run.net, run.data, run_dir, run.streams, facts, len(run.splits.class_names))
 
 
-def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = None, run_dir: Path | None = None) -> Trainer:
-    """A new run under ``runs_dir``, or in ``run_dir``: an existing, never-checkpointed directory (a search trial's)."""
+def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = None, run_dir: Path | None = None,
+              lock: FolderLock | None = None) -> Trainer:
+    """A new run under ``runs_dir``, or in ``run_dir``: an existing, never-checkpointed directory (a search
+    trial's), which ``lock`` may hold already. The trainer holds the run's lock until it has run."""
     check_mirrors(spec)
     loaded = load_run_data(spec, datasets_dir or default_datasets_dir())
     run = prepare_run(spec, datasets_dir, splits=loaded.splits)
     own_dir = run_dir is None  # a search trial's directory lives in its tune directory: no runs/latest there
-    run_dir = rundir.create_run_dir(runs_dir, spec.name) if own_dir else Path(run_dir)
+    spec_text = spec_to_yaml(spec)
+    run_dir = rundir.create_run_dir(runs_dir, spec.name, spec_text) if own_dir else Path(run_dir)
     try:
-        atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
+        lock = lock or FolderLock.acquire(run_dir)
+        if not own_dir:
+            atomic_write_text(run_dir / rundir.SPEC_FILE, spec_text)
         write_record(run_dir, loaded, spec)
         trainer = new_trainer(run, run_dir)
+        trainer.lock = lock
         trainer.save(rundir.INITIAL)
-        # Epoch 0 is a valid checkpoint too: a run that diverges or is killed in its
-        # first epoch still has a last good checkpoint.h5 to evaluate or resume.
-        trainer.save(rundir.LATEST)
+        # Epoch 0 is a valid checkpoint too, with its (empty) metric log: a run that diverges or is
+        # killed in its first epoch still has a last good checkpoint.h5 to evaluate or resume.
+        trainer.persist()
         if own_dir:
             rundir.point_latest(run_dir)  # only now: a run that could not start is removed, never pointed at
     except RunError:  # a full disk or a read-only folder: leave no half-made run behind
-        shutil.rmtree(run_dir, ignore_errors=True)
+        if own_dir:
+            shutil.rmtree(run_dir, ignore_errors=True)
         raise
     attach_mirrors(trainer, resumed=False)
     return trainer
@@ -182,9 +200,33 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
         key = item.split("=", 1)[0].strip()
         if key not in RESUMABLE_CHANGES and not key.startswith(RESUMABLE_SECTIONS):
             raise BuildError(f"--set {item}", f"a resumed run can only change {', '.join(RESUMABLE_CHANGES)} and logging.*")
-    run_dir = rundir.resolve_run(run_dir)
-    path = rundir.checkpoint_path(run_dir, "latest")
-    remove_stale_temporaries(Path(run_dir))
+    run_dir = Path(rundir.resolve_run(run_dir))
+    if not run_dir.is_dir():
+        raise RunError(rundir.not_a_directory(run_dir))
+    lock = FolderLock.acquire(run_dir)
+    try:
+        trainer = _resume_locked(run_dir, overrides, datasets_dir, repair_metrics, lock)
+    except BaseException:
+        lock.release()
+        raise
+    trainer.lock = lock
+    return trainer
+
+
+def _resume_locked(run_dir: Path, overrides: list[str], datasets_dir: Path | None, repair_metrics: bool,
+                   lock: FolderLock) -> Trainer:
+    remove_stale_temporaries(run_dir)
+    if not any((run_dir / name).exists() for name in (rundir.LATEST, rundir.INITIAL)):
+        # Stopped before its first checkpoint: nothing was trained, so the run starts again where it is.
+        spec_file = run_dir / rundir.SPEC_FILE
+        if not spec_file.is_file():
+            raise RunError(f"{run_dir}: nothing to resume: stopped before its spec.yaml was written (no checkpoint, "
+                           "no spec); start the run again from its spec")
+        spec = parse_spec(spec_file.read_text(encoding="utf-8"), str(spec_file), overrides)
+        return start_run(spec, None, datasets_dir, run_dir=run_dir, lock=lock)
+    path = run_dir / rundir.LATEST
+    if not path.exists():  # killed between writing initial.h5 and checkpoint.h5: the same state
+        path = rundir.checkpoint_path(run_dir, "initial")
     ckpt = load_checkpoint(path)
     check_resumable(ckpt, path)
     spec = parse_spec(ckpt.spec_yaml, str(Path(run_dir) / rundir.SPEC_FILE), overrides)
@@ -198,12 +240,13 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
     recorded = ckpt.progress.get("stream")  # read the file as the run did: streamed with these settings, or in memory
     run = prepare_run(spec, datasets_dir, stored_normalizer(ckpt, path), splits, transfer=False,
                       stream=False if recorded is None else recorded)
-    trainer = new_trainer(run, Path(run_dir))
+    run_id = ckpt.progress.get("run_id")
+    trainer = new_trainer(run, run_dir, run_id=run_id if isinstance(run_id, str) and run_id else None)
     check_network(ckpt, path, run.net)
     trainer.enter_stages_of(ckpt)  # the optimizer then covers the tensors trained at that point
     check_group(path, "optimizer", ckpt.optimizer,
                 {key: np.shape(value) for key, value in trainer.optimizer.state_dict().items() if key != "t"})
-    trainer.restore(ckpt, _metric_log(Path(run_dir), ckpt, repair_metrics))
-    atomic_write_text(Path(run_dir) / rundir.SPEC_FILE, spec_to_yaml(spec))
+    trainer.restore(ckpt, _metric_log(run_dir, ckpt, trainer.facts.run_id, repair_metrics))
+    atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
     attach_mirrors(trainer, resumed=True)
     return trainer

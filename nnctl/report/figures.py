@@ -82,8 +82,19 @@ def _render(fig, stream, fmt: str, salt: str) -> None:
     import matplotlib
 
     # Text as paths (no fonts needed to view it), embedded images, no date: the same run gives the same file.
-    rc = {"svg.fonttype": "path", "svg.image_inline": True, "svg.hashsalt": salt}
+    # No mathtext: figure text carries data (labels, choice values), and "$\\x$" must show as typed, not crash.
+    rc = {"svg.fonttype": "path", "svg.image_inline": True, "svg.hashsalt": salt, "text.parse_math": False}
     # SVG: no <metadata> block at all (its RDF carries a date and links to matplotlib.org).
     metadata = dict.fromkeys(("Creator", "Date", "Format", "Type")) if fmt == "svg" else {"Software": "nnctl"}
     with matplotlib.rc_context(rc):
+        literal_text(fig)
         fig.savefig(stream, format=fmt, metadata=metadata)
+
+
+def literal_text(fig) -> None:
+    """Every text of ``fig`` drawn as typed: ``$`` is a dollar sign, never the start of mathtext.  Texts made
+    while drawing (tick labels) read the ``text.parse_math`` setting ``_render`` turns off."""
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)

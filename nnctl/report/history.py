@@ -64,8 +64,8 @@ def load_history(run: Path) -> RunHistory:
     run = rundir.resolve_run(Path(run))
     ckpt = load_checkpoint(rundir.checkpoint_path(run, "latest"))
     path = run / rundir.METRICS
-    if not path.is_file():
-        raise RunError(f"{run}: no metrics yet (metrics.h5 is written after the first epoch)")
+    if not (path.exists() or path.is_symlink()):
+        raise RunError(f"{run}: no metrics yet (no metrics.h5)")
     log = MetricLog.load(path)
     progress = ckpt.progress
     # metrics.h5 may run ahead of the checkpoint only by steps the checkpoint has not seen; cut to what it has.

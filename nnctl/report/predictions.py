@@ -38,8 +38,11 @@ class SplitPredictions:
 
 
 def require_classifier(model: LoadedModel, what: str) -> None:
-    if model.checkpoint.task != "classification":
-        raise PlotError(f"{model.path.parent}: {what} needs a classifier; this run is a regression")
+    task = model.checkpoint.task
+    if task != "classification":
+        kind = ("multi-label: independent binary tasks (`nnctl eval` scores each)" if task == "multilabel"
+                else "a regression")
+        raise PlotError(f"{model.path.parent}: {what} needs a single-label classifier; this run is {kind}")
 
 
 def model_outputs(model: LoadedModel, x_raw: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 SPEC_FILE = "spec.yaml"
 INITIAL, LATEST, BEST, METRICS = "initial.h5", "checkpoint.h5", "best.h5", "metrics.h5"
+METRICS_JOURNAL = "metrics.journal"  # rows appended since metrics.h5 was last rewritten (runs/metrics_log.py)
 
 
 class CheckpointName(StrEnum):

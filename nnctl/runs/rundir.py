@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import time
 from pathlib import Path
 
 from ..errors import RunError
-from .atomic import describe
+from .atomic import atomic_write_text, describe
 from .names import BEST, CHECKPOINT_FILES, INITIAL, LATEST, METRICS, SPEC_FILE, CheckpointName
 
 # The names live in names.py (no h5py) and are re-exported: callers keep writing rundir.LATEST.
@@ -19,23 +21,54 @@ __all__ = ["BEST", "CHECKPOINT_FILES", "INITIAL", "LATEST", "LATEST_LINK", "METR
 LATEST_LINK = "latest"
 
 
-def create_run_dir(runs_dir: Path, name: str) -> Path:
+def create_run_dir(runs_dir: Path, name: str, spec_text: str | None = None) -> Path:
+    """A new directory ``runs_dir/name-timestamp[-N]``, never an existing one.
+
+    With ``spec_text`` it appears with its spec.yaml already in it: the folder is made under a
+    hidden temporary name and renamed into place, so a kill at any moment leaves either no run
+    or one that ``--resume`` can start.
+    """
     runs_dir = Path(runs_dir)
     stem = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     try:
         if runs_dir.exists() and not runs_dir.is_dir():
             raise RunError(f"{runs_dir}: exists and is not a directory (--runs-dir names where runs are created)")
         runs_dir.mkdir(parents=True, exist_ok=True)
-        for attempt in range(1000):
-            path = runs_dir / (stem if attempt == 0 else f"{stem}-{attempt}")
-            try:
-                path.mkdir()  # atomic: fails if another run took the name
-                return path
-            except FileExistsError:
-                continue
+        staging = None
+        if spec_text is not None:
+            staging = runs_dir / f".{stem}.tmp-{os.getpid()}"
+            staging.mkdir()
+        try:
+            if staging:
+                atomic_write_text(staging / SPEC_FILE, spec_text)
+            for attempt in range(1000):
+                path = runs_dir / (stem if attempt == 0 else f"{stem}-{attempt}")
+                if _claim(path, staging):
+                    return path
+        finally:
+            if staging and staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
     except OSError as err:
         raise RunError(f"{err.filename or runs_dir}: cannot create the run directory ({describe(err)})") from None
     raise RunError(f"{runs_dir}: could not find a free run directory name for '{stem}'")
+
+
+def _claim(path: Path, staging: Path | None) -> bool:
+    """Make ``path`` (from ``staging``, by rename) unless another run has it; atomic either way."""
+    try:
+        if staging is None:
+            path.mkdir()
+        elif path.exists():  # rename would replace an empty directory: never take one that exists
+            return False
+        else:
+            os.rename(staging, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as err:
+        if err.errno == errno.ENOTEMPTY:  # another run renamed its folder to this name first
+            return False
+        raise
 
 
 def not_a_directory(run: Path) -> str:

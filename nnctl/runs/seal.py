@@ -43,12 +43,36 @@ def reseal(path: Path) -> None:
 
 def open_sealed(path: Path, error: type[RunError]) -> h5py.File:
     """Open ``path`` for reading from memory once its seal (if any) matches; ``error`` names what is wrong."""
-    data = Path(path).read_bytes()
-    if data.startswith(MAGIC):
-        stored = data[len(MAGIC):len(MAGIC) + 64]
-        if hashlib.sha256(data[USER_BLOCK:]).hexdigest().encode() != stored:
-            raise error(f"{path}: damaged: its contents do not match their SHA-256 (truncated or altered)")
+    return read_sealed(path, error)[0]
+
+
+def read_sealed(path: Path, error: type[RunError]) -> tuple[h5py.File, str | None]:
+    """``open_sealed``, and the digest the file was sealed with (None for an unsealed file): what a
+    journal continuing the file names, read from the very bytes that were opened."""
+    path = Path(path)
     try:
-        return h5py.File(io.BytesIO(data), "r")
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, not a file") from None
+    except OSError as err:
+        raise error(f"{path}: cannot be read ({err.strerror or err})") from None
+    digest = stored_digest(data)
+    if digest is not None and hashlib.sha256(memoryview(data)[USER_BLOCK:]).hexdigest() != digest:
+        raise error(f"{path}: damaged: its contents do not match their SHA-256 (truncated or altered)")
+    try:
+        return h5py.File(io.BytesIO(data), "r"), digest
     except OSError as err:
         raise error(f"{path}: not a readable HDF5 file ({(str(err).splitlines() or ['unreadable'])[0]})") from None
+
+
+def stored_digest(head: bytes) -> str | None:
+    """The SHA-256 (hex) a sealed file's first bytes record, or None when they hold no seal."""
+    if not head.startswith(MAGIC):
+        return None
+    return head[len(MAGIC):len(MAGIC) + 64].decode("ascii", "replace")
+
+
+def sealed_digest(path: Path) -> str | None:
+    """The digest in ``path``'s user block (only its first bytes are read)."""
+    with open(path, "rb") as fh:
+        return stored_digest(fh.read(len(MAGIC) + 64))

@@ -6,16 +6,20 @@ the tune directory must be on a filesystem every worker sees at the same path
 starts.  When a worker dies, Dask hands its trial to another worker, which
 continues it from its last checkpoint (or starts it, if it had none).
 Dask's nanny starts workers with one BLAS thread each (OPENBLAS_NUM_THREADS=1).
+A trial task imports nnctl's code only after taking the Dask worker's working
+folder off its import path (``isolation``).
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import ClusterError, require_extra
-from .trial import TrialTask, run_trial
+from .isolation import run_isolated_trial
+from .trial import TrialTask
 
 INSTALL_HINT = "--scheduler needs Dask; install it with: pip install 'nnctl[cluster]'"
 
@@ -62,7 +66,7 @@ class DaskExecutor:
 
     def submit(self, task: TrialTask) -> None:
         key = f"nnctl-trial-{os.path.basename(task.tune_dir)}-{task.index}-{uuid.uuid4().hex[:8]}"
-        self.running[self.client.submit(run_trial, task, key=key, pure=False)] = task.index
+        self.running[self.client.submit(run_isolated_trial, asdict(task), key=key, pure=False)] = task.index
 
     def next_result(self) -> dict:
         done = self.wait(list(self.running), return_when="FIRST_COMPLETED").done

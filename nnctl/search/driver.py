@@ -20,7 +20,17 @@ from ..orchestration.start import metric_names, prepare_run
 from ..spec import spec_to_yaml
 from ..train.loop import stop_on_signals
 from .plan import TIME_METRICS, Plan
-from .record import STOP_FILE, TRIALS_FILE, SearchRecord, TrialRecord, append_event, apply_event, trial_dir_name
+from .record import (
+    STOP_FILE,
+    TRIALS_FILE,
+    SearchRecord,
+    TrialRecord,
+    append_event,
+    apply_event,
+    load_search,
+    search_lock,
+    trial_dir_name,
+)
 from .trial import TrialTask
 
 
@@ -97,12 +107,15 @@ class Search:
         )
 
     def run(self, progress: Progress) -> bool:
-        """Run every trial not finished yet; True when the search completed, False when it was stopped."""
-        (self.tune_dir / STOP_FILE).unlink(missing_ok=True)
-        finished = {t.index for t in self.record.trials if t.status not in ("running", "interrupted")}
-        todo = [i for i in range(self.record.trials_planned) if i not in finished]
-        in_flight: set[int] = set()
-        with stop_on_signals(self):  # Ctrl-C / SIGTERM: stop cleanly; a second Ctrl-C aborts at once
+        """Run every trial not finished yet; True when the search completed, False when it was stopped.
+
+        Raises TuneDirError when another search process holds the directory."""
+        with search_lock(self.tune_dir), stop_on_signals(self):  # Ctrl-C / SIGTERM: stop cleanly; a second Ctrl-C aborts at once
+            self.record = load_search(self.tune_dir)  # read again under the lock: what a process before us finished counts
+            (self.tune_dir / STOP_FILE).unlink(missing_ok=True)
+            finished = {t.index for t in self.record.trials if t.status not in ("running", "interrupted")}
+            todo = [i for i in range(self.record.trials_planned) if i not in finished]
+            in_flight: set[int] = set()
             while (todo and not self.stopping) or in_flight:
                 while todo and not self.stopping and len(in_flight) < self.executor.slots:
                     index = todo.pop(0)
@@ -113,6 +126,6 @@ class Search:
                 self._record(event)
                 trial = next(t for t in self.record.trials if t.index == event["trial"])
                 progress.on_trial_end(trial, self.record)
-        (self.tune_dir / STOP_FILE).unlink(missing_ok=True)
+            (self.tune_dir / STOP_FILE).unlink(missing_ok=True)
         return not self.stopping
 

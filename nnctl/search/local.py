@@ -4,7 +4,8 @@ BLAS threads are divided among the workers (cores // workers each, at least
 one, and never more than an OPENBLAS_NUM_THREADS already set) so N workers
 never oversubscribe the cores.  A worker that dies (killed,
 out of memory) is replaced and its trial handed out once more; the trial then
-continues from its last checkpoint.
+continues from its last checkpoint.  Workers start isolated from the working
+folder (``isolation``): they import nnctl's code only.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import json
 import os
 import selectors
 import subprocess
-import sys
 from dataclasses import asdict
 
+from .isolation import SAFE_PATH, worker_command
 from .trial import TrialTask
 
 BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -30,9 +31,9 @@ def blas_threads(workers: int, cores: int | None = None) -> int:
 
 class _Worker:
     def __init__(self, threads: int, environment: dict[str, str]):
-        env = {**os.environ, **environment, **{name: str(threads) for name in BLAS_VARIABLES}}
+        env = {**os.environ, **environment, **{name: str(threads) for name in BLAS_VARIABLES}, **SAFE_PATH}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "nnctl.search.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+            worker_command("nnctl.search.worker"), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
         )
         self.task: TrialTask | None = None
         self.retried = False

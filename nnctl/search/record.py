@@ -8,18 +8,24 @@
         trial-0000/    an ordinary run directory per trial (eval, gradcheck work on it)
 
 Only appends ever touch trials.jsonl, so a kill at any instant loses at most a
-torn last line (ignored on reading); anything else that does not parse, or a
-spec.yaml that no longer matches its checksum, is a directory edited by hand
-and is refused rather than guessed at.
+torn last line: ignored on reading, and cut off before the next append so the
+new event starts a line of its own.  Every event and tune.json are checked field
+by field (types, ranges, a trial ending twice with different results); anything
+that does not hold, or a spec.yaml that no longer matches its checksum, is a
+directory edited by hand and is refused rather than guessed at.  One search
+process at a time runs a tune directory (``search_lock``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,12 +65,48 @@ def create_tune_dir(runs_dir: Path, name: str, spec_yaml: str, parent: Path | No
 
 
 def append_event(tune_dir: Path, event: dict) -> None:
-    """Append one event line and fsync it: a crash after this returns cannot lose the event."""
+    """Append one event line and fsync it: a crash after this returns cannot lose the event.  A torn last
+    line (a kill mid-append) is cut off first, so the event starts a line of its own; the file's lock keeps
+    another writer (a refine recording a child) out meanwhile."""
     line = json.dumps({**event, "time": round(time.time(), 3)}, allow_nan=False) + "\n"
-    fd = os.open(Path(tune_dir) / TRIALS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(Path(tune_dir) / TRIALS_FILE, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _cut_torn_tail(fd)
         os.write(fd, line.encode("utf-8"))
         os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _cut_torn_tail(fd: int, step: int = 4096) -> None:
+    """Truncate the file after its last newline (nothing when it ends with one, or is empty)."""
+    end = size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return
+    while end > 0:
+        start = max(0, end - step)
+        newline = os.pread(fd, end - start, start).rfind(b"\n")
+        if newline >= 0:
+            os.ftruncate(fd, start + newline + 1)
+            return
+        end = start
+    os.ftruncate(fd, 0)
+
+
+@contextmanager
+def search_lock(tune_dir: Path) -> Iterator[None]:
+    """Hold the tune directory (a lock on the folder itself, no file added) for one search process: a second
+    `nnctl tune --resume` of it while the first runs would hand the same trials out twice.  The lock goes
+    with the process: a kill releases it."""
+    fd = os.open(tune_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TuneDirError(f"{tune_dir}: another nnctl tune is running this search; wait for it to end "
+                               "or stop it, then resume") from None
+        yield
     finally:
         os.close(fd)
 
@@ -137,9 +179,10 @@ def read_manifest(tune_dir: Path) -> tuple[dict, str]:
         spec_yaml = (tune_dir / SPEC_FILE).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise TuneDirError(f"{tune_dir}: unreadable tune directory ({err})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict) or _kind(manifest.get("format")) != "integer" or manifest["format"] != FORMAT:
         raise TuneDirError(f"{manifest_path}: tune directory format {manifest.get('format') if isinstance(manifest, dict) else '?'} "
                            f"is not supported (expected {FORMAT})")
+    _check_fields(manifest, MANIFEST_FIELDS, str(manifest_path))
     if manifest.get("nnctl_version") != __version__:
         raise TuneDirError(f"{manifest_path}: made by nnctl {manifest.get('nnctl_version')}, this is nnctl {__version__}; "
                            "continue it with the version that made it, or start a new search")
@@ -168,6 +211,50 @@ def read_events(tune_dir: Path) -> list[tuple[int, dict]]:
             raise TuneDirError(f"{path}:{number}: unknown event (edited by hand?)")
         events.append((number, event))
     return events
+
+
+# What each field may hold ("integer" excludes booleans, "number" is a finite int or float); others are not read.
+MANIFEST_FIELDS = {"nnctl_version": ("string",), "created": ("string",), "spec_sha256": ("string",),
+                   "parent": ("string", "null")}
+EVENT_FIELDS = {
+    "start": {"trial": ("integer",), "params": ("object",), "run": ("string",), "time": ("number",)},
+    "end": {"trial": ("integer",), "status": ("string",), "value": ("number", "null"), "best_epoch": ("integer", "null"),
+            "epochs": ("integer",), "curve": ("array",), "satisfy": ("object",), "feasible": ("boolean",),
+            "message": ("string", "null"), "seconds": ("number", "null"), "time": ("number",)},
+    "child": {"tune": ("string",), "time": ("number",)},
+}
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number" if math.isfinite(value) else "non-finite number"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def _check_fields(record: dict, fields: dict[str, tuple[str, ...]], where: str) -> None:
+    """Each known field holds what it may: anything else was not written by nnctl."""
+    for name, kinds in fields.items():
+        if name not in record:
+            continue
+        kind = _kind(record[name])
+        if kind not in kinds and not (kind == "integer" and "number" in kinds):
+            raise TuneDirError(f"{where}: {name} is a {kind}, expected {' or '.join(kinds)} (edited by hand?)")
+
+
+def _check_end(event: dict, where: str) -> None:
+    """An end event's numbers in range: epochs ≥ 0, the best epoch among them, a curve of numbers."""
+    epochs = event.get("epochs", 0)
+    if epochs < 0 or (event.get("best_epoch") is not None and not 1 <= event["best_epoch"] <= max(epochs, 1)):
+        raise TuneDirError(f"{where}: best_epoch {event.get('best_epoch')} is not one of the trial's {epochs} epochs (edited by hand?)")
+    bad = [v for v in [*event.get("curve", []), *event.get("satisfy", {}).values()] if _kind(v) not in ("number", "integer", "null")]
+    if bad:
+        raise TuneDirError(f"{where}: curve and satisfy hold numbers or null, not {bad[0]!r} (edited by hand?)")
 
 
 def _require(event: dict, keys: tuple[str, ...], where: str) -> None:
@@ -202,6 +289,7 @@ def load_search(tune_dir: str | Path) -> SearchRecord:
 
 def apply_event(record: SearchRecord, space: Space, event: dict, where: str) -> None:
     """Fold one event into ``record`` (reading a log back, or live as the search writes it)."""
+    _check_fields(event, EVENT_FIELDS[event["event"]], where)
     if event["event"] == "child":
         _require(event, ("tune",), where)
         record.children.append((record.tune_dir / event["tune"]).resolve())
@@ -222,7 +310,18 @@ def apply_event(record: SearchRecord, space: Space, event: dict, where: str) -> 
     if index not in known:
         raise TuneDirError(f"{where}: trial {index} ends before it starts (edited by hand?)")
     _require(event, ("status",), where)
-    _apply_end(known[index], event, where)
+    _check_end(event, where)
+    trial = known[index]
+    if trial.status in FINISHED:
+        if _outcome(event) != (trial.status, trial.value, trial.best_epoch, trial.epochs):
+            raise TuneDirError(f"{where}: trial {index} ends a second time with another result "
+                               f"({event['status']} {event.get('value')}, was {trial.status} {trial.value}) (edited by hand?)")
+        return  # the same end recorded twice
+    _apply_end(trial, event, where)
+
+
+def _outcome(event: dict) -> tuple:
+    return event["status"], event.get("value"), event.get("best_epoch"), event.get("epochs", 0)
 
 
 def _check_params(space: Space, method: str, index: int, params: Any, where: str) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NnctlError
+from ..memory import out_of_memory
 from ..orchestration.start import resume_run, start_run
 from ..runs import rundir
 from ..runs.checkpoint import load_checkpoint
@@ -85,9 +86,7 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
         if finished:
             return summarise(task, MetricLog.load(run_dir / rundir.METRICS), finished, time.perf_counter() - started)
         if epoch is not None:
-            # Killed before its first epoch ended, a trial has no metrics.h5 yet, and no history to lose.
-            fresh = epoch == 0 and not (run_dir / rundir.METRICS).exists()
-            trainer = resume_run(run_dir, datasets_dir=datasets_dir, repair_metrics=fresh)
+            trainer = resume_run(run_dir, datasets_dir=datasets_dir)
         else:
             run_dir.mkdir(exist_ok=True)
             spec = parse_spec(task.spec_yaml, str(run_dir / rundir.SPEC_FILE))
@@ -96,8 +95,9 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
         on_main_thread = threading.current_thread() is threading.main_thread()
         with stop_on_signals(trainer) if on_main_thread else nullcontext():
             result = trainer.run(TrialReporter(trainer, task))
-    except NnctlError as err:
-        return {"event": "end", "trial": task.index, "status": "failed", "message": str(err).splitlines()[0],
+    except (NnctlError, MemoryError) as err:
+        message = out_of_memory(err)[1] if isinstance(err, MemoryError) else str(err).splitlines()[0]
+        return {"event": "end", "trial": task.index, "status": "failed", "message": message,
                 "seconds": round(time.perf_counter() - started, 3)}
     return summarise(task, trainer.log, result.stop_reason, time.perf_counter() - started)
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from nnctl.literal import clipped
 from nnctl.spec.errors import KeyPath, Problem, SpecError, explain_all, format_path
-from nnctl.spec.overrides import apply_overrides, parse_override
+from nnctl.spec.overrides import SHOWN_CHARACTERS, apply_overrides, parse_override, shown
 from nnctl.spec.schema import Spec
 from nnctl.spec.yaml_reader import read_yaml
 
@@ -50,7 +51,7 @@ def _blame(path: KeyPath, message: str, filename: str, lines: dict[KeyPath, int]
     for override, target in reversed(overrides):
         shared = min(len(path), len(target))
         if path[:shared] == target[:shared]:
-            return Problem(f"--set {override}", None, format_path(path), message)
+            return Problem(shown(override), None, clipped(format_path(path), SHOWN_CHARACTERS), message)
     return Problem(filename, _line_for(path, lines), format_path(path), message)
 
 

@@ -717,10 +717,10 @@ class RegularizationSpec(Strict):
 
 class CheckpointSpec(Strict):
     every_epochs: Annotated[int, Field(ge=1)] | None = None
-    """also rewrite checkpoint.h5 every N epochs (null: by the clock only)"""
+    """also write checkpoint.h5, best.h5 and the metrics every N epochs (null: by the clock only)"""
     every_seconds: NonNegativeFloat = 30.0
-    """rewrite checkpoint.h5 when this many seconds have passed, checked after every step (0: off); it is
-    always rewritten when best.h5 changes, at the end and on Ctrl-C/SIGTERM"""
+    """write checkpoint.h5, best.h5 and the metrics when this many seconds have passed, checked after every
+    step (0: off); always at the end, on Ctrl-C/SIGTERM and on divergence (the last good epoch)"""
     monitor: str = "dev_cost"
     """the metric that picks best.h5: any recorded train_*/dev_* metric"""
 

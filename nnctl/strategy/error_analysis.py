@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import StrategyError
+from ..literal import from_spreadsheet_cell, spreadsheet_cell
 from ..orchestration.model import load_model, split_data
 from ..runs.atomic import atomic_write_bytes, atomic_write_text
 from ..runs.png import png_bytes, to_pixels
@@ -118,7 +119,7 @@ def write_sheet(path: Path, errors: ErrorSet, rows: list[dict]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns + ["tags", "comment"], lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({column: spreadsheet_cell(value) for column, value in row.items()} for row in rows)
     atomic_write_text(Path(path), buffer.getvalue())
 
 
@@ -214,7 +215,8 @@ def _read_sheet(path: Path) -> list[tuple[int, dict]]:
                 raise StrategyError(f"{path}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
                                     f"(nnctl errors writes {', '.join(REQUIRED_COLUMNS)})")
             reader.fieldnames = columns
-            records = [(reader.line_num, {k: (v or "").strip() for k, v in record.items() if k is not None}) for record in reader]
+            records = [(reader.line_num, {k: from_spreadsheet_cell((v or "").strip()) for k, v in record.items() if k is not None})
+                       for record in reader]
     except (UnicodeDecodeError, csv.Error) as err:
         raise StrategyError(f"{path}: not a readable CSV file ({err})") from None
     if not records:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..data import Dataset
 from ..data.load import unseen_classes
-from ..errors import MissingSplitError, StrategyError
+from ..errors import MissingSplitError, RunError, StrategyError
 from ..nn.metrics import confusion_matrix
 from ..orchestration.model import LoadedModel, all_splits, split_data
 from ..train.evaluate import evaluate_outputs
@@ -58,6 +58,7 @@ class Evaluation:
     predict_ms: float | None = None
     labels: np.ndarray | None = None  # multi-label runs: the (m, k) labels, for a per-task table
     unseen_classes: dict[str, int] | None = None  # {class: rows} the training split never had; None: not checked (a file)
+    unrecorded: str | None = None  # why eval.json could not be written (a read-only run), when it could not
 
 
 def prepared_for(model: LoadedModel, data: Dataset):
@@ -114,5 +115,8 @@ def evaluate_split(run_dir: Path, model: LoadedModel, split: str, options: Optio
         latency = {"predict_ms": result.predict_ms, "split": "dev", "examples": min(len(x), LATENCY_EXAMPLES), "passes": LATENCY_PASSES}
     entry = {"examples": result.examples, "metrics": result.metrics, **options.to_dict(), "groups": result.groups,
              "unseen_classes": result.unseen_classes}
-    records.record(run_dir, model.path, split, entry, latency)
+    try:
+        records.record(run_dir, model.path, split, entry, latency)
+    except RunError as err:  # a read-only run (an archive, a shared folder): the metrics stand without their record
+        result.unrecorded = str(err)
     return result

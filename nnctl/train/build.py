@@ -25,7 +25,7 @@ from ..spec.schema import (
     Spec,
 )
 from .freezing import apply_layer_settings, assign_stages
-from .memory import Footprint, check_fits
+from .memory import Footprint, check_fits, declared_parameters
 
 
 class LayerNames:
@@ -65,7 +65,7 @@ def _weighted_block(names: LayerNames, layer, is_output: bool, dropout_rng) -> l
     return block
 
 
-def _residual(name: str, key: str, spec: ResidualLayerSpec, input_shape: tuple[int, ...], dropout_rng) -> Residual:
+def _residual(name: str, key: str, spec: ResidualLayerSpec, input_shape: tuple[int, ...], dropout_rng, guard) -> Residual:
     """A residual block: convolutions on images, dense layers on flat inputs. When the body changes
     the shape, a learned projection carries the shortcut: a 1×1 convolution with the body's stride
     on images, a dense layer on flat inputs."""
@@ -81,6 +81,7 @@ def _residual(name: str, key: str, spec: ResidualLayerSpec, input_shape: tuple[i
         body += _weighted_block(inner_names, inner, False, dropout_rng)
     shape = input_shape
     for layer in body:
+        guard(layer, shape)
         shape = tuple(layer.build(shape))
     projection: Layer | None = None
     if shape != input_shape and not images:
@@ -94,7 +95,7 @@ def _residual(name: str, key: str, spec: ResidualLayerSpec, input_shape: tuple[i
     return block
 
 
-def _layer(index: int, spec, shape: tuple[int, ...], is_output: bool, names: LayerNames, dropout_rng) -> list[Layer]:
+def _layer(index: int, spec, shape: tuple[int, ...], is_output: bool, names: LayerNames, dropout_rng, guard) -> list[Layer]:
     key = f"model.layers[{index - 1}]"
     if is_output and not isinstance(spec, DenseLayerSpec):
         raise BuildError(f"{key}.type", "the output layer must be a dense layer")
@@ -112,7 +113,7 @@ def _layer(index: int, spec, shape: tuple[int, ...], is_output: bool, names: Lay
     if isinstance(spec, FlattenLayerSpec):
         return [Flatten(names.next("flatten"))]
     if isinstance(spec, ResidualLayerSpec):
-        return [_residual(names.next("res"), key, spec, shape, dropout_rng)]
+        return [_residual(names.next("res"), key, spec, shape, dropout_rng, guard)]
     if len(shape) != 3:
         raise BuildError(f"{key}.type", f"'{spec.type}' needs image inputs (H, W, C), not shape {shape}")
     if isinstance(spec, PoolLayerSpec):
@@ -121,21 +122,40 @@ def _layer(index: int, spec, shape: tuple[int, ...], is_output: bool, names: Lay
     return [GlobalAvgPool(names.next("gap"))]
 
 
-def build_layers(spec: Spec, input_shape: tuple[int, ...], dropout_rng: np.random.Generator) -> list[Layer]:
-    """The layers in order, building each as it comes so that shape errors name their spec key."""
+def training_batch(spec: Spec, examples: int | None) -> int:
+    """The mini-batch training will use: the whole training set for ``full``, never more than it has
+    (1 when the set's size is not known: a model loaded for inference)."""
+    size = spec.train.batch_size
+    if examples is None:
+        return 1 if size == "full" else size
+    return examples if size == "full" else min(size, examples)
+
+
+def build_layers(spec: Spec, input_shape: tuple[int, ...], dropout_rng: np.random.Generator,
+                 examples: int | None = None) -> list[Layer]:
+    """The layers in order, building each as it comes so that shape errors name their spec key, each checked
+    against the memory guard before its build allocates (``examples``: the training set's size)."""
     layers: list[Layer] = []
     if spec.model.input_keep_prob < 1:
         layers.append(Dropout("input.drop", spec.model.input_keep_prob, dropout_rng))
     shape, last, names = tuple(input_shape), len(spec.model.layers), LayerNames()
-    footprint, batch = Footprint(), 1 if spec.train.batch_size == "full" else spec.train.batch_size
+    footprint, batch = Footprint(), training_batch(spec, examples)
+    itemsize, optimizer = np.dtype(spec.precision).itemsize, spec.train.optimizer.name
     for index, layer_spec in enumerate(spec.model.layers, start=1):
         key = f"model.layers[{index - 1}]"
+
+        def guard(layer: Layer, input_shape: tuple[int, ...]) -> None:
+            """Before ``layer`` is built: the network so far plus its parameters must fit."""
+            before = Footprint(footprint.parameters + declared_parameters(layer, input_shape), footprint.activations_per_example)
+            check_fits(before, batch, itemsize, optimizer, key)  # noqa: B023 (called within this iteration only)
+
         try:
-            block = _layer(index, layer_spec, shape, index == last, names, dropout_rng)
+            block = _layer(index, layer_spec, shape, index == last, names, dropout_rng, guard)
             for layer in block:
+                guard(layer, shape)
                 shape = tuple(layer.build(shape))
                 footprint.add_layer(layer, shape)
-                check_fits(footprint, batch, np.dtype(spec.precision).itemsize, spec.train.optimizer.name, key)
+                check_fits(footprint, batch, itemsize, optimizer, key)
         except ValueError as err:  # the nn layers' own shape checks
             raise BuildError(key, str(err)) from None
         layers += block
@@ -154,8 +174,9 @@ def _pool_before_relu(layers: list[Layer]) -> list[Layer]:
     return layers
 
 
-def build_network(spec: Spec, input_shape: tuple[int, ...], dropout_rng: np.random.Generator, dtype=None) -> Network:
-    layers = build_layers(spec, input_shape, dropout_rng)
+def build_network(spec: Spec, input_shape: tuple[int, ...], dropout_rng: np.random.Generator, dtype=None,
+                  examples: int | None = None) -> Network:
+    layers = build_layers(spec, input_shape, dropout_rng, examples)
     try:
         loss = make_loss(spec.loss, spec.model.layers[-1].activation)
     except ValueError as err:

@@ -5,12 +5,15 @@ start of the current epoch and how many of its mini-batches are done, plus
 the dropout stream, optimizer moments and step count; replaying the epoch's
 permutation and skipping the finished batches continues bit for bit.
 
-Cadence: checkpoint.h5 (with metrics.h5) is rewritten every
-``checkpoint.every_epochs`` epochs if set, whenever ``checkpoint.every_seconds``
-have passed since the last write (checked after every step, so a long epoch is
-checkpointed mid-way), whenever best.h5 changes, at the end and on a stop
-request. On tiny data the clock spares hundreds of fsyncs; a SIGKILL loses at
-most ``every_seconds`` of training plus the step or evaluation under way.
+Durable writes: best.h5, the metric log and checkpoint.h5 are written together
+(``persist``) every ``checkpoint.every_epochs`` epochs if set, whenever
+``checkpoint.every_seconds`` have passed since the last write (checked after
+every step, so a long epoch is checkpointed mid-way), at the end and on a stop
+request. Between writes the best epoch's state waits in memory, and so does the
+state at the end of the last epoch whose costs were finite: a run that diverges
+writes that one before it stops, so it loses nothing and its resume replays the
+divergence. A SIGKILL loses at most ``every_seconds`` of training plus the step
+or evaluation under way. Nothing else per epoch touches the file system.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import math
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -31,6 +34,7 @@ from ..nn.optimizers import make_optimizer
 from ..nn.schedules import make_schedule
 from ..runs import rundir
 from ..runs.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ..runs.lock import FolderLock
 from ..runs.metrics_log import MetricLog
 from ..spec.schema import Spec
 from .augment import Augmenter
@@ -40,6 +44,7 @@ from .early_stopping import EarlyStopping
 from .evaluate import evaluate, evaluate_streamed, lower_is_better
 from .freezing import stages_due
 from .prepare import Prepared, StreamedPrepared
+from .snapshot import Snapshot
 
 STREAMS = ("init", "shuffle", "dropout", "augment")
 FEATURE_CACHE_BYTES = 1 << 30  # the frozen trunk's outputs are kept in memory up to this size
@@ -111,6 +116,7 @@ class TrainResult:
     stop_reason: StopReason
     metrics: dict[str, float] = field(default_factory=dict)
     best: dict = field(default_factory=dict)
+    diverged_at: int | None = None  # the step whose cost, or whose epoch's costs, were not finite
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,7 @@ class RunFacts:
     task: str  # classification, multilabel or regression
     class_names: list[str]
     input_shape: list[int]  # per example
+    run_id: str  # binds the run's metric log to its checkpoints
 
 
 class Trainer:
@@ -151,7 +158,7 @@ class Trainer:
         m = len(data["train"])
         self.batch_size = m if train.batch_size == "full" else min(train.batch_size, m)
         self.n_batches = math.ceil(m / self.batch_size)
-        self.log = MetricLog()
+        self.log = MetricLog(facts.run_id)
         self.epoch, self.batch = 0, 0
         self.epoch_rng_state = streams["shuffle"].bit_generator.state
         self.monitor = spec.checkpoint.monitor
@@ -165,6 +172,12 @@ class Trainer:
         self.clock = time.monotonic  # tests swap in a fake clock
         self.last_saved = self.clock()
         self.mirrors: list[Reporter] = []  # copies of the run elsewhere (TensorBoard, MLflow), fed its events
+        self.best_state = Snapshot()  # the best epoch's state, until best.h5 is written
+        self.best_unsaved = False
+        self.good_state = Snapshot()  # the last good epoch's state when it is not the best one
+        self.last_good: Checkpoint | None = None  # the state at the end of the last epoch whose costs were finite
+        self.diverged_at: int | None = None
+        self.lock: FolderLock | None = None  # held by whoever set up the run directory; released when run() ends
 
     # ------------------------------------------------------------ checkpoints
 
@@ -188,7 +201,8 @@ class Trainer:
                 "metric_steps": self.log.n_steps,
                 "metric_epochs": self.log.n_epochs,
                 "stop_reason": self.stop_reason,
-                "epoch_cost": self.epoch_cost,
+                "epoch_cost": list(self.epoch_cost),
+                "run_id": self.facts.run_id,
                 "stream": getattr(getattr(self.data["train"], "rows", None), "settings", None),
                 "optimizer_segments": self.optimizer.segment_table(),
             },
@@ -202,12 +216,27 @@ class Trainer:
     def save(self, name: str) -> None:
         save_checkpoint(self.run_dir / name, self._checkpoint())
 
-    def save_latest(self) -> None:
-        """The metric log and checkpoint.h5 together, so a resume finds them at the same point;
-        restarts the every_seconds clock."""
-        self.log.save(self.run_dir / rundir.METRICS)
-        self.save(rundir.LATEST)
+    def persist(self, final: bool = False) -> None:
+        """Write the current state durably (``final``: metrics.h5 whole, for a run that ends here)."""
+        self._write(self._checkpoint(), final)
+
+    def _write(self, latest: Checkpoint, final: bool) -> None:
+        """best.h5 if a better state is only in memory, then the metric log, then checkpoint.h5; restarts
+        the every_seconds clock. In this order a kill between two writes leaves a log at least as long as
+        the checkpoint says, and a best.h5 no older than the checkpoint's record of it."""
+        if self.best_unsaved:
+            save_checkpoint(self.run_dir / rundir.BEST, self.best_state.checkpoint)
+            self.best_unsaved = False
+        self.log.save(self.run_dir / rundir.METRICS, whole=final)
+        save_checkpoint(self.run_dir / rundir.LATEST, latest)
         self.last_saved = self.clock()
+
+    def _write_last_good(self) -> Checkpoint:
+        """After a divergence: the run as it stood at the end of its last good epoch, marked diverged."""
+        good = replace(self.last_good, progress={**self.last_good.progress, "stop_reason": StopReason.diverged})
+        self.log.truncate(good.progress["metric_steps"], good.progress["metric_epochs"])
+        self._write(good, final=True)
+        return good
 
     def _time_due(self) -> bool:
         every = self.spec.checkpoint.every_seconds
@@ -233,14 +262,19 @@ class Trainer:
             self.early.load_state(ckpt.progress["early_stopping"])
         log.truncate(ckpt.progress["metric_steps"], ckpt.progress["metric_epochs"])
         self.log = log
+        self.last_good = self.good_state.take(self._checkpoint())  # a divergence before the next epoch ends goes back here
 
     # ------------------------------------------------------------ the loop
 
     def run(self, reporter: Reporter | None = None) -> TrainResult:
         """Train to the epoch budget, an early stop, a stop request or divergence (detected, not warned)."""
         reporter = FanOut(reporter or Reporter(), *self.mirrors)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            result = self._run(reporter)
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                result = self._run(reporter)
+        finally:
+            if self.lock:
+                self.lock.release()
         reporter.finished(result)
         return result
 
@@ -251,6 +285,8 @@ class Trainer:
         augment = Augmenter(spec.train.augment, self.streams["augment"]) if spec.train.augment else None
         batches = None
         running = self.running
+        if self.last_good is None:
+            self.last_good = self.good_state.take(self._checkpoint())  # a divergence in the first epoch goes back here
         started = time.perf_counter()
         while self.epoch < spec.train.epochs and not self.stop_reason:
             epoch = self.epoch + 1
@@ -273,7 +309,7 @@ class Trainer:
                     xb = augment(xb)
                 cost = net.loss_and_grad(xb, yb, l2, l1, start)
                 if not math.isfinite(cost):
-                    self.stop_reason = StopReason.diverged
+                    self.stop_reason, self.diverged_at = StopReason.diverged, opt.t + 1
                     break
                 if running:
                     self.epoch_cost[0] += (cost - net.penalty(len(xb), l2, l1)) * len(xb)
@@ -290,11 +326,8 @@ class Trainer:
                     self.stop_reason = StopReason.interrupted
                     break
                 if self.batch < self.n_batches and self._time_due():
-                    self.save_latest()
-            if self.stop_reason == StopReason.diverged:
-                break
-            if self.stop_reason == StopReason.interrupted and self.batch < self.n_batches:
-                self.save_latest()
+                    self.persist()
+            if self.stop_reason == StopReason.diverged or self.batch < self.n_batches:  # or interrupted mid-epoch
                 break
             self.epoch, self.batch = epoch, 0
             self.epoch_rng_state = shuffle_rng.bit_generator.state
@@ -302,10 +335,12 @@ class Trainer:
             self.log.add_epoch(row)
             reporter.epoch_end(epoch, row)
             self._after_epoch(row)
-        if self.stop_reason is None:
-            self.stop_reason = StopReason.completed
-        if self.stop_reason != StopReason.diverged:
-            self.save_latest()
+        if self.stop_reason == StopReason.diverged:
+            good = self._write_last_good()
+            return TrainResult(self.run_dir, good.epoch, good.step, self.stop_reason, self.log.last(), self.best,
+                               self.diverged_at)
+        self.stop_reason = self.stop_reason or StopReason.completed
+        self.persist(final=True)
         return TrainResult(self.run_dir, self.epoch, opt.t, self.stop_reason, self.log.last(), self.best)
 
     def enter_stages_of(self, ckpt: Checkpoint) -> None:
@@ -366,18 +401,28 @@ class Trainer:
         return row
 
     def _after_epoch(self, row: dict[str, float]) -> None:
+        """Keep the best and the last good state in memory; write them when the cadence says so."""
+        if not all(math.isfinite(value) for name, value in row.items() if name.endswith("_cost")):
+            self.stop_reason, self.diverged_at = StopReason.diverged, self.optimizer.t
+            return
         value = row.get(self.monitor)
         improved = value is not None and self._improved(value)
         if improved:
             self.best = {"metric": self.monitor, "value": value, "epoch": self.epoch}
-            self.save(rundir.BEST)
         if self.early and self.early.update(row):
             self.stop_reason = StopReason.early_stopping
+        # One copy of the state: the best one is also the last good one when this epoch improved.
+        if improved:
+            self.last_good, self.best_unsaved = self.best_state.take(self._checkpoint()), True
+        else:
+            self.last_good = self.good_state.take(self._checkpoint())
+        if self.stop_reason:
             self._restore_best()
+            return
         every = self.spec.checkpoint.every_epochs
-        if (improved or (every and self.epoch % every == 0) or self._time_due()) and not self.stop_reason \
+        if ((every and self.epoch % every == 0) or self._time_due()) and not self.stop_reason \
                 and self.epoch < self.spec.train.epochs:
-            self.save_latest()  # the end (and a stop) is saved once, by _run
+            self.persist()  # the end (and a stop) is written once, by _run
 
     def _improved(self, value: float) -> bool:
         best = self.best["value"]
@@ -386,9 +431,11 @@ class Trainer:
         return value < best if lower_is_better(self.monitor) else value > best
 
     def _restore_best(self) -> None:
-        best_path = self.run_dir / rundir.BEST
-        if best_path.exists():
-            best = load_checkpoint(best_path)
+        """The best epoch's parameters: in memory if they were seen since this process started, else best.h5."""
+        best = self.best_state.checkpoint
+        if best is None and (self.run_dir / rundir.BEST).exists():
+            best = load_checkpoint(self.run_dir / rundir.BEST)
+        if best is not None:
             self.net.load(best.params, best.state)
 
 

@@ -6,19 +6,32 @@ allocator and dies there, after the data has been loaded. The estimate counts
 and one mini-batch's layer outputs twice (the forward value and its gradient).
 Buffers the layers keep (patch matrices, masks) add a small multiple of the
 latter, so the figure is a floor, good for refusing the impossible and for
-`spec show`, not a promise.
+`spec show`, not a promise.  A layer's parameters are counted from its settings
+before its ``build`` runs: a convolution's build allocates tables the size of
+its weights.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import BuildError
+from ..memory import over_limit
+from ..nn.conv import Conv2D
+from ..nn.layers import Dense
 
 MOMENTS = {"gd": 0, "momentum": 1, "rmsprop": 1, "adam": 2}  # optimizer vectors the size of θ
+
+
+def declared_parameters(layer, input_shape: tuple[int, ...]) -> int:
+    """A dense or convolution layer's parameter count from its settings and input shape, before it is built."""
+    if isinstance(layer, Conv2D):
+        return int(np.prod(layer.kernel, dtype=object)) * int(input_shape[-1]) * layer.filters + layer.filters
+    if isinstance(layer, Dense):
+        return layer.units * int(np.prod(input_shape, dtype=object)) + layer.units
+    return 0
 
 
 @dataclass
@@ -37,29 +50,20 @@ class Footprint:
             footprint.add_layer(layer, shape)
         return footprint
 
+    def parameter_bytes(self, itemsize: int, optimizer: str) -> int:
+        return itemsize * self.parameters * (2 + MOMENTS.get(optimizer, 2))
+
     def bytes(self, batch: int, itemsize: int, optimizer: str) -> int:
         """θ, dθ and moments, plus forward values and their gradients for one mini-batch."""
-        return itemsize * (self.parameters * (2 + MOMENTS.get(optimizer, 2)) + 2 * batch * self.activations_per_example)
-
-
-def physical_memory() -> int:
-    """Bytes of RAM on this machine (a generous bound: the data needs some too)."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def human_bytes(n_bytes: int) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n_bytes >= size:
-            return f"{n_bytes / size:,.1f} {unit}"
-    return f"{n_bytes} B"
+        return self.parameter_bytes(itemsize, optimizer) + itemsize * 2 * batch * self.activations_per_example
 
 
 def check_fits(footprint: Footprint, batch: int, itemsize: int, optimizer: str, key: str) -> None:
-    """Refuse a network whose estimate exceeds the machine's memory, naming the figures."""
-    need, have = footprint.bytes(batch, itemsize, optimizer), physical_memory()
-    if need > have:
-        raise BuildError(
-            key,
-            f"training would need at least {human_bytes(need)} ({footprint.parameters:,} parameters, "
-            f"{footprint.activations_per_example:,} activations per example, batch {batch}); this machine has {human_bytes(have)}",
-        )
+    """Refuse a network whose estimate exceeds what this process may hold, naming the figures and the key to
+    change: the layer ``key`` when the parameters take most of it, else ``train.batch_size``."""
+    need = footprint.bytes(batch, itemsize, optimizer)
+    blamed = key if 2 * footprint.parameter_bytes(itemsize, optimizer) >= need else "train.batch_size"
+    why = over_limit(need, f"training ({footprint.parameters:,} parameters, {footprint.activations_per_example:,} "
+                           f"activations per example, batch {batch:,})", blamed)
+    if why:
+        raise BuildError(blamed, why)

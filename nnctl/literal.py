@@ -1,0 +1,68 @@
+"""Data shown as data: text from the user's files (labels, column names, paths, choice values) never acts
+as markup, a formula or a flood of output where nnctl shows or writes it.
+
+Usable from every layer (like ``errors``).  The terminal needs nothing per call: the CLI's consoles parse no
+Rich markup or emoji codes at all (``cli.common``), and figures are rendered with mathtext off
+(``report.figures``).  What does need a call is here: cells of the CSV and Markdown files nnctl writes, and
+data quoted inside a one-line message.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Sequence
+
+# OWASP's CSV-injection rule: a spreadsheet runs a cell starting with one of these as a formula.
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+QUOTED_LIMIT = 80  # characters of a user's name or value quoted in a message
+LISTED_LIMIT = 10  # names listed in a message
+
+
+def _runs_as_formula(text: str) -> bool:
+    """Would a spreadsheet run ``text`` (after any leading quotes) as a formula?"""
+    core = text.lstrip("'")
+    return core.startswith(FORMULA_LEADS) and not _PLAIN_NUMBER.fullmatch(core)
+
+
+def spreadsheet_cell(value):
+    """``value`` as a CSV cell no spreadsheet runs: text starting like a formula gets a leading ``'``, which
+    spreadsheets show as text.  Numbers, and text that is a plain number (``-1``, ``+0.5``), are unchanged.
+    Text already quoted that way gets one more quote, so ``from_spreadsheet_cell`` gives back what was written."""
+    if isinstance(value, str) and _runs_as_formula(value):
+        return "'" + value
+    return value
+
+
+def spreadsheet_row(values: Iterable) -> list:
+    return [spreadsheet_cell(v) for v in values]
+
+
+def from_spreadsheet_cell(text: str) -> str:
+    """A cell read back from a CSV nnctl wrote: the quote ``spreadsheet_cell`` added, taken off again."""
+    return text[1:] if text.startswith("'") and _runs_as_formula(text[1:]) else text
+
+
+def markdown_cell(text: str) -> str:
+    """``text`` as one Markdown table cell shown as typed: HTML escaped, pipes and line breaks kept inside the cell."""
+    return html.escape(text, quote=False).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def listing(names: Sequence[str], limit: int = LISTED_LIMIT) -> str:
+    """The first ``limit`` names, each cut short, and how many there are in all: a file of 10⁶ columns
+    still makes a one-line message."""
+    shown = ", ".join(clipped(name) for name in names[:limit])
+    return shown if len(names) <= limit else f"{shown}, … ({len(names):,} in all)"
+
+
+def quoted(text: str, limit: int = QUOTED_LIMIT) -> str:
+    """``text`` in quotes, cut short (``clipped``)."""
+    return f"'{clipped(text, limit)}'"
+
+
+def clipped(text: str, limit: int = QUOTED_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters with its full length said: a name of megabytes (a typo against
+    a file of 10⁶ columns) still makes a one-line message."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"

@@ -1,0 +1,126 @@
+"""Data shown as data: labels with Rich markup, mathtext, emoji codes and formula characters, wherever nnctl shows
+or writes them (tables, messages, figures, CSV and Markdown files)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pytest
+from conftest import invoke, one_line_error, train_run, write_spec
+
+from nnctl.cli.common import stdout
+from nnctl.cli.runs_cmd import Format, emit
+from nnctl.literal import from_spreadsheet_cell, markdown_cell, quoted, spreadsheet_cell
+
+# Each would act if taken for what it looks like: a markup error, a hidden hyperlink, a mathtext error, an emoji,
+# a spreadsheet formula.
+LABELS = ["[/]", "[link=x]y[/link]", r"$\undefinedcmd{x}$", "=1+2", "@A1:cat:"]
+CENTRES = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 2.0], [1.0, 1.0]])
+
+SPEC = """\
+name: hostile
+seed: 0
+data:
+  source: {type: csv, path: hostile.csv, label_column: 0}
+  split: {train: 0.6, dev: 0.2, test: 0.2}
+model:
+  layers:
+    - {units: 8, activation: tanh}
+    - {units: 5, activation: softmax}
+train: {epochs: 5, batch_size: 16, learning_rate: 0.05, optimizer: {name: adam}}
+"""
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    """Five overlapping clusters named by LABELS: the model makes errors to list."""
+    base = tmp_path_factory.mktemp("hostile")
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(200):
+        x = CENTRES[i % 5] + rng.normal(0, 0.6, 2)
+        lines.append(f"{LABELS[i % 5]},{x[0]:.5f},{x[1]:.5f}")
+    (base / "hostile.csv").write_text("\n".join(lines) + "\n")
+    return train_run(write_spec(base, SPEC), base / "runs")
+
+
+def _shown_whole(text: str) -> None:
+    flat = "".join(text.split())  # a table may wrap a long label over lines
+    for label in LABELS:
+        assert "".join(label.split()) in flat, label
+    assert "🐱" not in text
+
+
+def test_tables_show_labels_as_typed(hostile_run, monkeypatch):
+    monkeypatch.setattr(stdout, "_width", 400)  # a wide terminal: no label cut to fit
+    _shown_whole(invoke("eval", hostile_run, "--split", "dev").stdout)
+    _shown_whole(invoke("errors", hostile_run, "--split", "train").stdout)
+
+
+def test_the_errors_sheet_neutralizes_formulas_and_tallies_back(hostile_run, tmp_path):
+    sheet = tmp_path / "errors.csv"
+    invoke("errors", hostile_run, "--split", "train", "--out", sheet)
+    rows = list(csv.DictReader(sheet.open()))
+    cells = {row["true"] for row in rows} | {row["predicted"] for row in rows}
+    assert "'=1+2" in cells and "'@A1:cat:" in cells and "=1+2" not in cells
+    assert all(not c.startswith(("=", "+", "@")) for row in rows for c in row.values())
+    assert all(float(row["margin"]) >= 0 for row in rows)  # numbers stay numbers
+    tally = invoke("errors", "tally", sheet).stdout
+    _shown_whole(tally)
+
+
+def test_predict_writes_a_csv_no_spreadsheet_runs(hostile_run, tmp_path):
+    inputs = tmp_path / "new.csv"
+    inputs.write_text("".join(f"{x:.3f},{y:.3f}\n" for x, y in CENTRES))
+    out = tmp_path / "predicted.csv"
+    invoke("predict", hostile_run, inputs, "--proba", "--out", out)
+    rows = list(csv.reader(out.open()))
+    assert rows[0][0] == "class" and "p_'=1+2" not in rows[0]
+    assert all(not cell.startswith(("=", "@")) for row in rows for cell in row)
+    assert {from_spreadsheet_cell(row[0]) for row in rows[1:]} <= set(LABELS)
+
+
+def test_figures_draw_mathtext_as_plain_text(hostile_run, tmp_path):
+    invoke("plot", "confusion", hostile_run, "--out", tmp_path / "confusion.svg")
+    invoke("plot", "boundary", hostile_run, "--out", tmp_path / "boundary.png")
+    invoke("report", hostile_run, "--out", tmp_path / "report.html")
+    assert (tmp_path / "report.html").stat().st_size > 0
+
+
+@pytest.mark.parametrize("value, cell", [
+    ("=1+2", "'=1+2"), ("+A1", "'+A1"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"), ("\t=x", "'\t=x"), ("\r=x", "'\r=x"),
+    ("'=x", "''=x"), ("-1", "-1"), ("+0.5", "+0.5"), ("-1.5e-3", "-1.5e-3"), ("plain", "plain"), ("'quoted", "'quoted"),
+    (-1.5, -1.5), (3, 3),
+])
+def test_the_owasp_rule_with_numbers_kept(value, cell):
+    assert spreadsheet_cell(value) == cell
+    if isinstance(value, str):
+        assert from_spreadsheet_cell(cell) == value
+
+
+def test_runs_list_csv_neutralizes_text_but_not_numbers(capsys):
+    emit([["=cmd", -0.25, float("-inf"), "-inf", None]], ["name", "best", "low", "text", "none"], Format.csv)
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[1] == ["'=cmd", "-0.25", "-inf", "'-inf", ""]
+
+
+def test_runs_list_markdown_escapes_html_and_pipes(capsys):
+    emit([["<script>alert(1)</script>", "a|b"]], ["name", "x"], Format.md)
+    out = capsys.readouterr().out
+    assert "<script>" not in out and "&lt;script&gt;" in out and "a\\|b" in out
+    assert markdown_cell("a\nb") == "a b"
+
+
+def test_a_huge_name_is_quoted_short():
+    text = quoted("x" * 1_000_000)
+    assert len(text) < 120 and "1,000,000 characters" in text
+    assert quoted("label") == "'label'"
+
+
+def test_a_label_column_typo_on_a_file_of_a_million_columns_is_a_short_line(tmp_path):
+    names = [f"c{i}" for i in range(1_000_000)]
+    (tmp_path / "wide.csv").write_text(",".join(names) + "\n" + ",".join(["1"] * len(names)) + "\n")
+    line = one_line_error(invoke("data", "info", tmp_path / "wide.csv", "--label-column", "c99999x", expect=2).stderr)
+    assert len(line) < 400 and "no column named 'c99999x' (has: c0, c1," in line and "(1,000,000 in all)" in line

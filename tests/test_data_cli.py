@@ -63,10 +63,10 @@ def test_declared_class_names_reach_eval_and_predict(flower_run, tmp_path):
 def test_predict_drops_the_label_column_it_finds(flower_run, tmp_path):
     flowers(tmp_path / "with_labels.csv", n=6, header="kind,a,b")
     result = invoke("predict", flower_run, tmp_path / "with_labels.csv")
-    # three columns for a model of two inputs: the last one is taken for the label unless told
-    assert "dropped column 3 ('b')" in result.stderr
+    # the run recorded that its label is the first of three columns: no need to say so again
+    assert "left out the label column 1 ('kind')" in result.stderr and result.stdout.split()[1:] == NAMES * 2
     told = invoke("predict", flower_run, tmp_path / "with_labels.csv", "--label-column", "kind")
-    assert "dropped column 1 ('kind')" in told.stderr and told.stdout.split()[1:] == NAMES * 2
+    assert "left out the label column 1 ('kind')" in told.stderr and told.stdout == result.stdout
 
 
 def test_eval_data_with_source_options(flower_run, tmp_path):

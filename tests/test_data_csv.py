@@ -11,6 +11,7 @@ import pytest
 
 from nnctl.data import DataError, load_inference_input, load_splits
 from nnctl.data.csv_table import read_table
+from nnctl.data.schema import column_roles
 from nnctl.data.sources import csv_dataset
 from nnctl.spec.schema import DataSpec
 
@@ -89,8 +90,9 @@ def test_a_label_not_among_the_declared_classes(tmp_path):
 
 @pytest.mark.parametrize("bad_line,message", [
     ("5.1,abc,1.4,0.2,setosa", r"bad.csv:7: column 2: 'abc' is not a number$"),
-    ("5.1,3.5,,0.2,setosa", r"bad.csv:7: column 3: the cell is empty$"),
-    ("5.1,3.5,nan,0.2,setosa", r"bad.csv:7: column 3: 'nan' is not a finite number$"),
+    ("5.1,3.5,,0.2,setosa", r"bad.csv: 1 missing value \(empty, NA, NaN or null\) in 1 input column: column 3: 1 \(first on line 7\); "
+                            r"set data.missing: .* to drop or fill them$"),
+    ("5.1,3.5,nan,0.2,setosa", r"bad.csv: 1 missing value .*column 3: 1 \(first on line 7\)"),
     ("5.1,3.5,1.4,inf,setosa", r"bad.csv:7: column 4: 'inf' is not a finite number$"),
     ("5.1,3.5,1.4,setosa", r"bad.csv:7: 4 fields, expected 5 \(as on line 1\)$"),
     ("5.1,3.5,1.4,0.2,", r"bad.csv:7: column 5 \(the label\) is empty$"),
@@ -165,13 +167,13 @@ def test_predict_inputs_drop_a_label_column_when_present(tmp_path, caplog):
 def test_ignored_columns_are_neither_inputs_nor_labels(tmp_path):
     path = tmp_path / "ids.csv"
     path.write_text("id,a,b,region,label\n" + "".join(f"r{i},{i},{2 * i},{'ns'[i % 2]},{'xy'[i % 2]}\n" for i in range(6)))
-    pool = csv_dataset(read_table(path), "label", ["id", 3])
+    pool = csv_dataset(read_table(path), column_roles(read_table(path), "label", ["id", 3]))
     assert pool.x.tolist() == [[i, 2 * i] for i in range(6)] and pool.y.tolist() == list("xyxyxy")
     assert load_inference_input(path, n_features=2, ignore_columns=["id", "region"]).tolist() == [[i, 2 * i] for i in range(6)]
     with pytest.raises(DataError, match=r"ignore_columns names the label column column 5 \('label'\)"):
-        csv_dataset(read_table(path), "label", ["label"])
+        column_roles(read_table(path), "label", ["label"])
     with pytest.raises(DataError, match="ignore_columns: no column named 'zone'"):
-        csv_dataset(read_table(path), "label", ["zone"])
+        column_roles(read_table(path), "label", ["zone"])
 
 
 def test_eval_records_a_class_the_training_split_never_had(tmp_path):

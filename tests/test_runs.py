@@ -43,7 +43,8 @@ TIMING = ("epoch/wall_time", "epoch/epoch_time")
 def test_train_json_result_and_run_directory(tmp_path, tiny_spec):
     runs = tmp_path / "runs"
     result = train_json(tiny_spec, runs)
-    assert set(result) == {"run", "epochs", "steps", "stop_reason", "metrics", "best"}
+    assert set(result) == {"run", "epochs", "steps", "stop_reason", "metrics", "metrics_epoch", "best"}
+    assert result["metrics_epoch"] == result["epochs"]  # no early stop: the last epoch's parameters
     assert result["epochs"] == 4 and result["stop_reason"] == "completed"
     assert result["steps"] == 4 * 6  # 180 training examples in batches of 32
     assert result["metrics"]["epoch"] == 4 and 0 <= result["metrics"]["dev_accuracy"] <= 1
@@ -237,8 +238,10 @@ def _check_run_files(run: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_leaves_a_resumable_run(tmp_path):
-    spec = write_spec(tmp_path, KILL_SPEC)
+@pytest.mark.parametrize("cadence", ["every_epochs: 1", "every_seconds: 0.1"])
+def test_sigkill_at_random_moments_leaves_a_resumable_run(tmp_path, cadence):
+    """Under a per-epoch cadence and under the clock (writes mid-epoch, metric log appended to its journal)."""
+    spec = write_spec(tmp_path, KILL_SPEC.replace("every_epochs: 1", cadence))
     runs = tmp_path / "runs"
     moments = random.Random(20240611)
     env = subprocess_env()

@@ -341,7 +341,7 @@ def test_spec_to_yaml_round_trips(path):
 def test_spec_to_yaml_fills_defaults_in_model_order():
     text = spec_to_yaml(parse_spec(MINIMAL + "train: {optimizer: {name: adam}, batch_size: full}\n"))
     keys = [line.split(":")[0] for line in text.splitlines() if line and not line.startswith(" ")]
-    assert keys == ["name", "seed", "precision", "data", "model", "loss", "regularization", "train", "checkpoint", "strategy"]
+    assert keys == ["name", "seed", "precision", "task", "data", "model", "loss", "regularization", "train", "checkpoint", "strategy"]
     assert "    beta2: 0.999\n" in text
     assert "  batch_size: full\n" in text
     assert "    activation: relu\n" in text

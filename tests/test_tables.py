@@ -11,7 +11,7 @@ from rich.table import Table
 from typer.testing import CliRunner
 
 from nnctl.cli.main import app
-from nnctl.cli.tables import print_table
+from nnctl.cli.tables import fitted, print_table
 from nnctl.report.values import human, is_number, numeric_column
 
 HEADERS = ["name", "status", "epochs", "best", "train.learning_rate", "model.layers[0].units", "what to try"]
@@ -155,3 +155,14 @@ def test_text_curves_fit_a_narrow_terminal(trained_run):
     assert result.exit_code == 0, result.output
     chart = [line for line in result.stdout.splitlines() if "|" in line or "+--" in line]
     assert chart and max(len(line) for line in chart) <= 50, result.stdout
+
+
+def test_a_terminal_console_is_fitted_to_its_own_width(monkeypatch):
+    """The live search table on stderr: no $COLUMNS, a terminal 60 wide."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=60, force_terminal=True, color_system=None)
+    console.print(fitted(_table(), console))
+    text = buffer.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 60, text
+    _words_whole(text, HEADERS + [cell for row in ROWS for cell in row])

@@ -26,17 +26,19 @@ shoot() {  # PAGE.html OUT.png HEIGHT: a screenshot of the page 1280 px wide, HE
 }
 
 train() {  # SPEC [--set KEY=VALUE...]: the new run's directory
-    "$nnctl" train "$@" --runs-dir "$work/runs" --quiet --json | sed 's/^{"run": "\([^"]*\)".*/\1/'
+    "$nnctl" train "$@" --quiet --json | sed 's/^{"run": "\([^"]*\)".*/\1/'
 }
 
-cd "$repo"
-digits=$(train configs/quickstart.yaml --set train.epochs=12)
-adam=$(train configs/quickstart.yaml --set train.epochs=12 --set 'train.optimizer={name: adam}' --set train.learning_rate=0.003)
-decay=$(train configs/quickstart.yaml --set train.epochs=12 --set 'train.schedule={name: inverse_time, decay_rate: 0.3}')
-cnn=$(train configs/digits-cnn.yaml --set train.epochs=6)
-flower=$(train configs/planar-tanh.yaml --set train.epochs=1500)
-search=$("$nnctl" tune configs/digits-search.yaml --trials 10 --set train.epochs=6 --workers 2 --runs-dir "$work/runs" \
-    --quiet --json | sed 's/^{"tune_dir": "\([^"]*\)".*/\1/')
+out=$(realpath "$out")
+cd "$work"  # runs/ here: the pages and pictures name runs/NAME, not a temporary path
+configs=$repo/configs
+digits=$(train "$configs/quickstart.yaml" --set train.epochs=12)
+adam=$(train "$configs/quickstart.yaml" --set train.epochs=12 --set 'train.optimizer={name: adam}' --set train.learning_rate=0.003)
+decay=$(train "$configs/quickstart.yaml" --set train.epochs=12 --set 'train.schedule={name: inverse_time, decay_rate: 0.3}')
+cnn=$(train "$configs/digits-cnn.yaml" --set train.epochs=6)
+flower=$(train "$configs/planar-tanh.yaml" --set train.epochs=1500)
+search=$("$nnctl" tune "$configs/digits-search.yaml" --trials 10 --set train.epochs=6 --workers 2 --quiet --json \
+    | sed 's/^{"tune_dir": "\([^"]*\)".*/\1/')
 
 "$nnctl" plot "$digits" --out "$out/curves.png"
 "$nnctl" plot "$digits" --per step --out "$out/curves-step.png"
@@ -49,12 +51,12 @@ search=$("$nnctl" tune configs/digits-search.yaml --trials 10 --set train.epochs
 "$nnctl" plot "$digits" --terminal > "$out/curves-terminal.txt"
 "$nnctl" report "$digits" --out "$out/report.html"
 "$nnctl" report "$search" --out "$out/search-report.html"
-shoot "$out/report.html" "$out/report.png" 3600  # tall enough for the whole page
+shoot "$out/report.html" "$out/report.png" 5200  # tall enough for the whole page
 shoot "$out/search-report.html" "$out/search-report.png" 3000
-COLUMNS=60 "$nnctl" runs list "$work/runs" > "$out/runs-list-60.txt"
+COLUMNS=60 "$nnctl" runs list runs > "$out/runs-list-60.txt"
 "$nnctl" runs list "$search" | cat > "$out/runs-list-pipe.txt"
 
-# Half-size copies for the how-to (small files, 128 colours).
+# Half-size copies for the how-to (small files, 128 colours); a page keeps its first 3000 px.
 python - "$out" "$repo/docs/images" <<'EOF'
 import sys
 from pathlib import Path
@@ -65,6 +67,7 @@ source, target = Path(sys.argv[1]), Path(sys.argv[2])
 for name in ("report", "search-report", "curves", "curves-step", "curves-overlay", "confusion", "errors", "filters",
              "boundary", "tune"):
     image = Image.open(source / f"{name}.png").convert("RGB")
+    image = image.crop((0, 0, image.width, min(image.height, 3000)))
     image = image.resize((image.width // 2, image.height // 2), Image.LANCZOS)
     image.quantize(colors=128).save(target / f"how-to-{name}.png", optimize=True)
 EOF

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -136,6 +137,19 @@ def out_of_memory_line(err: MemoryError, spec_file: str | None = None, overrides
 
         return f"{locate(spec_file, key, overrides)}: {key}: {message}"
     return f"{key}: {message}"
+
+
+def real_run(path):
+    """Typer callback of RUN arguments: ``runs/latest`` becomes the run it points at, so that nothing shown or
+    written (sheets, reports, titles, JSON) names the link, which moves with the next `train`."""
+    from ..runs.rundir import resolve_run
+
+    if path is None or str(path) == "tally":
+        return path
+    if isinstance(path, (list, tuple)):
+        return [resolve_run(p) for p in path]
+    resolved = resolve_run(path)
+    return resolved if isinstance(path, Path) else str(resolved)
 
 
 def print_json(obj) -> None:

@@ -9,7 +9,7 @@ import typer
 
 from ..runs.names import CheckpointName
 from ..strategy.decomposition import DEFAULT_TOLERANCE, GAP_LABELS
-from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, fail, print_json, stderr, stdout, user_errors
+from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, fail, print_json, real_run, stderr, stdout, user_errors
 from .tables import print_table
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ LEVEL_NAMES = {"human": "human-level (Bayes proxy)", "train": "train", "train_de
 
 
 def diagnose(
-    target: Path = typer.Argument(..., metavar="RUN|SPEC", help="A run directory, or a spec file with --learning-curve."),
+    target: Path = typer.Argument(..., metavar="RUN|SPEC", help="A run directory, or a spec file with --learning-curve.", callback=real_run),
     human_error: float | None = typer.Option(None, "--human-error", help="Human-level error, the Bayes proxy (e.g. 0.01)."),
     with_test: bool = typer.Option(False, "--with-test", help="Also read the test split (keep it for the final estimate)."),
     fail_over: list[str] = typer.Option([], "--fail-over", help="Exit 1 if a gap or error exceeds VALUE (e.g. variance=0.02)."),
@@ -91,18 +91,26 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.2f} %"
 
 
+def _plain(value: float | None) -> str:
+    """A regression's error level or gap (MSE, MAE...): a number in the targets' units."""
+    return "n/a" if value is None else f"{value:.4g}"
+
+
 def _print_diagnosis(result: Diagnosis) -> None:
     from rich.table import Table
 
     d = result.decomposition
+    rate = d.levels["train"].rate  # else a regression's MSE/MAE: plain numbers, no binomial interval
+    shown = _pct if rate else _plain
     table = Table(title=f"{result.run} ({result.checkpoint}, {result.metric.replace('_', ' ')})")
-    for column, justify in (("level", "left"), (result.metric.replace("_", " "), "right"), ("95 % interval", "right"), ("examples", "right")):
+    columns = (("level", "left"), (result.metric.replace("_", " "), "right")) + ((("95 % interval", "right"),) if rate else ())
+    for column, justify in (*columns, ("examples", "right")):
         table.add_column(column, justify=justify)
     for name, level in d.levels.items():
         bounds = level.interval
         label = LEVEL_NAMES[name] if name != "human" or d.human_given else "Bayes error (taken as 0)"
-        table.add_row(label, _pct(level.error), f"{_pct(bounds[0])} – {_pct(bounds[1])}" if bounds else "",
-                      "" if level.examples is None else str(level.examples))
+        interval = [f"{shown(bounds[0])} – {shown(bounds[1])}" if bounds else ""] if rate else []
+        table.add_row(label, shown(level.error), *interval, "" if level.examples is None else str(level.examples))
     print_table(table)
     gaps = Table(title="gaps")
     for column, justify in (("gap", "left"), ("value", "right"), ("between", "left"), ("", "left")):
@@ -110,7 +118,7 @@ def _print_diagnosis(result: Diagnosis) -> None:
     for name, gap in d.gaps.items():
         flags = ", ".join(flag for flag, on in (("problem", gap.problem), ("largest", name in d.dominant),
                                                  ("within noise", gap.within_noise)) if on)
-        gaps.add_row(GAP_LABELS[name], _pct(gap.value), " → ".join(n.replace("_", "-") for n in gap.between), flags)
+        gaps.add_row(GAP_LABELS[name], shown(gap.value), " → ".join(n.replace("_", "-") for n in gap.between), flags)
     print_table(gaps)
     for name, split in result.splits.items():
         if split["groups"]:

@@ -9,7 +9,7 @@ import typer
 
 from ..orchestration.choices import Split
 from ..runs.names import CheckpointName
-from .common import fail, print_json, stdout, user_errors
+from .common import fail, print_json, real_run, stdout, user_errors
 from .tables import print_table
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ PAIRS_SHOWN = 15
 
 
 def errors(
-    target: str = typer.Argument(..., metavar="RUN|tally", help="A run directory, or 'tally' followed by a tagged errors CSV."),
+    target: str = typer.Argument(..., metavar="RUN|tally", help="A run directory, or 'tally' followed by a tagged errors CSV.", callback=real_run),
     sheet: Path | None = typer.Argument(None, metavar="[ERRORS.csv]", help="With 'tally': the CSV whose tags to count."),
     split: Split = typer.Option(Split.dev, "--split", help="Which of the run's splits to sample errors from."),
     limit: int = typer.Option(100, "--limit", min=1, help="At most this many misclassified examples (the notes look at ~100)."),

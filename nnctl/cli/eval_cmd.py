@@ -10,8 +10,8 @@ import typer
 from ..orchestration.choices import Split
 from ..report.values import count
 from ..runs.names import CheckpointName
-from .common import EXIT_CHECK_FAILED, fail, print_json, stderr, stdout, user_errors
-from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
+from .common import EXIT_CHECK_FAILED, fail, print_json, real_run, stderr, stdout, user_errors
+from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source, overrides_from
 from .tables import print_table
 from .work_progress import busy
 
@@ -42,16 +42,24 @@ def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str
     return parsed
 
 
-def _file_data(model: LoadedModel, data_file: Path, source) -> Dataset:
+def _file_data(model: LoadedModel, data_file: Path, source, label_given: bool) -> Dataset:
+    """A labelled file as the model takes it: a CSV file read through the run's schema (options override it),
+    another format as ``source`` (or its suffix) says."""
     from ..data import Dataset, load_labelled_file
+    from ..orchestration.run_data import note_without_schema
 
     ckpt = model.checkpoint
-    data = load_labelled_file(data_file, ckpt.class_names, ckpt.task, source)
-    return Dataset(model.fit_inputs(data.x, data_file), data.y)
+    overrides = overrides_from(source, label_given) if source is None or source.type == "csv" else None
+    schema = model.schema
+    if schema is None:
+        note_without_schema(model.path.parent)
+    data = load_labelled_file(data_file, ckpt.class_names, ckpt.task, source, schema, overrides)
+    y = schema.standardized(data.y) if schema is not None and ckpt.task == "regression" else data.y
+    return Dataset(model.fit_inputs(data.x, data_file), y)
 
 
 def evaluate_run(
-    run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/.", callback=real_run),
     split: Split = typer.Option(Split.test, "--split", help="Which of the run's splits to evaluate on."),
     data_file: Path | None = typer.Option(None, "--data", help="Evaluate on this labelled file instead of a split."),
     header: Header | None = HEADER,
@@ -71,6 +79,7 @@ def evaluate_run(
     """
     from rich.table import Table
 
+    from ..data.errors import DataChangedError
     from ..orchestration.model import load_model
     from ..strategy.evaluation import Options, evaluate_data, evaluate_split
     from ..strategy.scoring import parse_weights
@@ -87,9 +96,12 @@ def evaluate_run(
         if data_file is not None:
             options.group_by = None  # a file's rows are not the source's: its groups are unknown
             source = file_source(data_file, header, label_column, source_yaml)
-            result = evaluate_data(model, _file_data(model, data_file, source), str(data_file), options)
+            result = evaluate_data(model, _file_data(model, data_file, source, label_column is not None), str(data_file), options)
         else:
-            result = evaluate_split(run, model, split, options)
+            try:
+                result = evaluate_split(run, model, split, options)
+            except DataChangedError as err:  # of the commands that read a run's split, eval alone takes --data
+                raise DataChangedError(f"{err}, or evaluate another labelled file with --data") from None
         metrics = result.metrics
         for name in list(under) + list(over):
             if name not in metrics:

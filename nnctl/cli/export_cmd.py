@@ -8,12 +8,12 @@ import typer
 
 from ..export.choices import ExportFormat
 from ..runs.names import CheckpointName
-from .common import EXIT_CHECK_FAILED, fail, print_json, user_errors
+from .common import EXIT_CHECK_FAILED, fail, print_json, real_run, user_errors
 from .tables import print_table
 
 
 def export(
-    run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/.", callback=real_run),
     fmt: ExportFormat = typer.Option(ExportFormat.onnx, "--format", help="onnx, or npz (arrays plus a JSON layer graph)."),
     out: Path | None = typer.Option(None, "--out", help="The file to write (default RUN/model.onnx or RUN/model.npz)."),
     which: CheckpointName = typer.Option(CheckpointName.best, "--checkpoint", help="Which checkpoint of the run."),

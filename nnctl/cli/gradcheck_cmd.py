@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..orchestration.choices import CHECKS_PER_TENSOR, JITTER, DropoutDuringCheck
-from .common import EXIT_CHECK_FAILED, fail, print_json, stdout, user_errors
+from .common import EXIT_CHECK_FAILED, fail, print_json, real_run, stdout, user_errors
 from .tables import print_table
 from .work_progress import busy, counting
 
@@ -28,7 +28,8 @@ def parse_max_checks(text: str) -> int | None:
 
 
 def gradcheck(
-    target: Path = typer.Argument(..., metavar="SPEC_OR_RUN", help="A spec file, or a run directory to check its latest parameters."),
+    target: Path = typer.Argument(..., metavar="SPEC_OR_RUN", callback=real_run,
+                                  help="A spec file, or a run directory to check its latest parameters."),
     overrides: list[str] = typer.Option([], "--set", help="Override a spec value: key.path=value."),
     examples: int = typer.Option(16, "--examples", min=1, help="Training examples in the checked batch."),
     eps: float = typer.Option(1e-7, "--eps", min=1e-12, help="Step of the two-sided difference."),

@@ -18,7 +18,7 @@ from ..errors import RunError
 from ..orchestration.choices import Split
 from ..report.choices import Normalize, Per
 from ..runs.names import CheckpointName
-from .common import fail, stdout, user_errors
+from .common import fail, real_run, stdout, user_errors
 from .tables import available_width
 
 CHECKPOINT_OPTION = typer.Option(CheckpointName.best, "--checkpoint", help="The checkpoint to draw from.")
@@ -90,7 +90,7 @@ def _split_figure(run: Path, which: str, split: str, out: Path | None, kind: str
 
 @app.command()
 def curves(
-    runs: list[Path] = typer.Argument(..., metavar="RUN...", help="One or more run directories (overlaid)."),
+    runs: list[Path] = typer.Argument(..., metavar="RUN...", help="One or more run directories (overlaid).", callback=real_run),
     metrics: list[str] = typer.Option([], "--metric", help="A per-epoch metric to draw (repeatable; default train_cost, "
                                       "dev_cost and the monitored metric with its train counterpart)."),
     per: Per = typer.Option(Per.epoch, "--per", help="x axis: epoch, or step (adds the mini-batch cost and its average)."),
@@ -127,7 +127,7 @@ def curves(
 
 @app.command()
 def boundary(
-    run: Path = typer.Argument(..., metavar="RUN", help="A run trained on 2-D inputs."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A run trained on 2-D inputs.", callback=real_run),
     split: Split = typer.Option(Split.train, "--split", help="The examples drawn over the regions."),
     resolution: int = typer.Option(200, "--resolution", min=10, max=2000, help="Grid points per axis."),
     which: CheckpointName = CHECKPOINT_OPTION,
@@ -142,7 +142,7 @@ def boundary(
 
 @app.command()
 def confusion(
-    run: Path = typer.Argument(..., metavar="RUN", help="A classifier's run directory."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A classifier's run directory.", callback=real_run),
     split: Split = SPLIT_OPTION,
     normalize: Normalize = typer.Option(Normalize.none, "--normalize", help="none (counts), true (rows sum to 1) or pred (columns sum to 1)."),
     which: CheckpointName = CHECKPOINT_OPTION,
@@ -155,9 +155,35 @@ def confusion(
                   lambda model, predictions: confusion_figure(predictions, model.checkpoint.class_names, run.name, normalize))
 
 
+def _regression_plot(kind: str, figure: str, summary: str) -> None:
+    """Register `nnctl plot KIND RUN`: the regression figure ``figure`` (a function of report.regression) of one split."""
+
+    def command(
+        run: Path = typer.Argument(..., metavar="RUN", help="A regression run.", callback=real_run),
+        split: Split = SPLIT_OPTION,
+        which: CheckpointName = CHECKPOINT_OPTION,
+        out: Path | None = out_option(f"RUN/plots/{kind}-SPLIT.png"),
+    ):
+        from ..orchestration.model import load_model
+        from ..report import regression
+
+        with user_errors():
+            target = _output(out, run, f"{kind}-{split}.png")
+            model = load_model(run, which)
+            _write(getattr(regression, figure)(regression.fitted(model, split), run.name), target)
+
+    command.__doc__ = summary
+    app.command(kind)(command)
+
+
+_regression_plot("fit", "fit_figure", "Regression: each prediction against its actual value (in the targets' units), "
+                                      "with the line predicted = actual.")
+_regression_plot("residuals", "residual_figure", "Regression: residuals (predicted − actual) against the prediction.")
+
+
 @app.command()
 def errors(
-    run: Path = typer.Argument(..., metavar="RUN", help="A run trained on images."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A run trained on images.", callback=real_run),
     split: Split = SPLIT_OPTION,
     limit: int = typer.Option(36, "--limit", min=1, max=400, help="At most this many images, most confidently wrong first."),
     which: CheckpointName = CHECKPOINT_OPTION,
@@ -172,7 +198,7 @@ def errors(
 
 @app.command()
 def filters(
-    run: Path = typer.Argument(..., metavar="RUN", help="A run with convolution layers."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A run with convolution layers.", callback=real_run),
     layer: str = typer.Option("conv1", "--layer", help="The convolution layer by its name: conv1, conv2, res1.conv1, ..."),
     which: CheckpointName = CHECKPOINT_OPTION,
     out: Path | None = out_option("RUN/plots/filters-LAYER.png"),

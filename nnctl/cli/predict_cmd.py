@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from ..runs.names import CheckpointName
-from .common import fail, user_errors
-from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
+from .common import fail, real_run, user_errors
+from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_overrides
 from .work_progress import busy
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ class Labels(StrEnum):
 
 
 def predict(
-    run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A run directory under runs/.", callback=real_run),
     input_file: Path = typer.Argument(..., metavar="INPUT", help="Inputs: .npz (key x), .npy, .csv or .h5 (dataset x)."),
     out: Path | None = typer.Option(None, "--out", help="Write to this .csv or .npz instead of stdout."),
     proba: bool = typer.Option(False, "--proba", help="Output class probabilities (or raw outputs) too."),
@@ -35,11 +35,16 @@ def predict(
     label_column: str | None = LABEL_COLUMN,
     source_yaml: str | None = SOURCE_YAML,
 ):
-    """Predict classes (or regression values) for each input row; a CSV's label column is dropped when present."""
+    """Predict classes (or regression values) for each input row.
+
+    A CSV file is read as the run read its training file: columns matched by name (any order, extra columns
+    noted and left out, the label column dropped when present), the run's id columns first in the output.
+    """
     import numpy as np
 
-    from ..data import load_inference_input
+    from ..data.load import inference_inputs
     from ..orchestration.model import load_model
+    from ..orchestration.run_data import note_without_schema
     from ..runs.atomic import atomic_write_bytes, atomic_write_text
     from ..runs.outputs import output_file
 
@@ -48,13 +53,20 @@ def predict(
     with user_errors(), busy(f"predicting with {run}"):
         if out is not None:
             output_file(out, "--out", (out.suffix,))
-        options = _csv_options(input_file, header, label_column, source_yaml)
+        overrides = file_overrides(input_file, header, label_column, source_yaml)
         model = load_model(run, which)
-        n_features = int(np.prod(model.net.input_shape))
-        x = model.fit_inputs(load_inference_input(input_file, n_features, **options), input_file)
+        schema = model.schema
+        if schema is None:
+            note_without_schema(model.path.parent)
+        found = inference_inputs(input_file, schema, overrides, int(np.prod(model.net.input_shape)))
+        x = model.fit_inputs(found.x, input_file)
         outputs = model.net.predict(model.normalizer.apply(x, dtype=model.net.dtype))
+        if schema is not None and model.checkpoint.task == "regression":
+            outputs = schema.to_units(outputs)  # standardized targets mapped back
     names = model.checkpoint.class_names if labels == Labels.names else [str(i) for i in range(len(model.checkpoint.class_names))]
-    header_row, columns = _columns(outputs, model.checkpoint.task, names, proba)
+    targets = schema.label_names if schema is not None else None
+    header_row, columns = _columns(outputs, model.checkpoint.task, names, proba, targets)
+    header_row, columns = [*found.ids, *header_row], [*(v.tolist() for v in found.ids.values()), *columns]
     if out is None:
         _write_csv(sys.stdout, header_row, columns)
         return
@@ -81,29 +93,17 @@ def _write_csv(stream, header: list[str], columns: list) -> None:
         writer.writerow([spreadsheet_cell(v) if isinstance(v, str) else f"{v:.6g}" for v in row])
 
 
-def _csv_options(path: Path, header: Header | None, label_column: str | None, source_yaml: str | None) -> dict:
-    """How to read a CSV of inputs: the same options as a spec's CSV source (other formats take none)."""
-    from ..data import DataError
-
-    source = file_source(path, header, label_column, source_yaml)
-    if source is None:
-        return {}
-    if source.type != "csv":
-        raise DataError(f"{path}: --header, --label-column and --source-yaml apply to CSV inputs, not {source.type}")
-    explicit = label_column is not None or (source_yaml is not None and "label_column" in source.model_fields_set)
-    return {"header": source.header, "delimiter": source.delimiter, "label_column": source.label_column if explicit else None,
-            "ignore_columns": source.ignore_columns}
-
-
-def _columns(outputs: np.ndarray, task: str, class_names: list[str], proba: bool):
+def _columns(outputs: np.ndarray, task: str, class_names: list[str], proba: bool, targets: list[str] | None = None):
     """Column names and values: the predicted class, then optionally one probability per class;
-    multi-label: one 0/1 column per task, then optionally p_<task>."""
+    multi-label: one 0/1 column per task, then optionally p_<task>; regression: one per target, named as in
+    the training file (``targets``), else y0, y1..."""
     import numpy as np
 
     from ..nn.metrics import predicted_classes
 
     if task == "regression":
-        return [f"y{j}" for j in range(outputs.shape[1])], list(outputs.T)
+        names = targets if targets is not None and len(targets) == outputs.shape[1] else [f"y{j}" for j in range(outputs.shape[1])]
+        return list(names), list(outputs.T)
     if task == "multilabel":
         header, columns = list(class_names), [(col >= 0.5).astype(np.int64).tolist() for col in outputs.T]
         if proba:

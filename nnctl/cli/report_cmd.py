@@ -10,12 +10,12 @@ import typer
 from ..errors import MissingSplitError, StrategyError
 from ..orchestration.choices import Split
 from ..runs.names import CheckpointName
-from .common import fail, stderr, stdout, user_errors
+from .common import fail, real_run, stderr, stdout, user_errors
 from .plot_cmd import CHECKPOINT_OPTION, load_tune_view
 
 
 def report(
-    run: Path = typer.Argument(..., metavar="RUN", help="A run directory, or a tune directory made by `nnctl tune`."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A run directory, or a tune directory made by `nnctl tune`.", callback=real_run),
     out: Path | None = typer.Option(None, "--out", help="The .html file to write (default RUN/report.html)."),
     split: Split | None = typer.Option(None, "--split", help="Split for the confusion matrix and boundary (default dev, else test)."),
     which: CheckpointName = CHECKPOINT_OPTION,

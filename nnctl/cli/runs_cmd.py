@@ -14,7 +14,7 @@ import typer
 
 from ..literal import markdown_cell, spreadsheet_cell, spreadsheet_row
 from ..report.values import count, human
-from .common import fail, print_json, stderr, stdout, user_errors
+from .common import fail, print_json, real_run, stderr, stdout, user_errors
 from .tables import print_table
 
 if TYPE_CHECKING:
@@ -121,18 +121,20 @@ def list_runs(
 
 @app.command("show")
 def show_run(
-    run: Path = typer.Argument(..., help="A run directory."),
+    run: Path = typer.Argument(..., help="A run directory.", callback=real_run),
     as_json: bool = typer.Option(False, "--json", help="Print everything as one JSON object."),
 ):
     """A run's resolved spec, splits, metrics summary and files."""
     import yaml
 
+    from ..orchestration.run_data import run_schema
     from ..runs import rundir
     from ..runs.listing import read_epochs, summarise_run
 
     with user_errors():
         summary = summarise_run(_run_dir(run))
         epochs = read_epochs(run)
+        schema = run_schema(run)
     spec_text = (run / rundir.SPEC_FILE).read_text(encoding="utf-8")
     spec = yaml.safe_load(spec_text)
     metrics = {
@@ -142,7 +144,8 @@ def show_run(
     files = {p.name: p.stat().st_size for p in sorted(run.iterdir()) if p.is_file() and not p.name.startswith(".")}
     info = {"run": str(run), "status": summary.status, "epochs": summary.epochs, "epochs_planned": summary.epochs_planned,
             "best": {"metric": summary.monitor, "value": summary.best_value, "epoch": summary.best_epoch},
-            "split": (spec.get("data") or {}).get("split"), "metrics": metrics, "files": files, "spec": spec}
+            "split": (spec.get("data") or {}).get("split"), "inputs": None if schema is None else schema.describe(),
+            "metrics": metrics, "files": files, "spec": spec}
     if as_json:
         print_json(info)
         return
@@ -150,6 +153,9 @@ def show_run(
                  f"{_cell(summary.best_value)} at epoch {_cell(summary.best_epoch)}", markup=False, highlight=False)
     split = info["split"] or {}
     stdout.print("split: " + ", ".join(f"{k} {human(v)}" for k, v in split.items() if v is not None), markup=False, highlight=False)
+    if schema is not None:
+        emit([[key, human(value, key)] for key, value in info["inputs"].items()], ["input contract", ""], Format.table,
+             title="how new files are read (predict, eval --data)")
     emit([[name, m["first"], m["last"], m["min"], m["max"], m["at_best"]] for name, m in metrics.items()],
          ["metric", "first", "last", "min", "max", "at best epoch"], Format.table, title="metrics per epoch")
     emit([[name, size] for name, size in files.items()], ["file", "bytes"], Format.table, title="files")
@@ -158,8 +164,8 @@ def show_run(
 
 @app.command("diff")
 def diff_runs(
-    a: Path = typer.Argument(..., help="The first run directory."),
-    b: Path = typer.Argument(..., help="The second run directory."),
+    a: Path = typer.Argument(..., help="The first run directory.", callback=real_run),
+    b: Path = typer.Argument(..., help="The second run directory.", callback=real_run),
     fmt: Format = typer.Option(Format.table, "--format", help="table, csv, json or md."),
 ):
     """Spec differences and metric deltas (each run at its best epoch) between two runs."""
@@ -177,7 +183,7 @@ def diff_runs(
 
 @app.command("export")
 def export_run(
-    runs: list[Path] = typer.Argument(..., metavar="RUN...", help="Run directories (one for csv and json)."),
+    runs: list[Path] = typer.Argument(..., metavar="RUN...", help="Run directories (one for csv and json).", callback=real_run),
     fmt: ExportFormat = typer.Option(ExportFormat.csv, "--format", help="csv, json, tensorboard (RUN/tb/) or mlflow (a tracking server)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="csv/json: write to this file instead of stdout."),
     tracking_uri: str | None = typer.Option(

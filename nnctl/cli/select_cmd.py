@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from ..runs.names import CheckpointName
-from .common import EXIT_CHECK_FAILED, fail, print_json, user_errors
+from .common import EXIT_CHECK_FAILED, fail, print_json, real_run, user_errors
 from .tables import print_table
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def select_runs(
-    runs: list[Path] = typer.Argument(..., metavar="RUN...", help="Run directories to choose from."),
+    runs: list[Path] = typer.Argument(..., metavar="RUN...", help="Run directories to choose from.", callback=real_run),
     optimize: str = typer.Option(..., "--optimize", help="The optimizing metric, e.g. dev_accuracy or dev_weighted_error."),
     satisfy: list[str] = typer.Option([], "--satisfy", help="A satisficing bar, e.g. 'predict_ms<=100' (repeatable)."),
     which: CheckpointName = typer.Option(CheckpointName.best, "--checkpoint", help="Which checkpoint of each run."),

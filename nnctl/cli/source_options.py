@@ -70,3 +70,27 @@ def parse_source_yaml(text: str, path: Path | None, options: dict):
     except ValidationError as err:
         errors = [{**e, "loc": ("data", *e["loc"])} for e in err.errors()]
         raise SpecError([Problem("--source-yaml", None, format_path(p), m) for p, m in explain_all(errors)]) from None
+
+
+def file_overrides(path: Path, header: Header | None, label_column: str | None, source_yaml: str | None):
+    """What the options say about a new CSV file, over the run's recorded schema (``Overrides``); options
+    of another format are a DataError naming it."""
+    from ..data.errors import DataError
+
+    source = file_source(path, header, label_column, source_yaml)
+    if source is not None and source.type != "csv":
+        raise DataError(f"{path}: --header, --label-column and --source-yaml apply to CSV files, not {source.type}")
+    return overrides_from(source, label_column is not None)
+
+
+def overrides_from(source, label_given: bool):
+    """The fields of a CSV source the user gave (not its defaults), as ``Overrides`` of a run's schema."""
+    from ..data.schema import Overrides
+
+    if source is None:
+        return Overrides()
+    given = source.model_fields_set | ({"label_column"} if label_given else set())
+    return Overrides(header=source.header if "header" in given else None,
+                     delimiter=source.delimiter if "delimiter" in given else None,
+                     label_column=source.label_column if "label_column" in given else None,
+                     ignore_columns=list(source.ignore_columns) + list(source.id_columns))

@@ -68,6 +68,10 @@ def show(
         return
     stdout.print(spec_to_yaml(spec), markup=False, end="")
     if parts is not None:
+        if parts.splits.schema is not None:
+            facts = parts.splits.schema.describe()
+            stderr.print("input contract: " + "; ".join(f"{key} {human(value, key)}" for key, value in facts.items()),
+                         markup=False, highlight=False, soft_wrap=True)
         print_table(layer_table(parts.net, spec, parts.transfer), stderr)
         stderr.print(memory_line(spec, parts.net, len(parts.splits.train)), markup=False, highlight=False, soft_wrap=True)
 

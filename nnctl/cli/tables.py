@@ -22,7 +22,7 @@ import os
 import string
 from dataclasses import dataclass, field
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.segment import Segments
 from rich.table import Table
 from rich.text import Text
@@ -87,14 +87,18 @@ def available_width(console: Console = stdout) -> int | None:
 
 def print_table(table: Table, console: Console = stdout, width: int | None = None) -> None:
     """Print ``table`` laid out for ``width`` (default: `available_width`), never breaking a value."""
+    console.print(fitted(table, console, width), soft_wrap=True)
+
+
+def fitted(table: Table, console: Console = stdout, width: int | None = None) -> Group:
+    """``table`` laid out for ``width`` (default: `available_width` of ``console``) as one renderable: its title,
+    then the boxed table and the legend of its letters, or its rows as records (a live display shows it too)."""
     width = available_width(console) if width is None else width
     columns = _columns(table)
-    if table.title:
-        console.print(Text(str(table.title), style="italic"), soft_wrap=True)
+    parts: list = [Text(str(table.title), style="italic")] if table.title else []
     widths = _fit(columns, width)
     if widths is None:
-        _print_records(columns, console, width)
-        return
+        return Group(*parts, *_records(columns, width))
     shown = Table(box=table.box, show_header=table.show_header, show_edge=True, padding=(0, 1))
     for column, w in zip(columns, widths):
         shown.add_column(column.shown_header, justify="right" if column.numeric else "left", width=w,
@@ -103,10 +107,9 @@ def print_table(table: Table, console: Console = stdout, width: int | None = Non
         shown.add_row(*row)
     # Rendered at the table's own width: a console (a pipe's 80 columns) never re-wraps what was laid out to fit.
     lines = console.render_lines(shown, console.options.update_width(sum(widths) + _frame(len(columns))), new_lines=True)
-    console.print(Segments([segment for line in lines for segment in line]), soft_wrap=True, end="")
-    for column in columns:
-        if column.code:  # the legend of the letters
-            console.print(Text(f"  {column.code}  {column.header}"), soft_wrap=True)
+    parts.append(Segments([segment for line in lines for segment in line]))
+    parts += [Text(f"  {column.code}  {column.header}") for column in columns if column.code]  # the letters' legend
+    return Group(*parts)
 
 
 def _fit(columns: list[_Column], width: int | None) -> list[int] | None:
@@ -149,19 +152,21 @@ def _spread(columns: list[_Column], widths: list[int], room: int) -> list[int]:
     return widths
 
 
-def _print_records(columns: list[_Column], console: Console, width: int) -> None:
+def _records(columns: list[_Column], width: int) -> list[Text]:
     """Each row as a block of ``header  value`` lines; a prose value wraps between words under its value
     column, and a header too long for the left half of the width puts its value on the next line."""
     import textwrap
 
     hang = min(max(len(c.header) for c in columns), width // 2) + RECORD_GAP
     rows = list(zip(*(c.cells for c in columns)))
+    lines = []
     for number, row in enumerate(rows, start=1):
-        console.print(Text(f"── {number} of {len(rows)} ──"), soft_wrap=True)
+        lines.append(Text(f"── {number} of {len(rows)} ──"))
         for column, cell in zip(columns, row):
             fits = len(column.header) + RECORD_GAP <= hang
             key = column.header.ljust(hang) if fits else column.header + "\n" + " " * hang
             if column.prose and cell.cell_len > width - hang:
-                lines = textwrap.wrap(cell.plain, max(width - hang, 1), break_long_words=False, break_on_hyphens=False)
-                cell = Text(("\n" + " " * hang).join(lines))
-            console.print(Text(key) + cell, soft_wrap=True)
+                wrapped = textwrap.wrap(cell.plain, max(width - hang, 1), break_long_words=False, break_on_hyphens=False)
+                cell = Text(("\n" + " " * hang).join(wrapped))
+            lines.append(Text(key) + cell)
+    return lines

@@ -109,10 +109,13 @@ def _summarise(result: TrainResult, as_json: bool) -> None:
     if as_json:
         print_json({
             "run": str(result.run_dir), "epochs": result.epochs_done, "steps": result.steps,
-            "stop_reason": result.stop_reason, "metrics": result.metrics, "best": result.best,
+            "stop_reason": result.stop_reason, "metrics": result.metrics,
+            "metrics_epoch": result.metrics_epoch or result.epochs_done, "best": result.best,
         })
         return
     title = f"{result.run_dir}  ({result.stop_reason}, {count(result.epochs_done, 'epoch')}, {count(result.steps, 'step')})"
+    if result.metrics_epoch is not None:  # early stopping restored best.h5: describe the parameters on disk
+        title += f"\nmetrics of epoch {result.metrics_epoch}: best.h5, restored as the run's parameters"
     names = metric_order(result.metrics)
     if not names:  # stopped before the first epoch ended: no split was evaluated yet
         stdout.print(f"{title}: no epoch finished, so no metrics yet", markup=False)
@@ -132,6 +135,8 @@ def _summarise(result: TrainResult, as_json: bool) -> None:
 def _divergence_note(trainer: Trainer, result: TrainResult) -> str:
     """Where training diverged, what the run kept, and the command that continues it at a lower rate."""
     kept = f"epoch {result.epochs_done}" if result.epochs_done else "its initial state (no epoch had finished)"
+    if trainer.last_good.batch:  # resumed from a checkpoint written mid-epoch, and diverged before that epoch ended
+        kept = f"{trainer.last_good.batch} mini-batches into epoch {result.epochs_done + 1}"
     lower = f"{trainer.spec.train.learning_rate / 10:g}"
     return (f"training diverged (a cost is not finite) at step {result.diverged_at}, in epoch {result.epochs_done + 1}; "
             f"{result.run_dir} holds the last good state, {kept}; continue from it at a lower rate: "

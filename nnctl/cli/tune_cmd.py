@@ -14,7 +14,7 @@ from rich.live import Live
 from ..errors import ClusterError
 from ..report.values import count
 from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
-from .tables import print_table
+from .tables import fitted, print_table
 
 if TYPE_CHECKING:
     from ..search.plan import Plan
@@ -60,7 +60,7 @@ def tune(
     search = Search(plan, record, executor, sampler)
     parent = _search_parent(plan, record)
     live = not quiet and not as_json and not plain()
-    display = Live(_best_table(record), console=stderr, refresh_per_second=4, transient=True) if live else None
+    display = Live(fitted(_best_table(record), stderr), console=stderr, refresh_per_second=4, transient=True) if live else None
     progress = Progress(on_trial_end=_reporter(quiet, display))
     try:
         with user_errors(), display or nullcontext():  # another search process holding the directory
@@ -200,7 +200,7 @@ def _reporter(quiet: bool, display: Live | None):
         if quiet:
             return
         if display is not None:
-            display.update(_best_table(record))
+            display.update(fitted(_best_table(record), stderr))
         stderr.print(trial_line(trial, record), markup=False, highlight=False, soft_wrap=True)
 
     return on_trial_end

@@ -26,6 +26,10 @@ from .files import existing, open_maybe_gzip, reading
 
 log = logging.getLogger("nnctl.data")
 
+MISSING_WORDS = ("", "na", "nan", "null")  # compared lower-case, spaces stripped
+MISSING_HINT = "set data.missing: {strategy: drop_rows | mean | median | constant} to drop or fill them"
+MISSING_LISTED = 5  # columns named in one error; a wide file's report stays one readable line
+
 
 @dataclass
 class CsvTable:
@@ -46,8 +50,10 @@ class CsvTable:
         label = f"column {column + 1}"
         return f"{label} ({self.names[column]!r})" if self.names else label
 
-    def numbers(self, columns: list[int]) -> np.ndarray:
-        """The cells of ``columns`` as finite float64, or a DataError at the first bad cell."""
+    def numbers(self, columns: list[int], allow_missing: bool = False, hint: str = MISSING_HINT) -> np.ndarray:
+        """The cells of ``columns`` as float64: a missing cell (empty, NA, NaN, null) is NaN when ``allow_missing``,
+        else one DataError counting the missing cells of every column (``hint`` says what to do); any other
+        cell that is not a finite number is a DataError at the first one."""
         part = self.cells[:, columns]
         try:
             values = part.astype(np.float64)
@@ -55,12 +61,32 @@ class CsvTable:
             values = None
         if values is not None and np.isfinite(values).all():
             return values
-        for i, row in enumerate(part):
-            for j, cell in enumerate(row):
-                problem = _cell_problem(str(cell))
+        text = np.char.strip(part)
+        missing = np.isin(np.char.lower(text), MISSING_WORDS)
+        try:
+            values = np.where(missing, "nan", text).astype(np.float64)
+            unusable = np.isinf(values)
+        except ValueError:
+            unusable = None
+        if unusable is None or unusable.any():  # the first cell that is neither a finite number nor missing
+            for i, j in zip(*np.nonzero(~missing if unusable is None else unusable)):
+                problem = _cell_problem(str(text[i, j]))
                 if problem:
                     raise DataError(f"{self.path}:{self.lines[i]}: {self.column_name(columns[j])}: {problem}")
-        raise AssertionError("a column failed to parse but no cell did")  # pragma: no cover
+        if not allow_missing:
+            raise DataError(self._missing_report(columns, missing, hint))
+        return values
+
+    def _missing_report(self, columns: list[int], missing: np.ndarray, hint: str) -> str:
+        """'FILE: 4 missing values (empty, NA, NaN or null): column 2 ('age') 3 (first on line 5), ...; HINT'."""
+        counts = missing.sum(axis=0)
+        found = np.flatnonzero(counts).tolist()
+        listed = [f"{self.column_name(columns[j])}: {counts[j]} (first on line {self.lines[np.argmax(missing[:, j])]})"
+                  for j in found[:MISSING_LISTED]]
+        more = f" and {len(found) - MISSING_LISTED} more columns" if len(found) > MISSING_LISTED else ""
+        total = int(counts.sum())
+        return (f"{self.path}: {total} missing value{'s' * (total > 1)} (empty, NA, NaN or null) in {len(found)} input "
+                f"column{'s' * (len(found) > 1)}: {'; '.join(listed)}{more}; {hint}")
 
     def labels(self, column: int) -> np.ndarray:
         """The label column: float64 when every cell is a number, else the stripped text."""
@@ -85,8 +111,10 @@ class CsvTable:
         return column % self.width
 
 
-def read_table(path: str | Path, delimiter: str = ",", header: bool | str = "auto", label_column: int | str = -1) -> CsvTable:
-    """Read a CSV file's data rows; skip a first line of another shape and a header (``auto``: detected)."""
+def read_table(path: str | Path, delimiter: str = ",", header: bool | str = "auto", label_column: int | str = -1,
+               expected_names: list[str] = ()) -> CsvTable:
+    """Read a CSV file's data rows; skip a first line of another shape and a header (``auto``: detected, or a first
+    row holding every one of ``expected_names``, the columns a run was trained on)."""
     path = existing(path)
     rows, lines = _rows(path, delimiter)
     class_names = None
@@ -100,7 +128,8 @@ def read_table(path: str | Path, delimiter: str = ",", header: bool | str = "aut
                         path, lines[0], len(rows[0]), ",".join(rows[0]), len(rows[1]))
         rows, lines = rows[1:], lines[1:]
     if header == "auto":
-        header = isinstance(label_column, str) or _looks_like_header(rows)
+        first = {cell.strip() for cell in rows[0]} if rows else set()
+        header = isinstance(label_column, str) or bool(expected_names and first >= set(expected_names)) or _looks_like_header(rows)
     names = [name.strip() for name in rows[0]] if header and rows else None
     if names is not None:
         rows, lines = rows[1:], lines[1:]

@@ -69,6 +69,7 @@ class Splits:
     class_names: list[str]
     task: str  # "classification", "multilabel" or "regression"
     parts: list = field(default_factory=list)  # PartInfo of each part the rows come from (see load.py)
+    schema: object = None  # the InputSchema the inputs were read with (see schema.py)
 
     def named(self) -> dict[str, Dataset]:
         """The splits that exist, by name."""
@@ -95,13 +96,21 @@ def is_multilabel(y: np.ndarray) -> bool:
     return bool((several or missing.any()) and not missing.all() and np.all((values == 0) | (values == 1) | missing))
 
 
-def encode_labels(ys: list[np.ndarray], names: list[str] | None, where: str) -> tuple[str, list[np.ndarray], list[str]]:
-    """Infer the task from the labels of all parts together and encode each part.
+def encode_labels(ys: list[np.ndarray], names: list[str] | None, where: str,
+                  task: str | None = None) -> tuple[str, list[np.ndarray], list[str]]:
+    """Infer the task from the labels of all parts together (unless ``task`` is given) and encode each part.
 
     ``names`` are class names the source declares (``classes:`` or e.g. HDF5
     ``list_classes``): labels are then either those names or indices into them.
-    Otherwise the distinct label values, sorted, are the classes.
+    Otherwise the distinct label values, sorted, are the classes. ``task``
+    regression reads whole numbers as targets; classification refuses fractions.
     """
+    if task == "regression":
+        if not all(y.dtype.kind in "iufb" for y in ys):
+            raise DataError(f"{where}: the task is regression, but the labels are not all numbers")
+        return "regression", [y.reshape(len(y), -1).astype(np.float64) for y in ys], []
+    if task == "classification" and names is None and not all(is_class_labels(y) for y in ys):
+        raise DataError(f"{where}: the task is classification, but the labels are not class names or whole numbers")
     if all(is_multilabel(y) for y in ys):
         k = 1 if ys[0].ndim == 1 else ys[0].shape[1]
         tasks = list(names) if names is not None and len(names) == k else [f"task{j + 1}" for j in range(k)]

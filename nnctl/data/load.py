@@ -11,7 +11,7 @@ a stream with training, and changing ``limit`` does not move generated points.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +21,12 @@ from . import generated, registry
 from .assign import assign
 from .csv_table import CsvTable
 from .dataset import Dataset, Splits, indices_for_names
-from .errors import DataError
+from .errors import DataChangedError, DataError
+from .files import existing
 from .parts import PartInfo, PartSet, check_finite, read_parts, read_source_parts, resolve
 from .relabel import Changes, apply_recorded, relabel
-from .sources import read_inputs, read_source, source_for_file
+from .schema import InputSchema, Overrides, fill_missing, fit_fill, fit_target, inputs_of, locate, read_new_table
+from .sources import CSV_SUFFIXES, label_matrix, read_inputs, read_source, source_for_file
 
 DATA_SPAWN_KEY = 0xDA7A
 DATA_STREAMS = ("generate", "limit", "split")
@@ -50,30 +52,47 @@ class LoadedData:
     corrections: dict[str, Changes] = field(default_factory=dict)
 
 
-def load_data(data_spec, seed: int, datasets_dir: Path) -> LoadedData:
-    """Read the parts, deal the splits (seeded by ``data_seed``), apply corrected labels, check the classes."""
+def load_data(data_spec, seed: int, datasets_dir: Path, task: str | None = None) -> LoadedData:
+    """Read the parts, deal the splits (seeded by ``data_seed``), apply corrected labels, fill missing inputs
+    from the training split, check the classes. ``task``: how to read the labels (see `encode_labels`)."""
     rngs = data_streams(data_seed(data_spec, seed))
-    found = read_parts(data_spec, Path(datasets_dir), rngs["generate"])
+    found = read_parts(data_spec, Path(datasets_dir), rngs["generate"], task)
     dealt = assign(data_spec, found, rngs)
     corrections = relabel(dealt, data_spec.relabel, found, data_spec.base_dir) if data_spec.relabel else {}
-    splits = _splits(dealt, found)
+    schema = found.schema
+    if data_spec.missing is not None:
+        how = data_spec.missing
+        fill = None
+        if how.strategy != "drop_rows":
+            fill = fit_fill(dealt["train"].x, how.strategy, how.value, found.parts[0].info.where())
+            _fill_splits(dealt, fill)
+        schema = replace(schema, missing={"strategy": how.strategy, "fill": None if fill is None else fill.ravel().tolist()})
+    if data_spec.normalize_target == "standardize":
+        if found.task != "regression":
+            raise DataError(f"{found.parts[0].info.where()}: data.normalize_target applies to regression targets; "
+                            f"these labels are {found.task}")
+        schema = replace(schema, target=fit_target(dealt["train"].y))
+        _standardize_targets(dealt, schema)
+    splits = replace(_splits(dealt, found), schema=schema)
     check_classes(splits, found.parts[0].info.where())
     return LoadedData(splits, corrections)
 
 
-def load_splits(data_spec, seed: int, datasets_dir: Path) -> Splits:
+def load_splits(data_spec, seed: int, datasets_dir: Path, task: str | None = None) -> Splits:
     """The splits a spec deals (see `load_data`)."""
-    return load_data(data_spec, seed, datasets_dir).splits
+    return load_data(data_spec, seed, datasets_dir, task).splits
 
 
 def recorded_splits(data_spec, seed: int, datasets_dir: Path, parts: list[PartInfo], rows: dict[str, tuple[np.ndarray, np.ndarray]],
-                    corrections: dict[str, Changes], class_names: list[str]) -> Splits:
-    """A run's splits rebuilt from its record: the same parts (checked by fingerprint), the recorded rows.
+                    corrections: dict[str, Changes], class_names: list[str], task: str | None = None,
+                    schema: InputSchema | None = None) -> Splits:
+    """A run's splits rebuilt from its record: the same parts (checked by fingerprint), the recorded rows,
+    labels read as the run's ``task``, missing inputs filled with the fill values ``schema`` recorded.
 
     ``rows`` maps each split to its (part, row) arrays. A part whose
     fingerprint differs is a DataError naming the file that changed.
     """
-    found = read_parts(data_spec, Path(datasets_dir), data_streams(data_seed(data_spec, seed))["generate"])
+    found = read_parts(data_spec, Path(datasets_dir), data_streams(data_seed(data_spec, seed))["generate"], task)
     verify(found, parts)
     if found.class_names != list(class_names):
         raise DataError(f"{parts[0].where()}: classes {found.class_names} differ from the run's {list(class_names)}")
@@ -82,7 +101,25 @@ def recorded_splits(data_spec, seed: int, datasets_dir: Path, parts: list[PartIn
         dealt[name] = gather(found, part, row)
         if name in corrections:
             apply_recorded(dealt[name], corrections[name])
-    return _splits(dealt, found)
+    fill = ((schema.missing or {}).get("fill") if schema is not None else None)
+    if fill is not None:
+        _fill_splits(dealt, np.asarray(fill, dtype=np.float64).reshape(found.parts[0].data.x.shape[1:]))
+    if schema is not None and schema.target is not None:
+        _standardize_targets(dealt, schema)
+    return replace(_splits(dealt, found), schema=schema or found.schema)
+
+
+def _standardize_targets(dealt: dict[str, Dataset | None], schema: InputSchema) -> None:
+    for data in dealt.values():
+        if data is not None:
+            data.y = schema.standardized(data.y)
+
+
+def _fill_splits(dealt: dict[str, Dataset | None], fill: np.ndarray) -> None:
+    """Replace each split's missing inputs (NaN) by the fill values, in place of its inputs array."""
+    for data in dealt.values():
+        if data is not None:
+            data.x = fill_missing(data.x, fill)
 
 
 def verify(found: PartSet, recorded: list[PartInfo]) -> None:
@@ -96,8 +133,8 @@ def verify(found: PartSet, recorded: list[PartInfo]) -> None:
             continue
         changed = [f for f, old in zip(now.files, then.files) if f.sha256 != old.sha256] or now.files
         where = changed[0].path if changed else then.key
-        raise DataError(f"{where}: the data changed since the run was trained (SHA-256 {now.sha256[:12]}…, recorded "
-                        f"{then.sha256[:12]}…; {now.rows} rows, recorded {then.rows}); evaluate another file with --data")
+        raise DataChangedError(f"{where}: the data changed since the run was trained (SHA-256 {now.sha256[:12]}…, recorded "
+                               f"{then.sha256[:12]}…; {now.rows} rows, recorded {then.rows}); restore the file it was trained on")
 
 
 def gather(found: PartSet, part: np.ndarray, row: np.ndarray) -> Dataset:
@@ -115,7 +152,7 @@ def gather(found: PartSet, part: np.ndarray, row: np.ndarray) -> Dataset:
 
 def _splits(dealt: dict[str, Dataset | None], found: PartSet) -> Splits:
     return Splits(dealt["train"], dealt["dev"], dealt["test"], dealt["train_dev"], found.class_names, found.task,
-                  [p.info for p in found.parts])
+                  [p.info for p in found.parts], found.schema)
 
 
 def check_classes(splits: Splits, where: str) -> None:
@@ -148,7 +185,7 @@ def warn_unseen_classes(splits: Splits, name: str) -> None:
 
 def load_inference_input(path: Path, n_features: int | None = None, label_column: int | str | None = None,
                          header: bool | str = "auto", delimiter: str = ",", ignore_columns: list[int | str] = ()) -> np.ndarray:
-    """Inputs for `nnctl predict`: .npz (key x), .npy, CSV or HDF5 dataset x.
+    """Inputs for `nnctl predict` without a recorded schema: .npz (key x), .npy, CSV or HDF5 dataset x.
 
     A CSV file with one column more than the model's ``n_features`` (or with
     ``label_column`` given) has its label column dropped, with a note.
@@ -167,10 +204,48 @@ def load_inference_input(path: Path, n_features: int | None = None, label_column
     return found.numbers(columns)
 
 
-def load_labelled_file(path: Path, class_names: list[str], task: str, source=None) -> Dataset:
-    """A labelled file's main x/y pair (read as ``source`` says, else by its suffix), labels mapped onto a model's classes."""
-    found = read_source(source or source_for_file(Path(path)), Path.cwd())
-    pool = found.pool
+@dataclass
+class NewInputs:
+    """A new file's inputs, and the values of the run's id columns it has (name → text, in row order)."""
+
+    x: np.ndarray
+    ids: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def read_through(schema: InputSchema | None, path: Path, overrides: Overrides) -> CsvTable | None:
+    """The file as a table to read through the run's schema, or None when the schema does not apply
+    (a run that recorded none or read arrays, a file that is not CSV)."""
+    if schema is None or schema.kind != "csv" or not Path(path).name.lower().endswith(CSV_SUFFIXES):
+        return None
+    return read_new_table(schema, existing(path), overrides)
+
+
+def inference_inputs(path: Path, schema: InputSchema | None, overrides: Overrides, n_features: int | None) -> NewInputs:
+    """Inputs for `nnctl predict`: a CSV file read through the run's schema (columns by name, ids kept), anything
+    else as `load_inference_input` reads it."""
+    table = read_through(schema, path, overrides)
+    if table is None:
+        return NewInputs(load_inference_input(path, n_features, overrides.label_column, overrides.header or "auto",
+                                              overrides.delimiter or ",", overrides.ignore_columns))
+    located = locate(schema, table, overrides, need_labels=False)
+    if located.labels:
+        log.info("%s: left out the label %s", path, ", ".join(table.column_name(j) for j in located.labels))
+    ids = {name: np.char.strip(table.cells[:, j]) for name, j in zip(located.id_names, located.ids)}
+    return NewInputs(inputs_of(schema, table, located), ids)
+
+
+def load_labelled_file(path: Path, class_names: list[str], task: str, source=None, schema: InputSchema | None = None,
+                       overrides: Overrides | None = None) -> Dataset:
+    """A labelled file's main x/y pair, labels mapped onto a model's classes: a CSV file read through the run's
+    ``schema`` (see `inference_inputs`), else as ``source`` says, else by its suffix."""
+    table = None if source is not None and overrides is None else read_through(schema, path, overrides or Overrides())
+    if table is not None:
+        located = locate(schema, table, overrides or Overrides(), need_labels=True)
+        several = task == "multilabel" or len(located.labels) > 1
+        y = label_matrix(table, located.labels) if several else table.labels(located.labels[0])
+        pool = Dataset(inputs_of(schema, table, located), y)
+    else:
+        pool = read_source(source or source_for_file(Path(path)), Path.cwd()).pool
     check_finite(pool.x, "inputs", path)
     if task == "classification":
         return Dataset(pool.x, indices_for_names(pool.y, class_names, str(path)))

@@ -23,8 +23,9 @@ from .csv_table import CsvTable, read_table
 from .dataset import Dataset, encode_labels, is_multilabel
 from .errors import DataError
 from .files import file_sha256
-from .rows import blocks
-from .sources import SourceData, read_source, source_for_file
+from .rows import DiskRows, blocks
+from .schema import InputSchema, with_task
+from .sources import CSV_SUFFIXES, SourceData, read_source, source_for_file
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class PartSet:
     parts: list[Part]
     task: str
     class_names: list[str]
+    schema: InputSchema | None = None  # how the first source's inputs were read (the run's input contract)
 
     def by_key(self, key: str) -> int:
         return next(i for i, part in enumerate(self.parts) if part.info.key == key)
@@ -131,9 +133,12 @@ def part_sha256(files: list[FileInfo], data: Dataset) -> str:
     return hashlib.sha256("".join(f.sha256 for f in files).encode()).hexdigest()
 
 
-def read_parts(data_spec, datasets_dir: Path, rng: np.random.Generator) -> PartSet:
-    """Read every table the data spec names, check inputs, and encode all labels together."""
+def read_parts(data_spec, datasets_dir: Path, rng: np.random.Generator, task: str | None = None) -> PartSet:
+    """Read every table the data spec names, check inputs, and encode all labels together
+    (as ``task`` says when given, see `encode_labels`)."""
     base = data_spec.base_dir
+    missing = data_spec.missing.strategy if data_spec.missing is not None else None
+    schemas: list[InputSchema | None] = []
     prints = Fingerprints()
     raw: list[tuple[str, Dataset, list[FileInfo], str]] = []  # key, data, files, where
     declared: list[tuple[str, list[str]]] = []
@@ -142,7 +147,8 @@ def read_parts(data_spec, datasets_dir: Path, rng: np.random.Generator) -> PartS
     first_csv = None
     for key, source in named:
         resolved, written = resolved_source(source, base)
-        found = read_source(resolved, datasets_dir, rng)
+        found = read_source(resolved, datasets_dir, rng, missing)
+        schemas.append(found.schema)
         prints.known(found.sha256)
         where = _source_name(source)
         first_csv = first_csv or (resolved if resolved.type == "csv" else None)
@@ -158,21 +164,25 @@ def read_parts(data_spec, datasets_dir: Path, rng: np.random.Generator) -> PartS
             path = resolve(value, base) if isinstance(value, str) else None
             if path is not None and index_table(path) is None:
                 options = _file_options(first_csv, path)
-                found = read_source(source_for_file(path, **options), datasets_dir)
+                found = read_source(source_for_file(path, **options), datasets_dir, missing=missing)
                 raw.append((f"data.split.{role}", found.pool, prints.files([path], {str(path): value}), value))
     for key, data, _, where in raw:
-        check_finite(data.x, "inputs", where)
+        if missing is not None and isinstance(data.x, DiskRows):
+            raise DataError(f"{where}: data.missing applies to CSV files; this source's inputs stay on disk")
+        check_finite(data.x, "inputs", where, allow_nan=missing is not None)
         if data.y.dtype.kind == "f" and not is_multilabel(data.y):  # multi-label: NaN marks a missing label
             check_finite(data.y, "labels", where)
         if data.x.shape[1:] != raw[0][1].x.shape[1:]:
             raise DataError(f"{where}: inputs of {key} have shape {data.x.shape[1:]}, those of {raw[0][0]} {raw[0][1].x.shape[1:]}")
     names = _agreed_names(declared)
-    task, ys, class_names = encode_labels([data.y for _, data, _, _ in raw], names, raw[0][3])
+    task, ys, class_names = encode_labels([data.y for _, data, _, _ in raw], names, raw[0][3], task)
     parts = []
     for number, ((key, data, files, _), y) in enumerate(zip(raw, ys)):
         encoded = Dataset(data.x, y).as_part(number)
         parts.append(Part(PartInfo(key, len(encoded), part_sha256(files, data), files), encoded))
-    return PartSet(parts, task, class_names)
+    targets = [f"y{j}" for j in range(ys[0].shape[1])] if task == "regression" and ys[0].shape[1] > 1 else ["y"]
+    schema = with_task(schemas[0], parts[0].data.x.shape[1:], task, class_names if task == "multilabel" else targets)
+    return PartSet(parts, task, class_names, schema)
 
 
 def read_source_parts(source, datasets_dir: Path) -> PartSet:
@@ -192,7 +202,7 @@ def index_table(path: Path) -> CsvTable | None:
 
 def _file_options(csv_source, path: Path) -> dict:
     """A CSV split file is read with the CSV source's options (header, label column, delimiter)."""
-    if csv_source is None or not path.name.lower().endswith((".csv", ".csv.gz", ".txt", ".tsv")):
+    if csv_source is None or not path.name.lower().endswith(CSV_SUFFIXES):
         return {}
     return {"header": csv_source.header, "label_column": csv_source.label_column, "delimiter": csv_source.delimiter}
 
@@ -224,13 +234,15 @@ def _source_name(source) -> str:
     return getattr(source, "name", source.type)
 
 
-def check_finite(values, what: str, where) -> None:
-    """Refuse NaN/inf, a block at a time: no full-size mask, and rows still on disk are read once."""
+def check_finite(values, what: str, where, allow_nan: bool = False) -> None:
+    """Refuse NaN/inf (only inf when ``allow_nan``: missing values to fill), a block at a time: no full-size mask,
+    and rows still on disk are read once."""
     if values.dtype.kind not in "fc":
         return
     found = []
     for positions, block in blocks(values):
-        bad = ~np.isfinite(block.reshape(len(block), -1)).all(axis=1)
+        flat = block.reshape(len(block), -1)
+        bad = np.isinf(flat).any(axis=1) if allow_nan else ~np.isfinite(flat).all(axis=1)
         if bad.any():
             found.append(np.arange(len(values))[positions][bad] if isinstance(positions, slice) else positions[bad])
     if found:

@@ -8,6 +8,7 @@ on disk as ``DiskRows`` until a split is read or streamed.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,8 +23,11 @@ from .dataset import Dataset, is_multilabel
 from .errors import DataError
 from .files import existing, open_maybe_gzip, reading
 from .rows import DiskRows
+from .schema import InputSchema, column_roles
 
+log = logging.getLogger("nnctl.data")
 IDX_LABELS_MAGIC = 2049
+CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")
 IDX_IMAGES_MAGIC = 2051
 
 
@@ -33,7 +37,8 @@ class SourceData:
 
     ``files`` lists the files each part was read from (for fingerprints);
     ``names`` are class names the files themselves declare; ``sha256`` holds
-    the hashes of files already verified while reading (registry downloads).
+    the hashes of files already verified while reading (registry downloads);
+    ``schema`` is how a CSV file's columns were read (None for arrays).
     """
 
     pool: Dataset
@@ -42,13 +47,16 @@ class SourceData:
     names: list[str] | None = None
     files: dict[str, list[Path]] = field(default_factory=dict)
     sha256: dict[Path, str] = field(default_factory=dict)
+    schema: InputSchema | None = None
 
 
-def read_source(source, datasets_dir: Path, rng: np.random.Generator | None = None) -> SourceData:
-    """Read any spec source (its paths already resolved); ``rng`` drives generated sets (seed 0 if omitted)."""
+def read_source(source, datasets_dir: Path, rng: np.random.Generator | None = None, missing: str | None = None) -> SourceData:
+    """Read any spec source (its paths already resolved); ``rng`` drives generated sets (seed 0 if omitted);
+    ``missing`` is the data.missing strategy for a CSV file's empty cells (None: they are an error)."""
     match source.type:
         case "digits":
-            pool = csv_dataset(read_table(registry.BUNDLED_DIGITS, header=False))
+            table = read_table(registry.BUNDLED_DIGITS, header=False)
+            pool = csv_dataset(table, column_roles(table))
             return SourceData(Dataset(pool.x.reshape(-1, 8, 8, 1), pool.y), files={"pool": [registry.BUNDLED_DIGITS]})
         case "registry":
             paths = registry.fetch(source.name, source.mirror, Path(datasets_dir) / "cache")
@@ -66,7 +74,7 @@ def read_source(source, datasets_dir: Path, rng: np.random.Generator | None = No
             pool, test = read_npz(source)
             return SourceData(pool, test, files={"pool": [Path(source.path)], "test": [Path(source.path)]})
         case "csv":
-            return read_csv_source(source)
+            return read_csv_source(source, missing)
         case "idx":
             test = None
             if _wants_pair(source.test_images, source.test_labels, "test_images", "test_labels"):
@@ -92,7 +100,7 @@ def source_for_file(path: Path, **options):
         raise DataError(f"{path}: no dataset named x, train_set_x or test_set_x (has: {', '.join(sorted(keys))})")
     if name.endswith(".npz"):
         return _with_options(NpzSource, path, {}, options)
-    if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
+    if name.endswith(CSV_SUFFIXES):
         return _with_options(CsvSource, path, {"delimiter": "\t"} if name.endswith(".tsv") else {}, options)
     raise DataError(f"{path}: cannot tell the format from the name (expected .h5, .hdf5, .npz, .csv or .csv.gz)")
 
@@ -113,7 +121,7 @@ def read_inputs(path: Path, delimiter: str = ",", header: bool | str = "auto") -
     if name.endswith(".npy"):
         with reading(path, ".npy"):
             return as_inputs(np.load(path, allow_pickle=False), path)
-    if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
+    if name.endswith(CSV_SUFFIXES):
         return read_table(path, "\t" if name.endswith(".tsv") else delimiter, header)
     if name.endswith(".npz"):
         with reading(path, ".npz"), np.load(path, allow_pickle=False) as archive:
@@ -153,20 +161,22 @@ def read_npz(source: NpzSource) -> tuple[Dataset, Dataset | None]:
     return pool, test
 
 
-def read_csv_source(source: CsvSource) -> SourceData:
+def read_csv_source(source: CsvSource, missing: str | None = None) -> SourceData:
     """The main CSV file and its optional ``test``/``dev`` files, all read with the source's options."""
     columns = source.label_columns or source.label_column
     main = read_table(source.path, source.delimiter, source.header, _first(columns))
-    parts = {"pool": csv_dataset(main, columns, source.ignore_columns)}
+    roles = column_roles(main, columns, source.ignore_columns, source.id_columns)
+    parts = {"pool": csv_dataset(main, roles, missing)}
     for role in ("test", "dev"):
         if getattr(source, role):
             table = read_table(getattr(source, role), source.delimiter, source.header, _first(columns))
-            parts[role] = csv_dataset(table, columns, source.ignore_columns)
+            parts[role] = csv_dataset(table, column_roles(table, columns, source.ignore_columns, source.id_columns), missing)
     files = {role: [Path(getattr(source, "path" if role == "pool" else role))] for role in parts}
     names = main.class_names
     if source.label_columns and main.names is not None and is_multilabel(parts["pool"].y):
-        names = [main.names[main.column_index(c, "label_columns")] for c in source.label_columns]  # the tasks
-    return SourceData(parts["pool"], parts.get("test"), parts.get("dev"), names, files)
+        names = [main.names[j] for j in roles.labels]  # the tasks
+    return SourceData(parts["pool"], parts.get("test"), parts.get("dev"), names, files,
+                      schema=InputSchema.for_table(main, roles, source.delimiter))
 
 
 def _first(columns):
@@ -174,32 +184,29 @@ def _first(columns):
     return columns[0] if isinstance(columns, list) else columns
 
 
-def csv_dataset(table: CsvTable, label_column: int | str | list[int | str] = -1, ignore: list[int | str] = ()) -> Dataset:
-    """Features (every other column not ignored, as numbers) and labels (numbers or text) of a CSV table;
-    with a list of label columns, an (m, k) label matrix (see `label_matrix`)."""
-    ignored = {table.column_index(c, "ignore_columns") for c in ignore}
-    if isinstance(label_column, list):
-        return label_matrix(table, label_column, ignored)
-    column = table.column_index(label_column)
-    if column in ignored:
-        raise DataError(f"{table.path}: ignore_columns names the label column {table.column_name(column)}")
-    features = [j for j in range(table.width) if j != column and j not in ignored]
-    if not features:
-        raise DataError(f"{table.path}: only a label column, no feature columns")
-    return Dataset(table.numbers(features), table.labels(column))
+def csv_dataset(table: CsvTable, roles, missing: str | None = None) -> Dataset:
+    """Features (as numbers) and labels (numbers or text) of a CSV table, its columns as ``roles`` says;
+    with several label columns, an (m, k) label matrix (see `label_matrix`).
+
+    Missing inputs are an error unless ``missing`` (data.missing's strategy) drops their rows or leaves them
+    NaN for the fill fitted on the training split.
+    """
+    x = table.numbers(roles.features, allow_missing=missing is not None)
+    y = label_matrix(table, roles.labels) if roles.several else table.labels(roles.labels[0])
+    if missing == "drop_rows":
+        kept = ~np.isnan(x).any(axis=1)
+        if not kept.all():
+            log.info("%s: left out %d of %d rows with missing inputs (data.missing: drop_rows)", table.path,
+                     int((~kept).sum()), len(kept))
+            if not kept.any():
+                raise DataError(f"{table.path}: every row has a missing input, so data.missing: drop_rows leaves none")
+            x, y = x[kept], y[kept]
+    return Dataset(x, y)
 
 
-def label_matrix(table: CsvTable, label_columns: list[int | str], ignored: set[int] = frozenset()) -> Dataset:
+def label_matrix(table: CsvTable, columns: list[int]) -> np.ndarray:
     """Several numeric label columns (multi-task 0/1 labels, or several regression targets):
     an empty cell is a missing label (NaN)."""
-    columns = [table.column_index(c, "label_columns") for c in label_columns]
-    if len(set(columns)) != len(columns):
-        raise DataError(f"{table.path}: label_columns {label_columns} name a column twice")
-    if ignored & set(columns):
-        raise DataError(f"{table.path}: ignore_columns names a label column")
-    features = [j for j in range(table.width) if j not in columns and j not in ignored]
-    if not features:
-        raise DataError(f"{table.path}: only label columns, no feature columns")
     cells = np.char.strip(table.cells[:, columns])
     try:
         y = np.where(cells == "", "nan", cells).astype(np.float64)
@@ -207,7 +214,7 @@ def label_matrix(table: CsvTable, label_columns: list[int | str], ignored: set[i
         bad = next((i, j) for i, row in enumerate(cells) for j, cell in enumerate(row) if not _is_number(cell))
         raise DataError(f"{table.path}:{table.lines[bad[0]]}: {table.column_name(columns[bad[1]])}: "
                         f"a label must be a number or empty (missing), not {cells[bad]!r}") from None
-    return Dataset(table.numbers(features), y[:, 0] if y.shape[1] == 1 else y)
+    return y[:, 0] if y.shape[1] == 1 else y
 
 
 def _is_number(cell: str) -> bool:

@@ -177,5 +177,7 @@ def describe_run(model: LoadedModel, which: str) -> ModelDescription:
     """The description of a run's network as loaded from its ``which`` checkpoint."""
     ckpt = model.checkpoint
     provenance = {"run": model.path.parent.name, "checkpoint": which, "file": model.path.name,
-                  "epoch": ckpt.epoch, "spec": ckpt.spec_yaml}
+                  "epoch": ckpt.epoch, "spec": ckpt.spec_yaml,
+                  # what the inputs are (names, order, fill values) and, for standardized targets, y = out · divisor + shift
+                  "input_contract": None if model.schema is None else model.schema.to_record()}
     return describe(model.net, model.normalizer, ckpt.task, ckpt.class_names, provenance)

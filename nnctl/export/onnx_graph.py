@@ -193,6 +193,7 @@ def metadata(desc: ModelDescription) -> dict[str, str]:
         "checkpoint": str(prov.get("checkpoint", "")),
         "epoch": str(prov.get("epoch", "")),
         "spec": str(prov.get("spec", "")),
+        "input_contract": json.dumps(prov.get("input_contract")),  # input names and order, as the run read its file
     }
 
 

@@ -31,6 +31,9 @@ def export_run(run: Path, fmt: ExportFormat, which: str = "best", opset: int | N
         opset = DEFAULT_OPSET if opset is None else opset
         check_opset(opset)
     model = load_model(run, which)
+    if fmt == ExportFormat.onnx and model.schema is not None and model.schema.target is not None:
+        raise ExportError(f"{run}: the run standardizes its targets (data.normalize_target), so an ONNX graph would output "
+                          "standardized values; --format npz carries the targets' shift and divisor with the network")
     desc = describe_run(model, which)
     if fmt == ExportFormat.npz:
         return Exported(npz_bytes(desc), desc, model.path)

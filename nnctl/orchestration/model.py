@@ -13,6 +13,7 @@ import numpy as np
 
 from ..data import DataError, Dataset, Normalizer, Splits
 from ..data.load import warn_unseen_classes
+from ..data.schema import InputSchema, ids_of_rows
 from ..errors import MissingSplitError
 from ..nn.network import Network
 from ..runs import rundir
@@ -24,7 +25,7 @@ from .checkpoints import load_into, stored_normalizer
 from .choices import SPLITS
 from .choices import Split as Split  # re-exported: the enum lives apart so that `nnctl --help` needs no NumPy
 from .datasets import default_datasets_dir
-from .run_data import run_splits
+from .run_data import run_schema, run_splits
 
 
 @dataclass
@@ -34,6 +35,7 @@ class LoadedModel:
     normalizer: Normalizer
     checkpoint: Checkpoint
     path: Path
+    schema: InputSchema | None = None  # the run's input contract (None: a run made before runs recorded one)
 
     def fit_inputs(self, x: np.ndarray, source: Path) -> np.ndarray:
         """``x`` in the network's input shape; rows holding the same number of values
@@ -53,12 +55,19 @@ def load_model(run_dir: Path, which: str = rundir.CheckpointName.best) -> Loaded
     spec = parse_spec(ckpt.spec_yaml, str(path))
     net = build_network(spec, tuple(ckpt.input_shape), make_streams(spec.seed)["dropout"])
     load_into(net, ckpt, path)
-    return LoadedModel(spec, net, stored_normalizer(ckpt, path), ckpt, path)
+    return LoadedModel(spec, net, stored_normalizer(ckpt, path), ckpt, path, run_schema(path.parent))
 
 
 def all_splits(model: LoadedModel) -> Splits:
     """All of the run's splits at once, as recorded, for readers that need more than one."""
     return run_splits(model.path.parent, model.spec, default_datasets_dir())
+
+
+def split_ids(model: LoadedModel, splits: Splits, data: Dataset) -> dict[str, np.ndarray]:
+    """The run's id columns (``id_columns`` of its CSV source) for each example of ``data``: name → text; {} without ids."""
+    if model.schema is None or not model.schema.ids:
+        return {}
+    return ids_of_rows(model.schema, splits.parts, data.parts(), data.source_rows())
 
 
 def split_data(model: LoadedModel, split: str, splits: Splits | None = None) -> Dataset:

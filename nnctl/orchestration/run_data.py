@@ -19,7 +19,8 @@ from ..data.files import file_sha256
 from ..data.load import data_seed
 from ..data.parts import FileInfo, PartInfo, resolve
 from ..data.relabel import Changes
-from ..runs.data_record import DataRecord, load_data_record, save_data_record
+from ..data.schema import InputSchema
+from ..runs.data_record import DATA_FILE, DamagedRecord, DataRecord, load_data_record, save_data_record
 from ..spec import Spec
 
 log = logging.getLogger("nnctl.runs")
@@ -41,6 +42,7 @@ def record_of(loaded: LoadedData, spec: Spec) -> DataRecord:
         splits={name: (data.parts(np.int32), data.source_rows()) for name, data in splits.named().items()},  # as stored
         corrections={name: {"part": c.part, "row": c.row, "old": c.old, "new": c.new} for name, c in loaded.corrections.items()},
         relabel=relabel,
+        schema=None if splits.schema is None else splits.schema.to_record(),
     )
 
 
@@ -54,9 +56,30 @@ def run_splits(run_dir: Path, spec: Spec, datasets_dir: Path) -> Splits:
     if record is None:
         log.warning("%s has no data record (data.h5; the run predates recorded splits): re-deriving its split from the spec, "
                     "which gives the same rows only if the data files are unchanged", run_dir)
-        return load_splits(spec.data, spec.seed, datasets_dir)
+        return load_splits(spec.data, spec.seed, datasets_dir, spec.label_task())
     data_spec = spec.data.model_copy()
     data_spec.base_dir = record.base_dir
     parts = [PartInfo(p["key"], p["rows"], p["sha256"], [FileInfo(**f) for f in p["files"]]) for p in record.parts]
     corrections = {name: Changes(c["part"], c["row"], c["old"], c["new"]) for name, c in record.corrections.items()}
-    return recorded_splits(data_spec, record.seed, datasets_dir, parts, record.splits, corrections, record.class_names)
+    return recorded_splits(data_spec, record.seed, datasets_dir, parts, record.splits, corrections, record.class_names,
+                           record.task, _schema(run_dir, record))
+
+
+def run_schema(run_dir: Path) -> InputSchema | None:
+    """The input contract the run recorded; None for a run made before runs recorded one."""
+    record = load_data_record(run_dir)
+    return None if record is None else _schema(run_dir, record)
+
+
+def note_without_schema(run_dir: Path) -> None:
+    """Say once that a run reads new files the old way, having recorded no input contract."""
+    log.info("%s recorded no input schema: new files are read by position, as the command-line options say", run_dir)
+
+
+def _schema(run_dir: Path, record: DataRecord) -> InputSchema | None:
+    if record.schema is None:
+        return None
+    try:
+        return InputSchema.from_record(record.schema)
+    except (TypeError, ValueError) as err:
+        raise DamagedRecord(Path(run_dir) / DATA_FILE, f"attribute 'schema': {err}") from None

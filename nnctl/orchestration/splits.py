@@ -24,7 +24,7 @@ SHARE_SPAWN_KEY = 0x5A4E  # the share's own stream, apart from the data's (0xDA7
 
 
 def load_run_data(spec: Spec, datasets_dir: Path) -> LoadedData:
-    loaded = load_data(spec.data, spec.seed, datasets_dir)
+    loaded = load_data(spec.data, spec.seed, datasets_dir, spec.label_task())
     fraction = spec.strategy.train_fraction
     if fraction >= 1:
         return loaded

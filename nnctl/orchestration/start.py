@@ -232,7 +232,10 @@ def _resume_locked(run_dir: Path, overrides: list[str], datasets_dir: Path | Non
     spec = parse_spec(ckpt.spec_yaml, str(Path(run_dir) / rundir.SPEC_FILE), overrides)
     check_mirrors(spec)
     if ckpt.progress.get("stop_reason") == StopReason.early_stopping:
-        raise BuildError("train.early_stopping", f"{run_dir} already stopped early at epoch {ckpt.epoch}")
+        raise BuildError("train.early_stopping", f"{run_dir} already stopped early at epoch {ckpt.epoch} and holds its best "
+                                                 "parameters; to train them further, start a new run from it (model.init_from: "
+                                                 f"{{run: {run_dir}}}), or, to wait longer before stopping, train again with a "
+                                                 "larger train.early_stopping.patience")
     if spec.train.epochs <= ckpt.epoch:  # would train nothing, yet rewrite the stored spec
         raise BuildError("train.epochs", f"{run_dir} has trained {ckpt.epoch} epochs and train.epochs is {spec.train.epochs}; "
                                          f"to continue, give --set train.epochs=N with N > {ckpt.epoch}")

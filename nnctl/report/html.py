@@ -31,6 +31,7 @@ from .curves import CurveOptions, curves_figure
 from .history import RunHistory, load_history
 from .page import Section, figure_block, render_page, table, write_page
 from .predictions import SplitPredictions, predict_split
+from .regression import fit_figure, fitted, residual_figure
 from .values import facts, human
 
 CLASS_COUNTS_UP_TO = 20  # classes; more would make the split table unreadable
@@ -99,6 +100,8 @@ def data_section(ctx: ReportContext) -> Section:
     for key in ("limit", "split", "normalize", "relabel"):
         known += facts(getattr(data, key), key) if getattr(data, key) is not None else []
     known.append(("input shape", human(tuple(ctx.model.net.input_shape), "shape")))
+    if ctx.splits.schema is not None:  # the input contract new files are read through
+        known += [(f"input contract: {key}", human(value, key)) for key, value in ctx.splits.schema.describe().items()]
     header = ["split", "examples"]
     counts = ctx.history.task == "classification" and len(names) <= CLASS_COUNTS_UP_TO
     if counts:
@@ -132,7 +135,7 @@ def curves_section(ctx: ReportContext) -> Section:
                     if m in ctx.history.metrics)
     costs = tuple(m for m in metrics if m.endswith("_cost"))
     parts = [figure_block(curves_figure([ctx.history], CurveOptions(metrics=metrics)), "curves-epoch",
-                     "Per-epoch metrics, the best epoch and the learning-rate schedule."),
+                     "Per-epoch metrics, the best epoch and the learning rate."),
              figure_block(curves_figure([ctx.history], CurveOptions(metrics=costs, per="step")), "curves-step",
                      "Mini-batch cost per optimizer step with its bias-corrected exponentially weighted average (β = 0.9).")]
     return Section("curves", "Learning curves", "".join(parts))
@@ -144,6 +147,17 @@ def confusion_section(ctx: ReportContext) -> Section | None:
     fig = confusion_figure(ctx.predictions, ctx.model.checkpoint.class_names, ctx.run.name)
     caption = f"Rows: true class; columns: predicted class ({ctx.split} split)."
     return Section("confusion", "Confusion matrix", figure_block(fig, "confusion", caption))
+
+
+def regression_section(ctx: ReportContext) -> Section | None:
+    if ctx.history.task != "regression":
+        return None
+    found = fitted(ctx.model, ctx.split, ctx.splits)
+    body = (figure_block(fit_figure(found, ctx.run.name), "fit", f"Predicted against actual values ({ctx.split} split); "
+                         "a perfect model's points lie on the dashed line.")
+            + figure_block(residual_figure(found, ctx.run.name), "residuals",
+                           "Residuals against the prediction: a slope or a funnel is structure the model missed."))
+    return Section("regression", "Predictions against targets", body)
 
 
 def boundary_section(ctx: ReportContext) -> Section | None:
@@ -169,15 +183,21 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.2f} %"
 
 
+def _plain(value: float | None) -> str:
+    """A regression's error level or gap (MSE, MAE...), in the targets' units."""
+    return "—" if value is None else f"{value:.4g}"
+
+
 def diagnosis_section(ctx: ReportContext) -> Section | None:
     """The notes' bias/variance/mismatch table, the verdict and the remedies, from `nnctl diagnose --json`."""
     found = ctx.diagnosis
     if found is None:
         return None
-    levels = [[name.replace("_", "-"), _percent(level["error"]), "—" if level["examples"] is None else f"{level['examples']:,}",
-               "—" if level["ci95"] is None else f"{_percent(level['ci95'][0])} – {_percent(level['ci95'][1])}"]
+    shown = _plain if ctx.history.task == "regression" else _percent
+    levels = [[name.replace("_", "-"), shown(level["error"]), "—" if level["examples"] is None else f"{level['examples']:,}",
+               "—" if level["ci95"] is None else f"{shown(level['ci95'][0])} – {shown(level['ci95'][1])}"]
               for name, level in found["levels"].items()]
-    gaps = [[name.replace("_", " "), _percent(gap["value"]), " − ".join(reversed(gap["between"])),
+    gaps = [[name.replace("_", " "), shown(gap["value"]), " − ".join(reversed(gap["between"])),
              "problem" if gap["problem"] else ("within noise" if gap["within_noise"] else "")]
             for name, gap in found["gaps"].items()]
     remedies = [[r["gap"].replace("_", " "), r["action"], r["key"], r["now"] or ""] for r in found["remedies"]]
@@ -190,7 +210,7 @@ def diagnosis_section(ctx: ReportContext) -> Section | None:
 
 
 SECTIONS = (overview_section, data_section, metrics_section, diagnosis_section, curves_section, confusion_section,
-            boundary_section, gradcheck_section, spec_section)
+            regression_section, boundary_section, gradcheck_section, spec_section)
 
 def report_html(ctx: ReportContext) -> str:
     """The whole page for ``ctx``."""

@@ -12,13 +12,15 @@ Layout, readable with h5py or h5dump and no nnctl installed (sealed like every r
                 seed (the data seed that dealt the split), base_dir (the spec file's
                 directory, against which relative data paths resolve),
                 parts (JSON list of {key, rows, sha256, files: [{written, path, sha256}]}),
-                relabel (JSON {written, path, sha256} of the relabel file, or null)
+                relabel (JSON {written, path, sha256} of the relabel file, or null),
+                schema (JSON: the input contract, see nnctl/data/schema.py; absent in older runs)
 
 Splits are ``train``, ``dev``, ``test`` and, when the spec asks for it,
 ``train_dev``. A part is one table of the data spec (``data.source``,
 ``data.source.test``, ``data.split.dev``, ``data.sources[1].source``...);
 its ``sha256`` is of its files' bytes (each file's own hash is listed too) or,
 for generated sets, of the arrays. Written once, atomically, when a run starts.
+Read back, every field is checked (type, shape, range) before anything uses it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from .. import __version__
@@ -38,6 +41,16 @@ DATA_FILE = "data.h5"
 FORMAT_VERSION = 1
 SPLIT_NAMES = ("train", "dev", "test", "train_dev")
 CORRECTION_FIELDS = ("part", "row", "old", "new")
+TASKS = ("classification", "multilabel", "regression")
+REPAIR = ("restore it from a copy of the run, or delete it to re-derive the split from the spec "
+          "(the same rows only while the data files are unchanged)")
+
+
+class DamagedRecord(RunError):
+    """A data.h5 that is there but cannot be trusted: the message names the file, the field and the repair."""
+
+    def __init__(self, path: Path, what: str):
+        super().__init__(f"{path}: damaged data record: {what}; {REPAIR}")
 
 
 @dataclass
@@ -50,6 +63,7 @@ class DataRecord:
     splits: dict[str, tuple[np.ndarray, np.ndarray]]  # split → (part, row)
     corrections: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # split → {part, row, old, new}
     relabel: dict | None = None
+    schema: dict | None = None  # the input contract (nnctl.data.schema); None in runs made before it was recorded
 
     def corrected_counts(self) -> dict[str, int]:
         """How many labels were corrected in each split (0 for splits left as they were)."""
@@ -76,28 +90,179 @@ def save_data_record(run_dir: Path, record: DataRecord) -> Path:
         attrs["base_dir"] = record.base_dir or ""
         attrs["parts"] = json.dumps(record.parts)
         attrs["relabel"] = json.dumps(record.relabel)
+        if record.schema is not None:
+            attrs["schema"] = json.dumps(record.schema)
     return path
 
 
 def load_data_record(run_dir: Path) -> DataRecord | None:
-    """The run's data record, or None for a run made before runs recorded their data."""
+    """The run's data record, every field checked; None for a run made before runs recorded their data.
+
+    Only a data.h5 that is not there at all means an old run: a directory, a
+    dangling link or anything else under that name is a damaged record.
+    """
     path = Path(run_dir) / DATA_FILE
     if not path.is_file():
+        if path.is_symlink():
+            raise DamagedRecord(path, f"a link to {path.readlink()}, which does not exist")
+        if path.exists():
+            raise DamagedRecord(path, "not a file")
         return None
     try:
-        with open_sealed(path, RunError) as f:
-            version = int(f.attrs.get("format_version", -1))
-            if version != FORMAT_VERSION:
-                raise RunError(f"{path}: data record format {version} is not supported (expected {FORMAT_VERSION})")
-            splits = {name: (f[f"splits/{name}/part"][()].astype(np.int64), f[f"splits/{name}/row"][()])
-                      for name in SPLIT_NAMES if f"splits/{name}" in f}
-            corrections = {name: {key: f[f"corrections/{name}/{key}"][()].astype(np.int64) for key in CORRECTION_FIELDS}
-                           for name in SPLIT_NAMES if f"corrections/{name}" in f}
-            a = f.attrs
-            return DataRecord(str(a["task"]), json.loads(a["class_names"]), int(a["seed"]), str(a["base_dir"]) or None,
-                              json.loads(a["parts"]), splits, corrections, json.loads(a["relabel"]))
-    except (KeyError, ValueError) as err:
-        raise RunError(f"{path}: not a readable nnctl data record ({err})") from None
+        opened = open_sealed(path, RunError)
+    except RunError as err:
+        raise RunError(f"{err}; {REPAIR}") from None
+    with opened as f:
+        try:
+            return _Reader(f, path).record()
+        except (KeyError, ValueError, TypeError, OSError) as err:  # h5py's own errors for damaged objects in a readable file
+            raise DamagedRecord(path, (str(err).splitlines() or [type(err).__name__])[0]) from None
+
+
+class _Reader:
+    """Reads data.h5 field by field, refusing any of the wrong type, shape or range."""
+
+    def __init__(self, f: h5py.File, path: Path):
+        self.f, self.path = f, path
+
+    def damaged(self, what: str) -> DamagedRecord:
+        return DamagedRecord(self.path, what)
+
+    def record(self) -> DataRecord:
+        version = self.integer("format_version")
+        if version != FORMAT_VERSION:
+            raise RunError(f"{self.path}: data record format {version} is not supported (expected {FORMAT_VERSION})")
+        task = self.text("task")
+        if task not in TASKS:
+            raise self.damaged(f"attribute 'task' is {task!r}, not one of {', '.join(TASKS)}")
+        class_names = self.json("class_names", list)
+        if not all(isinstance(name, str) for name in class_names):
+            raise self.damaged("attribute 'class_names' is not a list of names")
+        parts = self.json("parts", list)
+        if not parts:
+            raise self.damaged("attribute 'parts' lists no part")
+        for number, part in enumerate(parts):
+            self.check_part(number, part)
+        relabel = self.json("relabel", (dict, type(None)))
+        if relabel is not None:
+            self.check_file(relabel, "relabel")
+        splits = self.splits(parts)
+        return DataRecord(task, class_names, self.integer("seed"), self.text("base_dir") or None, parts, splits,
+                          self.corrections(parts, splits, len(class_names)), relabel,
+                          self.json("schema", dict) if "schema" in self.f.attrs else None)
+
+    # ---------------------------------------------------------------- attributes
+
+    def raw(self, name: str):
+        if name not in self.f.attrs:
+            raise self.damaged(f"attribute '{name}' is missing")
+        return self.f.attrs[name]
+
+    def integer(self, name: str) -> int:
+        value = self.raw(name)
+        if isinstance(value, np.ndarray) and value.shape == ():
+            value = value.item()
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise self.damaged(f"attribute '{name}' is {_shown(value)}, not a count")
+        return int(value)
+
+    def text(self, name: str) -> str:
+        value = self.raw(name)
+        if isinstance(value, bytes):
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise self.damaged(f"attribute '{name}' is not UTF-8 text") from None
+        if not isinstance(value, str):
+            raise self.damaged(f"attribute '{name}' is {_shown(value)}, not text")
+        return value
+
+    def json(self, name: str, kind):
+        try:
+            value = json.loads(self.text(name))
+        except json.JSONDecodeError:
+            raise self.damaged(f"attribute '{name}' is not valid JSON") from None
+        if not isinstance(value, kind):
+            raise self.damaged(f"attribute '{name}' holds a JSON {type(value).__name__}, not what it records")
+        return value
+
+    def check_part(self, number: int, part) -> None:
+        where = f"part {number} of attribute 'parts'"
+        if not isinstance(part, dict) or not isinstance(part.get("key"), str) or not isinstance(part.get("sha256"), str):
+            raise self.damaged(f"{where} lacks its key or sha256")
+        rows = part.get("rows")
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+            raise self.damaged(f"{where} has rows {_shown(rows)}, not a count")
+        files = part.get("files")
+        if not isinstance(files, list):
+            raise self.damaged(f"{where} has no list of files")
+        for entry in files:
+            self.check_file(entry, where)
+
+    def check_file(self, entry, where: str) -> None:
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("written", "path", "sha256")):
+            raise self.damaged(f"a file of {where} lacks its written path, path or sha256")
+
+    # ---------------------------------------------------------------- datasets
+
+    def group(self, name: str) -> h5py.Group | None:
+        if name not in self.f:
+            return None
+        found = self.f.get(name)
+        if not isinstance(found, h5py.Group):
+            raise self.damaged(f"/{name} is not a group")
+        unknown = sorted(set(found) - set(SPLIT_NAMES))
+        if unknown:
+            raise self.damaged(f"/{name}/{unknown[0]} is not a split")
+        return found
+
+    def integers(self, name: str, length: int | None, low: int, high) -> np.ndarray:
+        """A 1-D integer dataset of ``length`` values (any length when None), each in [low, high)."""
+        found = self.f.get(name)
+        if not isinstance(found, h5py.Dataset):
+            raise self.damaged(f"/{name} is missing")
+        if found.dtype.kind not in "iu" or found.ndim != 1:
+            raise self.damaged(f"/{name} is {found.dtype} {found.shape}, not a list of whole numbers")
+        if length is not None and len(found) != length:
+            raise self.damaged(f"/{name} holds {len(found)} values, its neighbours {length}")
+        values = found[()].astype(np.int64)
+        bad = (values < low) | (values >= high)
+        if bad.any():
+            raise self.damaged(f"/{name} holds {values[bad][0]}, outside {low}..{np.max(high) - 1}")
+        return values
+
+    def splits(self, parts: list[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        group = self.group("splits")
+        if group is None or "train" not in group:
+            raise self.damaged("/splits/train is missing")
+        sizes = np.array([part["rows"] for part in parts], dtype=np.int64)
+        found = {}
+        for name in SPLIT_NAMES:
+            if name in group:
+                part = self.integers(f"splits/{name}/part", None, 0, len(parts))
+                found[name] = (part, self.integers(f"splits/{name}/row", len(part), 0, sizes[part]))
+        return found
+
+    def corrections(self, parts: list[dict], splits: dict, n_classes: int) -> dict[str, dict[str, np.ndarray]]:
+        group = self.group("corrections")
+        if group is None:
+            return {}
+        sizes = np.array([part["rows"] for part in parts], dtype=np.int64)
+        found = {}
+        for name in group:
+            if name not in splits:
+                raise self.damaged(f"/corrections/{name} corrects a split the record does not have")
+            part = self.integers(f"corrections/{name}/part", None, 0, len(parts))
+            found[name] = {"part": part, "row": self.integers(f"corrections/{name}/row", len(part), 0, sizes[part]),
+                           **{key: self.integers(f"corrections/{name}/{key}", len(part), 0, max(n_classes, 1))
+                              for key in ("old", "new")}}
+        return found
+
+
+def _shown(value) -> str:
+    """A stored value as an error shows it: short, whatever it is."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def corrected_label_counts(run_dir: Path) -> dict[str, int] | None:

@@ -133,7 +133,9 @@ class CsvSource(Strict):
     label_columns: list[int | str] | None = None
     """several label columns (names or indices) instead of label_column: multi-task 0/1 labels, an empty cell is a missing label"""
     ignore_columns: list[int | str] = []
-    """columns that are neither inputs nor labels (row ids, the group column of diagnose --group-by), by name or index"""
+    """columns that are neither inputs nor labels (the group column of diagnose --group-by), by name or index"""
+    id_columns: list[int | str] = []
+    """columns that identify a row (customer ids): not inputs, carried into predict output, the errors sheet and eval's per-row files"""
     header: bool | Literal["auto"] = "auto"
     """whether the first row holds column names; auto: when it has text where the next row has numbers"""
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
@@ -272,6 +274,20 @@ class NormalizeSpec(Strict):
     """with model.init_from: reuse that run's normalizer (init_from) or fit method on this run's train split (fit)"""
 
 
+class MissingSpec(Strict):
+    """What to do with missing input values (empty cells, NA, NaN, null): refused unless a strategy is given.
+
+    The fill values are fitted on the training split only, stored in the run and
+    applied to every split and to the inputs of `predict` and `eval --data`.
+    """
+
+    strategy: Literal["drop_rows", "mean", "median", "constant"]
+    """drop_rows: leave out rows with a missing input (row numbers then count the rows kept); mean, median: the training
+    split's per column; constant: `value`"""
+    value: float = 0.0
+    """the fill value of strategy: constant"""
+
+
 class DataSpec(Strict):
     source: Source | None = None
     """digits (bundled), mnist (registry), a generated set's name, or a mapping with a `type`; default digits"""
@@ -285,6 +301,11 @@ class DataSpec(Strict):
     """input normalization, fitted on the training split only"""
     relabel: RelabelSpec | None = None
     """corrected labels: a file, or `{file, train}`"""
+    missing: MissingSpec | None = None
+    """missing input values: refused (counted per column) unless a strategy drops or fills them"""
+    normalize_target: Literal["none", "standardize"] = "none"
+    """regression: standardize the targets with the training split's mean and σ (stored in the run); the network
+    learns the standardized values, per-epoch metrics are in those units, eval, predict and plots map them back"""
     _base_dir: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
@@ -735,6 +756,9 @@ class Spec(Strict):
     """one seed; independent streams for data, init, shuffling, dropout, augmentation"""
     precision: Literal["float32", "float64"] = "float32"
     """float32, or float64 (gradient checking always uses float64)"""
+    task: Literal["classification", "regression"] | None = None
+    """what the labels are: classes, or numbers to predict; unset: regression for a linear output with loss mse, else
+    read from the labels (text or whole numbers are classes)"""
     data: DataSpec = Field(default_factory=DataSpec)
     """what to learn from"""
     model: ModelSpec
@@ -753,6 +777,14 @@ class Spec(Strict):
     """mirrors of the run in TensorBoard and MLflow while it trains"""
     search: SearchSpec | None = None
     """what `nnctl tune` searches (training ignores it); see docs/how-to/search.md"""
+
+    def label_task(self) -> str | None:
+        """How the labels are read: ``task`` when given, regression for a linear output trained with mse
+        (whole-number targets included), else None: the labels decide (text or whole numbers are classes)."""
+        if self.task is not None:
+            return self.task
+        out = self.model.layers[-1]
+        return "regression" if getattr(out, "activation", None) == "linear" and self.loss in ("auto", "mse") else None
 
 
 # ---------------------------------------------------------------- ML strategy

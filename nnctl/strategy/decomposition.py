@@ -39,10 +39,11 @@ class Level:
     error: float
     examples: int | None = None
     effective: float | None = None  # Kish's effective size of a weighted error (None: unweighted, = examples)
+    rate: bool = True  # an error rate (with a Wilson interval); False: a regression error such as MSE (no interval)
 
     @property
     def interval(self) -> tuple[float, float] | None:
-        if self.examples is None:
+        if self.examples is None or not self.rate:
             return None
         return wilson_interval(self.error, self.effective if self.effective is not None else self.examples)
 
@@ -102,9 +103,12 @@ class Decomposition:
 
 def decompose(train: Level, dev: Level, human_error: float | None = None, train_dev: Level | None = None,
               test: Level | None = None, tolerance: float = DEFAULT_TOLERANCE) -> Decomposition:
-    """The gaps, which of them are problems, the verdict and the notes' special cases."""
+    """The gaps, which of them are problems, the verdict and the notes' special cases.
+
+    Levels that are not rates (a regression's MSE) are compared the same way, shown as plain numbers."""
     notes, warnings = [], []
-    human = Level("human", 0.0 if human_error is None else float(human_error))
+    shown = _percent if train.rate else _plain
+    human = Level("human", 0.0 if human_error is None else float(human_error), rate=train.rate)
     if human_error is None:
         notes.append("no human-level error given: Bayes error taken as 0 (give --human-error or strategy.human_error)")
     levels = {"human": human, "train": train} | ({"train_dev": train_dev} if train_dev else {}) | {"dev": dev}
@@ -113,7 +117,7 @@ def decompose(train: Level, dev: Level, human_error: float | None = None, train_
     gaps = {"avoidable_bias": _gap("avoidable_bias", human, train)}
     if train.error < human.error - EPS:
         gaps["avoidable_bias"].value = None
-        notes.append(f"train error {_pct(train.error)} is below human-level {_pct(human.error)}: avoidable bias can no "
+        notes.append(f"train error {shown(train.error)} is below human-level {shown(human.error)}: avoidable bias can no "
                      "longer be estimated (Bayes error may be lower than the human level, or the model fits the "
                      "training set too closely)")
     if train_dev is not None:
@@ -138,15 +142,15 @@ def decompose(train: Level, dev: Level, human_error: float | None = None, train_
             continue
         lower, upper = gap.between
         if gap.within_noise:
-            warnings.append(f"{GAP_LABELS[name]} ({_pct(gap.value)}) is within the 95 % confidence interval of "
+            warnings.append(f"{GAP_LABELS[name]} ({shown(gap.value)}) is within the 95 % confidence interval of "
                             f"{' and '.join(_interval_text(levels[n]) for n in gap.between if levels[n].interval)}: "
                             "too few examples to tell it from noise")
         elif gap.value < -EPS:
             hint = " (the dev distribution looks easier than the training one)" if name == "data_mismatch" else ""
-            notes.append(f"{GAP_LABELS[name]} is negative ({_pct(gap.value)}): {_label(upper)} error is below "
+            notes.append(f"{GAP_LABELS[name]} is negative ({shown(gap.value)}): {_label(upper)} error is below "
                          f"{_label(lower)} error{hint}")
     return Decomposition(levels, human_error is not None, tolerance, gaps, dominant, problems,
-                         _verdict(problems, gaps, tolerance), notes, warnings)
+                         _verdict(problems, gaps, shown(tolerance)), notes, warnings)
 
 
 def _gap(name: str, lower: Level, upper: Level) -> Gap:
@@ -154,20 +158,24 @@ def _gap(name: str, lower: Level, upper: Level) -> Gap:
     return Gap(name, upper.error - lower.error, (lower.name, upper.name), within_noise=noise)
 
 
-def _verdict(problems: list[str], gaps: dict[str, Gap], tolerance: float) -> str:
+def _verdict(problems: list[str], gaps: dict[str, Gap], tolerance: str) -> str:
     if problems:
         return "high " + " and ".join(GAP_LABELS[name] for name in problems)
     measured = [GAP_LABELS[name] for name, gap in gaps.items() if gap.value is not None]
-    return f"no gap reaches {_pct(tolerance)}: low " + " and low ".join(measured)
+    return f"no gap reaches {tolerance}: low " + " and low ".join(measured)
 
 
-def _pct(value: float) -> str:
+def _percent(value: float) -> str:
     return f"{100 * value:.4g} %"
+
+
+def _plain(value: float) -> str:
+    return f"{value:.4g}"
 
 
 def _interval_text(level: Level) -> str:
     low, high = level.interval
-    return f"{_label(level.name)} [{_pct(low)}, {_pct(high)}]"
+    return f"{_label(level.name)} [{_percent(low)}, {_percent(high)}]"
 
 
 def _label(level: str) -> str:

@@ -14,7 +14,7 @@ from ..errors import MissingSplitError, StrategyError
 from ..orchestration.model import LoadedModel, all_splits, load_model, split_data
 from ..runs.data_record import corrected_label_counts
 from .decomposition import DEFAULT_TOLERANCE, Decomposition, Level, decompose
-from .evaluation import Options, score_split
+from .evaluation import Options, evaluate_data, score_split
 from .remedies import Remedy, remedies_for
 
 LEVEL_GATES = ("train_error", "train_dev_error", "dev_error", "test_error")
@@ -54,15 +54,15 @@ def diagnose_run(run_dir: Path, human_error: float | None = None, with_test: boo
                  tolerance: float = DEFAULT_TOLERANCE, threshold: float | None = None,
                  weights: dict[str, float] | None = None, group_by: str | int | None = None) -> Diagnosis:
     """Diagnose a run's ``which`` checkpoint; ``human_error`` overrides the spec's ``strategy.human_error``."""
-    check_human_error(human_error, "--human-error")
     if not 0 <= tolerance < 1:
         raise StrategyError(f"--tolerance {tolerance:g}: expected a number in [0, 1)")
     model = load_model(Path(run_dir), which)
-    if model.checkpoint.task != "classification":
-        raise StrategyError(f"{run_dir}: diagnose decomposes the error rate of a (single-label) classification run; "
-                            f"this one is {model.checkpoint.task}")
+    task = model.checkpoint.task
+    check_human_error(human_error, "--human-error", rate=task != "regression")
+    if task == "multilabel":
+        raise StrategyError(f"{run_dir}: diagnose decomposes one error measure; this run has several tasks (multilabel)")
     options = Options.for_model(model, threshold, weights, group_by)
-    metric = "weighted_error" if options.weights else "error"
+    metric = regression_measure(model.spec) if task == "regression" else "weighted_error" if options.weights else "error"
     wanted = ["train", "train_dev", "dev"] + (["test"] if with_test else [])
     levels, splits, data = {}, {}, all_splits(model)
     for split in wanted:
@@ -70,7 +70,12 @@ def diagnose_run(run_dir: Path, human_error: float | None = None, with_test: boo
         if measured is not None:
             levels[split], splits[split] = measured
     human = model.spec.strategy.human_error if human_error is None else human_error
+    if task == "regression":  # the tolerance is a share of the dev level: MSE has the targets' units squared
+        tolerance *= levels["dev"].error
     decomposition = decompose(levels["train"], levels["dev"], human, levels.get("train_dev"), levels.get("test"), tolerance)
+    if task == "regression":
+        decomposition.notes.append(f"regression: the levels are {metric} in the targets' units (the measure of "
+                                   "checkpoint.monitor, else mse); a gap counts from the --tolerance share of the dev level")
     remedies = [remedy for gap in decomposition.focus for remedy in remedies_for(gap, model.spec)]
     corrected = _labels_corrected(Path(run_dir), model)
     if corrected is not None:
@@ -89,8 +94,11 @@ def _labels_corrected(run_dir: Path, model: LoadedModel) -> dict[str, int] | Non
     return {split: counts[split] for split in shown if split in counts}
 
 
-def check_human_error(value: float | None, option: str) -> None:
-    if value is not None and not 0 <= value < 1:
+def check_human_error(value: float | None, option: str, rate: bool = True) -> None:
+    """An error rate in [0, 1) (a regression's human-level MSE or MAE: any number from 0)."""
+    if value is not None and value < 0:
+        raise StrategyError(f"{option} {value:g}: expected a human-level error of 0 or more")
+    if value is not None and rate and not value < 1:
         raise StrategyError(f"{option} {value:g}: expected an error rate in [0, 1), e.g. 0.01 for 1 %")
 
 
@@ -119,6 +127,15 @@ def _measure(model: LoadedModel, split: str, options: Options, metric: str, load
         if not required:
             return None
         raise MissingSplitError(f"{run_dir}: the run has no {split} split, which diagnose needs; {HOW_TO_GET[split]}") from None
+    if model.checkpoint.task == "regression":
+        metrics = evaluate_data(model, data, split, options).metrics
+        return Level(split, metrics[metric], len(data), rate=False), {"examples": len(data), "metrics": metrics, "groups": {}}
     _, scores = score_split(model, data, options)
     level = Level(split, scores.metrics[metric], len(data), scores.effective_examples)
     return level, {"examples": len(data), "metrics": scores.metrics, "groups": scores.groups}
+
+
+def regression_measure(spec) -> str:
+    """The error a regression is diagnosed on: the one its checkpoint.monitor names (dev_mae → mae), else MSE."""
+    measure = spec.checkpoint.monitor.rsplit("_", 1)[-1]
+    return measure if measure in ("mse", "rmse", "mae") else "mse"

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import StrategyError
 from ..literal import from_spreadsheet_cell, spreadsheet_cell
-from ..orchestration.model import load_model, split_data
+from ..orchestration.model import all_splits, load_model, split_data, split_ids
 from ..runs.atomic import atomic_write_bytes, atomic_write_text
 from ..runs.png import png_bytes, to_pixels
 from .evaluation import Options, score_split
@@ -48,6 +48,7 @@ class ErrorSet:
     probabilities: np.ndarray  # (errors, classes)
     x: np.ndarray  # raw inputs, for pictures
     value_range: tuple[float, float]  # of the split's raw inputs: one brightness scale for every picture
+    ids: dict[str, np.ndarray] = field(default_factory=dict)  # the run's id columns (name → text), to join rows back
 
     @property
     def error(self) -> float:
@@ -62,14 +63,21 @@ def find_errors(run_dir: Path, split: str, which: str = "best", threshold: float
     model = load_model(Path(run_dir), which)
     if model.checkpoint.task != "classification":
         raise StrategyError(f"{run_dir}: error analysis needs a (single-label) classification run; this one is {model.checkpoint.task}")
-    data = split_data(model, split)
+    splits = all_splits(model)
+    data = split_data(model, split, splits)
     outputs, scores = score_split(model, data, Options(threshold=threshold))
     probabilities = np.column_stack([1 - outputs[:, 0], outputs[:, 0]]) if outputs.shape[1] == 1 else outputs
     wrong = np.flatnonzero(scores.predictions != data.y)
     return ErrorSet(str(run_dir), split, model.path.name, threshold, len(data), list(model.checkpoint.class_names),
                     data.parts()[wrong], data.source_rows()[wrong],
                     data.y[wrong], scores.predictions[wrong], probabilities[wrong].astype(np.float64), data.x[wrong],
-                    (float(data.x.min()), float(data.x.max())))
+                    (float(data.x.min()), float(data.x.max())),
+                    {_id_column(name): values[wrong] for name, values in split_ids(model, splits, data).items()})
+
+
+def _id_column(name: str) -> str:
+    """An id column's name in the sheet: as in the data, unless a column of the sheet's own has it."""
+    return f"id_{name}" if name in (*FIXED_COLUMNS, "tags", "comment", "image") or name.startswith("p_") else name
 
 
 def sample(errors: ErrorSet, limit: int, seed: int) -> np.ndarray:
@@ -104,7 +112,7 @@ def sheet_rows(errors: ErrorSet, picked: np.ndarray, images: list[str] | None = 
     for k, i in enumerate(picked):
         row = {"run": errors.run, "split": errors.split, "checkpoint": errors.checkpoint,
                "threshold": "" if errors.threshold is None else errors.threshold, "part": int(errors.parts[i]),
-               "row": int(errors.rows[i]),
+               "row": int(errors.rows[i]), **{name: str(values[i]) for name, values in errors.ids.items()},
                "true": errors.class_names[errors.true[i]], "predicted": errors.class_names[errors.predicted[i]],
                "margin": round(float(margins[i]), 6)}
         row |= {f"p_{name}": round(float(p), 6) for name, p in zip(errors.class_names, errors.probabilities[i])}
@@ -115,7 +123,9 @@ def sheet_rows(errors: ErrorSet, picked: np.ndarray, images: list[str] | None = 
 
 
 def write_sheet(path: Path, errors: ErrorSet, rows: list[dict]) -> None:
-    columns = [*FIXED_COLUMNS, *(f"p_{name}" for name in errors.class_names)] + (["image"] if rows and "image" in rows[0] else [])
+    fixed = list(FIXED_COLUMNS)
+    fixed[fixed.index("row") + 1:fixed.index("row") + 1] = list(errors.ids)
+    columns = [*fixed, *(f"p_{name}" for name in errors.class_names)] + (["image"] if rows and "image" in rows[0] else [])
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns + ["tags", "comment"], lineterminator="\n")
     writer.writeheader()

@@ -23,6 +23,7 @@ from ..train.prepare import prepare_split
 from . import records
 from .groups import group_values
 from .latency import LATENCY_EXAMPLES, LATENCY_PASSES, predict_ms
+from .regression import regression_scores
 from .scoring import Scores, score
 
 
@@ -83,8 +84,11 @@ def evaluate_data(model: LoadedModel, data: Dataset, source: str, options: Optio
     task = model.checkpoint.task
     tasks = model.checkpoint.class_names if task == "multilabel" else None
     metrics, outputs = evaluate_outputs(model.net, prepared.x, prepared.targets, prepared.labels, n_classes, tasks,
-                                        threshold=threshold, keep=task == "classification")
+                                        threshold=threshold, keep=task in ("classification", "regression"))
     result = Evaluation(source, len(prepared), metrics, labels=prepared.labels if task == "multilabel" else None)
+    if task == "regression":  # in float64, in the units of the training file's targets
+        units = model.schema.to_units if model.schema is not None else np.asarray
+        metrics.update(regression_scores(units(data.y), units(outputs)))
     if task == "classification":  # scored from the outputs of the same forward pass
         _, scores = score_split(model, data, options, prepared, outputs)
         metrics.update({name: value for name, value in scores.metrics.items() if name not in metrics})

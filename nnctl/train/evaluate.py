@@ -15,9 +15,9 @@ from ..nn.metrics import (
 )
 from ..nn.network import INFERENCE_BATCH, Network
 
-LOWER_IS_BETTER = ("cost", "error", "mse", "mae", "fpr", "fnr", "ms")
+LOWER_IS_BETTER = ("cost", "error", "mse", "rmse", "mae", "fpr", "fnr", "ms")
 # The order `evaluate` reports metrics in; summaries list them the same way.
-METRIC_ORDER = ("cost", "accuracy", "error", "precision", "recall", "f1", "mse", "mae")
+METRIC_ORDER = ("cost", "accuracy", "error", "precision", "recall", "f1", "mse", "rmse", "mae", "r2")
 
 
 def evaluate(net: Network, x: np.ndarray, targets: np.ndarray, labels: np.ndarray | None, n_classes: int,

@@ -117,6 +117,7 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
     best: dict = field(default_factory=dict)
     diverged_at: int | None = None  # the step whose cost, or whose epoch's costs, were not finite
+    metrics_epoch: int | None = None  # the epoch ``metrics`` come from when not the last (best.h5, restored)
 
 
 @dataclass(frozen=True)
@@ -341,7 +342,8 @@ class Trainer:
                                self.diverged_at)
         self.stop_reason = self.stop_reason or StopReason.completed
         self.persist(final=True)
-        return TrainResult(self.run_dir, self.epoch, opt.t, self.stop_reason, self.log.last(), self.best)
+        metrics, restored = self._summary_row()
+        return TrainResult(self.run_dir, self.epoch, opt.t, self.stop_reason, metrics, self.best, metrics_epoch=restored)
 
     def enter_stages_of(self, ckpt: Checkpoint) -> None:
         """Unfreeze what was trainable when ``ckpt`` was written (its epoch, or the next one mid-epoch),
@@ -429,6 +431,15 @@ class Trainer:
         if best is None:
             return True
         return value < best if lower_is_better(self.monitor) else value > best
+
+    def _summary_row(self) -> tuple[dict[str, float], int | None]:
+        """The metrics of the parameters left in the network, and their epoch: after early stopping those of
+        best.h5 (restored), else the last epoch's (epoch None)."""
+        restored, epochs = self.best.get("epoch"), self.log.epoch.get("epoch", [])
+        if self.stop_reason != StopReason.early_stopping or restored not in epochs:
+            return self.log.last(), None
+        at = epochs.index(restored)
+        return {name: column[at] for name, column in self.log.epoch.items()}, restored
 
     def _restore_best(self) -> None:
         """The best epoch's parameters: in memory if they were seen since this process started, else best.h5."""

@@ -38,6 +38,9 @@ threadpool_limits(1)
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
+# The classic networks on placeholder data (8 blank images): their shapes and counts are tested through
+# `spec show` (test_classic_networks.py); training, exporting or gradient-checking them would test nothing.
+PLACEHOLDER_CONFIGS = ("alexnet.yaml", "lenet5.yaml", "vgg16.yaml")
 # The MNIST mirror: $NNCTL_DATA_MIRROR when it is a directory, else ../shared/data/mnist beside the repository.
 MNIST_MIRROR = Path(os.environ.get("NNCTL_DATA_MIRROR") or REPO.parent / "shared" / "data" / "mnist")
 

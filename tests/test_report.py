@@ -320,11 +320,11 @@ def test_report_is_one_self_contained_page(runs, tmp_path):
     page = out.read_text()
     assert page.startswith("<!DOCTYPE html>")
     assert_self_contained(page)
-    for anchor in ("overview", "data", "metrics", "diagnosis", "curves", "confusion", "boundary", "gradcheck", "spec"):
+    for anchor in ("overview", "data", "metrics", "diagnosis", "curves", "health", "confusion", "boundary", "gradcheck", "spec"):
         assert f'<section id="{anchor}">' in page
-    assert page.count("<svg") == 4  # two learning-curve figures, the confusion matrix, the boundary
+    assert page.count("<svg") == 5  # two learning-curve figures, the health figure, the confusion matrix, the boundary
     ids = re.findall(r'\bid="([^"]+)"', page)
-    assert len(ids) == len(set(ids)) and len(ids) > 100  # glyphs and clip paths of four figures, none shared
+    assert len(ids) == len(set(ids)) and len(ids) > 100  # glyphs and clip paths of five figures, none shared
     assert set(re.findall(r'href="#([^"]+)"', page)) <= set(ids)  # every reference resolves inside the page
     for svg in re.findall(r"<svg.*?</svg>", page, flags=re.S):
         ET.fromstring(svg)

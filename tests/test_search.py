@@ -300,7 +300,7 @@ BAD_SEARCHES = [
     ("train.learning_rate: {log_uniform: [0, 1.0]}", "log_uniform: bounds must be > 0 on a log scale"),
     ("train.optimizer.beta1: {one_minus_log_uniform: [0.9, 1.0]}", "bounds must lie in [0, 1)"),
     ("train.batch_size: {choice: [32, big]}", "tune.yaml:21: search.parameters.train.batch_size: "
-     "expected an integer >= 1 or 'full', got 'big' (value big)"),
+     "expected an integer >= 1 or one of full, auto, got 'big' (value big)"),
     ("model.layers[5].units: {int_uniform: [5, 10]}", "tune.yaml:21: search.parameters.model.layers[5].units: "
      "index 5 is out of range"),
     ("train.learning_rate: {log_uniform: [1.0e-4, 1.0], uniform: [0, 1]}", "give exactly one distribution"),

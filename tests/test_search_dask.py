@@ -14,6 +14,7 @@ import pytest
 
 from nnctl.search.record import load_search
 from tests.conftest import invoke_json, nnctl_cmd, subprocess_env, write_spec
+from tests.test_cv import CV_SEARCH
 from tests.test_search import TUNE_SPEC, _comparable, _ends
 
 pytest.importorskip("distributed")
@@ -92,6 +93,19 @@ def test_a_search_survives_a_worker_killed_mid_search(tmp_path, cluster):
     assert result["completed"] and result["counts"] == {"completed": 6}
     record = load_search(result["tune_dir"])
     assert all(t.epochs == 15 and len(t.curve) == 15 for t in record.trials)
+
+
+def test_a_cross_validated_search_on_a_dask_cluster_equals_the_local_one(tmp_path, cluster):
+    """Each fold run is a task of its own; the folds, fold values, means and the refit are the local search's."""
+    address, _ = cluster
+    spec = write_spec(tmp_path, CV_SEARCH)
+    local = invoke_json("tune", spec, "--runs-dir", tmp_path / "local", "--workers", "2", "--quiet")
+    remote = invoke_json("tune", spec, "--runs-dir", tmp_path / "dask", "--scheduler", address, "--quiet")
+    assert remote["completed"] and remote["counts"] == {"completed": 3}
+    assert (Path(remote["tune_dir"]) / "folds.json").read_bytes() == (Path(local["tune_dir"]) / "folds.json").read_bytes()
+    for a, b in zip(remote["trials"], local["trials"]):
+        assert (a["params"], a["value"], a["se"], a["fold_values"]) == (b["params"], b["value"], b["se"], b["fold_values"])
+    assert (remote["chosen"]["trial"], remote["refit"]["epochs"]) == (local["chosen"]["trial"], local["refit"]["epochs"])
 
 
 @pytest.fixture

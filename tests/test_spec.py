@@ -126,7 +126,7 @@ def test_wrong_type_says_what_was_expected():
 def test_union_of_int_and_word_is_described_once():
     error = error_of(MINIMAL + "train:\n  batch_size: lots\n")
     assert [str(p) for p in error.errors] == [
-        "x.yaml:5: train.batch_size: expected an integer >= 1 or 'full', got 'lots'"
+        "x.yaml:5: train.batch_size: expected an integer >= 1 or one of full, auto, got 'lots'"
     ]
 
 
@@ -341,7 +341,7 @@ def test_spec_to_yaml_round_trips(path):
 def test_spec_to_yaml_fills_defaults_in_model_order():
     text = spec_to_yaml(parse_spec(MINIMAL + "train: {optimizer: {name: adam}, batch_size: full}\n"))
     keys = [line.split(":")[0] for line in text.splitlines() if line and not line.startswith(" ")]
-    assert keys == ["name", "seed", "precision", "task", "data", "model", "loss", "regularization", "train", "checkpoint", "strategy"]
+    assert keys == ["name", "seed", "precision", "task", "data", "model", "loss", "regularization", "train", "checkpoint", "watch", "strategy"]
     assert "    beta2: 0.999\n" in text
     assert "  batch_size: full\n" in text
     assert "    activation: relu\n" in text

@@ -23,6 +23,8 @@ def errors(
     sheet: Path | None = typer.Argument(None, metavar="[ERRORS.csv]", help="With 'tally': the CSV whose tags to count."),
     split: Split = typer.Option(Split.dev, "--split", help="Which of the run's splits to sample errors from."),
     limit: int = typer.Option(100, "--limit", min=1, help="At most this many misclassified examples (the notes look at ~100)."),
+    include_correct: int = typer.Option(0, "--include-correct", min=0, metavar="N", help="Also sample N correctly "
+                                        "classified examples (marked correct: yes): when fixing labels, the notes check some the model got right."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random sample."),
     out: Path | None = typer.Option(None, "--out", help="Write the spreadsheet (CSV) here."),
     images: Path | None = typer.Option(None, "--images", help="Write each sampled image input as a PNG into this folder."),
@@ -53,17 +55,24 @@ def errors(
         found = find_errors(Path(target), split, which, threshold)
         picked = sample(found, limit, seed)
         names = write_images(found, picked, images) if images is not None else None
-        rows = sheet_rows(found, picked, names)
+        mixed = include_correct > 0
+        rows = sheet_rows(found, picked, names, correct=False if mixed else None)
+        if mixed:
+            right = find_errors(Path(target), split, which, threshold, correct=True)
+            chosen = sample(right, include_correct, seed)
+            rows += sheet_rows(right, chosen, write_images(right, chosen, images) if images is not None else None, correct=True)
         if out is not None:
             write_sheet(out, found, rows)
     summary = {"run": target, "split": split, "checkpoint": found.checkpoint, "examples": found.examples,
-               "errors": len(found.rows), "error": found.error, "sampled": len(rows),
+               "errors": len(found.rows), "error": found.error, "sampled": len(picked),
+               "correct_sampled": len(rows) - len(picked),
                "out": None if out is None else str(out), "images": None if images is None else str(images)}
     if as_json:
         print_json(summary | {"rows": rows})
         return
-    table = Table(title=f"{target}: {len(rows)} of {len(found.rows)} misclassified {split} examples "
-                        f"({100 * found.error:.2f} % of {found.examples})")
+    plus = f", and {len(rows) - len(picked)} classified correctly" if mixed else ""
+    table = Table(title=f"{target}: {len(picked)} of {len(found.rows)} misclassified {split} examples "
+                        f"({100 * found.error:.2f} % of {found.examples}){plus}")
     for column in ("row", "true", "predicted", "p(predicted)", "margin"):
         table.add_column(column, justify="right" if column in ("row", "p(predicted)", "margin") else "left")
     for row in rows:

@@ -17,6 +17,7 @@ import typer
 
 from .. import __version__
 from . import (
+    cv_cmd,
     data_cmd,
     data_sample_cmd,
     diagnose_cmd,
@@ -66,6 +67,7 @@ app.command()(predict_cmd.predict)
 app.command()(gradcheck_cmd.gradcheck)
 app.command()(export_cmd.export)
 app.command()(tune_cmd.tune)
+app.command()(cv_cmd.cv)
 app.command()(report_cmd.report)
 app.add_typer(plot_cmd.app, name="plot")
 app.add_typer(spec_cmd.app, name="spec")

@@ -1,5 +1,5 @@
 """`nnctl plot`: learning curves (the default), decision boundaries, confusion matrices, misclassified images, filters,
-and the pictures of a search (`nnctl plot tune TUNE_DIR`).
+per-layer training health, and the pictures of a search (`nnctl plot tune TUNE_DIR`).
 
 `nnctl plot RUN...` is `nnctl plot curves RUN...`. Each kind writes one PNG or SVG
 (default RUN/plots/<kind>.png) and prints its path; `--terminal` draws the
@@ -212,6 +212,21 @@ def filters(
         _write(filters_figure(load_model(run, which), layer), target)
 
 
+@app.command()
+def health(
+    run: Path = typer.Argument(..., metavar="RUN", help="A run directory (its metrics.h5 /health record)."),
+    out: Path | None = out_option("RUN/plots/health.png"),
+):
+    """Per-layer health: ‖dW‖ over the steps and across depth, the update ratio, activations, dead/saturated units, warnings."""
+    from ..report.health import health_figure
+    from ..report.history import load_history
+    from ..runs.rundir import resolve_run
+
+    with user_errors():
+        target = _output(out, run, "health.png")
+        _write(health_figure(load_history(resolve_run(run))), target)
+
+
 def load_tune_view(tune_dir: Path, metric: str | None = None):
     """A search's record as the report's plain view of it (the report may not import the search package),
     refused when no trial has a value yet. ``metric``: draw another recorded metric, read from each trial's
@@ -219,6 +234,7 @@ def load_tune_view(tune_dir: Path, metric: str | None = None):
     from ..report.curves import axis_label, metric_kind
     from ..report.history import load_history
     from ..report.tune_view import ParameterAxis, TrialPoint, TuneView
+    from ..search.cv import chosen, fold_dir_name, fold_mean, refit_summary, within_one_se
     from ..search.record import SPEC_FILE, load_search
     from ..spec import parse_spec
 
@@ -226,16 +242,25 @@ def load_tune_view(tune_dir: Path, metric: str | None = None):
     axes = [ParameterAxis(d.path, d.kind, d.log, None if d.choices else (d.low, d.high), tuple(d.choices or ()))
             for d in record.parameters]
     trials = [TrialPoint(t.index, t.params, t.status, t.value, t.feasible, t.best_epoch, t.epochs, str(t.run_dir),
-                         dict(t.satisfied), t.message) for t in record.trials]
-    satisfy = dict(parse_spec(record.spec_yaml, str(Path(tune_dir) / SPEC_FILE)).search.satisfy)
+                         dict(t.satisfied), t.message, t.se, t.parameters) for t in record.trials]
+    search = parse_spec(record.spec_yaml, str(Path(tune_dir) / SPEC_FILE)).search
     view = TuneView(Path(tune_dir).name, record.metric, record.metric, record.goal, record.method, record.trials_planned,
-                    axes, trials, [t.index for t in record.ranked()], satisfy, ranked_by=record.metric)
+                    axes, trials, [t.index for t in record.ranked()], dict(search.satisfy), ranked_by=record.metric)
+    pick = chosen(record, record.choose)
+    view.chosen, view.refit = (pick.index if pick else None), refit_summary(record)
+    if search.cv is not None:
+        view.folds = f"{search.cv.folds} folds × {search.cv.repeats} repeat{'s' if search.cv.repeats > 1 else ''}"
+        view.within_one_se = [t.index for t in within_one_se(record)]
     view.require_values(str(tune_dir))
-    task = load_history(Path(view.scored()[0].run)).task
+    first = view.scored()[0].run
+    task = load_history(Path(first) / fold_dir_name(0) if search.cv else Path(first)).task
     if metric is not None and metric != record.metric:
         view.metric = metric
-        for trial in view.scored():
-            trial.value = float(load_history(Path(trial.run)).column(metric)[trial.best_epoch - 1])
+        for trial, point in ((t, view.trial(t.index)) for t in record.trials if t.value is not None):
+            if search.cv is not None:
+                point.value, point.se = fold_mean(trial, metric)
+            else:
+                point.value = float(load_history(Path(point.run)).column(metric)[point.best_epoch - 1])
     view.metric_label = f"{view.metric}: {axis_label(metric_kind(view.metric)[1], task)}"
     return view
 

@@ -35,7 +35,19 @@ def unfrozen_line(epoch: int, layers: list[str], trainable: int) -> str:
     return f"epoch {epoch}: unfreezing {', '.join(layers)} ({trainable:,} trainable parameters now)"
 
 
-class PlainReporter(Reporter):
+def warning_line(event: dict) -> str:
+    """A training warning: where in the spec to act, and what the notes say."""
+    return f"warning: {event['where'] or event['key']}: {event['message']} [{event['kind']}]"
+
+
+class QuietReporter(Reporter):
+    """--quiet: no progress, but the training warnings still go to stderr."""
+
+    def warned(self, event):
+        stderr.print(warning_line(event), markup=False, highlight=False, soft_wrap=True)
+
+
+class PlainReporter(QuietReporter):
     def __init__(self):
         self.epochs = 0
 
@@ -87,3 +99,6 @@ class LiveReporter(Reporter):
 
     def epoch_end(self, epoch, row):
         self.progress.console.print(epoch_line(epoch, self.epochs, row), markup=False, highlight=False)
+
+    def warned(self, event):
+        self.progress.console.print(warning_line(event), markup=False, highlight=False)

@@ -100,23 +100,35 @@ def list_runs(
 
     with user_errors():
         conditions = [parse_filter(text) for text in filters]
-        runs = [summarise_run(path) for path in find_runs(directory)]
+        trials = _cv_trials(directory)
+        runs = trials or [summarise_run(path) for path in find_runs(directory)]
         varying = differing_keys(runs)
         runs = [r for r in runs if all(matches(r, c) for c in conditions)]
     if sort:
         runs = _sorted(runs, sort, reverse)
     if columns:
         header = [c.strip() for c in columns.split(",") if c.strip()]
-        rows = [[r.value(c) for c in header] for r in runs]
+    elif trials:  # a cross-validated search: one row per trial, its mean over the folds ± its standard error
+        header = ["name", "status", "folds", "best", "se", "within_1se", "best_epoch", "monitor", "parameters", *varying]
     else:
         header = ["name", "status", "epochs", "best", "best_epoch", "monitor", *varying]
-        rows = [[r.name, r.status, r.epochs, r.best_value, r.best_epoch, r.monitor, *(r.spec.get(k) for k in varying)]
-                for r in runs]
+    rows = [[r.value(c) for c in header] for r in runs]
     emit(rows, header, fmt, title=f"{directory}  ({count(len(runs), 'run')})")
     searches = sorted(p.name for p in Path(directory).iterdir() if (p / TUNE_FILE).is_file())
     if searches:
         stderr.print(f"{len(searches)} tune director{'y' if len(searches) == 1 else 'ies'} not listed ({', '.join(searches)}): "
                      f"`nnctl runs list {Path(directory) / searches[0]}` lists its trials", markup=False, highlight=False, soft_wrap=True)
+
+
+def _cv_trials(directory: Path) -> list[RunSummary]:
+    """The trials of a cross-validated search (their runs are fold runs, one level down); [] for anything else."""
+    from ..search.cv import trial_summaries
+    from ..search.record import TUNE_FILE, load_search
+
+    if not (Path(directory) / TUNE_FILE).is_file():
+        return []
+    record = load_search(directory)
+    return trial_summaries(record) if record.fold_runs is not None else []
 
 
 @app.command("show")

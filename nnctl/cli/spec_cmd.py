@@ -62,17 +62,20 @@ def show(
 
     with user_errors(str(spec_file), overrides), busy("loading the data to size the layers"):
         spec = load_spec(spec_file, overrides)
-        parts = prepare_run(spec) if layers else None
+        parts = prepare_run(spec, initialize=False) if layers else None
     if as_json:
         print_json(spec.model_dump(mode="json"))
         return
     stdout.print(spec_to_yaml(spec), markup=False, end="")
     if parts is not None:
+        from ..train.batches import batch_size_note
+
         if parts.splits.schema is not None:
             facts = parts.splits.schema.describe()
             stderr.print("input contract: " + "; ".join(f"{key} {human(value, key)}" for key, value in facts.items()),
                          markup=False, highlight=False, soft_wrap=True)
         print_table(layer_table(parts.net, spec, parts.transfer), stderr)
+        stderr.print(batch_size_note(spec.train.batch_size, len(parts.splits.train)), markup=False, highlight=False, soft_wrap=True)
         stderr.print(memory_line(spec, parts.net, len(parts.splits.train)), markup=False, highlight=False, soft_wrap=True)
 
 

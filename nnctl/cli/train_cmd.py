@@ -47,8 +47,9 @@ def train(
 
         prepare_blas(chosen.model)  # how OpenBLAS's threads wait for this network: before NumPy loads it
     from ..orchestration.start import resume_run, start_run
+    from ..runs.names import SPEC_FILE
     from ..train.loop import Reporter, StopReason, stop_on_signals
-    from .progress import LiveReporter, PlainReporter
+    from .progress import LiveReporter, PlainReporter, QuietReporter
 
     with user_errors(str(spec_file) if spec_file else None, overrides), busy("loading the data"):
         if report:  # imported here: `nnctl --help` and plain training stay as fast as without reports
@@ -60,11 +61,13 @@ def train(
             require_matplotlib()  # before training, not after it
         if resume is not None:
             trainer = resume_run(resume, overrides, repair_metrics=repair_metrics)
+            trainer.spec_origin = (str(trainer.run_dir / SPEC_FILE), list(overrides))
         else:
             trainer = start_run(spec, runs_dir)
+            trainer.spec_origin = (str(spec_file), list(overrides))
     live = not quiet and not plain()
     penalized = bool(trainer.spec.regularization.l2 or trainer.spec.regularization.l1)
-    reporter: Reporter = Reporter() if quiet else (LiveReporter(penalized) if live else PlainReporter())
+    reporter: Reporter = QuietReporter() if quiet else (LiveReporter(penalized) if live else PlainReporter())
     with user_errors(str(spec_file) if spec_file else None, overrides), stop_on_signals(trainer), (reporter if live else nullcontext()):
         result = trainer.run(reporter)  # a write failure (full disk) is one line; the last checkpoint stays
     _summarise(result, as_json)

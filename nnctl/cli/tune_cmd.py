@@ -17,6 +17,7 @@ from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, fail, plain, print_json
 from .tables import fitted, print_table
 
 if TYPE_CHECKING:
+    from ..search.driver import Progress
     from ..search.plan import Plan
     from ..search.record import SearchRecord, TrialRecord
 
@@ -37,11 +38,19 @@ def tune(
     top: int = typer.Option(5, "--top", help="With --refine: how many of the best trials define the new ranges."),
     overrides: list[str] = typer.Option([], "--set", help="Override a value of the base spec: key.path=value (repeatable)."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where the tune directory is created."),
+    test: bool = typer.Option(False, "--test", help="When the search is done, evaluate its result (the refit, else the "
+                              "best trial) on the test split, once; later calls show that first result."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+    suggest: bool = typer.Option(False, "--suggest", help="Print a starting 'search:' block for SPEC, ordered by the "
+                                 "notes' tuning priority (α first; Adam's betas almost never), and search nothing."),
 ):
     """Search hyperparameters: random (default), grid or TPE trials, each an ordinary run directory."""
-    from ..search.driver import Progress, Search
+    from ..search.driver import Search
+
+    if suggest:
+        _suggest(spec_file, overrides)
+        return
 
     sources = [x for x in (spec_file, resume, refine) if x is not None]
     if len(sources) != 1:
@@ -61,12 +70,15 @@ def tune(
     parent = _search_parent(plan, record)
     live = not quiet and not as_json and not plain()
     display = Live(fitted(_best_table(record), stderr), console=stderr, refresh_per_second=4, transient=True) if live else None
-    progress = Progress(on_trial_end=_reporter(quiet, display))
+    progress = _progress(quiet, display)
     try:
         with user_errors(), display or nullcontext():  # another search process holding the directory
             completed = search.run(progress)
     finally:
         executor.close()
+    if test and completed:
+        with user_errors():
+            _test_once(search.record)
     if parent is not None:
         best = search.record.ranked()[:1]
         done = sum(t.status not in ("running", "interrupted") for t in search.record.trials)
@@ -80,10 +92,22 @@ def tune(
         raise fail(f"every trial failed; trial {failed[0].index}: {failed[0].message}", EXIT_CHECK_FAILED)
 
 
+def _suggest(spec_file: Path | None, overrides: list[str]) -> None:
+    from ..search.suggest import suggested_search
+    from ..spec import load_spec
+
+    if spec_file is None:
+        raise fail("--suggest needs a SPEC file")
+    with user_errors(str(spec_file), overrides):
+        spec = load_spec(spec_file, overrides)
+    stdout.print(suggested_search(spec), markup=False, highlight=False, end="")
+
+
 def _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, workers, scheduler, connect_timeout):
     """Validate everything, connect the executor, and only then create (or reopen) the tune directory."""
     from ..search.cluster import DaskExecutor
-    from ..search.driver import check_metrics
+    from ..search.driver import check_metrics, deal_search_folds
+    from ..search.folds_record import save_folds
     from ..search.record import SPEC_FILE, append_event, create_tune_dir, load_search
     from ..search.refine import refined_spec
     from ..spec import SpecError, spec_to_yaml
@@ -108,9 +132,12 @@ def _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, worker
         plan = _plan(text, str(spec_file), overrides, trials)
         base_dir, parent = runs_dir, None
     check_metrics(plan, None)
+    folds = deal_search_folds(plan, None)
     sampler = _sampler(plan)
     executor = _executor(workers, scheduler, connect_timeout, None, plan)
     tune_dir = create_tune_dir(base_dir, plan.spec.name, spec_to_yaml(plan.spec), parent.tune_dir if parent else None)
+    if folds is not None:
+        save_folds(tune_dir, folds)
     if isinstance(executor, DaskExecutor):
         try:
             executor.check_shared(tune_dir)
@@ -132,6 +159,33 @@ def _search_parent(plan: Plan, record: SearchRecord):
     parent = SearchParent(record.tune_dir, plan.spec.logging.mlflow, plan.spec.name, record.spec_yaml)
     parent.open()
     return parent
+
+
+def _test_once(record: SearchRecord) -> None:
+    """Score the search's result on the test split and record it, unless that was done before: a test split looked
+    at twice, and chosen by, is a second dev split."""
+    from ..orchestration.model import load_model
+    from ..search.cv import chosen
+    from ..search.record import REFIT_DIR, append_event, load_search
+    from ..strategy.evaluation import Options, evaluate_split
+
+    if record.test is not None:
+        stderr.print(f"the test split was evaluated once already ({record.test['run']}); showing that result",
+                     markup=False, highlight=False)
+        return
+    if record.refit is not None and record.refit["status"] in ("completed", "early_stopping"):
+        run = record.tune_dir / REFIT_DIR
+    elif record.fold_runs is None and chosen(record, record.choose) is not None:
+        run = chosen(record, record.choose).run_dir
+    else:
+        raise fail("--test evaluates the search's result: a cross-validated search needs search.refit: true "
+                   "(its fold runs are not one model), and a finished trial")
+    model = load_model(run, "best")
+    result = evaluate_split(run, model, "test", Options.for_model(model))
+    event = {"event": "test", "run": str(run.relative_to(record.tune_dir)), "examples": result.examples,
+             "metrics": result.metrics}
+    append_event(record.tune_dir, event)
+    record.test = load_search(record.tune_dir).test  # as recorded, with its time
 
 
 def _plan(text: str, filename: str, overrides, trials: int | None) -> Plan:
@@ -182,7 +236,7 @@ def trial_line(trial: TrialRecord, record: SearchRecord) -> str:
     done = sum(t.status not in ("running", "interrupted") for t in record.trials)
     parts = [f"trial {trial.index} ({done}/{record.trials_planned})", trial.status]
     if trial.value is not None:
-        parts.append(f"{record.metric} {trial.value:.4f} @ epoch {trial.best_epoch}")
+        parts.append(f"{record.metric} {mean_se(trial)} @ epoch {trial.best_epoch}")
     if not trial.feasible and trial.value is not None:
         parts.append("unsatisfied")
     parts.append(" ".join(f"{path}={_short(v)}" for path, v in trial.params.items()))
@@ -194,7 +248,14 @@ def trial_line(trial: TrialRecord, record: SearchRecord) -> str:
     return "  ".join(parts)
 
 
-def _reporter(quiet: bool, display: Live | None):
+def mean_se(trial: TrialRecord) -> str:
+    """A trial's value, and with cv its standard error: ``0.1234 ± 0.0056``."""
+    return f"{trial.value:.4f}" if trial.se is None else f"{trial.value:.4f} ± {trial.se:.4f}"
+
+
+def _progress(quiet: bool, display: Live | None) -> Progress:
+    from ..search.cv import refit_summary
+    from ..search.driver import Progress
 
     def on_trial_end(trial: TrialRecord, record: SearchRecord) -> None:
         if quiet:
@@ -203,47 +264,78 @@ def _reporter(quiet: bool, display: Live | None):
             display.update(fitted(_best_table(record), stderr))
         stderr.print(trial_line(trial, record), markup=False, highlight=False, soft_wrap=True)
 
-    return on_trial_end
+    def on_refit_end(record: SearchRecord) -> None:
+        if not quiet:
+            stderr.print(f"refit: {refit_summary(record)}", markup=False, highlight=False, soft_wrap=True)
+
+    return Progress(on_trial_end=on_trial_end, on_refit_end=on_refit_end)
 
 
 def _best_table(record: SearchRecord, limit: int = SHOWN_BEST) -> Table:
     from rich.table import Table
 
+    from ..search.cv import within_one_se
+
     done = sum(t.status not in ("running", "interrupted") for t in record.trials)
     table = Table(title=f"{record.tune_dir}  ({done}/{count(record.trials_planned, 'trial')}, {record.goal} {record.metric})")
     table.add_column("rank", justify="right")
     table.add_column("trial", justify="right")
-    table.add_column(record.metric, justify="right")
+    table.add_column(record.metric if record.fold_runs is None else f"{record.metric} mean", justify="right")
+    if record.fold_runs is not None:
+        table.add_column("± SE", justify="right")
     table.add_column("epoch", justify="right")
+    if record.fold_runs is not None:
+        table.add_column("params", justify="right")
+        table.add_column("≤1 SE", justify="center")
     for d in record.parameters:
         table.add_column(d.path, justify="right")
+    close = {t.index for t in within_one_se(record)}
     for rank, trial in enumerate(record.ranked()[:limit], start=1):
-        table.add_row(str(rank), str(trial.index), f"{trial.value:.4f}", str(trial.best_epoch),
+        se = [] if record.fold_runs is None else ["" if trial.se is None else f"{trial.se:.4f}"]
+        cv_cells = [] if record.fold_runs is None else [str(trial.parameters), "yes" if trial.index in close else ""]
+        table.add_row(str(rank), str(trial.index), f"{trial.value:.4f}", *se, str(trial.best_epoch), *cv_cells,
                       *(_short(trial.params[d.path]) for d in record.parameters))
     return table
 
 
 def trial_json(trial: TrialRecord) -> dict:
-    return {"trial": trial.index, "status": trial.status, "value": trial.value, "best_epoch": trial.best_epoch,
-            "epochs": trial.epochs, "feasible": trial.feasible, "params": trial.params, "run": str(trial.run_dir),
+    return {"trial": trial.index, "status": trial.status, "value": trial.value, "se": trial.se,
+            "fold_values": trial.fold_values, "best_epoch": trial.best_epoch, "epochs": trial.epochs,
+            "feasible": trial.feasible, "parameters": trial.parameters, "params": trial.params, "run": str(trial.run_dir),
             "message": trial.message}
 
 
 def _summarise(record: SearchRecord, completed: bool, as_json: bool) -> None:
+    from ..search.cv import chosen, refit_summary, within_one_se
+
     ranked = record.ranked()
+    pick = chosen(record, record.choose)
     counts: dict[str, int] = {}
     for trial in record.trials:
         counts[trial.status] = counts.get(trial.status, 0) + 1
     if as_json:
         print_json({
             "tune_dir": str(record.tune_dir), "metric": record.metric, "goal": record.goal, "completed": completed,
-            "trials_planned": record.trials_planned, "counts": counts,
-            "best": trial_json(ranked[0]) if ranked else None, "trials": [trial_json(t) for t in record.trials],
+            "trials_planned": record.trials_planned, "counts": counts, "fold_runs": record.fold_runs,
+            "best": trial_json(ranked[0]) if ranked else None,
+            "within_one_se": [t.index for t in within_one_se(record)] if record.fold_runs else None,
+            "choose": record.choose, "chosen": trial_json(pick) if pick else None, "refit": record.refit, "test": record.test,
+            "trials": [trial_json(t) for t in record.trials],
         })
         return
     print_table(_best_table(record))
     stdout.print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())), markup=False)
     if ranked:
         best = ranked[0]
-        stdout.print(f"best {record.metric} {best.value:.4f} at epoch {best.best_epoch}: trial {best.index} in {best.run_dir}",
+        stdout.print(f"best {record.metric} {mean_se(best)} at epoch {best.best_epoch}: trial {best.index} in {best.run_dir}",
+                     markup=False, highlight=False)
+    if pick is not None and pick is not ranked[0]:
+        stdout.print(f"chosen by the one-standard-error rule: trial {pick.index} ({pick.parameters} parameters, "
+                     f"{record.metric} {mean_se(pick)})", markup=False, highlight=False)
+    if record.refit is not None:
+        latest = record.tune_dir.parent / "latest"
+        stdout.print(f"refit: {refit_summary(record)}; {latest} points at it", markup=False, highlight=False)
+    if record.test is not None:
+        metrics = ", ".join(f"{name} {value:.4f}" for name, value in record.test["metrics"].items())
+        stdout.print(f"test split ({record.test['examples']} examples, {record.test['run']}): {metrics}",
                      markup=False, highlight=False)

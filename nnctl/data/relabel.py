@@ -40,6 +40,13 @@ class Changes:
         return len(self.row)
 
 
+def changes_within(changes: Changes, data: Dataset) -> Changes:
+    """The changes to rows ``data`` holds (a share or a fold of the split they were made in)."""
+    kept = set(zip(data.parts().tolist(), data.source_rows().tolist()))
+    mask = np.array([(p, r) in kept for p, r in zip(changes.part.tolist(), changes.row.tolist())], dtype=bool)
+    return Changes(changes.part[mask], changes.row[mask], changes.old[mask], changes.new[mask])
+
+
 def relabel(splits: dict[str, Dataset | None], relabel_spec, found: PartSet, base_dir: str | None) -> dict[str, Changes]:
     """Correct the listed rows in dev and test (and train/train_dev when asked); return what changed per split."""
     if found.task != "classification":

@@ -18,7 +18,7 @@ import numpy as np
 from .. import __version__
 from ..data import Normalizer
 from ..errors import ExportError
-from ..nn.activations import ELU_ALPHA, LEAKY_SLOPE
+from ..nn.activations import DEFAULT_ALPHA
 from ..nn.conv import AvgPool, Conv2D, GlobalAvgPool, MaxPool, Residual
 from ..nn.layers import Activate, BatchNorm, Dense, Dropout, Flatten, Layer
 from ..nn.network import Network
@@ -48,7 +48,6 @@ CONVENTIONS = {
               "label = probabilities >= 0.5 per task; regression: outputs = activation(z)",
 }
 
-_ACTIVATION_OPTIONS = {"leaky_relu": {"alpha": LEAKY_SLOPE}, "elu": {"alpha": ELU_ALPHA}}
 _LAYOUTS = {1: "features", 2: "NHW", 3: "NHWC"}  # batch first, as nnctl holds inputs
 _KNOWN_ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "sigmoid", "linear", "softmax")
 
@@ -63,11 +62,14 @@ class ModelDescription:
         return self.graph["output"]["kind"]
 
 
-def activation(name: str, where: str) -> dict:
-    """{"function": name, ...its constants}; an activation nnctl does not know how to export is an ExportError."""
+def activation(name: str, where: str, alpha: float | None = None) -> dict:
+    """{"function": name, ...its constants (leaky ReLU's and ELU's alpha)}; an activation nnctl does not
+    know how to export is an ExportError."""
     if name not in _KNOWN_ACTIVATIONS:
         raise ExportError(f"{where}: activation '{name}' cannot be exported")
-    return {"function": name, **_ACTIVATION_OPTIONS.get(name, {})}
+    if name not in DEFAULT_ALPHA:
+        return {"function": name}
+    return {"function": name, "alpha": DEFAULT_ALPHA[name] if alpha is None else alpha}
 
 
 def output_kind(task: str, function: str, units: int) -> str:
@@ -126,7 +128,7 @@ class _Reader:
         return entry
 
     def _activation(self, layer: Activate) -> dict:
-        return {"type": "activation", **activation(layer.activation.name, f"layer {layer.name}")}
+        return {"type": "activation", **activation(layer.activation.name, f"layer {layer.name}", layer.activation.alpha)}
 
     def _dropout(self, layer: Dropout) -> dict:
         return {"type": "dropout", "keep_prob": layer.keep_prob}
@@ -142,7 +144,7 @@ class _Reader:
             "type": "residual",
             "body": [self.layer(inner) for inner in layer.body],
             "shortcut": self.layer(layer.projection) if layer.projection else None,
-            "activation": activation(layer.activation.name, f"layer {layer.name}"),
+            "activation": activation(layer.activation.name, f"layer {layer.name}", layer.activation.alpha),
         }
 
 

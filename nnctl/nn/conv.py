@@ -38,7 +38,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .activations import ACTIVATIONS
+from .activations import make_activation
 from .initializers import init_weights
 from .layers import Layer
 
@@ -170,10 +170,11 @@ class Conv2D(Layer):
         init: str = "he",
         init_scale: float = 0.01,
         use_bias: bool = True,
+        init_gain: float = 1.0,
     ):
         super().__init__(name)
         self.filters, self.kernel, self.stride = filters, _pair(kernel), stride
-        self.init, self.init_scale, self.use_bias = init, init_scale, use_bias
+        self.init, self.init_scale, self.use_bias, self.init_gain = init, init_scale, use_bias, init_gain
         if filters < 1 or min(self.kernel) < 1 or stride < 1:
             raise ValueError(f"{name}: filters {filters}, kernel {self.kernel} and stride {stride} must be positive")
         if padding == "valid":
@@ -209,7 +210,8 @@ class Conv2D(Layer):
 
     def initialize(self, rng):
         area = self.kernel[0] * self.kernel[1]
-        init_weights(self.params["W"], self.init, area * self.channels_in, area * self.filters, rng, self.init_scale)
+        init_weights(self.params["W"], self.init, area * self.channels_in, area * self.filters, rng, self.init_scale,
+                     self.init_gain)
         if self.use_bias:
             self.params["b"].fill(0)
 
@@ -497,10 +499,11 @@ class Residual(Layer):
     so deep stacks stay trainable.
     """
 
-    def __init__(self, name: str, body: list[Layer], activation: str = "relu", projection: Layer | None = None):
+    def __init__(self, name: str, body: list[Layer], activation: str = "relu", projection: Layer | None = None,
+                 alpha: float | None = None):
         super().__init__(name)
         self.body, self.projection = list(body), projection
-        self.activation = ACTIVATIONS[activation]
+        self.activation = make_activation(activation, alpha)
         if self.activation.grad is None:
             raise ValueError(f"{name}: '{activation}' cannot be a residual block's activation")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import ACTIVATIONS
+from .activations import make_activation
 from .initializers import init_weights
 
 
@@ -98,9 +98,11 @@ class Dense(Layer):
 
     penalized = ("W",)
 
-    def __init__(self, name: str, units: int, init: str = "he", init_scale: float = 0.01, use_bias: bool = True):
+    def __init__(self, name: str, units: int, init: str = "he", init_scale: float = 0.01, use_bias: bool = True,
+                 init_gain: float = 1.0):
         super().__init__(name)
         self.units, self.init, self.init_scale, self.use_bias = units, init, init_scale, use_bias
+        self.init_gain = init_gain
 
     def build(self, input_shape):
         if len(input_shape) != 1:
@@ -115,7 +117,7 @@ class Dense(Layer):
         return shapes
 
     def initialize(self, rng):
-        init_weights(self.params["W"], self.init, self.fan_in, self.units, rng, self.init_scale)
+        init_weights(self.params["W"], self.init, self.fan_in, self.units, rng, self.init_scale, self.init_gain)
         if self.use_bias:
             self.params["b"].fill(0)
 
@@ -139,9 +141,9 @@ class Dense(Layer):
 class Activate(Layer):
     """A = g(Z) for a hidden layer (the output activation is fused with the loss)."""
 
-    def __init__(self, name: str, activation: str):
+    def __init__(self, name: str, activation: str, alpha: float | None = None):
         super().__init__(name)
-        self.activation = ACTIVATIONS[activation]
+        self.activation = make_activation(activation, alpha)
         if self.activation.grad is None:
             raise ValueError(f"{name}: '{activation}' can only be the output activation")
 

@@ -248,12 +248,15 @@ class Network:
 
     # ------------------------------------------------------------ computation
 
-    def forward(self, x: np.ndarray, training: bool = False, start: int = 0) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False, start: int = 0, watch=None) -> np.ndarray:
         """Logits Z[L]; with training=True the result is a reused buffer.
 
-        ``start`` > 0 takes ``x`` as the input of layer ``start`` (see ``features``)."""
-        for layer in self.layers[start:]:
-            x = layer.forward(x, training)
+        ``start`` > 0 takes ``x`` as the input of layer ``start`` (see ``features``). ``watch(i, out)``,
+        when given, sees each layer's output as it is made (the trainer's health record)."""
+        for i in range(start, len(self.layers)):
+            x = self.layers[i].forward(x, training)
+            if watch is not None:
+                watch(i, x)
         return x
 
     def predict(self, x: np.ndarray, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
@@ -279,11 +282,12 @@ class Network:
         """The discrete choices (ReLU sides, max-pool argmaxes) of the last training-mode forward pass."""
         return [choice for layer in self.all_layers() for choice in layer.switches()]
 
-    def loss_and_grad(self, x, y, l2: float = 0.0, l1: float = 0.0, start: int = 0) -> float:
+    def loss_and_grad(self, x, y, l2: float = 0.0, l1: float = 0.0, start: int = 0, watch=None) -> float:
         """Forward and backward on one batch: fills the trainable part of ``grad`` and returns J.
 
-        ``start`` > 0: ``x`` holds the frozen prefix's outputs (``features``), not raw inputs."""
-        z = self.forward(x, training=True, start=start)
+        ``start`` > 0: ``x`` holds the frozen prefix's outputs (``features``), not raw inputs; ``watch``:
+        see ``forward``."""
+        z = self.forward(x, training=True, start=start, watch=watch)
         cost = self.loss.cost(z, y) + self.penalty(len(x), l2, l1)
         d = self.loss.grad(z, y, out=self._dz_buffer(z))
         for i in range(len(self.layers) - 1, self.first_trainable - 1, -1):

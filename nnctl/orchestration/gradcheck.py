@@ -32,6 +32,7 @@ from threadpoolctl import threadpool_limits
 
 from ..nn.gradcheck import GradcheckReport, check_gradients
 from ..nn.optimizers import make_optimizer
+from ..train.batches import resolve_batch_size
 from ..train.freezing import stages_due
 from .choices import CHECKS_PER_TENSOR, JITTER, DropoutDuringCheck
 from .model import all_splits, load_model
@@ -54,7 +55,7 @@ def train_steps(parts: RunParts, steps: int, rng: np.random.Generator) -> None:
     optimizer = make_optimizer(spec.train.optimizer.name, net.n_trainable, net.dtype, net.penalized_ranges(),
                                **spec.train.optimizer.model_dump(exclude={"name"}))
     optimizer.lr_scale = net.lr_scales()
-    size = len(train) if spec.train.batch_size == "full" else min(spec.train.batch_size, len(train))
+    size = resolve_batch_size(spec.train.batch_size, len(train))
     for _ in range(steps):
         rows = rng.choice(len(train), size=size, replace=False)
         net.loss_and_grad(*train.examples(rows), spec.regularization.l2, spec.regularization.l1)

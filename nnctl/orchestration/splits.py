@@ -15,10 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from ..data import load_data
+from ..data.folds import Folds, fold_splits, make_folds
 from ..data.load import LoadedData, data_seed
-from ..data.relabel import Changes
+from ..data.relabel import changes_within
 from ..data.subset import nested_share
+from ..errors import BuildError
 from ..spec import Spec
+from ..spec.search_schema import CvSpec
 
 SHARE_SPAWN_KEY = 0x5A4E  # the share's own stream, apart from the data's (0xDA7A) and training's children
 
@@ -34,11 +37,28 @@ def load_run_data(spec: Spec, datasets_dir: Path) -> LoadedData:
     train = nested_share(splits.train, fraction, stratify, rng)
     corrections = dict(loaded.corrections)
     if "train" in corrections:  # labels corrected in training rows (relabel.train) that the share left out
-        corrections["train"] = _kept(corrections["train"], train)
+        corrections["train"] = changes_within(corrections["train"], train)
     return dataclasses.replace(loaded, splits=dataclasses.replace(splits, train=train), corrections=corrections)
 
 
-def _kept(changes: Changes, data) -> Changes:
-    kept = set(zip(data.parts().tolist(), data.source_rows().tolist()))
-    mask = np.array([(p, r) in kept for p, r in zip(changes.part.tolist(), changes.row.tolist())], dtype=bool)
-    return Changes(changes.part[mask], changes.row[mask], changes.old[mask], changes.new[mask])
+
+def deal_folds(spec: Spec, cv: CvSpec, datasets_dir: Path) -> Folds:
+    """The spec's training pool (train + dev) dealt into folds, from its data seed.
+
+    Missing-value fills and target standardization are fitted on the spec's training split when the data
+    loads, before any fold exists: a fold run would then be filled from its own held-out rows, so they are
+    refused here until they can be fitted per fold."""
+    fitted = [key for key, used in (("data.missing", spec.data.missing is not None and spec.data.missing.strategy != "drop_rows"),
+                                    ("data.normalize_target", spec.data.normalize_target != "none")) if used]
+    if fitted:
+        raise BuildError(fitted[0], "is fitted on the training split before the folds are dealt, so each fold run would "
+                                    "see its held-out rows; not available with cross-validation yet")
+    splits = load_run_data(spec, datasets_dir).splits
+    return make_folds(splits, cv.folds, cv.repeats, cv.stratify, data_seed(spec.data, spec.seed))
+
+
+def fold_data(spec: Spec, datasets_dir: Path, folds: Folds | None, index: int | None) -> LoadedData:
+    """What fold run ``index`` of ``folds`` trains and is judged on; ``index`` None: the whole pool (a refit)."""
+    loaded = load_run_data(spec, datasets_dir)
+    splits, corrections = fold_splits(loaded.splits, loaded.corrections, folds, index)
+    return LoadedData(splits, corrections)

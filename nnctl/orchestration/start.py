@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import Normalizer, Splits
+from ..data import LoadedData, Normalizer, Splits
 from ..errors import BuildError, MetricLogError, RunError
 from ..loggers.attach import attach_mirrors, check_mirrors
 from ..nn.layers import BatchNorm
@@ -21,9 +21,11 @@ from ..nn.network import Network
 from ..runs import rundir
 from ..runs.atomic import atomic_write_text, remove_stale_temporaries
 from ..runs.checkpoint import check_group, load_checkpoint
+from ..runs.events import append_event
 from ..runs.lock import FolderLock
 from ..runs.metrics_log import MetricLog
 from ..spec import Spec, parse_spec, spec_to_yaml
+from ..train.batches import resolve_batch_size
 from ..train.build import build_network
 from ..train.evaluate import metric_suffixes
 from ..train.loop import RunFacts, StopReason, Trainer, make_streams
@@ -35,7 +37,22 @@ from .splits import load_run_data
 from .transfer import copy_layers, load_source, source_normalizer
 
 RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs", "checkpoint.every_seconds")
+# The notes' manual decay: α (and its schedule) changed by hand when resuming; each change is a run event.
+DECAY_CHANGES = ("train.learning_rate", "train.schedule")
 RESUMABLE_SECTIONS = ("logging.",)  # where the run is mirrored changes nothing it computes
+
+
+def _resumable(key: str) -> bool:
+    return (key in RESUMABLE_CHANGES or key.startswith(RESUMABLE_SECTIONS)
+            or any(key == k or key.startswith(k + ".") for k in DECAY_CHANGES))
+
+
+def _record_decay(run_dir: Path, before: Spec, after: Spec, step: int, epoch: int) -> None:
+    """One `set` event per changed learning-rate setting, at the first step that uses it."""
+    for key, old, new in (("train.learning_rate", before.train.learning_rate, after.train.learning_rate),
+                          ("train.schedule", before.train.schedule.model_dump(), after.train.schedule.model_dump())):
+        if old != new:
+            append_event(run_dir, {"event": "set", "key": key, "from": old, "to": new, "step": step, "epoch": epoch})
 
 
 def metric_names(task: str, splits: dict[str, Prepared], tasks: list[str] = (), train_metrics: str = "full") -> list[str]:
@@ -65,7 +82,7 @@ def _check_monitors(spec: Spec, known: list[str]) -> None:
 def _check_training_batches(spec: Spec, net: Network, m: int, input_shape: tuple[int, ...]) -> None:
     """Batch norm needs ≥ 2 rows in every mini-batch; flips and shifts need images."""
     if any(isinstance(layer, BatchNorm) for layer in net.all_layers()):
-        size = m if spec.train.batch_size == "full" else min(spec.train.batch_size, m)
+        size = resolve_batch_size(spec.train.batch_size, m)
         if size < 2 or m % size == 1:
             raise BuildError(
                 "train.batch_size",
@@ -113,13 +130,15 @@ class RunParts:
 
 
 def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normalizer | None = None,
-                splits: Splits | None = None, transfer: bool = True, stream: dict | bool | None = None) -> RunParts:
+                splits: Splits | None = None, transfer: bool = True, stream: dict | bool | None = None,
+                initialize: bool = True) -> RunParts:
     """Load and split the data (unless ``splits`` are given), fit (or reuse) the normalizer, build the network.
 
     With ``model.init_from`` (and ``transfer``), layers are copied from that run and
     its normalizer is reused unless ``data.normalize.from`` is ``fit``; a resumed run
     passes ``transfer=False``, its checkpoint already holding both. ``stream``: see
-    ``prepare_all`` (None decides from the spec; a resumed run passes what it recorded).
+    ``prepare_all`` (None decides from the spec; a resumed run passes what it recorded). ``initialize=False``
+    leaves θ at zero (`spec show` only sizes the layers: VGG-16 would otherwise draw 138M numbers for nothing).
     """
     source = load_source(spec.model.init_from) if transfer and spec.model.init_from else None
     splits = splits or load_run_data(spec, datasets_dir or default_datasets_dir()).splits
@@ -128,18 +147,21 @@ def prepare_run(spec: Spec, datasets_dir: Path | None = None, normalizer: Normal
         normalizer = source_normalizer(source, input_shape)
     data, normalizer = prepare_all(spec, splits, normalizer, stream)
     _check_monitors(spec, metric_names(splits.task, data, splits.class_names, spec.train.train_metrics))
-    net, streams = fresh_network(spec, input_shape, len(splits.train))
+    net, streams = fresh_network(spec, input_shape, len(splits.train), initialize)
     fates = copy_layers(spec.model.init_from, source, net) if source is not None else {}
     _check_training_batches(spec, net, len(splits.train), input_shape)
     return RunParts(spec, splits, normalizer, data, net, streams, fates)
 
 
-def fresh_network(spec: Spec, input_shape: tuple[int, ...], examples: int | None = None) -> tuple[Network, dict]:
+def fresh_network(spec: Spec, input_shape: tuple[int, ...], examples: int | None = None,
+                  initialize: bool = True) -> tuple[Network, dict]:
     """The spec's network initialized from its seed, and the run's random streams (same seed, same θ);
-    ``examples`` (the training set's size) sizes a full batch in the memory estimate."""
+    ``examples`` (the training set's size) sizes a full batch in the memory estimate; ``initialize=False``
+    leaves θ at zero."""
     streams = make_streams(spec.seed)
     net = build_network(spec, input_shape, streams["dropout"], examples=examples)
-    net.initialize(streams["init"])
+    if initialize:
+        net.initialize(streams["init"])
     return net, streams
 
 
@@ -158,11 +180,14 @@ def new_trainer(run: RunParts, run_dir: Path, trainer_class: type[Trainer] = Tra
 
 
 def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = None, run_dir: Path | None = None,
-              lock: FolderLock | None = None) -> Trainer:
+              lock: FolderLock | None = None, loaded: LoadedData | None = None) -> Trainer:
     """A new run under ``runs_dir``, or in ``run_dir``: an existing, never-checkpointed directory (a search
-    trial's), which ``lock`` may hold already. The trainer holds the run's lock until it has run."""
+    trial's), which ``lock`` may hold already. The trainer holds the run's lock until it has run.
+
+    ``loaded``: the splits to train on instead of the spec's own (a fold of a cross-validation); the
+    run records them, so it resumes, evaluates and reports on those rows like any other run."""
     check_mirrors(spec)
-    loaded = load_run_data(spec, datasets_dir or default_datasets_dir())
+    loaded = loaded or load_run_data(spec, datasets_dir or default_datasets_dir())
     run = prepare_run(spec, datasets_dir, splits=loaded.splits)
     own_dir = run_dir is None  # a search trial's directory lives in its tune directory: no runs/latest there
     spec_text = spec_to_yaml(spec)
@@ -190,16 +215,16 @@ def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = Non
 
 def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | None = None,
                repair_metrics: bool = False) -> Trainer:
-    """Continue a run from its latest checkpoint; only the epoch budget and checkpoint cadence may change.
+    """Continue a run from its latest checkpoint; only the epoch budget, checkpoint cadence and the learning
+    rate and its schedule (the notes' manual decay, recorded as `set` events of the run) may change.
 
     Every file is checked before anything is written: a damaged checkpoint is
     refused, a damaged or missing metrics.h5 too unless ``repair_metrics`` asks
     for a log whose history before the checkpoint is lost (NaN rows).
     """
     for item in overrides:
-        key = item.split("=", 1)[0].strip()
-        if key not in RESUMABLE_CHANGES and not key.startswith(RESUMABLE_SECTIONS):
-            raise BuildError(f"--set {item}", f"a resumed run can only change {', '.join(RESUMABLE_CHANGES)} and logging.*")
+        if not _resumable(item.split("=", 1)[0].strip()):
+            raise BuildError(f"--set {item}", f"a resumed run can only change {', '.join(RESUMABLE_CHANGES + DECAY_CHANGES)} and logging.*")
     run_dir = Path(rundir.resolve_run(run_dir))
     if not run_dir.is_dir():
         raise RunError(rundir.not_a_directory(run_dir))
@@ -250,6 +275,7 @@ def _resume_locked(run_dir: Path, overrides: list[str], datasets_dir: Path | Non
     check_group(path, "optimizer", ckpt.optimizer,
                 {key: np.shape(value) for key, value in trainer.optimizer.state_dict().items() if key != "t"})
     trainer.restore(ckpt, _metric_log(run_dir, ckpt, trainer.facts.run_id, repair_metrics))
+    _record_decay(run_dir, parse_spec(ckpt.spec_yaml), spec, ckpt.step + 1, ckpt.epoch + 1)
     atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
     attach_mirrors(trainer, resumed=True)
     return trainer

@@ -122,6 +122,7 @@ def curves_figure(histories: list[RunHistory], options: CurveOptions):
             steps = np.arange(1, len(history.step_lr) + 1)
             x_lr = steps if options.per == "step" else steps / history.steps_per_epoch
             axes[-1].plot(x_lr, history.step_lr, color=colour(r), label=f"{history.name}: learning rate" if several else "learning rate")
+            _changes(axes[-1], history, 1 if options.per == "step" else history.steps_per_epoch, colour(r), several)
     for kind, ax in panels.items():
         ax.set_ylabel(axis_label(kind, task))
         if options.log_y:
@@ -200,6 +201,19 @@ def _markers(panels: dict, history: RunHistory, scale: int, line_colour: str, se
         for kind, ax in panels.items():
             ax.axvline(stop * scale, color=line_colour, linestyle="-.", linewidth=1,
                        label=f"{prefix}early stop after epoch {stop}" if kind == next(iter(panels)) else None)
+
+
+def _changes(ax, history: RunHistory, steps_per_x: int, line_colour: str, several: bool) -> None:
+    """Where the learning rate or its schedule was changed by hand on resume (a `set` event): a dashed line
+    at the first step that used the new setting."""
+    prefix = f"{history.name}: " if several else ""
+    for event in history.events:
+        if event.get("event") != "set":
+            continue
+        change = (f"α {event['from']:g} → {event['to']:g}" if event["key"] == "train.learning_rate"
+                  else f"schedule → {event['to'].get('name', '?')}")
+        ax.axvline(event["step"] / steps_per_x, color=line_colour, linestyle="--", linewidth=1,
+                   label=f"{prefix}{change} from step {event['step']} (resume)")
 
 
 def _spans_decades(histories: list[RunHistory]) -> bool:

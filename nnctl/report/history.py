@@ -6,7 +6,7 @@ hold: the best epoch, why training stopped and the mini-batches per epoch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,8 @@ import numpy as np
 from ..errors import PlotError, RunError
 from ..runs import rundir
 from ..runs.checkpoint import load_checkpoint
+from ..runs.events import read_events
+from ..runs.health_log import HealthLog
 from ..runs.metrics_log import MetricLog
 from ..spec.errors import suggestion
 
@@ -31,6 +33,8 @@ class RunHistory:
     steps_per_epoch: int
     best: dict  # {"metric", "value", "epoch"}
     stop_reason: str | None
+    health: HealthLog = field(default_factory=HealthLog)  # per-layer health every N steps
+    events: list[dict] = field(default_factory=list)  # events.jsonl: warnings, settings changed on resume
 
     @property
     def name(self) -> str:
@@ -83,4 +87,6 @@ def load_history(run: Path) -> RunHistory:
         steps_per_epoch=max(full_epoch_steps // ckpt.epoch, 1) if ckpt.epoch else max(log.n_steps, 1),
         best=progress.get("best") or {},
         stop_reason=progress.get("stop_reason"),
+        health=log.health,
+        events=[event for event in read_events(run) if event.get("step", 0) <= steps],
     )

@@ -28,6 +28,7 @@ from ..train.prepare import prepare_split
 from .boundary import boundary_figure
 from .confusion import confusion_figure
 from .curves import CurveOptions, curves_figure
+from .health import health_figure
 from .history import RunHistory, load_history
 from .page import Section, figure_block, render_page, table, write_page
 from .predictions import SplitPredictions, predict_split
@@ -141,6 +142,14 @@ def curves_section(ctx: ReportContext) -> Section:
     return Section("curves", "Learning curves", "".join(parts))
 
 
+def health_section(ctx: ReportContext) -> Section | None:
+    if not len(ctx.history.health):
+        return None
+    caption = ("Per-layer health every N steps (metrics.h5 /health): ‖dW‖ over the steps and across depth, the update "
+               "ratio, activations, dead and saturated units, and the run's warnings (events.jsonl).")
+    return Section("health", "Training health", figure_block(health_figure(ctx.history), "health", caption))
+
+
 def confusion_section(ctx: ReportContext) -> Section | None:
     if ctx.history.task != "classification":
         return None
@@ -209,7 +218,7 @@ def diagnosis_section(ctx: ReportContext) -> Section | None:
     return Section("diagnosis", "Diagnosis", body)
 
 
-SECTIONS = (overview_section, data_section, metrics_section, diagnosis_section, curves_section, confusion_section,
+SECTIONS = (overview_section, data_section, metrics_section, diagnosis_section, curves_section, health_section, confusion_section,
             regression_section, boundary_section, gradcheck_section, spec_section)
 
 def report_html(ctx: ReportContext) -> str:

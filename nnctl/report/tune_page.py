@@ -11,7 +11,7 @@ from pathlib import Path
 from .page import Section, figure_block, render_page, table, write_page
 from .parallel import parallel_svg
 from .tune_figures import best_so_far_figure, parameters_figure
-from .tune_view import ParameterAxis, TuneView
+from .tune_view import ParameterAxis, TrialPoint, TuneView
 from .values import human
 
 STATUS_ORDER = ("completed", "early_stopping", "pruned", "diverged", "failed", "interrupted", "running", "pending")
@@ -45,35 +45,57 @@ def summary_section(view: TuneView, tune_dir: Path) -> Section:
     rows += [[f"satisfy {name}", condition] for name, condition in view.satisfy.items()]
     rows += [[f"searched {a.path}", _sampled(a)] for a in view.parameters]
     best = view.best
+    if view.folds:
+        rows.append(["cross-validation", f"{view.folds}: a trial's value is its mean over its fold runs ± the "
+                                         "standard error of that mean"])
     if best is None:
         rows.append(["best", "none yet: no trial has finished meeting every satisfy condition"])
     else:
-        rows += [["best trial", f"{best.index}: {view.metric} {best.value:.6g} at epoch {best.best_epoch} "
+        rows += [["best trial", f"{best.index}: {view.metric} {_mean_se(best)} at epoch {best.best_epoch} "
                                 f"of {best.epochs}"],
                  *[[f"best {a.path}", a.format(best.params[a.path])] for a in view.parameters],
                  ["best run", _run_link(best.run, tune_dir)]]
+    if view.folds and best is not None:
+        rows.append(["within one SE of the best", ", ".join(f"trial {i}" for i in view.within_one_se)])
+    if view.chosen is not None and best is not None and view.chosen != best.index:
+        pick = view.trial(view.chosen)
+        rows.append(["chosen (one-SE rule)", f"trial {pick.index}: the fewest parameters ({pick.parameters}) within one SE "
+                                             f"of the best; {view.metric} {_mean_se(pick)}"])
+    if view.refit:
+        rows.append(["refit", view.refit])
     return Section("summary", "Search summary", table(None, rows))
+
+
+def _mean_se(trial: TrialPoint) -> str:
+    return _value(trial.value) + ("" if trial.se is None else f" ± {trial.se:.2g}")
 
 
 def trials_section(view: TuneView, tune_dir: Path) -> Section:
     """Every trial: the ranked ones best first with their rank, then the others by index with why they are not ranked."""
     rank = {index: r for r, index in enumerate(view.ranked, start=1)}
     ordered = [view.trial(i) for i in view.ranked] + [t for t in view.trials if t.index not in rank]
-    header = ["rank", "trial", "status", view.metric, "best epoch / epochs",
+    header = ["rank", "trial", "status", f"{view.metric} mean ± SE" if view.folds else view.metric,
+              *(["≤ 1 SE", "parameters"] if view.folds else []), "best epoch / epochs",
               *[a.path for a in view.parameters], *[f"{name} {cond}" for name, cond in view.satisfy.items()]]
     rows = []
     for t in ordered:
         status = t.status.replace("_", " ") + (" (unmet satisfy)" if t.outcome == "unsatisfied" else "")
         status += f": {t.message}" if t.message else ""
-        rows.append([str(rank.get(t.index, "—")), str(t.index), status, _value(t.value),
+        cv_cells = ["yes" if t.index in view.within_one_se else "", _value(t.parameters)] if view.folds else []
+        rows.append([str(rank.get(t.index, "—")), str(t.index), status, _mean_se(t), *cv_cells,
                      f"{'—' if t.best_epoch is None else t.best_epoch} / {t.epochs}",
                      *[a.format(t.params[a.path]) for a in view.parameters],
                      *[_value(t.satisfied.get(name)) for name in view.satisfy]])
     example = next((t for t in ordered if t.run), None)
-    where = "" if example is None else (f" Each trial's run directory is named after its index: trial {example.index}'s is "
-                                        f"<code>{html.escape(_run_link(example.run, tune_dir))}</code>, beside this page "
+    run = "" if example is None else _run_link(example.run, tune_dir) + ("/fold-0" if view.folds else "")
+    what = "first fold run" if view.folds else "run directory"
+    where = "" if example is None else (f" Each trial's {what} is named after its index: trial {example.index}'s is "
+                                        f"<code>{html.escape(run)}</code>, beside this page "
                                         "(<code>nnctl report</code> it for its own page).")
     note = f"<p>Ranked: finished trials meeting every satisfy condition, best first; then the rest by index.{where}</p>"
+    if view.folds:
+        note += ("<p>Ranked on the mean over the fold runs. Trials within one standard error of the best are not "
+                 "told apart by these folds: prefer the simplest of them.</p>")
     return Section("trials", "Trials", note + table(header, rows))
 
 

@@ -94,6 +94,8 @@ class TrialPoint:
     run: str = ""
     satisfied: dict[str, float | None] = field(default_factory=dict)  # each `satisfy` metric at the best epoch
     message: str | None = None  # why it failed
+    se: float | None = None  # cross-validated: the standard error of ``value``, a mean over fold runs
+    parameters: int | None = None  # weights and biases of its network
 
     @property
     def outcome(self) -> str:
@@ -120,6 +122,10 @@ class TuneView:
     ranked: list[int] = field(default_factory=list)  # trial indices, best first (the search's ranking)
     satisfy: dict[str, str] = field(default_factory=dict)
     ranked_by: str = ""  # the searched metric, when the view draws another one
+    folds: str = ""  # cross-validated: "5 folds × 1 repeat" ("" for a search on one dev split)
+    within_one_se: list[int] = field(default_factory=list)  # cross-validated: trials within one SE of the best
+    chosen: int | None = None  # the search's pick (the best, or the one-standard-error rule's)
+    refit: str = ""  # what the refit did, when the search asked for one
 
     @property
     def heading(self) -> str:

@@ -68,6 +68,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     _write_durably(Path(path), data)
 
 
+def append_line(path: Path, line: str) -> None:
+    """Append one line and fsync it: a crash after this returns cannot lose it. A torn last line (a
+    kill mid-append) is ended first, so this line stands alone and readers drop only the torn one."""
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+        os.write(fd, ("\n" if torn else "").encode() + (line + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def atomic_h5(path: Path):
     """Yield an h5py.File built in memory; if the block completes, it replaces ``path`` durably, sealed."""

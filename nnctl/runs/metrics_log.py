@@ -2,6 +2,7 @@
 
     /iteration/<name>   one row per optimizer step (cost, learning_rate)
     /epoch/<name>       one row per epoch (epoch, train_cost, dev_accuracy, ..., wall_time)
+    /health/...         per-layer health every N steps (health_log.py)
     attribute run_id    the run it belongs to (its checkpoints carry the same id)
 
 Saving costs what was added since the last save, not the length of the log:
@@ -26,6 +27,7 @@ import numpy as np
 
 from ..errors import MetricLogError
 from .atomic import atomic_h5
+from .health_log import HealthLog
 from .journal import append_record, create_journal, read_journal
 from .names import METRICS_JOURNAL
 from .seal import read_sealed, sealed_digest
@@ -39,6 +41,7 @@ class _OnDisk:
 
     steps: int = 0  # rows in metrics.h5 and its journal
     epochs: int = 0
+    health: int = 0  # health records
     rewritten_values: int = 0  # numbers in metrics.h5
     journal_values: int = 0  # numbers in the journal
     seal: str | None = None  # metrics.h5's digest, which the journal names
@@ -50,6 +53,7 @@ class MetricLog:
         self.run_id = run_id
         self.iteration: dict[str, list[float]] = {"cost": [], "learning_rate": []}
         self.epoch: dict[str, list[float]] = {}
+        self.health = HealthLog()
         self._disk: _OnDisk | None = None  # None: unknown (not written by this log): the next save rewrites
 
     def add_step(self, cost: float, learning_rate: float) -> None:
@@ -81,6 +85,7 @@ class MetricLog:
             del column[n_steps:]
         for column in self.epoch.values():
             del column[n_epochs:]
+        self.health.truncate(n_steps)
         if self._disk and (self._disk.steps > n_steps or self._disk.epochs > n_epochs):
             self._disk = None  # the files hold rows this log no longer has
 
@@ -99,7 +104,8 @@ class MetricLog:
             self._append(Path(path), disk)
 
     def _values_since(self, disk: _OnDisk) -> int:
-        return 2 * (self.n_steps - disk.steps) + len(self.epoch) * (self.n_epochs - disk.epochs)
+        return (2 * (self.n_steps - disk.steps) + len(self.epoch) * (self.n_epochs - disk.epochs)
+                + self.health.values_since(disk.health))
 
     def _rewrite(self, path: Path) -> None:
         with atomic_h5(path) as f:
@@ -110,8 +116,10 @@ class MetricLog:
                 for name, values in columns.items():
                     data = np.asarray(values, dtype=np.float64)
                     group.create_dataset(name, data=data, maxshape=(None,), chunks=(max(min(len(data), 4096), 1),))
-        self._disk = _OnDisk(self.n_steps, self.n_epochs, 2 * self.n_steps + len(self.epoch) * self.n_epochs,
-                             seal=sealed_digest(path))
+            if len(self.health):
+                self.health.write(f)
+        self._disk = _OnDisk(self.n_steps, self.n_epochs, len(self.health), seal=sealed_digest(path))
+        self._disk.rewritten_values = self._values_since(_OnDisk())
         path.with_name(METRICS_JOURNAL).unlink(missing_ok=True)  # everything it held is in metrics.h5 now
 
     def _append(self, path: Path, disk: _OnDisk) -> None:
@@ -120,6 +128,8 @@ class MetricLog:
             "iteration": {name: column[disk.steps:] for name, column in self.iteration.items()},
             "epoch": {name: column[disk.epochs:] for name, column in self.epoch.items()},
         }
+        if len(self.health) > disk.health:
+            record["health"] = self.health.since(disk.health)
         journal = path.with_name(METRICS_JOURNAL)
         if disk.tip is None:
             header = {"format": JOURNAL_FORMAT, "run_id": self.run_id, "continues": disk.seal,
@@ -128,7 +138,7 @@ class MetricLog:
         else:
             disk.tip = append_record(journal, disk.tip, record)
         disk.journal_values += self._values_since(disk)
-        disk.steps, disk.epochs = self.n_steps, self.n_epochs
+        disk.steps, disk.epochs, disk.health = self.n_steps, self.n_epochs, len(self.health)
 
     # ------------------------------------------------------------ reading
 
@@ -149,6 +159,7 @@ class MetricLog:
                     if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1 or dataset.dtype.kind not in "fiu":
                         raise MetricLogError(f"{path}: /{group_name}/{name} is not a column of numbers")
                     columns[name] = dataset[()].astype(np.float64).tolist()
+            log.health = HealthLog.read(f, str(path))
         journal = path.with_name(METRICS_JOURNAL)
         if seal is not None and journal.is_file():
             log._extend_from(journal, seal)
@@ -173,6 +184,8 @@ class MetricLog:
                 raise MetricLogError(f"{journal}: damaged: line {number} has epoch columns of different lengths")
             for row in zip(*rows.values()):
                 self.add_epoch(dict(zip(rows, row)))
+            if "health" in record and not self.health.extend(record["health"]):
+                raise MetricLogError(f"{journal}: damaged: line {number} does not continue the health record")
 
     def _check(self, path: Path) -> None:
         """The columns a trainer writes, of one length per group, the epochs numbered 1, 2, ..."""

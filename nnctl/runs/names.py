@@ -10,6 +10,7 @@ from enum import StrEnum
 
 SPEC_FILE = "spec.yaml"
 INITIAL, LATEST, BEST, METRICS = "initial.h5", "checkpoint.h5", "best.h5", "metrics.h5"
+EVENTS = "events.jsonl"  # warnings and settings changed on resume, one JSON object a line (runs/events.py)
 METRICS_JOURNAL = "metrics.journal"  # rows appended since metrics.h5 was last rewritten (runs/metrics_log.py)
 
 

@@ -98,18 +98,20 @@ def checkpoint_path(run: Path, which: str = CheckpointName.best) -> Path:
     return path
 
 
-def point_latest(run_dir: Path) -> None:
+def point_latest(run_dir: Path, link_dir: Path | None = None) -> None:
     """Repoint ``<runs>/latest`` at ``run_dir`` atomically (a new link renamed over the old one).
 
-    Where links cannot be made (a filesystem without symlinks, a real directory
-    named "latest"), the old link is removed rather than left pointing at an older run.
+    ``link_dir`` is the runs folder when it is not ``run_dir``'s parent (a search's
+    refit run lives in its tune directory). Where links cannot be made (a filesystem without symlinks, a real
+    directory named "latest"), the old link is removed rather than left pointing at an older run.
     """
     run_dir = Path(run_dir)
-    link = run_dir.parent / LATEST_LINK
-    temporary = run_dir.parent / f".{LATEST_LINK}.tmp-{os.getpid()}"
+    link_dir = Path(link_dir) if link_dir is not None else run_dir.parent
+    link = link_dir / LATEST_LINK
+    temporary = link_dir / f".{LATEST_LINK}.tmp-{os.getpid()}"
     try:
         temporary.unlink(missing_ok=True)
-        temporary.symlink_to(run_dir.name, target_is_directory=True)
+        temporary.symlink_to(os.path.relpath(run_dir, link_dir), target_is_directory=True)
         os.replace(temporary, link)
     except OSError:
         for stale in (temporary, link):

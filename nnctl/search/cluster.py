@@ -43,7 +43,7 @@ class DaskExecutor:
             raise ClusterError(f"--scheduler {address}: the scheduler has no workers (start some with `dask worker {address}`)") from None
         self.slots = max(1, sum(self.client.nthreads().values()))
         self.wait, self.killed_worker = distributed.wait, distributed.KilledWorker
-        self.running: dict = {}  # future -> trial index
+        self.running: dict = {}  # future -> its task
 
     def check_shared(self, directory: Path) -> None:
         """Every worker must see ``directory`` (where the trials are written) at the same path."""
@@ -60,17 +60,20 @@ class DaskExecutor:
                                "shared by every worker at the same path")
 
     def submit(self, task: TrialTask) -> None:
-        key = f"nnctl-trial-{os.path.basename(task.tune_dir)}-{task.index}-{uuid.uuid4().hex[:8]}"
-        self.running[self.client.submit(run_isolated_trial, asdict(task), key=key, pure=False)] = task.index
+        run = (task.run or str(task.index)).replace("/", "-")
+        key = f"nnctl-trial-{os.path.basename(task.tune_dir)}-{run}-{uuid.uuid4().hex[:8]}"
+        self.running[self.client.submit(run_isolated_trial, asdict(task), key=key, pure=False)] = task
 
     def next_result(self) -> dict:
         done = self.wait(list(self.running), return_when="FIRST_COMPLETED").done
         future = min(done, key=lambda f: f.key)
-        index = self.running.pop(future)
+        task = self.running.pop(future)
         try:
             return future.result()
         except self.killed_worker:  # Dask gave up after the trial's workers died repeatedly
-            return {"event": "end", "trial": index, "status": "failed", "message": "every Dask worker that ran it died"}
+            from .trial import failed_event
+
+            return failed_event(task, "every Dask worker that ran it died")
 
     def close(self) -> None:
         self.client.close()

@@ -14,13 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..data.folds import Folds
 from ..errors import BuildError
 from ..orchestration.datasets import default_datasets_dir
+from ..orchestration.splits import deal_folds
 from ..orchestration.start import metric_names, prepare_run
+from ..runs import rundir
 from ..spec import spec_to_yaml
 from ..train.loop import stop_on_signals
+from .cv import FAILED, chosen, combine, fold_run_dir
 from .plan import TIME_METRICS, Plan
 from .record import (
+    REFIT_DIR,
     STOP_FILE,
     TRIALS_FILE,
     SearchRecord,
@@ -31,7 +36,7 @@ from .record import (
     search_lock,
     trial_dir_name,
 )
-from .trial import TrialTask
+from .trial import StopsThroughFile, TrialTask
 
 
 def check_metrics(plan: Plan, datasets_dir: Path | None) -> None:
@@ -49,6 +54,19 @@ def check_metrics(plan: Plan, datasets_dir: Path | None) -> None:
     for key, name in wanted:
         if name not in known:
             raise BuildError(key, f"{name!r} is not recorded for this run; choose one of {', '.join(known)}")
+    if plan.search.cv is not None:
+        for path in plan.search.parameters:
+            if path.startswith("data."):
+                raise BuildError(f"search.parameters.{path}", "with cv every trial is judged on the same folds of the same "
+                                 "data; search data settings in separate searches")
+
+
+def deal_search_folds(plan: Plan, datasets_dir: Path | None) -> Folds | None:
+    """The folds every trial of a cross-validated search is judged on (None without ``search.cv``)."""
+    cv = plan.search.cv
+    if cv is None:
+        return None
+    return deal_folds(plan.spec.model_copy(update={"search": None}), cv, datasets_dir or default_datasets_dir())
 
 
 @dataclass
@@ -56,9 +74,10 @@ class Progress:
     """What the CLI hears about: every finished trial, with the search so far."""
 
     on_trial_end: Callable[[TrialRecord, SearchRecord], None] = lambda trial, record: None
+    on_refit_end: Callable[[SearchRecord], None] = lambda record: None
 
 
-class Search:
+class Search(StopsThroughFile):
     """One search being run (new, resumed or refined) in ``record.tune_dir``."""
 
     def __init__(self, plan: Plan, record: SearchRecord, executor, sampler=None, datasets_dir: Path | None = None):
@@ -71,15 +90,8 @@ class Search:
         return self.record.tune_dir
 
     @property
-    def stop_requested(self) -> bool:
-        return self.stopping
-
-    @stop_requested.setter
-    def stop_requested(self, value: bool) -> None:
-        """Stop handing out trials and tell the running ones (through the STOP file) to checkpoint and return."""
-        self.stopping = value
-        if value:
-            (self.tune_dir / STOP_FILE).touch()
+    def stop_dir(self) -> Path:
+        return self.record.tune_dir
 
     def _record(self, event: dict) -> None:
         append_event(self.tune_dir, event)
@@ -93,10 +105,13 @@ class Search:
             return self.sampler.ask(index, self.record)
         return self.plan.space.trial(index)
 
-    def _task(self, index: int) -> TrialTask:
+    def _trial(self, index: int) -> TrialRecord | None:
+        return next((t for t in self.record.trials if t.index == index), None)
+
+    def _task(self, index: int, fold: int | None) -> TrialTask:
         params = self._params(index)
         spec = self.plan.trial_spec(index, params)
-        if not any(t.index == index for t in self.record.trials):
+        if self._trial(index) is None:
             self._record({"event": "start", "trial": index, "params": params, "run": trial_dir_name(index)})
         prune = self.plan.search.prune
         return TrialTask(
@@ -104,28 +119,72 @@ class Search:
             minimize=self.plan.minimize, satisfy=dict(self.plan.search.satisfy),
             prune_after=prune.after_epochs if prune else None, prune_min_trials=prune.min_trials if prune else 1,
             references=self.record.completed_curves() if prune else None, datasets_dir=self.datasets_dir,
+            fold=fold, run=None if fold is None else fold_run_dir(index, fold),
         )
 
+    def _runs_to_do(self, index: int) -> list[int | None]:
+        """Trial ``index``'s runs not finished yet: the trial itself, or (with cv) its unfinished fold runs."""
+        if self.record.fold_runs is None:
+            return [None]
+        trial = self._trial(index)
+        done = {f for f, e in trial.folds.items() if e["status"] != "interrupted"} if trial else set()
+        return [f for f in range(self.record.fold_runs) if f not in done]
+
+    def _trial_end(self, index: int) -> dict:
+        """A cross-validated trial's end event once none of its fold runs is running or due."""
+        events = [self._trial(index).folds.get(f) for f in range(self.record.fold_runs)]
+        ended = [e for e in events if e is not None]
+        failed = any(e["status"] in FAILED for e in ended)
+        if not failed and (len(ended) < len(events) or any(e["status"] == "interrupted" for e in ended)):
+            return {"event": "end", "trial": index, "status": "interrupted"}
+        return combine(index, ended, self.plan.search.satisfy)
+
     def run(self, progress: Progress) -> bool:
-        """Run every trial not finished yet; True when the search completed, False when it was stopped.
+        """Run every trial not finished yet (then the refit, if asked); True when the search completed, False when it
+        was stopped.
 
         Raises TuneDirError when another search process holds the directory."""
         with search_lock(self.tune_dir), stop_on_signals(self):  # Ctrl-C / SIGTERM: stop cleanly; a second Ctrl-C aborts at once
             self.record = load_search(self.tune_dir)  # read again under the lock: what a process before us finished counts
             (self.tune_dir / STOP_FILE).unlink(missing_ok=True)
             finished = {t.index for t in self.record.trials if t.status not in ("running", "interrupted")}
-            todo = [i for i in range(self.record.trials_planned) if i not in finished]
-            in_flight: set[int] = set()
+            todo = [(i, fold) for i in range(self.record.trials_planned) if i not in finished for fold in self._runs_to_do(i)]
+            in_flight: set[tuple[int, int | None]] = set()
             while (todo and not self.stopping) or in_flight:
                 while todo and not self.stopping and len(in_flight) < self.executor.slots:
-                    index = todo.pop(0)
-                    self.executor.submit(self._task(index))
-                    in_flight.add(index)
+                    unit = todo.pop(0)
+                    self.executor.submit(self._task(*unit))
+                    in_flight.add(unit)
                 event = self.executor.next_result()
-                in_flight.discard(event["trial"])
+                index = event["trial"]
+                in_flight.discard((index, event.get("fold")))
                 self._record(event)
-                trial = next(t for t in self.record.trials if t.index == event["trial"])
-                progress.on_trial_end(trial, self.record)
+                if event["event"] == "fold":
+                    if event["status"] in FAILED:  # the trial has failed: its other folds need not run
+                        todo = [unit for unit in todo if unit[0] != index]
+                    if any(unit[0] == index for unit in in_flight) or (not self.stopping and any(u[0] == index for u in todo)):
+                        continue
+                    self._record(self._trial_end(index))
+                progress.on_trial_end(self._trial(index), self.record)
+            if self.plan.search.refit and not self.stopping:
+                self._refit(progress)
             (self.tune_dir / STOP_FILE).unlink(missing_ok=True)
         return not self.stopping
+
+    def _refit(self, progress: Progress) -> None:
+        """Train the chosen trial once more on the whole pool for its (mean) best epoch; runs/latest then points at it."""
+        best = chosen(self.record, self.record.choose)
+        if best is None or (self.record.refit is not None and self.record.refit["status"] != "interrupted"):
+            return
+        spec = self.plan.refit_spec(best.index, best.params, best.best_epoch)
+        self.executor.submit(TrialTask(
+            tune_dir=str(self.tune_dir), index=best.index, spec_yaml=spec_to_yaml(spec), metric=self.plan.search.metric,
+            minimize=self.plan.minimize, satisfy={}, datasets_dir=self.datasets_dir, refit=True, run=REFIT_DIR,
+        ))
+        event = self.executor.next_result()
+        kept = {key: event[key] for key in ("event", "trial", "status", "epochs", "seconds", "message") if key in event}
+        self._record({**kept, "run": REFIT_DIR, "epochs_planned": best.best_epoch})
+        if event["status"] in ("completed", "early_stopping"):
+            rundir.point_latest(self.tune_dir / REFIT_DIR, link_dir=self.tune_dir.parent)
+        progress.on_refit_end(self.record)
 

@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import asdict
 
 from .isolation import SAFE_PATH, worker_command
-from .trial import TrialTask
+from .trial import TrialTask, failed_event
 
 BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -94,8 +94,7 @@ class LocalExecutor:
         if task is None:
             return None
         if retried:
-            return {"event": "end", "trial": task.index, "status": "failed",
-                    "message": f"its worker process died twice (exit code {code})"}
+            return failed_event(task, f"its worker process died twice (exit code {code})")
         fresh = self._idle_worker()
         fresh.retried = True
         fresh.send(task)

@@ -62,6 +62,14 @@ class Plan:
             raise SpecError([self._blame_parameter(problem, params) for problem in err.errors]) from None
         return spec.model_copy(update={"search": None, "name": f"{spec.name}-{trial_dir_name(index)}"})
 
+    def refit_spec(self, index: int, params: dict[str, Any], epochs: int) -> Spec:
+        """Trial ``index`` once more for ``epochs`` epochs on the whole pool: no dev split, so no early stopping, and
+        best.h5 follows the training cost."""
+        overrides = [*self.overrides, *trial_overrides(params), f"train.epochs={epochs}", "train.early_stopping=null",
+                     "checkpoint.monitor=train_cost"]
+        spec = parse_spec(self.text, self.filename, overrides)
+        return spec.model_copy(update={"search": None, "name": f"{spec.name}-refit"})
+
     def _blame_parameter(self, problem: Problem, params: dict[str, Any]) -> Problem:
         """Point a problem caused by a sampled value at the parameter's line in the spec file."""
         for path, value in params.items():

@@ -4,8 +4,14 @@
         tune.json      format, nnctl version, SHA-256 of spec.yaml, parent search (refine)
         spec.yaml      the resolved spec with its resolved search section
         trials.jsonl   append-only events, one JSON object a line, fsynced:
-                       start {trial, params, run}, end {trial, status, value, ...}, child {tune}
-        trial-0000/    an ordinary run directory per trial (eval, gradcheck work on it)
+                       start {trial, params, run}, end {trial, status, value, ...}, child {tune},
+                       with cv: fold {trial, fold, status, value, ...} per fold run, and
+                       refit {trial, status, ...} for the chosen trial retrained on the whole pool,
+                       test {run, metrics, ...}: the search's result on the test split (once, on request)
+        trial-0000/    an ordinary run directory per trial (eval, gradcheck work on it),
+                       or with cv the trial's fold runs: trial-0000/fold-0, fold-1, ...
+        folds.json     with cv: the pool's rows and the fold of each (see search/folds_record.py)
+        refit/         with refit: the search's result, an ordinary run (runs/latest points at it)
 
 Only appends ever touch trials.jsonl, so a kill at any instant loses at most a
 torn last line: ignored on reading, and cut off before the next append so the
@@ -42,6 +48,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 TUNE_FILE, SPEC_FILE, TRIALS_FILE, STOP_FILE = "tune.json", "spec.yaml", "trials.jsonl", "STOP"
+REFIT_DIR = "refit"
 FINISHED = ("completed", "early_stopping", "pruned", "diverged", "failed")
 RANKED = ("completed", "early_stopping")
 
@@ -141,6 +148,10 @@ class TrialRecord:
     feasible: bool = True
     message: str | None = None
     seconds: float | None = None
+    se: float | None = None  # with cv: the standard error of ``value``, the mean over the fold runs
+    fold_values: list[float] = field(default_factory=list)  # with cv: each fold run's value
+    parameters: int | None = None  # weights and biases of the trial's network
+    folds: dict[int, dict] = field(default_factory=dict)  # with cv: fold run → its last event
 
 
 @dataclass
@@ -158,6 +169,10 @@ class SearchRecord:
     trials: list[TrialRecord]
     parent: Path | None
     children: list[Path]
+    fold_runs: int | None = None  # with cv: fold runs per trial (folds × repeats)
+    choose: str = "best"  # with cv: best, or one_se (the simplest trial within one SE of the best)
+    refit: dict | None = None  # the refit event, once the chosen trial was retrained on the whole pool
+    test: dict | None = None  # the test event: the result evaluated on the test split, at most once
 
     @property
     def minimize(self) -> bool:
@@ -214,7 +229,7 @@ def read_events(tune_dir: Path) -> list[tuple[int, dict]]:
             event = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise TuneDirError(f"{path}:{number}: not a JSON event (edited by hand?)") from None
-        if not isinstance(event, dict) or event.get("event") not in ("start", "end", "child"):
+        if not isinstance(event, dict) or event.get("event") not in ("start", "end", "child", "fold", "refit", "test"):
             raise TuneDirError(f"{path}:{number}: unknown event (edited by hand?)")
         events.append((number, event))
     return events
@@ -223,11 +238,16 @@ def read_events(tune_dir: Path) -> list[tuple[int, dict]]:
 # What each field may hold ("integer" excludes booleans, "number" is a finite int or float); others are not read.
 MANIFEST_FIELDS = {"nnctl_version": ("string",), "created": ("string",), "spec_sha256": ("string",),
                    "parent": ("string", "null")}
+_RUN_END = {"trial": ("integer",), "status": ("string",), "value": ("number", "null"), "best_epoch": ("integer", "null"),
+            "epochs": ("integer",), "curve": ("array",), "satisfy": ("object",), "feasible": ("boolean",),
+            "message": ("string", "null"), "seconds": ("number", "null"), "parameters": ("integer", "null"),
+            "time": ("number",)}
 EVENT_FIELDS = {
     "start": {"trial": ("integer",), "params": ("object",), "run": ("string",), "time": ("number",)},
-    "end": {"trial": ("integer",), "status": ("string",), "value": ("number", "null"), "best_epoch": ("integer", "null"),
-            "epochs": ("integer",), "curve": ("array",), "satisfy": ("object",), "feasible": ("boolean",),
-            "message": ("string", "null"), "seconds": ("number", "null"), "time": ("number",)},
+    "end": {**_RUN_END, "se": ("number", "null"), "fold_values": ("array",)},
+    "fold": {**_RUN_END, "fold": ("integer",)},
+    "refit": {**_RUN_END, "run": ("string",), "epochs_planned": ("integer",)},
+    "test": {"run": ("string",), "examples": ("integer",), "metrics": ("object",), "time": ("number",)},
     "child": {"tune": ("string",), "time": ("number",)},
 }
 
@@ -288,6 +308,7 @@ def load_search(tune_dir: str | Path) -> SearchRecord:
     record = SearchRecord(
         tune_dir, spec_yaml, search.metric, search.goal, search.method, search.seed, search.trials,
         space.distributions, [], (tune_dir / manifest["parent"]).resolve() if manifest.get("parent") else None, [],
+        search.cv.folds * search.cv.repeats if search.cv else None, search.cv.choose if search.cv else "best",
     )
     for number, event in read_events(tune_dir):
         apply_event(record, space, event, f"{tune_dir / TRIALS_FILE}:{number}")
@@ -300,6 +321,10 @@ def apply_event(record: SearchRecord, space: Space, event: dict, where: str) -> 
     if event["event"] == "child":
         _require(event, ("tune",), where)
         record.children.append((record.tune_dir / event["tune"]).resolve())
+        return
+    if event["event"] == "test":
+        _require(event, ("run", "metrics"), where)
+        record.test = event
         return
     _require(event, ("trial",), where)
     index = event["trial"]
@@ -318,6 +343,16 @@ def apply_event(record: SearchRecord, space: Space, event: dict, where: str) -> 
         raise TuneDirError(f"{where}: trial {index} ends before it starts (edited by hand?)")
     _require(event, ("status",), where)
     _check_end(event, where)
+    if event["event"] == "refit":
+        record.refit = event
+        return
+    if event["event"] == "fold":
+        _require(event, ("fold",), where)
+        fold = event["fold"]
+        if record.fold_runs is None or not 0 <= fold < record.fold_runs:
+            raise TuneDirError(f"{where}: fold run {fold!r} is outside this search's folds (edited by hand?)")
+        known[index].folds[fold] = event
+        return
     trial = known[index]
     if trial.status in FINISHED:
         if _outcome(event) != (trial.status, trial.value, trial.best_epoch, trial.epochs):
@@ -354,3 +389,6 @@ def _apply_end(trial: TrialRecord, event: dict, where: str) -> None:
     trial.feasible = event.get("feasible", True)
     trial.message = event.get("message")
     trial.seconds = event.get("seconds")
+    trial.se = event.get("se")
+    trial.fold_values = event.get("fold_values", [])
+    trial.parameters = event.get("parameters")

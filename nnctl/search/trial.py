@@ -17,8 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..data import LoadedData
 from ..errors import NnctlError
 from ..memory import out_of_memory
+from ..orchestration.datasets import default_datasets_dir
+from ..orchestration.splits import fold_data
 from ..orchestration.start import resume_run, start_run
 from ..runs import rundir
 from ..runs.checkpoint import load_checkpoint
@@ -26,6 +29,7 @@ from ..runs.metrics_log import MetricLog
 from ..spec import parse_spec
 from ..spec.search_schema import parse_condition
 from ..train.loop import Reporter, Trainer, stop_on_signals
+from .folds_record import load_folds
 from .record import STOP_FILE, finite_or_none, trial_dir_name
 
 DONE_REASONS = ("early_stopping", "pruned")
@@ -45,6 +49,42 @@ class TrialTask:
     prune_min_trials: int = 1
     references: list | None = None  # per-epoch metric of trials finished when this one was handed out
     datasets_dir: str | None = None
+    fold: int | None = None  # a fold run of a cross-validated trial (its rows: the folds recorded in tune_dir)
+    refit: bool = False  # the chosen trial once more, on the whole training pool
+    run: str | None = None  # the run directory, relative to tune_dir (default: the trial's own)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.tune_dir) / (self.run or trial_dir_name(self.index))
+
+    def event(self, **fields) -> dict[str, Any]:
+        """An event about this task: ``end`` of a trial, ``fold`` of a fold run, ``refit`` of the refit."""
+        kind = "refit" if self.refit else "fold" if self.fold is not None else "end"
+        head = {"event": kind, "trial": self.index} | ({"fold": self.fold} if self.fold is not None else {})
+        return head | fields
+
+
+def failed_event(task: TrialTask, message: str) -> dict[str, Any]:
+    """The task could not run to its end (its worker died, every Dask worker that ran it died)."""
+    return task.event(status="failed", message=message)
+
+
+class StopsThroughFile:
+    """Ctrl-C / SIGTERM (``stop_on_signals``) sets ``stop_requested``: hand out no more tasks, and tell the running
+    ones, through the STOP file every trial polls in ``stop_dir``, to checkpoint and return."""
+
+    stopping = False
+    stop_dir: Path
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.stopping
+
+    @stop_requested.setter
+    def stop_requested(self, value: bool) -> None:
+        self.stopping = value
+        if value:
+            (Path(self.stop_dir) / STOP_FILE).touch()
 
 
 def median_says_prune(task: TrialTask, epoch: int, value: float) -> bool:
@@ -79,7 +119,7 @@ class TrialReporter(Reporter):
 def run_trial(task: TrialTask) -> dict[str, Any]:
     """Run (or continue) one trial to its end; the ``end`` event for trials.jsonl."""
     started = time.perf_counter()
-    run_dir = Path(task.tune_dir) / trial_dir_name(task.index)
+    run_dir = task.run_dir
     datasets_dir = Path(task.datasets_dir) if task.datasets_dir else None
     try:
         finished, epoch = _trial_state(run_dir)
@@ -88,18 +128,25 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
         if epoch is not None:
             trainer = resume_run(run_dir, datasets_dir=datasets_dir)
         else:
-            run_dir.mkdir(exist_ok=True)
+            run_dir.mkdir(parents=True, exist_ok=True)
             spec = parse_spec(task.spec_yaml, str(run_dir / rundir.SPEC_FILE))
-            trainer = start_run(spec, None, datasets_dir, run_dir=run_dir)
+            trainer = start_run(spec, None, datasets_dir, run_dir=run_dir, loaded=_fold_data(task, spec, datasets_dir))
         # Signals reach a local worker's main thread; a Dask task runs in a thread and stops on the STOP file.
         on_main_thread = threading.current_thread() is threading.main_thread()
         with stop_on_signals(trainer) if on_main_thread else nullcontext():
             result = trainer.run(TrialReporter(trainer, task))
     except (NnctlError, MemoryError) as err:
         message = out_of_memory(err)[1] if isinstance(err, MemoryError) else str(err).splitlines()[0]
-        return {"event": "end", "trial": task.index, "status": "failed", "message": message,
-                "seconds": round(time.perf_counter() - started, 3)}
+        return task.event(status="failed", message=message, seconds=round(time.perf_counter() - started, 3))
     return summarise(task, trainer.log, result.stop_reason, time.perf_counter() - started)
+
+
+def _fold_data(task: TrialTask, spec, datasets_dir: Path | None) -> LoadedData | None:
+    """A fold run's rows (the recorded folds), a refit's (the whole pool), or None: the spec's own splits."""
+    if task.fold is None and not task.refit:
+        return None
+    folds = None if task.refit else load_folds(Path(task.tune_dir))
+    return fold_data(spec, datasets_dir or default_datasets_dir(), folds, task.fold)
 
 
 def _trial_state(run_dir: Path) -> tuple[str | None, int | None]:
@@ -120,15 +167,21 @@ def summarise(task: TrialTask, log: MetricLog, stop_reason: str, seconds: float)
     curve = [finite_or_none(v) for v in log.epoch.get(task.metric, [])]
     status = {"completed": "completed", "early_stopping": "early_stopping", "pruned": "pruned",
               "diverged": "diverged", "interrupted": "interrupted"}[stop_reason]
-    event: dict[str, Any] = {"event": "end", "trial": task.index, "status": status, "epochs": log.n_epochs,
-                             "curve": curve, "seconds": round(seconds, 3)}
+    event = task.event(status=status, epochs=log.n_epochs, curve=curve, seconds=round(seconds, 3),
+                       parameters=_parameter_count(task.run_dir))
     scored = [(v, epoch) for epoch, v in enumerate(curve, start=1) if v is not None]
     if status == "diverged" or not scored:
         return {**event, "value": None, "feasible": False}
     value, best_epoch = (min if task.minimize else max)(scored, key=lambda pair: pair[0])  # ties: the earliest epoch
     satisfied = {name: _satisficing_value(log, name, best_epoch) for name in task.satisfy}
-    feasible = all(_holds(satisfied[name], condition) for name, condition in task.satisfy.items())
+    feasible = all(holds(satisfied[name], condition) for name, condition in task.satisfy.items())
     return {**event, "value": value, "best_epoch": best_epoch, "satisfy": satisfied, "feasible": feasible}
+
+
+def _parameter_count(run_dir: Path) -> int | None:
+    """How many weights and biases the trial's network has (the one-standard-error rule's "simplest")."""
+    path = run_dir / rundir.INITIAL
+    return sum(int(v.size) for v in load_checkpoint(path).params.values()) if path.exists() else None
 
 
 def _satisficing_value(log: MetricLog, name: str, best_epoch: int) -> float | None:
@@ -139,7 +192,7 @@ def _satisficing_value(log: MetricLog, name: str, best_epoch: int) -> float | No
     return finite_or_none(column[best_epoch - 1]) if len(column) >= best_epoch else None
 
 
-def _holds(value: float | None, condition: str) -> bool:
+def holds(value: float | None, condition: str) -> bool:
     if value is None:
         return False
     op, bound = parse_condition(condition)

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from ..nn.vocabulary import ACTIVATION_NAMES, INITIALIZER_NAMES, LOSS_NAMES
+from ..nn.vocabulary import ACTIVATION_NAMES, FIXED_KERNEL_NAMES, INITIALIZER_NAMES, LOSS_NAMES
 from .logging_schema import LoggingSpec
 from .search_schema import SearchSpec
 
@@ -359,6 +359,22 @@ class DataSpec(Strict):
 
 Activation = Literal[ACTIVATION_NAMES]
 Initializer = Literal[("auto", *INITIALIZER_NAMES)]
+ALPHA_ACTIVATIONS = ("leaky_relu", "elu")  # the activations with an alpha (nn.activations.DEFAULT_ALPHA)
+GAINED_INITIALIZERS = ("auto", "xavier", "glorot", "he")  # the rules init_gain multiplies (nn.initializers.GAINED_RULES)
+
+
+def _check_alpha(activation: str, alpha: float | None) -> None:
+    if alpha is not None and activation not in ALPHA_ACTIVATIONS:
+        raise ValueError(f"alpha applies to {' and '.join(ALPHA_ACTIVATIONS)} only, not to activation {activation}")
+    if alpha is not None and activation == "leaky_relu" and alpha >= 1:
+        raise ValueError(f"leaky_relu's slope alpha must be below 1, got {alpha}")
+
+
+class FixedInit(Strict):
+    """A hand-made 3×3 kernel for every filter and input channel (the notes' edge detectors); nothing is drawn."""
+
+    fixed: Literal[FIXED_KERNEL_NAMES]
+    """vertical_edge [[1,0,-1]]×3, horizontal_edge its transpose, sobel [[1,0,-1],[2,0,-2],[1,0,-1]], scharr [[3,0,-3],[10,0,-10],[3,0,-3]]"""
 
 
 class BatchNormSpec(Strict):
@@ -374,6 +390,15 @@ class BatchNormSpec(Strict):
 
 class WeightedLayer(Strict):
     """Base of layers with weights: accepts ``batchnorm: true`` for the default settings."""
+
+    @model_validator(mode="after")
+    def _alpha_and_gain_apply(self):
+        _check_alpha(self.activation, self.alpha)
+        if self.init_gain != 1 and self.init not in GAINED_INITIALIZERS:
+            init = f"fixed: {self.init.fixed}" if isinstance(self.init, FixedInit) else self.init
+            raise ValueError(f"init_gain multiplies xavier, glorot and he draws; init {init} does not take one"
+                             + (" (init_scale is its standard deviation)" if init == "random" else ""))
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -391,10 +416,14 @@ class DenseLayerSpec(WeightedLayer):
     """units n[l]"""
     activation: Activation = "relu"
     """leaky_relu has slope 0.01; softmax only on the output layer"""
+    alpha: PositiveFloat | None = None
+    """leaky_relu's slope on z < 0 (default 0.01, below 1) or elu's α (default 1.0); only for those two"""
     init: Initializer = "auto"
     """weight initialization; auto: He for the ReLU family, Xavier otherwise"""
     init_scale: PositiveFloat = 0.01
     """standard deviation of init: random"""
+    init_gain: PositiveFloat = 1.0
+    """multiplies the standard deviation of xavier, glorot and he (and auto) draws"""
     keep_prob: Probability = 1.0
     """inverted dropout after the activation (not on the output layer)"""
     batchnorm: BatchNormSpec | None = None
@@ -422,10 +451,15 @@ class Conv2dLayerSpec(WeightedLayer):
     """valid (none), same (stride 1, odd kernels) or zeros on each side"""
     activation: Activation = "relu"
     """as for dense layers"""
-    init: Initializer = "auto"
-    """fan_in = f_H·f_W·C_in, fan_out = f_H·f_W·C_out"""
+    alpha: PositiveFloat | None = None
+    """as for dense layers"""
+    init: Initializer | FixedInit = "auto"
+    """as for dense layers (fan_in = f_H·f_W·C_in, fan_out = f_H·f_W·C_out), or {fixed: vertical_edge | horizontal_edge |
+    sobel | scharr}: that 3×3 kernel in every filter"""
     init_scale: PositiveFloat = 0.01
     """standard deviation of init: random"""
+    init_gain: PositiveFloat = 1.0
+    """as for dense layers"""
     keep_prob: Probability = 1.0
     """inverted dropout after the activation"""
     batchnorm: BatchNormSpec | None = None
@@ -475,6 +509,8 @@ class ResidualLayerSpec(Strict):
     """the body: conv2d layers on images, dense layers on flat inputs; the last one linear"""
     activation: Activation = "relu"
     """applied after the addition"""
+    alpha: PositiveFloat | None = None
+    """as for dense layers"""
     trainable: bool = True
     """false freezes the whole block"""
     lr_scale: PositiveFloat = 1.0
@@ -487,6 +523,7 @@ class ResidualLayerSpec(Strict):
 
     @model_validator(mode="after")
     def _linear_last(self):
+        _check_alpha(self.activation, self.alpha)
         if self.layers[-1].activation != "linear":
             raise ValueError("the last layer of a residual block must have activation: linear "
                              "(the block's activation is applied after the addition)")
@@ -692,8 +729,9 @@ class UnfreezeSpec(Strict):
 class TrainSpec(Strict):
     epochs: Annotated[int, Field(ge=1)] = 10
     """passes over the training split"""
-    batch_size: Annotated[int, Field(ge=1)] | Literal["full"] = 64
-    """mini-batch size (1: stochastic) or full (batch gradient descent)"""
+    batch_size: Annotated[int, Field(ge=1)] | Literal["full", "auto"] = 64
+    """mini-batch size (1: stochastic), full (batch gradient descent) or auto: full up to 2,000 training examples,
+    else the largest of 64, 128, 256, 512 leaving at least 100 steps an epoch (64 when none does)"""
     shuffle: bool = True
     """reshuffle the training rows every epoch"""
     learning_rate: PositiveFloat = 0.01
@@ -746,6 +784,30 @@ class CheckpointSpec(Strict):
     """the metric that picks best.h5: any recorded train_*/dev_* metric"""
 
 
+WARNING_KINDS = ("symmetry", "linear_hidden", "gradient_depth", "cost_rising", "plateau", "no_test_split")
+
+
+class WatchSpec(Strict):
+    """What training watches besides the cost: per-layer health and the notes' warnings.
+
+    Health rows go into metrics.h5 (/health); each warning is printed once on stderr
+    and recorded in the run's events.jsonl. Neither changes what is trained.
+    """
+
+    health_every: Annotated[int, Field(ge=0)] = 10
+    """record per-layer health on the first optimizer step and every N steps after it (0: off)"""
+    gradient_orders: PositiveFloat = 3.0
+    """gradient_depth warns when a layer's ‖dW‖ is 10^this times smaller (vanishing) or larger (exploding) than the output layer's"""
+    rising_epochs: Annotated[int, Field(ge=1)] = 3
+    """cost_rising warns when the training cost rose this many epochs in a row (no dropout)"""
+    plateau_epochs: Annotated[int, Field(ge=1)] = 5
+    """plateau warns when the smoothed training cost moved less than plateau_change this many epochs in a row"""
+    plateau_change: PositiveFloat = 0.001
+    """the relative change per epoch (0.001: 0.1 %) below which the smoothed cost counts as flat"""
+    silence: list[Literal[WARNING_KINDS]] = Field(default_factory=list)
+    """warning kinds not to give: symmetry, linear_hidden, gradient_depth, cost_rising, plateau, no_test_split"""
+
+
 class Spec(Strict):
     """A whole experiment: what to learn from, what to build, how to train it."""
 
@@ -771,6 +833,8 @@ class Spec(Strict):
     """how to train"""
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
     """what is saved, and when"""
+    watch: WatchSpec = Field(default_factory=WatchSpec)
+    """per-layer health records and the training warnings (docs/explanation/training-health.md)"""
     strategy: StrategySpec = Field(default_factory=lambda: StrategySpec())
     """what diagnose, eval and select judge the run against"""
     logging: LoggingSpec = Field(default_factory=LoggingSpec)

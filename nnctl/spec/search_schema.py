@@ -91,6 +91,20 @@ class PruneSpec(_Strict):
     """finished trials needed (at that epoch) before anything is pruned"""
 
 
+class CvSpec(_Strict):
+    """k-fold cross-validation: each trial trains one run per fold of the training pool (train + dev; test untouched)."""
+
+    folds: Annotated[int, Field(ge=2)] = 5
+    """k: the pool is dealt into k folds; fold run i trains on the other k - 1 and is judged on fold i"""
+    stratify: bool = True
+    """keep the class proportions in every fold (classification)"""
+    repeats: Annotated[int, Field(ge=1)] = 1
+    """deal the pool into k folds this many times (each from its own stream of the data seed)"""
+    choose: Literal["best", "one_se"] = "best"
+    """best: the best mean; one_se: the trial with the fewest trainable parameters among those whose mean is within
+    one standard error of the best (ties: the better mean)"""
+
+
 class SearchSpec(_Strict):
     """Random (default), grid or TPE search over ``--set`` paths of the rest of the spec."""
 
@@ -114,6 +128,17 @@ class SearchSpec(_Strict):
     """--set path: one distribution, e.g. train.learning_rate: {log_uniform: [1.0e-4, 1]}"""
     prune: PruneSpec | None = None
     """early termination of unpromising trials (optional)"""
+    cv: CvSpec | None = None
+    """rank trials by the mean over k folds of the training pool, with its standard error (small data)"""
+    refit: bool = False
+    """train the chosen trial once more on the whole pool (train + dev) for its best epoch (with cv: the folds'
+    mean best epoch); the search's result, runs/latest"""
+
+    @model_validator(mode="after")
+    def _cv_without_pruning(self):
+        if self.cv is not None and self.prune is not None:
+            raise ValueError("prune and cv: the median rule compares single runs, not fold means; drop one")
+        return self
 
     @field_validator("satisfy")
     @classmethod

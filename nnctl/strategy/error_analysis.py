@@ -59,7 +59,10 @@ class ErrorSet:
         return self.probabilities[picked, self.predicted] - self.probabilities[picked, self.true]
 
 
-def find_errors(run_dir: Path, split: str, which: str = "best", threshold: float | None = None) -> ErrorSet:
+def find_errors(run_dir: Path, split: str, which: str = "best", threshold: float | None = None,
+                correct: bool = False) -> ErrorSet:
+    """The misclassified examples of ``split``; with ``correct``, the correctly classified ones instead (the notes:
+    when fixing labels, look at some examples the model got right as well)."""
     model = load_model(Path(run_dir), which)
     if model.checkpoint.task != "classification":
         raise StrategyError(f"{run_dir}: error analysis needs a (single-label) classification run; this one is {model.checkpoint.task}")
@@ -67,7 +70,7 @@ def find_errors(run_dir: Path, split: str, which: str = "best", threshold: float
     data = split_data(model, split, splits)
     outputs, scores = score_split(model, data, Options(threshold=threshold))
     probabilities = np.column_stack([1 - outputs[:, 0], outputs[:, 0]]) if outputs.shape[1] == 1 else outputs
-    wrong = np.flatnonzero(scores.predictions != data.y)
+    wrong = np.flatnonzero((scores.predictions == data.y) if correct else (scores.predictions != data.y))
     return ErrorSet(str(run_dir), split, model.path.name, threshold, len(data), list(model.checkpoint.class_names),
                     data.parts()[wrong], data.source_rows()[wrong],
                     data.y[wrong], scores.predictions[wrong], probabilities[wrong].astype(np.float64), data.x[wrong],
@@ -105,8 +108,9 @@ def write_images(errors: ErrorSet, picked: np.ndarray, directory: Path) -> list[
     return names
 
 
-def sheet_rows(errors: ErrorSet, picked: np.ndarray, images: list[str] | None = None) -> list[dict]:
-    """The spreadsheet's rows as dicts (probability columns ``p_<class>``)."""
+def sheet_rows(errors: ErrorSet, picked: np.ndarray, images: list[str] | None = None, correct: bool | None = None) -> list[dict]:
+    """The spreadsheet's rows as dicts (probability columns ``p_<class>``); ``correct`` (given when the sheet
+    mixes in correctly classified rows) fills a ``correct`` column with yes or no."""
     margins = errors.margins()
     rows = []
     for k, i in enumerate(picked):
@@ -118,6 +122,8 @@ def sheet_rows(errors: ErrorSet, picked: np.ndarray, images: list[str] | None = 
         row |= {f"p_{name}": round(float(p), 6) for name, p in zip(errors.class_names, errors.probabilities[i])}
         if images is not None:
             row["image"] = images[k]
+        if correct is not None:
+            row["correct"] = "yes" if correct else "no"
         rows.append(row | {"tags": "", "comment": ""})
     return rows
 
@@ -125,7 +131,8 @@ def sheet_rows(errors: ErrorSet, picked: np.ndarray, images: list[str] | None = 
 def write_sheet(path: Path, errors: ErrorSet, rows: list[dict]) -> None:
     fixed = list(FIXED_COLUMNS)
     fixed[fixed.index("row") + 1:fixed.index("row") + 1] = list(errors.ids)
-    columns = [*fixed, *(f"p_{name}" for name in errors.class_names)] + (["image"] if rows and "image" in rows[0] else [])
+    columns = [*fixed, *(f"p_{name}" for name in errors.class_names)]
+    columns += [name for name in ("image", "correct") if rows and name in rows[0]]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns + ["tags", "comment"], lineterminator="\n")
     writer.writeheader()
@@ -172,7 +179,7 @@ def ceiling(error: float, count: int, sampled: int) -> tuple[float, float]:
 def tally(path: Path) -> Tally:
     """Read a tagged errors CSV back, check it against its run, count the categories."""
     path = Path(path)
-    records = _read_sheet(path)
+    records = [(line, r) for line, r in _read_sheet(path) if r.get("correct") != "yes"]  # --include-correct rows
     runs = {(r["run"], r["split"], r.get("checkpoint") or "best.h5", r.get("threshold", "")) for _, r in records}
     if len(runs) > 1:
         raise StrategyError(f"{path}: rows come from {len(runs)} different runs/splits; tally one errors file at a time")

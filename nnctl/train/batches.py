@@ -13,6 +13,32 @@ import math
 
 import numpy as np
 
+FULL_BATCH_UP_TO = 2000  # the notes: batch gradient descent for a small training set
+AUTO_SIZES = (64, 128, 256, 512)  # else one of these powers of two: the largest leaving an epoch
+AUTO_MIN_STEPS = 100  # at least this many optimizer steps
+
+
+def resolve_batch_size(setting: int | str, m: int) -> int:
+    """The mini-batch size B for ``m`` training rows: ``full`` is m, a number is capped at m, and ``auto``
+    follows the notes' rule: m when m ≤ 2,000, else the largest of 64, 128, 256, 512 that still gives
+    an epoch at least 100 steps (m/B ≥ 100), and 64 when none does."""
+    if setting == "full" or (setting == "auto" and m <= FULL_BATCH_UP_TO):
+        return m
+    if setting == "auto":
+        return max((b for b in AUTO_SIZES if m / b >= AUTO_MIN_STEPS), default=AUTO_SIZES[0])
+    return min(setting, m)
+
+
+def batch_size_note(setting: int | str, m: int) -> str:
+    """One line saying what ``train.batch_size`` means for ``m`` training rows (``spec show``)."""
+    size = resolve_batch_size(setting, m)
+    if setting != "auto":
+        return f"train.batch_size: {size} ({m:,} training examples)"
+    if size == m:
+        return f"train.batch_size: auto → {size:,} (full batch: {m:,} ≤ {FULL_BATCH_UP_TO:,} training examples)"
+    return (f"train.batch_size: auto → {size} ({m:,} > {FULL_BATCH_UP_TO:,} training examples: the largest of "
+            f"{', '.join(map(str, AUTO_SIZES))} giving ≥ {AUTO_MIN_STEPS} steps an epoch, else {AUTO_SIZES[0]})")
+
 
 class MiniBatches:
     def __init__(self, x: np.ndarray, targets: np.ndarray, batch_size: int):

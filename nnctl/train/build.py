@@ -12,18 +12,20 @@ import numpy as np
 
 from ..errors import BuildError
 from ..nn.conv import AvgPool, Conv2D, GlobalAvgPool, MaxPool, Residual
-from ..nn.initializers import default_initializer
+from ..nn.initializers import FIXED_PREFIX, default_initializer
 from ..nn.layers import Activate, BatchNorm, Dense, Dropout, Flatten, Layer
 from ..nn.losses import make_loss
 from ..nn.network import Network
 from ..spec.schema import (
     Conv2dLayerSpec,
     DenseLayerSpec,
+    FixedInit,
     FlattenLayerSpec,
     PoolLayerSpec,
     ResidualLayerSpec,
     Spec,
 )
+from .batches import resolve_batch_size
 from .freezing import apply_layer_settings, assign_stages
 from .memory import Footprint, check_fits, declared_parameters
 
@@ -42,27 +44,44 @@ class LayerNames:
         return f"{self.prefix}{kind}{self.counts[kind]}"
 
 
+def initializer_rule(layer: DenseLayerSpec | Conv2dLayerSpec) -> str:
+    """The core's rule for a layer's ``init``: auto chosen by its activation, a fixed kernel as ``fixed:<name>``."""
+    if isinstance(layer.init, FixedInit):
+        return FIXED_PREFIX + layer.init.fixed
+    return default_initializer(layer.activation) if layer.init == "auto" else layer.init
+
+
 def _weighted_block(names: LayerNames, layer, is_output: bool, dropout_rng) -> list[Layer]:
     """Dense/conv → [batch norm] → activation → [batch norm, when placed after] → [dropout]."""
-    init = default_initializer(layer.activation) if layer.init == "auto" else layer.init
+    init = initializer_rule(layer)
     bn = layer.batchnorm
     before = bn is not None and bn.placement == "before"
     if isinstance(layer, Conv2dLayerSpec):
         kernel = layer.kernel if isinstance(layer.kernel, int) else tuple(layer.kernel)
         main: Layer = Conv2D(names.next("conv"), layer.filters, kernel, layer.stride, layer.padding,
-                             init, layer.init_scale, use_bias=not before)
+                             init, layer.init_scale, use_bias=not before, init_gain=layer.init_gain)
     else:
-        main = Dense(names.next("dense"), layer.units, init, layer.init_scale, use_bias=not before)
+        main = Dense(names.next("dense"), layer.units, init, layer.init_scale, use_bias=not before, init_gain=layer.init_gain)
     norm = [BatchNorm(f"{main.name}.bn", bn.momentum, bn.epsilon)] if bn is not None else []
     if is_output:
         block = [main] + norm
     else:
-        activation = [] if layer.activation == "linear" else [Activate(f"{main.name}.act", layer.activation)]
+        activation = [] if layer.activation == "linear" else [Activate(f"{main.name}.act", layer.activation, layer.alpha)]
         block = [main] + (norm + activation if before else activation + norm)
         if layer.keep_prob < 1:
             block.append(Dropout(f"{main.name}.drop", layer.keep_prob, dropout_rng))
     apply_layer_settings(block, layer)
     return block
+
+
+def weighted_layer_keys(spec: Spec) -> dict[str, str]:
+    """The spec key of each layer with weights, by its network name (dense2 → model.layers[3]), input to output."""
+    names, keys = LayerNames(), {}
+    for i, layer in enumerate(spec.model.layers):
+        kind = {"dense": "dense", "conv2d": "conv", "residual": "res"}.get(layer.type)
+        if kind:
+            keys[names.next(kind)] = f"model.layers[{i}]"
+    return keys
 
 
 def _residual(name: str, key: str, spec: ResidualLayerSpec, input_shape: tuple[int, ...], dropout_rng, guard) -> Residual:
@@ -90,7 +109,7 @@ def _residual(name: str, key: str, spec: ResidualLayerSpec, input_shape: tuple[i
         if input_shape[0] % shape[0]:
             raise ValueError(f"{name}: cannot project the shortcut {input_shape} onto the body's output {shape}")
         projection = Conv2D(f"{name}.proj", shape[2], 1, input_shape[0] // shape[0], "valid", "xavier")
-    block = Residual(name, body, spec.activation, projection)
+    block = Residual(name, body, spec.activation, projection, spec.alpha)
     apply_layer_settings([block], spec)
     return block
 
@@ -108,6 +127,10 @@ def _layer(index: int, spec, shape: tuple[int, ...], is_output: bool, names: Lay
             raise BuildError(f"{key}.batchnorm.placement", "the output layer can only normalize before its activation")
         if isinstance(spec, Conv2dLayerSpec) and len(shape) != 3:
             raise BuildError(f"{key}.type", f"a convolution needs image inputs (H, W, C), not shape {shape}")
+        if isinstance(spec, Conv2dLayerSpec) and isinstance(spec.init, FixedInit) and spec.kernel not in (3, [3, 3]):
+            raise BuildError(f"{key}.init", f"the fixed kernel '{spec.init.fixed}' is 3×3; this layer's kernel is {spec.kernel}")
+        if is_output and spec.alpha is not None:
+            raise BuildError(f"{key}.alpha", "the output layer's activation takes no alpha (it is fused with the loss)")
         flatten = [Flatten(names.next("flatten"))] if isinstance(spec, DenseLayerSpec) and len(shape) > 1 else []
         return flatten + _weighted_block(names, spec, is_output, dropout_rng)
     if isinstance(spec, FlattenLayerSpec):
@@ -123,12 +146,13 @@ def _layer(index: int, spec, shape: tuple[int, ...], is_output: bool, names: Lay
 
 
 def training_batch(spec: Spec, examples: int | None) -> int:
-    """The mini-batch training will use: the whole training set for ``full``, never more than it has
-    (1 when the set's size is not known: a model loaded for inference)."""
+    """The mini-batch training will use (``resolve_batch_size``: the whole training set for ``full``, the notes'
+    rule for ``auto``, never more than it has; 1 for those two when the set's size is not known: a model
+    loaded for inference)."""
     size = spec.train.batch_size
     if examples is None:
-        return 1 if size == "full" else size
-    return examples if size == "full" else min(size, examples)
+        return size if isinstance(size, int) else 1  # full, auto
+    return resolve_batch_size(size, examples)
 
 
 def build_layers(spec: Spec, input_shape: tuple[int, ...], dropout_rng: np.random.Generator,

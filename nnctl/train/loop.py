@@ -34,17 +34,30 @@ from ..nn.optimizers import make_optimizer
 from ..nn.schedules import make_schedule
 from ..runs import rundir
 from ..runs.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ..runs.events import append_event, read_events
 from ..runs.lock import FolderLock
 from ..runs.metrics_log import MetricLog
+from ..spec.loader import locate
 from ..spec.schema import Spec
 from .augment import Augmenter
-from .batches import MiniBatches, StreamedBatches
+from .batches import MiniBatches, StreamedBatches, resolve_batch_size
+from .build import weighted_layer_keys
 from .clipping import clip_gradient
 from .early_stopping import EarlyStopping
 from .evaluate import evaluate, evaluate_streamed, lower_is_better
 from .freezing import stages_due
+from .health import HealthRecorder
 from .prepare import Prepared, StreamedPrepared
 from .snapshot import Snapshot
+from .watch import (
+    TrainingWarning,
+    cost_warnings,
+    gradient_depth,
+    linear_hidden_layers,
+    missing_test,
+    rising_applies,
+    symmetric_layers,
+)
 
 STREAMS = ("init", "shuffle", "dropout", "augment")
 FEATURE_CACHE_BYTES = 1 << 30  # the frozen trunk's outputs are kept in memory up to this size
@@ -71,6 +84,9 @@ class Reporter:
     def finished(self, result: TrainResult) -> None:
         """Training ended (for any reason) and the run's files are written."""
 
+    def warned(self, event: dict) -> None:
+        """A training warning (train/watch.py) was recorded in the run's events: ``event["message"]``, ``event["where"]``."""
+
 
 class FanOut(Reporter):
     """Several reporters fed the same events: the terminal's, and the run's mirrors (nnctl.loggers)."""
@@ -93,6 +109,10 @@ class FanOut(Reporter):
     def unfrozen(self, epoch, layers, trainable):
         for reporter in self.reporters:
             reporter.unfrozen(epoch, layers, trainable)
+
+    def warned(self, event):
+        for reporter in self.reporters:
+            reporter.warned(event)
 
     def finished(self, result):
         for reporter in self.reporters:
@@ -157,9 +177,14 @@ class Trainer:
         self.per_step_lr = getattr(train.schedule, "per", "epoch") == "step"
         self.running = train.train_metrics == "running"  # the train cost is the epoch's mini-batch costs
         m = len(data["train"])
-        self.batch_size = m if train.batch_size == "full" else min(train.batch_size, m)
+        self.batch_size = resolve_batch_size(train.batch_size, m)
         self.n_batches = math.ceil(m / self.batch_size)
+        self.health = HealthRecorder(net, spec.watch.health_every)
+        self.spec_origin: tuple[str, list[str]] | None = None  # (spec file, --set overrides): warnings name the line
+        self.warnings_given: set[str] = set()  # warning kinds already given in this run (read back on resume)
+        self.layer_keys = weighted_layer_keys(spec)
         self.log = MetricLog(facts.run_id)
+        self.log.health = self.health.new_log()
         self.epoch, self.batch = 0, 0
         self.epoch_rng_state = streams["shuffle"].bit_generator.state
         self.monitor = spec.checkpoint.monitor
@@ -262,7 +287,10 @@ class Trainer:
         if self.early and ckpt.progress.get("early_stopping"):
             self.early.load_state(ckpt.progress["early_stopping"])
         log.truncate(ckpt.progress["metric_steps"], ckpt.progress["metric_epochs"])
+        if list(log.health.layers) != [unit.name for unit in self.health.units]:
+            log.health = self.health.new_log()  # a run from before health records, or a repaired log
         self.log = log
+        self.warnings_given = {event.get("kind") for event in read_events(self.run_dir) if event.get("event") == "warning"}
         self.last_good = self.good_state.take(self._checkpoint())  # a divergence before the next epoch ends goes back here
 
     # ------------------------------------------------------------ the loop
@@ -286,6 +314,9 @@ class Trainer:
         augment = Augmenter(spec.train.augment, self.streams["augment"]) if spec.train.augment else None
         batches = None
         running = self.running
+        health = self.health
+        rising = rising_applies(spec, self.batch_size, len(self.data["train"]))
+        self._warn(symmetric_layers(spec, net) + linear_hidden_layers(spec) + missing_test(list(self.data)), reporter)
         if self.last_good is None:
             self.last_good = self.good_state.take(self._checkpoint())  # a divergence in the first epoch goes back here
         started = time.perf_counter()
@@ -308,19 +339,24 @@ class Trainer:
                 xb, yb = batches[k]
                 if augment:
                     xb = augment(xb)
-                cost = net.loss_and_grad(xb, yb, l2, l1, start)
+                recording = health.due(opt.t + 1)
+                cost = net.loss_and_grad(xb, yb, l2, l1, start, health.see if recording else None)
                 if not math.isfinite(cost):
                     self.stop_reason, self.diverged_at = StopReason.diverged, opt.t + 1
                     break
                 if running:
                     self.epoch_cost[0] += (cost - net.penalty(len(xb), l2, l1)) * len(xb)
                     self.epoch_cost[1] += len(xb)
-                if clip:
-                    clip_gradient(net.trainable_grad, clip.norm, clip.value)
                 if self.per_step_lr:
                     lr = self.schedule(epoch, opt.t + 1)
+                if recording:
+                    health.before_update()  # ‖dW‖ before clipping
+                if clip:
+                    clip_gradient(net.trainable_grad, clip.norm, clip.value)
                 opt.step(net.trainable_theta, net.trainable_grad, lr)
                 self.batch = k + 1
+                if recording:
+                    self._record_health(reporter)
                 self.log.add_step(cost, lr)
                 reporter.step(k + 1, cost)
                 if self.stop_requested:
@@ -335,6 +371,7 @@ class Trainer:
             row = self._epoch_row(epoch, lr, epoch_started, started)
             self.log.add_epoch(row)
             reporter.epoch_end(epoch, row)
+            self._warn(cost_warnings(spec, self.log.iteration["cost"], self.n_batches, rising), reporter)
             self._after_epoch(row)
         if self.stop_reason == StopReason.diverged:
             good = self._write_last_good()
@@ -344,6 +381,24 @@ class Trainer:
         self.persist(final=True)
         metrics, restored = self._summary_row()
         return TrainResult(self.run_dir, self.epoch, opt.t, self.stop_reason, metrics, self.best, metrics_epoch=restored)
+
+    def _record_health(self, reporter: Reporter) -> None:
+        rows = self.health.after_update()
+        self.log.health.add(self.optimizer.t, rows)
+        self._warn(gradient_depth(rows, self.spec.watch.gradient_orders, self.layer_keys), reporter)
+
+    def _warn(self, warnings: list[TrainingWarning], reporter: Reporter) -> None:
+        """Record each warning not silenced and not given before in events.jsonl, then report it."""
+        for warning in warnings:
+            if warning.kind in self.spec.watch.silence or warning.kind in self.warnings_given:
+                continue
+            self.warnings_given.add(warning.kind)
+            where = locate(self.spec_origin[0], warning.key, self.spec_origin[1]) if self.spec_origin else None
+            epoch = self.epoch + (1 if self.batch else 0)  # the epoch under way, or the one just finished
+            event = {"event": "warning", "kind": warning.kind, "step": self.optimizer.t, "epoch": epoch,
+                     "key": warning.key, "where": where, "message": warning.message}
+            append_event(self.run_dir, event)
+            reporter.warned(event)
 
     def enter_stages_of(self, ckpt: Checkpoint) -> None:
         """Unfreeze what was trainable when ``ckpt`` was written (its epoch, or the next one mid-epoch),

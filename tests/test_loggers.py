@@ -34,8 +34,11 @@ from tensorboard.util import tensor_util  # noqa: E402
 
 
 def _metrics(run: Path) -> dict[str, np.ndarray]:
+    """Every column of metrics.h5 by its path (per epoch, per step, per health record)."""
+    out: dict[str, np.ndarray] = {}
     with h5py.File(run / "metrics.h5", "r") as f:
-        return {f"{group}/{name}": f[group][name][()] for group in ("epoch", "iteration") for name in f[group]}
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return out
 
 
 def _events(folder: Path):
@@ -66,13 +69,20 @@ def _assert_events_equal_metrics(run: Path) -> None:
     metrics = _metrics(run)
     epochs, steps = _events(run / "tb"), _events(run / "tb" / "steps")
     n_epochs = len(metrics["epoch/epoch"])
+    health_steps = list(metrics.pop("health/step", []))
     for key, values in metrics.items():
         if key == "epoch/epoch":
             continue
+        if key.startswith("health/") and not np.isfinite(values).any():
+            continue  # a statistic that does not apply to the layer (saturation of a ReLU)
         accumulator = epochs if key.startswith("epoch/") else steps
-        first = 1
         got_steps, got_values = _series(accumulator, key)
-        assert got_steps == list(range(first, len(values) + first)), key
+        if key.startswith("health/"):  # taken every N steps, NaN where a statistic does not apply (not written)
+            finite = np.isfinite(values)
+            assert got_steps == [s for s, keep in zip(health_steps, finite) if keep], key
+            values = values[finite]
+        else:
+            assert got_steps == list(range(1, len(values) + 1)), key
         assert np.array_equal(np.asarray(got_values, dtype=np.float32), values.astype(np.float32), equal_nan=True), key
     assert n_epochs > 0
 
@@ -81,6 +91,7 @@ def test_training_writes_event_files_equal_to_metrics_h5(tmp_path):
     spec = write_spec(tmp_path, TINY_SPEC, "tiny.yaml")
     run = train_run(spec, tmp_path / "runs", "logging.tensorboard={histogram_every: 2}")
     _assert_events_equal_metrics(run)
+    assert any(key.startswith("health/") for key in _metrics(run))  # the health record is mirrored too
     epochs = _events(run / "tb")
     histograms = _histogram_tags(epochs)
     assert {"weights/dense1/W", "weights/dense2/W", "weights/dense2/b"} <= histograms

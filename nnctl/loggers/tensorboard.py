@@ -1,6 +1,6 @@
 """TensorBoard event files for a run: RUN/tb/ (per epoch) and RUN/tb/steps/ (per optimizer step).
 
-Scalars carry metrics.h5's names (``epoch/dev_accuracy``, ``iteration/cost``) and its
+Scalars carry metrics.h5's names (``epoch/dev_accuracy``, ``iteration/cost``, ``health/dense1/grad_norm``) and its
 values rounded to float32, TensorBoard's scalar type (its fast loader drops float64
 scalars unseen); metrics.h5 stays the exact record. The two step axes (epochs and optimizer
 steps) live in two folders because TensorBoard's crash recovery purges, at a restart,
@@ -57,6 +57,15 @@ class EventWriter:
         for index in range(first, last):
             self._scalars(self.steps, {f"iteration/{name}": column[index] for name, column in log.iteration.items()}, index + 1)
 
+    def health(self, log: MetricLog, first: int) -> None:
+        """The per-layer health records from ``first`` on, at their optimizer steps (``health/<layer>/<stat>``,
+        as metrics.h5's /health group names them)."""
+        record = log.health
+        for index in range(first, len(record)):
+            values = {f"health/{layer}/{stat}": column[index] for layer, columns in record.columns.items()
+                      for stat, column in columns.items() if math.isfinite(column[index])}
+            self._scalars(self.steps, values, record.step[index])
+
     def epoch(self, row: dict[str, float]) -> None:
         values = {f"epoch/{name}": value for name, value in row.items() if name not in NOT_PLOTTED}
         self._scalars(self.epochs, values, int(row["epoch"]))
@@ -92,7 +101,7 @@ class TensorBoardMirror(Mirror):
         self.trainer = trainer
         log = trainer.log
         self.writer = EventWriter(trainer.run_dir, trainer.epoch + 1 if resumed else 0, log.n_steps + 1 if resumed else 0)
-        self.written = log.n_steps
+        self.written, self.health_written = log.n_steps, len(log.health)
         every = settings.histogram_every
         self.every = max(1, trainer.spec.train.epochs // HISTOGRAMS_PER_RUN) if every is None else every
         if not resumed and self.every:
@@ -105,7 +114,8 @@ class TensorBoardMirror(Mirror):
     def _flush_steps(self) -> None:
         log = self.trainer.log
         self.writer.iterations(log, self.written, log.n_steps)
-        self.written = log.n_steps
+        self.writer.health(log, self.health_written)
+        self.written, self.health_written = log.n_steps, len(log.health)
 
     @guarded
     def epoch_end(self, epoch, row):
@@ -130,6 +140,7 @@ def export_tensorboard(run_dir: Path, log: MetricLog, spec_yaml: str, best: dict
     writer = EventWriter(run_dir)
     try:
         writer.iterations(log, 0, log.n_steps)
+        writer.health(log, 0)
         for row in epoch_rows(log):
             writer.epoch(row)
         writer.histograms(tensors, epoch)

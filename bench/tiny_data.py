@@ -23,7 +23,8 @@ per-epoch time at 3,000 epochs ≤ 1.2× that at 300.
     .venv/bin/python bench/tiny_data.py [--repeats 3] [--epochs 300,3000] [--json bench/results/tiny_data.json]
 
 `--cadences` instead compares checkpoint cadences on iris (defaults, every 100
-epochs, every epoch): they must give bit-identical results.
+epochs, every epoch): they must give bit-identical results. `--profile wine`
+prints a cProfile of one nnctl run (the first `--epochs` length).
 """
 
 from __future__ import annotations
@@ -130,6 +131,27 @@ def sklearn_worker(name: str, epochs: int) -> dict:
             "dev_accuracy": model.validation_scores_[-1]}
 
 
+def profile(name: str, epochs: int, top: int = 25) -> str:
+    """cProfile of nnctl's Trainer.run on ``name`` (in this process): where each epoch's time goes."""
+    import cProfile
+    import io
+    import pstats
+
+    from nnctl.orchestration.start import start_run
+    from nnctl.spec import load_spec
+
+    with tempfile.TemporaryDirectory(prefix="nnctl-tiny-") as tmp:
+        trainer = start_run(load_spec(write_spec(name, Path(tmp), epochs)), Path(tmp) / "runs")
+        prof = cProfile.Profile()
+        prof.enable()
+        trainer.run()
+        prof.disable()
+    out = io.StringIO()
+    for key in ("tottime", "cumulative"):
+        pstats.Stats(prof, stream=out).strip_dirs().sort_stats(key).print_stats(top)
+    return out.getvalue()
+
+
 def measure(system: str, name: str, epochs: int, overrides: list[str] = ()) -> dict:
     """One worker process; its JSON line."""
     sets = [item for override in overrides for item in ("--set", override)]
@@ -203,11 +225,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", default="300,3000", help="comma-separated run lengths; growth is last / first")
     parser.add_argument("--cadences", action="store_true", help="compare nnctl's checkpoint cadences instead")
+    parser.add_argument("--profile", choices=DATASETS, help="cProfile one nnctl run of the first length instead")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--data", choices=DATASETS, help=argparse.SUPPRESS)
     parser.add_argument("--set", action="append", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.profile:
+        print(profile(args.profile, int(args.epochs.split(",")[0])))
+        return
     if args.worker:
         epochs = int(args.epochs)
         print(json.dumps(nnctl_worker(args.data, epochs, args.set) if args.worker == "nnctl"

@@ -14,6 +14,7 @@ from nnctl.orchestration.start import start_run
 from nnctl.runs.checkpoint import load_checkpoint
 from nnctl.runs.metrics_log import MetricLog
 from nnctl.spec import parse_spec
+from nnctl.train.loop import Reporter
 
 # Linear hidden units under undampened momentum grow geometrically: the rate sets when the cost overflows.
 BLOWUP = """\
@@ -105,3 +106,21 @@ def test_the_divergence_message_offers_a_lower_rate(tmp_path):
     assert one_line_error(result.stderr) == (
         f"nnctl: error: training diverged (a cost is not finite) at step 9, in epoch 2; {run} holds the last good "
         f"state, epoch 1; continue from it at a lower rate: nnctl train --resume {run} --set train.learning_rate=20")
+
+
+class StopAfterStep(Reporter):
+    def __init__(self, trainer, step):
+        self.trainer, self.at = trainer, step
+
+    def step(self, batch, cost):
+        self.trainer.stop_requested = self.trainer.optimizer.t == self.at
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_resume_from_mid_epoch_that_diverges_keeps_its_checkpoint(tmp_path):
+    trainer = start_run(parse_spec(CASES["at step 9"][0], "spec.yaml"), tmp_path / "runs")
+    assert trainer.run(StopAfterStep(trainer, 7)).stop_reason == "interrupted"  # 2 batches into epoch 2
+    before = _files(trainer.run_dir)
+    line = one_line_error(invoke("train", "--resume", trainer.run_dir, "--quiet", expect=3).stderr)
+    assert "at step 9, in epoch 2;" in line and "holds the last good state, 2 mini-batches into epoch 2;" in line
+    _assert_same_run_files(before, _files(trainer.run_dir))

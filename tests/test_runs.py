@@ -238,8 +238,10 @@ def _check_run_files(run: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_leaves_a_resumable_run(tmp_path):
-    spec = write_spec(tmp_path, KILL_SPEC)
+@pytest.mark.parametrize("cadence", ["every_epochs: 1", "every_seconds: 0.1"])
+def test_sigkill_at_random_moments_leaves_a_resumable_run(tmp_path, cadence):
+    """Under a per-epoch cadence and under the clock (writes mid-epoch, metric log appended to its journal)."""
+    spec = write_spec(tmp_path, KILL_SPEC.replace("every_epochs: 1", cadence))
     runs = tmp_path / "runs"
     moments = random.Random(20240611)
     env = subprocess_env()

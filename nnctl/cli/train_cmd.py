@@ -128,6 +128,8 @@ def _summarise(result: TrainResult, as_json: bool) -> None:
 def _divergence_note(trainer: Trainer, result: TrainResult) -> str:
     """Where training diverged, what the run kept, and the command that continues it at a lower rate."""
     kept = f"epoch {result.epochs_done}" if result.epochs_done else "its initial state (no epoch had finished)"
+    if trainer.last_good.batch:  # resumed from a checkpoint written mid-epoch, and diverged before that epoch ended
+        kept = f"{trainer.last_good.batch} mini-batches into epoch {result.epochs_done + 1}"
     lower = f"{trainer.spec.train.learning_rate / 10:g}"
     return (f"training diverged (a cost is not finite) at step {result.diverged_at}, in epoch {result.epochs_done + 1}; "
             f"{result.run_dir} holds the last good state, {kept}; continue from it at a lower rate: "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import numpy as np
 import pytest
@@ -124,3 +125,21 @@ def test_a_label_column_typo_on_a_file_of_a_million_columns_is_a_short_line(tmp_
     (tmp_path / "wide.csv").write_text(",".join(names) + "\n" + ",".join(["1"] * len(names)) + "\n")
     line = one_line_error(invoke("data", "info", tmp_path / "wide.csv", "--label-column", "c99999x", expect=2).stderr)
     assert len(line) < 400 and "no column named 'c99999x' (has: c0, c1," in line and "(1,000,000 in all)" in line
+
+
+def test_a_search_choice_with_mathtext_draws_and_reports(tmp_path):
+    """A choice value `$\\bad$.csv` (a data file's name) labels the tune figure's axis as typed."""
+    from tests.test_data_cli import SPEC as FLOWER_SPEC
+    from tests.test_data_cli import flowers
+
+    for name in ("$\\bad$.csv", "plain.csv"):
+        flowers(tmp_path / name)
+    bad, plain = tmp_path / "$\\bad$.csv", tmp_path / "plain.csv"  # absolute: a search reads paths from where it starts
+    spec = FLOWER_SPEC.replace("train: {epochs: 30", "train: {epochs: 2").replace("path: flowers.csv", f"path: '{plain}'") + (
+        "search:\n  metric: dev_error\n  trials: 2\n  method: grid\n"
+        f"  parameters:\n    data.source.path: {{choice: ['{bad}', '{plain}']}}\n")
+    result = invoke("tune", write_spec(tmp_path, spec), "--runs-dir", tmp_path / "runs", "--workers", "1", "--quiet", "--json")
+    tune_dir = json.loads(result.stdout)["tune_dir"]
+    invoke("plot", "tune", tune_dir, "--out", tmp_path / "tune.svg")
+    invoke("report", tune_dir, "--out", tmp_path / "tune.html")
+    assert "$\\bad$.csv" in (tmp_path / "tune.html").read_text()

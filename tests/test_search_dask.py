@@ -92,3 +92,22 @@ def test_a_search_survives_a_worker_killed_mid_search(tmp_path, cluster):
     assert result["completed"] and result["counts"] == {"completed": 6}
     record = load_search(result["tune_dir"])
     assert all(t.epochs == 15 and len(t.curve) == 15 for t in record.trials)
+
+
+@pytest.fixture
+def shadowed_cwd(tmp_path, monkeypatch) -> Path:
+    """The folder the cluster is started from (so first on its workers' import path), holding a module named
+    like one a trial imports later, which records that it ran."""
+    folder = tmp_path / "started-here"
+    folder.mkdir()
+    (folder / "h5py.py").write_text(f"open({str(folder / 'marker')!r}, 'a').write('ran')\nraise SystemExit('shadow')\n")
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def test_trials_on_dask_workers_import_nothing_from_their_working_folder(shadowed_cwd, cluster, tmp_path):
+    address, _ = cluster  # started after shadowed_cwd: its workers run in that folder
+    spec = write_spec(tmp_path, TUNE_SPEC.replace("trials: 4", "trials: 2"))
+    result = invoke_json("tune", spec, "--runs-dir", tmp_path / "dask", "--scheduler", address, "--quiet")
+    assert result["counts"] == {"completed": 2}
+    assert not (shadowed_cwd / "marker").exists()

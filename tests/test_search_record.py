@@ -107,3 +107,18 @@ def test_a_second_search_process_on_one_directory_is_locked_out(copy):
     assert "another nnctl tune is running this search" in message
     assert invoke_json("tune", "--resume", copy, "--quiet")["completed"]  # released: it resumes
     assert [t.status for t in load_search(copy).trials] == ["completed", "completed"]
+
+
+def test_a_filesystem_without_locks_runs_the_search_and_says_so(copy, monkeypatch, caplog):
+    import errno
+
+    from nnctl.search import record
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(record.fcntl, "flock", no_locks)
+    with search_lock(copy):
+        append_event(copy, {"event": "child", "tune": "elsewhere"})
+    assert "cannot lock the tune directory (No locks available)" in caplog.text
+    assert _events(copy)[-1]["tune"] == "elsewhere"

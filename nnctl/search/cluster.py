@@ -16,20 +16,15 @@ import os
 import uuid
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ClusterError, require_extra
-from .isolation import run_isolated_trial
-from .trial import TrialTask
+from .isolation import run_isolated_trial, sees_file
+
+if TYPE_CHECKING:
+    from .trial import TrialTask
 
 INSTALL_HINT = "--scheduler needs Dask; install it with: pip install 'nnctl[cluster]'"
-
-
-def _sees(path: str, token: str) -> bool:
-    """Run on each worker: is this the file the client just wrote (same filesystem, same path)?"""
-    try:
-        return Path(path).read_text(encoding="utf-8") == token
-    except OSError:
-        return False
 
 
 class DaskExecutor:
@@ -56,7 +51,7 @@ class DaskExecutor:
         token = uuid.uuid4().hex
         probe.write_text(token, encoding="utf-8")
         try:
-            seen = self.client.run(_sees, str(probe), token)
+            seen = self.client.run(sees_file, str(probe), token)
         finally:
             probe.unlink()
         blind = sorted(worker for worker, ok in seen.items() if not ok)

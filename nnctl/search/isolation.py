@@ -6,7 +6,10 @@ named like a module a worker imports later (``concurrent.py``, ``random.py``,
 ``concurrent.py`` became a fork bomb.  Local workers are therefore started in
 Python's safe-path mode (``-P`` and ``PYTHONSAFEPATH``, 3.11+), and a trial run
 as a Dask task takes the worker's working folder off the import path while it
-runs (a Dask worker started with ``python -m`` has it there too).
+runs (a Dask worker started with ``python -m`` has it there too).  What the
+client sends to Dask workers (the trial task, the shared-folder probe) lives
+here, in a module that imports nothing of nnctl's, so unpickling it on a worker
+runs no import that could be shadowed.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 SAFE_PATH = {"PYTHONSAFEPATH": "1"}  # also covers any Python the worker itself starts
 
@@ -54,6 +58,14 @@ def working_folder_off_path() -> Iterator[None]:
                 for i, entry in _hidden:
                     sys.path.insert(i, entry)
                 _hidden.clear()
+
+
+def sees_file(path: str, token: str) -> bool:
+    """Run on each Dask worker: is this the file the client just wrote (same filesystem, same path)?"""
+    try:
+        return Path(path).read_text(encoding="utf-8") == token
+    except OSError:
+        return False
 
 
 def run_isolated_trial(fields: dict) -> dict:

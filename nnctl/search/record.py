@@ -21,11 +21,12 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import math
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ from ..runs import rundir
 from ..runs.atomic import atomic_write_json
 from ..spec import SpecError, parse_spec
 from .space import Distribution, Space
+
+log = logging.getLogger(__name__)
 
 FORMAT = 1
 TUNE_FILE, SPEC_FILE, TRIALS_FILE, STOP_FILE = "tune.json", "spec.yaml", "trials.jsonl", "STOP"
@@ -71,7 +74,8 @@ def append_event(tune_dir: Path, event: dict) -> None:
     line = json.dumps({**event, "time": round(time.time(), 3)}, allow_nan=False) + "\n"
     fd = os.open(Path(tune_dir) / TRIALS_FILE, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        with suppress(OSError):  # a filesystem without locks: the coordinator stays the only regular writer
+            fcntl.flock(fd, fcntl.LOCK_EX)
         _cut_torn_tail(fd)
         os.write(fd, line.encode("utf-8"))
         os.fsync(fd)
@@ -106,6 +110,9 @@ def search_lock(tune_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             raise TuneDirError(f"{tune_dir}: another nnctl tune is running this search; wait for it to end "
                                "or stop it, then resume") from None
+        except OSError as err:  # a filesystem without locks (some network mounts): run, and say so
+            log.warning("%s: cannot lock the tune directory (%s); make sure no other nnctl tune runs this search",
+                        tune_dir, err.strerror or err)
         yield
     finally:
         os.close(fd)

@@ -56,7 +56,7 @@ def train(
             from ..loggers.mlflow import upload_artifact
             from ..report.figures import require_matplotlib
             from ..report.html import write_report
-            from .report_cmd import diagnosis_of
+            from .views import diagnosis_of
 
             require_matplotlib()  # before training, not after it
         if resume is not None:

@@ -30,7 +30,9 @@ class Format(StrEnum):
     md = "md"
 
 
-class ExportFormat(StrEnum):
+class RunExportFormat(StrEnum):
+    """Where `runs export` writes a run's history (`nnctl export`'s ExportFormat is a model's file format)."""
+
     csv = "csv"
     json = "json"
     tensorboard = "tensorboard"
@@ -196,18 +198,19 @@ def diff_runs(
 @app.command("export")
 def export_run(
     runs: list[Path] = typer.Argument(..., metavar="RUN...", help="Run directories (one for csv and json).", callback=real_run),
-    fmt: ExportFormat = typer.Option(ExportFormat.csv, "--format", help="csv, json, tensorboard (RUN/tb/) or mlflow (a tracking server)."),
+    fmt: RunExportFormat = typer.Option(RunExportFormat.csv, "--format", help="csv, json, tensorboard (RUN/tb/) or mlflow (a tracking server)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="csv/json: write to this file instead of stdout."),
     tracking_uri: str | None = typer.Option(
         None, "--tracking-uri", help="mlflow: the server (default: the spec's logging.mlflow, then $MLFLOW_TRACKING_URI)."),
     experiment: str | None = typer.Option(None, "--experiment", help="mlflow: the experiment (default: the spec's, then its name)."),
 ):
     """metrics.h5's per-epoch metrics, one row per epoch; or whole runs into TensorBoard event files or MLflow."""
-    if (tracking_uri or experiment) and fmt is not ExportFormat.mlflow:
+    if (tracking_uri or experiment) and fmt is not RunExportFormat.mlflow:
         raise fail("--tracking-uri and --experiment go with --format mlflow")
-    if fmt in (ExportFormat.tensorboard, ExportFormat.mlflow):
+    if fmt in (RunExportFormat.tensorboard, RunExportFormat.mlflow):
         if output is not None:
-            raise fail(f"-o is for csv and json; --format {fmt} writes {'RUN/tb/' if fmt is ExportFormat.tensorboard else 'to the tracking server'}")
+            where = "RUN/tb/" if fmt is RunExportFormat.tensorboard else "to the tracking server"
+            raise fail(f"-o is for csv and json; --format {fmt} writes {where}")
         _export_to_tracker(runs, fmt, tracking_uri, experiment)
         return
     if len(runs) != 1:
@@ -223,7 +226,7 @@ def export_run(
         columns = read_epochs(_run_dir(run))
     names = ["epoch", *[n for n in columns if n != "epoch"]] if "epoch" in columns else list(columns)
     rows = list(zip(*(columns[n] for n in names)))
-    if fmt is ExportFormat.json:
+    if fmt is RunExportFormat.json:
         text = json.dumps([{n: (None if isinstance(v, float) and math.isnan(v) else v) for n, v in zip(names, row)} for row in rows])
         text += "\n"
     else:
@@ -239,14 +242,14 @@ def export_run(
             atomic_write_text(output, text)
 
 
-def _export_to_tracker(runs: list[Path], fmt: ExportFormat, tracking_uri: str | None, experiment: str | None) -> None:
+def _export_to_tracker(runs: list[Path], fmt: RunExportFormat, tracking_uri: str | None, experiment: str | None) -> None:
     """Each run into TensorBoard event files or an MLflow server; one line per run on stdout."""
     from ..loggers.export import export_mlflow_run, export_tensorboard_run
 
     for run in runs:
         with user_errors():
             _run_dir(run)
-            if fmt is ExportFormat.tensorboard:
+            if fmt is RunExportFormat.tensorboard:
                 where = str(export_tensorboard_run(run))
             else:
                 where = f"mlflow run {export_mlflow_run(run, tracking_uri, experiment)}"

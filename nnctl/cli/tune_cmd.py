@@ -17,12 +17,11 @@ from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, fail, plain, print_json
 from .tables import fitted, print_table
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from ..search.driver import Progress
     from ..search.plan import Plan
     from ..search.record import SearchRecord, TrialRecord
-
-if TYPE_CHECKING:
-    from rich.table import Table
 
 SHOWN_BEST = 10
 

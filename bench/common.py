@@ -224,7 +224,7 @@ class Bench:
 DEFAULT_LR = {"adam": 1e-3, "gd": 0.1}
 CONTENDED = 0.25  # CPUs used by other processes during a run above which it counts as contended
 RESULT_MARK = "BENCH-RESULT "
-WORKER_OPTIONS = ["optimizer", "lr", "epochs", "warmup_steps", "threads", "seed", "mirror", "datasets_dir", "tolerance"]
+WORKER_OPTIONS = ["optimizer", "lr", "epochs", "warmup_steps", "threads", "seed", "mirror", "datasets_dir", "tolerance", "kernels"]
 
 
 def parse_args(bench: Bench, doc: str, argv=None):
@@ -249,6 +249,8 @@ def parse_args(bench: Bench, doc: str, argv=None):
                    help="MNIST mirror, a directory or URL (default: $NNCTL_DATA_MIRROR, else ../shared/data/mnist)")
     p.add_argument("--datasets-dir", default=str(REPO / "datasets"), help="MNIST is cached in DIR/cache/mnist")
     p.add_argument("--tolerance", type=float, default=1e-5, help="relative tolerance of --verify")
+    p.add_argument("--kernels", choices=("auto", "numpy", "compiled"), default="auto",
+                   help="nnctl's train.kernels (the nnctl-numpy system always runs the reference kernels)")
     extra = bench.add_arguments(p) if bench.add_arguments else []
     g = p.add_mutually_exclusive_group()
     g.add_argument("--no-verify", dest="verify", action="store_false", help="skip the equivalence check")
@@ -388,7 +390,8 @@ def bench_batch_size(bench: Bench, args, batch_size: int) -> dict:
             per_system[name].append(res)
             print(f"  B={batch_size} repeat {r + 1}/{args.repeats} {name:<12} {res['examples_per_s']:>9,.0f} ex/s  "
                   f"acc {fmt_accuracy(res['accuracy'])}  (cpu: worker {res['load']['process']:.2f}, "
-                  f"others {res['load']['others']:.2f}, steal {res['load']['steal']:.2f}; attempt {res['attempt']})",
+                  f"others {res['load']['others']:.2f}, steal {res['load']['steal']:.2f}; load average "
+                  f"{res['loadavg'][0]:.2f}; attempt {res['attempt']})",
                   flush=True)
             if r == 0:
                 print(f"    {name} worker: " + "; ".join(res["threads"]) + f"; torch loaded: {res['torch_loaded']}")
@@ -400,8 +403,9 @@ def bench_batch_size(bench: Bench, args, batch_size: int) -> dict:
             "dtype": results[0]["dtype"], "n_train": results[0]["n_train"],
             "epoch_times": [r["epoch_times"] for r in results],
             "contended_runs": sum(r["contended"] for r in results),
-            "load": [r["load"] for r in results], "threads": results[0]["threads"],
+            "load": [r["load"] for r in results], "loadavg": [r["loadavg"] for r in results], "threads": results[0]["threads"],
             "torch_loaded": any(r["torch_loaded"] for r in results), "versions": results[0]["versions"],
+            "kernels": results[0].get("kernels"),
         }
         if all("overhead" in r for r in results):
             summary[name]["overhead_per_epoch_s"] = summarize([statistics.median(r["overhead"]) for r in results])
@@ -417,8 +421,8 @@ def bench_batch_size(bench: Bench, args, batch_size: int) -> dict:
 def system_note(bench: Bench, name: str, s: dict) -> str:
     if name == "gemm-bound":
         return "the step's GEMMs alone (same shapes, layouts, BLAS)"
-    if name == "nnctl":
-        return f"eval+ckpt {s['overhead_per_epoch_s']['median']:.2f} s/epoch (untimed)"
+    if name.startswith("nnctl"):
+        return f"{s['kernels']} kernels; eval+ckpt {s['overhead_per_epoch_s']['median']:.2f} s/epoch (untimed)"
     if name.startswith("torch"):
         return "flush denormals" + (", fused" if name == "torch-fused" else "")
     return bench.note(name, s) if bench.note else ""
@@ -485,6 +489,7 @@ def e2e_spec_yaml(bench: Bench, args, batch_size: int) -> str:
     train.update(epochs=args.epochs, batch_size=batch_size, learning_rate=args.lr, schedule={"name": "constant"}, augment=None)
     if args.train_metrics:
         train["train_metrics"] = args.train_metrics
+    train["kernels"] = args.kernels
     if train["optimizer"]["name"] != args.optimizer:
         train["optimizer"] = {"name": args.optimizer}
     cfg["precision"] = "float32"
@@ -504,7 +509,7 @@ def timed_command(cmd: list[str], env: dict, idle_wait: float) -> dict:
     if proc.returncode:
         raise WorkerError(f"exit status {proc.returncode}: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    return {"wall_s": wall, "waited_s": waited, "load": load, "out": json.loads(lines[-1])}
+    return {"wall_s": wall, "waited_s": waited, "load": load, "loadavg": os.getloadavg(), "out": json.loads(lines[-1])}
 
 
 def _children_cpu() -> float:
@@ -547,7 +552,8 @@ def bench_end_to_end(bench: Bench, args, batch_size: int) -> dict:
                 res["train_s"] = res["out"]["train_s"] if name == "torch" else None
                 runs[name].append(res)
                 print(f"  end to end B={batch_size} repeat {r + 1}/{args.repeats} {name:<6} {res['wall_s']:7.2f} s  "
-                      f"dev acc {100 * res['dev_accuracy']:.2f} %  (cpu: others {res['load']['others']:.2f})", flush=True)
+                      f"dev acc {100 * res['dev_accuracy']:.2f} %  (cpu: others {res['load']['others']:.2f}; load average "
+                      f"{res['loadavg'][0]:.2f})", flush=True)
     return {
         "batch_size": batch_size, "epochs": args.epochs, "train_metrics": train_metrics, "spec": spec_text,
         "runs": runs,
@@ -587,7 +593,7 @@ def worker_main(bench: Bench, args) -> int:
     res = runner(bench, run, spec, args)
     res["load"] = cpu_usage_since(before)
     n = len(run.data["train"])
-    res.update(system=system, batch_size=batch_size, epochs=args.epochs, n_train=n,
+    res.update(system=system, batch_size=batch_size, epochs=args.epochs, n_train=n, loadavg=os.getloadavg(),
                examples_per_s=args.epochs * n / sum(res["epoch_times"]), threads=thread_report(),
                torch_loaded="torch" in sys.modules, versions=loaded_versions())
     if system == "nnctl" and res["torch_loaded"]:
@@ -625,7 +631,7 @@ def make_spec(bench: Bench, args, batch_size: int, epochs: int, optimizer: str |
         },
         "model": cfg.model.model_dump(),
         "train": {"epochs": epochs, "batch_size": batch_size,
-                  "learning_rate": lr if lr is not None else args.lr, "optimizer": opt},
+                  "learning_rate": lr if lr is not None else args.lr, "optimizer": opt, "kernels": args.kernels},
         "checkpoint": {"every_epochs": 1, "monitor": "train_cost"},
     })
 
@@ -660,6 +666,13 @@ def fresh_net(spec, input_shape):
     from nnctl.orchestration.start import fresh_network
 
     return fresh_network(spec, input_shape)
+
+
+def use_kernels(spec) -> str:
+    """Select the spec's ``train.kernels`` for networks used outside a Trainer (which selects its own)."""
+    from nnctl.nn import kernels
+
+    return kernels.select(spec.train.kernels)
 
 
 def accuracy(pred, labels) -> float:
@@ -718,7 +731,12 @@ def run_nnctl(bench: Bench, run, spec, args) -> dict:
     test = run.data["test"]
     pred = np.argmax(trainer.net.predict(test.x), axis=1)
     return {"epoch_times": trainer.bench_epoch_times, "overhead": trainer.bench_overhead,
-            "accuracy": accuracy(pred, test.labels), "dtype": str(trainer.net.dtype)}
+            "accuracy": accuracy(pred, test.labels), "dtype": str(trainer.net.dtype), "kernels": trainer.kernels}
+
+
+def with_kernels(spec, kernels: str):
+    """``spec`` with another ``train.kernels``."""
+    return spec.model_copy(update={"train": spec.train.model_copy(update={"kernels": kernels})})
 
 
 def profile(bench: Bench, args, top: int) -> None:
@@ -753,7 +771,9 @@ def time_eval_chunks(bench: Bench, args, chunks: list[int], repeats: int = 3) ->
     from nnctl.nn.network import INFERENCE_BATCH
 
     run = load_run(bench, args)
-    net, _ = fresh_net(make_spec(bench, args, args.batch_sizes[0], 1), run.net.input_shape)
+    spec = make_spec(bench, args, args.batch_sizes[0], 1)
+    use_kernels(spec)
+    net, _ = fresh_net(spec, run.net.input_shape)
     x = run.data["train"].x
     best = {c: float("inf") for c in chunks}
     for _ in range(repeats):
@@ -780,6 +800,7 @@ def profile_step(bench: Bench, args, steps: int) -> None:
     run = load_run(bench, args)
     batch = args.batch_sizes[0]
     spec = make_spec(bench, args, batch, 1)
+    use_kernels(spec)
     net, streams = fresh_net(spec, run.net.input_shape)
     opt = make_optimizer(spec.train.optimizer.name, net.theta.size, net.dtype, net.n_penalized,
                          **spec.train.optimizer.model_dump(exclude={"name"}))
@@ -1032,6 +1053,7 @@ def run_torch(bench: Bench, run, spec, fused: bool) -> dict:
 
 BASE_RUNNERS = {
     "nnctl": run_nnctl,
+    "nnctl-numpy": lambda bench, run, spec, args: run_nnctl(bench, run, with_kernels(spec, "numpy"), args),
     "gemm-bound": run_gemm_bound,
     "torch": lambda bench, run, spec, args: run_torch(bench, run, spec, fused=False),
     "torch-fused": lambda bench, run, spec, args: run_torch(bench, run, spec, fused=True),
@@ -1128,6 +1150,7 @@ def _verify_case(bench, run, args, batch_size, steps, name, lr, fused, dtype) ->
     x, y1h = train.x[:n].astype(dtype), train.targets[:n].astype(dtype)
     xt, yt = torch.from_numpy(np.ascontiguousarray(bench.torch_input(x))), torch.from_numpy(train.labels[:n].astype(np.int64))
     spec = make_spec(bench, args, batch_size, 1, optimizer=name, lr=lr)
+    use_kernels(spec)
     net, _ = fresh_net(spec, run.net.input_shape)
     if dtype != np.float32:
         net = net.with_dtype(dtype)

@@ -198,6 +198,16 @@ def assert_no_python_reprs(text: str, where: str) -> None:
 # ---------------------------------------------------------------- fixtures
 
 
+@pytest.fixture(autouse=True)
+def reference_kernels():
+    """Every test starts on the reference kernels; a Trainer selects its run's (train.kernels: auto is the
+    compiled ones when the fast extra is installed), and that choice ends with the test."""
+    from nnctl.nn import kernels
+
+    with kernels.using("numpy"):
+        yield
+
+
 @pytest.fixture
 def tiny_spec(tmp_path) -> Path:
     return write_spec(tmp_path, TINY_SPEC, "tiny.yaml")

@@ -10,6 +10,7 @@ import nnctl.nn.conv as conv
 from nnctl.nn.conv import AvgPool, Conv2D, GlobalAvgPool, MaxPool, Residual
 from nnctl.nn.conv_reference import avg_pool_backward, conv2d_backward, conv2d_forward, max_pool_backward, pool_forward
 from nnctl.nn.gradcheck import check_gradients
+from nnctl.nn.kernels import numpy_ref
 from nnctl.nn.layers import Activate, BatchNorm, Dense, Flatten
 from nnctl.nn.losses import make_loss
 from nnctl.nn.network import Network
@@ -284,7 +285,7 @@ def test_gradients(case):
 
 def test_gradient_check_catches_a_dropped_input_gradient_term(monkeypatch):
     """Leaving out the last kernel row's share of dA_prev must fail the check."""
-    real_add = conv._add_windows
+    real_add = numpy_ref.add_windows
 
     def all_but_last_row(target, d_windows, stride, step):
         real_add(target, d_windows[:, :, :, :-1], stride, step)
@@ -294,7 +295,7 @@ def test_gradient_check_catches_a_dropped_input_gradient_term(monkeypatch):
         return layers + [Conv2D("c2", 2, 2)], input_shape
 
     assert_gradients_pass(gradcheck(*two_convs()))
-    monkeypatch.setattr(conv, "_add_windows", all_but_last_row)
+    monkeypatch.setattr(numpy_ref, "add_windows", all_but_last_row)
     report = gradcheck(*two_convs())
     assert report.tensors[0].key == "c/W" and report.tensors[0].difference > 1e-3
 
@@ -341,9 +342,7 @@ def test_max_pool_counts_windows_whose_two_largest_taps_tie_within_eps():
 
 @pytest.mark.parametrize("m", [31, 32, 77])  # below SPLIT_ROWS: one thread; at and above it: two halves
 def test_max_pool_over_batch_halves_equals_the_reference_exactly(m):
-    from nnctl.nn.conv import SPLIT_ROWS
-
-    assert SPLIT_ROWS == 32
+    assert numpy_ref.SPLIT_ROWS == 32
     layer = MaxPool("p", 2)
     layer.build((8, 6, 3))
     rng = np.random.default_rng(m)
@@ -363,8 +362,8 @@ def test_convolution_over_batch_halves_is_the_one_pass_result_exactly(monkeypatc
     rng = np.random.default_rng(5)
     x = rng.standard_normal((40, 9, 9, 2)).astype(np.float32)
     results = []
-    for split in (conv.SPLIT_ROWS, 10**9):
-        monkeypatch.setattr(conv, "SPLIT_ROWS", split)
+    for split in (numpy_ref.SPLIT_ROWS, 10**9):
+        monkeypatch.setattr(numpy_ref, "SPLIT_ROWS", split)
         layer = built(Conv2D("c", 4, 3, 1, padding), (9, 9, 2))
         layer.params["b"][...] = 0.1
         z = layer.forward(x, training=True).copy()
@@ -391,8 +390,8 @@ def test_the_block_and_band_routes_of_the_input_gradient_agree_to_the_bit(m, out
     d_windows = rng.standard_normal((m, out_h, blocks, rows, width)).astype(np.float32)
     shape = (m, stride * (out_h - 1) + rows, (blocks - 1) * step + width)
     by_block, by_band = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
-    conv._add_by_block(by_block, d_windows, stride, step)
-    conv._add_by_band(by_band, d_windows, stride, step)
+    numpy_ref.add_by_block(by_block, d_windows, stride, step)
+    numpy_ref.add_by_band(by_band, d_windows, stride, step)
     assert np.array_equal(by_block, by_band)
     assert by_band.view(np.uint32).tolist() == by_block.view(np.uint32).tolist()  # signed zeros too
     expected = np.zeros(shape)  # every term added once, in float64

@@ -83,30 +83,33 @@ def test_early_stopping_monitors_what_picks_best_h5(tmp_path):
 
 @pytest.fixture
 def clipped_gradients(monkeypatch):
-    """Every gradient the training loop clips, copied right after clipping (the loop reuses its buffer)."""
-    from nnctl.train import loop
+    """``clipped(trainer)``: every gradient the trainer's optimizer stepped with, copied after the step
+    (clipping by value happens inside the step, which leaves the clipped gradient in its buffer; the loop
+    reuses that buffer). Other optimizers' steps (the compiled kernels' warm-up) are left out."""
+    from nnctl.nn.optimizers import Optimizer
 
     seen = []
-    original = loop.clip_gradient
+    original = Optimizer.step
 
-    def spy(grad, norm, value):
-        original(grad, norm, value)
-        seen.append(grad.copy())
+    def spy(self, theta, grad, lr, terms=None):
+        original(self, theta, grad, lr, terms)
+        seen.append((self, grad.copy()))
 
-    monkeypatch.setattr(loop, "clip_gradient", spy)
-    return seen
+    monkeypatch.setattr(Optimizer, "step", spy)
+    return lambda trainer: [grad for optimizer, grad in seen if optimizer is trainer.optimizer]
 
 
 def test_clipping_by_norm_bounds_every_step(tmp_path, clipped_gradients):
-    train(tmp_path, "train.clip={norm: 0.05}", "train.epochs=1")
-    norms = [float(np.linalg.norm(g)) for g in clipped_gradients]
+    trainer, _ = train(tmp_path, "train.clip={norm: 0.05}", "train.epochs=1")
+    norms = [float(np.linalg.norm(g)) for g in clipped_gradients(trainer)]
     assert norms and max(norms) <= 0.05 * (1 + 1e-6)
     assert min(norms) == pytest.approx(0.05, rel=1e-5)  # the raw gradients are larger: every step was scaled
 
 
 def test_clipping_by_value_bounds_every_entry(tmp_path, clipped_gradients):
-    train(tmp_path, "train.clip={value: 0.001}", "train.epochs=1")
-    assert max(np.abs(g).max() for g in clipped_gradients) == pytest.approx(0.001)
+    trainer, _ = train(tmp_path, "train.clip={value: 0.001}", "train.epochs=1")
+    gradients = clipped_gradients(trainer)
+    assert gradients and max(np.abs(g).max() for g in gradients) == pytest.approx(0.001)
 
 
 def test_clip_needs_exactly_one_bound():

@@ -77,6 +77,9 @@ def show(
         print_table(layer_table(parts.net, spec, parts.transfer), stderr)
         stderr.print(batch_size_note(spec.train.batch_size, len(parts.splits.train)), markup=False, highlight=False, soft_wrap=True)
         stderr.print(memory_line(spec, parts.net, len(parts.splits.train)), markup=False, highlight=False, soft_wrap=True)
+    from ..nn.kernels.choice import describe
+
+    stderr.print(describe(spec.train.kernels), markup=False, highlight=False, soft_wrap=True)
 
 
 def layer_table(net, spec, transfer: dict[str, str]) -> Table:

@@ -46,6 +46,7 @@ def train(
         from ..train.blas_threads import prepare_blas
 
         prepare_blas(chosen.model)  # how OpenBLAS's threads wait for this network: before NumPy loads it
+        _announce_compiling(chosen.train.kernels, quiet, str(spec_file) if spec_file else None)
     from ..orchestration.start import resume_run, start_run
     from ..runs.names import SPEC_FILE
     from ..train.loop import Reporter, StopReason, stop_on_signals
@@ -82,6 +83,17 @@ def train(
         raise fail(_divergence_note(trainer, result), EXIT_DIVERGED)
     if result.stop_reason == StopReason.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _announce_compiling(choice: str, quiet: bool, source: str | None) -> None:
+    """Say so before the first run on a machine compiles the kernels (numba caches them for the next runs);
+    a spec asking for compiled kernels without the fast extra stops here, before any data is loaded."""
+    from ..nn import kernels
+
+    with user_errors(source):
+        pending = kernels.compile_pending(choice)
+    if pending and not quiet:
+        stderr.print("compiling nnctl's kernels for this machine: once, numba caches them (about half a minute)", markup=False)
 
 
 def _stored_spec(run_dir: Path):

@@ -23,23 +23,24 @@ shifted by s rows in each of the b columns:
 In general W[u, v, c′, c] sits in T at row (u, j·s + v, c′) and column (j, c)
 for each block position j; every other entry stays zero.  dW is the sum of dT
 over those b positions, and the input gradient is dZ · Tᵀ, a window gradient per
-block, added back onto the input map in a few slice-adds (fH per band of b·s
-columns, or per block when a row has few blocks: ``_add_windows``).  Patches are copied from a strided view of the padded input, each
-window row one contiguous run; a trailing column of ones meets T's last row,
-the biases, so the same product adds them.
+block, added back onto the input map.  Copying the patches and adding the window
+gradients back is the active kernels' work (``kernels/``: the reference copies
+from a strided view of the padded input and adds in a few slice-adds, the
+compiled kernels in one pass per example).  A trailing column of ones in the
+patch matrix meets T's last row, the biases, so the same product adds them.
 """
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
+from . import kernels
 from .activations import make_activation
 from .initializers import init_weights
+from .kernels.numpy_ref import taps
 from .layers import Layer
 
 
@@ -58,15 +59,6 @@ def _output_size(name, input_shape, kernel, stride, padding) -> tuple[int, int]:
             f"and padding {padding} (output size {sizes[0]}×{sizes[1]})"
         )
     return sizes
-
-
-def _taps(a, kernel, stride, out_hw):
-    """(k, view) per kernel tap k = u·fW + v: the strided slice of NHWC ``a`` holding
-    element (u, v) of every window at once."""
-    s, (h, w) = stride, out_hw
-    for u in range(kernel[0]):
-        for v in range(kernel[1]):
-            yield u * kernel[1] + v, a[:, u:u + s * h:s, v:v + s * w:s]
 
 
 # The shortest run, in floats, that the convolution lets BLAS or NumPy work on: GEMMs
@@ -101,50 +93,6 @@ class BlockGeometry(NamedTuple):
     rows: int  # input rows a patch reads: fH
     width: int  # floats a patch reads per input row: ((b−1)·s + fW)·C′
     step: int  # floats between the patches of neighbouring blocks: b·s·C′
-
-
-def _block_view(a, m, out_h, blocks, rows, width, stride, block_step, writeable=False):
-    """(m, out_h, blocks, rows, width) view of an (m, H, W·C) map with unit-stride rows: for
-    output row i and block k, ``rows`` rows from row s·i, ``width`` floats from k·block_step.
-
-    Patches of neighbouring blocks overlap when width > block_step, so a writeable view
-    aliases memory: only ``_add_by_band`` writes through one, and only in bands where no
-    two patches share a float."""
-    sm, row, sc = a.strides
-    return as_strided(a, (m, out_h, blocks, rows, width), (sm, stride * row, block_step * sc, row, sc),
-                      writeable=writeable)
-
-
-def _add_windows(target, d_windows, stride, block_step):
-    """Add each block's window gradient (m, out_h, blocks, rows, width) onto the (m, H, W·C)
-    map it was read from, by whichever route needs fewer slice-adds."""
-    blocks, width = d_windows.shape[2], d_windows.shape[4]
-    add = _add_by_block if blocks <= -(-width // block_step) else _add_by_band
-    add(target, d_windows, stride, block_step)
-
-
-# The two routes add the same terms in the same order onto each float (the last block's
-# first, then by window row), so they agree to the bit (tests/test_conv.py).
-
-def _add_by_block(target, d_windows, stride, block_step):
-    """One slice-add per (block, window row), covering that row of every output row's window:
-    few, long runs when a row has few blocks (conv layers late in a network)."""
-    m, out_h, blocks, rows, width = d_windows.shape
-    for k in range(blocks - 1, -1, -1):
-        lo = k * block_step
-        for u in range(rows):
-            target[:, u:u + stride * (out_h - 1) + 1:stride, lo:lo + width] += d_windows[:, :, k, u]
-
-
-def _add_by_band(target, d_windows, stride, block_step):
-    """One slice-add per (band of ``block_step`` floats, window row), covering every block: within
-    a band no two blocks overlap."""
-    m, out_h, blocks, rows, width = d_windows.shape
-    for lo in range(0, width, block_step):
-        band = min(block_step, width - lo)
-        for u in range(rows):
-            view = _block_view(target[:, u:, lo:], m, out_h, blocks, 1, band, stride, block_step, writeable=True)
-            view[:, :, :, 0] += d_windows[:, :, :, u, lo:lo + band]
 
 
 def _zero(a):
@@ -221,23 +169,12 @@ class Conv2D(Layer):
 
     def forward(self, x, training):
         m = x.shape[0]
-        (ph, pw), (h, w) = self.padding, self.in_shape[:2]
-        padded = ph or pw
-        p = (self._scratch("padded", (m, *self._padded_hw, self.channels_in), x.dtype, training, _zero) if padded
-             else np.ascontiguousarray(x))
-        m, out_h, blocks, rows, width, step = self._geometry(m)
-        view = _block_view(p.reshape(m, self._padded_hw[0], -1), m, out_h, blocks, rows, width, self.stride, step)
+        g = self._geometry(m)
         # The patch matrix ends with a column of ones that T's last row turns into the bias.
-        k = rows * width
-        cols = self._scratch("cols", (m * out_h * blocks, k + self.use_bias), x.dtype, training, self._ones_column)
-        patches = cols.reshape(m, out_h, blocks, -1)[..., :k].reshape(view.shape)
-
-        def copy(lo, hi):
-            if padded:
-                p[lo:hi, ph:ph + h, pw:pw + w] = x[lo:hi]
-            np.copyto(patches[lo:hi], view[lo:hi])
-
-        _in_halves(copy, m)
+        k = g.rows * g.width
+        cols = self._scratch("cols", (m * g.out_h * g.blocks, k + self.use_bias), x.dtype, training, self._ones_column)
+        padded = partial(self._scratch, "padded", (m, *self._padded_hw, self.channels_in), x.dtype, training, _zero)
+        kernels.active().gather_patches(x, cols, g, self.stride, self.padding, padded)
         self._cols = cols
         z = self._out("z", (m, *self.out_hw, self.filters), x.dtype, training)
         np.matmul(cols, self._banded(x.dtype), out=z.reshape(cols.shape[0], -1))
@@ -282,71 +219,13 @@ class Conv2D(Layer):
         k = rows * width
         d_cols = self._buffer("d_cols", (self._cols.shape[0], k), dy.dtype)
         np.matmul(dz, banded[:k].T, out=d_cols)
-        d_cols = d_cols.reshape(m, out_h, blocks, rows, width)
         dx = self._buffer("dx", (m, *self.in_shape), dy.dtype)
-        (ph, pw), (h, w) = self.padding, self.in_shape[:2]
-        dp = self._buffer("dpadded", (m, *self._padded_hw, self.channels_in), dy.dtype) if ph or pw else dx
-
-        def add(lo, hi):
-            dp[lo:hi].fill(0)
-            _add_windows(dp[lo:hi].reshape(hi - lo, self._padded_hw[0], -1), d_cols[lo:hi], self.stride, step)
-            if dp is not dx:
-                np.copyto(dx[lo:hi], dp[lo:hi, ph:ph + h, pw:pw + w])
-
-        _in_halves(add, m)
-        return dx
-
-
-def _running_max(views, out, arg=None, better=None):
-    """Max of ``views`` into ``out``; with ``arg`` (training) also the index of the first view holding it.
-
-    A view that beats the running maximum is the argmax unless a later one beats
-    it too, so the argmax is the largest k whose view beat the running maximum.
-    """
-    views = iter(views)
-    np.copyto(out, next(views))
-    if arg is not None:
-        arg.fill(0)
-    for k, view in enumerate(views, start=1):
-        if arg is not None:
-            np.greater(view, out, out=better)
-            np.maximum(arg, np.multiply(better, k, dtype=arg.dtype), out=arg)
-        np.maximum(out, view, out=out)
-
-
-# The data movement between GEMMs (max-pooling both ways, the convolutions' patch copies and
-# input-gradient slice-adds) runs on two threads, one half of the batch each: NumPy releases
-# the GIL inside its loops, and this work is single-threaded otherwise while BLAS threads
-# idle (asleep, see train/blas_threads.py). Every example's values are computed exactly as
-# in one pass. Below SPLIT_ROWS examples the hand-off costs more than it saves.
-SPLIT_ROWS = 32
-_CORES = os.cpu_count() or 1
-_HELPER: ThreadPoolExecutor | None = None
-
-
-def _in_halves(work, m: int) -> None:
-    """``work(lo, hi)`` over rows [0, m) as two halves, one on a helper thread, or whole when m is small."""
-    global _HELPER
-    if m < SPLIT_ROWS or _CORES < 2:
-        work(0, m)
-        return
-    if _HELPER is None:
-        _HELPER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnctl-halves")
-    half = m // 2
-    first = _HELPER.submit(work, 0, half)
-    try:
-        work(half, m)
-    finally:
-        first.result()  # never return (or raise) while the helper still writes the buffers
+        padded = partial(self._buffer, "dpadded", (m, *self._padded_hw, self.channels_in), dy.dtype)
+        return kernels.active().scatter_patches(d_cols, dx, self._geometry(m), self.stride, self.padding, padded)
 
 
 class _Pool(Layer):
-    """Shared shape logic and backward routing of the parameter-free f×f poolings.
-
-    They work tap by tap (``_taps``): f² strided slices, each covering every
-    window at once, so no Python loop runs over examples or pixels (max pooling
-    over tiling windows has a faster route of its own).
-    """
+    """Shared shape logic of the parameter-free f×f poolings; the work is the active kernels'."""
 
     def __init__(self, name: str, size: int, stride: int | None = None):
         super().__init__(name)
@@ -359,103 +238,43 @@ class _Pool(Layer):
         self.out_hw = _output_size(self.name, input_shape, self.kernel, self.stride, (0, 0))
         self.in_shape = tuple(input_shape)
         # Windows that tile the map: every input cell is in exactly one window, so the
-        # backward assigns each tap's slice instead of zero-filling and accumulating.
+        # backward assigns each tap's values instead of zero-filling and accumulating.
         f = self.size
         self._tiled = self.stride == f and input_shape[0] % f == 0 and input_shape[1] % f == 0
         return (*self.out_hw, input_shape[2])
 
-    def _share(self, k):
-        """The factor of dOut that tap k receives."""
-        raise NotImplementedError
+    def _output(self, x, training):
+        return self._out("y", (x.shape[0], *self.out_hw, x.shape[3]), x.dtype, training)
 
-    def backward(self, dy, need_dx=True):
-        dx = self._buffer("dx", (dy.shape[0], *self.in_shape), dy.dtype)
-        if not self._tiled:
-            dx.fill(0)
-        for k, view in _taps(dx, self.kernel, self.stride, self.out_hw):
-            if self._tiled:
-                np.multiply(dy, self._share(k), out=view)
-            else:
-                view += dy * self._share(k)
-        return dx
+    def _dx(self, dy):
+        return self._buffer("dx", (dy.shape[0], *self.in_shape), dy.dtype)
 
 
 class MaxPool(_Pool):
-    """Window maximum per channel; the gradient goes to the first argmax of each window.
-
-    Windows that tile the map take a faster two-stage route: the maximum over each
-    window row's f neighbours (runs of C floats), then over the window's f rows
-    (runs of W_out·C floats).  Strict ``>`` in both stages keeps the earliest tap
-    in (row, column) order, as the tap-by-tap route does.
-    """
+    """Window maximum per channel; the gradient goes to the first argmax of each window
+    (in (row, column) order: ties go to the earliest tap)."""
 
     def forward(self, x, training):
         self._x = x
-        y = self._out("y", (x.shape[0], *self.out_hw, x.shape[3]), x.dtype, training)
-        if self._tiled:
-            self._forward_tiled(np.ascontiguousarray(x), y, training)
-        else:
-            taps = (view for _, view in _taps(x, self.kernel, self.stride, self.out_hw))
-            self._arg, better = self._argmax_buffers("arg", y.shape, training)
-            _running_max(taps, y, self._arg, better)
+        implementation = kernels.active()
+        self._backward = implementation.max_pool_backward  # the argmax state is the forward kernels' own
+        y = self._output(x, training)
+        self._state = implementation.max_pool_forward(x, self.size, self.stride, self._tiled, y, self._buffer if training else None)
         return y
 
-    def _forward_tiled(self, x, y, training):
-        m, c, f, (h, w) = x.shape[0], x.shape[3], self.size, self.out_hw
-        row_max = self._out("row_max", (m, h * f, w, c), x.dtype, training)
-        arg_v, better_v = self._argmax_buffers("arg_v", row_max.shape, training)
-        arg_u, better_u = self._argmax_buffers("arg_u", (m, h, w * c), training)
-
-        def rows(lo, hi):
-            n = hi - lo
-            pixels = x[lo:hi].reshape(n, h * f, w, f * c)
-            _running_max((pixels[..., v * c:(v + 1) * c] for v in range(f)), row_max[lo:hi],
-                         *(a if a is None else a[lo:hi] for a in (arg_v, better_v)))
-            pairs = row_max[lo:hi].reshape(n, h, f, w * c)
-            _running_max((pairs[:, :, u] for u in range(f)), y[lo:hi].reshape(n, h, w * c),
-                         *(a if a is None else a[lo:hi] for a in (arg_u, better_u)))
-
-        _in_halves(rows, m)
-        self._arg_v, self._arg_u = arg_v, arg_u
-
-    def _argmax_buffers(self, key, shape, training):
-        """The argmax (uint8 tap index) and comparison buffers of a running maximum; none at inference."""
-        if not training:
-            return None, None
-        dtype = np.uint8 if self.size**2 <= 256 else np.int32
-        return self._buffer(key, shape, dtype), self._buffer("better_" + key, shape, np.bool_)
-
     def backward(self, dy, need_dx=True):
-        if not self._tiled:
-            return super().backward(dy, need_dx)
-        m, c, f, (h, w) = dy.shape[0], dy.shape[3], self.size, self.out_hw
-        dx = self._buffer("dx", (m, *self.in_shape), dy.dtype)
-        d_row_max = self._buffer("d_row_max", (m, h, f, w * c), dy.dtype)
-
-        def rows(lo, hi):
-            n = hi - lo
-            for u in range(f):
-                np.multiply(dy[lo:hi].reshape(n, h, w * c), self._arg_u[lo:hi] == u, out=d_row_max[lo:hi, :, u])
-            pixels, d_rows = dx[lo:hi].reshape(n, h * f, w, f * c), d_row_max[lo:hi].reshape(n, h * f, w, c)
-            for v in range(f):
-                np.multiply(d_rows, self._arg_v[lo:hi] == v, out=pixels[..., v * c:(v + 1) * c])
-
-        _in_halves(rows, m)
-        return dx
-
-    def _share(self, k):
-        return self._arg == k
+        return self._backward(self._state, dy, self.size, self.stride, self._tiled, self._dx(dy), self._buffer)
 
     def switches(self):
-        return [self._arg_v.copy(), self._arg_u.copy()] if self._tiled else [self._arg.copy()]
+        return [arg.copy() for arg in self._state]
 
     def ties(self, eps: float) -> int:
         """Windows of the last forward pass whose two largest taps lie within eps of each other: where
         rounding can move the gradient to another tap (the float32 benchmark check counts them)."""
-        taps = np.stack([view for _, view in _taps(self._x, self.kernel, self.stride, self.out_hw)])
-        if len(taps) < 2:
+        values = np.stack([view for _, view in taps(self._x, self.size, self.stride, self.out_hw)])
+        if len(values) < 2:
             return 0
-        top2 = np.partition(taps, len(taps) - 2, axis=0)[-2:]
+        top2 = np.partition(values, len(values) - 2, axis=0)[-2:]
         return int(np.count_nonzero(top2[1] - top2[0] <= eps))
 
 
@@ -463,16 +282,10 @@ class AvgPool(_Pool):
     """Window mean per channel; the gradient is spread evenly, dOut/(f·f)."""
 
     def forward(self, x, training):
-        y = self._out("y", (x.shape[0], *self.out_hw, x.shape[3]), x.dtype, training)
-        taps = _taps(x, self.kernel, self.stride, self.out_hw)
-        np.copyto(y, next(taps)[1])
-        for _, view in taps:
-            y += view
-        y *= 1.0 / self.size**2
-        return y
+        return kernels.active().avg_pool_forward(x, self.size, self.stride, self._output(x, training))
 
-    def _share(self, k):
-        return 1.0 / self.size**2
+    def backward(self, dy, need_dx=True):
+        return kernels.active().avg_pool_backward(dy, self.size, self.stride, self._tiled, self._dx(dy))
 
 
 class GlobalAvgPool(Layer):
@@ -529,7 +342,7 @@ class Residual(Layer):
             h = layer.forward(h, training)
         shortcut = self.projection.forward(x, training) if self.projection else x
         self._z = np.add(h, shortcut, out=self._out("z", h.shape, h.dtype, training))
-        self._a = self.activation.forward(self._z, out=self._out("a", h.shape, h.dtype, training))
+        self._a = kernels.active().activate(self.activation, self._z, self._out("a", h.shape, h.dtype, training))
         return self._a
 
     def kinks(self, eps):
@@ -539,8 +352,7 @@ class Residual(Layer):
         return [self._z > 0] if self.activation.kinked else []
 
     def backward(self, dy, need_dx=True):
-        dz = self.activation.grad(self._z, self._a, out=self._buffer("dz", dy.shape, dy.dtype))
-        dz *= dy
+        dz = kernels.active().activate_backward(self.activation, self._z, self._a, dy, self._buffer("dz", dy.shape, dy.dtype))
         d = dz
         for i in range(len(self.body) - 1, -1, -1):
             d = self.body[i].backward(d, need_dx=need_dx or i > 0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from .activations import make_activation
 from .initializers import init_weights
 
@@ -149,13 +150,11 @@ class Activate(Layer):
 
     def forward(self, x, training):
         self._z = x
-        self._a = self.activation.forward(x, out=self._out("a", x.shape, x.dtype, training))
+        self._a = kernels.active().activate(self.activation, x, self._out("a", x.shape, x.dtype, training))
         return self._a
 
     def backward(self, dy, need_dx=True):
-        dz = self.activation.grad(self._z, self._a, out=self._buffer("dz", dy.shape, dy.dtype))
-        dz *= dy
-        return dz
+        return kernels.active().activate_backward(self.activation, self._z, self._a, dy, self._buffer("dz", dy.shape, dy.dtype))
 
     def kinks(self, eps):
         return self.activation.kinks(self._z, eps)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from .activations import ACTIVATIONS
 
 
@@ -81,6 +82,9 @@ def _missing(y):
 class SoftmaxCrossEntropy(Loss):
     name = "softmax_cross_entropy"
     requires = "softmax"
+
+    def grad(self, z, y, out=None):
+        return kernels.active().softmax_ce_grad(z, y, out)
 
     def cost(self, z, y) -> float:
         # L = logsumexp(z) - sum_j y_j z_j, per example on the shifted logits s = z - max(z) (≤ 0) in float64:

@@ -2,8 +2,10 @@
 
 Hyperparameters have no defaults here: the spec's schema holds them, once.
 
-Each step is a handful of whole-vector NumPy operations writing into
-preallocated scratch space.  Moment vectors whose gradients are always zero
+Each class's ``update`` is the definition: a handful of whole-vector NumPy
+operations writing into preallocated scratch space.  A step runs the active
+kernels' version of it (``kernels/``: this one, or one compiled pass over θ
+doing the same arithmetic in the same order).  Moment vectors whose gradients are always zero
 (blank image borders) decay towards denormal floats, which CPUs process very
 slowly; every ``FLUSH_EVERY`` steps such values are flushed to zero.
 """
@@ -11,14 +13,34 @@ slowly; every ``FLUSH_EVERY`` steps such values are flushed to zero.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
+
+from . import kernels
 
 FLUSH_EVERY = 128
 
 
 def flush_denormals(arr: np.ndarray) -> None:
     arr[np.abs(arr) < np.finfo(arr.dtype).tiny] = 0
+
+
+@dataclass(frozen=True)
+class GradientTerms:
+    """What training does to dθ between backprop and the update, handed to the step so that the compiled
+    kernels do it in their pass over θ: the L2 and L1 terms on the penalized weights (the optimizer's
+    ``decayed`` ranges), λ2/m·w and λ1/(2m)·sign(w) for a batch of m, then clipping each entry to
+    [−clip_value, clip_value]. Clipping by norm needs the whole gradient first and stays outside."""
+
+    l2: float
+    l1: float
+    clip_value: float | None
+
+    @classmethod
+    def of_batch(cls, l2: float, l1: float, m: int, clip_value: float | None) -> GradientTerms | None:
+        """The terms for a batch of m rows; None when there is nothing to do."""
+        return cls(l2 / m, l1 / (2 * m), clip_value) if l2 or l1 or clip_value is not None else None
 
 
 class Optimizer:
@@ -60,14 +82,17 @@ class Optimizer:
         self.decayed = _ranges(decayed)
         self.lr_scale = lr_scale
 
-    def step(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
+    def step(self, theta: np.ndarray, grad: np.ndarray, lr: float, terms: GradientTerms | None = None) -> None:
+        """One update; ``terms`` are applied to ``grad`` first (and left in it), in the same pass when the
+        kernels are compiled."""
         self.t += 1
-        self._update(theta, grad, lr)
+        kernels.active().optimizer_step(self, theta, grad, float(lr), terms)
         if self.t % FLUSH_EVERY == 0:
             for arr in self.state.values():
                 flush_denormals(arr)
 
-    def _update(self, theta, grad, lr):
+    def update(self, theta, grad, lr):
+        """The reference update of θ for step ``self.t``, one whole-vector operation at a time."""
         raise NotImplementedError
 
     def _apply(self, theta, step):
@@ -110,7 +135,7 @@ class GradientDescent(Optimizer):
 
     name = "gd"
 
-    def _update(self, theta, grad, lr):
+    def update(self, theta, grad, lr):
         np.multiply(grad, lr, out=self._tmp)
         self._apply(theta, self._tmp)
 
@@ -129,7 +154,7 @@ class Momentum(Optimizer):
         self.beta, self.nesterov = beta, nesterov
         self.grad_weight = (1 - beta) if dampened else 1.0
 
-    def _update(self, theta, grad, lr):
+    def update(self, theta, grad, lr):
         v, tmp = self.state["v"], self._tmp
         v *= self.beta
         np.multiply(grad, self.grad_weight, out=tmp)
@@ -153,7 +178,7 @@ class RMSprop(Optimizer):
         super().__init__(size, dtype, n_decayed)
         self.beta, self.epsilon = beta, epsilon
 
-    def _update(self, theta, grad, lr):
+    def update(self, theta, grad, lr):
         s, tmp = self.state["s"], self._tmp
         s *= self.beta
         np.square(grad, out=tmp)
@@ -185,7 +210,7 @@ class Adam(Optimizer):
         super().__init__(size, dtype, n_decayed)
         self.beta1, self.beta2, self.epsilon, self.weight_decay = beta1, beta2, epsilon, weight_decay
 
-    def _update(self, theta, grad, lr):
+    def update(self, theta, grad, lr):
         v, s, tmp = self.state["v"], self.state["s"], self._tmp
         b1, b2 = self.beta1, self.beta2
         if self.weight_decay:

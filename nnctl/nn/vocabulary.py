@@ -1,4 +1,4 @@
-"""The core's words for activations, weight initializers and losses, importable without NumPy.
+"""The core's words for activations, weight initializers, losses and kernel implementations, importable without NumPy.
 
 The spec's schema takes its choices from here, so that validating a spec
 (`nnctl spec check`) does not load NumPy. The registries that implement the
@@ -10,3 +10,4 @@ ACTIVATION_NAMES = ("relu", "leaky_relu", "elu", "tanh", "sigmoid", "linear", "s
 INITIALIZER_NAMES = ("zeros", "random", "xavier", "glorot", "he")
 FIXED_KERNEL_NAMES = ("vertical_edge", "horizontal_edge", "sobel", "scharr")  # initializers.FIXED_KERNELS
 LOSS_NAMES = ("binary_cross_entropy", "softmax_cross_entropy", "mse")
+KERNEL_CHOICES = ("auto", "numpy", "compiled")  # train.kernels; auto: compiled when the fast extra is installed

@@ -36,7 +36,7 @@ from .run_data import run_splits, write_record
 from .splits import load_run_data
 from .transfer import copy_layers, load_source, source_normalizer
 
-RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs", "checkpoint.every_seconds")
+RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs", "checkpoint.every_seconds", "train.kernels")  # kernels: the same bits
 # The notes' manual decay: α (and its schedule) changed by hand when resuming; each change is a run event.
 DECAY_CHANGES = ("train.learning_rate", "train.schedule")
 RESUMABLE_SECTIONS = ("logging.",)  # where the run is mirrored changes nothing it computes

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from ..nn.vocabulary import ACTIVATION_NAMES, FIXED_KERNEL_NAMES, INITIALIZER_NAMES, LOSS_NAMES
+from ..nn.vocabulary import ACTIVATION_NAMES, FIXED_KERNEL_NAMES, INITIALIZER_NAMES, KERNEL_CHOICES, LOSS_NAMES
 from .logging_schema import LoggingSpec
 from .search_schema import SearchSpec
 
@@ -750,6 +750,9 @@ class TrainSpec(Strict):
     """fine-tuning stages: {after_epochs, layers, lr_scale}, one mapping or a list in epoch order"""
     train_metrics: Literal["full", "running"] = "full"
     """full: all train_* metrics by a pass over the training split after each epoch; running: train_cost only, the epoch's mean batch cost"""
+    kernels: Literal[KERNEL_CHOICES] = "auto"
+    """the pooling, patch, activation, loss-gradient and optimizer kernels: numpy (the reference), compiled (numba,
+    pip install 'nnctl[fast]'; the same results, faster) or auto (compiled when installed)"""
 
     @model_validator(mode="before")
     @classmethod

@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError
+from ..nn import kernels
 from ..nn.network import Network
-from ..nn.optimizers import make_optimizer
+from ..nn.optimizers import GradientTerms, make_optimizer
 from ..nn.schedules import make_schedule
 from ..runs import rundir
 from ..runs.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -173,6 +174,7 @@ class Trainer:
             **train.optimizer.model_dump(exclude={"name"}),
         )
         self.optimizer.lr_scale = net.lr_scales()
+        self.kernels = kernels.select(train.kernels, net.dtype)  # numpy or compiled: the same results; in checkpoints
         self.schedule = make_schedule(train.schedule.name, train.learning_rate, **train.schedule.model_dump(exclude={"name"}))
         self.per_step_lr = getattr(train.schedule, "per", "epoch") == "step"
         self.running = train.train_metrics == "running"  # the train cost is the epoch's mini-batch costs
@@ -231,6 +233,7 @@ class Trainer:
                 "run_id": self.facts.run_id,
                 "stream": getattr(getattr(self.data["train"], "rows", None), "settings", None),
                 "optimizer_segments": self.optimizer.segment_table(),
+                "kernels": self.kernels,
             },
             normalizer=self.facts.normalizer,
             spec_yaml=self.facts.spec_yaml,
@@ -311,6 +314,7 @@ class Trainer:
         spec, net, opt = self.spec, self.net, self.optimizer
         l2, l1 = spec.regularization.l2, spec.regularization.l1
         clip = spec.train.clip
+        fuse = not (clip and clip.norm is not None)  # clipping by norm needs the whole gradient before the step
         augment = Augmenter(spec.train.augment, self.streams["augment"]) if spec.train.augment else None
         batches = None
         running = self.running
@@ -340,7 +344,8 @@ class Trainer:
                 if augment:
                     xb = augment(xb)
                 recording = health.due(opt.t + 1)
-                cost = net.loss_and_grad(xb, yb, l2, l1, start, health.see if recording else None)
+                fused = fuse and not recording  # the health record reads dθ before the terms and clipping
+                cost = net.loss_and_grad(xb, yb, l2, l1, start, health.see if recording else None, penalty_gradient=not fused)
                 if not math.isfinite(cost):
                     self.stop_reason, self.diverged_at = StopReason.diverged, opt.t + 1
                     break
@@ -351,9 +356,10 @@ class Trainer:
                     lr = self.schedule(epoch, opt.t + 1)
                 if recording:
                     health.before_update()  # ‖dW‖ before clipping
-                if clip:
+                if clip and not fused:
                     clip_gradient(net.trainable_grad, clip.norm, clip.value)
-                opt.step(net.trainable_theta, net.trainable_grad, lr)
+                terms = GradientTerms.of_batch(l2, l1, len(xb), clip.value if clip else None) if fused else None
+                opt.step(net.trainable_theta, net.trainable_grad, lr, terms)
                 self.batch = k + 1
                 if recording:
                     self._record_health(reporter)

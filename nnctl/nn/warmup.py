@@ -1,0 +1,32 @@
+"""Run every kernel once on a tiny network, so that compiled kernels are compiled (the first time on a
+machine) or loaded from numba's cache before training starts, not during its first steps."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .conv import AvgPool, Conv2D, MaxPool
+from .layers import Activate, Dense, Flatten
+from .losses import make_loss
+from .network import Network
+from .optimizers import OPTIMIZERS, GradientTerms
+
+# Hyperparameters for the warm-up steps only: any valid values take the same compiled code.
+_HYPER = {"gd": {}, "momentum": {"beta": 0.9, "dampened": True, "nesterov": True}, "rmsprop": {"beta": 0.9, "epsilon": 1e-8},
+          "adam": {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 0.1}}
+
+
+def warm_up(dtype) -> None:
+    """One training step of each optimizer, and an inference pass, through every kernel in ``dtype``."""
+    layers = [Conv2D("c", 2, 3, padding="same"), MaxPool("p", 2), Activate("a", "relu"), Conv2D("d", 2, 2),  # (8, 8, 1) → (3, 3, 2)
+              MaxPool("q", 2, 1), Activate("l", "leaky_relu"), AvgPool("v", 2, 1), Flatten("f"), Dense("o", 3)]
+    net = Network(layers, make_loss("auto", "softmax"), (8, 8, 1), dtype)
+    net.initialize(np.random.default_rng(0))
+    x = np.linspace(-1, 1, 128, dtype=dtype).reshape(2, 8, 8, 1)
+    y = np.eye(3, dtype=dtype)[[0, 2]]
+    net.predict(x)
+    with np.errstate(all="ignore"):
+        for name, optimizer in OPTIMIZERS.items():
+            opt = optimizer(net.n_trainable, net.dtype, net.penalized_ranges(), **_HYPER[name])
+            net.loss_and_grad(x, y)
+            opt.step(net.trainable_theta, net.trainable_grad, 0.01, GradientTerms(0.1, 0.1, 1.0))

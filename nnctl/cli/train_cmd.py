@@ -86,13 +86,13 @@ def train(
 
 
 def _announce_compiling(choice: str, quiet: bool, source: str | None) -> None:
-    """Say so before the first run on a machine compiles the kernels (numba caches them for the next runs);
-    a spec asking for compiled kernels without the fast extra stops here, before any data is loaded."""
+    """Say so on a terminal before the first run on a machine compiles the kernels (numba caches them for the
+    next runs); a spec asking for compiled kernels without the fast extra stops here, before any data is loaded."""
     from ..nn import kernels
 
     with user_errors(source):
         pending = kernels.compile_pending(choice)
-    if pending and not quiet:
+    if pending and not quiet and not plain():  # a status line for a terminal; logs and pipes keep one line per epoch
         stderr.print("compiling nnctl's kernels for this machine: once, numba caches them (about half a minute)", markup=False)
 
 

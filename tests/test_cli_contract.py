@@ -84,7 +84,7 @@ def test_the_walk_finds_every_command_and_the_choice_options():
 FREE_TEXT = {"--set", "--fail-under", "--fail-over", "--mirror", "--label-column", "--source-yaml", "--metric", "--layer",
              "--weights", "--group-by", "--learning-curve", "--optimize", "--satisfy",  # class weights, a column, shares, metric names
              "--filter", "--sort", "--columns", "--scheduler",  # runs list filters, sort keys and columns; a Dask address
-             "--max-checks"}
+             "--max-checks", "--tracking-uri", "--experiment"}  # an MLflow server and experiment name
 
 
 def test_text_options_are_choices_unless_free_text():

@@ -31,6 +31,7 @@ train:
   learning_rate: {lr}
   optimizer: {{name: momentum, dampened: false}}
   {unfreeze}
+watch: {{silence: [linear_hidden, no_test_split]}}  # the divergence is the point here, not the notes' advice
 """
 TIMING = ("epoch/wall_time", "epoch/epoch_time")
 CASES = {  # name: (spec, the step whose cost is not finite, the last good epoch); 5 steps an epoch

@@ -14,6 +14,7 @@ LAYERS = [
     {"spec"},
     {"data", "runs"},
     {"train"},
+    {"loggers"},  # mirrors fed by the trainer's events, attached by orchestration to every run it starts
     {"orchestration"},
     {"search", "strategy", "report", "export"},  # the workflows
     {"cli"},
@@ -60,3 +61,17 @@ def test_imports_point_down_only():
 def test_the_numpy_core_imports_nothing_else_of_nnctl():
     for path in (PACKAGE / "nn").glob("*.py"):
         assert _imported_packages(path) <= {"nn"}, path
+
+
+def test_no_command_module_imports_another():
+    """Commands parse options, call one function of a lower layer and render; what several share lives in
+    cli's own helpers (views, tables, common, ...), and main.py alone wires the commands together."""
+    cli = PACKAGE / "cli"
+    commands = {path.stem for path in cli.glob("*_cmd.py")}
+    crossing = []
+    for path in sorted(cli.glob("*_cmd.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names = [node.module] if node.module else [alias.name for alias in node.names]
+                crossing += [f"{path.name} imports {name}" for name in names if name in commands]
+    assert not crossing, "\n".join(crossing)

@@ -467,3 +467,19 @@ def test_the_command_line_does_not_import_plotting_until_asked():
     code = "import sys, nnctl.cli.main; print(sorted(m for m in sys.modules if m.startswith(('matplotlib', 'nnctl.report'))))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "['nnctl.report', 'nnctl.report.choices', 'nnctl.report.values']"
+
+
+def test_log_axes_are_labelled_in_plain_text(tmp_path):
+    """Figure text is never read as mathtext (data shown as data), so log axes get 10⁻³, not $\\mathdefault{10^{-3}}$."""
+    from nnctl.report.figures import new_figure, save
+
+    fig = new_figure(4, 3)
+    ax = fig.subplots()
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.plot([1e-3, 1], [0.02, 0.09])
+    save(fig, tmp_path / "log.png")
+    major = [t.get_text() for t in ax.get_xticklabels()]
+    minor = [t.get_text() for t in ax.yaxis.get_ticklabels(minor=True)]
+    assert "10⁻³" in major and "10⁰" in major and "2×10⁻²" in minor
+    assert not any("$" in text or "mathdefault" in text for text in major + minor)

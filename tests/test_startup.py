@@ -17,7 +17,7 @@ import sys
 from conftest import CONFIGS
 
 # Never loaded to show help: the numerical core, HDF5, YAML, pydantic and the spec schema, peers and plotting.
-HEAVY = ("numpy", "h5py", "yaml", "pydantic", "torch", "matplotlib", "nnctl.nn.network", "nnctl.spec.schema",
+HEAVY = ("numpy", "h5py", "yaml", "pydantic", "torch", "matplotlib", "mlflow", "tensorboardX", "tensorboard", "nnctl.nn.network", "nnctl.spec.schema",
          "nnctl.orchestration.model", "nnctl.orchestration.start", "nnctl.train", "nnctl.data", "nnctl.runs.atomic")
 # Not needed to validate a spec: everything above but the schema, pydantic and YAML.
 NOT_FOR_SPEC_CHECK = tuple(m for m in HEAVY if m not in ("yaml", "pydantic", "nnctl.spec.schema"))

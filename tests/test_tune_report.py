@@ -13,7 +13,7 @@ import pytest
 from conftest import TINY_SPEC, assert_no_python_reprs, invoke, invoke_json, one_line_error, write_spec
 from test_report import assert_self_contained
 
-from nnctl.cli.plot_cmd import load_tune_view
+from nnctl.cli.views import load_tune_view
 from nnctl.report import parallel
 from nnctl.report.parallel import parallel_svg
 from nnctl.report.tune_figures import NO_VALUE_Y, tune_figure

@@ -37,6 +37,7 @@ adam=$(train "$configs/quickstart.yaml" --set train.epochs=12 --set 'train.optim
 decay=$(train "$configs/quickstart.yaml" --set train.epochs=12 --set 'train.schedule={name: inverse_time, decay_rate: 0.3}')
 cnn=$(train "$configs/digits-cnn.yaml" --set train.epochs=6)
 flower=$(train "$configs/planar-tanh.yaml" --set train.epochs=1500)
+diabetes=$(train "$configs/diabetes.yaml" --set train.epochs=60)
 search=$("$nnctl" tune "$configs/digits-search.yaml" --trials 10 --set train.epochs=6 --workers 2 --quiet --json \
     | sed 's/^{"tune_dir": "\([^"]*\)".*/\1/')
 
@@ -48,6 +49,8 @@ search=$("$nnctl" tune "$configs/digits-search.yaml" --trials 10 --set train.epo
 "$nnctl" plot filters "$cnn" --out "$out/filters.png"
 "$nnctl" plot boundary "$flower" --out "$out/boundary.png"
 "$nnctl" plot tune "$search" --out "$out/tune.png"
+"$nnctl" plot fit "$diabetes" --out "$out/fit.png"
+"$nnctl" plot residuals "$diabetes" --out "$out/residuals.png"
 "$nnctl" plot "$digits" --terminal > "$out/curves-terminal.txt"
 "$nnctl" report "$digits" --out "$out/report.html"
 "$nnctl" report "$search" --out "$out/search-report.html"
@@ -65,7 +68,7 @@ from PIL import Image
 
 source, target = Path(sys.argv[1]), Path(sys.argv[2])
 for name in ("report", "search-report", "curves", "curves-step", "curves-overlay", "confusion", "errors", "filters",
-             "boundary", "tune"):
+             "boundary", "tune", "fit", "residuals"):
     image = Image.open(source / f"{name}.png").convert("RGB")
     image = image.crop((0, 0, image.width, min(image.height, 3000)))
     image = image.resize((image.width // 2, image.height // 2), Image.LANCZOS)

@@ -6,13 +6,11 @@ from pathlib import Path
 
 import typer
 
-from . import data_convert_cmd
 from .common import print_facts, print_json, stdout, user_errors
 from .source_options import HEADER, LABEL_COLUMN, SOURCE_YAML, Header, file_source
 from .tables import print_table
 
 app = typer.Typer(help="List, describe, fetch and convert data sets.", no_args_is_help=True)
-app.command(name="convert")(data_convert_cmd.data_convert)
 
 
 @app.command(name="list")

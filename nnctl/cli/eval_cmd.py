@@ -16,12 +16,10 @@ from .tables import print_table
 from .work_progress import busy
 
 if TYPE_CHECKING:
-    from ..orchestration.model import LoadedModel
-
-if TYPE_CHECKING:
     from rich.table import Table
 
     from ..data import Dataset
+    from ..orchestration.model import LoadedModel
 
 
 def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str, float]:

@@ -41,6 +41,11 @@ def export(
         with user_errors():  # an unwritable folder or a full disk: one line, the old file intact
             atomic_write_bytes(out, exported.data)
     _report(run, fmt, out, exported, written, as_json)
+    if written:
+        from ..loggers.mlflow import upload_artifact
+
+        with user_errors():
+            upload_artifact(run, out)  # a run mirrored to MLflow gets its exported model there too
     if not written:
         raise fail(f"verification failed (max difference {check.max_difference:.3g} > {check.tolerance:g}, "
                    f"{check.label_mismatches} label mismatches); {out} not written", EXIT_CHECK_FAILED)

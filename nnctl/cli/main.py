@@ -19,6 +19,7 @@ from .. import __version__
 from . import (
     cv_cmd,
     data_cmd,
+    data_convert_cmd,
     data_sample_cmd,
     diagnose_cmd,
     errors_cmd,
@@ -76,6 +77,7 @@ app.add_typer(runs_cmd.app, name="runs")
 app.command()(diagnose_cmd.diagnose)
 app.command(name="errors")(errors_cmd.errors)
 app.command(name="select")(select_cmd.select_runs)
+data_cmd.app.command(name="convert")(data_convert_cmd.data_convert)
 data_cmd.app.command(name="sample")(data_sample_cmd.sample)
 
 

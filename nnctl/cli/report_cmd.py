@@ -7,11 +7,10 @@ from pathlib import Path
 
 import typer
 
-from ..errors import MissingSplitError, StrategyError
 from ..orchestration.choices import Split
 from ..runs.names import CheckpointName
-from .common import fail, real_run, stderr, stdout, user_errors
-from .plot_cmd import CHECKPOINT_OPTION, load_tune_view
+from .common import fail, real_run, stdout, user_errors
+from .views import CHECKPOINT_OPTION, diagnosis_of, load_tune_view
 
 
 def report(
@@ -32,9 +31,13 @@ def report(
 
     if (run / TUNE_FILE).is_file():
         return _tune_report(run, out, split, gradcheck)
+    from ..loggers.mlflow import upload_artifact
+
     with user_errors():
         path = write_report(run, out, split, which, GradcheckSettings() if gradcheck else None, diagnosis_of(run, which))
     stdout.print(str(path), markup=False)
+    with user_errors():
+        upload_artifact(run, path)  # a run mirrored to MLflow gets its report there too
 
 
 def _tune_report(tune_dir: Path, out: Path | None, split: Split | None, gradcheck: bool) -> None:
@@ -50,14 +53,3 @@ def _tune_report(tune_dir: Path, out: Path | None, split: Split | None, gradchec
             check_output(out, "--out", HTML_FORMATS)
         path = write_tune_report(load_tune_view(tune_dir), tune_dir, out)
     stdout.print(str(path), markup=False)
-
-
-def diagnosis_of(run: Path, which: str = "best") -> dict | None:
-    """The run's diagnosis for its report, or None (with a note) where there is none to make."""
-    from ..strategy.diagnosis import diagnose_run
-
-    try:
-        return diagnose_run(run, which=which).to_dict()
-    except (StrategyError, MissingSplitError) as err:  # regression, multi-label, or no dev split: the notes' decomposition is for error rates
-        stderr.print(f"nnctl: note: no diagnosis in the report: {err}", markup=False, soft_wrap=True)
-        return None

@@ -30,9 +30,13 @@ class Format(StrEnum):
     md = "md"
 
 
-class ExportFormat(StrEnum):
+class RunExportFormat(StrEnum):
+    """Where `runs export` writes a run's history (`nnctl export`'s ExportFormat is a model's file format)."""
+
     csv = "csv"
     json = "json"
+    tensorboard = "tensorboard"
+    mlflow = "mlflow"
 
 
 def _cell(value: Any) -> str:
@@ -193,22 +197,36 @@ def diff_runs(
 
 @app.command("export")
 def export_run(
-    run: Path = typer.Argument(..., help="A run directory.", callback=real_run),
-    fmt: ExportFormat = typer.Option(ExportFormat.csv, "--format", help="csv or json."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    runs: list[Path] = typer.Argument(..., metavar="RUN...", help="Run directories (one for csv and json).", callback=real_run),
+    fmt: RunExportFormat = typer.Option(RunExportFormat.csv, "--format", help="csv, json, tensorboard (RUN/tb/) or mlflow (a tracking server)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="csv/json: write to this file instead of stdout."),
+    tracking_uri: str | None = typer.Option(
+        None, "--tracking-uri", help="mlflow: the server (default: the spec's logging.mlflow, then $MLFLOW_TRACKING_URI)."),
+    experiment: str | None = typer.Option(None, "--experiment", help="mlflow: the experiment (default: the spec's, then its name)."),
 ):
-    """metrics.h5's per-epoch metrics, one row per epoch."""
+    """metrics.h5's per-epoch metrics, one row per epoch; or whole runs into TensorBoard event files or MLflow."""
+    if (tracking_uri or experiment) and fmt is not RunExportFormat.mlflow:
+        raise fail("--tracking-uri and --experiment go with --format mlflow")
+    if fmt in (RunExportFormat.tensorboard, RunExportFormat.mlflow):
+        if output is not None:
+            where = "RUN/tb/" if fmt is RunExportFormat.tensorboard else "to the tracking server"
+            raise fail(f"-o is for csv and json; --format {fmt} writes {where}")
+        _export_to_tracker(runs, fmt, tracking_uri, experiment)
+        return
+    if len(runs) != 1:
+        raise fail(f"--format {fmt} exports one run; give one RUN (tensorboard and mlflow take several)")
     from ..runs.atomic import atomic_write_text
     from ..runs.listing import read_epochs
     from ..runs.outputs import output_file
 
+    run = runs[0]
     with user_errors():
         if output is not None:
             output_file(output, "-o", (f".{fmt}",))
         columns = read_epochs(_run_dir(run))
     names = ["epoch", *[n for n in columns if n != "epoch"]] if "epoch" in columns else list(columns)
     rows = list(zip(*(columns[n] for n in names)))
-    if fmt is ExportFormat.json:
+    if fmt is RunExportFormat.json:
         text = json.dumps([{n: (None if isinstance(v, float) and math.isnan(v) else v) for n, v in zip(names, row)} for row in rows])
         text += "\n"
     else:
@@ -222,6 +240,20 @@ def export_run(
     else:
         with user_errors():
             atomic_write_text(output, text)
+
+
+def _export_to_tracker(runs: list[Path], fmt: RunExportFormat, tracking_uri: str | None, experiment: str | None) -> None:
+    """Each run into TensorBoard event files or an MLflow server; one line per run on stdout."""
+    from ..loggers.export import export_mlflow_run, export_tensorboard_run
+
+    for run in runs:
+        with user_errors():
+            _run_dir(run)
+            if fmt is RunExportFormat.tensorboard:
+                where = str(export_tensorboard_run(run))
+            else:
+                where = f"mlflow run {export_mlflow_run(run, tracking_uri, experiment)}"
+        stdout.print(f"{run}: {where}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _run_dir(path: Path) -> Path:

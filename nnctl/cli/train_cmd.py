@@ -27,6 +27,8 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     report: bool = typer.Option(False, "--report", help="Write RUN/report.html when training ends (needs nnctl[plot])."),
+    tensorboard: bool = typer.Option(
+        False, "--tensorboard", help="Write TensorBoard event files into RUN/tb/ (--set logging.tensorboard=true)."),
 ):
     """Train the network a spec describes; write checkpoints and metrics under runs/."""
     from ..spec import load_spec
@@ -35,6 +37,8 @@ def train(
         raise fail("give either a SPEC file or --resume RUN")
     if repair_metrics and resume is None:
         raise fail("--repair-metrics goes with --resume RUN")
+    if tensorboard:
+        overrides = [*overrides, "logging.tensorboard=true"]
     with user_errors(str(spec_file) if spec_file else None, overrides):
         spec = load_spec(spec_file, overrides) if spec_file else None
     chosen = spec or _stored_spec(resume)
@@ -50,9 +54,10 @@ def train(
 
     with user_errors(str(spec_file) if spec_file else None, overrides), busy("loading the data"):
         if report:  # imported here: `nnctl --help` and plain training stay as fast as without reports
+            from ..loggers.mlflow import upload_artifact
             from ..report.figures import require_matplotlib
             from ..report.html import write_report
-            from .report_cmd import diagnosis_of
+            from .views import diagnosis_of
 
             require_matplotlib()  # before training, not after it
         if resume is not None:
@@ -71,7 +76,9 @@ def train(
         _interruption_note(trainer, result)
     if report and result.stop_reason in (StopReason.completed, StopReason.early_stopping):
         with user_errors():
-            stderr.print(f"report: {write_report(result.run_dir, diagnosis=diagnosis_of(result.run_dir))}", markup=False, soft_wrap=True)
+            written = write_report(result.run_dir, diagnosis=diagnosis_of(result.run_dir))
+            stderr.print(f"report: {written}", markup=False, soft_wrap=True)
+            upload_artifact(result.run_dir, written)
     if result.stop_reason == StopReason.diverged:
         raise fail(_divergence_note(trainer, result), EXIT_DIVERGED)
     if result.stop_reason == StopReason.interrupted:

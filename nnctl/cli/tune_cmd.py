@@ -17,12 +17,11 @@ from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, fail, plain, print_json
 from .tables import fitted, print_table
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from ..search.driver import Progress
     from ..search.plan import Plan
     from ..search.record import SearchRecord, TrialRecord
-
-if TYPE_CHECKING:
-    from rich.table import Table
 
 SHOWN_BEST = 10
 
@@ -67,6 +66,7 @@ def tune(
         plan, record, executor, sampler = _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, workers,
                                                    scheduler, connect_timeout)
     search = Search(plan, record, executor, sampler)
+    parent = _search_parent(plan, record)
     live = not quiet and not as_json and not plain()
     display = Live(fitted(_best_table(record), stderr), console=stderr, refresh_per_second=4, transient=True) if live else None
     progress = _progress(quiet, display)
@@ -78,6 +78,10 @@ def tune(
     if test and completed:
         with user_errors():
             _test_once(search.record)
+    if parent is not None:
+        best = search.record.ranked()[:1]
+        done = sum(t.status not in ("running", "interrupted") for t in search.record.trials)
+        parent.close(record.metric, best[0].value if best else None, done, completed)
     _summarise(search.record, completed, as_json)
     if not completed:
         stderr.print(f"search stopped; continue it with: nnctl tune --resume {record.tune_dir}", markup=False, highlight=False)
@@ -145,6 +149,17 @@ def _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, worker
     return plan, load_search(tune_dir), executor, sampler
 
 
+def _search_parent(plan: Plan, record: SearchRecord):
+    """The search's MLflow parent run, opened before any trial starts (None without logging.mlflow)."""
+    if plan.spec.logging.mlflow is None:
+        return None
+    from ..loggers.mlflow import SearchParent
+
+    parent = SearchParent(record.tune_dir, plan.spec.logging.mlflow, plan.spec.name, record.spec_yaml)
+    parent.open()
+    return parent
+
+
 def _test_once(record: SearchRecord) -> None:
     """Score the search's result on the test split and record it, unless that was done before: a test split looked
     at twice, and chosen by, is a second dev split."""
@@ -173,9 +188,11 @@ def _test_once(record: SearchRecord) -> None:
 
 
 def _plan(text: str, filename: str, overrides, trials: int | None) -> Plan:
+    from ..loggers.attach import check_mirrors
     from ..search.plan import load_plan
 
     plan = load_plan(text, filename, overrides, trials)
+    check_mirrors(plan.spec)
     if plan.search.method == "tpe":
         plan.validate_all([plan.space.random_trial(i) for i in range(min(plan.search.startup_trials, plan.search.trials))])
     else:

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..data import LoadedData, Normalizer, Splits
 from ..errors import BuildError, MetricLogError, RunError
+from ..loggers.attach import attach_mirrors, check_mirrors
 from ..nn.layers import BatchNorm
 from ..nn.network import Network
 from ..runs import rundir
@@ -38,10 +39,12 @@ from .transfer import copy_layers, load_source, source_normalizer
 RESUMABLE_CHANGES = ("train.epochs", "checkpoint.every_epochs", "checkpoint.every_seconds", "train.kernels")  # kernels: the same bits
 # The notes' manual decay: α (and its schedule) changed by hand when resuming; each change is a run event.
 DECAY_CHANGES = ("train.learning_rate", "train.schedule")
+RESUMABLE_SECTIONS = ("logging.",)  # where the run is mirrored changes nothing it computes
 
 
 def _resumable(key: str) -> bool:
-    return key in RESUMABLE_CHANGES or any(key == k or key.startswith(k + ".") for k in DECAY_CHANGES)
+    return (key in RESUMABLE_CHANGES or key.startswith(RESUMABLE_SECTIONS)
+            or any(key == k or key.startswith(k + ".") for k in DECAY_CHANGES))
 
 
 def _record_decay(run_dir: Path, before: Spec, after: Spec, step: int, epoch: int) -> None:
@@ -183,6 +186,7 @@ def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = Non
 
     ``loaded``: the splits to train on instead of the spec's own (a fold of a cross-validation); the
     run records them, so it resumes, evaluates and reports on those rows like any other run."""
+    check_mirrors(spec)
     loaded = loaded or load_run_data(spec, datasets_dir or default_datasets_dir())
     run = prepare_run(spec, datasets_dir, splits=loaded.splits)
     own_dir = run_dir is None  # a search trial's directory lives in its tune directory: no runs/latest there
@@ -205,6 +209,7 @@ def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = Non
         if own_dir:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
+    attach_mirrors(trainer, resumed=False)
     return trainer
 
 
@@ -219,7 +224,7 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
     """
     for item in overrides:
         if not _resumable(item.split("=", 1)[0].strip()):
-            raise BuildError(f"--set {item}", f"a resumed run can only change {', '.join(RESUMABLE_CHANGES + DECAY_CHANGES)}")
+            raise BuildError(f"--set {item}", f"a resumed run can only change {', '.join(RESUMABLE_CHANGES + DECAY_CHANGES)} and logging.*")
     run_dir = Path(rundir.resolve_run(run_dir))
     if not run_dir.is_dir():
         raise RunError(rundir.not_a_directory(run_dir))
@@ -250,6 +255,7 @@ def _resume_locked(run_dir: Path, overrides: list[str], datasets_dir: Path | Non
     ckpt = load_checkpoint(path)
     check_resumable(ckpt, path)
     spec = parse_spec(ckpt.spec_yaml, str(Path(run_dir) / rundir.SPEC_FILE), overrides)
+    check_mirrors(spec)
     if ckpt.progress.get("stop_reason") == StopReason.early_stopping:
         raise BuildError("train.early_stopping", f"{run_dir} already stopped early at epoch {ckpt.epoch} and holds its best "
                                                  "parameters; to train them further, start a new run from it (model.init_from: "
@@ -271,4 +277,5 @@ def _resume_locked(run_dir: Path, overrides: list[str], datasets_dir: Path | Non
     trainer.restore(ckpt, _metric_log(run_dir, ckpt, trainer.facts.run_id, repair_metrics))
     _record_decay(run_dir, parse_spec(ckpt.spec_yaml), spec, ckpt.step + 1, ckpt.epoch + 1)
     atomic_write_text(run_dir / rundir.SPEC_FILE, spec_to_yaml(spec))
+    attach_mirrors(trainer, resumed=True)
     return trainer

@@ -88,6 +88,7 @@ def _render(fig, stream, fmt: str, salt: str) -> None:
     metadata = dict.fromkeys(("Creator", "Date", "Format", "Type")) if fmt == "svg" else {"Software": "nnctl"}
     with matplotlib.rc_context(rc):
         literal_text(fig)
+        plain_log_ticks(fig)
         fig.savefig(stream, format=fmt, metadata=metadata)
 
 
@@ -98,3 +99,42 @@ def literal_text(fig) -> None:
 
     for text in fig.findobj(Text):
         text.set_parse_math(False)
+
+
+_SUPERSCRIPT = str.maketrans("-−0123456789", "⁻⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def plain_log_ticks(fig) -> None:
+    """Log axes labelled 10⁻³ and 2×10⁻², in plain text: matplotlib's own labels are mathtext, which
+    `literal_text` (rightly) no longer reads, and would show as ``$\\mathdefault{10^{-3}}$``."""
+    from matplotlib.ticker import Formatter, LogFormatterSciNotation
+
+    class PlainLogFormatter(Formatter):
+        """matplotlib's own choice of which ticks to label and how, with the label's mathtext made plain."""
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def set_locs(self, locs):
+            self.inner.set_locs(locs)
+
+        def __call__(self, x, pos=None):
+            return plain_power_of_ten(self.inner(x, pos))
+
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() != "log":
+                continue
+            for get, put in ((axis.get_major_formatter, axis.set_major_formatter),
+                             (axis.get_minor_formatter, axis.set_minor_formatter)):
+                if type(get()) is LogFormatterSciNotation:  # the default; a figure's own formatter is kept
+                    put(PlainLogFormatter(get()))
+
+
+def plain_power_of_ten(label: str) -> str:
+    """``$\\mathdefault{2\\times10^{-2}}$`` → ``2×10⁻²`` (any other label unchanged)."""
+    match = re.fullmatch(r"\$\\mathdefault\{(.*)\}\$", label)
+    if match is None:
+        return label
+    body = match.group(1).replace("\\times", "×")
+    return re.sub(r"\^\{([^}]*)\}", lambda m: m.group(1).translate(_SUPERSCRIPT), body)

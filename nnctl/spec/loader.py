@@ -100,12 +100,14 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
 def spec_to_yaml(spec: Spec) -> str:
     """The fully resolved spec (every default filled) as YAML in the models' field order.
 
-    A spec without a search section is written without one, so specs that do
-    not tune read exactly as they always did.
+    A spec without a search section or mirrors is written without them, so specs
+    that use neither read exactly as they always did.
     """
     data = spec.model_dump(mode="json")
     if data.get("search") is None:
         data.pop("search", None)
+    if not any((data.get("logging") or {}).values()):
+        data.pop("logging", None)
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
 

@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ..nn.vocabulary import ACTIVATION_NAMES, FIXED_KERNEL_NAMES, INITIALIZER_NAMES, KERNEL_CHOICES, LOSS_NAMES
+from .logging_schema import LoggingSpec
 from .search_schema import SearchSpec
 
 GENERATED_SETS = ("moons", "circles", "spirals", "xor", "flower", "blobs")
@@ -839,6 +840,8 @@ class Spec(Strict):
     """per-layer health records and the training warnings (docs/explanation/training-health.md)"""
     strategy: StrategySpec = Field(default_factory=lambda: StrategySpec())
     """what diagnose, eval and select judge the run against"""
+    logging: LoggingSpec = Field(default_factory=LoggingSpec)
+    """mirrors of the run in TensorBoard and MLflow while it trains"""
     search: SearchSpec | None = None
     """what `nnctl tune` searches (training ignores it); see docs/how-to/search.md"""
 

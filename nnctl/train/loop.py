@@ -82,8 +82,42 @@ class Reporter:
     def unfrozen(self, epoch: int, layers: list[str], trainable: int) -> None:
         """A `train.unfreeze` stage began: ``layers`` train from ``epoch`` on; ``trainable`` parameters now."""
 
+    def finished(self, result: TrainResult) -> None:
+        """Training ended (for any reason) and the run's files are written."""
+
     def warned(self, event: dict) -> None:
         """A training warning (train/watch.py) was recorded in the run's events: ``event["message"]``, ``event["where"]``."""
+
+
+class FanOut(Reporter):
+    """Several reporters fed the same events: the terminal's, and the run's mirrors (nnctl.loggers)."""
+
+    def __init__(self, *reporters: Reporter):
+        self.reporters = reporters
+
+    def epoch_start(self, epoch, epochs, n_batches):
+        for reporter in self.reporters:
+            reporter.epoch_start(epoch, epochs, n_batches)
+
+    def step(self, batch, cost):
+        for reporter in self.reporters:
+            reporter.step(batch, cost)
+
+    def epoch_end(self, epoch, row):
+        for reporter in self.reporters:
+            reporter.epoch_end(epoch, row)
+
+    def unfrozen(self, epoch, layers, trainable):
+        for reporter in self.reporters:
+            reporter.unfrozen(epoch, layers, trainable)
+
+    def warned(self, event):
+        for reporter in self.reporters:
+            reporter.warned(event)
+
+    def finished(self, result):
+        for reporter in self.reporters:
+            reporter.finished(result)
 
 
 class StopReason(StrEnum):
@@ -165,6 +199,7 @@ class Trainer:
         self.epoch_cost = [0.0, 0]
         self.clock = time.monotonic  # tests swap in a fake clock
         self.last_saved = self.clock()
+        self.mirrors: list[Reporter] = []  # copies of the run elsewhere (TensorBoard, MLflow), fed its events
         self.best_state = Snapshot()  # the best epoch's state, until best.h5 is written
         self.best_unsaved = False
         self.good_state = Snapshot()  # the last good epoch's state when it is not the best one
@@ -265,12 +300,15 @@ class Trainer:
 
     def run(self, reporter: Reporter | None = None) -> TrainResult:
         """Train to the epoch budget, an early stop, a stop request or divergence (detected, not warned)."""
+        reporter = FanOut(reporter or Reporter(), *self.mirrors)
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                return self._run(reporter or Reporter())
+                result = self._run(reporter)
         finally:
             if self.lock:
                 self.lock.release()
+        reporter.finished(result)
+        return result
 
     def _run(self, reporter: Reporter) -> TrainResult:
         spec, net, opt = self.spec, self.net, self.optimizer

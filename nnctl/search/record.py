@@ -183,6 +183,11 @@ class SearchRecord:
         done = [t for t in self.trials if t.status in RANKED and t.value is not None and t.feasible]
         return sorted(done, key=lambda t: (t.value if self.minimize else -t.value, t.index))
 
+    @property
+    def done(self) -> int:
+        """How many trials have ended (a running or interrupted one has not)."""
+        return sum(t.status not in ("running", "interrupted") for t in self.trials)
+
     def completed_curves(self) -> list[list[float | None]]:
         """The per-epoch metric of every trial that ran to its end: the median rule's reference."""
         return [t.curve for t in self.trials if t.status in RANKED]

@@ -17,7 +17,7 @@ from ..data import Dataset
 from ..data.load import unseen_classes
 from ..errors import MissingSplitError, RunError, StrategyError
 from ..nn.metrics import confusion_matrix
-from ..orchestration.model import LoadedModel, all_splits, split_data
+from ..orchestration.model import LoadedModel, all_splits, load_model, split_data
 from ..train.evaluate import evaluate_outputs
 from ..train.prepare import prepare_split
 from . import records
@@ -124,3 +124,9 @@ def evaluate_split(run_dir: Path, model: LoadedModel, split: str, options: Optio
     except RunError as err:  # a read-only run (an archive, a shared folder): the metrics stand without their record
         result.unrecorded = str(err)
     return result
+
+
+def evaluate_checkpoint(run_dir: Path, split: str, which: str = "best") -> Evaluation:
+    """One of the run's checkpoints scored on one of its splits, with the options its spec sets (and recorded)."""
+    model = load_model(run_dir, which)
+    return evaluate_split(run_dir, model, split, Options.for_model(model))

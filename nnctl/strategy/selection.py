@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import StrategyError
-from ..orchestration.model import load_model
 from ..runs import rundir
 from ..train.evaluate import lower_is_better
 from . import records
-from .evaluation import Options, evaluate_split
+from .evaluation import evaluate_checkpoint
 
 OPERATORS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 BAR = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([^\s<>=]+)\s*$")
@@ -86,8 +85,7 @@ def run_metrics(run_dir: Path, which: str = "best") -> dict[str, float]:
     checkpoint = rundir.checkpoint_path(run_dir, which)
     entry = records.recorded(run_dir, checkpoint)
     if "dev" not in entry["splits"] or "predict_ms" not in entry:
-        model = load_model(Path(run_dir), which)
-        evaluate_split(Path(run_dir), model, "dev", Options.for_model(model))
+        evaluate_checkpoint(Path(run_dir), "dev", which)
         entry = records.recorded(run_dir, checkpoint)
     return records.flat_metrics(entry)
 

@@ -20,7 +20,8 @@ LAYERS = [
     {"cli"},
 ]
 RANK = {package: rank for rank, packages in enumerate(LAYERS) for package in packages}
-SHARED = {"errors", "literal", "memory", "__init__", "__main__"}  # error family, data shown as data, memory guard, version
+# error family, data shown as data, memory guard, "metric op number" conditions, version
+SHARED = {"errors", "literal", "memory", "conditions", "__init__", "__main__"}
 
 
 def _imported_packages(path: Path) -> set[str]:

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import RunError
 from ..runs.listing import RunSummary, read_epochs
 from .record import SearchRecord, TrialRecord, trial_dir_name
-from .trial import holds
+from .trial import satisfies
 
 FAILED = ("failed", "diverged")  # any fold run ending so makes the trial end so
 
@@ -57,7 +57,7 @@ def combine(trial: int, folds: list[dict[str, Any]], satisfy: dict[str, str]) ->
         "value": mean, "se": se, "fold_values": values,
         "best_epoch": max(1, round(statistics.fmean(f["best_epoch"] for f in folds))),
         "curve": _mean_curve([f.get("curve", []) for f in folds]),
-        "satisfy": satisfied, "feasible": all(holds(satisfied[name], c) for name, c in satisfy.items()),
+        "satisfy": satisfied, "feasible": satisfies(satisfied, satisfy),
     }
 
 

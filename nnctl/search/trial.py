@@ -27,7 +27,7 @@ from ..runs import rundir
 from ..runs.checkpoint import load_checkpoint
 from ..runs.metrics_log import MetricLog
 from ..spec import parse_spec
-from ..spec.search_schema import parse_condition
+from ..spec.search_schema import satisfy_conditions
 from ..train.loop import Reporter, Trainer, stop_on_signals
 from .folds_record import load_folds
 from .record import STOP_FILE, finite_or_none, trial_dir_name
@@ -174,7 +174,7 @@ def summarise(task: TrialTask, log: MetricLog, stop_reason: str, seconds: float)
         return {**event, "value": None, "feasible": False}
     value, best_epoch = (min if task.minimize else max)(scored, key=lambda pair: pair[0])  # ties: the earliest epoch
     satisfied = {name: _satisficing_value(log, name, best_epoch) for name in task.satisfy}
-    feasible = all(holds(satisfied[name], condition) for name, condition in task.satisfy.items())
+    feasible = satisfies(satisfied, task.satisfy)
     return {**event, "value": value, "best_epoch": best_epoch, "satisfy": satisfied, "feasible": feasible}
 
 
@@ -192,8 +192,6 @@ def _satisficing_value(log: MetricLog, name: str, best_epoch: int) -> float | No
     return finite_or_none(column[best_epoch - 1]) if len(column) >= best_epoch else None
 
 
-def holds(value: float | None, condition: str) -> bool:
-    if value is None:
-        return False
-    op, bound = parse_condition(condition)
-    return {"<=": value <= bound, ">=": value >= bound, "<": value < bound, ">": value > bound, "==": value == bound}[op]
+def satisfies(satisfied: dict[str, float | None], satisfy: dict[str, str]) -> bool:
+    """Does every satisficing metric (None: not recorded) meet its ``satisfy`` condition?"""
+    return all(condition.holds(satisfied[condition.key]) for condition in satisfy_conditions(satisfy))

@@ -15,13 +15,14 @@ r ~ U[-4, 0).  Ends, stated once here and in the manual (docs/how-to/search.md):
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
+from ..conditions import Condition, ConditionError, Form
+
 DISTRIBUTIONS = ("choice", "uniform", "int_uniform", "log_uniform", "int_log_uniform", "one_minus_log_uniform")
-CONDITION = re.compile(r"^\s*(<=|>=|<|>|==)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+SATISFY = Form(("<=", ">=", "<", ">", "=="), "satisfy: {dev_error: '<= 0.05'}", names="")
 
 
 class _Strict(BaseModel):
@@ -143,13 +144,13 @@ class SearchSpec(_Strict):
     @field_validator("satisfy")
     @classmethod
     def _conditions(cls, value: dict[str, str]) -> dict[str, str]:
-        for metric, condition in value.items():
-            if not isinstance(condition, str) or not CONDITION.match(condition):
-                raise ValueError(f"satisfy.{metric}: expected a condition like '<= 0.5' (<=, >=, <, >, ==), got {condition!r}")
+        try:
+            satisfy_conditions(value)
+        except ConditionError as err:
+            raise ValueError(str(err)) from None
         return value
 
 
-def parse_condition(condition: str) -> tuple[str, float]:
-    """'<= 0.5' -> ('<=', 0.5); the schema has already checked the form."""
-    match = CONDITION.match(condition)
-    return match.group(1), float(match.group(2))
+def satisfy_conditions(satisfy: dict[str, str]) -> list[Condition]:
+    """A search's ``satisfy`` entries (``dev_error: '<= 0.05'``) as conditions on their metrics."""
+    return [SATISFY.parse_bound(metric, condition, f"satisfy.{metric}") for metric, condition in satisfy.items()]

@@ -41,6 +41,7 @@ def tune(
                                  "notes' tuning priority (α first; Adam's betas almost never), and search nothing."),
 ):
     """Search hyperparameters: random (default), grid or TPE trials, each an ordinary run directory."""
+    from ..runs.status import TrialStatus
     from ..search.start import Workers, start_search
 
     if suggest:
@@ -73,7 +74,7 @@ def tune(
     if not completed:
         stderr.print(f"search stopped; continue it with: nnctl tune --resume {record.tune_dir}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INTERRUPTED)
-    failed = [t for t in started.record.trials if t.status == "failed"]
+    failed = [t for t in started.record.trials if t.status == TrialStatus.failed]
     if failed and len(failed) == len(started.record.trials):
         raise fail(f"every trial failed; trial {failed[0].index}: {failed[0].message}", EXIT_CHECK_FAILED)
 

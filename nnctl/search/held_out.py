@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..errors import SearchError
+from ..runs.status import RANKED
 from .cv import chosen
 from .record import REFIT_DIR, SearchRecord, append_event, load_search
 
@@ -32,7 +33,7 @@ def score_test_split_once(record: SearchRecord, evaluate: Callable[[Path], Score
 
 def _result_run(record: SearchRecord) -> Path:
     """The run that is the search's result: the refit when it finished, else the chosen trial of a search without cv."""
-    if record.refit is not None and record.refit["status"] in ("completed", "early_stopping"):
+    if record.refit is not None and record.refit["status"] in RANKED:
         return record.tune_dir / REFIT_DIR
     if record.fold_runs is None and chosen(record, record.choose) is not None:
         return chosen(record, record.choose).run_dir

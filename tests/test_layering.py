@@ -20,8 +20,8 @@ LAYERS = [
     {"cli"},
 ]
 RANK = {package: rank for rank, packages in enumerate(LAYERS) for package in packages}
-# error family, data shown as data, memory guard, "metric op number" conditions, version
-SHARED = {"errors", "literal", "memory", "conditions", "__init__", "__main__"}
+# error family, its did-you-mean, data shown as data, memory guard, "metric op number" conditions, version
+SHARED = {"errors", "did_you_mean", "literal", "memory", "conditions", "__init__", "__main__"}
 
 
 def _imported_packages(path: Path) -> set[str]:

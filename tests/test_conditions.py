@@ -6,7 +6,7 @@ import pytest
 
 from nnctl.conditions import Condition, ConditionError
 from nnctl.runs.listing import parse_filter
-from nnctl.spec.search_schema import satisfy_conditions
+from nnctl.spec.schema.search import satisfy_conditions
 from nnctl.strategy.diagnosis import parse_gates
 from nnctl.strategy.evaluation import missed_bars, parse_bars
 from nnctl.strategy.selection import parse_bar

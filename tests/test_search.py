@@ -21,7 +21,7 @@ from nnctl.search.record import TRIALS_FILE, load_search
 from nnctl.search.refine import refine_distribution
 from nnctl.search.space import Distribution, Space
 from nnctl.search.trial import TrialTask, median_says_prune
-from nnctl.spec.search_schema import SearchSpec
+from nnctl.spec.schema.search import SearchSpec
 from tests.conftest import TINY_SPEC, h5_datasets, invoke, invoke_json, nnctl_cmd, one_line_error, run_nnctl, subprocess_env, write_spec
 
 # The shared tiny digits spec (batch norm, dropout, Adam) with a search over learning rate and L2.

@@ -27,7 +27,7 @@ from ..runs.atomic import atomic_write_text
 from ..runs.listing import summarise_run
 from ..runs.status import RANKED
 from ..spec import Spec, parse_spec, spec_to_yaml
-from ..spec.search_schema import CvSpec
+from ..spec.schema.search import CvSpec
 from ..train.blas_threads import blas_environment
 from ..train.evaluate import lower_is_better
 from ..train.loop import stop_on_signals

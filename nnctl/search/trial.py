@@ -28,7 +28,7 @@ from ..runs.checkpoint import load_checkpoint
 from ..runs.metrics_log import MetricLog
 from ..runs.status import TrialStatus
 from ..spec import parse_spec
-from ..spec.search_schema import satisfy_conditions
+from ..spec.schema.search import satisfy_conditions
 from ..train.loop import Reporter, Trainer, stop_on_signals
 from .folds_record import load_folds
 from .record import STOP_FILE, finite_or_none, trial_dir_name

@@ -17,20 +17,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
 
-from ..conditions import Condition, ConditionError, Form
+from ...conditions import Condition, ConditionError, Form
+from .base import Strict
 
 DISTRIBUTIONS = ("choice", "uniform", "int_uniform", "log_uniform", "int_log_uniform", "one_minus_log_uniform")
 SATISFY = Form(("<=", ">=", "<", ">", "=="), "satisfy: {dev_error: '<= 0.05'}", names="")
 
 
-class _Strict(BaseModel):
-    # A string under a field is its description: the JSON Schema and the manual's spec reference show it.
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-
-class ParameterSpec(_Strict):
+class ParameterSpec(Strict):
     """One searched value: exactly one distribution key."""
 
     choice: Annotated[list[Any], Field(min_length=1)] | None = None
@@ -81,7 +77,7 @@ class ParameterSpec(_Strict):
         return getattr(self, self.kind)
 
 
-class PruneSpec(_Strict):
+class PruneSpec(Strict):
     """Median stopping: after ``after_epochs``, stop a trial worse than the median of finished ones at that epoch."""
 
     rule: Literal["median"] = "median"
@@ -92,7 +88,7 @@ class PruneSpec(_Strict):
     """finished trials needed (at that epoch) before anything is pruned"""
 
 
-class CvSpec(_Strict):
+class CvSpec(Strict):
     """k-fold cross-validation: each trial trains one run per fold of the training pool (train + dev; test untouched)."""
 
     folds: Annotated[int, Field(ge=2)] = 5
@@ -106,7 +102,7 @@ class CvSpec(_Strict):
     one standard error of the best (ties: the better mean)"""
 
 
-class SearchSpec(_Strict):
+class SearchSpec(Strict):
     """Random (default), grid or TPE search over ``--set`` paths of the rest of the spec."""
 
     metric: str | None = None

@@ -69,6 +69,10 @@ class TuneDirError(RunError):
     """A tune directory that is missing, from another nnctl version, or edited by hand."""
 
 
+class SearchError(NnctlError):
+    """A search that cannot do what was asked of it: its result scored on the test split when it has none to score."""
+
+
 class ClusterError(NnctlError):
     """A Dask scheduler that cannot be reached, has no workers, or whose workers cannot see the tune directory."""
 

@@ -88,12 +88,12 @@ def test_train_sets_the_timeout_before_openblas_loads(tmp_path, layers, expected
 
 
 def test_tune_workers_inherit_the_policy(tmp_path):
-    from nnctl.cli.tune_cmd import _executor
     from nnctl.search.plan import load_plan
+    from nnctl.search.start import Workers, _executor
 
     search = "search: {trials: 2, parameters: {train.learning_rate: {log_uniform: [0.001, 0.1]}}}\n"
     conv = load_plan(DIGITS + search + "model:\n  layers:\n" + textwrap.indent(CONV, "    "), "spec.yaml", (), None)
     dense = load_plan(DIGITS + search + "model:\n  layers:\n" + textwrap.indent(DENSE, "    "), "spec.yaml", (), None)
     env = {} if TIMEOUT_VARIABLE in os.environ else {TIMEOUT_VARIABLE: SPLIT_TIMEOUT}
-    assert _executor(1, None, 1.0, None, conv).environment == env
-    assert _executor(1, None, 1.0, None, dense).environment == {}
+    assert _executor(Workers(1, None, 1.0), None, conv).environment == env
+    assert _executor(Workers(1, None, 1.0), None, dense).environment == {}

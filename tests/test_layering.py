@@ -20,7 +20,8 @@ LAYERS = [
     {"cli"},
 ]
 RANK = {package: rank for rank, packages in enumerate(LAYERS) for package in packages}
-SHARED = {"errors", "literal", "memory", "__init__", "__main__"}  # error family, data shown as data, memory guard, version
+# error family, its did-you-mean, data shown as data, memory guard, "metric op number" conditions, version
+SHARED = {"errors", "did_you_mean", "literal", "memory", "conditions", "__init__", "__main__"}
 
 
 def _imported_packages(path: Path) -> set[str]:
@@ -75,3 +76,19 @@ def test_no_command_module_imports_another():
                 names = [node.module] if node.module else [alias.name for alias in node.names]
                 crossing += [f"{path.name} imports {name}" for name in names if name in commands]
     assert not crossing, "\n".join(crossing)
+
+
+def test_each_schema_section_stands_alone():
+    """The spec's schema is a package by concern: a section module imports the shared base (and the core's words,
+    the conditions) but no other section; spec.py alone puts them together into the whole Spec."""
+    schema = PACKAGE / "spec" / "schema"
+    sections = {path.stem for path in schema.glob("*.py")} - {"__init__", "base", "spec"}
+    crossing = []
+    for path in sorted(schema.glob("*.py")):
+        if path.stem in ("__init__", "spec"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module in sections:
+                crossing.append(f"{path.name} imports {node.module}")
+    assert not crossing, "\n".join(crossing)
+    assert sections == {"data", "model", "train", "strategy", "logging", "search"}, "add the new section to docs/explanation/architecture.md"

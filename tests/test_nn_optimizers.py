@@ -272,6 +272,8 @@ def test_optimizer_flushes_its_moments_every_flush_every_steps():
 
 def test_make_optimizer_names():
     assert set(optimizers.OPTIMIZERS) == {"gd", "momentum", "rmsprop", "adam"}
+    with pytest.raises(ValueError, match="unknown optimizer 'nadam'"):  # one kind of error, as for an unknown schedule
+        optimizers.make_optimizer("nadam", 5, np.float32)
     for name in optimizers.OPTIMIZERS:
         opt = make_optimizer(name, 5, np.float32, 2)
         assert opt.decayed == [slice(0, 2)] and opt.t == 0

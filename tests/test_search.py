@@ -21,7 +21,7 @@ from nnctl.search.record import TRIALS_FILE, load_search
 from nnctl.search.refine import refine_distribution
 from nnctl.search.space import Distribution, Space
 from nnctl.search.trial import TrialTask, median_says_prune
-from nnctl.spec.search_schema import SearchSpec
+from nnctl.spec.schema.search import SearchSpec
 from tests.conftest import TINY_SPEC, h5_datasets, invoke, invoke_json, nnctl_cmd, one_line_error, run_nnctl, subprocess_env, write_spec
 
 # The shared tiny digits spec (batch norm, dropout, Adam) with a search over learning rate and L2.
@@ -321,7 +321,7 @@ def test_bad_parameters(tmp_path, line, message):
     (("trials: 4", "trials: 0"), "tune.yaml:18: search.trials: expected an integer >= 1 or null, got 0"),
     (("metric: dev_error", "metric: dev_f2"), "tune.yaml:17: search.metric: 'dev_f2' is not recorded for this run"),
     (("metric: dev_error", "metric: test_error"), "the test split is never used to choose hyperparameters"),
-    (("metric: dev_error", "metric: dev_error\n  satisfy: {epoch_time: fast}"), "expected a condition like '<= 0.5'"),
+    (("metric: dev_error", "metric: dev_error\n  satisfy: {epoch_time: fast}"), "satisfy.epoch_time fast: expected <=NUMBER (or >=, <, >, ==)"),
     (("search:\n", "serch:\n"), "unknown key; did you mean 'search'?"),
 ])
 def test_bad_search_sections(tmp_path, edit, message):

@@ -122,3 +122,11 @@ def test_a_filesystem_without_locks_runs_the_search_and_says_so(copy, monkeypatc
         append_event(copy, {"event": "child", "tune": "elsewhere"})
     assert "cannot lock the tune directory (No locks available)" in caplog.text
     assert _events(copy)[-1]["tune"] == "elsewhere"
+
+
+def test_trial_statuses_are_written_as_their_words():
+    """TrialStatus is str-valued: trials.jsonl and --json output read as they did with plain strings."""
+    from nnctl.runs.status import TrialStatus
+
+    assert json.dumps({"status": TrialStatus.early_stopping}) == '{"status": "early_stopping"}'
+    assert f"{TrialStatus.failed}" == "failed" and TrialStatus("pruned") is TrialStatus.pruned

@@ -10,6 +10,7 @@ import zlib
 import numpy as np
 import pytest
 
+from nnctl.conditions import ConditionError
 from nnctl.data import Dataset
 from nnctl.data.subset import nested_share
 from nnctl.errors import StrategyError
@@ -231,12 +232,12 @@ def test_ceiling_arithmetic_dogs_example():
                                             ("dev_accuracy>0.9", ("dev_accuracy", ">", 0.9))])
 def test_parse_bar(text, expected):
     bar = parse_bar(text)
-    assert (bar.metric, bar.op, bar.value) == expected
+    assert (bar.key, bar.op, bar.value) == expected
 
 
 @pytest.mark.parametrize("text", ["predict_ms=100", "predict_ms<=fast", "<=3", "a<=1<=2"])
 def test_parse_bar_refuses(text):
-    with pytest.raises(StrategyError, match="--satisfy"):
+    with pytest.raises(ConditionError, match="--satisfy"):
         parse_bar(text)
 
 

@@ -29,7 +29,7 @@ def cv(
     """Train one run per fold of the training pool; print each metric's mean, SD and SE over the folds (test untouched)."""
     from ..search.crossval import new_cross_validation, open_cross_validation
     from ..spec import load_spec
-    from ..spec.search_schema import CvSpec
+    from ..spec.schema.search import CvSpec
 
     if (spec_file is None) == (resume is None):
         raise fail("give either a SPEC file or --resume CV_DIR")

@@ -36,11 +36,12 @@ def diagnose(
 ):
     """Which gap to work on next: avoidable bias, variance, data mismatch; exit 1 when a --fail-over bar is missed."""
     from ..spec import load_spec
-    from ..strategy.diagnosis import check_gates, diagnose_run
+    from ..strategy.diagnosis import check_gates, diagnose_run, parse_gates
     from ..strategy.learning_curve import parse_fractions, train_curve
     from ..strategy.scoring import parse_weights
 
-    gates = _parse_gates(fail_over)
+    with user_errors():
+        gates = parse_gates(fail_over)
     if learning_curve is not None:
         if target.is_dir():
             raise fail(f"{target}: --learning-curve trains a SPEC file; this is a run directory")
@@ -69,22 +70,6 @@ def diagnose(
         _print_diagnosis(result)
     if missed:
         raise fail("missed the bar: " + "; ".join(missed), EXIT_CHECK_FAILED)
-
-
-def _parse_gates(bars: list[str]) -> dict[str, float]:
-    """``variance=0.02`` → {"variance": 0.02}; every gap and split error is lower-is-better."""
-    from ..strategy.diagnosis import GATES
-
-    gates = {}
-    for bar in bars:
-        name, sep, value = (part.strip() for part in bar.partition("="))
-        try:
-            gates[name] = float(value)
-        except ValueError:
-            raise fail(f"--fail-over {bar}: expected NAME=NUMBER, e.g. --fail-over variance=0.02") from None
-        if not sep or name not in GATES:
-            raise fail(f"--fail-over {bar}: unknown '{name}'; expected one of {', '.join(GATES)}")
-    return gates
 
 
 def _pct(value: float | None) -> str:

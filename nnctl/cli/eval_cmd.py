@@ -22,24 +22,6 @@ if TYPE_CHECKING:
     from ..orchestration.model import LoadedModel
 
 
-def parse_bars(bars: list[str], higher_is_better: bool, option: str) -> dict[str, float]:
-    """``accuracy=0.97`` → {"accuracy": 0.97}, refusing bars on the wrong side of a metric."""
-    from ..train.evaluate import lower_is_better
-
-    parsed = {}
-    for bar in bars:
-        name, sep, value = bar.partition("=")
-        name = name.strip()
-        try:
-            parsed[name] = float(value)
-        except ValueError:
-            raise fail(f"{option} {bar}: expected METRIC=NUMBER, e.g. {option} accuracy=0.97") from None
-        if not sep or lower_is_better(name) == higher_is_better:
-            kind = "a higher-is-better" if higher_is_better else "a lower-is-better"
-            raise fail(f"{option} {bar}: '{name}' is not {kind} metric")
-    return parsed
-
-
 def _file_data(model: LoadedModel, data_file: Path, source, label_given: bool) -> Dataset:
     """A labelled file as the model takes it: a CSV file read through the run's schema (options override it),
     another format as ``source`` (or its suffix) says."""
@@ -79,13 +61,13 @@ def evaluate_run(
 
     from ..data.errors import DataChangedError
     from ..orchestration.model import load_model
-    from ..strategy.evaluation import Options, evaluate_data, evaluate_split
+    from ..strategy.evaluation import Options, evaluate_data, evaluate_split, missed_bars, parse_bars
     from ..strategy.scoring import parse_weights
 
     if data_file is None and (header or label_column or source_yaml):
         raise fail("--header, --label-column and --source-yaml describe a --data FILE; give --data too")
-    under = parse_bars(fail_under, True, "--fail-under")
-    over = parse_bars(fail_over, False, "--fail-over")
+    with user_errors():
+        bars = parse_bars(fail_under, fail_over)
     if data_file is not None and group_by is not None:
         raise fail("--group-by reads the run's own CSV source; it does not apply to --data files")
     with user_errors(), busy(f"evaluating {run}"):
@@ -101,11 +83,7 @@ def evaluate_run(
             except DataChangedError as err:  # of the commands that read a run's split, eval alone takes --data
                 raise DataChangedError(f"{err}, or evaluate another labelled file with --data") from None
         metrics = result.metrics
-        for name in list(under) + list(over):
-            if name not in metrics:
-                raise fail(f"unknown metric '{name}'; this run reports {', '.join(metrics)}")
-    missed = [f"{n} {metrics[n]:.4f} < {v}" for n, v in under.items() if metrics[n] < v]
-    missed += [f"{n} {metrics[n]:.4f} > {v}" for n, v in over.items() if metrics[n] > v]
+        missed = missed_bars(bars, metrics)
     if as_json:
         print_json({"run": str(run), "checkpoint": str(model.path), "data": result.source, "examples": result.examples,
                     "metrics": metrics, "groups": result.groups, "unseen_classes": result.unseen_classes,

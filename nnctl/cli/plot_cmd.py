@@ -100,10 +100,10 @@ def curves(
     terminal: bool = typer.Option(False, "--terminal", help="Draw text-mode curves on stdout instead (no matplotlib needed)."),
 ):
     """Learning curves: metrics per epoch or step, the learning-rate schedule, best-epoch and early-stop markers."""
+    from ..did_you_mean import suggestion
     from ..report.curves import CurveOptions, curves_figure
     from ..report.history import load_history
     from ..report.terminal import CHART_MARGIN, MIN_CHART, WIDTH, terminal_curves
-    from ..spec.errors import suggestion
 
     if not 0.0 <= smooth < 1.0:
         raise fail(f"--smooth {smooth}: expected a β in [0, 1), e.g. 0.9 (about the last 10 steps)")

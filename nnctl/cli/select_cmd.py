@@ -36,7 +36,7 @@ def select_runs(
 def _print(result: Selection) -> None:
     from rich.table import Table
 
-    names = [result.optimize] + [bar.metric for bar in result.bars if bar.metric != result.optimize]
+    names = result.metrics
     table = Table(title=f"optimizing {result.optimize}" + (f" subject to {', '.join(map(str, result.bars))}" if result.bars else ""))
     table.add_column("rank", justify="right")
     table.add_column("run")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,7 +9,6 @@ from typing import TYPE_CHECKING
 import typer
 from rich.live import Live
 
-from ..errors import ClusterError
 from ..report.values import count
 from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, fail, plain, print_json, stderr, stdout, user_errors
 from .tables import fitted, print_table
@@ -20,7 +17,6 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from ..search.driver import Progress
-    from ..search.plan import Plan
     from ..search.record import SearchRecord, TrialRecord
 
 SHOWN_BEST = 10
@@ -45,7 +41,8 @@ def tune(
                                  "notes' tuning priority (α first; Adam's betas almost never), and search nothing."),
 ):
     """Search hyperparameters: random (default), grid or TPE trials, each an ordinary run directory."""
-    from ..search.driver import Search
+    from ..runs.status import TrialStatus
+    from ..search.start import Workers, start_search
 
     if suggest:
         _suggest(spec_file, overrides)
@@ -63,31 +60,22 @@ def tune(
     if (resume or refine) and overrides:
         raise fail("--set applies to a new search's spec; a resumed or refined search keeps its own")
     with user_errors(str(spec_file) if spec_file else None, overrides):
-        plan, record, executor, sampler = _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, workers,
-                                                   scheduler, connect_timeout)
-    search = Search(plan, record, executor, sampler)
-    parent = _search_parent(plan, record)
+        started = start_search(spec_file, resume, refine, trials=trials, top=top, overrides=overrides, runs_dir=runs_dir,
+                               workers=Workers(workers, scheduler, connect_timeout))
+    record = started.record
     live = not quiet and not as_json and not plain()
     display = Live(fitted(_best_table(record), stderr), console=stderr, refresh_per_second=4, transient=True) if live else None
-    progress = _progress(quiet, display)
-    try:
-        with user_errors(), display or nullcontext():  # another search process holding the directory
-            completed = search.run(progress)
-    finally:
-        executor.close()
+    with user_errors(), display or nullcontext():  # another search process holding the directory
+        completed = started.run(_progress(quiet, display))
     if test and completed:
-        with user_errors():
-            _test_once(search.record)
-    if parent is not None:
-        best = search.record.ranked()[:1]
-        done = sum(t.status not in ("running", "interrupted") for t in search.record.trials)
-        parent.close(record.metric, best[0].value if best else None, done, completed)
-    _summarise(search.record, completed, as_json)
+        _test_once(started.record)
+    started.close(completed)
+    _summarise(started.record, completed, as_json)
     if not completed:
         stderr.print(f"search stopped; continue it with: nnctl tune --resume {record.tune_dir}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INTERRUPTED)
-    failed = [t for t in search.record.trials if t.status == "failed"]
-    if failed and len(failed) == len(search.record.trials):
+    failed = [t for t in started.record.trials if t.status == TrialStatus.failed]
+    if failed and len(failed) == len(started.record.trials):
         raise fail(f"every trial failed; trial {failed[0].index}: {failed[0].message}", EXIT_CHECK_FAILED)
 
 
@@ -102,126 +90,15 @@ def _suggest(spec_file: Path | None, overrides: list[str]) -> None:
     stdout.print(suggested_search(spec), markup=False, highlight=False, end="")
 
 
-def _prepare(spec_file, resume, refine, trials, top, overrides, runs_dir, workers, scheduler, connect_timeout):
-    """Validate everything, connect the executor, and only then create (or reopen) the tune directory."""
-    from ..search.cluster import DaskExecutor
-    from ..search.driver import check_metrics, deal_search_folds
-    from ..search.folds_record import save_folds
-    from ..search.record import SPEC_FILE, append_event, create_tune_dir, load_search
-    from ..search.refine import refined_spec
-    from ..spec import SpecError, spec_to_yaml
-
-    if resume is not None:
-        if trials is not None:
-            raise SpecError.single("--trials", "a resumed search keeps its trial count; use --refine for a new search")
-        record = load_search(resume)
-        plan = _plan(record.spec_yaml, str(Path(resume) / SPEC_FILE), (), None)
-        sampler = _sampler(plan)
-        return plan, record, _executor(workers, scheduler, connect_timeout, Path(resume), plan), sampler
-    if refine is not None:
-        parent = load_search(refine)
-        text = refined_spec(parent, top, trials)
-        plan = _plan(text, f"{refine}/{SPEC_FILE} (refined)", (), None)
-        base_dir = Path(refine).resolve().parent
-    else:
-        try:
-            text = Path(spec_file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise SpecError.single(str(spec_file), f"cannot read the file: {getattr(err, 'strerror', None) or err}") from None
-        plan = _plan(text, str(spec_file), overrides, trials)
-        base_dir, parent = runs_dir, None
-    check_metrics(plan, None)
-    folds = deal_search_folds(plan, None)
-    sampler = _sampler(plan)
-    executor = _executor(workers, scheduler, connect_timeout, None, plan)
-    tune_dir = create_tune_dir(base_dir, plan.spec.name, spec_to_yaml(plan.spec), parent.tune_dir if parent else None)
-    if folds is not None:
-        save_folds(tune_dir, folds)
-    if isinstance(executor, DaskExecutor):
-        try:
-            executor.check_shared(tune_dir)
-        except ClusterError:
-            shutil.rmtree(tune_dir, ignore_errors=True)  # nothing started: leave nothing behind
-            executor.close()
-            raise
-    if parent is not None:
-        append_event(parent.tune_dir, {"event": "child", "tune": os.path.relpath(tune_dir, parent.tune_dir)})
-    return plan, load_search(tune_dir), executor, sampler
-
-
-def _search_parent(plan: Plan, record: SearchRecord):
-    """The search's MLflow parent run, opened before any trial starts (None without logging.mlflow)."""
-    if plan.spec.logging.mlflow is None:
-        return None
-    from ..loggers.mlflow import SearchParent
-
-    parent = SearchParent(record.tune_dir, plan.spec.logging.mlflow, plan.spec.name, record.spec_yaml)
-    parent.open()
-    return parent
-
-
 def _test_once(record: SearchRecord) -> None:
-    """Score the search's result on the test split and record it, unless that was done before: a test split looked
-    at twice, and chosen by, is a second dev split."""
-    from ..orchestration.model import load_model
-    from ..search.cv import chosen
-    from ..search.record import REFIT_DIR, append_event, load_search
-    from ..strategy.evaluation import Options, evaluate_split
+    """Score the search's result on the test split, or show the score of the first time it was asked for."""
+    from ..search.held_out import score_test_split_once
+    from ..strategy.evaluation import evaluate_checkpoint
 
-    if record.test is not None:
-        stderr.print(f"the test split was evaluated once already ({record.test['run']}); showing that result",
-                     markup=False, highlight=False)
-        return
-    if record.refit is not None and record.refit["status"] in ("completed", "early_stopping"):
-        run = record.tune_dir / REFIT_DIR
-    elif record.fold_runs is None and chosen(record, record.choose) is not None:
-        run = chosen(record, record.choose).run_dir
-    else:
-        raise fail("--test evaluates the search's result: a cross-validated search needs search.refit: true "
-                   "(its fold runs are not one model), and a finished trial")
-    model = load_model(run, "best")
-    result = evaluate_split(run, model, "test", Options.for_model(model))
-    event = {"event": "test", "run": str(run.relative_to(record.tune_dir)), "examples": result.examples,
-             "metrics": result.metrics}
-    append_event(record.tune_dir, event)
-    record.test = load_search(record.tune_dir).test  # as recorded, with its time
-
-
-def _plan(text: str, filename: str, overrides, trials: int | None) -> Plan:
-    from ..loggers.attach import check_mirrors
-    from ..search.plan import load_plan
-
-    plan = load_plan(text, filename, overrides, trials)
-    check_mirrors(plan.spec)
-    if plan.search.method == "tpe":
-        plan.validate_all([plan.space.random_trial(i) for i in range(min(plan.search.startup_trials, plan.search.trials))])
-    else:
-        plan.validate_all([plan.space.trial(i) for i in range(plan.search.trials)])
-    return plan
-
-
-def _executor(workers: int | None, scheduler: str | None, timeout: float, shared_dir: Path | None, plan: Plan):
-    from ..search.cluster import DaskExecutor
-    from ..search.local import LocalExecutor
-    from ..spec import SpecError
-    from ..train.blas_threads import blas_environment
-
-    if scheduler is not None:
-        if workers is not None:
-            raise SpecError.single("--workers", "the Dask cluster's workers run the trials; drop --workers with --scheduler")
-        executor = DaskExecutor(scheduler, timeout)
-        if shared_dir is not None:
-            executor.check_shared(shared_dir)
-        return executor
-    return LocalExecutor(workers or os.cpu_count() or 1, environment=blas_environment(plan.spec.model))
-
-
-def _sampler(plan: Plan):
-    if plan.search.method != "tpe":
-        return None
-    from ..search.tpe import TpeSampler
-
-    return TpeSampler(plan.space, plan.minimize)
+    with user_errors():
+        if not score_test_split_once(record, lambda run: evaluate_checkpoint(run, "test")):
+            stderr.print(f"the test split was evaluated once already ({record.test['run']}); showing that result",
+                         markup=False, highlight=False)
 
 
 # ---------------------------------------------------------------- output
@@ -232,8 +109,7 @@ def _short(value) -> str:
 
 
 def trial_line(trial: TrialRecord, record: SearchRecord) -> str:
-    done = sum(t.status not in ("running", "interrupted") for t in record.trials)
-    parts = [f"trial {trial.index} ({done}/{record.trials_planned})", trial.status]
+    parts = [f"trial {trial.index} ({record.done}/{record.trials_planned})", trial.status]
     if trial.value is not None:
         parts.append(f"{record.metric} {mean_se(trial)} @ epoch {trial.best_epoch}")
     if not trial.feasible and trial.value is not None:
@@ -275,8 +151,7 @@ def _best_table(record: SearchRecord, limit: int = SHOWN_BEST) -> Table:
 
     from ..search.cv import within_one_se
 
-    done = sum(t.status not in ("running", "interrupted") for t in record.trials)
-    table = Table(title=f"{record.tune_dir}  ({done}/{count(record.trials_planned, 'trial')}, {record.goal} {record.metric})")
+    table = Table(title=f"{record.tune_dir}  ({record.done}/{count(record.trials_planned, 'trial')}, {record.goal} {record.metric})")
     table.add_column("rank", justify="right")
     table.add_column("trial", justify="right")
     table.add_column(record.metric if record.fold_runs is None else f"{record.metric} mean", justify="right")

@@ -253,4 +253,6 @@ OPTIMIZERS = {cls.name: cls for cls in (GradientDescent, Momentum, RMSprop, Adam
 
 
 def make_optimizer(name: str, size: int, dtype, n_decayed: int = 0, **hyper) -> Optimizer:
+    if name not in OPTIMIZERS:  # the schema admits only known names: this is a caller's bug, as in make_schedule
+        raise ValueError(f"unknown optimizer '{name}'")
     return OPTIMIZERS[name](size, dtype, n_decayed, **hyper)

@@ -31,8 +31,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..nn.gradcheck import GradcheckReport, check_gradients
-from ..nn.optimizers import make_optimizer
 from ..train.batches import resolve_batch_size
+from ..train.build import build_optimizer
 from ..train.freezing import stages_due
 from .choices import CHECKS_PER_TENSOR, JITTER, DropoutDuringCheck
 from .model import all_splits, load_model
@@ -52,9 +52,7 @@ class GradcheckSettings:
 def train_steps(parts: RunParts, steps: int, rng: np.random.Generator) -> None:
     """Take ``steps`` optimizer steps with the spec's optimizer on random mini-batches."""
     spec, net, train = parts.spec, parts.net, parts.data["train"]
-    optimizer = make_optimizer(spec.train.optimizer.name, net.n_trainable, net.dtype, net.penalized_ranges(),
-                               **spec.train.optimizer.model_dump(exclude={"name"}))
-    optimizer.lr_scale = net.lr_scales()
+    optimizer = build_optimizer(spec, net)
     size = resolve_batch_size(spec.train.batch_size, len(train))
     for _ in range(steps):
         rows = rng.choice(len(train), size=size, replace=False)

@@ -21,7 +21,7 @@ from ..data.relabel import changes_within
 from ..data.subset import nested_share
 from ..errors import BuildError
 from ..spec import Spec
-from ..spec.search_schema import CvSpec
+from ..spec.schema.search import CvSpec
 
 SHARE_SPAWN_KEY = 0x5A4E  # the share's own stream, apart from the data's (0xDA7A) and training's children
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from ..data import Normalizer
+from ..did_you_mean import unknown_word
 from ..errors import BuildError
 from ..nn.network import Network
 from ..runs import rundir
 from ..runs.checkpoint import Checkpoint, load_checkpoint
-from ..spec.errors import unknown_word
 from ..spec.schema import InitFromSpec
 from ..train.freezing import covers
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..did_you_mean import did_you_mean
 from ..errors import PlotError
 from ..orchestration.model import LoadedModel
-from ..spec.errors import suggestion
 from .figures import DIVERGING, new_figure
 
 MAX_FILTERS, MAX_CHANNELS = 64, 16
@@ -27,9 +27,7 @@ def conv_weights(model: LoadedModel, layer: str) -> np.ndarray:
         run = model.path.parent
         if not names:
             raise PlotError(f"{run}: --layer {layer}: this network has no convolution layers")
-        near = suggestion(layer, names)
-        hint = f"did you mean '{near}'? " if near else ""
-        raise PlotError(f"{run}: --layer {layer}: no such convolution layer; {hint}this network has {', '.join(names)}")
+        raise PlotError(f"{run}: --layer {layer}: no such convolution layer; {did_you_mean(layer, names)}this network has {', '.join(names)}")
     return np.asarray(model.net.tensors()[f"{layer}/W"], dtype=np.float64)
 
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..did_you_mean import did_you_mean
 from ..errors import PlotError, RunError
 from ..runs import rundir
 from ..runs.checkpoint import load_checkpoint
 from ..runs.events import read_events
 from ..runs.health_log import HealthLog
 from ..runs.metrics_log import MetricLog
-from ..spec.errors import suggestion
 
 # Columns of /epoch that are bookkeeping, not metrics one would plot against each other.
 NOT_METRICS = ("epoch",)
@@ -55,10 +55,8 @@ class RunHistory:
     def column(self, metric: str) -> np.ndarray:
         """One per-epoch metric; a name the run did not record is a PlotError with a did-you-mean."""
         if metric not in self.metrics:
-            near = suggestion(metric, self.metrics)
-            hint = f"did you mean '{near}'? " if near else ""
             recorded = ", ".join(self.metrics) or "none (its metrics.h5 holds no per-epoch values)"
-            raise PlotError(f"{self.run}: metric '{metric}' was not recorded; {hint}this run has {recorded}")
+            raise PlotError(f"{self.run}: metric '{metric}' was not recorded; {did_you_mean(metric, self.metrics)}this run has {recorded}")
         return self.epoch[metric]
 
 

@@ -8,13 +8,14 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from ..runs.status import TrialStatus
 from .page import Section, figure_block, render_page, table, write_page
 from .parallel import parallel_svg
 from .tune_figures import best_so_far_figure, parameters_figure
 from .tune_view import ParameterAxis, TrialPoint, TuneView
 from .values import human
 
-STATUS_ORDER = ("completed", "early_stopping", "pruned", "diverged", "failed", "interrupted", "running", "pending")
+STATUS_ORDER = tuple(TrialStatus)
 
 
 def _value(value: float | None) -> str:

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import PlotError
+from ..runs.status import FAILED, RANKED, TrialStatus
 from .values import human
-
-RANKED_STATUSES = ("completed", "early_stopping")
 
 
 @dataclass(frozen=True)
@@ -100,11 +99,11 @@ class TrialPoint:
     @property
     def outcome(self) -> str:
         """How the pictures mark it: ranked, unsatisfied, pruned, no value (failed, diverged), or unfinished."""
-        if self.status in RANKED_STATUSES and self.value is not None:
+        if self.status in RANKED and self.value is not None:
             return "ranked" if self.feasible else "unsatisfied"
-        if self.status == "pruned" and self.value is not None:
+        if self.status == TrialStatus.pruned and self.value is not None:
             return "pruned"
-        if self.status in ("failed", "diverged") or self.status in RANKED_STATUSES:
+        if self.status in (*FAILED, *RANKED):
             return "no value"
         return "unfinished"
 

@@ -8,7 +8,6 @@ never loads a network.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,10 @@ from typing import Any
 import h5py
 import yaml
 
+from ..conditions import Condition, Form
 from ..errors import RunError
 from . import rundir
 from .metrics_log import MetricLog
-
-FILTER = re.compile(r"^\s*([A-Za-z0-9_.\[\]]+)\s*(<=|>=|!=|==|<|>|=)\s*(.+?)\s*$")
 
 
 @dataclass
@@ -132,28 +130,13 @@ def differing_keys(runs: list[RunSummary], skip: tuple[str, ...] = ("name",)) ->
 # ---------------------------------------------------------------- filters and sorting
 
 
-def parse_filter(text: str) -> tuple[str, str, Any]:
-    """'dev_error<0.05' -> ('dev_error', '<', 0.05); the value is read as YAML (numbers, words, true)."""
-    match = FILTER.match(text)
-    if not match:
-        raise RunError(f"--filter {text!r}: expected KEY<VALUE (operators < <= > >= == != =), e.g. 'dev_error<0.05'")
-    key, op, raw = match.groups()
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        value = raw
-    return key, "==" if op == "=" else op, value
+FILTER = Form(("<", "<=", ">", ">=", "==", "!=", "="), "--filter 'dev_error<0.05'", names="KEY", numbers=False)
 
 
-def matches(run: RunSummary, condition: tuple[str, str, Any]) -> bool:
-    key, op, wanted = condition
-    value = run.value(key)
-    if value is None:
-        return False
-    if op in ("==", "!="):
-        return (value == wanted) == (op == "==")
-    try:
-        value, wanted = float(value), float(wanted)
-    except (TypeError, ValueError):
-        raise RunError(f"--filter {key}{op}{wanted}: {key} is not a number ({value!r})") from None
-    return {"<": value < wanted, "<=": value <= wanted, ">": value > wanted, ">=": value >= wanted}[op]
+def parse_filter(text: str) -> Condition:
+    """'dev_error<0.05' as a condition on a metric or spec path; the value is read as YAML (numbers, words, true)."""
+    return FILTER.parse(text, "--filter")
+
+
+def matches(run: RunSummary, condition: Condition) -> bool:
+    return condition.holds(run.value(condition.key))

@@ -25,15 +25,16 @@ from ..orchestration.splits import deal_folds
 from ..runs import rundir
 from ..runs.atomic import atomic_write_text
 from ..runs.listing import summarise_run
+from ..runs.status import RANKED
 from ..spec import Spec, parse_spec, spec_to_yaml
-from ..spec.search_schema import CvSpec
+from ..spec.schema.search import CvSpec
 from ..train.blas_threads import blas_environment
 from ..train.evaluate import lower_is_better
 from ..train.loop import stop_on_signals
 from .cv import fold_dir_name, mean_and_se
 from .folds_record import load_folds, save_folds
 from .local import LocalExecutor
-from .record import RANKED, STOP_FILE
+from .record import STOP_FILE
 from .trial import StopsThroughFile, TrialTask
 
 

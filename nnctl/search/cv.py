@@ -16,10 +16,9 @@ from typing import Any
 
 from ..errors import RunError
 from ..runs.listing import RunSummary, read_epochs
+from ..runs.status import FAILED, RANKED, TrialStatus
 from .record import SearchRecord, TrialRecord, trial_dir_name
-from .trial import holds
-
-FAILED = ("failed", "diverged")  # any fold run ending so makes the trial end so
+from .trial import satisfies
 
 
 def fold_run_dir(index: int, fold: int) -> str:
@@ -42,22 +41,23 @@ def combine(trial: int, folds: list[dict[str, Any]], satisfy: dict[str, str]) ->
     seconds = round(sum(f.get("seconds") or 0.0 for f in folds), 3)
     event: dict[str, Any] = {"event": "end", "trial": trial, "epochs": max(f.get("epochs", 0) for f in folds),
                              "seconds": seconds, "parameters": folds[0].get("parameters")}
-    for status in FAILED:
+    for status in FAILED:  # any fold run ending so makes the trial end so
         failed = [f for f in folds if f["status"] == status]
         if failed:
             message = f"fold {failed[0]['fold']}: {failed[0].get('message') or status}"
             return {**event, "status": status, "message": message, "value": None, "feasible": False}
     values = [f.get("value") for f in folds]
     if any(v is None for v in values):
-        return {**event, "status": "failed", "message": "a fold run has no value", "value": None, "feasible": False}
+        return {**event, "status": TrialStatus.failed, "message": "a fold run has no value", "value": None, "feasible": False}
     mean, se = mean_and_se(values)
     satisfied = {name: _mean_or_none([f.get("satisfy", {}).get(name) for f in folds]) for name in satisfy}
     return {
-        **event, "status": "completed" if all(f["status"] == "completed" for f in folds) else "early_stopping",
+        **event, "status": TrialStatus.completed if all(f["status"] == TrialStatus.completed for f in folds)
+        else TrialStatus.early_stopping,
         "value": mean, "se": se, "fold_values": values,
         "best_epoch": max(1, round(statistics.fmean(f["best_epoch"] for f in folds))),
         "curve": _mean_curve([f.get("curve", []) for f in folds]),
-        "satisfy": satisfied, "feasible": all(holds(satisfied[name], c) for name, c in satisfy.items()),
+        "satisfy": satisfied, "feasible": satisfies(satisfied, satisfy),
     }
 
 
@@ -126,6 +126,6 @@ def refit_summary(record: SearchRecord) -> str:
     if refit is None:
         return ""
     where = record.tune_dir / refit["run"]
-    if refit["status"] in ("completed", "early_stopping"):
+    if refit["status"] in RANKED:
         return f"trial {refit['trial']} trained {refit['epochs']} epochs on the whole pool (train + dev) in {where}"
     return f"trial {refit['trial']} {refit['status']}{': ' + refit['message'] if refit.get('message') else ''} ({where})"

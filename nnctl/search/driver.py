@@ -20,9 +20,10 @@ from ..orchestration.datasets import default_datasets_dir
 from ..orchestration.splits import deal_folds
 from ..orchestration.start import metric_names, prepare_run
 from ..runs import rundir
+from ..runs.status import FAILED, FINISHED, RANKED, TrialStatus
 from ..spec import spec_to_yaml
 from ..train.loop import stop_on_signals
-from .cv import FAILED, chosen, combine, fold_run_dir
+from .cv import chosen, combine, fold_run_dir
 from .plan import TIME_METRICS, Plan
 from .record import (
     REFIT_DIR,
@@ -127,7 +128,7 @@ class Search(StopsThroughFile):
         if self.record.fold_runs is None:
             return [None]
         trial = self._trial(index)
-        done = {f for f, e in trial.folds.items() if e["status"] != "interrupted"} if trial else set()
+        done = {f for f, e in trial.folds.items() if e["status"] != TrialStatus.interrupted} if trial else set()
         return [f for f in range(self.record.fold_runs) if f not in done]
 
     def _trial_end(self, index: int) -> dict:
@@ -135,8 +136,8 @@ class Search(StopsThroughFile):
         events = [self._trial(index).folds.get(f) for f in range(self.record.fold_runs)]
         ended = [e for e in events if e is not None]
         failed = any(e["status"] in FAILED for e in ended)
-        if not failed and (len(ended) < len(events) or any(e["status"] == "interrupted" for e in ended)):
-            return {"event": "end", "trial": index, "status": "interrupted"}
+        if not failed and (len(ended) < len(events) or any(e["status"] == TrialStatus.interrupted for e in ended)):
+            return {"event": "end", "trial": index, "status": TrialStatus.interrupted}
         return combine(index, ended, self.plan.search.satisfy)
 
     def run(self, progress: Progress) -> bool:
@@ -147,7 +148,7 @@ class Search(StopsThroughFile):
         with search_lock(self.tune_dir), stop_on_signals(self):  # Ctrl-C / SIGTERM: stop cleanly; a second Ctrl-C aborts at once
             self.record = load_search(self.tune_dir)  # read again under the lock: what a process before us finished counts
             (self.tune_dir / STOP_FILE).unlink(missing_ok=True)
-            finished = {t.index for t in self.record.trials if t.status not in ("running", "interrupted")}
+            finished = {t.index for t in self.record.trials if t.status in FINISHED}
             todo = [(i, fold) for i in range(self.record.trials_planned) if i not in finished for fold in self._runs_to_do(i)]
             in_flight: set[tuple[int, int | None]] = set()
             while (todo and not self.stopping) or in_flight:
@@ -174,7 +175,7 @@ class Search(StopsThroughFile):
     def _refit(self, progress: Progress) -> None:
         """Train the chosen trial once more on the whole pool for its (mean) best epoch; runs/latest then points at it."""
         best = chosen(self.record, self.record.choose)
-        if best is None or (self.record.refit is not None and self.record.refit["status"] != "interrupted"):
+        if best is None or (self.record.refit is not None and self.record.refit["status"] != TrialStatus.interrupted):
             return
         spec = self.plan.refit_spec(best.index, best.params, best.best_epoch)
         self.executor.submit(TrialTask(
@@ -184,7 +185,7 @@ class Search(StopsThroughFile):
         event = self.executor.next_result()
         kept = {key: event[key] for key in ("event", "trial", "status", "epochs", "seconds", "message") if key in event}
         self._record({**kept, "run": REFIT_DIR, "epochs_planned": best.best_epoch})
-        if event["status"] in ("completed", "early_stopping"):
+        if event["status"] in RANKED:
             rundir.point_latest(self.tune_dir / REFIT_DIR, link_dir=self.tune_dir.parent)
         progress.on_refit_end(self.record)
 

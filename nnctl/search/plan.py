@@ -16,7 +16,7 @@ import yaml
 from ..spec import Spec, SpecError, parse_spec
 from ..spec.errors import Problem
 from ..spec.loader import line_of
-from ..spec.search_schema import SearchSpec
+from ..spec.schema.search import SearchSpec
 from ..train.evaluate import lower_is_better
 from .record import trial_dir_name
 from .space import Space

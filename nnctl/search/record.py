@@ -41,6 +41,7 @@ from .. import __version__
 from ..errors import TuneDirError
 from ..runs import rundir
 from ..runs.atomic import atomic_write_json
+from ..runs.status import FINISHED, RANKED, TrialStatus
 from ..spec import SpecError, parse_spec
 from .space import Distribution, Space
 
@@ -49,8 +50,6 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 TUNE_FILE, SPEC_FILE, TRIALS_FILE, STOP_FILE = "tune.json", "spec.yaml", "trials.jsonl", "STOP"
 REFIT_DIR = "refit"
-FINISHED = ("completed", "early_stopping", "pruned", "diverged", "failed")
-RANKED = ("completed", "early_stopping")
 
 
 def trial_dir_name(index: int) -> str:
@@ -139,7 +138,7 @@ class TrialRecord:
     index: int
     params: dict[str, Any]
     run_dir: Path
-    status: str = "pending"  # pending | running (no end: killed or still going) | interrupted | FINISHED
+    status: TrialStatus = TrialStatus.pending
     value: float | None = None
     best_epoch: int | None = None
     epochs: int = 0
@@ -182,6 +181,11 @@ class SearchRecord:
         """Finished, feasible trials, best first (ties: lower index first)."""
         done = [t for t in self.trials if t.status in RANKED and t.value is not None and t.feasible]
         return sorted(done, key=lambda t: (t.value if self.minimize else -t.value, t.index))
+
+    @property
+    def done(self) -> int:
+        """How many trials have ended (a running or interrupted one has not)."""
+        return sum(t.status in FINISHED for t in self.trials)
 
     def completed_curves(self) -> list[list[float | None]]:
         """The per-epoch metric of every trial that ran to its end: the median rule's reference."""
@@ -261,7 +265,9 @@ def _kind(value: Any) -> str:
         return "integer"
     if isinstance(value, float):
         return "number" if math.isfinite(value) else "non-finite number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+    if isinstance(value, str):
+        return "string"  # a TrialStatus too: it is written as its word
+    return {list: "array", dict: "object"}.get(type(value), type(value).__name__)
 
 
 def _check_fields(record: dict, fields: dict[str, tuple[str, ...]], where: str) -> None:
@@ -336,7 +342,7 @@ def apply_event(record: SearchRecord, space: Space, event: dict, where: str) -> 
         if index in known:
             return  # a resumed search restarting a trial it had started
         _check_params(space, record.method, index, event["params"], where)
-        record.trials.append(TrialRecord(index, event["params"], record.tune_dir / trial_dir_name(index), status="running"))
+        record.trials.append(TrialRecord(index, event["params"], record.tune_dir / trial_dir_name(index), status=TrialStatus.running))
         record.trials.sort(key=lambda t: t.index)
         return
     if index not in known:
@@ -378,9 +384,9 @@ def _check_params(space: Space, method: str, index: int, params: Any, where: str
 
 def _apply_end(trial: TrialRecord, event: dict, where: str) -> None:
     status = event["status"]
-    if status not in (*FINISHED, "interrupted"):
+    if status not in (*FINISHED, TrialStatus.interrupted):
         raise TuneDirError(f"{where}: unknown trial status {status!r} (edited by hand?)")
-    trial.status = status
+    trial.status = TrialStatus(status)
     trial.value = event.get("value")
     trial.best_epoch = event.get("best_epoch")
     trial.epochs = event.get("epochs", 0)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..spec.search_schema import ParameterSpec, SearchSpec
+from ..spec.schema.search import ParameterSpec, SearchSpec
 
 
 @dataclass(frozen=True)

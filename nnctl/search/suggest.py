@@ -11,6 +11,7 @@ rest in comments, so a search starts where the notes would and says what it left
 from __future__ import annotations
 
 from ..spec.schema import DenseLayerSpec, Spec
+from ..train.batches import AUTO_SIZES, FULL_BATCH_UP_TO
 
 DECAY = {  # the schedule's decay knob and its range
     "inverse_time": ("decay_rate", "log_uniform", (0.01, 1.0)),
@@ -35,7 +36,7 @@ def suggested_search(spec: Spec) -> str:
     optimizer = spec.train.optimizer.name
     if optimizer in ("momentum", "rmsprop"):
         tier2.append(_line("train.optimizer.beta", "one_minus_log_uniform", (0.9, 0.999), "1 − β log-uniform"))
-    tier2.append(_line("train.batch_size", "choice", (64, 128, 256, 512), "powers of two; full batch if m ≤ 2000"))
+    tier2.append(_line("train.batch_size", "choice", AUTO_SIZES, f"powers of two; full batch if m ≤ {FULL_BATCH_UP_TO}"))
     for i, layer in enumerate(spec.model.layers[:-1]):
         if isinstance(layer, DenseLayerSpec):
             tier2.append(_line(f"model.layers[{i}].units", "int_uniform", (max(1, layer.units // 2), 2 * layer.units),

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import require_extra
-from .record import RANKED, SearchRecord
+from ..runs.status import FAILED, RANKED, TrialStatus
+from .record import SearchRecord
 from .space import Distribution, Space
 
 INSTALL_HINT = "method: tpe needs Optuna; install it with: pip install 'nnctl[tune]'"
@@ -72,9 +73,9 @@ class TpeSampler:
         states = self.optuna.trial.TrialState
         if trial.status in RANKED and trial.value is not None and trial.feasible:
             return states.COMPLETE
-        if trial.status == "pruned":
+        if trial.status == TrialStatus.pruned:
             return states.PRUNED
-        if trial.status in ("diverged", "failed") or (trial.status in RANKED and not trial.feasible):
+        if trial.status in FAILED or (trial.status in RANKED and not trial.feasible):
             return states.FAIL
         return None
 

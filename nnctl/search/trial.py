@@ -26,13 +26,14 @@ from ..orchestration.start import resume_run, start_run
 from ..runs import rundir
 from ..runs.checkpoint import load_checkpoint
 from ..runs.metrics_log import MetricLog
+from ..runs.status import TrialStatus
 from ..spec import parse_spec
-from ..spec.search_schema import parse_condition
+from ..spec.schema.search import satisfy_conditions
 from ..train.loop import Reporter, Trainer, stop_on_signals
 from .folds_record import load_folds
 from .record import STOP_FILE, finite_or_none, trial_dir_name
 
-DONE_REASONS = ("early_stopping", "pruned")
+DONE_REASONS = (TrialStatus.early_stopping, TrialStatus.pruned)
 
 
 @dataclass
@@ -66,7 +67,7 @@ class TrialTask:
 
 def failed_event(task: TrialTask, message: str) -> dict[str, Any]:
     """The task could not run to its end (its worker died, every Dask worker that ran it died)."""
-    return task.event(status="failed", message=message)
+    return task.event(status=TrialStatus.failed, message=message)
 
 
 class StopsThroughFile:
@@ -113,7 +114,7 @@ class TrialReporter(Reporter):
         value = row.get(self.task.metric)
         if value is not None and median_says_prune(self.task, epoch, value):
             # The loop ends after this epoch and checkpoints it, recording why.
-            self.trainer.stop_reason = "pruned"
+            self.trainer.stop_reason = TrialStatus.pruned
 
 
 def run_trial(task: TrialTask) -> dict[str, Any]:
@@ -137,7 +138,7 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
             result = trainer.run(TrialReporter(trainer, task))
     except (NnctlError, MemoryError) as err:
         message = out_of_memory(err)[1] if isinstance(err, MemoryError) else str(err).splitlines()[0]
-        return task.event(status="failed", message=message, seconds=round(time.perf_counter() - started, 3))
+        return task.event(status=TrialStatus.failed, message=message, seconds=round(time.perf_counter() - started, 3))
     return summarise(task, trainer.log, result.stop_reason, time.perf_counter() - started)
 
 
@@ -159,22 +160,21 @@ def _trial_state(run_dir: Path) -> tuple[str | None, int | None]:
     if reason in DONE_REASONS:
         return reason, ckpt.epoch
     epochs = parse_spec(ckpt.spec_yaml, str(run_dir / rundir.SPEC_FILE)).train.epochs
-    return ("completed" if ckpt.epoch >= epochs and ckpt.batch == 0 else None), ckpt.epoch
+    return (TrialStatus.completed if ckpt.epoch >= epochs and ckpt.batch == 0 else None), ckpt.epoch
 
 
 def summarise(task: TrialTask, log: MetricLog, stop_reason: str, seconds: float) -> dict[str, Any]:
     """The trial's value (the metric at its best epoch), its curve and its satisficing checks."""
     curve = [finite_or_none(v) for v in log.epoch.get(task.metric, [])]
-    status = {"completed": "completed", "early_stopping": "early_stopping", "pruned": "pruned",
-              "diverged": "diverged", "interrupted": "interrupted"}[stop_reason]
+    status = TrialStatus(stop_reason)
     event = task.event(status=status, epochs=log.n_epochs, curve=curve, seconds=round(seconds, 3),
                        parameters=_parameter_count(task.run_dir))
     scored = [(v, epoch) for epoch, v in enumerate(curve, start=1) if v is not None]
-    if status == "diverged" or not scored:
+    if status == TrialStatus.diverged or not scored:
         return {**event, "value": None, "feasible": False}
     value, best_epoch = (min if task.minimize else max)(scored, key=lambda pair: pair[0])  # ties: the earliest epoch
     satisfied = {name: _satisficing_value(log, name, best_epoch) for name in task.satisfy}
-    feasible = all(holds(satisfied[name], condition) for name, condition in task.satisfy.items())
+    feasible = satisfies(satisfied, task.satisfy)
     return {**event, "value": value, "best_epoch": best_epoch, "satisfy": satisfied, "feasible": feasible}
 
 
@@ -192,8 +192,6 @@ def _satisficing_value(log: MetricLog, name: str, best_epoch: int) -> float | No
     return finite_or_none(column[best_epoch - 1]) if len(column) >= best_epoch else None
 
 
-def holds(value: float | None, condition: str) -> bool:
-    if value is None:
-        return False
-    op, bound = parse_condition(condition)
-    return {"<=": value <= bound, ">=": value >= bound, "<": value < bound, ">": value > bound, "==": value == bound}[op]
+def satisfies(satisfied: dict[str, float | None], satisfy: dict[str, str]) -> bool:
+    """Does every satisficing metric (None: not recorded) meet its ``satisfy`` condition?"""
+    return all(condition.holds(satisfied[condition.key]) for condition in satisfy_conditions(satisfy))

@@ -8,7 +8,6 @@ without reading the schema.
 
 from __future__ import annotations
 
-import difflib
 import types
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from nnctl.did_you_mean import hint, show, suggestion, unknown_word
 from nnctl.errors import NnctlError
 from nnctl.spec.schema import GENERATED_SETS, REGISTRY_NAMES, Spec
 
@@ -59,38 +59,6 @@ def format_path(path: KeyPath) -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
-
-
-def suggestion(word: Any, choices: Iterable[str]) -> str | None:
-    """The closest valid word to a probable typo, if any is close enough."""
-    if not isinstance(word, str):
-        return None
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
-def _hint(near: str | None, choices: Iterable[str]) -> str:
-    """did you mean NEAR? (or, with no near word, the list of valid words)."""
-    return f"did you mean {near!r}?" if near else f"expected one of {', '.join(choices)}"
-
-
-def unknown_word(word: Any, noun: str, choices: Iterable[str]) -> str:
-    """'x' is not a known NOUN; did you mean ...? (or the list of valid words)."""
-    choices = list(choices)
-    return f"{show(word)} is not a known {noun}; {_hint(suggestion(word, choices), choices)}"
-
-
-def show(value: Any) -> str:
-    """A found value as the user wrote it in YAML terms."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
 
 
 # ---------------------------------------------------------------- schema walking
@@ -251,7 +219,7 @@ def explain(error: dict) -> tuple[KeyPath, str]:
     if kind == "missing":
         return path, f"missing required key {path[-1]!r}"
     if kind == "extra_forbidden":
-        return path, f"unknown key; {_hint(_meant_key(located), _known_keys(located))}"
+        return path, f"unknown key; {hint(_meant_key(located), _known_keys(located))}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         key = ctx["discriminator"].strip("'")
         tags = _tags(located.annotation, key)

@@ -2,7 +2,7 @@
 
 Every key of every section and variant (each data source, layer type, optimizer
 and schedule), with its type in words, its default and the description written
-under the field in ``schema.py``.
+under the field in the ``schema`` package.
 
     python -m nnctl.spec.reference                          # print the table
     python -m nnctl.spec.reference docs/reference/spec.md   # rewrite the table between the page's markers

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..conditions import Condition, Form
 from ..errors import MissingSplitError, StrategyError
 from ..orchestration.model import LoadedModel, all_splits, load_model, split_data
 from ..runs.data_record import corrected_label_counts
@@ -20,6 +21,7 @@ from .remedies import Remedy, remedies_for
 LEVEL_GATES = ("train_error", "train_dev_error", "dev_error", "test_error")
 GAP_GATES = ("avoidable_bias", "variance", "data_mismatch", "dev_overfitting")
 GATES = GAP_GATES + LEVEL_GATES
+GATE = Form(("=",), "--fail-over variance=0.02", names="NAME", equals="<=")
 HOW_TO_GET = {
     "dev": "set data.split.dev (e.g. 0.1) and train again",
     "train_dev": "set data.split.train_dev (e.g. 0.05) and train again",
@@ -102,20 +104,27 @@ def check_human_error(value: float | None, option: str, rate: bool = True) -> No
         raise StrategyError(f"{option} {value:g}: expected an error rate in [0, 1), e.g. 0.01 for 1 %")
 
 
-def check_gates(diagnosis: Diagnosis, gates: dict[str, float]) -> list[str]:
+def parse_gates(texts: list[str]) -> list[Condition]:
+    """``--fail-over variance=0.02`` bars: every gap and split error is lower-is-better, so ``=`` means at most."""
+    gates = [GATE.parse(text, "--fail-over") for text in texts]
+    for text, gate in zip(texts, gates):
+        if gate.key not in GATES:
+            raise StrategyError(f"--fail-over {text}: unknown '{gate.key}'; expected one of {', '.join(GATES)}")
+    return gates
+
+
+def check_gates(diagnosis: Diagnosis, gates: list[Condition]) -> list[str]:
     """The ``--fail-over`` bars missed; a bar on a gap this run cannot measure is a usage error."""
     values = diagnosis.values()
     missed = []
-    for name, bar in gates.items():
-        if name not in GATES:
-            raise StrategyError(f"--fail-over {name}: unknown; expected one of {', '.join(GATES)}")
-        if name not in values:
-            split = {"data_mismatch": "train_dev", "dev_overfitting": "test", "test_error": "test"}.get(name, "train_dev")
+    for gate in gates:
+        if gate.key not in values:
+            split = {"data_mismatch": "train_dev", "dev_overfitting": "test", "test_error": "test"}.get(gate.key, "train_dev")
             how = "give --with-test" if split == "test" else HOW_TO_GET[split]
-            raise StrategyError(f"--fail-over {name}: {diagnosis.run} has no {split} measurement; {how}")
-        value = values[name]
-        if value is not None and value > bar:
-            missed.append(f"{name} {value:.4f} > {bar:g}")
+            raise StrategyError(f"--fail-over {gate.key}: {diagnosis.run} has no {split} measurement; {how}")
+        value = values[gate.key]
+        if value is not None and not gate.holds(value):
+            missed.append(gate.miss(value))
     return missed
 
 

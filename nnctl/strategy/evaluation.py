@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..conditions import Condition, Form
 from ..data import Dataset
 from ..data.load import unseen_classes
 from ..errors import MissingSplitError, RunError, StrategyError
 from ..nn.metrics import confusion_matrix
-from ..orchestration.model import LoadedModel, all_splits, split_data
-from ..train.evaluate import evaluate_outputs
+from ..orchestration.model import LoadedModel, all_splits, load_model, split_data
+from ..train.evaluate import evaluate_outputs, lower_is_better
 from ..train.prepare import prepare_split
 from . import records
 from .groups import group_values
@@ -124,3 +125,35 @@ def evaluate_split(run_dir: Path, model: LoadedModel, split: str, options: Optio
     except RunError as err:  # a read-only run (an archive, a shared folder): the metrics stand without their record
         result.unrecorded = str(err)
     return result
+
+
+def evaluate_checkpoint(run_dir: Path, split: str, which: str = "best") -> Evaluation:
+    """One of the run's checkpoints scored on one of its splits, with the options its spec sets (and recorded)."""
+    model = load_model(run_dir, which)
+    return evaluate_split(run_dir, model, split, Options.for_model(model))
+
+
+FAIL_UNDER = Form(("=",), "--fail-under accuracy=0.97", equals=">=")
+FAIL_OVER = Form(("=",), "--fail-over cost=0.3", equals="<=")
+
+
+def parse_bars(fail_under: list[str], fail_over: list[str]) -> list[Condition]:
+    """eval's bars: at least ``--fail-under accuracy=0.97`` of a higher-is-better metric, at most
+    ``--fail-over cost=0.3`` of a lower-is-better one (a bar on the wrong side could never be missed)."""
+    bars = []
+    for texts, form, option in ((fail_under, FAIL_UNDER, "--fail-under"), (fail_over, FAIL_OVER, "--fail-over")):
+        for text in texts:
+            bar = form.parse(text, option)
+            if lower_is_better(bar.key) == (form is FAIL_UNDER):
+                kind = "a higher-is-better" if form is FAIL_UNDER else "a lower-is-better"
+                raise StrategyError(f"{option} {text}: '{bar.key}' is not {kind} metric")
+            bars.append(bar)
+    return bars
+
+
+def missed_bars(bars: list[Condition], metrics: dict[str, float]) -> list[str]:
+    """The bars the metrics miss, each as one line; a bar on a metric the run does not report is a usage error."""
+    for bar in bars:
+        if bar.key not in metrics:
+            raise StrategyError(f"unknown metric '{bar.key}'; this run reports {', '.join(metrics)}")
+    return [bar.miss(metrics[bar.key]) for bar in bars if not bar.holds(metrics[bar.key])]

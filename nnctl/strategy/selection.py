@@ -9,44 +9,22 @@ was asked for them: selection never reads the test split itself.
 
 from __future__ import annotations
 
-import operator
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..conditions import Condition, Form
 from ..errors import StrategyError
-from ..orchestration.model import load_model
 from ..runs import rundir
 from ..train.evaluate import lower_is_better
 from . import records
-from .evaluation import Options, evaluate_split
+from .evaluation import evaluate_checkpoint
 
-OPERATORS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
-BAR = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([^\s<>=]+)\s*$")
-
-
-@dataclass(frozen=True)
-class Bar:
-    metric: str
-    op: str
-    value: float
-
-    def holds(self, value: float) -> bool:
-        return OPERATORS[self.op](value, self.value)
-
-    def __str__(self) -> str:
-        return f"{self.metric}{self.op}{self.value:g}"
+SATISFY = Form(("<=", ">=", "<", ">"), "--satisfy 'predict_ms<=100'")
 
 
-def parse_bar(text: str) -> Bar:
-    match = BAR.match(text)
-    try:
-        value = float(match.group(3)) if match else None
-    except ValueError:
-        value = None
-    if value is None:
-        raise StrategyError(f"--satisfy {text}: expected METRIC<=NUMBER (or >=, <, >), e.g. --satisfy 'predict_ms<=100'")
-    return Bar(match.group(1), match.group(2), value)
+def parse_bar(text: str) -> Condition:
+    """A --satisfy bar, ``predict_ms<=100``."""
+    return SATISFY.parse(text, "--satisfy")
 
 
 @dataclass
@@ -67,18 +45,22 @@ class Candidate:
 @dataclass
 class Selection:
     optimize: str
-    bars: list[Bar]
+    bars: list[Condition]
     ranked: list[Candidate]  # qualifying runs first, each group best first
 
     @property
     def chosen(self) -> Candidate | None:
         return self.ranked[0] if self.ranked and self.ranked[0].qualifies else None
 
+    @property
+    def metrics(self) -> list[str]:
+        """The optimizing metric, then each satisficing one not already named: a table's columns."""
+        return [self.optimize] + [bar.key for bar in self.bars if bar.key != self.optimize]
+
     def to_dict(self) -> dict:
-        names = [self.optimize] + [bar.metric for bar in self.bars if bar.metric != self.optimize]
         return {"optimize": self.optimize, "higher_is_better": not lower_is_better(self.optimize),
                 "satisfy": [str(bar) for bar in self.bars], "chosen": self.chosen.run if self.chosen else None,
-                "ranked": [candidate.to_dict(names) for candidate in self.ranked]}
+                "ranked": [candidate.to_dict(self.metrics) for candidate in self.ranked]}
 
 
 def run_metrics(run_dir: Path, which: str = "best") -> dict[str, float]:
@@ -86,26 +68,25 @@ def run_metrics(run_dir: Path, which: str = "best") -> dict[str, float]:
     checkpoint = rundir.checkpoint_path(run_dir, which)
     entry = records.recorded(run_dir, checkpoint)
     if "dev" not in entry["splits"] or "predict_ms" not in entry:
-        model = load_model(Path(run_dir), which)
-        evaluate_split(Path(run_dir), model, "dev", Options.for_model(model))
+        evaluate_checkpoint(Path(run_dir), "dev", which)
         entry = records.recorded(run_dir, checkpoint)
     return records.flat_metrics(entry)
 
 
-def select(runs: list[Path], optimize: str, bars: list[Bar], which: str = "best") -> Selection:
+def select(runs: list[Path], optimize: str, bars: list[Condition], which: str = "best") -> Selection:
     candidates = [Candidate(str(run), run_metrics(run, which)) for run in dict.fromkeys(map(rundir.resolve_run, runs))]
     known = sorted({name for c in candidates for name in c.metrics})
-    for name, option in [(optimize, "--optimize")] + [(bar.metric, "--satisfy") for bar in bars]:
+    for name, option in [(optimize, "--optimize")] + [(bar.key, "--satisfy") for bar in bars]:
         if name not in known:
             raise StrategyError(f"{option} {name}: no run reports this metric; they report {', '.join(known)}")
     for candidate in candidates:
-        for name in [optimize] + [bar.metric for bar in bars]:
+        for name in [optimize] + [bar.key for bar in bars]:
             if name not in candidate.metrics:
                 candidate.failed.append(f"no {name}")
         for bar in bars:
-            value = candidate.metrics.get(bar.metric)
+            value = candidate.metrics.get(bar.key)
             if value is not None and not bar.holds(value):
-                candidate.failed.append(f"{bar.metric} {value:.4g} misses {bar}")
+                candidate.failed.append(bar.miss(value))
     sign = 1.0 if lower_is_better(optimize) else -1.0
     ranked = sorted(candidates, key=lambda c: (not c.qualifies, sign * c.metrics.get(optimize, sign * float("inf")), c.run))
     return Selection(optimize, bars, ranked)

@@ -16,6 +16,7 @@ from ..nn.initializers import FIXED_PREFIX, default_initializer
 from ..nn.layers import Activate, BatchNorm, Dense, Dropout, Flatten, Layer
 from ..nn.losses import make_loss
 from ..nn.network import Network
+from ..nn.optimizers import Optimizer, make_optimizer
 from ..spec.schema import (
     Conv2dLayerSpec,
     DenseLayerSpec,
@@ -143,6 +144,16 @@ def _layer(index: int, spec, shape: tuple[int, ...], is_output: bool, names: Lay
         pool = MaxPool if spec.type == "maxpool" else AvgPool
         return [pool(names.next("pool"), spec.size, spec.stride)]
     return [GlobalAvgPool(names.next("gap"))]
+
+
+def build_optimizer(spec: Spec, net: Network) -> Optimizer:
+    """The spec's optimizer over the network's trainable parameters, each layer's ``lr_scale`` applied: what the
+    trainer steps with, and gradcheck too when it checks after some steps."""
+    settings = spec.train.optimizer
+    optimizer = make_optimizer(settings.name, net.n_trainable, net.dtype, net.penalized_ranges(),
+                               **settings.model_dump(exclude={"name"}))
+    optimizer.lr_scale = net.lr_scales()
+    return optimizer
 
 
 def training_batch(spec: Spec, examples: int | None) -> int:

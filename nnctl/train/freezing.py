@@ -8,9 +8,9 @@ network lays θ out by stage from them. A name covers the layer and its parts
 
 from __future__ import annotations
 
+from ..did_you_mean import unknown_word
 from ..errors import BuildError
 from ..nn.layers import Layer
-from ..spec.errors import unknown_word
 from ..spec.schema import Spec
 
 

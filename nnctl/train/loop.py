@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import CheckpointError
 from ..nn import kernels
 from ..nn.network import Network
-from ..nn.optimizers import GradientTerms, make_optimizer
+from ..nn.optimizers import GradientTerms
 from ..nn.schedules import make_schedule
 from ..runs import rundir
 from ..runs.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -42,7 +42,7 @@ from ..spec.loader import locate
 from ..spec.schema import Spec
 from .augment import Augmenter
 from .batches import MiniBatches, StreamedBatches, resolve_batch_size
-from .build import weighted_layer_keys
+from .build import build_optimizer, weighted_layer_keys
 from .clipping import clip_gradient
 from .early_stopping import EarlyStopping
 from .evaluate import evaluate, evaluate_streamed, lower_is_better
@@ -169,11 +169,7 @@ class Trainer:
         self.facts = facts
         self.n_classes = n_classes
         train = spec.train
-        self.optimizer = make_optimizer(
-            train.optimizer.name, net.n_trainable, net.dtype, net.penalized_ranges(),
-            **train.optimizer.model_dump(exclude={"name"}),
-        )
-        self.optimizer.lr_scale = net.lr_scales()
+        self.optimizer = build_optimizer(spec, net)
         self.kernels = kernels.select(train.kernels, net.dtype)  # numpy or compiled: the same results; in checkpoints
         self.schedule = make_schedule(train.schedule.name, train.learning_rate, **train.schedule.model_dump(exclude={"name"}))
         self.per_step_lr = getattr(train.schedule, "per", "epoch") == "step"

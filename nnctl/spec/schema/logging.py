@@ -9,21 +9,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from .base import Strict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-
-class TensorBoardSpec(_Strict):
+class TensorBoardSpec(Strict):
     """Event files in RUN/tb/, for `tensorboard --logdir runs/`."""
 
     histogram_every: Annotated[int, Field(ge=0)] | None = None
     """epochs between histograms of each layer's weights (0: none; null: about ten per run, and the last epoch)"""
 
 
-class MlflowSpec(_Strict):
+class MlflowSpec(Strict):
     """Params, per-epoch metrics, tags and artifacts logged to an MLflow tracking server."""
 
     tracking_uri: Annotated[str, Field(min_length=1)] | None = None
@@ -44,7 +42,7 @@ def _switch(value):
     return value
 
 
-class LoggingSpec(_Strict):
+class LoggingSpec(Strict):
     """Where else the run is shown while it trains (the run directory is always written)."""
 
     tensorboard: TensorBoardSpec | None = None

@@ -15,21 +15,18 @@ r ~ U[-4, 0).  Ends, stated once here and in the manual (docs/how-to/search.md):
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
+
+from ...conditions import Condition, ConditionError, Form
+from .base import Strict
 
 DISTRIBUTIONS = ("choice", "uniform", "int_uniform", "log_uniform", "int_log_uniform", "one_minus_log_uniform")
-CONDITION = re.compile(r"^\s*(<=|>=|<|>|==)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+SATISFY = Form(("<=", ">=", "<", ">", "=="), "satisfy: {dev_error: '<= 0.05'}", names="")
 
 
-class _Strict(BaseModel):
-    # A string under a field is its description: the JSON Schema and the manual's spec reference show it.
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-
-class ParameterSpec(_Strict):
+class ParameterSpec(Strict):
     """One searched value: exactly one distribution key."""
 
     choice: Annotated[list[Any], Field(min_length=1)] | None = None
@@ -80,7 +77,7 @@ class ParameterSpec(_Strict):
         return getattr(self, self.kind)
 
 
-class PruneSpec(_Strict):
+class PruneSpec(Strict):
     """Median stopping: after ``after_epochs``, stop a trial worse than the median of finished ones at that epoch."""
 
     rule: Literal["median"] = "median"
@@ -91,7 +88,7 @@ class PruneSpec(_Strict):
     """finished trials needed (at that epoch) before anything is pruned"""
 
 
-class CvSpec(_Strict):
+class CvSpec(Strict):
     """k-fold cross-validation: each trial trains one run per fold of the training pool (train + dev; test untouched)."""
 
     folds: Annotated[int, Field(ge=2)] = 5
@@ -105,7 +102,7 @@ class CvSpec(_Strict):
     one standard error of the best (ties: the better mean)"""
 
 
-class SearchSpec(_Strict):
+class SearchSpec(Strict):
     """Random (default), grid or TPE search over ``--set`` paths of the rest of the spec."""
 
     metric: str | None = None
@@ -143,13 +140,13 @@ class SearchSpec(_Strict):
     @field_validator("satisfy")
     @classmethod
     def _conditions(cls, value: dict[str, str]) -> dict[str, str]:
-        for metric, condition in value.items():
-            if not isinstance(condition, str) or not CONDITION.match(condition):
-                raise ValueError(f"satisfy.{metric}: expected a condition like '<= 0.5' (<=, >=, <, >, ==), got {condition!r}")
+        try:
+            satisfy_conditions(value)
+        except ConditionError as err:
+            raise ValueError(str(err)) from None
         return value
 
 
-def parse_condition(condition: str) -> tuple[str, float]:
-    """'<= 0.5' -> ('<=', 0.5); the schema has already checked the form."""
-    match = CONDITION.match(condition)
-    return match.group(1), float(match.group(2))
+def satisfy_conditions(satisfy: dict[str, str]) -> list[Condition]:
+    """A search's ``satisfy`` entries (``dev_error: '<= 0.05'``) as conditions on their metrics."""
+    return [SATISFY.parse_bound(metric, condition, f"satisfy.{metric}") for metric, condition in satisfy.items()]

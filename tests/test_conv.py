@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 
 import nnctl.nn.conv as conv
-from nnctl.nn.conv import AvgPool, Conv2D, GlobalAvgPool, MaxPool, Residual
+from nnctl.nn.conv import AvgPool, Conv2D, GlobalAvgPool, MaxPool
 from nnctl.nn.conv_reference import avg_pool_backward, conv2d_backward, conv2d_forward, max_pool_backward, pool_forward
 from nnctl.nn.gradcheck import check_gradients
 from nnctl.nn.kernels import halves, numpy_ref
 from nnctl.nn.layers import Activate, BatchNorm, Dense, Flatten
 from nnctl.nn.losses import make_loss
 from nnctl.nn.network import Network
+from nnctl.nn.residual import Residual
 
 IMAGE_6X6 = [[3, 0, 1, 2, 7, 4], [1, 5, 8, 9, 3, 1], [2, 7, 2, 5, 1, 3],
              [0, 1, 3, 1, 7, 8], [4, 2, 1, 6, 2, 8], [2, 4, 5, 2, 3, 9]]

@@ -20,10 +20,11 @@ from nnctl.export.describe import describe
 from nnctl.export.npz import npz_bytes
 from nnctl.export.onnx_graph import DEFAULT_OPSET, MIN_OPSET, build_onnx
 from nnctl.export.verify import verify_onnx
-from nnctl.nn.conv import AvgPool, Conv2D, GlobalAvgPool, MaxPool, Residual
+from nnctl.nn.conv import AvgPool, Conv2D, GlobalAvgPool, MaxPool
 from nnctl.nn.layers import Activate, BatchNorm, Dense, Dropout, Flatten, Layer
 from nnctl.nn.losses import make_loss
 from nnctl.nn.network import Network
+from nnctl.nn.residual import Residual
 from nnctl.spec import load_spec
 
 onnx = pytest.importorskip("onnx")

@@ -10,11 +10,11 @@ import pytest
 from conftest import invoke, one_line_error, write_spec
 
 from nnctl.errors import BuildError
-from nnctl.nn.conv import Residual
 from nnctl.nn.gradcheck import check_gradients
 from nnctl.nn.layers import Activate, Dense
 from nnctl.nn.losses import make_loss
 from nnctl.nn.network import Network
+from nnctl.nn.residual import Residual
 from nnctl.orchestration.gradcheck import GradcheckSettings, gradcheck_run
 from nnctl.orchestration.start import prepare_run
 from nnctl.spec import parse_spec

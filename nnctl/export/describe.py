@@ -19,9 +19,10 @@ from .. import __version__
 from ..data import Normalizer
 from ..errors import ExportError
 from ..nn.activations import DEFAULT_ALPHA
-from ..nn.conv import AvgPool, Conv2D, GlobalAvgPool, MaxPool, Residual
+from ..nn.conv import AvgPool, Conv2D, GlobalAvgPool, MaxPool
 from ..nn.layers import Activate, BatchNorm, Dense, Dropout, Flatten, Layer
 from ..nn.network import Network
+from ..nn.residual import Residual
 from ..orchestration.model import LoadedModel
 
 FORMAT, FORMAT_VERSION = "nnctl-model", 1

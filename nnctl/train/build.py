@@ -11,12 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import BuildError
-from ..nn.conv import AvgPool, Conv2D, GlobalAvgPool, MaxPool, Residual
+from ..nn.conv import AvgPool, Conv2D, GlobalAvgPool, MaxPool
 from ..nn.initializers import FIXED_PREFIX, default_initializer
 from ..nn.layers import Activate, BatchNorm, Dense, Dropout, Flatten, Layer
 from ..nn.losses import make_loss
 from ..nn.network import Network
 from ..nn.optimizers import Optimizer, make_optimizer
+from ..nn.residual import Residual
 from ..spec.schema import (
     Conv2dLayerSpec,
     DenseLayerSpec,

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..nn.conv import Residual
 from ..nn.layers import Activate, Dropout
 from ..nn.network import Network
+from ..nn.residual import Residual
 from ..runs.health_log import HealthLog
 
 SATURATED = {"sigmoid": lambda a: (a <= 0.01) | (a >= 0.99), "tanh": lambda a: np.abs(a) >= 0.98}

@@ -4,9 +4,10 @@ Pooling both ways, the convolutions' patch gather and its transpose, activation
 and mask, the softmax-cross-entropy gradient and the optimizers' updates are the
 work between the GEMMs: NumPy runs them one whole-array pass at a time, with
 inner loops as short as a channel count.  ``numpy_ref`` is that code, the
-reference and the default; ``compiled`` (numba, the ``fast`` extra) does the same
-arithmetic in the same order in one parallel pass, so both give the same bits
-(docs/explanation/kernels.md).  Layers call ``active()``; a run chooses with
+reference, used when numba is not installed; ``compiled`` (numba, the ``fast``
+extra) does the same arithmetic in the same order in one loop per kernel, so both
+give the same bits (docs/explanation/kernels.md).  Both split batch-sized passes
+over the one helper thread of ``halves``.  Layers call ``active()``; a run chooses with
 ``train.kernels`` through ``select``.
 """
 

@@ -371,3 +371,22 @@ def test_training_and_resume_give_the_same_bits_on_either_kernels(tmp_path):
     assert load_checkpoint(halves / "checkpoint.h5").progress["kernels"] == "compiled"
     assert load_checkpoint(reference / "checkpoint.h5").progress["kernels"] == "numpy"
     assert math.isfinite(float(h5_datasets(reference / "metrics.h5")["epoch/dev_cost"][-1]))
+
+
+def test_batch_halves_follow_the_process_share_of_the_cores(monkeypatch):
+    """A search worker pinned to one BLAS thread must not start a second thread for the kernels either."""
+    from nnctl.nn.kernels import halves
+
+    def calls_for(share):
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", share)
+        seen = []
+        halves.in_halves(lambda lo, hi: seen.append((lo, hi)), 128)
+        return sorted(seen)
+
+    assert calls_for("1") == [(0, 128)]
+    assert calls_for("2") == [(0, 64), (64, 128)]
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    seen = []
+    halves.in_halves(lambda lo, hi: seen.append((lo, hi)), 128)
+    assert seen == [(0, 128)]

@@ -10,7 +10,7 @@ import nnctl.nn.conv as conv
 from nnctl.nn.conv import AvgPool, Conv2D, GlobalAvgPool, MaxPool, Residual
 from nnctl.nn.conv_reference import avg_pool_backward, conv2d_backward, conv2d_forward, max_pool_backward, pool_forward
 from nnctl.nn.gradcheck import check_gradients
-from nnctl.nn.kernels import numpy_ref
+from nnctl.nn.kernels import halves, numpy_ref
 from nnctl.nn.layers import Activate, BatchNorm, Dense, Flatten
 from nnctl.nn.losses import make_loss
 from nnctl.nn.network import Network
@@ -342,7 +342,7 @@ def test_max_pool_counts_windows_whose_two_largest_taps_tie_within_eps():
 
 @pytest.mark.parametrize("m", [31, 32, 77])  # below SPLIT_ROWS: one thread; at and above it: two halves
 def test_max_pool_over_batch_halves_equals_the_reference_exactly(m):
-    assert numpy_ref.SPLIT_ROWS == 32
+    assert halves.SPLIT_ROWS == 32
     layer = MaxPool("p", 2)
     layer.build((8, 6, 3))
     rng = np.random.default_rng(m)
@@ -362,8 +362,8 @@ def test_convolution_over_batch_halves_is_the_one_pass_result_exactly(monkeypatc
     rng = np.random.default_rng(5)
     x = rng.standard_normal((40, 9, 9, 2)).astype(np.float32)
     results = []
-    for split in (numpy_ref.SPLIT_ROWS, 10**9):
-        monkeypatch.setattr(numpy_ref, "SPLIT_ROWS", split)
+    for split in (halves.SPLIT_ROWS, 10**9):
+        monkeypatch.setattr(halves, "SPLIT_ROWS", split)
         layer = built(Conv2D("c", 4, 3, 1, padding), (9, 9, 2))
         layer.params["b"][...] = 0.1
         z = layer.forward(x, training=True).copy()

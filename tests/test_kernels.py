@@ -43,14 +43,17 @@ def in_both(run):
 
 
 @pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
-def threads(request):
-    """The compiled kernels' parallel loops on one and on two threads: the split must not change a bit."""
-    numba = pytest.importorskip("numba")
-    kernels.load("compiled")
-    before = numba.get_num_threads()
-    numba.set_num_threads(min(request.param, numba.config.NUMBA_NUM_THREADS))
-    yield request.param
-    numba.set_num_threads(before)
+def threads(request, monkeypatch):
+    """Every pass whole on one thread, and (almost) every pass as two halves on two: the split must not change a bit."""
+    from nnctl.nn.kernels import halves
+
+    monkeypatch.setattr(halves, "SPLIT_ROWS", 10**9 if request.param == 1 else 2)
+    monkeypatch.setattr(halves, "cores", lambda: 2)
+    if choice.compiled_installed():
+        from nnctl.nn.kernels import compiled
+
+        monkeypatch.setattr(compiled, "ELEMENTWISE_SPLIT", 10**9 if request.param == 1 else 2)
+    return request.param
 
 
 def tied(rng, shape, dtype):

@@ -93,7 +93,7 @@ def _announce_compiling(choice: str, quiet: bool, source: str | None) -> None:
     with user_errors(source):
         pending = kernels.compile_pending(choice)
     if pending and not quiet and not plain():  # a status line for a terminal; logs and pipes keep one line per epoch
-        stderr.print("compiling nnctl's kernels for this machine: once, numba caches them (about half a minute)", markup=False)
+        stderr.print("compiling nnctl's kernels for this machine: once, numba caches them (a few seconds)", markup=False)
 
 
 def _stored_spec(run_dir: Path):

@@ -28,10 +28,11 @@ def flush_denormals(arr: np.ndarray) -> None:
 
 @dataclass(frozen=True)
 class GradientTerms:
-    """What training does to dθ between backprop and the update, handed to the step so that the compiled
-    kernels do it in their pass over θ: the L2 and L1 terms on the penalized weights (the optimizer's
-    ``decayed`` ranges), λ2/m·w and λ1/(2m)·sign(w) for a batch of m, then clipping each entry to
-    [−clip_value, clip_value]. Clipping by norm needs the whole gradient first and stays outside."""
+    """What training does to dθ between backprop and the update, handed to the step so that the active
+    kernels apply it (the compiled ones as one loop per term, without NumPy's temporaries): the L2 and L1
+    terms on the penalized weights (the optimizer's ``decayed`` ranges), λ2/m·w and λ1/(2m)·sign(w) for a
+    batch of m, then clipping each entry to [−clip_value, clip_value]. Clipping by norm needs the whole
+    gradient first and stays outside."""
 
     l2: float
     l1: float
@@ -83,8 +84,7 @@ class Optimizer:
         self.lr_scale = lr_scale
 
     def step(self, theta: np.ndarray, grad: np.ndarray, lr: float, terms: GradientTerms | None = None) -> None:
-        """One update; ``terms`` are applied to ``grad`` first (and left in it), in the same pass when the
-        kernels are compiled."""
+        """One update; ``terms`` are applied to ``grad`` first (and left in it)."""
         self.t += 1
         kernels.active().optimizer_step(self, theta, grad, float(lr), terms)
         if self.t % FLUSH_EVERY == 0:

@@ -56,7 +56,6 @@ def load(name: str) -> ModuleType:
     _ensure_cache_dir()
     from . import compiled
 
-    compiled.limit_threads()
     return compiled
 
 

@@ -1,4 +1,4 @@
-"""The compiled kernels: numba loops over the batch (or over θ) on every core, one pass where NumPy makes several.
+"""The compiled kernels: numba loops that do in one pass what NumPy does in several.
 
 Each kernel does the reference's arithmetic (``numpy_ref.py``) element by element in
 the same order — the same IEEE operations on the same operands, scalars rounded to
@@ -7,96 +7,81 @@ the bit; ``tests/test_kernels.py`` holds every kernel to that.  What the kernels
 not cover (other activations, NumPy's ``exp``) they leave to the reference.  numba
 compiles each kernel on its first call for a dtype and caches the machine code on
 disk (``cache=True``), so only the first run on a machine pays for compiling.
+
+The loops are serial and release the GIL; batch-sized passes run as two halves on the
+kernels' one helper thread (``halves.py``), not in numba's own thread pool, which
+fought OpenBLAS's threads for the two cores.  Loops index views from 0 and carry no
+per-element branches or division checks (``error_model="numpy"``): LLVM vectorizes
+only such loops (docs/explanation/kernels.md).
 """
 
 from __future__ import annotations
 
 import math
 import os
+from functools import lru_cache
 
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from . import numpy_ref
+from .halves import in_halves
 
 NAME = "compiled"
-_JIT = {"parallel": True, "cache": True}
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")  # the process's share of the cores, when set
-
-
-def limit_threads() -> None:
-    """The parallel loops use as many threads as BLAS may (a search worker's share of the cores), at most numba's."""
-    limit = next((os.environ[name] for name in THREAD_VARIABLES if os.environ.get(name, "").isdigit()), None)
-    if limit is not None and int(limit) >= 1:
-        numba.set_num_threads(min(int(limit), numba.config.NUMBA_NUM_THREADS))
+_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
 # ------------------------------------------------------------------ pooling
 
 
 @njit(**_JIT)
-def _max_pool_forward(x, size, stride, y, arg):
+def _max_pool_forward(x, size, stride, y, arg, record):
     """Per window and channel: the maximum by np.maximum's rules (NaN wins; a tie takes the later value, which
-    matters for signed zeros) and, when ``arg`` is not empty (training), the first tap holding it."""
+    matters for signed zeros) and, when ``record`` (training), the first tap holding it."""
     m, h, w, c = y.shape
-    record = arg.size > 0
-    for n in prange(m):
+    for n in range(m):
         for i in range(h):
             for j in range(w):
                 r0, c0 = i * stride, j * stride
                 for ch in range(c):
-                    y[n, i, j, ch] = x[n, r0, c0, ch]
-                    if record:
-                        arg[n, i, j, ch] = 0
-                for u in range(size):
-                    for v in range(size):
-                        if u == 0 and v == 0:
-                            continue
-                        for ch in range(c):
+                    best = x[n, r0, c0, ch]
+                    tap = 0
+                    for u in range(size):
+                        for v in range(size):
                             value = x[n, r0 + u, c0 + v, ch]
-                            best = y[n, i, j, ch]
-                            if record and value > best:
-                                arg[n, i, j, ch] = u * size + v
-                            if not (best > value or best != best):  # np.maximum(best, value)
-                                y[n, i, j, ch] = value
-
-
-@njit(cache=True)
-def _tap_share(dy, arg, share, n, i, j, ch, k):
-    """What tap k of window (i, j) gets: dy·share (average) or dy·[k is the argmax] (max: ``arg`` not empty)."""
-    if arg.size:
-        return dy[n, i, j, ch] * (1 if arg[n, i, j, ch] == k else 0)
-    return dy[n, i, j, ch] * share
+                            tap = u * size + v if value > best else tap
+                            best = best if best > value or best != best else value
+                    y[n, i, j, ch] = best
+                    if record:
+                        arg[n, i, j, ch] = tap
 
 
 @njit(**_JIT)
 def _pool_backward(dy, size, stride, tiled, dx, arg, share):
-    """Each tap's share, as the reference computes it: assigned where windows tile the map (row by row of
-    dx), else added onto zeros tap by tap (the order in which a cell of overlapping windows sums its terms)."""
+    """Each tap's share, as the reference computes it: dy·[k is the argmax] (max: ``arg`` not empty) or dy·share
+    (average); assigned where windows tile the map, else added onto zeros tap by tap (the order in which a
+    cell of overlapping windows sums its terms)."""
     m, h, w, c = dy.shape
-    for n in prange(m):
-        if tiled:
-            for i in range(h):
-                for u in range(size):
-                    for j in range(w):
-                        for v in range(size):
-                            for ch in range(c):
-                                dx[n, i * size + u, j * size + v, ch] = _tap_share(dy, arg, share, n, i, j, ch, u * size + v)
-            continue
-        dx[n] = 0
+    one, zero, routed = share, share - share, arg.size > 0
+    if not tiled:
+        dx[:] = 0
+    for n in range(m):
         for u in range(size):
             for v in range(size):
+                k = u * size + v
                 for i in range(h):
                     for j in range(w):
+                        cell = dx[n, i * stride + u, j * stride + v]
                         for ch in range(c):
-                            dx[n, i * stride + u, j * stride + v, ch] += _tap_share(dy, arg, share, n, i, j, ch, u * size + v)
+                            factor = (one if arg[n, i, j, ch] == k else zero) if routed else share
+                            term = dy[n, i, j, ch] * factor
+                            cell[ch] = term if tiled else cell[ch] + term
 
 
 @njit(**_JIT)
 def _avg_pool_forward(x, size, stride, y, scale):
     m, h, w, c = y.shape
-    for n in prange(m):
+    for n in range(m):
         for i in range(h):
             for j in range(w):
                 r0, c0 = i * stride, j * stride
@@ -114,23 +99,28 @@ _NO_ARGMAX = np.empty((0, 0, 0, 0), np.uint8)
 
 def max_pool_forward(x, size, stride, tiled, y, buffer=None):
     """One pass per window; the state is one tap index per output (uint8 up to 16×16 windows)."""
-    arg = buffer("arg", y.shape, np.uint8 if size**2 <= 256 else np.int32) if buffer else _NO_ARGMAX
-    _max_pool_forward(x, size, stride, y, arg)
+    arg = buffer("arg", y.shape, np.uint8 if size**2 <= 256 else np.int32) if buffer else None
+    x = np.ascontiguousarray(x)
+    in_halves(lambda lo, hi: _max_pool_forward(x[lo:hi], size, stride, y[lo:hi],
+                                                _NO_ARGMAX if arg is None else arg[lo:hi], arg is not None), len(x))
     return (arg,)
 
 
 def max_pool_backward(state, dy, size, stride, tiled, dx, buffer):
-    _pool_backward(dy, size, stride, tiled, dx, state[0], dy.dtype.type(1))
+    (arg,) = state
+    in_halves(lambda lo, hi: _pool_backward(dy[lo:hi], size, stride, tiled, dx[lo:hi], arg[lo:hi], dy.dtype.type(1)),
+              len(dy))
     return dx
 
 
 def avg_pool_forward(x, size, stride, y):
-    _avg_pool_forward(x, size, stride, y, y.dtype.type(1.0 / size**2))
+    in_halves(lambda lo, hi: _avg_pool_forward(x[lo:hi], size, stride, y[lo:hi], y.dtype.type(1.0 / size**2)), len(x))
     return y
 
 
 def avg_pool_backward(dy, size, stride, tiled, dx):
-    _pool_backward(dy, size, stride, tiled, dx, _NO_ARGMAX, dy.dtype.type(1.0 / size**2))
+    share = dy.dtype.type(1.0 / size**2)
+    in_halves(lambda lo, hi: _pool_backward(dy[lo:hi], size, stride, tiled, dx[lo:hi], _NO_ARGMAX, share), len(dy))
     return dx
 
 
@@ -141,25 +131,24 @@ def avg_pool_backward(dy, size, stride, tiled, dx):
 def _gather_patches(x, cols, out_h, blocks, rows, width, step, stride, ph, pad_floats):
     """cols[(n, i, k), (u, o)] = the padded map's row s·i + u, float k·step + o (zero in the border)."""
     m, height, row_floats = x.shape
-    for n in prange(m):
+    for n in range(m):
         for i in range(out_h):
             for k in range(blocks):
-                row = (n * out_h + i) * blocks + k
+                patch = cols[(n * out_h + i) * blocks + k]
                 first = k * step - pad_floats
-                lo, hi = max(0, -first), min(width, row_floats - first)
+                lo, hi = max(0, -first), max(0, min(width, row_floats - first))
                 for u in range(rows):
                     r = i * stride + u - ph
-                    at = u * width
-                    if r < 0 or r >= height:
-                        for o in range(width):
-                            cols[row, at + o] = 0
+                    out = patch[u * width:(u + 1) * width]
+                    if r < 0 or r >= height or lo >= hi:
+                        out[:] = 0
                         continue
-                    for o in range(lo):
-                        cols[row, at + o] = 0
-                    for o in range(lo, hi):
-                        cols[row, at + o] = x[n, r, first + o]
-                    for o in range(max(lo, hi), width):
-                        cols[row, at + o] = 0
+                    out[:lo] = 0
+                    source = x[n, r, first + lo:first + hi]
+                    inner = out[lo:hi]
+                    for o in range(hi - lo):
+                        inner[o] = source[o]
+                    out[hi:] = 0
 
 
 @njit(**_JIT)
@@ -167,34 +156,40 @@ def _scatter_patches(d_cols, dx, out_h, blocks, rows, width, step, stride, ph, p
     """dx = 0, then every window gradient added at its place: the last block first, then by window row
     (the reference's order onto each float); terms landing in the padding are dropped."""
     m, height, row_floats = dx.shape
-    for n in prange(m):
-        dx[n] = 0
+    dx[:] = 0
+    for n in range(m):
         for k in range(blocks - 1, -1, -1):
             first = k * step - pad_floats
-            lo, hi = max(0, -first), min(width, row_floats - first)
+            lo, hi = max(0, -first), max(0, min(width, row_floats - first))
+            if lo >= hi:
+                continue
             for u in range(rows):
                 for i in range(out_h):
                     r = i * stride + u - ph
                     if r < 0 or r >= height:
                         continue
-                    row, at = (n * out_h + i) * blocks + k, u * width
-                    for o in range(lo, hi):
-                        dx[n, r, first + o] += d_cols[row, at + o]
+                    target = dx[n, r, first + lo:first + hi]
+                    term = d_cols[(n * out_h + i) * blocks + k, u * width + lo:u * width + hi]
+                    for o in range(hi - lo):
+                        target[o] += term[o]
 
 
 def gather_patches(x, cols, geometry, stride, padding, padded):
     """Straight from the input into the patch matrix: no padded copy (``padded`` is never called)."""
     m, out_h, blocks, rows, width, step = geometry
     x = np.ascontiguousarray(x)
-    channels = x.shape[3]
-    _gather_patches(x.reshape(m, x.shape[1], -1), cols, out_h, blocks, rows, width, step, stride,
-                    padding[0], padding[1] * channels)
+    flat, per_example = x.reshape(m, x.shape[1], -1), out_h * blocks
+    pad_floats = padding[1] * x.shape[3]
+    in_halves(lambda lo, hi: _gather_patches(flat[lo:hi], cols[lo * per_example:hi * per_example], out_h, blocks, rows,
+                                              width, step, stride, padding[0], pad_floats), m)
 
 
 def scatter_patches(d_cols, dx, geometry, stride, padding, padded):
     m, out_h, blocks, rows, width, step = geometry
-    _scatter_patches(d_cols, dx.reshape(m, dx.shape[1], -1), out_h, blocks, rows, width, step, stride,
-                     padding[0], padding[1] * dx.shape[3])
+    flat, per_example = dx.reshape(m, dx.shape[1], -1), out_h * blocks
+    pad_floats = padding[1] * dx.shape[3]
+    in_halves(lambda lo, hi: _scatter_patches(d_cols[lo * per_example:hi * per_example], flat[lo:hi], out_h, blocks,
+                                               rows, width, step, stride, padding[0], pad_floats), m)
     return dx
 
 
@@ -204,7 +199,7 @@ def scatter_patches(d_cols, dx, geometry, stride, padding, padded):
 @njit(**_JIT)
 def _leaky_relu(z, out, slope, leaky):
     """max(z, slope·z) (``leaky``) or max(z, 0) with np.maximum's rules: NaN wins, a tie gives the second operand."""
-    for i in prange(z.size):
+    for i in range(z.size):
         value = z[i]
         other = value * slope if leaky else slope
         out[i] = value if value > other or value != value else other
@@ -213,7 +208,7 @@ def _leaky_relu(z, out, slope, leaky):
 @njit(**_JIT)
 def _leaky_relu_backward(z, dy, out, slope):
     """[z > 0 ? 1 : slope]·dy (the reference's mask, then times dy)."""
-    for i in prange(z.size):
+    for i in range(z.size):
         out[i] = (1 if z[i] > 0 else slope) * dy[i]
 
 
@@ -226,7 +221,7 @@ def activate(activation, z, out):
     if slope is None or not z.flags.c_contiguous:
         return numpy_ref.activate(activation, z, out)
     out = np.empty_like(z) if out is None else out
-    _leaky_relu(z.reshape(-1), out.reshape(-1), z.dtype.type(slope), activation.name == "leaky_relu")
+    _elementwise(_leaky_relu, (z, out), z.dtype.type(slope), activation.name == "leaky_relu")
     return out
 
 
@@ -234,13 +229,25 @@ def activate_backward(activation, z, a, dy, out):
     slope = _slope(activation)
     if slope is None or not (z.flags.c_contiguous and dy.flags.c_contiguous):
         return numpy_ref.activate_backward(activation, z, a, dy, out)
-    _leaky_relu_backward(z.reshape(-1), dy.reshape(-1), out.reshape(-1), z.dtype.type(slope))
+    _elementwise(_leaky_relu_backward, (z, dy, out), z.dtype.type(slope))
     return out
+
+
+ELEMENTWISE_SPLIT = 1 << 18  # floats: below this an elementwise pass is over before a helper thread wakes up
+
+
+def _elementwise(kernel, arrays, *scalars):
+    """``kernel(*flat arrays, *scalars)``, as two halves of the elements when the arrays are large."""
+    flat = [a.reshape(-1) for a in arrays]
+    if flat[0].size < ELEMENTWISE_SPLIT:
+        kernel(*flat, *scalars)
+        return
+    in_halves(lambda lo, hi: kernel(*(a[lo:hi] for a in flat), *scalars), flat[0].size)
 
 
 @njit(**_JIT)
 def _shift_rows(z, out):
-    for n in prange(z.shape[0]):
+    for n in range(z.shape[0]):
         top = z[n, 0]
         for j in range(1, z.shape[1]):
             if z[n, j] > top or z[n, j] != z[n, j]:
@@ -254,7 +261,7 @@ def _shift_rows(z, out):
 PAIRWISE_BLOCK = 128
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _pairwise_sum(a, zero):
     """NumPy's pairwise summation of a (at most PAIRWISE_BLOCK floats) in its order, so with its rounding:
     sequential below 8 floats, else eight running sums combined as a tree, then the rest."""
@@ -286,7 +293,7 @@ def _pairwise_sum(a, zero):
 @njit(**_JIT)
 def _softmax_ce_finish(e, y, scale, zero):
     """e holds exp(z − max): divide each row by its (pairwise) sum, subtract Y, scale by 1/m."""
-    for n in prange(e.shape[0]):
+    for n in range(e.shape[0]):
         total = _pairwise_sum(e[n], zero)
         for j in range(e.shape[1]):
             e[n, j] = (e[n, j] / total - y[n, j]) * scale
@@ -306,97 +313,83 @@ def softmax_ce_grad(z, y, out):
 # ------------------------------------------------------------------ optimizers
 #
 # One pass over θ[lo:hi] per chunk: a chunk is a run of entries sharing a step count (a fine-tuning
-# segment) and whether they are penalized weights; usually the whole vector, or the weights and the rest.
-# ``terms`` = (penalized, λ2/m, λ1/(2m), clipping, clip value): the gradient terms the reference adds to dθ
-# before the update, and clipping by value; the final dθ is written back, as the reference leaves it.
-# ``scale`` is the per-entry learning-rate scale (empty: none). Each line is one of the reference's
-# whole-vector operations, in its order.
+# segment) and whether weight decay acts on them; usually the whole vector, or the weights and the rest.
+# Every update multiplies its step by a per-entry learning-rate scale: the layers' scales, or ones when
+# there are none (x·1 is x to the bit, and a loop reading a real array vectorizes where a special case
+# would branch). Each line is one of the reference's whole-vector operations, in its order.
 
 
-@njit(cache=True)
-def _gradient(theta, grad, i, penalized, l2, l1, clipping, clip):
-    g = grad[i]
-    if penalized:
+@njit(**_JIT)
+def _add_l2(theta, grad, l2):
+    """dθ += (λ2/m)·w on a range of weights."""
+    for i in range(grad.size):
+        grad[i] = grad[i] + l2 * theta[i]
+
+
+@njit(**_JIT)
+def _add_l1(theta, grad, l1):
+    """dθ += (λ1/2m)·sign(w), kept in the array's dtype: ±λ1, +0 (λ1 − λ1) at zero, NaN for NaN."""
+    for i in range(grad.size):
         w = theta[i]
-        if l2 != 0:
-            g = g + l2 * w
-        if l1 != 0:  # + λ1·sign(w), kept in the array's dtype: ±λ1, +0 (λ1 − λ1) at zero, NaN for NaN
-            if w > 0:
-                g = g + l1
-            elif w < 0:
-                g = g - l1
-            elif w == 0:
-                g = g + (l1 - l1)
-            else:
-                g = g + w
-    if clipping:  # np.clip(g, −c, c): NaN passes through
-        if g == g and not g > -clip:
-            g = -clip
-        if g == g and not g < clip:
-            g = clip
-    if penalized or clipping:
-        grad[i] = g
-    return g
+        grad[i] = grad[i] + (l1 if w > 0 else (-l1 if w < 0 else (l1 - l1 if w == 0 else w)))
 
 
 @njit(**_JIT)
-def _gd(theta, grad, lo, hi, lr, scale, penalized, l2, l1, clipping, clip):
-    for i in prange(lo, hi):
-        step = _gradient(theta, grad, i, penalized, l2, l1, clipping, clip) * lr
-        if scale.size:
-            step = step * scale[i]
-        theta[i] = theta[i] - step
+def _clip(grad, clip):
+    """np.clip(dθ, −c, c): NaN passes through."""
+    for i in range(grad.size):
+        g = grad[i]
+        g = -clip if g <= -clip else g
+        grad[i] = clip if g >= clip else g
 
 
 @njit(**_JIT)
-def _momentum(theta, grad, v, lo, hi, lr, beta, grad_weight, nesterov, scale, penalized, l2, l1, clipping, clip):
-    for i in prange(lo, hi):
-        g = _gradient(theta, grad, i, penalized, l2, l1, clipping, clip) * grad_weight
+def _gd(theta, grad, lr, scale):
+    for i in range(theta.size):
+        theta[i] = theta[i] - (grad[i] * lr) * scale[i]
+
+
+@njit(**_JIT)
+def _momentum(theta, grad, v, lr, beta, grad_weight, nesterov, scale):
+    for i in range(theta.size):
+        g = grad[i] * grad_weight
         velocity = v[i] * beta + g
         v[i] = velocity
         step = (g + velocity * beta) if nesterov else velocity
-        step = step * lr
-        if scale.size:
-            step = step * scale[i]
-        theta[i] = theta[i] - step
+        theta[i] = theta[i] - (step * lr) * scale[i]
 
 
 @njit(**_JIT)
-def _rmsprop(theta, grad, s, lo, hi, lr, beta, one_minus_beta, epsilon, scale, penalized, l2, l1, clipping, clip):
-    for i in prange(lo, hi):
-        g = _gradient(theta, grad, i, penalized, l2, l1, clipping, clip)
+def _rmsprop(theta, grad, s, lr, beta, one_minus_beta, epsilon, scale):
+    for i in range(theta.size):
+        g = grad[i]
         mean_square = s[i] * beta + (g * g) * one_minus_beta
         s[i] = mean_square
-        step = (g / (np.sqrt(mean_square) + epsilon)) * lr
-        if scale.size:
-            step = step * scale[i]
-        theta[i] = theta[i] - step
+        theta[i] = theta[i] - ((g / (np.sqrt(mean_square) + epsilon)) * lr) * scale[i]
 
 
 @njit(**_JIT)
-def _adam(theta, grad, v, s, lo, hi, b1, one_minus_b1, b2, one_minus_b2, epsilon, factor, decay, decay_rate, scale,
-          penalized, l2, l1, clipping, clip):
+def _adam(theta, grad, v, s, b1, one_minus_b1, b2, one_minus_b2, epsilon, factor, decay, decay_rate, scale):
     """decay 1: θ·(1 − αλ) before the step (AdamW); decay 2: θ − (αλ·scale)·θ, with per-entry scales."""
-    for i in prange(lo, hi):
-        g = _gradient(theta, grad, i, penalized, l2, l1, clipping, clip)
+    for i in range(theta.size):
+        g = grad[i]
         th = theta[i]
-        if decay == 1:
-            th = th * decay_rate
-        elif decay == 2:
-            th = th - (decay_rate * scale[i]) * th
+        th = th * decay_rate if decay == 1 else (th - (decay_rate * scale[i]) * th if decay == 2 else th)
         first = v[i] * b1 + g * one_minus_b1
         second = s[i] * b2 + (g * g) * one_minus_b2
         v[i] = first
         s[i] = second
-        step = (first / (np.sqrt(second) + epsilon)) * factor
-        if scale.size:
-            step = step * scale[i]
-        theta[i] = th - step
+        theta[i] = th - ((first / (np.sqrt(second) + epsilon)) * factor) * scale[i]
+
+
+@lru_cache(maxsize=8)
+def _ones(size: int, dtype) -> np.ndarray:
+    return np.ones(size, dtype)
 
 
 def _chunks(optimizer, by_weights: bool):
-    """(lo, hi, step count, penalized) runs of θ: cut at segment starts, and at the penalized weights' range
-    ends when something acts on the weights alone (weight decay, L1/L2)."""
+    """(lo, hi, step count, decayed) runs of θ: cut at segment starts, and at the weight-decay ranges' ends
+    when the optimizer decays weights."""
     n = optimizer.size
     starts = [int(lo) for lo in optimizer.segments]
     firsts = [int(t) for t in optimizer.segment_steps]
@@ -407,38 +400,49 @@ def _chunks(optimizer, by_weights: bool):
         yield lo, hi, optimizer.t - firsts[segment], any(a <= lo < b for a, b in ranges)
 
 
-def optimizer_step(optimizer, theta, grad, lr, terms=None):
-    """The update fused into one pass over each chunk of θ (see ``Optimizer.update`` for the formulas),
-    with ``terms`` (``GradientTerms``) applied to dθ on the way."""
+def add_gradient_terms(optimizer, theta, grad, terms):
+    """The reference's passes over dθ before the update (``numpy_ref.optimizer_step``), each as one loop."""
     dtype = theta.dtype.type
-    scale = optimizer.lr_scale if optimizer.lr_scale is not None else np.empty(0, theta.dtype)
-    l2, l1 = (terms.l2, terms.l1) if terms else (0.0, 0.0)
-    clipping = terms is not None and terms.clip_value is not None
-    gradient = (dtype(l2), dtype(l1), clipping, dtype(terms.clip_value if clipping else 0))
-    name = optimizer.name
+    for part in optimizer.decayed:
+        if terms.l2:
+            _add_l2(theta[part], grad[part], dtype(terms.l2))
+        if terms.l1:
+            _add_l1(theta[part], grad[part], dtype(terms.l1))
+    if terms.clip_value is not None:
+        _clip(grad, dtype(terms.clip_value))
+
+
+def optimizer_step(optimizer, theta, grad, lr, terms=None):
+    """``terms`` applied to dθ, then the update fused into one pass over each chunk of θ (see
+    ``Optimizer.update`` for the formulas)."""
+    if terms is not None:
+        add_gradient_terms(optimizer, theta, grad, terms)
+    dtype = theta.dtype.type
+    scale = optimizer.lr_scale if optimizer.lr_scale is not None else _ones(theta.size, theta.dtype)
     wd = getattr(optimizer, "weight_decay", 0)
-    for lo, hi, t, weights in _chunks(optimizer, bool(wd or l2 or l1)):
-        if name == "gd":
-            _gd(theta, grad, lo, hi, dtype(lr), scale, weights, *gradient)
-        elif name == "momentum":
-            _momentum(theta, grad, optimizer.state["v"], lo, hi, dtype(lr), dtype(optimizer.beta), dtype(optimizer.grad_weight),
-                      optimizer.nesterov, scale, weights, *gradient)
-        elif name == "rmsprop":
+    for lo, hi, t, decayed in _chunks(optimizer, bool(wd)):
+        th, g, sc = theta[lo:hi], grad[lo:hi], scale[lo:hi]
+        state = {name: a[lo:hi] for name, a in optimizer.state.items()}
+        if optimizer.name == "gd":
+            _gd(th, g, dtype(lr), sc)
+        elif optimizer.name == "momentum":
+            _momentum(th, g, state["v"], dtype(lr), dtype(optimizer.beta), dtype(optimizer.grad_weight),
+                      optimizer.nesterov, sc)
+        elif optimizer.name == "rmsprop":
             b = optimizer.beta
-            _rmsprop(theta, grad, optimizer.state["s"], lo, hi, dtype(lr), dtype(b), dtype(1 - b), dtype(optimizer.epsilon),
-                     scale, weights, *gradient)
+            _rmsprop(th, g, state["s"], dtype(lr), dtype(b), dtype(1 - b), dtype(optimizer.epsilon), sc)
         else:
             b1, b2 = optimizer.beta1, optimizer.beta2
             c2 = math.sqrt(1 - b2**t)
-            decay = 0 if not (weights and wd) else (1 if optimizer.lr_scale is None else 2)
+            decay = 0 if not decayed else (1 if optimizer.lr_scale is None else 2)
             rate = (1 - lr * wd) if decay == 1 else lr * wd
-            _adam(theta, grad, optimizer.state["v"], optimizer.state["s"], lo, hi, dtype(b1), dtype(1 - b1), dtype(b2),
-                  dtype(1 - b2), dtype(optimizer.epsilon * c2), dtype(lr * c2 / (1 - b1**t)), decay, dtype(rate), scale,
-                  weights, *gradient)
+            _adam(th, g, state["v"], state["s"], dtype(b1), dtype(1 - b1), dtype(b2), dtype(1 - b2),
+                  dtype(optimizer.epsilon * c2), dtype(lr * c2 / (1 - b1**t)), decay, dtype(rate), sc)
 
 
-_KERNELS = (_max_pool_forward, _tap_share, _pool_backward, _avg_pool_forward, _gather_patches, _scatter_patches,
-            _leaky_relu, _leaky_relu_backward, _shift_rows, _pairwise_sum, _softmax_ce_finish, _gradient, _gd, _momentum, _rmsprop, _adam)
+_KERNELS = (_max_pool_forward, _pool_backward, _avg_pool_forward, _gather_patches, _scatter_patches, _leaky_relu,
+            _leaky_relu_backward, _shift_rows, _pairwise_sum, _softmax_ce_finish, _add_l2, _add_l1, _clip, _gd, _momentum,
+            _rmsprop, _adam)
 
 
 def cached() -> bool:

@@ -2,44 +2,19 @@
 
 Strided passes with short inner loops (pooling, the convolutions' patch copies and
 input-gradient slice-adds) run on two threads, one half of the batch each
-(``in_halves``); everything else is one ufunc at a time.  ``conv_reference.py`` is
+(``halves.in_halves``); everything else is one ufunc at a time.  ``conv_reference.py`` is
 the slow, obvious definition that both implementations are tested against.
 """
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..activations import softmax
+from .halves import in_halves
 
 NAME = "numpy"
-
-# NumPy releases the GIL inside its loops, and the data movement between GEMMs is single-threaded
-# otherwise while BLAS threads idle (asleep, see train/blas_threads.py). Every example's values are
-# computed exactly as in one pass. Below SPLIT_ROWS examples the hand-off costs more than it saves.
-SPLIT_ROWS = 32
-_CORES = os.cpu_count() or 1
-_HELPER: ThreadPoolExecutor | None = None
-
-
-def in_halves(work, m: int) -> None:
-    """``work(lo, hi)`` over rows [0, m) as two halves, one on a helper thread, or whole when m is small."""
-    global _HELPER
-    if m < SPLIT_ROWS or _CORES < 2:
-        work(0, m)
-        return
-    if _HELPER is None:
-        _HELPER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnctl-halves")
-    half = m // 2
-    first = _HELPER.submit(work, 0, half)
-    try:
-        work(half, m)
-    finally:
-        first.result()  # never return (or raise) while the helper still writes the buffers
 
 
 def taps(a, size, stride, out_hw):

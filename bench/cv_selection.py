@@ -32,7 +32,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_info, save_json  # noqa: E402
+from common.machine import machine_info, save_json  # noqa: E402
 
 SCENARIOS = {
     # 3 noisy spiral arms: a pool of 96 + 24 rows, two hidden layers searched.

@@ -23,11 +23,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402  (must come before numpy: it pins the thread counts)
+from common.threads import DEFAULT_THREADS, pin_threads, threads_from_argv  # noqa: E402  (must come before numpy: it pins the thread counts)
 
-common.pin_threads(common.threads_from_argv(sys.argv[1:]))
+pin_threads(threads_from_argv(sys.argv[1:]))
 
 import numpy as np  # noqa: E402
+from common.machine import cpu_line, machine_info  # noqa: E402
+from common.tables import table  # noqa: E402
 
 from nnctl.nn import kernels  # noqa: E402
 from nnctl.nn.conv import Conv2D, MaxPool  # noqa: E402
@@ -89,7 +91,7 @@ def cases(rng):
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--threads", type=int, default=common.DEFAULT_THREADS)
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS)
     p.add_argument("--calls", type=int, default=200)
     args = p.parse_args()
     rng = np.random.default_rng(0)
@@ -112,9 +114,9 @@ def main() -> int:
                     call()
                     best[impl] = min(best.get(impl, float("inf")), time.perf_counter() - t0)
         rows.append([name, f"{1e3 * best['numpy']:.3f}", f"{1e3 * best['compiled']:.3f}", f"{best['numpy'] / best['compiled']:.1f}×"])
-    print(f"machine: {common.cpu_line(common.machine_info())}; load average {os.getloadavg()[0]:.2f} at the end")
+    print(f"machine: {cpu_line(machine_info())}; load average {os.getloadavg()[0]:.2f} at the end")
     print(f"each kernel alone, B={B}, float32, {args.threads} threads, best of {args.calls} calls, implementations alternating")
-    print(common.table(["kernel (the real layer's call)", "numpy ms", "compiled ms", "speed-up"], rows, right={1, 2, 3}))
+    print(table(["kernel (the real layer's call)", "numpy ms", "compiled ms", "speed-up"], rows, right={1, 2, 3}))
     return 0
 
 

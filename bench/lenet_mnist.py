@@ -14,8 +14,8 @@ config's network and optimizer (not its learning-rate schedule or augmentation)
 through its real Trainer on NHWC maps; PyTorch runs the same
 network in its native NCHW layout, starting from nnctl's initial weights
 converted to PyTorch's layouts.  The protocol (one fresh process per timed run,
-alternating systems, paired ratios) is bench/common.py's, as for
-bench/mlp_mnist.py.  See bench/README.md.
+alternating systems, paired ratios) is the shared harness's (bench/common/), as
+for bench/mlp_mnist.py.  See bench/README.md.
 """
 
 from __future__ import annotations
@@ -24,10 +24,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402  (must come before numpy: it pins the thread counts)
+from common.threads import pin_threads, threads_from_argv  # noqa: E402  (must come before numpy: it pins the thread counts)
 
 CONFIG = "configs/mnist-lenet5.yaml"
-common.pin_threads(common.threads_from_argv(sys.argv[1:]), CONFIG)
+pin_threads(threads_from_argv(sys.argv[1:]), CONFIG)
+
+from common import harness  # noqa: E402
+from common.bench import Bench  # noqa: E402
 
 FLAT_HWC = (5, 5, 16)  # the map the first dense layer sees: 5×5, 16 channels
 DENSE = (120, 84, 10)
@@ -80,7 +83,7 @@ def nchw(x):
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
-BENCH = common.Bench(
+BENCH = Bench(
     name="lenet_mnist",
     title="MNIST LeNet-5 (conv 6@5×5 same, pool, conv 16@5×5, pool, 120, 84, 10)",
     script=Path(__file__).resolve(),
@@ -95,4 +98,4 @@ BENCH = common.Bench(
 )
 
 if __name__ == "__main__":
-    sys.exit(common.main(BENCH, __doc__.split("\n\n")[0]))
+    sys.exit(harness.main(BENCH, __doc__.split("\n\n")[0]))

@@ -18,7 +18,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from common import cpu_line, machine_info
+from common.machine import cpu_line, machine_info
 from train_process import train_in_process
 
 SPEC = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"

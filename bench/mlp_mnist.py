@@ -24,13 +24,17 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402  (must come before numpy: it pins the thread counts)
+from common.threads import pin_threads, threads_from_argv  # noqa: E402  (must come before numpy: it pins the thread counts)
 
 CONFIG = "configs/mnist-mlp.yaml"
-common.pin_threads(common.threads_from_argv(sys.argv[1:]), CONFIG)
+pin_threads(threads_from_argv(sys.argv[1:]), CONFIG)
 
 import time  # noqa: E402
 import warnings  # noqa: E402
+
+from common import harness  # noqa: E402
+from common.bench import Bench  # noqa: E402
+from common.workload import accuracy  # noqa: E402
 
 HIDDEN = (256, 128)
 N_CLASSES = 10
@@ -85,7 +89,7 @@ def run_sklearn(bench, run, spec, args) -> dict:
         clf.fit(x, train.labels)
         elapsed = time.perf_counter() - t0
     pred = clf.predict(xt)
-    return {"epoch_times": [elapsed], "accuracy": common.accuracy(np.asarray(pred), test.labels),
+    return {"epoch_times": [elapsed], "accuracy": accuracy(np.asarray(pred), test.labels),
             "dtype": str(clf.coefs_[0].dtype), "iterations": clf.n_iter_}
 
 
@@ -98,7 +102,7 @@ def note(name: str, s: dict) -> str:
     return f"trains in {s['dtype']}, alpha=0" if name == "sklearn" else ""
 
 
-BENCH = common.Bench(
+BENCH = Bench(
     name="mlp_mnist",
     title=f"MNIST MLP 784-{HIDDEN[0]}-{HIDDEN[1]}-{N_CLASSES}, ReLU, softmax CE",
     script=Path(__file__).resolve(),
@@ -115,4 +119,4 @@ BENCH = common.Bench(
 )
 
 if __name__ == "__main__":
-    sys.exit(common.main(BENCH, __doc__.split("\n\n")[0]))
+    sys.exit(harness.main(BENCH, __doc__.split("\n\n")[0]))

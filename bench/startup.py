@@ -27,7 +27,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+from common import REPO  # noqa: E402
+from common.machine import cpu_line, machine_info, save_json  # noqa: E402
+from common.tables import fmt_range, summarize, table  # noqa: E402
 
 TINY = """\
 name: tiny
@@ -66,7 +68,7 @@ def main() -> int:
         commands = {
             "python -c pass": [sys.executable, "-c", "pass"],
             "nnctl --help": [sys.executable, "-m", "nnctl", "--help"],
-            "nnctl spec check": [sys.executable, "-m", "nnctl", "spec", "check", str(common.REPO / "configs" / "mnist-mlp.yaml")],
+            "nnctl spec check": [sys.executable, "-m", "nnctl", "spec", "check", str(REPO / "configs" / "mnist-mlp.yaml")],
             "nnctl eval": [sys.executable, "-m", "nnctl", "eval", str(run), "--split", "dev", "--json"],
         }
         times: dict[str, list[float]] = {name: [] for name in commands}
@@ -85,19 +87,19 @@ def main() -> int:
                 line = next(row for row in done.stderr.splitlines() if row.startswith("MODULES "))
                 count, heavy = line.split(" ", 2)[1:]
                 modules[name] = {"count": int(count), "heavy": json.loads(heavy)}
-    info = common.machine_info()
-    print(f"machine: {common.cpu_line(info)}; source: {args.src or common.REPO}; {args.repeats} fresh processes each, alternating")
+    info = machine_info()
+    print(f"machine: {cpu_line(info)}; source: {args.src or REPO}; {args.repeats} fresh processes each, alternating")
     rows = []
     for name, values in times.items():
-        s = common.summarize([1000 * v for v in values])
+        s = summarize([1000 * v for v in values])
         m = modules.get(name)
-        rows.append([name, common.fmt_range(s, lambda v: f"{v:.0f}"), "" if m is None else str(m["count"]),
+        rows.append([name, fmt_range(s, lambda v: f"{v:.0f}"), "" if m is None else str(m["count"]),
                      "" if m is None else (", ".join(m["heavy"]) or "none")])
-    print(common.table(["command", "wall ms, median [min–max]", "modules", "of numpy, h5py, pydantic, rich.table"], rows, right={2}))
+    print(table(["command", "wall ms, median [min–max]", "modules", "of numpy, h5py, pydantic, rich.table"], rows, right={2}))
     if args.json:
-        common.save_json(args.json, {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": info,
-                                     "source": str(args.src or common.REPO), "times_s": times, "modules": modules,
-                                     "load_average": os.getloadavg(), "median_ms": {k: 1000 * statistics.median(v) for k, v in times.items()}})
+        save_json(args.json, {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": info,
+                              "source": str(args.src or REPO), "times_s": times, "modules": modules,
+                              "load_average": os.getloadavg(), "median_ms": {k: 1000 * statistics.median(v) for k, v in times.items()}})
     return 0
 
 

@@ -39,7 +39,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import cpu_line, cpu_snapshot, cpu_usage_since, machine_info, save_json, table
+from common.contention import cpu_snapshot, cpu_usage_since
+from common.machine import cpu_line, machine_info, save_json
+from common.tables import table
 
 DATASETS = ("iris", "wine")
 SYSTEMS = ("nnctl", "sklearn")

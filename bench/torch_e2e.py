@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The PyTorch side of the end-to-end benchmark: the work of `nnctl train SPEC` as a plain PyTorch script.
 
-The parent benchmark (bench/common.py, ``bench_end_to_end``) times this script's
+The parent benchmark (bench/common/end_to_end.py) times this script's
 whole process, start-up included, against `nnctl train` on the same network, and
 pairs the two wall times within a repeat. Like `nnctl train` it:
 
@@ -32,9 +32,11 @@ from pathlib import Path
 
 STARTED = time.perf_counter()
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402  (must come before numpy: it pins the thread counts)
+from common.threads import DEFAULT_THREADS, pin_threads, threads_from_argv  # noqa: E402  (must come before numpy: it pins the thread counts)
 
-common.pin_threads(common.threads_from_argv(sys.argv[1:]))
+pin_threads(threads_from_argv(sys.argv[1:]))
+
+from common.torch_runner import flush_denormals, torch_train_epoch  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -47,7 +49,7 @@ def parse_args(argv=None):
     p.add_argument("--optimizer", choices=("adam", "gd"), required=True)
     p.add_argument("--lr", type=float, required=True)
     p.add_argument("--train-metrics", choices=("full", "running"), required=True)
-    p.add_argument("--threads", type=int, default=common.DEFAULT_THREADS)
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dev", type=int, default=5000)
     return p.parse_args(argv)
@@ -134,12 +136,12 @@ def main() -> int:
     shuffle = torch.Generator().manual_seed(args.seed)
     batch, history, best = args.batch_size, [], -1.0
     ready = time.perf_counter()
-    with common.flush_denormals(torch):
+    with flush_denormals(torch):
         for epoch in range(1, args.epochs + 1):
             t0 = time.perf_counter()
             perm = torch.randperm(n_train, generator=shuffle)
-            running, _ = common.torch_train_epoch(torch, model, opt, (x, y), (xs, ys), perm, batch,
-                                                  sum_costs=args.train_metrics == "running")
+            running, _ = torch_train_epoch(torch, model, opt, (x, y), (xs, ys), perm, batch,
+                                           sum_costs=args.train_metrics == "running")
             trained = time.perf_counter()
             row = {"epoch": epoch}
             train_row = metrics(torch, model, x, y, 10) if args.train_metrics == "full" else {"cost": running / n_train}

@@ -17,7 +17,7 @@ RETIRED = ("ALGORITHMS.md", "docs/algorithms.md", "§")
 
 def sources():
     """The text files that may cite the manual: code, tests, benchmarks, configs, the manual and the README."""
-    patterns = ["nnctl/**/*.py", "tests/*.py", "bench/*.py", "bench/*.sh", "bench/README.md", "configs/*.yaml",
+    patterns = ["nnctl/**/*.py", "tests/*.py", "bench/**/*.py", "bench/*.sh", "bench/README.md", "configs/*.yaml",
                 "docs/**/*.md", "README.md", "mkdocs.yml", "pyproject.toml", ".ci/run"]
     this = REPO / "tests" / "test_citations.py"  # its examples cite nothing
     return sorted({path for pattern in patterns for path in REPO.glob(pattern)} - {this})

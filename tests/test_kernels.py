@@ -390,3 +390,40 @@ def test_batch_halves_follow_the_process_share_of_the_cores(monkeypatch):
     seen = []
     halves.in_halves(lambda lo, hi: seen.append((lo, hi)), 128)
     assert seen == [(0, 128)]
+
+
+def test_batch_halves_hand_back_the_helpers_error_and_stay_usable(monkeypatch):
+    from nnctl.nn.kernels import halves
+
+    monkeypatch.setattr(halves, "cores", lambda: 2)
+
+    def failing(lo, hi):
+        if lo == 0:
+            raise ValueError("first half failed")
+
+    with pytest.raises(ValueError, match="first half failed"):
+        halves.in_halves(failing, 64)
+    seen = []
+    halves.in_halves(lambda lo, hi: seen.append((lo, hi)), 64)
+    assert sorted(seen) == [(0, 32), (32, 64)]
+
+
+def test_batch_halves_from_two_threads_at_once_give_every_row_once(monkeypatch):
+    """Trials in threads (a Dask worker) share the one helper: a caller that finds it busy works alone."""
+    import threading
+
+    from nnctl.nn.kernels import halves
+
+    monkeypatch.setattr(halves, "cores", lambda: 2)
+    counts = np.zeros((4, 256), np.int64)
+
+    def caller(k):
+        for _ in range(50):
+            halves.in_halves(lambda lo, hi: np.add.at(counts[k], np.arange(lo, hi), 1), 256)
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert (counts == 50).all()

@@ -18,7 +18,7 @@ from nnctl.nn.activations import ACTIVATIONS
 from nnctl.nn.conv import AvgPool, Conv2D, MaxPool
 from nnctl.nn.conv_reference import avg_pool_backward, conv2d_backward, conv2d_forward, max_pool_backward, pool_forward
 from nnctl.nn.kernels import choice
-from nnctl.nn.optimizers import GradientTerms, make_optimizer
+from nnctl.nn.optimizers import make_optimizer
 from tests.conftest import h5_datasets, invoke, invoke_json, train_run, write_spec
 
 compiled_only = pytest.mark.skipif(not choice.compiled_installed(), reason="the fast extra (numba) is not installed")
@@ -234,18 +234,10 @@ OPTIMIZERS = {
 }
 
 
-TERMS = {
-    "no terms": None,
-    "l2 l1": GradientTerms(0.01, 0.002, None),
-    "clip": GradientTerms(0.0, 0.0, 0.5),
-    "l1 clip": GradientTerms(0.0, 0.003, 1.0),
-}
-
-
-def optimizer_run(key, size, dtype, steps, lr_scale=False, grow=False, terms=None):
+def optimizer_run(key, size, dtype, steps, lr_scale=False, grow=False):
     """θ, the last dθ and the optimizer's state after ``steps`` steps of gradients with zeros and tiny values
-    (denormal moments get flushed at step 128), weight decay and ``terms`` on two ranges of weights (some of
-    them exactly zero), a new segment half-way when ``grow``."""
+    (denormal moments get flushed at step 128), weight decay on two ranges of weights (some of them exactly
+    zero), a new segment half-way when ``grow``."""
     name, hyper = OPTIMIZERS[key]
     rng = np.random.default_rng(size)
     start = size // 2 if grow else size
@@ -261,7 +253,7 @@ def optimizer_run(key, size, dtype, steps, lr_scale=False, grow=False, terms=Non
             opt.lr_scale = np.linspace(0.1, 1, start).astype(dtype)
         n = opt.size
         grad = (rng.standard_normal(n) * rng.choice([1.0, 1e-3, 0.0], n)).astype(dtype)
-        opt.step(theta[:n], grad, 0.01 / (1 + t % 7), terms)
+        opt.step(theta[:n], grad, 0.01 / (1 + t % 7))
     return [theta, grad, *opt.state.values()]
 
 
@@ -270,20 +262,42 @@ def optimizer_run(key, size, dtype, steps, lr_scale=False, grow=False, terms=Non
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(("size", "lr_scale", "grow"), [(1, False, False), (1001, False, False), (1001, True, False),
                                                         (400, False, True), (400, True, True)])
-@pytest.mark.parametrize("terms", TERMS)
-def test_optimizer_updates_give_the_same_bits(key, dtype, size, lr_scale, grow, terms, threads):
-    in_both(lambda: optimizer_run(key, size, dtype, 130, lr_scale, grow, TERMS[terms]))
+def test_optimizer_updates_give_the_same_bits(key, dtype, size, lr_scale, grow, threads):
+    in_both(lambda: optimizer_run(key, size, dtype, 130, lr_scale, grow))
 
 
-def test_gradient_terms_are_the_penalty_gradient_and_clipping_by_value():
-    """The reference step with terms: dθ gets λ2/m·w + λ1/(2m)·sign(w) on the weights only, then is clipped."""
-    opt = make_optimizer("gd", 4, np.float64, [(0, 2)])
+PENALTIES = {"l2 l1": (0.01, 0.002), "l2": (0.01, 0.0), "l1": (0.0, 0.003)}
+
+
+@compiled_only
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("penalty", PENALTIES)
+def test_penalty_gradient_gives_the_same_bits(dtype, penalty):
+    """λ2/m·w + λ1/(2m)·sign(w) on two ranges of weights holding zeros of both signs, NaN, ±inf and
+    denormals, added onto gradients with signed zeros."""
+    rng = np.random.default_rng(3)
+    theta = rng.standard_normal(1001).astype(dtype)
+    theta[::11] = 0
+    theta[5::13] = -0.0
+    theta[[7, 8, 9, 10]] = [np.nan, np.inf, -np.inf, np.finfo(dtype).tiny / 4]
+    grad = (rng.standard_normal(1001) * rng.choice([1.0, 1e-3, 0.0, -0.0], 1001)).astype(dtype)
+    ranges = [slice(0, 333), slice(500, 1001)]
+
+    def run():
+        g = grad.copy()
+        kernels.active().add_penalty_gradient(theta, g, ranges, *PENALTIES[penalty])
+        return [g]
+
+    in_both(run)
+
+
+@pytest.mark.parametrize("implementation", ["numpy", pytest.param("compiled", marks=compiled_only)])
+def test_penalty_gradient_is_the_l2_and_l1_terms_on_the_weights_only(implementation):
+    """dθ gets λ2/m·w + λ1/(2m)·sign(w) (here λ2/m = 0.25, λ1/2m = 0.05) on the given ranges only."""
     theta, grad = np.array([2.0, -3.0, 5.0, 0.0]), np.array([0.1, 0.2, 0.3, -4.0])
-    terms = GradientTerms.of_batch(l2=0.5, l1=0.2, m=2, clip_value=1.0)
-    assert terms == GradientTerms(0.25, 0.05, 1.0) and GradientTerms.of_batch(0.0, 0.0, 8, None) is None
-    opt.step(theta, grad, 1.0, terms)
-    np.testing.assert_array_equal(grad, [min(0.1 + 0.5 + 0.05, 1.0), 0.2 - 0.75 - 0.05, 0.3, -1.0])
-    np.testing.assert_array_equal(theta, [2.0 - 0.65, -3.0 + 0.6, 5.0 - 0.3, 1.0])
+    with kernels.using(implementation):
+        kernels.active().add_penalty_gradient(theta, grad, [slice(0, 2), slice(3, 4)], 0.25, 0.05)
+    np.testing.assert_array_equal(grad, [0.1 + 0.5 + 0.05, 0.2 - 0.75 - 0.05, 0.3, -4.0])
 
 
 # ---------------------------------------------------------------- selection

@@ -84,15 +84,14 @@ def test_early_stopping_monitors_what_picks_best_h5(tmp_path):
 @pytest.fixture
 def clipped_gradients(monkeypatch):
     """``clipped(trainer)``: every gradient the trainer's optimizer stepped with, copied after the step
-    (clipping by value happens inside the step, which leaves the clipped gradient in its buffer; the loop
-    reuses that buffer). Other optimizers' steps (the compiled kernels' warm-up) are left out."""
+    (the loop reuses the gradient buffer). Other optimizers' steps (the compiled kernels' warm-up) are left out."""
     from nnctl.nn.optimizers import Optimizer
 
     seen = []
     original = Optimizer.step
 
-    def spy(self, theta, grad, lr, terms=None):
-        original(self, theta, grad, lr, terms)
+    def spy(self, theta, grad, lr):
+        original(self, theta, grad, lr)
         seen.append((self, grad.copy()))
 
     monkeypatch.setattr(Optimizer, "step", spy)

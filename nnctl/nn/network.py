@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kernels.numpy_ref import add_penalty_gradient
+from . import kernels
 from .layers import Dropout, Flatten, Layer
 from .losses import Loss
 
@@ -283,21 +283,19 @@ class Network:
         """The discrete choices (ReLU sides, max-pool argmaxes) of the last training-mode forward pass."""
         return [choice for layer in self.all_layers() for choice in layer.switches()]
 
-    def loss_and_grad(self, x, y, l2: float = 0.0, l1: float = 0.0, start: int = 0, watch=None,
-                      penalty_gradient: bool = True) -> float:
+    def loss_and_grad(self, x, y, l2: float = 0.0, l1: float = 0.0, start: int = 0, watch=None) -> float:
         """Forward and backward on one batch: fills the trainable part of ``grad`` and returns J.
 
         ``start`` > 0: ``x`` holds the frozen prefix's outputs (``features``), not raw inputs; ``watch``:
-        see ``forward``. ``penalty_gradient=False`` leaves the L1/L2 terms out of ``grad`` (the optimizer's
-        step adds them, ``GradientTerms``); J includes the penalty either way."""
+        see ``forward``."""
         z = self.forward(x, training=True, start=start, watch=watch)
         cost = self.loss.cost(z, y) + self.penalty(len(x), l2, l1)
         d = self.loss.grad(z, y, out=self._dz_buffer(z))
         for i in range(len(self.layers) - 1, self.first_trainable - 1, -1):
             d = self.layers[i].backward(d, need_dx=i > self.first_trainable)
-        if (l2 or l1) and penalty_gradient:
+        if l2 or l1:
             m = len(x)
-            add_penalty_gradient(self.theta, self.grad, [slice(lo, hi) for lo, hi in self._penalized], l2 / m, l1 / (2 * m))
+            kernels.active().add_penalty_gradient(self.theta, self.grad, [slice(lo, hi) for lo, hi in self._penalized], l2 / m, l1 / (2 * m))
         return cost
 
     def _dz_buffer(self, z):

@@ -13,7 +13,6 @@ slowly; every ``FLUSH_EVERY`` steps such values are flushed to zero.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,24 +23,6 @@ FLUSH_EVERY = 128
 
 def flush_denormals(arr: np.ndarray) -> None:
     arr[np.abs(arr) < np.finfo(arr.dtype).tiny] = 0
-
-
-@dataclass(frozen=True)
-class GradientTerms:
-    """What training does to dθ between backprop and the update, handed to the step so that the active
-    kernels apply it (the compiled ones as one loop per term, without NumPy's temporaries): the L2 and L1
-    terms on the penalized weights (the optimizer's ``decayed`` ranges), λ2/m·w and λ1/(2m)·sign(w) for a
-    batch of m, then clipping each entry to [−clip_value, clip_value]. Clipping by norm needs the whole
-    gradient first and stays outside."""
-
-    l2: float
-    l1: float
-    clip_value: float | None
-
-    @classmethod
-    def of_batch(cls, l2: float, l1: float, m: int, clip_value: float | None) -> GradientTerms | None:
-        """The terms for a batch of m rows; None when there is nothing to do."""
-        return cls(l2 / m, l1 / (2 * m), clip_value) if l2 or l1 or clip_value is not None else None
 
 
 class Optimizer:
@@ -83,10 +64,9 @@ class Optimizer:
         self.decayed = _ranges(decayed)
         self.lr_scale = lr_scale
 
-    def step(self, theta: np.ndarray, grad: np.ndarray, lr: float, terms: GradientTerms | None = None) -> None:
-        """One update; ``terms`` are applied to ``grad`` first (and left in it)."""
+    def step(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
         self.t += 1
-        kernels.active().optimizer_step(self, theta, grad, float(lr), terms)
+        kernels.active().optimizer_step(self, theta, grad, float(lr))
         if self.t % FLUSH_EVERY == 0:
             for arr in self.state.values():
                 flush_denormals(arr)

@@ -9,7 +9,7 @@ from .conv import AvgPool, Conv2D, MaxPool
 from .layers import Activate, Dense, Flatten
 from .losses import make_loss
 from .network import Network
-from .optimizers import OPTIMIZERS, GradientTerms
+from .optimizers import OPTIMIZERS
 
 # Hyperparameters for the warm-up steps only: any valid values take the same compiled code.
 _HYPER = {"gd": {}, "momentum": {"beta": 0.9, "dampened": True, "nesterov": True}, "rmsprop": {"beta": 0.9, "epsilon": 1e-8},
@@ -28,5 +28,5 @@ def warm_up(dtype) -> None:
     with np.errstate(all="ignore"):
         for name, optimizer in OPTIMIZERS.items():
             opt = optimizer(net.n_trainable, net.dtype, net.penalized_ranges(), **_HYPER[name])
-            net.loss_and_grad(x, y)
-            opt.step(net.trainable_theta, net.trainable_grad, 0.01, GradientTerms(0.1, 0.1, 1.0))
+            net.loss_and_grad(x, y, l2=0.1, l1=0.1)
+            opt.step(net.trainable_theta, net.trainable_grad, 0.01)

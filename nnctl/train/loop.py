@@ -31,7 +31,6 @@ import numpy as np
 from ..errors import CheckpointError
 from ..nn import kernels
 from ..nn.network import Network
-from ..nn.optimizers import GradientTerms
 from ..nn.schedules import make_schedule
 from ..runs import rundir
 from ..runs.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -310,7 +309,6 @@ class Trainer:
         spec, net, opt = self.spec, self.net, self.optimizer
         l2, l1 = spec.regularization.l2, spec.regularization.l1
         clip = spec.train.clip
-        fuse = not (clip and clip.norm is not None)  # clipping by norm needs the whole gradient before the step
         augment = Augmenter(spec.train.augment, self.streams["augment"]) if spec.train.augment else None
         batches = None
         running = self.running
@@ -340,8 +338,7 @@ class Trainer:
                 if augment:
                     xb = augment(xb)
                 recording = health.due(opt.t + 1)
-                fused = fuse and not recording  # the health record reads dθ before the terms and clipping
-                cost = net.loss_and_grad(xb, yb, l2, l1, start, health.see if recording else None, penalty_gradient=not fused)
+                cost = net.loss_and_grad(xb, yb, l2, l1, start, health.see if recording else None)
                 if not math.isfinite(cost):
                     self.stop_reason, self.diverged_at = StopReason.diverged, opt.t + 1
                     break
@@ -352,10 +349,9 @@ class Trainer:
                     lr = self.schedule(epoch, opt.t + 1)
                 if recording:
                     health.before_update()  # ‖dW‖ before clipping
-                if clip and not fused:
+                if clip:
                     clip_gradient(net.trainable_grad, clip.norm, clip.value)
-                terms = GradientTerms.of_batch(l2, l1, len(xb), clip.value if clip else None) if fused else None
-                opt.step(net.trainable_theta, net.trainable_grad, lr, terms)
+                opt.step(net.trainable_theta, net.trainable_grad, lr)
                 self.batch = k + 1
                 if recording:
                     self._record_health(reporter)

@@ -62,7 +62,7 @@ def _pool_backward(dy, size, stride, tiled, dx, arg, share):
     (average); assigned where windows tile the map, else added onto zeros tap by tap (the order in which a
     cell of overlapping windows sums its terms)."""
     m, h, w, c = dy.shape
-    one, zero, routed = share, share - share, arg.size > 0
+    zero, routed = share - share, arg.size > 0
     if not tiled:
         dx[:] = 0
     for n in range(m):
@@ -73,7 +73,7 @@ def _pool_backward(dy, size, stride, tiled, dx, arg, share):
                     for j in range(w):
                         cell = dx[n, i * stride + u, j * stride + v]
                         for ch in range(c):
-                            factor = (one if arg[n, i, j, ch] == k else zero) if routed else share
+                            factor = (share if arg[n, i, j, ch] == k else zero) if routed else share
                             term = dy[n, i, j, ch] * factor
                             cell[ch] = term if tiled else cell[ch] + term
 
@@ -335,15 +335,6 @@ def _add_l1(theta, grad, l1):
 
 
 @njit(**_JIT)
-def _clip(grad, clip):
-    """np.clip(dθ, −c, c): NaN passes through."""
-    for i in range(grad.size):
-        g = grad[i]
-        g = -clip if g <= -clip else g
-        grad[i] = clip if g >= clip else g
-
-
-@njit(**_JIT)
 def _gd(theta, grad, lr, scale):
     for i in range(theta.size):
         theta[i] = theta[i] - (grad[i] * lr) * scale[i]
@@ -400,23 +391,18 @@ def _chunks(optimizer, by_weights: bool):
         yield lo, hi, optimizer.t - firsts[segment], any(a <= lo < b for a, b in ranges)
 
 
-def add_gradient_terms(optimizer, theta, grad, terms):
-    """The reference's passes over dθ before the update (``numpy_ref.optimizer_step``), each as one loop."""
+def add_penalty_gradient(theta, grad, ranges, l2, l1):
+    """dθ += l2·w + l1·sign(w) on each of ``ranges`` (slices of θ), one loop per term, in the reference's order."""
     dtype = theta.dtype.type
-    for part in optimizer.decayed:
-        if terms.l2:
-            _add_l2(theta[part], grad[part], dtype(terms.l2))
-        if terms.l1:
-            _add_l1(theta[part], grad[part], dtype(terms.l1))
-    if terms.clip_value is not None:
-        _clip(grad, dtype(terms.clip_value))
+    for part in ranges:
+        if l2:
+            _add_l2(theta[part], grad[part], dtype(l2))
+        if l1:
+            _add_l1(theta[part], grad[part], dtype(l1))
 
 
-def optimizer_step(optimizer, theta, grad, lr, terms=None):
-    """``terms`` applied to dθ, then the update fused into one pass over each chunk of θ (see
-    ``Optimizer.update`` for the formulas)."""
-    if terms is not None:
-        add_gradient_terms(optimizer, theta, grad, terms)
+def optimizer_step(optimizer, theta, grad, lr):
+    """The update fused into one pass over each chunk of θ (see ``Optimizer.update`` for the formulas)."""
     dtype = theta.dtype.type
     scale = optimizer.lr_scale if optimizer.lr_scale is not None else _ones(theta.size, theta.dtype)
     wd = getattr(optimizer, "weight_decay", 0)
@@ -441,7 +427,7 @@ def optimizer_step(optimizer, theta, grad, lr, terms=None):
 
 
 _KERNELS = (_max_pool_forward, _pool_backward, _avg_pool_forward, _gather_patches, _scatter_patches, _leaky_relu,
-            _leaky_relu_backward, _shift_rows, _pairwise_sum, _softmax_ce_finish, _add_l2, _add_l1, _clip, _gd, _momentum,
+            _leaky_relu_backward, _shift_rows, _pairwise_sum, _softmax_ce_finish, _add_l2, _add_l1, _gd, _momentum,
             _rmsprop, _adam)
 
 

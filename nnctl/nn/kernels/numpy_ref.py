@@ -252,10 +252,6 @@ def add_penalty_gradient(theta, grad, ranges, l2, l1):
             dw += l1 * np.sign(w)
 
 
-def optimizer_step(optimizer, theta, grad, lr, terms=None):
-    """``terms`` applied to dθ, then the optimizer's own whole-vector update (``Optimizer.update``): it is the definition."""
-    if terms is not None:
-        add_penalty_gradient(theta, grad, optimizer.decayed, terms.l2, terms.l1)
-        if terms.clip_value is not None:
-            np.clip(grad, -terms.clip_value, terms.clip_value, out=grad)
+def optimizer_step(optimizer, theta, grad, lr):
+    """The optimizer's own whole-vector update (``Optimizer.update``): it is the definition."""
     optimizer.update(theta, grad, lr)

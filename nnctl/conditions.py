@@ -70,19 +70,21 @@ class Form:
 
     def parse(self, text: str, where: str) -> Condition:
         """``text`` (``dev_error<=0.05``) written for ``where`` (``--satisfy``) as a Condition, or the one message."""
-        ops = "|".join(re.escape(op) for op in _WRITTEN if op in self.operators)
-        match = re.fullmatch(rf"\s*({_KEY})\s*({ops})\s*(.+?)\s*", text)
+        match = re.fullmatch(rf"\s*({_KEY})\s*({self._ops()})\s*(.+?)\s*", text)
         if match is None:
             raise self.error(text, where)
         return self._condition(match.group(1), match.group(2), match.group(3), text, where)
 
     def parse_bound(self, key: str, text: str, where: str) -> Condition:
         """``text`` without its key (``<= 0.05``, a search's ``satisfy`` entry) as a Condition on ``key``."""
-        ops = "|".join(re.escape(op) for op in _WRITTEN if op in self.operators)
-        match = re.fullmatch(rf"\s*({ops})\s*(.+?)\s*", text) if isinstance(text, str) else None
+        match = re.fullmatch(rf"\s*({self._ops()})\s*(.+?)\s*", text) if isinstance(text, str) else None
         if match is None:
             raise self.error(text, where)
         return self._condition(key, match.group(1), match.group(2), text, where)
+
+    def _ops(self) -> str:
+        """This form's operators as a regex alternation, longest first."""
+        return "|".join(re.escape(op) for op in _WRITTEN if op in self.operators)
 
     def error(self, text, where: str) -> ConditionError:
         """The one message for a condition written wrongly: where, what, the expected form and an example."""

@@ -159,12 +159,14 @@ def test_every_block_width_gives_the_reference_results(monkeypatch, input_shape,
 
 
 def test_block_width_widens_narrow_gemms_and_short_gradient_runs():
-    assert conv._block_width(28, 6) == 4  # 6 filters: blocks of 4 pixels give 24 GEMM columns
+    assert conv._block_width(28, 6) == 7  # 6 filters want ≥ 6 pixels for 32 GEMM columns: 7 divides 28
+    assert conv._block_width(12, 6) == 6
     assert conv._block_width(10, 16) == 2
     assert conv._block_width(10, 16, 6) == 5  # dX slice-adds of 6-channel pixels want runs of ≥ 4 pixels
     assert conv._block_width(14, 64, 64) == 1  # wide enough already: classic im2col
-    assert conv._block_width(7, 2) == 7  # no divisor reaches 24 columns: the whole row
-    assert conv._block_width(14, 6) == 7  # no divisor is 4: the next one up, within twice that
+    assert conv._block_width(7, 2) == 7  # no divisor reaches 32 columns: the whole row
+    assert conv._block_width(14, 6) == 7  # no divisor is 6: the next one up, within twice that
+    assert conv._block_width(28, 6, 1) == 28  # one input channel: the gradient's runs want 24 pixels
     assert conv._block_width(223, 6) == 1  # a prime width: not a whole-row block of 223 pixels
 
 
@@ -177,7 +179,7 @@ def test_only_the_first_trainable_layer_plans_without_an_input_gradient(monkeypa
               Dense("d", 3)]
     Network(layers, make_loss("auto", "softmax"), (28, 28, 1), dtype=np.float64)
     assert [layer.trainable for layer in layers] == [False, True, False, True, False, True]
-    assert (layers[1].input_gradient, layers[1].block) == (False, 4)
+    assert (layers[1].input_gradient, layers[1].block) == (False, 7)
     assert (layers[3].input_gradient, layers[3].block) == (True, 5)
     assert builds == ["c1", "c2"]
 

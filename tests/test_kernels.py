@@ -69,6 +69,8 @@ def tied(rng, shape, dtype):
 
 POOLS = [  # size, stride, input (H, W, C): tiling, overlapping, gaps, odd sizes, leftovers
     (2, 2, (8, 6, 3)),
+    (2, 2, (6, 4, 16)),
+    (2, 2, (7, 9, 4)),
     (3, 2, (7, 9, 2)),
     (2, 3, (8, 8, 2)),
     (3, 3, (7, 8, 5)),
@@ -123,6 +125,19 @@ def test_avg_pool_gives_the_same_bits_and_the_reference_values(size, stride, sha
     tol = 1e-6 if dtype == np.float32 else 1e-14
     np.testing.assert_allclose(y, pool_forward(x, size, stride, np.mean), rtol=tol, atol=tol)
     np.testing.assert_allclose(dx, avg_pool_backward(x.shape, dy, size, stride), rtol=tol, atol=tol)
+
+
+@compiled_only
+@pytest.mark.parametrize(("size", "stride", "shape"), [(2, 2, (6, 8, 3)), (3, 3, (6, 9, 2)), (2, 1, (5, 5, 2)), (3, 2, (7, 7, 2))])
+def test_max_pool_with_nans_gives_the_same_bits(size, stride, shape, threads):
+    """A NaN wins its window and keeps the tap it first appeared in, in both implementations."""
+    rng = np.random.default_rng(3)
+    x = tied(rng, (40, *shape), np.float32)
+    x.reshape(-1)[rng.integers(0, x.size, 25)] = np.nan
+    layer = pool_layer(MaxPool, size, stride, shape)
+    dy = rng.standard_normal((40, *layer.out_hw, shape[2])).astype(np.float32)
+    y, dx = in_both(lambda: (layer.forward(x, training=True), layer.backward(dy)))
+    assert np.isnan(y).any() and not np.isnan(dx).any()
 
 
 @compiled_only

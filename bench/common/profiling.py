@@ -63,12 +63,18 @@ def time_eval_chunks(bench: Bench, args, chunks: list[int], repeats: int = 3) ->
                 right={0, 1, 2}))
 
 
+# The convolutions' patch copies, timed apart from the rest of the layer (the other kernel passes are a
+# layer's, the loss's or the optimizer's whole work, so their rows already show them).
+KERNEL_PASSES = ("gather_patches", "scatter_patches")
+
+
 def profile_step(bench: Bench, args, steps: int) -> None:
     """Where one training step's time goes, per operation: exclusive time of each layer's forward and
-    backward, the loss, the optimizer and the batch gather, with every ``np.matmul`` (the GEMMs)
-    counted apart; the rest of the step (Python between the calls) is "other"."""
+    backward, the loss, the optimizer and the batch gather, with every ``np.matmul`` (the GEMMs) and
+    the patch copies counted apart; the rest of the step (Python between the calls) is "other"."""
     import numpy as np
 
+    from nnctl.nn import kernels
     from nnctl.train.batches import MiniBatches
 
     run = load_run(bench, args)
@@ -104,6 +110,10 @@ def profile_step(bench: Bench, args, steps: int) -> None:
     net.loss.grad = timed("loss: gradient (softmax − Y)/m", net.loss.grad)
     step = timed(f"optimizer: {opt.name} step over θ ({net.theta.size:,} floats)", opt.step)
     gather = timed("batch gather (np.take into a reused buffer)", batches.__getitem__)
+    impl = kernels.active()
+    moves = {name: getattr(impl, name) for name in KERNEL_PASSES}
+    for name, fn in moves.items():
+        setattr(impl, name, timed(f"kernel {name} ({impl.NAME})", fn))
     matmul = np.matmul
     np.matmul = timed("GEMMs (np.matmul, all layers)", matmul)
     try:
@@ -119,6 +129,8 @@ def profile_step(bench: Bench, args, steps: int) -> None:
                 total = time.perf_counter() - t0
     finally:
         np.matmul = matmul
+        for name, fn in moves.items():
+            setattr(impl, name, fn)
     n = steps
     print(f"machine: {cpu_line(machine_info())}")
     print(f"step profile: {bench.title}, B={batch}, {spec.train.optimizer.name}, float32, {args.threads} threads, "

@@ -8,7 +8,7 @@ share one patch, the (fH, (b−1)·s + fW, C′) window that covers all of them,
 one small banded weight matrix T (each filter repeated b times along the band)
 turns that patch into the block's b·C outputs.  b = 1 is classic im2col; a
 larger b shrinks the patch copy (windows overlap less) and widens the GEMM from
-C to b·C columns, where BLAS runs at full speed (see ``MIN_RUN``).
+C to b·C columns, where BLAS runs at full speed (see ``MIN_COLUMNS``).
 
 The banded matrix, on the smallest example: one input channel, one filter
 [w0 w1] (fH = 1, fW = 2), stride 1, blocks of b = 3 outputs.  A block reads a
@@ -60,24 +60,29 @@ def _output_size(name, input_shape, kernel, stride, padding) -> tuple[int, int]:
     return sizes
 
 
-# The shortest run, in floats, that the convolution lets BLAS or NumPy work on: GEMMs
-# narrower than this (b·filters columns) and the input gradient's slice-adds on
-# shorter runs (b·stride·channels_in floats) run far below speed.  Measured on a
-# LeNet-5 training step (B = 128, float32, one thread): 23.9 ms at 1 (plain
-# im2col, blocks of 1 and 1), 19.1 ms at 8, 16.0 ms at 16 and 15.4 ms at 24 (blocks
-# of 4 and 5), then slower again as T fills with zeros: 17.6 ms at 32, 22.0 ms at 48.
+# The narrowest runs, in floats, that the convolution lets BLAS or NumPy work on: GEMMs
+# narrower than MIN_COLUMNS (b·filters columns) and the input gradient's adds on runs
+# shorter than MIN_RUN (b·stride·channels_in floats) run far below speed.  MIN_RUN,
+# measured on a LeNet-5 training step (B = 128, float32, one thread, NumPy kernels):
+# 23.9 ms at 1 (plain im2col), 19.1 ms at 8, 16.0 ms at 16 and 15.4 ms at 24, then
+# slower again as T fills with zeros: 17.6 ms at 32, 22.0 ms at 48.  MIN_COLUMNS, with
+# the compiled kernels on two threads (steps alternated in one process,
+# docs/explanation/kernels.md#measurements): LeNet-5's first convolution (6 filters, no
+# input gradient) in blocks of 7 pixels (42 columns) took 4–6 % less per step than in
+# blocks of 4 (24 columns), and blocks of 2 or 14 were slower than both.
 MIN_RUN = 24
+MIN_COLUMNS = 32
 
 
-def _block_width(out_w: int, filters: int, band: int | None = None, min_run: int = MIN_RUN) -> int:
+def _block_width(out_w: int, filters: int, band: int | None = None) -> int:
     """The block of b output pixels a patch covers: b divides the output width.
 
-    The smallest divisor making both b·filters and b·``band`` (band = stride·channels_in;
-    None when no input gradient is needed) at least ``min_run``, but at most twice the
-    b that needs: a prime width would otherwise make every block a whole row and T
-    mostly zeros.
+    The smallest divisor making b·filters at least MIN_COLUMNS and b·``band`` (band =
+    stride·channels_in; None when no input gradient is needed) at least MIN_RUN, but at
+    most twice the b that needs: a prime width would otherwise make every block a whole
+    row and T mostly zeros.
     """
-    wanted = max(-(-min_run // filters), -(-min_run // band) if band else 1)
+    wanted = max(-(-MIN_COLUMNS // filters), -(-MIN_RUN // band) if band else 1)
     divisors = [b for b in range(1, min(out_w, 2 * wanted) + 1) if out_w % b == 0]
     return next((b for b in divisors if b >= wanted), divisors[-1])
 

@@ -18,8 +18,10 @@ _HYPER = {"gd": {}, "momentum": {"beta": 0.9, "dampened": True, "nesterov": True
 
 def warm_up(dtype) -> None:
     """One training step of each optimizer, and an inference pass, through every kernel in ``dtype``."""
-    layers = [Conv2D("c", 2, 3, padding="same"), MaxPool("p", 2), Activate("a", "relu"), Conv2D("d", 2, 2),  # (8, 8, 1) → (3, 3, 2)
-              MaxPool("q", 2, 1), Activate("l", "leaky_relu"), AvgPool("v", 2, 1), Flatten("f"), Dense("o", 3)]
+    # (8, 8, 1) → (1, 1, 2); the 2×2 poolings p and v tile their maps (the 2×2 kernels), q and r take the general ones.
+    layers = [Conv2D("c", 2, 3, padding="same"), MaxPool("p", 2), Activate("a", "relu"), Conv2D("d", 2, 2),
+              MaxPool("q", 2, 1), Activate("l", "leaky_relu"), MaxPool("r", 1), AvgPool("v", 2), Flatten("f"),
+              Dense("o", 3)]
     net = Network(layers, make_loss("auto", "softmax"), (8, 8, 1), dtype)
     net.initialize(np.random.default_rng(0))
     x = np.linspace(-1, 1, 128, dtype=dtype).reshape(2, 8, 8, 1)

@@ -30,5 +30,7 @@ def warm_up(dtype) -> None:
     with np.errstate(all="ignore"):
         for name, optimizer in OPTIMIZERS.items():
             opt = optimizer(net.n_trainable, net.dtype, net.penalized_ranges(), **_HYPER[name])
-            net.loss_and_grad(x, y, l2=0.1, l1=0.1)
-            opt.step(net.trainable_theta, net.trainable_grad, 0.01)
+            for scales in (None, np.ones(net.n_trainable, dtype)):  # without and with per-layer rate scales
+                opt.lr_scale = scales
+                net.loss_and_grad(x, y, l2=0.1, l1=0.1)
+                opt.step(net.trainable_theta, net.trainable_grad, 0.01)

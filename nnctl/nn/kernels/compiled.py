@@ -63,15 +63,15 @@ def _max_pool_forward(x, size, stride, by_rows, y, arg, record):
 
 
 @njit(**_JIT)
-def _max_pool2_forward(x, y, arg):
+def _max_pool2_forward(x, y, arg, record):
     """``_max_pool_forward`` for 2×2 windows that tile the map, on rows of W·C floats with the four taps
-    written out: the channel loop is innermost, branch-free and stores unconditionally (at inference
-    into one scratch row of ``arg``), so LLVM vectorizes it: 5–12× the general loop on one core."""
+    written out: the channel loop is innermost, branch-free and stores unconditionally (without
+    ``record``, into the one scratch row ``arg`` then holds), so LLVM vectorizes it: 5–12× the general
+    loop on one core."""
     m, h, w, c = y.shape
     rows = x.reshape(m, x.shape[1], x.shape[2] * c)
     out = y.reshape(m, h, w * c)
     taps = arg.reshape(arg.shape[0], arg.shape[1], w * c)
-    record = arg.shape[0] == m and arg.shape[1] == h
     for n in range(m):
         for i in range(h):
             top_row, bottom_row, best_row = rows[n, 2 * i], rows[n, 2 * i + 1], out[n, i]
@@ -160,7 +160,7 @@ def max_pool_forward(x, size, stride, tiled, y, buffer=None):
     def forward(lo, hi):
         if size == 2 and tiled:  # at inference its taps go to a scratch row that nobody reads
             taps = np.empty((1, 1, *y.shape[2:]), np.uint8) if arg is None else arg[lo:hi]
-            _max_pool2_forward(x[lo:hi], y[lo:hi], taps)
+            _max_pool2_forward(x[lo:hi], y[lo:hi], taps, arg is not None)
         else:
             taps = _NO_ARGMAX if arg is None else arg[lo:hi]
             _max_pool_forward(x[lo:hi], size, stride, tiled, y[lo:hi], taps, arg is not None)

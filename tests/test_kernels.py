@@ -236,6 +236,92 @@ def test_softmax_cross_entropy_gradient_gives_the_same_bits(classes, dtype, thre
     np.testing.assert_allclose(d, (exp / exp.sum(axis=1, keepdims=True) - y) / len(z), rtol=tol, atol=tol / len(z))
 
 
+@compiled_only
+@pytest.mark.parametrize("classes", [1, 2, 7, 8, 9, 10, 16, 17, 128, 129])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_cross_entropy_cost_gives_the_same_bits(classes, dtype):
+    rng = np.random.default_rng(classes)
+    m = 300  # the batch's sum: NumPy's pairwise summation past one block
+    z = (rng.standard_normal((m, classes)) * rng.choice([0.1, 3.0, 30.0, 300.0], (m, 1))).astype(dtype)
+    y = np.eye(classes, dtype=dtype)[rng.integers(0, classes, m)]
+    y[::4] = rng.dirichlet(np.ones(classes), len(y[::4]))  # soft targets too
+    from nnctl.nn.losses import make_loss
+
+    loss = make_loss("softmax_cross_entropy", "softmax")
+    (cost,) = in_both(lambda: [loss.cost(z, y)])
+    z64, y64 = z.astype(np.float64), y.astype(np.float64)
+    exact = np.mean([np.log(np.exp(zi - zi.max()).sum()) + zi.max() - yi @ zi for zi, yi in zip(z64, y64)])
+    assert cost == pytest.approx(exact, rel=1e-6 if dtype == np.float32 else 1e-12)  # float32: z − max z rounds
+    with np.errstate(invalid="ignore"):
+        z[7, 0] = np.nan
+        assert all(np.isnan(in_both(lambda: [loss.cost(z, y)])))
+
+
+def test_softmax_cross_entropy_cost_of_hand_computed_logits():
+    """z = (0, ln 3): softmax (1/4, 3/4); L = −ln p of the labelled class, the mean of ln 4 and ln(4/3)."""
+    from nnctl.nn.losses import make_loss
+
+    z = np.array([[0.0, math.log(3.0)], [0.0, math.log(3.0)]])
+    y = np.array([[1.0, 0.0], [0.0, 1.0]])
+    for name in ("numpy", "compiled") if choice.compiled_installed() else ("numpy",):
+        with kernels.using(name):
+            assert make_loss("auto", "softmax").cost(z, y) == pytest.approx((math.log(4) + math.log(4 / 3)) / 2, rel=1e-15)
+
+
+@compiled_only
+@pytest.mark.parametrize("shape", [(1, 1), (300, 1), (300, 2), (300, 3), (128, 10), (5, 256), (300, 300)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_bias_add_and_gradient_give_the_same_bits(shape, dtype):
+    """Columns of mixed magnitudes (so the order of the sum shows), of signed zeros only, and with a NaN."""
+    rng = np.random.default_rng(shape[0] * shape[1])
+    dz = (rng.standard_normal(shape) * rng.choice([1.0, 1e-4, 1e4], (shape[0], 1))).astype(dtype)
+    dz[:, 0] = -0.0
+    if shape[1] > 2:
+        dz[shape[0] // 2, 2] = np.nan
+    b = rng.standard_normal((1, shape[1])).astype(dtype)
+    b[0, 0] = -0.0
+
+    def dense():
+        z, db = dz.copy(), np.empty_like(b)
+        kernels.active().add_bias(z, b)
+        kernels.active().bias_gradient(dz, db)
+        return z, db
+
+    z, db = in_both(dense)
+    assert same_bits(z, dz + b)
+    assert same_bits(db[0, 0], dtype(0.0))
+    np.testing.assert_allclose(db[0], dz.astype(np.float64).sum(axis=0), rtol=1e-3 if dtype == np.float32 else 1e-12, atol=1)
+
+
+@compiled_only
+@pytest.mark.parametrize("dtype", DTYPES + [np.int64])
+def test_mini_batch_rows_give_the_same_bits(dtype):
+    from nnctl.train.batches import MiniBatches
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((50, 4, 3, 2)).astype(dtype)
+    x.reshape(-1)[::7] = -0.0 if dtype != np.int64 else -1
+    y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 50)]
+    batches = MiniBatches(x, y, 16)
+
+    def epoch():
+        batches.new_epoch(np.random.default_rng(0))
+        return [a.copy() for k in range(batches.count) for a in batches[k]]  # a batch is a reused buffer
+
+    taken = in_both(epoch)
+    order = np.random.default_rng(0).permutation(50)
+    assert same_bits(taken[-2], x[order[48:]]) and same_bits(taken[1], y[order[:16]])
+
+
+@compiled_only
+def test_mini_batch_rows_outside_the_split_raise():
+    from nnctl.nn.kernels import compiled
+
+    x = np.zeros((5, 3), np.float32)
+    with pytest.raises(IndexError):
+        compiled.take_rows(x, np.array([0, 5]), np.empty((2, 3), np.float32))
+
+
 # ---------------------------------------------------------------- optimizers: one fused pass over θ
 
 OPTIMIZERS = {
@@ -337,8 +423,10 @@ def test_selecting_for_a_dtype_compiles_every_kernel_before_training(dtype, monk
     assert kernels.select("compiled", dtype) == "compiled"
     called = [kernel for kernel in compiled._KERNELS if kernel.signatures]  # the others are inlined into them
     assert len(called) >= 13
+    in_float64 = {compiled._row_sums, compiled._ce_per_example}  # the cost's sums, in float64 for every network
     for kernel in called:
-        assert any(np.dtype(dtype).name in str(signature) for signature in kernel.signatures), kernel
+        name = "float64" if kernel in in_float64 else np.dtype(dtype).name
+        assert any(name in str(signature) for signature in kernel.signatures), kernel
     assert not kernels.compile_pending("compiled") and not kernels.compile_pending("numpy")
     real = compiled.os.path.exists
     monkeypatch.setattr(compiled.os.path, "exists", lambda path: real(path) and "_adam" not in path)

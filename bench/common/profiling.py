@@ -109,7 +109,7 @@ def profile_step(bench: Bench, args, steps: int) -> None:
     net.loss.cost = timed("loss: cost (log-sum-exp)", net.loss.cost)
     net.loss.grad = timed("loss: gradient (softmax − Y)/m", net.loss.grad)
     step = timed(f"optimizer: {opt.name} step over θ ({net.theta.size:,} floats)", opt.step)
-    gather = timed("batch gather (np.take into a reused buffer)", batches.__getitem__)
+    gather = timed("batch gather (rows into a reused buffer)", batches.__getitem__)
     impl = kernels.active()
     moves = {name: getattr(impl, name) for name in KERNEL_PASSES}
     for name, fn in moves.items():

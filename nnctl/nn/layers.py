@@ -126,14 +126,14 @@ class Dense(Layer):
         self._x = x
         z = np.matmul(x, self.params["W"].T, out=self._out("z", (x.shape[0], self.units), x.dtype, training))
         if self.use_bias:
-            z += self.params["b"]
+            kernels.active().add_bias(z, self.params["b"])
         return z
 
     def backward(self, dy, need_dx=True):
         if not self.frozen:
             np.matmul(dy.T, self._x, out=self.grads["W"])
             if self.use_bias:
-                np.sum(dy, axis=0, keepdims=True, out=self.grads["b"])
+                kernels.active().bias_gradient(dy, self.grads["b"])
         if not need_dx:
             return None
         return np.matmul(dy, self.params["W"], out=self._buffer("dx", self._x.shape, dy.dtype))

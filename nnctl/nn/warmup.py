@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from .conv import AvgPool, Conv2D, MaxPool
 from .layers import Activate, Dense, Flatten
 from .losses import make_loss
@@ -26,6 +27,9 @@ def warm_up(dtype) -> None:
     net.initialize(np.random.default_rng(0))
     x = np.linspace(-1, 1, 128, dtype=dtype).reshape(2, 8, 8, 1)
     y = np.eye(3, dtype=dtype)[[0, 2]]
+    shuffled = np.array([1, 0], dtype=np.intp)  # a mini-batch's rows, as an epoch's permutation gives them
+    kernels.active().take_rows(x, shuffled, np.empty_like(x))
+    kernels.active().take_rows(y, shuffled, np.empty_like(y))
     net.predict(x)
     with np.errstate(all="ignore"):
         for name, optimizer in OPTIMIZERS.items():

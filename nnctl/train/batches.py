@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from ..nn import kernels
+
 FULL_BATCH_UP_TO = 2000  # the notes: batch gradient descent for a small training set
 AUTO_SIZES = (64, 128, 256, 512)  # else one of these powers of two: the largest leaving an epoch
 AUTO_MIN_STEPS = 100  # at least this many optimizer steps
@@ -59,8 +61,8 @@ class MiniBatches:
             return self.x[lo:hi], self.targets[lo:hi]
         rows = self.order[lo:hi]
         n = hi - lo
-        return (np.take(self.x, rows, axis=0, out=self._x[:n]),
-                np.take(self.targets, rows, axis=0, out=self._y[:n]))
+        take = kernels.active().take_rows
+        return take(self.x, rows, self._x[:n]), take(self.targets, rows, self._y[:n])
 
 
 class StreamedBatches:
@@ -107,7 +109,8 @@ class StreamedBatches:
         if self._scratch is None or self._scratch[0].shape[0] < self.size:
             self._scratch = (np.empty((self.size,) + x.shape[1:], x.dtype), np.empty((self.size,) + y.shape[1:], y.dtype))
         n = b - a
-        return np.take(x, rows, axis=0, out=self._scratch[0][:n]), np.take(y, rows, axis=0, out=self._scratch[1][:n])
+        take = kernels.active().take_rows
+        return take(x, rows, self._scratch[0][:n]), take(y, rows, self._scratch[1][:n])
 
     def __getitem__(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         lo, hi = k * self.size, min((k + 1) * self.size, int(self.edges[-1]))

@@ -231,12 +231,43 @@ def activate_backward(activation, z, a, dy, out):
     return dz
 
 
+def softmax_ce_cost(z, y):
+    """Mean cross-entropy of softmax(Z) against Y, per example on the shifted logits s = z − max(z) in
+    float64: log Σ_k exp(s_k) − Σ_j y_j s_j + max(z)·(1 − Σ_j y_j), negatives clipped (losses.py says why)."""
+    zmax = z.max(axis=1, keepdims=True)
+    s = (z - zmax).astype(np.float64)
+    y = y.astype(np.float64, copy=False)
+    per_example = np.log(np.exp(s).sum(axis=1)) - (y * s).sum(axis=1) + zmax[:, 0] * (1.0 - y.sum(axis=1))
+    return float(np.maximum(per_example, 0.0).sum() / z.shape[0])
+
+
 def softmax_ce_grad(z, y, out):
     """dJ/dZ = (softmax(Z) − Y)/m of softmax with cross-entropy."""
     a = softmax(z, out=out)
     a -= y
     a *= 1.0 / z.shape[0]
     return a
+
+
+# ------------------------------------------------------------------ dense layers' biases
+
+
+def add_bias(z, b):
+    """Z += b, the bias row added to every example's row."""
+    z += b
+
+
+def bias_gradient(dz, db):
+    """db = Σ of dZ's rows (NumPy adds the rows in order, onto zeros)."""
+    np.sum(dz, axis=0, keepdims=True, out=db)
+
+
+# ------------------------------------------------------------------ mini-batches
+
+
+def take_rows(x, rows, out):
+    """x[rows] into ``out`` (a mini-batch drawn from a split; ``rows`` in [0, len(x)))."""
+    return np.take(x, rows, axis=0, out=out)
 
 
 # ------------------------------------------------------------------ optimizers

@@ -69,6 +69,15 @@ def cases(rng):
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, B)]
     loss = make_loss("auto", "softmax")
     out = np.empty_like(z)
+    hb = rng.standard_normal((1, 256)).astype(np.float32)
+    db = np.empty_like(hb)
+    images_flat = rng.random((60_000, 784), dtype=np.float32)
+    order, batch_rows, taken = rng.permutation(60_000), iter(range(10**9)), np.empty((B, 784), np.float32)
+
+    def take_batch():  # a new batch of rows each call: they come from memory, as in an epoch
+        k = next(batch_rows) % (60_000 // B)
+        kernels.active().take_rows(images_flat, order[k * B:(k + 1) * B], taken)
+
     theta = {n: rng.standard_normal(n).astype(np.float32) for n in (61_706, 235_146)}
     grads = {n: rng.standard_normal(n).astype(np.float32) * 1e-3 for n in theta}
     optimizers = {}
@@ -86,6 +95,10 @@ def cases(rng):
         ("ReLU forward (128, 256)", None, lambda: relu.forward(h, True)),
         ("ReLU backward (mask · dy)", lambda: relu.forward(h, True), lambda: relu.backward(h)),
         ("softmax-CE gradient (128, 10)", None, lambda: loss.grad(z, y, out=out)),
+        ("softmax-CE cost (128, 10)", None, lambda: loss.cost(z, y)),
+        ("dense bias add, (128, 256)", None, lambda: kernels.active().add_bias(h, hb)),
+        ("dense bias gradient, (128, 256)", None, lambda: kernels.active().bias_gradient(h, db)),
+        ("mini-batch rows: 128 of 60,000 × 784 from memory", None, take_batch),
         ("Adam step, LeNet-5's θ (61,706)", None, lambda: adam_step(61_706)),
         ("Adam step, the MLP's θ (235,146)", None, lambda: adam_step(235_146)),
     ]

@@ -50,6 +50,13 @@ def bound(layer, shape, rng):
     return layer
 
 
+def conv2_band(conv):
+    """The band passes of a convolution's step alone: T built from W (forward), dW gathered from dT (backward)."""
+    active = kernels.active()
+    active.spread_band(conv.params["W"], conv._band, conv.block, conv._buffers["banded"])
+    active.sum_band(conv._buffers["d_banded"], conv._band, conv.block, conv.grads["W"])
+
+
 def cases(rng):
     """(name, prepare, call): ``prepare()`` runs once per implementation (forward passes backward needs)."""
     x1 = rng.random((B, 28, 28, 6), dtype=np.float32)
@@ -92,6 +99,7 @@ def cases(rng):
         ("max-pool 2×2 backward", lambda: pool1.forward(x1, True), lambda: pool1.backward(dy1)),
         ("conv1 5×5 same: patch gather + GEMM (forward)", None, lambda: conv1.forward(images, True)),
         ("conv2 5×5: backward (GEMMs + scatter-add)", lambda: conv2.forward(x2, True), lambda: conv2.backward(dz2)),
+        ("conv2: T's band from W, then dW from dT's band", lambda: conv2.backward(dz2), lambda: conv2_band(conv2)),
         ("ReLU forward (128, 256)", None, lambda: relu.forward(h, True)),
         ("ReLU backward (mask · dy)", lambda: relu.forward(h, True), lambda: relu.backward(h)),
         ("softmax-CE gradient (128, 10)", None, lambda: loss.grad(z, y, out=out)),

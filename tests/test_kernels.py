@@ -269,6 +269,33 @@ def test_softmax_cross_entropy_cost_of_hand_computed_logits():
 
 
 @compiled_only
+@pytest.mark.parametrize("block", [1, 3, 7, 8, 9, 16, 20])  # NumPy's pairwise sum of a row: both branches
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_banded_weights_and_their_gradient_give_the_same_bits(block, dtype):
+    """T's band filled from W, and dW summed from dT's band, on a scattered band with blocks of mixed
+    magnitudes, one of signed zeros only, and one with a NaN."""
+    rng = np.random.default_rng(block)
+    weights = 12
+    band = rng.permutation(weights * block * 3)[:weights * block]
+    w = rng.standard_normal((3, 4)).astype(dtype)
+    d_t = (rng.standard_normal((weights * block * 3,)) * rng.choice([1.0, 1e-4, 1e4], weights * block * 3)).astype(dtype)
+    d_t[band[:block]] = -0.0
+    d_t[band[block]] = np.nan
+
+    def banded():
+        t, dw = np.zeros((weights * block, 3), dtype), np.empty_like(w)
+        kernels.active().spread_band(w, band, block, t)
+        kernels.active().sum_band(d_t.reshape(-1, 3), band, block, dw)
+        return t, dw
+
+    t, dw = in_both(banded)
+    assert same_bits(t.ravel()[band], np.repeat(w.ravel(), block))
+    assert same_bits(dw.ravel()[0], dtype(0.0)) and np.isnan(dw.ravel()[1])
+    np.testing.assert_allclose(dw.ravel()[2:], d_t[band].astype(np.float64).reshape(-1, block).sum(axis=1)[2:],
+                               rtol=1e-3 if dtype == np.float32 else 1e-12, atol=1)
+
+
+@compiled_only
 @pytest.mark.parametrize("shape", [(1, 1), (300, 1), (300, 2), (300, 3), (128, 10), (5, 256), (300, 300)])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_dense_bias_add_and_gradient_give_the_same_bits(shape, dtype):

@@ -192,7 +192,7 @@ class Conv2D(Layer):
         """T with the current weights (and the bias as its last row); off the band it stays zero."""
         shape = (self.kernel[0] * self._window * self.channels_in + self.use_bias, self.block * self.filters)
         t = self._scratch("banded", shape, dtype, True, _zero)
-        t.ravel()[self._band] = np.repeat(self.params["W"].ravel(), self.block)
+        kernels.active().spread_band(self.params["W"], self._band, self.block, t)
         if self.use_bias:
             t[-1] = np.tile(self.params["b"].ravel(), self.block)
         return t
@@ -215,7 +215,7 @@ class Conv2D(Layer):
         if not self.frozen:
             d_banded = self._buffer("d_banded", banded.shape, dy.dtype)
             np.matmul(self._cols.T, dz, out=d_banded)
-            np.sum(d_banded.ravel()[self._band].reshape(-1, self.block), axis=1, out=self.grads["W"].reshape(-1))
+            kernels.active().sum_band(d_banded, self._band, self.block, self.grads["W"])
             if self.use_bias:  # the ones column's row of dT: Σ dZ per (block position, filter)
                 np.sum(d_banded[-1].reshape(self.block, self.filters), axis=0, out=self.grads["b"].reshape(self.filters))
         if not need_dx:

@@ -390,6 +390,42 @@ def softmax_ce_grad(z, y, out):
     return out
 
 
+# ------------------------------------------------------------------ the convolutions' banded weights
+
+
+def _plain(*arrays):
+    """Contiguous arrays of one dtype, which the loops take (anything else goes to the reference)."""
+    return all(a.flags.c_contiguous and a.dtype == arrays[0].dtype for a in arrays)
+
+
+@njit(**_JIT)
+def _spread_band(w, band, block, t):
+    for i in range(band.size):
+        t[band[i]] = w[i // block]
+
+
+@njit(**_JIT)
+def _sum_band(d_t, band, block, dw, scratch, zero):
+    """Each weight's band entries gathered into ``scratch``, then NumPy's reduction of a row: zero plus
+    the row's pairwise sum (the zero decides the sign of an all-zero sum)."""
+    for k in range(dw.size):
+        for j in range(block):
+            scratch[j] = d_t[band[k * block + j]]
+        dw[k] = zero + _pairwise_sum(scratch, zero)
+
+
+def spread_band(w, band, block, t):
+    if not _plain(w, t):
+        return numpy_ref.spread_band(w, band, block, t)
+    _spread_band(w.reshape(-1), band, block, t.reshape(-1))
+
+
+def sum_band(d_t, band, block, dw):
+    if not _plain(d_t, dw) or block > PAIRWISE_BLOCK:
+        return numpy_ref.sum_band(d_t, band, block, dw)
+    _sum_band(d_t.reshape(-1), band, block, dw.reshape(-1), np.empty(block, dw.dtype), dw.dtype.type(0))
+
+
 # ------------------------------------------------------------------ dense layers' biases
 
 
@@ -409,10 +445,6 @@ def _bias_gradient(dz, db):
         row = dz[n]
         for j in range(row.size):
             db[j] = db[j] + row[j]
-
-
-def _plain(*arrays):
-    return all(a.flags.c_contiguous and a.dtype == arrays[0].dtype for a in arrays)
 
 
 def add_bias(z, b):
@@ -615,7 +647,7 @@ def optimizer_step(optimizer, theta, grad, lr):
 
 
 _KERNELS = (_max_pool_forward, _max_pool2_forward, _pool_backward, _pool2_backward, _avg_pool_forward,
-            _gather_patches, _scatter_patches, _take_rows, _add_bias, _bias_gradient,
+            _gather_patches, _scatter_patches, _take_rows, _spread_band, _sum_band, _add_bias, _bias_gradient,
             _leaky_relu, _leaky_relu_backward, _row_max, _shift_rows, _pairwise_sum,
             _softmax_ce_finish, _ce_terms, _row_sums, _ce_per_example, _add_l2, _add_l1, _scaled, _gd, _momentum, _rmsprop, _adam)
 

@@ -249,6 +249,19 @@ def softmax_ce_grad(z, y, out):
     return a
 
 
+# ------------------------------------------------------------------ the convolutions' banded weights
+
+
+def spread_band(w, band, block, t):
+    """T's band from the filters: each weight repeated ``block`` times, at flat positions ``band`` of T."""
+    t.ravel()[band] = np.repeat(w.ravel(), block)
+
+
+def sum_band(d_t, band, block, dw):
+    """dW from dT: each weight's ``block`` band positions summed."""
+    np.sum(d_t.ravel()[band].reshape(-1, block), axis=1, out=dw.reshape(-1))
+
+
 # ------------------------------------------------------------------ dense layers' biases
 
 

@@ -1,13 +1,14 @@
 """The memory-bound kernels of a training step, in two implementations behind one interface.
 
-Pooling both ways, the convolutions' patch gather and its transpose, activation
-and mask, the softmax-cross-entropy cost and gradient, the optimizers' updates and
-the copy of a mini-batch's rows are the work around the GEMMs: NumPy runs them one whole-array pass at a time, with
-inner loops as short as a channel count.  ``numpy_ref`` is that code, the
-reference, used when numba is not installed; ``compiled`` (numba, the ``fast``
-extra) does the same arithmetic in the same order in one loop per kernel, so both
-give the same bits (docs/explanation/kernels.md).  Both split batch-sized passes
-over the one helper thread of ``halves``.  Layers call ``active()``; a run chooses with
+Pooling both ways, the convolutions' patch gather, its transpose and their banded
+weights, activation and mask, the softmax-cross-entropy cost and gradient, the
+optimizers' updates and the copy of a mini-batch's rows are the work around the
+GEMMs: NumPy runs them one whole-array pass at a time, with inner loops as short
+as a channel count.  ``numpy_ref`` is that code, the reference, used when numba is
+not installed; ``compiled`` (numba, the ``fast`` extra) does the same arithmetic in
+the same order in one loop per kernel, so both give the same bits
+(docs/explanation/kernels.md).  Both split batch-sized passes over the one helper
+thread of ``halves``.  Layers call ``active()``; a run chooses with
 ``train.kernels`` through ``select``.
 """
 

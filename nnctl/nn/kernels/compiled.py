@@ -30,6 +30,11 @@ NAME = "compiled"
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
+def _plain(*arrays):
+    """Contiguous arrays of one dtype, which the loops take (anything else goes to the reference)."""
+    return all(a.flags.c_contiguous and a.dtype == arrays[0].dtype for a in arrays)
+
+
 # ------------------------------------------------------------------ pooling
 
 
@@ -381,7 +386,7 @@ def _softmax_ce_finish(e, y, scale, zero):
 
 def softmax_ce_grad(z, y, out):
     """(softmax(Z) − Y)/m; the exponentials stay NumPy's (its SIMD exp rounds differently from libm's)."""
-    if not (z.flags.c_contiguous and y.flags.c_contiguous and y.dtype == z.dtype and z.shape[1] <= PAIRWISE_BLOCK):
+    if not (_plain(z, y) and z.shape[1] <= PAIRWISE_BLOCK):
         return numpy_ref.softmax_ce_grad(z, y, out)
     out = np.empty_like(z) if out is None else out
     _shift_rows(z, out)
@@ -390,12 +395,50 @@ def softmax_ce_grad(z, y, out):
     return out
 
 
+@njit(**_JIT)
+def _ce_terms(z, y, s, terms, row):
+    """Per row: s = float64(z − max z); terms[0] = Σ_j y_j·s_j, terms[1] = max z·(1 − Σ_j y_j), the sums in
+    NumPy's pairwise order (``row`` is scratch for one row's products)."""
+    for n in range(z.shape[0]):
+        top = _row_max(z[n])
+        for j in range(z.shape[1]):
+            s[n, j] = z[n, j] - top
+            row[j] = y[n, j] * s[n, j]
+        terms[0, n] = _pairwise_sum(row, 0.0)
+        for j in range(z.shape[1]):
+            row[j] = y[n, j]
+        terms[1, n] = np.float64(top) * (1.0 - _pairwise_sum(row, 0.0))
+
+
+@njit(**_JIT)
+def _row_sums(e, sums):
+    for n in range(e.shape[0]):
+        sums[n] = _pairwise_sum(e[n], 0.0)
+
+
+@njit(**_JIT)
+def _ce_per_example(log_sums, terms):
+    """(log Σ exp − Σ y·s) + max·(1 − Σ y), clipped at 0 as np.maximum(·, 0.0) does (NaN stays), into log_sums."""
+    for n in range(log_sums.size):
+        value = (log_sums[n] - terms[0, n]) + terms[1, n]
+        log_sums[n] = value if value > 0.0 or value != value else 0.0
+
+
+def softmax_ce_cost(z, y):
+    """The reference's cost, its element-wise steps in loops; exp, log and the batch's sum stay NumPy's."""
+    if not (_plain(z, y) and z.shape[1] <= PAIRWISE_BLOCK):
+        return numpy_ref.softmax_ce_cost(z, y)
+    m, k = z.shape
+    s, terms, sums = np.empty((m, k)), np.empty((2, m)), np.empty(m)
+    _ce_terms(z, y, s, terms, np.empty(k))
+    np.exp(s, out=s)
+    _row_sums(s, sums)
+    np.log(sums, out=sums)
+    _ce_per_example(sums, terms)
+    return float(sums.sum() / m)
+
+
 # ------------------------------------------------------------------ the convolutions' banded weights
-
-
-def _plain(*arrays):
-    """Contiguous arrays of one dtype, which the loops take (anything else goes to the reference)."""
-    return all(a.flags.c_contiguous and a.dtype == arrays[0].dtype for a in arrays)
 
 
 @njit(**_JIT)
@@ -477,53 +520,10 @@ def _take_rows(x, rows, out):
 def take_rows(x, rows, out):
     """x[rows] into ``out``, a row at a time in a vectorized loop: NumPy's take copies each row with
     memmove, which on the project's AMD machine took twice as long for rows coming from memory."""
-    if not (x.flags.c_contiguous and out.flags.c_contiguous and x.dtype == out.dtype and x.ndim > 1):
+    if not (_plain(x, out) and x.ndim > 1):
         return numpy_ref.take_rows(x, rows, out)
     _take_rows(x.reshape(len(x), -1), rows, out.reshape(len(out), -1))
     return out
-
-
-@njit(**_JIT)
-def _ce_terms(z, y, s, terms, row):
-    """Per row: s = float64(z − max z); terms[0] = Σ_j y_j·s_j, terms[1] = max z·(1 − Σ_j y_j), the sums in
-    NumPy's pairwise order (``row`` is scratch for one row's products)."""
-    for n in range(z.shape[0]):
-        top = _row_max(z[n])
-        for j in range(z.shape[1]):
-            s[n, j] = z[n, j] - top
-            row[j] = y[n, j] * s[n, j]
-        terms[0, n] = _pairwise_sum(row, 0.0)
-        for j in range(z.shape[1]):
-            row[j] = y[n, j]
-        terms[1, n] = np.float64(top) * (1.0 - _pairwise_sum(row, 0.0))
-
-
-@njit(**_JIT)
-def _row_sums(e, sums):
-    for n in range(e.shape[0]):
-        sums[n] = _pairwise_sum(e[n], 0.0)
-
-
-@njit(**_JIT)
-def _ce_per_example(log_sums, terms):
-    """(log Σ exp − Σ y·s) + max·(1 − Σ y), clipped at 0 as np.maximum(·, 0.0) does (NaN stays), into log_sums."""
-    for n in range(log_sums.size):
-        value = (log_sums[n] - terms[0, n]) + terms[1, n]
-        log_sums[n] = value if value > 0.0 or value != value else 0.0
-
-
-def softmax_ce_cost(z, y):
-    """The reference's cost, its element-wise steps in loops; exp, log and the batch's sum stay NumPy's."""
-    if not (z.flags.c_contiguous and y.flags.c_contiguous and y.dtype == z.dtype and z.shape[1] <= PAIRWISE_BLOCK):
-        return numpy_ref.softmax_ce_cost(z, y)
-    m, k = z.shape
-    s, terms, sums = np.empty((m, k)), np.empty((2, m)), np.empty(m)
-    _ce_terms(z, y, s, terms, np.empty(k))
-    np.exp(s, out=s)
-    _row_sums(s, sums)
-    np.log(sums, out=sums)
-    _ce_per_example(sums, terms)
-    return float(sums.sum() / m)
 
 
 # ------------------------------------------------------------------ optimizers

@@ -127,6 +127,7 @@ def test_a_label_column_typo_on_a_file_of_a_million_columns_is_a_short_line(tmp_
     assert len(line) < 400 and "no column named 'c99999x' (has: c0, c1," in line and "(1,000,000 in all)" in line
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # long choices (absolute paths) must not collapse the layout
 def test_a_search_choice_with_mathtext_draws_and_reports(tmp_path):
     """A choice value `$\\bad$.csv` (a data file's name) labels the tune figure's axis as typed."""
     from tests.test_data_cli import SPEC as FLOWER_SPEC

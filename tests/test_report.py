@@ -18,7 +18,7 @@ from conftest import MOONS_SPEC, TINY_SPEC, invoke, invoke_json, one_line_error,
 
 from nnctl.orchestration.model import load_model, split_data
 from nnctl.report.boundary import boundary_figure
-from nnctl.report.confusion import confusion_values
+from nnctl.report.confusion import confusion_figure, confusion_values
 from nnctl.report.curves import CurveOptions, curves_figure
 from nnctl.report.ewma import ewma
 from nnctl.report.history import load_history
@@ -275,6 +275,18 @@ def test_confusion_values_count_and_normalize_by_hand(runs):
     assert np.allclose(by_pred.sum(axis=0), np.where(cols > 0, 1.0, 0.0), rtol=0, atol=1e-15)
     i = int(np.argmax(rows))
     assert by_true[i, i] == expected[i, i] / rows[i]
+
+
+@pytest.mark.filterwarnings("error::UserWarning")  # a collapsed layout is a matplotlib warning
+def test_confusion_matrix_with_long_class_names_keeps_its_cells(runs):
+    """Class names of 50 characters label the ticks by their start and end; the matrix keeps most of the figure."""
+    predictions = predict_split(load_model(runs["cnn"]), "dev", "a confusion matrix")
+    names = [f"a class whose name runs on and on for a while, no. {k}" for k in range(10)]
+    fig = confusion_figure(predictions, names, "cnn")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [f"a class…r a while, no. {k}" for k in range(10)]
+    assert ax.get_position().height > 0.35  # of the figure; with the whole names it was a sliver
 
 
 # ---------------------------------------------------------------- terminal

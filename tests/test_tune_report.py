@@ -15,8 +15,9 @@ from test_report import assert_self_contained
 
 from nnctl.cli.views import load_tune_view
 from nnctl.report import parallel
+from nnctl.report.figures import TICK_CHARS, tick_label
 from nnctl.report.parallel import parallel_svg
-from nnctl.report.tune_figures import CHOICE_CHARS, NO_VALUE_Y, _choice_label, tune_figure
+from nnctl.report.tune_figures import NO_VALUE_Y, tune_figure
 from nnctl.search.record import TRIALS_FILE, load_search
 
 pytest.importorskip("matplotlib")
@@ -288,7 +289,7 @@ def test_search_page_and_tables_have_no_reprs(tune_dir, tmp_path):
 def test_a_long_choice_is_labelled_by_its_start_and_end():
     """A file's path as a choice: its tick label keeps the file name, and is short enough not to squeeze the panel."""
     path = "/home/someone/projects/experiments-2026/data/flowers-v2.csv"
-    label = _choice_label(path)
-    assert len(label) == CHOICE_CHARS and "…" in label
+    label = tick_label(path)
+    assert len(label) == TICK_CHARS and "…" in label
     assert path.startswith(label.split("…")[0]) and label.endswith("flowers-v2.csv")
-    assert _choice_label("relu") == "relu" and _choice_label(0.5) == "0.5"
+    assert tick_label("relu") == "relu" and tick_label(0.5) == "0.5"

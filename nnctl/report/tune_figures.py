@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from .figures import PALETTE, new_figure
+from .figures import PALETTE, new_figure, tick_label
 from .tune_view import ParameterAxis, TrialPoint, TuneView
 
 # outcome → (label, marker, face colour, edge colour); "no value" trials sit on the top edge.
@@ -24,7 +24,6 @@ OUTCOME_STYLE = {
 BEST_COLOUR = PALETTE[2]
 NO_VALUE_Y = 0.96  # in axes coordinates
 COLUMNS = 3  # parameter panels per row
-CHOICE_CHARS = 24  # a longer choice value (a file's path) shows its start and end around "…"
 
 
 def _by_outcome(view: TuneView) -> dict[str, list[TrialPoint]]:
@@ -57,7 +56,7 @@ def draw_parameter(ax, view: TuneView, axis: ParameterAxis) -> None:
         ax.scatter([axis.plotted(best.params[axis.path])], [best.value], marker="*", s=260, facecolors=BEST_COLOUR,
                    edgecolors="#000000", linewidths=0.8, zorder=5, label=_best_label(best, view))
     if axis.categorical:
-        labels = [_choice_label(c) for c in axis.choices]
+        labels = [tick_label(c) for c in axis.choices]
         slanted = max(map(len, labels)) > 8  # side by side they would overlap
         ax.set_xticks(range(len(labels)), labels, rotation=30 if slanted else 0, ha="right" if slanted else "center")
         ax.set_xlim(-0.5, len(axis.choices) - 0.5)
@@ -68,16 +67,6 @@ def draw_parameter(ax, view: TuneView, axis: ParameterAxis) -> None:
     ax.set_xlabel(axis.label)
     ax.set_ylabel(view.metric_label)
     ax.grid(True, alpha=0.3)
-
-
-def _choice_label(value) -> str:
-    """A choice as its tick label: whole when short, else its first and last characters (a path's file
-    name is at its end), so that long values neither overlap nor squeeze the panel to nothing."""
-    text = str(value)
-    if len(text) <= CHOICE_CHARS:
-        return text
-    head = (CHOICE_CHARS - 1) // 3
-    return text[:head] + "…" + text[-(CHOICE_CHARS - 1 - head):]
 
 
 def _best_label(best: TrialPoint, view: TuneView) -> str:

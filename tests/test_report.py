@@ -289,6 +289,20 @@ def test_confusion_matrix_with_long_class_names_keeps_its_cells(runs):
     assert ax.get_position().height > 0.35  # of the figure; with the whole names it was a sliver
 
 
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_misclassified_grid_with_long_class_names_keeps_its_images(runs, tmp_path):
+    from nnctl.report.figures import save
+    from nnctl.report.misclassified import errors_figure
+
+    predictions = predict_split(load_model(runs["cnn"]), "dev", "a grid of misclassified images")
+    names = [f"a class whose name runs on and on for a while, no. {k}" for k in range(10)]
+    fig = errors_figure(predictions, names, "cnn")
+    save(fig, tmp_path / "errors.png")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles and all(re.fullmatch(r"a cl…le, no\. \d\n→ a cl…le, no\. \d \(\d\.\d\d\)\nrow \d+", t) for t in titles), titles[0]
+    assert min(ax.get_position().height for ax in fig.axes if ax.images) > 0.05
+
+
 # ---------------------------------------------------------------- terminal
 
 

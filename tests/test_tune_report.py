@@ -15,7 +15,7 @@ from test_report import assert_self_contained
 
 from nnctl.cli.views import load_tune_view
 from nnctl.report import parallel
-from nnctl.report.figures import TICK_CHARS, tick_label
+from nnctl.report.figures import SHORT_CHARS, short_label
 from nnctl.report.parallel import parallel_svg
 from nnctl.report.tune_figures import NO_VALUE_Y, tune_figure
 from nnctl.search.record import TRIALS_FILE, load_search
@@ -289,7 +289,7 @@ def test_search_page_and_tables_have_no_reprs(tune_dir, tmp_path):
 def test_a_long_choice_is_labelled_by_its_start_and_end():
     """A file's path as a choice: its tick label keeps the file name, and is short enough not to squeeze the panel."""
     path = "/home/someone/projects/experiments-2026/data/flowers-v2.csv"
-    label = tick_label(path)
-    assert len(label) == TICK_CHARS and "…" in label
+    label = short_label(path)
+    assert len(label) == SHORT_CHARS and "…" in label
     assert path.startswith(label.split("…")[0]) and label.endswith("flowers-v2.csv")
-    assert tick_label("relu") == "relu" and tick_label(0.5) == "0.5"
+    assert short_label("relu") == "relu" and short_label(0.5) == "0.5"

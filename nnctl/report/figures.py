@@ -49,17 +49,18 @@ def colour(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
-TICK_CHARS = 24  # a longer category (a file's path, a class name) shows its start and end around "…"
+SHORT_CHARS = 24  # a longer category (a file's path, a class name) shows its start and end around "…"
 
 
-def tick_label(value) -> str:
-    """A category as a tick label: whole when short, else its first and last characters (a path's file name is
-    at its end), so that long values neither overlap nor squeeze the plot to nothing."""
+def short_label(value, chars: int = SHORT_CHARS) -> str:
+    """A category where space is short (ticks, small panels' titles, a legend inside the axes): whole when
+    short, else its first and last characters (a path's file name is at its end), so that long values
+    neither overlap nor squeeze the plot to nothing."""
     text = str(value)
-    if len(text) <= TICK_CHARS:
+    if len(text) <= chars:
         return text
-    head = (TICK_CHARS - 1) // 3
-    return text[:head] + "…" + text[-(TICK_CHARS - 1 - head):]
+    head = (chars - 1) // 3
+    return text[:head] + "…" + text[-(chars - 1 - head):]
 
 
 def check_output(path: Path, option: str = "--out", formats: tuple[str, ...] = FORMATS) -> Path:

@@ -7,8 +7,10 @@ import math
 import numpy as np
 
 from ..errors import PlotError
-from .figures import new_figure
+from .figures import new_figure, short_label
 from .predictions import SplitPredictions
+
+PANEL_CHARS = 14  # a class name's longest label above one 1.5-inch image
 
 
 def misclassified_rows(predictions: SplitPredictions, limit: int) -> np.ndarray:
@@ -36,8 +38,9 @@ def errors_figure(predictions: SplitPredictions, class_names: list[str], run_nam
     for ax, i in zip(axes, rows):
         image = (x[i] - low) / (high - low or 1.0)
         ax.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
-        true, pred = class_names[predictions.data.y[i]], class_names[predictions.predicted[i]]
-        ax.set_title(f"{true} → {pred} ({predictions.confidence[i]:.2f})\nrow {source_rows[i]}", fontsize="small")
+        true, pred = (short_label(class_names[c], PANEL_CHARS) for c in (predictions.data.y[i], predictions.predicted[i]))
+        arrow = " → " if len(true) + len(pred) <= PANEL_CHARS else "\n→ "  # long names: a line each
+        ax.set_title(f"{true}{arrow}{pred} ({predictions.confidence[i]:.2f})\nrow {source_rows[i]}", fontsize="small")
     if not len(rows):
         axes[0].text(0.5, 0.5, "no misclassified examples", ha="center", va="center")
     fig.suptitle(f"Misclassified: {run_name}, {predictions.split} split ({len(rows)} of {n_wrong} errors "

@@ -15,7 +15,7 @@ from test_report import assert_self_contained
 
 from nnctl.cli.views import load_tune_view
 from nnctl.report import parallel
-from nnctl.report.figures import SHORT_CHARS, short_label
+from nnctl.report.figures import SHORT_CHARS, short_label, short_labels
 from nnctl.report.parallel import parallel_svg
 from nnctl.report.tune_figures import NO_VALUE_Y, tune_figure
 from nnctl.search.record import TRIALS_FILE, load_search
@@ -293,3 +293,10 @@ def test_a_long_choice_is_labelled_by_its_start_and_end():
     assert len(label) == SHORT_CHARS and "…" in label
     assert path.startswith(label.split("…")[0]) and label.endswith("flowers-v2.csv")
     assert short_label("relu") == "relu" and short_label(0.5) == "0.5"
+
+
+def test_long_categories_that_would_read_the_same_are_numbered():
+    names = [f"experiment {k} of the long series that ends the same way" for k in range(2)] + ["short"]
+    labels = short_labels(names)
+    assert labels == ["0: experi…s the same way", "1: experi…s the same way", "short"]
+    assert all(len(label) <= SHORT_CHARS for label in labels)

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import PlotError
 from ..nn.metrics import predicted_classes
 from ..orchestration.model import LoadedModel
-from .figures import MARKERS, colour, new_figure, short_label
+from .figures import MARKERS, colour, new_figure, short_labels
 from .predictions import SplitPredictions, model_outputs, require_classifier
 
 MARGIN = 0.1  # of the data's range, on every side
@@ -61,11 +61,11 @@ def boundary_figure(model: LoadedModel, predictions: SplitPredictions, resolutio
     cmap = ListedColormap([colour(c) for c in range(len(names))])
     ax.pcolormesh(grid.xs, grid.ys, grid.classes, shading="nearest", cmap=cmap, vmin=-0.5, vmax=len(names) - 0.5,
                   alpha=0.3, rasterized=True)
-    for c, name in enumerate(names):
+    for c, name in enumerate(short_labels(names)):
         mine = data.y == c
         wrong = int(np.sum(mine & (predictions.predicted != c)))
         ax.scatter(data.x[mine, 0], data.x[mine, 1], s=18, color=colour(c), marker=MARKERS[c % len(MARKERS)],
-                   edgecolors="black", linewidths=0.4, label=f"class {short_label(name)}: {int(mine.sum())} examples, {wrong} misclassified")
+                   edgecolors="black", linewidths=0.4, label=f"class {name}: {int(mine.sum())} examples, {wrong} misclassified")
     ax.set_xlim(grid.xs[0], grid.xs[-1])
     ax.set_ylim(grid.ys[0], grid.ys[-1])
     ax.set_xlabel("x₁ (input units, before normalization)")

@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import PlotError
 from ..nn.metrics import confusion_matrix
 from .choices import Normalize
-from .figures import SEQUENTIAL, new_figure, short_label
+from .figures import SEQUENTIAL, new_figure, short_labels
 from .predictions import SplitPredictions
 
 NORMALIZE = tuple(Normalize)
@@ -36,7 +36,7 @@ def confusion_figure(predictions: SplitPredictions, class_names: list[str], run_
     legend = {"none": "examples", "true": "fraction of the true class (rows sum to 1)",
               "pred": "fraction of the predicted class (columns sum to 1)"}[normalize]
     fig.colorbar(image, ax=ax, label=legend, shrink=0.8)
-    labels = [short_label(name) for name in class_names]
+    labels = short_labels(class_names)
     ax.set_xticks(range(n), labels, rotation=90 if max(map(len, labels)) > 3 else 0)
     ax.set_yticks(range(n), labels)
     ax.set_xlabel("predicted class")

@@ -63,6 +63,15 @@ def short_label(value, chars: int = SHORT_CHARS) -> str:
     return text[:head] + "…" + text[-(chars - 1 - head):]
 
 
+def short_labels(values, chars: int = SHORT_CHARS) -> list[str]:
+    """``short_label`` of each value, with the values whose short forms coincide numbered by position
+    ("3: ab…yz"), so that no two categories read the same."""
+    labels = [short_label(v, chars) for v in values]
+    shared = {label for label in labels if labels.count(label) > 1}
+    return [f"{k}: {short_label(v, chars - len(str(k)) - 2)}" if label in shared else label
+            for k, (v, label) in enumerate(zip(values, labels))]
+
+
 def check_output(path: Path, option: str = "--out", formats: tuple[str, ...] = FORMATS) -> Path:
     """Refuse an unknown extension or a missing directory before anything is computed or written."""
     path = Path(path)

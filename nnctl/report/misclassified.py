@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ..errors import PlotError
-from .figures import new_figure, short_label
+from .figures import new_figure, short_labels
 from .predictions import SplitPredictions
 
 PANEL_CHARS = 14  # a class name's longest label above one 1.5-inch image
@@ -33,12 +33,13 @@ def errors_figure(predictions: SplitPredictions, class_names: list[str], run_nam
     axes = np.atleast_1d(fig.subplots(lines, cols, squeeze=False).ravel())
     low, high = float(x.min()), float(x.max())
     source_rows = predictions.data.rows if predictions.data.rows is not None else np.arange(len(x))
+    names = short_labels(class_names, PANEL_CHARS)
     for ax in axes:
         ax.set_axis_off()
     for ax, i in zip(axes, rows):
         image = (x[i] - low) / (high - low or 1.0)
         ax.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
-        true, pred = (short_label(class_names[c], PANEL_CHARS) for c in (predictions.data.y[i], predictions.predicted[i]))
+        true, pred = names[predictions.data.y[i]], names[predictions.predicted[i]]
         arrow = " → " if len(true) + len(pred) <= PANEL_CHARS else "\n→ "  # long names: a line each
         ax.set_title(f"{true}{arrow}{pred} ({predictions.confidence[i]:.2f})\nrow {source_rows[i]}", fontsize="small")
     if not len(rows):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from .figures import PALETTE, new_figure, short_label
+from .figures import PALETTE, new_figure, short_labels
 from .tune_view import ParameterAxis, TrialPoint, TuneView
 
 # outcome → (label, marker, face colour, edge colour); "no value" trials sit on the top edge.
@@ -56,7 +56,7 @@ def draw_parameter(ax, view: TuneView, axis: ParameterAxis) -> None:
         ax.scatter([axis.plotted(best.params[axis.path])], [best.value], marker="*", s=260, facecolors=BEST_COLOUR,
                    edgecolors="#000000", linewidths=0.8, zorder=5, label=_best_label(best, view))
     if axis.categorical:
-        labels = [short_label(c) for c in axis.choices]
+        labels = short_labels(axis.choices)
         slanted = max(map(len, labels)) > 8  # side by side they would overlap
         ax.set_xticks(range(len(labels)), labels, rotation=30 if slanted else 0, ha="right" if slanted else "center")
         ax.set_xlim(-0.5, len(axis.choices) - 0.5)

@@ -296,16 +296,16 @@ def _slope(activation):
 
 def activate(activation, z, out):
     slope = _slope(activation)
-    if slope is None or not z.flags.c_contiguous:
-        return numpy_ref.activate(activation, z, out)
     out = np.empty_like(z) if out is None else out
+    if slope is None or not _plain(z, out):
+        return numpy_ref.activate(activation, z, out)
     _elementwise(_leaky_relu, (z, out), z.dtype.type(slope), activation.name == "leaky_relu")
     return out
 
 
 def activate_backward(activation, z, a, dy, out):
     slope = _slope(activation)
-    if slope is None or not (z.flags.c_contiguous and dy.flags.c_contiguous):
+    if slope is None or not _plain(z, dy, out):
         return numpy_ref.activate_backward(activation, z, a, dy, out)
     _elementwise(_leaky_relu_backward, (z, dy, out), z.dtype.type(slope))
     return out

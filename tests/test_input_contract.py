@@ -160,3 +160,26 @@ def test_ids_reach_the_errors_sheet_and_no_file_names_runs_latest(run, tmp_path)
         assert source[row["customer_id"]][1] == row["branch"] and source[row["customer_id"]][5] == row["true"]
     assert invoke_json("eval", latest)["run"] == str(run)
     assert "latest" not in invoke("errors", "tally", sheet).stdout
+
+
+@pytest.fixture(scope="module")
+def named_like_outputs(tmp_path_factory):
+    """A run whose id columns are called like predict's own output columns ('class', and 'file', np.savez's parameter)."""
+    base = tmp_path_factory.mktemp("clash")
+    rows = [["class", "file", *HEADER[2:]], *(row for row in customers()[1:])]
+    write_rows(base / "customers.csv", rows)
+    spec = SPEC.replace("id_columns: [customer_id, branch]", "id_columns: ['class', file]")
+    return train_run(write_spec(base, spec), base / "runs"), rows
+
+
+def test_ids_named_like_output_columns_are_kept_apart(named_like_outputs, tmp_path):
+    run, rows = named_like_outputs
+    new = write_rows(tmp_path / "new.csv", rows[:4], [0, 1, 2, 3, 4])
+    table = predictions(run, new, "--proba")
+    assert table[0] == ["id_class", "file", "class", "p_bronze", "p_gold", "p_silver"]
+    assert [row[:2] for row in table[1:]] == [row[:2] for row in rows[1:4]]
+    invoke("predict", run, new, "--proba", "--out", tmp_path / "p.npz")
+    with np.load(tmp_path / "p.npz") as saved:
+        assert saved["id_class"].tolist() == [row[0] for row in rows[1:4]] and saved["file"].tolist() == [row[1] for row in rows[1:4]]
+        assert saved["class"].tolist() == [row[2] for row in table[1:]]
+        assert np.array_equal(saved["p_gold"], np.array([row[4] for row in table[1:]], saved["p_gold"].dtype))  # read back exactly

@@ -144,3 +144,26 @@ def test_a_search_choice_with_mathtext_draws_and_reports(tmp_path):
     invoke("plot", "tune", tune_dir, "--out", tmp_path / "tune.svg")
     invoke("report", tune_dir, "--out", tmp_path / "tune.html")
     assert "$\\bad$.csv" in (tmp_path / "tune.html").read_text()
+
+
+def test_sheet_and_sample_headers_and_labels_run_no_formula(tmp_path):
+    """An id column named like a formula or like one of the sheet's own columns ('true'), and labels that are
+    formulas in `data sample`'s file: every cell and header stays text, and no column is overwritten."""
+    rng = np.random.default_rng(1)
+    lines = ['"=HYPERLINK(""http://e"")",true,a,b,label']
+    for i in range(120):
+        a, b = rng.normal(size=2)
+        lines.append(f"R{i},T{i},{a:.3f},{b:.3f},{LABELS[3] if rng.random() < 0.5 else 'plain'}")  # random: errors to list
+    (tmp_path / "ids.csv").write_text("\n".join(lines) + "\n")
+    spec = SPEC.replace("path: hostile.csv, label_column: 0", "path: ids.csv, label_column: label, id_columns: ['=HYPERLINK(\"http://e\")', 'true']")
+    run = train_run(write_spec(tmp_path, spec.replace("units: 5", "units: 2")), tmp_path / "runs")
+    sheet = tmp_path / "errors.csv"
+    invoke("errors", run, "--split", "train", "--out", sheet)
+    header, *rows = list(csv.reader(sheet.open()))
+    assert header[6:8] == ["'=HYPERLINK(\"http://e\")", "id_true"] and header[8] == "true"
+    assert all(row[7] == f"T{row[5]}" and row[8] in ("plain", "'=1+2") for row in rows)
+    invoke("errors", "tally", sheet)  # reads its own header back
+    (tmp_path / "plain.csv").write_text("\n".join(line.split(",", 2)[2] for line in lines) + "\n")
+    sample = tmp_path / "sample.csv"
+    invoke("data", "sample", tmp_path / "plain.csv", "--rows", "30", "--with-labels", "--out", sample)
+    assert "'=1+2" in sample.read_text() and not any(line.split(",")[-1].startswith("=") for line in sample.read_text().splitlines())

@@ -46,7 +46,7 @@ def predict(
     from ..orchestration.model import load_model
     from ..orchestration.run_data import note_without_schema
     from ..runs.atomic import atomic_write_bytes, atomic_write_text
-    from ..runs.outputs import output_file
+    from ..runs.outputs import id_headers, output_file
 
     if out is not None and out.suffix not in (".csv", ".npz"):
         raise fail(f"--out {out}: expected a .csv or .npz file name")
@@ -66,15 +66,13 @@ def predict(
     names = model.checkpoint.class_names if labels == Labels.names else [str(i) for i in range(len(model.checkpoint.class_names))]
     targets = schema.label_names if schema is not None else None
     header_row, columns = _columns(outputs, model.checkpoint.task, names, proba, targets)
-    header_row, columns = [*found.ids, *header_row], [*(v.tolist() for v in found.ids.values()), *columns]
+    header_row, columns = [*id_headers(list(found.ids), header_row), *header_row], [*(v.tolist() for v in found.ids.values()), *columns]
     if out is None:
         _write_csv(sys.stdout, header_row, columns)
         return
     with user_errors():  # written whole or not at all; an unwritable folder or a full disk is one line
         if out.suffix == ".npz":
-            buffer = io.BytesIO()
-            np.savez(buffer, **{name: np.asarray(col) for name, col in zip(header_row, columns)})
-            atomic_write_bytes(out, buffer.getvalue())
+            atomic_write_bytes(out, _npz_bytes(dict(zip(header_row, columns))))
         else:
             text = io.StringIO()
             _write_csv(text, header_row, columns)
@@ -82,7 +80,8 @@ def predict(
 
 
 def _write_csv(stream, header: list[str], columns: list) -> None:
-    """Quoted where a label needs it, and no label a spreadsheet would run as a formula (``literal``)."""
+    """Quoted where a label needs it, no label a spreadsheet would run as a formula (``literal``), and every number
+    as the shortest text that reads back as the same value (a prediction of 1,490,623.23 is not 1.49062e+06)."""
     import csv
 
     from ..literal import spreadsheet_cell, spreadsheet_row
@@ -90,7 +89,22 @@ def _write_csv(stream, header: list[str], columns: list) -> None:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(spreadsheet_row(header))
     for row in zip(*columns):
-        writer.writerow([spreadsheet_cell(v) if isinstance(v, str) else f"{v:.6g}" for v in row])
+        writer.writerow([spreadsheet_cell(v) if isinstance(v, str) else str(v) for v in row])
+
+
+def _npz_bytes(columns: dict) -> bytes:
+    """An .npz archive of named columns, as np.load reads it, whatever the names: np.savez takes them as keyword
+    arguments, so an id column called 'file' would clash with its own parameter."""
+    import zipfile
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, values in columns.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asarray(values), allow_pickle=False)
+    return buffer.getvalue()
 
 
 def _columns(outputs: np.ndarray, task: str, class_names: list[str], proba: bool, targets: list[str] | None = None):

@@ -6,7 +6,8 @@ generator and kept in source order, so the same command writes the same file.
 Inputs are flattened to one row each (`predict` reshapes them back to the
 model's input shape); the label, when asked for, is the last column, as a
 class name (or the regression targets), which is what a CSV source reads by
-default (`label_column: -1`, no header).
+default (`label_column: -1`, no header); a name a spreadsheet would run as a
+formula is written with a leading ``'``, which nnctl's CSV reader takes off.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..literal import spreadsheet_cell
 from .dataset import Dataset
 from .errors import DataError
 from .load import source_spec
@@ -41,7 +43,7 @@ def sample_csv(source: str, datasets_dir: Path, rows: int, seed: int = 0, with_l
         cells = [_number(v) for v in row]
         if with_labels:
             label = examples.y[chosen[i]]
-            cells += [class_names[int(label)]] if task == "classification" else [_number(v) for v in np.ravel(label)]
+            cells += [spreadsheet_cell(class_names[int(label)])] if task == "classification" else [_number(v) for v in np.ravel(label)]
         writer.writerow(cells)
     return text.getvalue()
 

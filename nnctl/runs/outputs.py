@@ -57,3 +57,15 @@ def output_folder(path: Path, option: str) -> Path:
         raise OutputError(f"{option} {path}: directory {path.parent} does not exist")
     _inside_a_run(option, path / "x")
     return path
+
+
+def id_headers(ids: list[str], columns: list[str]) -> list[str]:
+    """Names for a run's id columns written beside an output's own ``columns``: an id named like one of them (an
+    id column called 'class' or 'row') gets an ``id_`` prefix, so no column is written twice or overwritten."""
+    taken, names = set(columns), []
+    for name in ids:
+        while name in taken:
+            name = f"id_{name}"
+        taken.add(name)
+        names.append(name)
+    return names

@@ -20,13 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import StrategyError
-from ..literal import from_spreadsheet_cell, spreadsheet_cell
+from ..literal import from_spreadsheet_cell, spreadsheet_cell, spreadsheet_row
 from ..orchestration.model import all_splits, load_model, split_data, split_ids
 from ..runs.atomic import atomic_write_bytes, atomic_write_text
+from ..runs.outputs import id_headers
 from ..runs.png import png_bytes, to_pixels
 from .evaluation import Options, score_split
 
 FIXED_COLUMNS = ("run", "split", "checkpoint", "threshold", "part", "row", "true", "predicted", "margin")
+SHEET_EXTRAS = ("image", "correct", "tags", "comment")  # after the probabilities; image and correct when asked for
 REQUIRED_COLUMNS = ("run", "split", "row", "true", "predicted", "tags")
 IMAGE_SIDE = 64  # small images are enlarged to at least this many pixels a side
 
@@ -75,12 +77,13 @@ def find_errors(run_dir: Path, split: str, which: str = "best", threshold: float
                     data.parts()[wrong], data.source_rows()[wrong],
                     data.y[wrong], scores.predictions[wrong], probabilities[wrong].astype(np.float64), data.x[wrong],
                     (float(data.x.min()), float(data.x.max())),
-                    {_id_column(name): values[wrong] for name, values in split_ids(model, splits, data).items()})
+                    _sheet_ids(split_ids(model, splits, data), wrong, model.checkpoint.class_names))
 
 
-def _id_column(name: str) -> str:
-    """An id column's name in the sheet: as in the data, unless a column of the sheet's own has it."""
-    return f"id_{name}" if name in (*FIXED_COLUMNS, "tags", "comment", "image") or name.startswith("p_") else name
+def _sheet_ids(ids: dict[str, np.ndarray], wrong: np.ndarray, class_names: list[str]) -> dict[str, np.ndarray]:
+    """The id columns of the listed rows, under names no column of the sheet's own has (``id_headers``)."""
+    own = [*FIXED_COLUMNS, *(f"p_{name}" for name in class_names), *SHEET_EXTRAS]
+    return {name: values[wrong] for name, values in zip(id_headers(list(ids), own), ids.values())}
 
 
 def sample(errors: ErrorSet, limit: int, seed: int) -> np.ndarray:
@@ -129,13 +132,14 @@ def sheet_rows(errors: ErrorSet, picked: np.ndarray, images: list[str] | None = 
 
 
 def write_sheet(path: Path, errors: ErrorSet, rows: list[dict]) -> None:
+    """The sheet as CSV; no cell, header included, is text a spreadsheet would run as a formula."""
     fixed = list(FIXED_COLUMNS)
     fixed[fixed.index("row") + 1:fixed.index("row") + 1] = list(errors.ids)
     columns = [*fixed, *(f"p_{name}" for name in errors.class_names)]
-    columns += [name for name in ("image", "correct") if rows and name in rows[0]]
+    columns += [name for name in ("image", "correct") if rows and name in rows[0]] + ["tags", "comment"]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns + ["tags", "comment"], lineterminator="\n")
-    writer.writeheader()
+    csv.writer(buffer, lineterminator="\n").writerow(spreadsheet_row(columns))
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writerows({column: spreadsheet_cell(value) for column, value in row.items()} for row in rows)
     atomic_write_text(Path(path), buffer.getvalue())
 
@@ -226,7 +230,7 @@ def _read_sheet(path: Path) -> list[tuple[int, dict]]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
-            columns = [c.strip() for c in reader.fieldnames or []]
+            columns = [from_spreadsheet_cell(c.strip()) for c in reader.fieldnames or []]
             missing = [c for c in REQUIRED_COLUMNS if c not in columns]
             if missing:
                 raise StrategyError(f"{path}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "

@@ -197,3 +197,20 @@ def test_eval_records_a_class_the_training_split_never_had(tmp_path):
     assert invoke_json("eval", run, "--data", tmp_path / "test.csv")["unseen_classes"] is None  # not checked, not "none"
     recorded = json.loads((Path(run) / "eval.json").read_text())
     assert [entry["splits"]["test"]["unseen_classes"] for entry in recorded["checkpoints"].values()] == [{"c": 2}]
+
+
+def test_long_cells_and_names_are_quoted_cut_short(tmp_path, caplog):
+    """An error or a note stays one readable line whatever a cell holds."""
+    path = tmp_path / "long.csv"
+    path.write_text("T" * 5000 + "\n" + "n" * 1000 + ",b,label\n" + "1" * 100_000 + "x,2,y\n3,4,z\n")
+    with caplog.at_level(logging.INFO, logger="nnctl"), pytest.raises(DataError) as err:
+        csv_dataset(read_table(path), column_roles(read_table(path), "label"))
+    assert "long.csv:3: column 1 ('nnnn" in str(err.value) and "(100,001 characters)' is not a number" in str(err.value)
+    assert max(len(text.replace(str(path), "")) for text in [str(err.value), *(r.getMessage() for r in caplog.records)]) < 250
+
+
+def test_a_cell_beyond_the_csv_readers_limit_names_its_line_and_the_limit(tmp_path):
+    path = tmp_path / "huge.csv"
+    path.write_text("a,b,label\n1,2,x\n" + "1" * 140_000 + ",2,y\n")
+    with pytest.raises(DataError, match=r"huge.csv:3: a cell longer than 131,072 characters, the most a CSV cell may hold"):
+        read_table(path)

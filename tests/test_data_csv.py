@@ -214,3 +214,15 @@ def test_a_cell_beyond_the_csv_readers_limit_names_its_line_and_the_limit(tmp_pa
     path.write_text("a,b,label\n1,2,x\n" + "1" * 140_000 + ",2,y\n")
     with pytest.raises(DataError, match=r"huge.csv:3: a cell longer than 131,072 characters, the most a CSV cell may hold"):
         read_table(path)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("id,a,a,label\nP1,1,2,x\n", r"dup.csv:1: the header has 'a' twice \(columns 2 and 3\); give each column a name of its own$"),
+    ("\n\nid,a,b,a\nP1,1,2,3\n", r"dup.csv:3: the header has 'a' twice \(columns 2 and 4\)"),
+    ("a,,b,,label\n1,x,2,y,z\n", r"dup.csv:1: the header has an empty name twice \(columns 2 and 4\)"),
+])
+def test_a_header_naming_a_column_twice_is_refused(tmp_path, text, message):
+    """Columns are found by name: a name given twice would pick one of its columns by chance."""
+    (tmp_path / "dup.csv").write_text(text)
+    with pytest.raises(DataError, match=message):
+        read_table(tmp_path / "dup.csv")

@@ -99,6 +99,13 @@ def test_a_missing_input_column_and_a_wrong_column_count_are_one_line(run, tmp_p
     assert "header row" in line
 
 
+def test_a_header_naming_an_input_twice_is_refused(run, tmp_path):
+    """Not read from whichever of its columns came last."""
+    twice = [HEADER[:4] + ["age"]] + [row[:5] for row in customers()[1:]]
+    line = one_line_error(invoke("predict", run, write_rows(tmp_path / "twice.csv", twice), expect=2).stderr)
+    assert line.endswith("twice.csv:1: the header has 'age' twice (columns 3 and 5); give each column a name of its own")
+
+
 def test_an_explicit_option_still_overrides(run, tmp_path):
     rows = customers()
     renamed = [["customer_id", "branch", "age", "income", "visits", "tier"]] + rows[1:]

@@ -131,6 +131,7 @@ def read_table(path: str | Path, delimiter: str = ",", header: bool | str = "aut
         first = {cell.strip() for cell in rows[0]} if rows else set()
         header = isinstance(label_column, str) or bool(expected_names and first >= set(expected_names)) or _looks_like_header(rows)
     names = [name.strip() for name in rows[0]] if header and rows else None
+    header_line = lines[0] if names is not None else None
     if names is not None:
         rows, lines = rows[1:], lines[1:]
     if not rows:
@@ -139,10 +140,24 @@ def read_table(path: str | Path, delimiter: str = ",", header: bool | str = "aut
     for row, line in zip(rows, lines):
         if len(row) != width:
             raise DataError(f"{path}:{line}: {len(row)} fields, expected {width} (as on line {lines[0]})")
-    if names is not None and len(names) != width:
-        raise DataError(f"{path}:{lines[0] - 1}: the header has {len(names)} names for {width} columns")
+    if names is not None:
+        _check_header(path, header_line, names, width)
     _check_cell_widths(path, rows, lines)
     return CsvTable(path, np.array(rows, dtype=str), np.array(lines), names, class_names or None)
+
+
+def _check_header(path: Path, line: int, names: list[str], width: int) -> None:
+    """One name per column, each name once: columns are found by name, so a name given twice (two empty ones too)
+    would pick one of its columns by chance."""
+    if len(names) != width:
+        raise DataError(f"{path}:{line}: the header has {len(names)} names for {width} columns")
+    seen: dict[str, int] = {}
+    for column, name in enumerate(names):
+        if name in seen:
+            what = quoted(name) if name else "an empty name"
+            raise DataError(f"{path}:{line}: the header has {what} twice (columns {seen[name] + 1} and {column + 1}); "
+                            "give each column a name of its own")
+        seen[name] = column
 
 
 def _check_cell_widths(path: Path, rows: list[list[str]], lines: list[int]) -> None:

@@ -226,3 +226,12 @@ def test_a_header_naming_a_column_twice_is_refused(tmp_path, text, message):
     (tmp_path / "dup.csv").write_text(text)
     with pytest.raises(DataError, match=message):
         read_table(tmp_path / "dup.csv")
+
+
+@pytest.mark.parametrize("options", [{"expected_names": ["a", "b"]}, {"label_column": "label"}])
+def test_a_first_line_of_known_names_is_the_header_even_with_a_name_too_many(tmp_path, options):
+    """Not a title line to skip (the columns would then be read by position, a and b swapped)."""
+    path = tmp_path / "o.csv"
+    path.write_text("id,b,a,label,notes\n\nP1,-3,3,x\nP2,3,-3,y\n")
+    with pytest.raises(DataError, match=r"o.csv:1: the header has 5 names for 4 columns$"):
+        read_table(path, **options)

@@ -106,6 +106,13 @@ def test_a_header_naming_an_input_twice_is_refused(run, tmp_path):
     assert line.endswith("twice.csv:1: the header has 'age' twice (columns 3 and 5); give each column a name of its own")
 
 
+def test_a_header_with_a_name_too_many_is_not_skipped_as_a_title(run, tmp_path):
+    """Skipped, the file's columns were taken as the inputs alone, in order: visits read as age, age as visits."""
+    longer = [["visits", "income", "age", "notes"]] + [[row[4], row[3], row[2]] for row in customers()[1:]]
+    line = one_line_error(invoke("predict", run, write_rows(tmp_path / "longer.csv", longer), expect=2).stderr)
+    assert line.endswith("longer.csv:1: the header has 4 names for 3 columns")
+
+
 def test_an_explicit_option_still_overrides(run, tmp_path):
     rows = customers()
     renamed = [["customer_id", "branch", "age", "income", "visits", "tier"]] + rows[1:]

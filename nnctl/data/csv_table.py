@@ -118,7 +118,8 @@ def read_table(path: str | Path, delimiter: str = ",", header: bool | str = "aut
     path = existing(path)
     rows, lines = _rows(path, delimiter)
     class_names = None
-    if len(rows) >= 2 and _first_line_is_foreign(rows):
+    known = header is not False and _starts_with_known_names(rows, label_column, expected_names)
+    if len(rows) >= 2 and not known and _first_line_is_foreign(rows):
         class_names = _sklearn_class_names(rows)
         if class_names is not None:
             log.info("%s:%d: skipped scikit-learn's first line %s (n_samples,n_features,class names)",
@@ -128,8 +129,8 @@ def read_table(path: str | Path, delimiter: str = ",", header: bool | str = "aut
                         path, lines[0], len(rows[0]), quoted(",".join(rows[0])), len(rows[1]))
         rows, lines = rows[1:], lines[1:]
     if header == "auto":
-        first = {cell.strip() for cell in rows[0]} if rows else set()
-        header = isinstance(label_column, str) or bool(expected_names and first >= set(expected_names)) or _looks_like_header(rows)
+        header = isinstance(label_column, str) or _starts_with_known_names(rows, label_column, expected_names) \
+            or _looks_like_header(rows)
     names = [name.strip() for name in rows[0]] if header and rows else None
     header_line = lines[0] if names is not None else None
     if names is not None:
@@ -144,6 +145,13 @@ def read_table(path: str | Path, delimiter: str = ",", header: bool | str = "aut
         _check_header(path, header_line, names, width)
     _check_cell_widths(path, rows, lines)
     return CsvTable(path, np.array(rows, dtype=str), np.array(lines), names, class_names or None)
+
+
+def _starts_with_known_names(rows: list[list[str]], label_column: int | str, expected_names: list[str]) -> bool:
+    """A first row holding the label column's name or every one of a run's input names is the header: never a
+    title line to skip, even when it has more names than the rows have cells (that is an error of its own)."""
+    first = {cell.strip() for cell in rows[0]} if rows else set()
+    return (isinstance(label_column, str) and label_column in first) or bool(expected_names and first >= set(expected_names))
 
 
 def _check_header(path: Path, line: int, names: list[str], width: int) -> None:

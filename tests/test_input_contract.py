@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import shutil
 
 import h5py
@@ -16,7 +17,8 @@ import numpy as np
 import pytest
 from conftest import invoke, invoke_json, one_line_error, train_run, write_spec
 
-from nnctl.data.schema import InputSchema
+from nnctl.data.parts import FileInfo, PartInfo
+from nnctl.data.schema import InputSchema, ids_of_rows
 from nnctl.errors import RunError
 from nnctl.orchestration.run_data import run_schema
 from nnctl.runs.seal import reseal
@@ -174,3 +176,22 @@ def test_ids_reach_the_errors_sheet_and_no_file_names_runs_latest(run, tmp_path)
         assert source[row["customer_id"]][1] == row["branch"] and source[row["customer_id"]][5] == row["true"]
     assert invoke_json("eval", latest)["run"] == str(run)
     assert "latest" not in invoke("errors", "tally", sheet).stdout
+
+
+def test_ids_are_found_by_name_in_each_parts_file(tmp_path, caplog):
+    """A dev file with its columns in another order gives its own ids; a part without the id column gives
+    empty ids and a note, never another column's values."""
+    files = {"main.csv": "id,a,b,label\nM0,1,2,x\nM1,3,4,y\n", "dev.csv": "a,b,id,label\n5,6,D0,x\n7,8,D1,y\n",
+             "plain.csv": "P0,1,2,x\nP1,3,4,y\n", "other.csv": "a,b,c,label\n1,2,3,x\n4,5,6,y\n",
+             "arrays.npz": ""}
+    parts = []
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        parts.append(PartInfo(name, 2, "", [FileInfo(name, str(tmp_path / name), "")]))
+    schema = InputSchema("csv", [2], columns=["id", "a", "b", "label"], width=4, features=[1, 2], labels=[3], ids=[0],
+                         header=True)
+    with caplog.at_level(logging.INFO, logger="nnctl"):
+        ids = ids_of_rows(schema, parts, np.array([0, 1, 1, 2, 3, 4]), np.array([1, 0, 1, 1, 0, 0]))
+    assert ids["id"].tolist() == ["M1", "D0", "D1", "P1", "", ""]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{name}: no id column 'id' in the run's layout, so its rows have empty ids" for name in ("other.csv", "arrays.npz")]

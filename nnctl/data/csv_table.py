@@ -26,6 +26,7 @@ from .files import existing, open_maybe_gzip, reading
 
 log = logging.getLogger("nnctl.data")
 
+CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")  # the files read as CSV tables
 MISSING_WORDS = ("", "na", "nan", "null")  # compared lower-case, spaces stripped
 MISSING_HINT = "set data.missing: {strategy: drop_rows | mean | median | constant} to drop or fill them"
 MISSING_LISTED = 5  # columns named in one error; a wide file's report stays one readable line

@@ -235,3 +235,18 @@ def test_a_first_line_of_known_names_is_the_header_even_with_a_name_too_many(tmp
     path.write_text("id,b,a,label,notes\n\nP1,-3,3,x\nP2,3,-3,y\n")
     with pytest.raises(DataError, match=r"o.csv:1: the header has 5 names for 4 columns$"):
         read_table(path, **options)
+
+
+def test_a_quote_left_open_is_said_at_its_row(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_text('id,a,b,label\nP1,1,2,x\n"P2,3,4,y\nP3,5,6,x\n')
+    with pytest.raises(DataError, match=r'q.csv:3: a quote \(\"\) opens a cell that no quote closes'):
+        read_table(path)
+    path.write_text('id,a,b,label\nP1,1,2,"x\ny"\n')  # a closed quote may hold a line break
+    assert read_table(path).cells[0, 3] == "x\ny"
+
+
+def test_a_directory_is_not_reported_as_missing(tmp_path):
+    (tmp_path / "dir.csv").mkdir()
+    with pytest.raises(DataError, match=r"dir.csv: a directory, not a file$"):
+        read_table(tmp_path / "dir.csv")

@@ -193,6 +193,9 @@ def _rows(path: Path, delimiter: str) -> tuple[list[list[str]], list[int]]:
                 line = reader.line_num + 1
         except csv.Error as err:
             raise DataError(f"{path}:{line}: {_csv_problem(err)}") from None
+    if rows and rows[-1][-1].endswith(("\n", "\r")):  # only a quote left open takes in the file's last line break
+        raise DataError(f'{path}:{lines[-1]}: a quote (") opens a cell that no quote closes: the rest of the file '
+                        "would be that one cell")
     return rows, lines
 
 

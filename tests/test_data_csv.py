@@ -197,3 +197,56 @@ def test_eval_records_a_class_the_training_split_never_had(tmp_path):
     assert invoke_json("eval", run, "--data", tmp_path / "test.csv")["unseen_classes"] is None  # not checked, not "none"
     recorded = json.loads((Path(run) / "eval.json").read_text())
     assert [entry["splits"]["test"]["unseen_classes"] for entry in recorded["checkpoints"].values()] == [{"c": 2}]
+
+
+def test_long_cells_and_names_are_quoted_cut_short(tmp_path, caplog):
+    """An error or a note stays one readable line whatever a cell holds."""
+    path = tmp_path / "long.csv"
+    path.write_text("T" * 5000 + "\n" + "n" * 1000 + ",b,label\n" + "1" * 100_000 + "x,2,y\n3,4,z\n")
+    with caplog.at_level(logging.INFO, logger="nnctl"), pytest.raises(DataError) as err:
+        csv_dataset(read_table(path), column_roles(read_table(path), "label"))
+    assert "long.csv:3: column 1 ('nnnn" in str(err.value) and "(100,001 characters)' is not a number" in str(err.value)
+    assert max(len(text.replace(str(path), "")) for text in [str(err.value), *(r.getMessage() for r in caplog.records)]) < 250
+
+
+def test_a_cell_beyond_the_csv_readers_limit_names_its_line_and_the_limit(tmp_path):
+    path = tmp_path / "huge.csv"
+    path.write_text("a,b,label\n1,2,x\n" + "1" * 140_000 + ",2,y\n")
+    with pytest.raises(DataError, match=r"huge.csv:3: a cell longer than 131,072 characters, the most a CSV cell may hold"):
+        read_table(path)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("id,a,a,label\nP1,1,2,x\n", r"dup.csv:1: the header has 'a' twice \(columns 2 and 3\); give each column a name of its own$"),
+    ("\n\nid,a,b,a\nP1,1,2,3\n", r"dup.csv:3: the header has 'a' twice \(columns 2 and 4\)"),
+    ("a,,b,,label\n1,x,2,y,z\n", r"dup.csv:1: the header has an empty name twice \(columns 2 and 4\)"),
+])
+def test_a_header_naming_a_column_twice_is_refused(tmp_path, text, message):
+    """Columns are found by name: a name given twice would pick one of its columns by chance."""
+    (tmp_path / "dup.csv").write_text(text)
+    with pytest.raises(DataError, match=message):
+        read_table(tmp_path / "dup.csv")
+
+
+@pytest.mark.parametrize("options", [{"expected_names": ["a", "b"]}, {"label_column": "label"}])
+def test_a_first_line_of_known_names_is_the_header_even_with_a_name_too_many(tmp_path, options):
+    """Not a title line to skip (the columns would then be read by position, a and b swapped)."""
+    path = tmp_path / "o.csv"
+    path.write_text("id,b,a,label,notes\n\nP1,-3,3,x\nP2,3,-3,y\n")
+    with pytest.raises(DataError, match=r"o.csv:1: the header has 5 names for 4 columns$"):
+        read_table(path, **options)
+
+
+def test_a_quote_left_open_is_said_at_its_row(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_text('id,a,b,label\nP1,1,2,x\n"P2,3,4,y\nP3,5,6,x\n')
+    with pytest.raises(DataError, match=r'q.csv:3: a quote \(\"\) opens a cell that no quote closes'):
+        read_table(path)
+    path.write_text('id,a,b,label\nP1,1,2,"x\ny"\n')  # a closed quote may hold a line break
+    assert read_table(path).cells[0, 3] == "x\ny"
+
+
+def test_a_directory_is_not_reported_as_missing(tmp_path):
+    (tmp_path / "dir.csv").mkdir()
+    with pytest.raises(DataError, match=r"dir.csv: a directory, not a file$"):
+        read_table(tmp_path / "dir.csv")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import shutil
 
 import h5py
@@ -16,7 +17,8 @@ import numpy as np
 import pytest
 from conftest import invoke, invoke_json, one_line_error, train_run, write_spec
 
-from nnctl.data.schema import InputSchema
+from nnctl.data.parts import FileInfo, PartInfo
+from nnctl.data.schema import InputSchema, ids_of_rows
 from nnctl.errors import RunError
 from nnctl.orchestration.run_data import run_schema
 from nnctl.runs.seal import reseal
@@ -97,6 +99,20 @@ def test_a_missing_input_column_and_a_wrong_column_count_are_one_line(run, tmp_p
     line = one_line_error(invoke("predict", run, write_rows(tmp_path / "w.csv", rows[1:], [0, 2, 3, 4]), expect=2).stderr)
     assert "w.csv: 4 columns, but the run reads 6 (5 without the label, 3 inputs only): 'customer_id', 'branch', 'age'" in line
     assert "header row" in line
+
+
+def test_a_header_naming_an_input_twice_is_refused(run, tmp_path):
+    """Not read from whichever of its columns came last."""
+    twice = [HEADER[:4] + ["age"]] + [row[:5] for row in customers()[1:]]
+    line = one_line_error(invoke("predict", run, write_rows(tmp_path / "twice.csv", twice), expect=2).stderr)
+    assert line.endswith("twice.csv:1: the header has 'age' twice (columns 3 and 5); give each column a name of its own")
+
+
+def test_a_header_with_a_name_too_many_is_not_skipped_as_a_title(run, tmp_path):
+    """Skipped, the file's columns were taken as the inputs alone, in order: visits read as age, age as visits."""
+    longer = [["visits", "income", "age", "notes"]] + [[row[4], row[3], row[2]] for row in customers()[1:]]
+    line = one_line_error(invoke("predict", run, write_rows(tmp_path / "longer.csv", longer), expect=2).stderr)
+    assert line.endswith("longer.csv:1: the header has 4 names for 3 columns")
 
 
 def test_an_explicit_option_still_overrides(run, tmp_path):
@@ -183,3 +199,22 @@ def test_ids_named_like_output_columns_are_kept_apart(named_like_outputs, tmp_pa
         assert saved["id_class"].tolist() == [row[0] for row in rows[1:4]] and saved["file"].tolist() == [row[1] for row in rows[1:4]]
         assert saved["class"].tolist() == [row[2] for row in table[1:]]
         assert np.array_equal(saved["p_gold"], np.array([row[4] for row in table[1:]], saved["p_gold"].dtype))  # read back exactly
+
+
+def test_ids_are_found_by_name_in_each_parts_file(tmp_path, caplog):
+    """A dev file with its columns in another order gives its own ids; a part without the id column gives
+    empty ids and a note, never another column's values."""
+    files = {"main.csv": "id,a,b,label\nM0,1,2,x\nM1,3,4,y\n", "dev.csv": "a,b,id,label\n5,6,D0,x\n7,8,D1,y\n",
+             "plain.csv": "P0,1,2,x\nP1,3,4,y\n", "other.csv": "a,b,c,label\n1,2,3,x\n4,5,6,y\n",
+             "arrays.npz": ""}
+    parts = []
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        parts.append(PartInfo(name, 2, "", [FileInfo(name, str(tmp_path / name), "")]))
+    schema = InputSchema("csv", [2], columns=["id", "a", "b", "label"], width=4, features=[1, 2], labels=[3], ids=[0],
+                         header=True)
+    with caplog.at_level(logging.INFO, logger="nnctl"):
+        ids = ids_of_rows(schema, parts, np.array([0, 1, 1, 2, 3, 4]), np.array([1, 0, 1, 1, 0, 0]))
+    assert ids["id"].tolist() == ["M1", "D0", "D1", "P1", "", ""]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{name}: no id column 'id' in the run's layout, so its rows have empty ids" for name in ("other.csv", "arrays.npz")]

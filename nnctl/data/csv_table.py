@@ -26,6 +26,7 @@ from .files import existing, open_maybe_gzip, reading
 
 log = logging.getLogger("nnctl.data")
 
+CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")  # the files read as CSV tables
 MISSING_WORDS = ("", "na", "nan", "null")  # compared lower-case, spaces stripped
 MISSING_HINT = "set data.missing: {strategy: drop_rows | mean | median | constant} to drop or fill them"
 MISSING_LISTED = 5  # columns named in one error; a wide file's report stays one readable line
@@ -48,7 +49,7 @@ class CsvTable:
     def column_name(self, column: int) -> str:
         """'column 3' or "column 3 ('petal_length')" (1-based, as an editor counts)."""
         label = f"column {column + 1}"
-        return f"{label} ({self.names[column]!r})" if self.names else label
+        return f"{label} ({quoted(self.names[column])})" if self.names else label
 
     def numbers(self, columns: list[int], allow_missing: bool = False, hint: str = MISSING_HINT) -> np.ndarray:
         """The cells of ``columns`` as float64: a missing cell (empty, NA, NaN, null) is NaN when ``allow_missing``,
@@ -118,19 +119,21 @@ def read_table(path: str | Path, delimiter: str = ",", header: bool | str = "aut
     path = existing(path)
     rows, lines = _rows(path, delimiter)
     class_names = None
-    if len(rows) >= 2 and _first_line_is_foreign(rows):
+    known = header is not False and _starts_with_known_names(rows, label_column, expected_names)
+    if len(rows) >= 2 and not known and _first_line_is_foreign(rows):
         class_names = _sklearn_class_names(rows)
         if class_names is not None:
-            log.info("%s:%d: skipped scikit-learn's first line %r (n_samples,n_features,class names)",
-                        path, lines[0], ",".join(rows[0]))
+            log.info("%s:%d: skipped scikit-learn's first line %s (n_samples,n_features,class names)",
+                        path, lines[0], quoted(",".join(rows[0])))
         else:
-            log.info("%s:%d: skipped a first line of %d fields %r; the data rows have %d",
-                        path, lines[0], len(rows[0]), ",".join(rows[0]), len(rows[1]))
+            log.info("%s:%d: skipped a first line of %d fields %s; the data rows have %d",
+                        path, lines[0], len(rows[0]), quoted(",".join(rows[0])), len(rows[1]))
         rows, lines = rows[1:], lines[1:]
     if header == "auto":
-        first = {cell.strip() for cell in rows[0]} if rows else set()
-        header = isinstance(label_column, str) or bool(expected_names and first >= set(expected_names)) or _looks_like_header(rows)
+        header = isinstance(label_column, str) or _starts_with_known_names(rows, label_column, expected_names) \
+            or _looks_like_header(rows)
     names = [name.strip() for name in rows[0]] if header and rows else None
+    header_line = lines[0] if names is not None else None
     if names is not None:
         rows, lines = rows[1:], lines[1:]
     if not rows:
@@ -139,10 +142,31 @@ def read_table(path: str | Path, delimiter: str = ",", header: bool | str = "aut
     for row, line in zip(rows, lines):
         if len(row) != width:
             raise DataError(f"{path}:{line}: {len(row)} fields, expected {width} (as on line {lines[0]})")
-    if names is not None and len(names) != width:
-        raise DataError(f"{path}:{lines[0] - 1}: the header has {len(names)} names for {width} columns")
+    if names is not None:
+        _check_header(path, header_line, names, width)
     _check_cell_widths(path, rows, lines)
     return CsvTable(path, np.array(rows, dtype=str), np.array(lines), names, class_names or None)
+
+
+def _starts_with_known_names(rows: list[list[str]], label_column: int | str, expected_names: list[str]) -> bool:
+    """A first row holding the label column's name or every one of a run's input names is the header: never a
+    title line to skip, even when it has more names than the rows have cells (that is an error of its own)."""
+    first = {cell.strip() for cell in rows[0]} if rows else set()
+    return (isinstance(label_column, str) and label_column in first) or bool(expected_names and first >= set(expected_names))
+
+
+def _check_header(path: Path, line: int, names: list[str], width: int) -> None:
+    """One name per column, each name once: columns are found by name, so a name given twice (two empty ones too)
+    would pick one of its columns by chance."""
+    if len(names) != width:
+        raise DataError(f"{path}:{line}: the header has {len(names)} names for {width} columns")
+    seen: dict[str, int] = {}
+    for column, name in enumerate(names):
+        if name in seen:
+            what = quoted(name) if name else "an empty name"
+            raise DataError(f"{path}:{line}: the header has {what} twice (columns {seen[name] + 1} and {column + 1}); "
+                            "give each column a name of its own")
+        seen[name] = column
 
 
 def _check_cell_widths(path: Path, rows: list[list[str]], lines: list[int]) -> None:
@@ -161,12 +185,26 @@ def _rows(path: Path, delimiter: str) -> tuple[list[list[str]], list[int]]:
     with reading(path, "CSV"), open_maybe_gzip(path) as raw:
         reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig"), delimiter=delimiter)
         line = 1
-        for row in reader:
-            if any(cell.strip() for cell in row):
-                rows.append(row)
-                lines.append(line)
-            line = reader.line_num + 1
+        try:
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    rows.append(row)
+                    lines.append(line)
+                line = reader.line_num + 1
+        except csv.Error as err:
+            raise DataError(f"{path}:{line}: {_csv_problem(err)}") from None
+    if rows and rows[-1][-1].endswith(("\n", "\r")):  # only a quote left open takes in the file's last line break
+        raise DataError(f'{path}:{lines[-1]}: a quote (") opens a cell that no quote closes: the rest of the file '
+                        "would be that one cell")
     return rows, lines
+
+
+def _csv_problem(err: csv.Error) -> str:
+    """The csv module's complaint about a row, with its limit on a cell's length said in words."""
+    if "field limit" in str(err):
+        return (f"a cell longer than {csv.field_size_limit():,} characters, the most a CSV cell may hold here "
+                "(no number or name is that long: is a quote left open?)")
+    return f"not a readable CSV file ({err})"
 
 
 def _first_line_is_foreign(rows: list[list[str]]) -> bool:
@@ -197,19 +235,28 @@ def _looks_like_header(rows: list[list[str]]) -> bool:
         return False
     if len(rows) == 1:
         return any(_cell_problem(cell) for cell in rows[0])
-    return any(_cell_problem(a) == _NOT_A_NUMBER.format(a.strip()) and _cell_problem(b) is None for a, b in zip(rows[0], rows[1]))
+    return any(_is_text(a) and _cell_problem(b) is None for a, b in zip(rows[0], rows[1]))
 
 
-_NOT_A_NUMBER = "{!r} is not a number"
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _is_text(cell: str) -> bool:
+    """A cell that is neither empty nor a number ('nan' and 'inf' count as numbers here)."""
+    text = cell.strip()
+    return bool(text) and _number(text) is None
 
 
 def _cell_problem(cell: str) -> str | None:
-    """Why a cell is not a usable number, or None."""
+    """Why a cell is not a usable number, or None (the cell quoted cut short: an error stays one readable line)."""
     text = cell.strip()
     if not text:
         return "the cell is empty"
-    try:
-        value = float(text)
-    except ValueError:
-        return _NOT_A_NUMBER.format(text)
-    return None if np.isfinite(value) else f"{text!r} is not a finite number"
+    value = _number(text)
+    if value is None:
+        return f"{quoted(text)} is not a number"
+    return None if np.isfinite(value) else f"{quoted(text)} is not a finite number"

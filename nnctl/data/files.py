@@ -28,7 +28,7 @@ def reading(path: Path, kind: str):
 def existing(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: no such file")
+        raise DataError(f"{path}: {'a directory, not a file' if path.is_dir() else 'no such file'}")
     return path
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..literal import listing, quoted
-from .csv_table import CsvTable, read_table
+from .csv_table import CSV_SUFFIXES, CsvTable, read_table
 from .errors import DataError
 
 log = logging.getLogger("nnctl.data")
@@ -316,18 +316,41 @@ def with_task(schema: InputSchema | None, input_shape, task: str, label_names: l
 
 def ids_of_rows(schema: InputSchema, parts: list, part: np.ndarray, row: np.ndarray) -> dict[str, np.ndarray]:
     """The id columns' values (text) of examples given as (part, row), read again from each part's CSV file;
-    a part of another layout (a second source) gives empty ids. ``parts`` are the run's PartInfo."""
+    a part without the id columns (a second source of another layout) gives empty ids and one note.
+    ``parts`` are the run's PartInfo."""
     values = np.full((len(row), len(schema.ids)), "", dtype=object)
     for number in np.unique(part).tolist():
         files = parts[number].files
         if not files:
             continue
-        table = read_table(files[0].path, schema.delimiter, schema.header)
-        if table.width != schema.width:
+        found = _ids_of_part(schema, Path(files[0].path))
+        if found is None:
+            log.info("%s: no id column %s in the run's layout, so its rows have empty ids", parts[number].where(),
+                     _listed([schema.name(j) for j in schema.ids]))
             continue
-        cells = np.char.strip(table.cells[:, schema.ids])
-        if (schema.missing or {}).get("strategy") == "drop_rows":  # rows count the rows kept
-            cells = cells[~np.isnan(table.numbers(schema.features, allow_missing=True)).any(axis=1)]
         mine = part == number
-        values[mine] = cells[row[mine]]
+        values[mine] = found[row[mine]]
     return {schema.name(j): values[:, k].astype(str) for k, j in enumerate(schema.ids)}
+
+
+def _ids_of_part(schema: InputSchema, path: Path) -> np.ndarray | None:
+    """The id cells (stripped) of a part's rows as training counted them, the columns found as `locate` finds
+    a new file's: by name when both files have a header, else by position in the training layout; None when
+    the file does not have them (or is not a CSV file)."""
+    if not path.name.lower().endswith(CSV_SUFFIXES):
+        return None
+    # header auto, as a source reads unless told: a part may have a header when the main file has none, or not
+    table = read_table(path, schema.delimiter, "auto", expected_names=[schema.name(j) for j in schema.features])
+    if schema.columns is not None and table.names is not None:
+        where = {name: j for j, name in enumerate(table.names)}
+        ids = [where.get(schema.name(j)) for j in schema.ids]
+        features = [where.get(schema.name(j)) for j in schema.features]
+    elif table.width == schema.width:
+        ids, features = schema.ids, schema.features
+    else:
+        return None
+    drops = (schema.missing or {}).get("strategy") == "drop_rows"  # the part's rows count the rows kept
+    if None in ids or (drops and None in features):
+        return None
+    cells = np.char.strip(table.cells[:, ids])
+    return cells[~np.isnan(table.numbers(features, allow_missing=True)).any(axis=1)] if drops else cells

@@ -18,7 +18,7 @@ import numpy as np
 from ..literal import listing, quoted
 from ..spec.schema import CsvSource, Hdf5Source, NpzSource
 from . import generated, registry
-from .csv_table import CsvTable, read_table
+from .csv_table import CSV_SUFFIXES, CsvTable, read_table
 from .dataset import Dataset, is_multilabel
 from .errors import DataError
 from .files import existing, open_maybe_gzip, reading
@@ -27,7 +27,6 @@ from .schema import InputSchema, column_roles
 
 log = logging.getLogger("nnctl.data")
 IDX_LABELS_MAGIC = 2049
-CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")
 IDX_IMAGES_MAGIC = 2051
 
 

@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
+from nnctl import memory
 from nnctl.data import DataError, Dataset, Normalizer, load_inference_input, load_splits, make_generated, registry
 from nnctl.data.load import data_streams, load_labelled_file
 from nnctl.data.sources import read_idx, read_source
@@ -238,6 +239,48 @@ def test_bool_integer_and_float_inputs_are_read(tmp_path, dtype):
     x = load_inference_input(tmp_path / "n.npz")
     assert x.shape == (3, 2) and x.dtype == (np.float64 if dtype is bool else dtype)
     assert x.tolist() == [[1, 1]] * 3
+
+
+@pytest.fixture
+def small_limit(monkeypatch):
+    """A memory limit of 1 MiB: an array of 1000 × 1000 float64 values (7.6 MiB) does not fit."""
+    monkeypatch.setattr(memory, "limit", lambda: (1 << 20, "the test's limit"))
+
+
+def _npy_header_only(path: Path) -> Path:
+    """An .npy file of 128 bytes whose header declares 1000 × 1000 float64 values."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (1000, 1000)})
+    return path
+
+
+NEEDS = re.escape("(1,000 × 1,000 float64 values) would need at least 7.6 MiB; the test's limit is 1.0 MiB")
+
+
+def test_declared_array_sizes_are_checked_before_reading(tmp_path, small_limit):
+    with pytest.raises(DataError, match=f"h.npy: the array {NEEDS}"):
+        load_inference_input(_npy_header_only(tmp_path / "h.npy"))
+    np.savez_compressed(tmp_path / "z.npz", x=np.zeros((1000, 1000)), y=np.zeros(1000))
+    with pytest.raises(DataError, match=f"z.npz: array 'x' {NEEDS}"):
+        load_inference_input(tmp_path / "z.npz")
+    with h5py.File(tmp_path / "h.h5", "w") as f:
+        f.create_dataset("x", shape=(1000, 1000), dtype="f8")
+        f.create_dataset("y", shape=(1000, 1000), dtype="f8")
+    with pytest.raises(DataError, match=f"h.h5: dataset 'x' {NEEDS}"):
+        load_inference_input(tmp_path / "h.h5")
+    with pytest.raises(DataError, match=f"h.h5: dataset 'y' {NEEDS}"):
+        read_source(spec(source={"type": "hdf5", "path": str(tmp_path / "h.h5"), "x": "x", "y": "y"}).source, DATASETS)
+
+
+def test_an_hdf5_source_larger_than_memory_is_left_on_disk(tmp_path, small_limit):
+    with h5py.File(tmp_path / "h.h5", "w") as f:
+        f.create_dataset("x", shape=(1000, 1000), dtype="f8")
+        f["y"] = np.arange(1000) % 2
+    found = read_source(spec(source={"type": "hdf5", "path": str(tmp_path / "h.h5"), "x": "x", "y": "y"}).source, DATASETS)
+    assert found.pool.x.shape == (1000, 1000)
+    with pytest.raises(DataError, match=f"h.h5: rows of dataset 'x' read into memory {NEEDS}"):
+        np.asarray(found.pool.x)
+    assert np.asarray(found.pool.x[:10]).shape == (10, 1000)
 
 
 # ---------------------------------------------------------------- splits

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..literal import clipped, quoted
 from .errors import DataError
+from .files import check_room
 
 BLOCK_BYTES = 16 << 20  # one read or float64 temporary: large enough for fast I/O, small beside the data
 
@@ -124,6 +125,7 @@ class DiskRows:
         (normalization, so no raw copy is kept); ``block_rows`` aligns the reads
         with a caller's blocks.
         """
+        check_room(self.path, f"rows of dataset {quoted(self.key)} read into memory", self.shape, dtype)
         out = np.empty(self.shape, dtype=dtype)
         with opened(self.path) as f:
             for positions, lo, rows in self.runs(block_rows or self.block_rows(np.dtype(self.dtype).itemsize)):

@@ -21,7 +21,7 @@ from . import generated, registry
 from .csv_table import CsvTable, read_table
 from .dataset import Dataset, is_multilabel
 from .errors import DataError
-from .files import existing, open_maybe_gzip, reading
+from .files import check_room, existing, open_maybe_gzip, reading
 from .rows import DiskRows, check_inputs
 from .schema import InputSchema, column_roles
 
@@ -119,8 +119,8 @@ def read_inputs(path: Path, delimiter: str = ",", header: bool | str = "auto") -
     path = existing(path)
     name = path.name.lower()
     if name.endswith(".npy"):
-        with reading(path, ".npy"):
-            return as_inputs(np.load(path, allow_pickle=False), path, "the array")
+        with reading(path, ".npy"), open(path, "rb") as f:
+            return as_inputs(_npy_read(f, path, "the array"), path, "the array")
     if name.endswith(CSV_SUFFIXES):
         return read_table(path, "\t" if name.endswith(".tsv") else delimiter, header)
     if name.endswith(".npz"):
@@ -298,8 +298,11 @@ def _wants_pair(a: str | None, b: str | None, name_a: str, name_b: str) -> bool:
 
 
 def _h5_get(f: h5py.File, key: str, path: Path) -> np.ndarray:
+    """A dataset read whole, once its declared size is known to fit."""
     _h5_check(f, key, path)
-    return f[key][()]
+    dataset = f[key]
+    check_room(path, f"dataset {quoted(key)}", dataset.shape, dataset.dtype)
+    return dataset[()]
 
 
 def _h5_check(f: h5py.File, key: str, path: Path) -> None:
@@ -322,4 +325,17 @@ def _npz_get(archive, key: str, path: Path) -> np.ndarray:
     if key not in archive.files:
         held = f"has: {listing(archive.files)}" if archive.files else "the archive holds no arrays"
         raise DataError(f"{path}: no array {quoted(key)} ({held})")
-    return archive[key]
+    member = key if key in archive.zip.namelist() else f"{key}.npy"  # how np.load names an archive's arrays
+    with archive.zip.open(member) as stream:
+        return _npy_read(stream, path, f"array {quoted(key)}")
+
+
+def _npy_read(stream, path: Path, what: str) -> np.ndarray:
+    """The array of an .npy stream, its declared shape and dtype checked against the memory limit before
+    its data is read (NumPy allocates what the header says first)."""
+    version = np.lib.format.read_magic(stream)
+    header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = header(stream)
+    check_room(path, what, shape, dtype)
+    stream.seek(0)
+    return np.lib.format.read_array(stream, allow_pickle=False)

@@ -283,6 +283,24 @@ def test_an_hdf5_source_larger_than_memory_is_left_on_disk(tmp_path, small_limit
     assert np.asarray(found.pool.x[:10]).shape == (10, 1000)
 
 
+def test_idx_headers_are_checked_before_the_data_is_read(tmp_path, small_limit):
+    header = struct.pack(">IIII", 2051, 1000, 1000, 8)
+    (tmp_path / "lie").write_bytes(gzip.compress(header + b"\0" * 10))
+    with pytest.raises(DataError, match=r"lie: IDX images \(1,000 × 1,000 × 8 uint8 values\) would need at least 7.6 MiB"):
+        read_idx(tmp_path / "lie", 2051)
+
+
+@pytest.mark.parametrize("data,message", [
+    (struct.pack(">II", 2051, 10), "the IDX header ends after 8 bytes; images need 16"),
+    (struct.pack(">IIII", 2051, 2, 2, 2) + bytes(7), "the IDX header declares 2 × 2 × 2 = 8 values but the file holds 7"),
+    (struct.pack(">IIII", 2051, 2, 2, 2) + bytes(9), "the IDX header declares 2 × 2 × 2 = 8 values but the file holds more"),
+], ids=["short header", "fewer values", "more values"])
+def test_idx_headers_that_do_not_match_the_data_are_refused(tmp_path, data, message):
+    (tmp_path / "img").write_bytes(data)
+    with pytest.raises(DataError, match=f"img: {message}"):
+        read_idx(tmp_path / "img", 2051)
+
+
 # ---------------------------------------------------------------- splits
 
 

@@ -9,6 +9,7 @@ on disk as ``DiskRows`` until a split is read or streamed.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -231,19 +232,28 @@ def read_idx_pair(images: str | Path, labels: str | Path) -> Dataset:
 
 
 def read_idx(path: str | Path, magic: int) -> np.ndarray:
-    """An unsigned-byte IDX file (raw or gzip): big-endian magic, one size per dimension, the data."""
+    """An unsigned-byte IDX file (raw or gzip): big-endian magic, one size per dimension, the data.
+
+    The sizes are checked against the memory limit before the data is read, and no more bytes are read
+    than they declare (plus one, to notice a file that holds more): a header can declare any size, and a
+    small gzip file can unpack to any size."""
     path = existing(path)
+    kind, ndim = "images" if magic == IDX_IMAGES_MAGIC else "labels", magic & 0xFF
     with reading(path, "IDX"), open_maybe_gzip(path) as f:
-        data = f.read()
-    found = int.from_bytes(data[:4], "big")
-    if found != magic:
-        raise DataError(f"{path}: IDX magic number {found}, expected {magic} ({'images' if magic == IDX_IMAGES_MAGIC else 'labels'})")
-    ndim = magic & 0xFF
-    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    body = np.frombuffer(data, dtype=np.uint8, offset=min(len(data), 4 + 4 * ndim))
-    if body.size != int(np.prod(dims)):
-        raise DataError(f"{path}: IDX header says {dims} but the file holds {body.size} values")
-    return body.reshape(dims)
+        header = f.read(4 + 4 * ndim)
+        found = int.from_bytes(header[:4], "big")
+        if found != magic:
+            raise DataError(f"{path}: IDX magic number {found}, expected {magic} ({kind})")
+        if len(header) < 4 + 4 * ndim:
+            raise DataError(f"{path}: the IDX header ends after {len(header)} bytes; {kind} need {4 + 4 * ndim}")
+        dims = tuple(int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+        check_room(path, f"IDX {kind}", dims, np.uint8)
+        values = math.prod(dims)
+        data = f.read(values + 1)
+    if len(data) != values:
+        held = f"{len(data):,}" if len(data) < values else "more"
+        raise DataError(f"{path}: the IDX header declares {' × '.join(f'{n:,}' for n in dims)} = {values:,} values but the file holds {held}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
 
 
 # ---------------------------------------------------------------- shared helpers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import struct
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
+from nnctl import memory
 from nnctl.data import DataError, Dataset, Normalizer, load_inference_input, load_splits, make_generated, registry
 from nnctl.data.load import data_streams, load_labelled_file
 from nnctl.data.sources import read_idx, read_source
@@ -176,6 +178,127 @@ def test_inference_inputs_and_labelled_files(tmp_path):
     assert load_inference_input(tmp_path / "c.h5").shape == (2, 5)
     np.savez(tmp_path / "d.npz", x=np.zeros((4, 2)), y=np.array([7, 3, 3, 7]))
     assert load_labelled_file(tmp_path / "d.npz", ["3", "7"], "classification").y.tolist() == [1, 0, 0, 1]
+
+
+def _scalar_file(path: Path, key: str) -> Path:
+    """A file like any other except that ``key`` holds a single value."""
+    arrays = {"x": np.zeros((3, 2)), "y": np.arange(3), key: np.float64(3)}
+    if path.suffix == ".npz":
+        np.savez(path, **arrays)
+    else:
+        with h5py.File(path, "w") as f:
+            for name, array in arrays.items():
+                f[name] = array
+    return path
+
+
+@pytest.mark.parametrize("name,key,read,message", [
+    ("s.npz", "x", "inputs", "s.npz: 'x' is a single value; inputs need one row per example"),
+    ("s.npz", "y", "labelled", "s.npz: 'y' is a single value; labels need one row per example"),
+    ("s.h5", "x", "inputs", "s.h5: dataset 'x' is a single value; inputs need one row per example"),
+    ("s.h5", "x", "labelled", "s.h5: dataset 'x' is a single value; inputs need one row per example"),
+    ("s.h5", "y", "labelled", "s.h5: 'y' is a single value; labels need one row per example"),
+])
+def test_a_single_value_is_refused_naming_the_file_and_key(tmp_path, name, key, read, message):
+    path = _scalar_file(tmp_path / name, key)
+    with pytest.raises(DataError, match=message):
+        load_inference_input(path) if read == "inputs" else load_labelled_file(path, ["0", "1", "2"], "classification")
+
+
+def test_a_single_value_npy_is_refused(tmp_path):
+    np.save(tmp_path / "s.npy", np.float64(3))
+    with pytest.raises(DataError, match="s.npy: the array is a single value"):
+        load_inference_input(tmp_path / "s.npy")
+
+
+@pytest.mark.parametrize("x,dtype", [(np.array([[1 + 2j, 3]]), "complex128"), (np.array([["1", "2"]]), "<U1"),
+                                     (np.array([["2020-01-01"]], dtype="M8[D]"), "datetime64[D]"),
+                                     (np.zeros(2, dtype=[("a", "f8"), ("b", "f8")]), "[('a', '<f8'), ('b', '<f8')]")])
+def test_inputs_that_are_not_real_numbers_are_refused(tmp_path, x, dtype):
+    np.savez(tmp_path / "c.npz", x=x, y=np.arange(len(x)))
+    message = re.escape(f"c.npz: 'x' holds {dtype} values; inputs must be numbers (bool, integer or float)")
+    with pytest.raises(DataError, match=message):
+        load_inference_input(tmp_path / "c.npz")
+    with pytest.raises(DataError, match=message):
+        read_source(spec(source={"type": "npz", "path": str(tmp_path / "c.npz")}).source, DATASETS)
+
+
+def test_complex_hdf5_inputs_and_labels_are_refused(tmp_path):
+    with h5py.File(tmp_path / "c.h5", "w") as f:
+        f["x"], f["y"] = np.zeros((3, 2), complex), np.arange(3)
+        f["train_set_x"], f["train_set_y"] = np.zeros((3, 2)), np.array([1j, 2, 3])
+    with pytest.raises(DataError, match="c.h5: dataset 'x' holds complex128 values"):
+        read_source(spec(source={"type": "hdf5", "path": str(tmp_path / "c.h5"), "x": "x", "y": "y"}).source, DATASETS)
+    with pytest.raises(DataError, match="c.h5: 'train_set_y' holds complex128 values; labels must be numbers or text"):
+        read_source(spec(source={"type": "hdf5", "path": str(tmp_path / "c.h5")}).source, DATASETS)
+
+
+@pytest.mark.parametrize("dtype", [bool, np.int8, np.uint16, np.float16, np.float32, np.float64])
+def test_bool_integer_and_float_inputs_are_read(tmp_path, dtype):
+    np.savez(tmp_path / "n.npz", x=np.ones((3, 2), dtype=dtype))
+    x = load_inference_input(tmp_path / "n.npz")
+    assert x.shape == (3, 2) and x.dtype == (np.float64 if dtype is bool else dtype)
+    assert x.tolist() == [[1, 1]] * 3
+
+
+@pytest.fixture
+def small_limit(monkeypatch):
+    """A memory limit of 1 MiB: an array of 1000 × 1000 float64 values (7.6 MiB) does not fit."""
+    monkeypatch.setattr(memory, "limit", lambda: (1 << 20, "the test's limit"))
+
+
+def _npy_header_only(path: Path) -> Path:
+    """An .npy file of 128 bytes whose header declares 1000 × 1000 float64 values."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (1000, 1000)})
+    return path
+
+
+NEEDS = re.escape("(1,000 × 1,000 float64 values) would need at least 7.6 MiB; the test's limit is 1.0 MiB")
+
+
+def test_declared_array_sizes_are_checked_before_reading(tmp_path, small_limit):
+    with pytest.raises(DataError, match=f"h.npy: the array {NEEDS}"):
+        load_inference_input(_npy_header_only(tmp_path / "h.npy"))
+    np.savez_compressed(tmp_path / "z.npz", x=np.zeros((1000, 1000)), y=np.zeros(1000))
+    with pytest.raises(DataError, match=f"z.npz: array 'x' {NEEDS}"):
+        load_inference_input(tmp_path / "z.npz")
+    with h5py.File(tmp_path / "h.h5", "w") as f:
+        f.create_dataset("x", shape=(1000, 1000), dtype="f8")
+        f.create_dataset("y", shape=(1000, 1000), dtype="f8")
+    with pytest.raises(DataError, match=f"h.h5: dataset 'x' {NEEDS}"):
+        load_inference_input(tmp_path / "h.h5")
+    with pytest.raises(DataError, match=f"h.h5: dataset 'y' {NEEDS}"):
+        read_source(spec(source={"type": "hdf5", "path": str(tmp_path / "h.h5"), "x": "x", "y": "y"}).source, DATASETS)
+
+
+def test_an_hdf5_source_larger_than_memory_is_left_on_disk(tmp_path, small_limit):
+    with h5py.File(tmp_path / "h.h5", "w") as f:
+        f.create_dataset("x", shape=(1000, 1000), dtype="f8")
+        f["y"] = np.arange(1000) % 2
+    found = read_source(spec(source={"type": "hdf5", "path": str(tmp_path / "h.h5"), "x": "x", "y": "y"}).source, DATASETS)
+    assert found.pool.x.shape == (1000, 1000)
+    with pytest.raises(DataError, match=f"h.h5: rows of dataset 'x' read into memory {NEEDS}"):
+        np.asarray(found.pool.x)
+    assert np.asarray(found.pool.x[:10]).shape == (10, 1000)
+
+
+def test_idx_headers_are_checked_before_the_data_is_read(tmp_path, small_limit):
+    header = struct.pack(">IIII", 2051, 1000, 1000, 8)
+    (tmp_path / "lie").write_bytes(gzip.compress(header + b"\0" * 10))
+    with pytest.raises(DataError, match=r"lie: IDX images \(1,000 × 1,000 × 8 uint8 values\) would need at least 7.6 MiB"):
+        read_idx(tmp_path / "lie", 2051)
+
+
+@pytest.mark.parametrize("data,message", [
+    (struct.pack(">II", 2051, 10), "the IDX header ends after 8 bytes; images need 16"),
+    (struct.pack(">IIII", 2051, 2, 2, 2) + bytes(7), "the IDX header declares 2 × 2 × 2 = 8 values but the file holds 7"),
+    (struct.pack(">IIII", 2051, 2, 2, 2) + bytes(9), "the IDX header declares 2 × 2 × 2 = 8 values but the file holds more"),
+], ids=["short header", "fewer values", "more values"])
+def test_idx_headers_that_do_not_match_the_data_are_refused(tmp_path, data, message):
+    (tmp_path / "img").write_bytes(data)
+    with pytest.raises(DataError, match=f"img: {message}"):
+        read_idx(tmp_path / "img", 2051)
 
 
 # ---------------------------------------------------------------- splits

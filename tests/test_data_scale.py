@@ -13,8 +13,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from conftest import assert_same_arrays, h5_datasets, invoke, invoke_json, write_spec
+from conftest import assert_same_arrays, h5_datasets, invoke, invoke_json, one_line_error, write_spec
 
+from nnctl import memory
 from nnctl.data import Normalizer, rows, stream
 from nnctl.data.moments import RunningMoments
 from nnctl.orchestration.start import resume_run, start_run
@@ -248,6 +249,16 @@ def test_auto_streams_only_above_the_memory_budget(tmp_path):
 
 
 # ---------------------------------------------------------------- bad input
+
+
+def test_a_split_larger_than_memory_allows_is_refused_in_memory_and_streamed_instead(tmp_path, monkeypatch, small_blocks):
+    data = make_h5(tmp_path / "d.h5")  # train: 2,100 rows of 6 float32 values, 50,400 bytes
+    monkeypatch.setattr(memory, "limit", lambda: (40_000, "the test's limit"))
+    result = invoke("train", spec_file(tmp_path, data, "false", epochs=1), "--runs-dir", tmp_path / "runs", expect=2)
+    assert one_line_error(result.stderr) == (f"nnctl: error: {data}: rows of dataset 'x' read into memory (2,100 × 6 float32 "
+                                             "values) would need at least 49.2 KiB; the test's limit is 39.1 KiB")
+    invoke("train", spec_file(tmp_path, data, "true", epochs=1), "--runs-dir", tmp_path / "runs", "--quiet")
+
 
 
 @pytest.mark.parametrize("case", ["truncated", "not_hdf5", "missing_x", "stream_on_csv", "bad_budget"])

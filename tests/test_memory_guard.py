@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import pytest
 from conftest import subprocess_env, write_spec
 
@@ -84,6 +85,17 @@ def test_a_csv_cell_of_100000_characters_is_refused_with_its_line(tmp_path):
     line = proc.stderr.strip()
     assert line.startswith(f"nnctl: error: {tmp_path / 'wide.csv'}:17: 220,000 cells stored at the width of the longest (100,000 characters) "
                            "would need at least 82.0 GiB; the address-space limit (ulimit -v) is 4.0 GiB"), line
+
+
+@pytest.mark.slow
+def test_an_array_a_small_file_declares_is_refused_before_it_is_read(tmp_path):
+    with h5py.File(tmp_path / "huge.h5", "w") as f:  # 1.4 KB on disk, nothing written
+        f.create_dataset("x", shape=(10**9, 2), dtype="f8", chunks=(1024, 2))
+        f.create_dataset("y", shape=(10**9,), dtype="i8", chunks=(1024,))
+    proc = run_limited(tmp_path, "data", "info", "huge.h5")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (f"nnctl: error: {tmp_path / 'huge.h5'}: dataset 'y' (1,000,000,000 int64 values) would need "
+                                   "at least 7.5 GiB; the address-space limit (ulimit -v) is 4.0 GiB")
 
 
 @pytest.mark.slow

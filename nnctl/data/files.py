@@ -1,15 +1,19 @@
-"""Opening data files: existence, gzip, one-line errors for unreadable contents, and fingerprints."""
+"""Opening data files: existence, gzip, one-line errors for unreadable contents and oversized arrays, and fingerprints."""
 
 from __future__ import annotations
 
 import csv
 import gzip
 import hashlib
+import math
 import zipfile
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
+from ..memory import over_limit
 from .errors import DataError
 
 UNREADABLE = (OSError, EOFError, zlib.error, ValueError, zipfile.BadZipFile, csv.Error)  # UnicodeDecodeError is a ValueError
@@ -23,6 +27,15 @@ def reading(path: Path, kind: str):
         yield
     except UNREADABLE as err:
         raise DataError(f"{path}: not a readable {kind} file ({err})") from None
+
+
+def check_room(path: Path, what: str, shape: tuple[int, ...], dtype) -> None:
+    """Refuse to read ``what`` (an array as ``path`` declares it) when it would need more memory than this
+    process may hold: a file of a few bytes can declare any shape, and NumPy would try to allocate it."""
+    dtype = np.dtype(dtype)
+    values = f"{' × '.join(f'{n:,}' for n in shape)} {dtype} values" if shape else f"one {dtype} value"
+    if why := over_limit(math.prod(shape) * dtype.itemsize, f"{what} ({values})"):
+        raise DataError(f"{path}: {why}")
 
 
 def existing(path: str | Path) -> Path:

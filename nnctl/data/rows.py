@@ -19,7 +19,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..literal import clipped, quoted
 from .errors import DataError
+from .files import check_room
 
 BLOCK_BYTES = 16 << 20  # one read or float64 temporary: large enough for fast I/O, small beside the data
 
@@ -31,12 +33,11 @@ class DiskRows:
         self.path, self.key, self.channel = Path(path), key, channel
         with opened(self.path) as f:
             dataset = f[key]
+            check_inputs(self.path, f"dataset {quoted(key)}", dataset.shape, dataset.dtype)
             self.file_rows = dataset.shape[0]
             self.stored_shape = tuple(dataset.shape[1:])
             self.dtype = dataset.dtype
             self.chunk_rows = dataset.chunks[0] if dataset.chunks else None
-        if self.dtype.kind not in "biuf":
-            raise DataError(f"{self.path}: dataset '{key}' holds {self.dtype}, not numbers")
         # None: every row in file order, without an index array (a 7.5M-row file would need 60 MB for one);
         # an integer index array is kept as given (int32 or int64), so a split's DiskRows and its
         # Dataset.rows share one array.
@@ -124,6 +125,7 @@ class DiskRows:
         (normalization, so no raw copy is kept); ``block_rows`` aligns the reads
         with a caller's blocks.
         """
+        check_room(self.path, f"rows of dataset {quoted(self.key)} read into memory", self.shape, dtype)
         out = np.empty(self.shape, dtype=dtype)
         with opened(self.path) as f:
             for positions, lo, rows in self.runs(block_rows or self.block_rows(np.dtype(self.dtype).itemsize)):
@@ -136,6 +138,18 @@ class DiskRows:
         with opened(self.path) as f:
             for positions, lo, rows in self.runs(self.block_rows()):
                 yield positions, self.read_rows(f, lo, rows)
+
+
+def check_inputs(path: Path, what: str, shape: tuple[int, ...], dtype) -> None:
+    """Inputs are real numbers with one row per example. Anything else is refused here, naming ``what`` in
+    ``path``: a cast would drop the imaginary part of complex numbers, parse text or dates, and a single value
+    has no rows to count."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "biuf":
+        raise DataError(f"{path}: {what} holds {clipped(str(dtype))} values; inputs must be numbers "
+                        "(bool, integer or float)")
+    if not shape:
+        raise DataError(f"{path}: {what} is a single value; inputs need one row per example (m rows × features)")
 
 
 def opened(path: Path) -> h5py.File:

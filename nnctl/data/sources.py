@@ -9,20 +9,21 @@ on disk as ``DiskRows`` until a split is read or streamed.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from ..literal import listing, quoted
+from ..literal import clipped, listing, quoted
 from ..spec.schema import CsvSource, Hdf5Source, NpzSource
 from . import generated, registry
 from .csv_table import CSV_SUFFIXES, CsvTable, read_table
 from .dataset import Dataset, is_multilabel
 from .errors import DataError
-from .files import existing, open_maybe_gzip, reading
-from .rows import DiskRows
+from .files import check_room, existing, open_maybe_gzip, reading
+from .rows import DiskRows, check_inputs
 from .schema import InputSchema, column_roles
 
 log = logging.getLogger("nnctl.data")
@@ -118,17 +119,17 @@ def read_inputs(path: Path, delimiter: str = ",", header: bool | str = "auto") -
     path = existing(path)
     name = path.name.lower()
     if name.endswith(".npy"):
-        with reading(path, ".npy"):
-            return as_inputs(np.load(path, allow_pickle=False), path)
+        with reading(path, ".npy"), open(path, "rb") as f:
+            return as_inputs(_npy_read(f, path, "the array"), path, "the array")
     if name.endswith(CSV_SUFFIXES):
         return read_table(path, "\t" if name.endswith(".tsv") else delimiter, header)
     if name.endswith(".npz"):
         with reading(path, ".npz"), np.load(path, allow_pickle=False) as archive:
-            return as_inputs(_npz_get(archive, "x", path), path)
+            return as_inputs(_npz_get(archive, "x", path), path, quoted("x"))
     if name.endswith((".h5", ".hdf5")):
         with reading(path, "HDF5"), h5py.File(path, "r") as f:
             key = next((k for k in ("x", "train_set_x", "test_set_x") if k in f), "x")  # also `data convert`'s layout
-            return as_inputs(_h5_get(f, key, path), path)
+            return as_inputs(_h5_get(f, key, path), path, f"dataset {quoted(key)}")
     raise DataError(f"{path}: cannot tell the format from the name (expected .npz, .npy, .csv or .h5)")
 
 
@@ -139,10 +140,10 @@ def read_hdf5(source: Hdf5Source) -> tuple[Dataset, Dataset | None, list[str] | 
     """Named datasets; the test pair and class names are optional and skipped when absent."""
     path = existing(source.path)
     with reading(path, "HDF5"), h5py.File(path, "r") as f:
-        pool = pair(path, _h5_rows(f, source.x, path), _h5_get(f, source.y, path))
+        pool = pair(path, _h5_rows(f, source.x, path), _h5_get(f, source.y, path), (source.x, source.y))
         test = None
         if source.test_x and source.test_y and source.test_x in f and source.test_y in f:
-            test = pair(path, _h5_rows(f, source.test_x, path), _h5_get(f, source.test_y, path))
+            test = pair(path, _h5_rows(f, source.test_x, path), _h5_get(f, source.test_y, path), (source.test_x, source.test_y))
         names = None
         if isinstance(source.classes, str) and source.classes in f:
             names = [v.decode() if isinstance(v, bytes) else str(v) for v in np.ravel(_h5_get(f, source.classes, path))]
@@ -153,10 +154,11 @@ def read_npz(source: NpzSource) -> tuple[Dataset, Dataset | None]:
     """Arrays of a .npz archive; a test pair only when both of its keys are named."""
     path = existing(source.path)
     with reading(path, ".npz"), np.load(path, allow_pickle=False) as archive:
-        pool = pair(path, _npz_get(archive, source.x, path), _npz_get(archive, source.y, path))
+        pool = pair(path, _npz_get(archive, source.x, path), _npz_get(archive, source.y, path), (source.x, source.y))
         test = None
         if _wants_pair(source.test_x, source.test_y, "test_x", "test_y"):
-            test = pair(path, _npz_get(archive, source.test_x, path), _npz_get(archive, source.test_y, path))
+            test = pair(path, _npz_get(archive, source.test_x, path), _npz_get(archive, source.test_y, path),
+                        (source.test_x, source.test_y))
     return pool, test
 
 
@@ -225,56 +227,76 @@ def _is_number(cell: str) -> bool:
 
 
 def read_idx_pair(images: str | Path, labels: str | Path) -> Dataset:
-    return pair(Path(images), read_idx(images, IDX_IMAGES_MAGIC), read_idx(labels, IDX_LABELS_MAGIC))
+    return pair(Path(images), read_idx(images, IDX_IMAGES_MAGIC), read_idx(labels, IDX_LABELS_MAGIC), ("images", "labels"))
 
 
 def read_idx(path: str | Path, magic: int) -> np.ndarray:
-    """An unsigned-byte IDX file (raw or gzip): big-endian magic, one size per dimension, the data."""
+    """An unsigned-byte IDX file (raw or gzip): big-endian magic, one size per dimension, the data.
+
+    The sizes are checked against the memory limit before the data is read, and no more bytes are read
+    than they declare (plus one, to notice a file that holds more): a header can declare any size, and a
+    small gzip file can unpack to any size."""
     path = existing(path)
+    kind, ndim = "images" if magic == IDX_IMAGES_MAGIC else "labels", magic & 0xFF
     with reading(path, "IDX"), open_maybe_gzip(path) as f:
-        data = f.read()
-    found = int.from_bytes(data[:4], "big")
-    if found != magic:
-        raise DataError(f"{path}: IDX magic number {found}, expected {magic} ({'images' if magic == IDX_IMAGES_MAGIC else 'labels'})")
-    ndim = magic & 0xFF
-    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    body = np.frombuffer(data, dtype=np.uint8, offset=min(len(data), 4 + 4 * ndim))
-    if body.size != int(np.prod(dims)):
-        raise DataError(f"{path}: IDX header says {dims} but the file holds {body.size} values")
-    return body.reshape(dims)
+        header = f.read(4 + 4 * ndim)
+        found = int.from_bytes(header[:4], "big")
+        if found != magic:
+            raise DataError(f"{path}: IDX magic number {found}, expected {magic} ({kind})")
+        if len(header) < 4 + 4 * ndim:
+            raise DataError(f"{path}: the IDX header ends after {len(header)} bytes; {kind} need {4 + 4 * ndim}")
+        dims = tuple(int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+        check_room(path, f"IDX {kind}", dims, np.uint8)
+        values = math.prod(dims)
+        data = f.read(values + 1)
+    if len(data) != values:
+        held = f"{len(data):,}" if len(data) < values else "more"
+        raise DataError(f"{path}: the IDX header declares {' × '.join(f'{n:,}' for n in dims)} = {values:,} values but the file holds {held}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
 
 
 # ---------------------------------------------------------------- shared helpers
 
 
-def as_inputs(x, where: Path):
+def as_inputs(x, where: Path, what: str):
     """Numeric inputs in their stored dtype (float32 stays float32: one copy, not a float64 twin;
-    anything else becomes float64); a vector becomes one column, an (m, H, W) stack gains a channel axis."""
+    bool becomes float64); a vector becomes one column, an (m, H, W) stack gains a channel axis.
+
+    ``what`` names the array in ``where`` when it is not inputs (see `check_inputs`)."""
     if isinstance(x, DiskRows):
         return x.with_channel() if x.ndim in (1, 3) else x
-    try:
-        x = np.asarray(x)
-        x = x if x.dtype.kind in "iuf" else x.astype(np.float64)
-    except (TypeError, ValueError):
-        raise DataError(f"{where}: inputs are not numeric") from None
+    x = np.asarray(x)
+    check_inputs(where, what, x.shape, x.dtype)
+    x = x if x.dtype.kind in "iuf" else x.astype(np.float64)
     if x.ndim == 1:
         return x[:, None]
     return x[..., None] if x.ndim == 3 else x
 
 
-def pair(where: Path, x: np.ndarray, y: np.ndarray) -> Dataset:
-    """A Dataset from raw arrays: y of shape (1, m) or (m, 1) is flattened, bytes become text."""
-    x = as_inputs(x, where)
+def pair(where: Path, x: np.ndarray, y: np.ndarray, keys: tuple[str, str]) -> Dataset:
+    """A Dataset from raw arrays (``keys`` name them in ``where``): y of shape (1, m) or (m, 1) is flattened,
+    bytes become text."""
+    x = as_inputs(x, where, quoted(keys[0]))
     y = np.asarray(y)
+    check_labels(where, quoted(keys[1]), y)
     if y.ndim == 2 and (y.shape == (1, len(x)) or y.shape[1] == 1):
         y = y.ravel()
     if y.dtype.kind == "S":
         y = y.astype(str)
     if len(y) != len(x):
-        raise DataError(f"{where}: x has {len(x)} rows but y has {len(y)}")
+        raise DataError(f"{where}: {quoted(keys[0])} has {len(x)} rows but {quoted(keys[1])} has {len(y)}")
     if len(x) == 0:
         raise DataError(f"{where}: no examples (x and y have 0 rows)")
     return Dataset(x, y)
+
+
+def check_labels(where: Path, what: str, y: np.ndarray) -> None:
+    """Labels are numbers or text (HDF5 strings may come as objects), one per row: complex numbers, dates or
+    records would be read as regression targets or fail later, and a single value has no rows to count."""
+    if y.dtype.kind not in "biufSUO":
+        raise DataError(f"{where}: {what} holds {clipped(str(y.dtype))} values; labels must be numbers or text")
+    if y.ndim == 0:
+        raise DataError(f"{where}: {what} is a single value; labels need one row per example (m, or m rows × k)")
 
 
 def _wants_pair(a: str | None, b: str | None, name_a: str, name_b: str) -> bool:
@@ -285,8 +307,11 @@ def _wants_pair(a: str | None, b: str | None, name_a: str, name_b: str) -> bool:
 
 
 def _h5_get(f: h5py.File, key: str, path: Path) -> np.ndarray:
+    """A dataset read whole, once its declared size is known to fit."""
     _h5_check(f, key, path)
-    return f[key][()]
+    dataset = f[key]
+    check_room(path, f"dataset {quoted(key)}", dataset.shape, dataset.dtype)
+    return dataset[()]
 
 
 def _h5_check(f: h5py.File, key: str, path: Path) -> None:
@@ -309,4 +334,17 @@ def _npz_get(archive, key: str, path: Path) -> np.ndarray:
     if key not in archive.files:
         held = f"has: {listing(archive.files)}" if archive.files else "the archive holds no arrays"
         raise DataError(f"{path}: no array {quoted(key)} ({held})")
-    return archive[key]
+    member = key if key in archive.zip.namelist() else f"{key}.npy"  # how np.load names an archive's arrays
+    with archive.zip.open(member) as stream:
+        return _npy_read(stream, path, f"array {quoted(key)}")
+
+
+def _npy_read(stream, path: Path, what: str) -> np.ndarray:
+    """The array of an .npy stream, its declared shape and dtype checked against the memory limit before
+    its data is read (NumPy allocates what the header says first)."""
+    version = np.lib.format.read_magic(stream)
+    header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = header(stream)
+    check_room(path, what, shape, dtype)
+    stream.seek(0)
+    return np.lib.format.read_array(stream, allow_pickle=False)

@@ -152,6 +152,22 @@ def test_csv_test_and_dev_files_are_parts_of_their_own(tmp_path):
     assert set(splits.test.part.tolist()) == {1} and sorted(splits.test.rows.tolist()) == list(range(9))
 
 
+def test_dev_and_test_files_find_their_columns_by_name_as_the_main_file_has_them(tmp_path):
+    """A dev file whose header lists the columns in another order gives the same examples as one in order: its
+    inputs are never read from another column; a headerless test file of the main layout is read by position."""
+    main = iris_like(tmp_path / "train.csv", n=30, header="a,b,c,d,y")
+    in_order = iris_like(tmp_path / "dev.csv", n=6, header="a,b,c,d,y")
+    shuffled = tmp_path / "dev-shuffled.csv"
+    shuffled.write_text("".join(",".join(line.split(",")[j] for j in (4, 3, 0, 2, 1)) + "\n"
+                                for line in in_order.read_text().splitlines()))
+    test = iris_like(tmp_path / "test.csv", n=9)
+    read = [load_splits(DataSpec.model_validate({"source": {"type": "csv", "path": str(main), "test": str(test), "dev": str(dev)}}),
+                        0, tmp_path) for dev in (in_order, shuffled)]
+    assert shuffled.read_text().splitlines()[0] == "y,d,a,c,b"
+    assert np.array_equal(read[0].dev.x, read[1].dev.x) and np.array_equal(read[0].dev.y, read[1].dev.y)
+    assert np.array_equal(read[1].test.x[:3].astype(str), np.array([r[:4] for r in IRIS_ROWS], dtype=float).astype(str))
+
+
 def test_predict_inputs_drop_a_label_column_when_present(tmp_path, caplog):
     path = iris_like(tmp_path / "new.csv", n=5, header="a,b,c,d,species")
     with caplog.at_level(logging.INFO, logger="nnctl"):

@@ -24,7 +24,7 @@ from .dataset import Dataset, is_multilabel
 from .errors import DataError
 from .files import check_room, existing, open_maybe_gzip, reading
 from .rows import DiskRows, check_inputs
-from .schema import InputSchema, column_roles
+from .schema import InputSchema, Overrides, Roles, column_roles, locate
 
 log = logging.getLogger("nnctl.data")
 IDX_LABELS_MAGIC = 2049
@@ -167,17 +167,25 @@ def read_csv_source(source: CsvSource, missing: str | None = None) -> SourceData
     columns = source.label_columns or source.label_column
     main = read_table(source.path, source.delimiter, source.header, _first(columns))
     roles = column_roles(main, columns, source.ignore_columns, source.id_columns)
+    schema = InputSchema.for_table(main, roles, source.delimiter)
     parts = {"pool": csv_dataset(main, roles, missing)}
     for role in ("test", "dev"):
         if getattr(source, role):
-            table = read_table(getattr(source, role), source.delimiter, source.header, _first(columns))
-            parts[role] = csv_dataset(table, column_roles(table, columns, source.ignore_columns, source.id_columns), missing)
+            inputs = [schema.name(j) for j in schema.features] if schema.columns else ()
+            table = read_table(getattr(source, role), source.delimiter, source.header, _first(columns), inputs)
+            parts[role] = csv_dataset(table, _roles_as_in(schema, table, roles.several), missing)
     files = {role: [Path(getattr(source, "path" if role == "pool" else role))] for role in parts}
     names = main.class_names
     if source.label_columns and main.names is not None and is_multilabel(parts["pool"].y):
         names = [main.names[j] for j in roles.labels]  # the tasks
-    return SourceData(parts["pool"], parts.get("test"), parts.get("dev"), names, files,
-                      schema=InputSchema.for_table(main, roles, source.delimiter))
+    return SourceData(parts["pool"], parts.get("test"), parts.get("dev"), names, files, schema=schema)
+
+
+def _roles_as_in(schema: InputSchema, table: CsvTable, several: bool) -> Roles:
+    """A test or dev file's columns found as the main file's, the way `predict` finds a new file's: by name when
+    both have a header (in any order), else by position; so no input is read from another column."""
+    located = locate(schema, table, Overrides(), need_labels=True)
+    return Roles(located.features, located.labels, located.ids, several=several)
 
 
 def _first(columns):

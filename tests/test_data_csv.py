@@ -96,6 +96,8 @@ def test_a_label_not_among_the_declared_classes(tmp_path):
     ("5.1,3.5,1.4,inf,setosa", r"bad.csv:7: column 4: 'inf' is not a finite number$"),
     ("5.1,3.5,1.4,setosa", r"bad.csv:7: 4 fields, expected 5 \(as on line 1\)$"),
     ("5.1,3.5,1.4,0.2,", r"bad.csv:7: column 5 \(the label\) is empty$"),
+    ("5.1,3.5,1.4,0.2,NA", r"bad.csv:7: column 5 \(the label\) is 'NA', a missing value$"),
+    ("5.1,3.5,1.4,0.2, null", r"bad.csv:7: column 5 \(the label\) is 'null', a missing value$"),
 ])
 def test_bad_cells_name_file_line_and_column(tmp_path, bad_line, message):
     path = iris_like(tmp_path / "bad.csv", n=10)

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnctl.data import DataError, load_inference_input, load_splits
+from nnctl.data import DataError, describe_source, load_inference_input, load_splits
 from nnctl.data.csv_table import read_table
 from nnctl.data.schema import column_roles
 from nnctl.data.sources import csv_dataset
-from nnctl.spec.schema import DataSpec
+from nnctl.spec.schema import CsvSource, DataSpec
 
 IRIS_ROWS = [("5.1", "3.5", "1.4", "0.2", "setosa"), ("7.0", "3.2", "4.7", "1.4", "versicolor"), ("6.3", "3.3", "6.0", "2.5", "virginica")]
 
@@ -84,8 +84,41 @@ def test_declared_classes_name_integer_labels_and_order_string_labels(tmp_path):
 
 def test_a_label_not_among_the_declared_classes(tmp_path):
     path = iris_like(tmp_path / "iris.csv")
-    with pytest.raises(DataError, match=r"iris.csv: labels 'virginica' are not among the classes setosa, versicolor$"):
+    with pytest.raises(DataError, match=r"iris.csv: labels 'virginica' \(line 3\) in column 5 are not among the classes "
+                                          r"setosa, versicolor$"):
         load_splits(csv_spec(path, classes=["setosa", "versicolor"]), 0, tmp_path)
+
+
+def coded(path, labels):
+    """A header ``a,b,code`` and one row per label, the first on line 2."""
+    path.write_text("a,b,code\n" + "".join(f"{i},{i % 5},{label}\n" for i, label in enumerate(labels)))
+    return path
+
+
+def class_counts(path, **source) -> dict:
+    return describe_source(str(path), path.parent, CsvSource(path=str(path), label_column="code", **source))["class_counts"]
+
+
+def test_number_labels_name_their_classes_as_written_and_never_merge(tmp_path):
+    assert class_counts(coded(tmp_path / "n.csv", ["10", "2", "1.0", "007"] * 5)) == {"1.0": 5, "2": 5, "007": 5, "10": 5}
+    big = coded(tmp_path / "big.csv", ["9007199254740993", "9007199254740992"] * 5)  # one number as float64
+    assert class_counts(big) == {"9007199254740992": 5, "9007199254740993": 5}
+    codes = coded(tmp_path / "zip.csv", ["01", "1", "007"] * 20)
+    with pytest.raises(DataError, match=r"zip.csv: labels '01' \(line 2\) and '1' \(line 3\) in column 3 \('code'\) are one "
+                                        r"number written two ways, so they cannot be classes: .*classes: \[\.\.\.\]"):
+        class_counts(codes)
+    assert class_counts(codes, classes=["01", "1", "007"]) == {"01": 20, "1": 20, "007": 20}
+
+
+def test_labels_of_number_classes_are_names_never_indices(tmp_path):
+    path = coded(tmp_path / "g.csv", ["1", "2", "3"] * 10 + ["0", "x"])
+    with pytest.raises(DataError, match=r"g.csv: labels '0' \(line 32\), 'x' \(line 33\) in column 3 \('code'\) are not "
+                                        r"among the classes 1, 2, 3$"):
+        class_counts(path, classes=["1", "2", "3"])
+    path = coded(tmp_path / "g.csv", ["0", "1", "2"] * 10)
+    with pytest.raises(DataError, match=r"g.csv: labels '0' \(line 2\) in column 3 \('code'\) are not among"):
+        class_counts(path, classes=["1", "2", "3"])  # not read as indices because one label is no name
+    assert class_counts(path, classes=["a", "b", "c"]) == {"a": 10, "b": 10, "c": 10}  # no name is a number: indices
 
 
 @pytest.mark.parametrize("bad_line,message", [
@@ -96,6 +129,8 @@ def test_a_label_not_among_the_declared_classes(tmp_path):
     ("5.1,3.5,1.4,inf,setosa", r"bad.csv:7: column 4: 'inf' is not a finite number$"),
     ("5.1,3.5,1.4,setosa", r"bad.csv:7: 4 fields, expected 5 \(as on line 1\)$"),
     ("5.1,3.5,1.4,0.2,", r"bad.csv:7: column 5 \(the label\) is empty$"),
+    ("5.1,3.5,1.4,0.2,NA", r"bad.csv:7: column 5 \(the label\) is 'NA', a missing value$"),
+    ("5.1,3.5,1.4,0.2, null", r"bad.csv:7: column 5 \(the label\) is 'null', a missing value$"),
 ])
 def test_bad_cells_name_file_line_and_column(tmp_path, bad_line, message):
     path = iris_like(tmp_path / "bad.csv", n=10)

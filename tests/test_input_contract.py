@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from conftest import invoke, invoke_json, one_line_error, train_run, write_spec
 
+from nnctl.data import DataError, describe_source, load_labelled_file
 from nnctl.data.parts import FileInfo, PartInfo
 from nnctl.data.schema import InputSchema, ids_of_rows
 from nnctl.errors import RunError
@@ -131,6 +132,34 @@ def test_eval_data_matches_columns_by_name(run, tmp_path):
     plain = invoke_json("eval", run, "--data", write_rows(tmp_path / "a.csv", rows))
     reordered = invoke_json("eval", run, "--data", write_rows(tmp_path / "b.csv", rows, [3, 5, 1, 4, 0, 2]))
     assert plain["metrics"] == reordered["metrics"] and plain["examples"] == 90
+
+
+def test_eval_data_names_an_unknown_label_with_its_line(run, tmp_path):
+    rows = customers()
+    rows[7][5] = "platinum"
+    line = one_line_error(invoke("eval", run, "--data", write_rows(tmp_path / "a.csv", rows), expect=2).stderr)
+    assert line.endswith("a.csv: labels 'platinum' (line 8) in column 6 ('segment') are not among the classes bronze, gold, silver")
+
+
+def test_eval_data_labels_are_names_when_the_class_names_are_numbers(tmp_path):
+    """Classes 1, 2, 3: one label 0 no longer turns every label into an index (label 1 into class '2')."""
+    rows = [["a", "b", "grade"]] + [[str(i), str(i % 5), str(1 + i % 2)] for i in range(40)]
+    path = write_rows(tmp_path / "e.csv", rows)
+    assert load_labelled_file(path, ["1", "2", "3"], "classification").y.tolist() == [i % 2 for i in range(40)]
+    write_rows(path, rows + [["0", "0", "0"]])
+    with pytest.raises(DataError, match=r"e.csv: labels '0' \(line 42\) in column 3 \('grade'\) are not among the classes 1, 2, 3$"):
+        load_labelled_file(path, ["1", "2", "3"], "classification")
+
+
+def test_hdf5_labels_index_its_list_classes_even_when_the_names_are_numbers(tmp_path):
+    """`data convert` writes class indices and the names as list_classes: labels 1 and 2 are classes '2' and '3'."""
+    path = tmp_path / "g.h5"
+    with h5py.File(path, "w") as f:
+        f["train_set_x"] = np.zeros((6, 2))
+        f["train_set_y"] = np.array([1, 2] * 3)
+        f["list_classes"] = np.array([b"1", b"2", b"3"])
+    assert describe_source(str(path), tmp_path)["class_counts"] == {"1": 0, "2": 3, "3": 3}
+    assert load_labelled_file(path, ["1", "2", "3"], "classification").y.tolist() == [1, 2] * 3
 
 
 def test_a_run_without_a_schema_still_predicts_with_a_note(run, tmp_path):

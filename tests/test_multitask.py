@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 from conftest import invoke, invoke_json, one_line_error, train_json, write_spec
 
+from nnctl.data import DataError
+from nnctl.data.csv_table import read_table
 from nnctl.data.dataset import encode_labels, is_multilabel
+from nnctl.data.sources import label_matrix
 from nnctl.nn.gradcheck import check_gradients
 from nnctl.nn.layers import Activate, Dense
 from nnctl.nn.losses import make_loss
@@ -76,6 +79,17 @@ def test_label_matrices_and_missing_labels_make_a_multilabel_task():
     assert not is_multilabel(np.array([0.0, NAN, 3.0]))
     task, (y,), names = encode_labels([np.array([[0, 1], [1, NAN]])], None, "here")
     assert task == "multilabel" and names == ["task1", "task2"] and y.shape == (2, 2)
+
+
+def test_missing_value_words_in_label_columns_are_missing_labels(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,car,sign\n1,1,NA\n2,0,null\n3,,1\n4,1,nan\n")
+    y = label_matrix(read_table(path), [1, 2])
+    assert np.isnan(y).tolist() == [[False, True], [False, True], [True, False], [False, True]]
+    path.write_text("a,car,sign\n1,1,NA\n2,1e400,1\n")
+    with pytest.raises(DataError, match=r"t.csv:3: column 2 \('car'\): a label must be a finite number or missing "
+                                        r"\(empty, NA, NaN or null\), not '1e400'$"):
+        label_matrix(read_table(path), [1, 2])
 
 
 # ---------------------------------------------------------------- end to end

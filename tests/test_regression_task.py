@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 from conftest import CONFIGS, invoke, invoke_json, one_line_error, train_run, write_spec
 
+from nnctl.data import DataError, load_labelled_file, load_splits
+from nnctl.data.dataset import encode_labels
+from nnctl.spec.schema import CsvSource, DataSpec
 from nnctl.strategy.regression import regression_scores
 
 SPEC = """\
@@ -84,6 +87,40 @@ def test_an_explicit_task_classification_refuses_fractional_labels(tmp_path):
                                 "model: {layers: [{units: 2, activation: softmax}]}\n")
     line = one_line_error(invoke("spec", "check", spec, "--data", expect=2).stderr)
     assert "the task is classification, but the labels are not class names or whole numbers" in line
+
+
+def with_price(path, line: int, price: str):
+    """``path`` with the price on ``line`` (counted from 1) replaced."""
+    lines = path.read_text().splitlines()
+    lines[line - 1] = lines[line - 1].rsplit(",", 1)[0] + "," + price
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def houses_source(path) -> CsvSource:
+    return CsvSource(path=str(path), label_column="price", id_columns=["house"])
+
+
+@pytest.mark.parametrize("bad", ["n/a", "1e400"])
+def test_a_target_that_is_not_a_number_is_named_with_its_line_column_and_value(tmp_path, bad):
+    path = with_price(houses(tmp_path / "houses.csv", n=20), 6, bad)
+    message = rf"houses.csv:6: column 4 \('price'\): '{bad}' is not a finite number, so it cannot be a regression target$"
+    with pytest.raises(DataError, match=message):  # training and spec check --data
+        load_splits(DataSpec(source=houses_source(path)), 0, tmp_path, task="regression")
+    with pytest.raises(DataError, match=message):  # eval --data
+        load_labelled_file(path, [], "regression", source=houses_source(path))
+
+
+def test_whole_number_targets_are_numbers_however_written(tmp_path):
+    path = with_price(houses(tmp_path / "houses.csv", n=20), 2, "100.0")
+    targets = load_labelled_file(with_price(path, 3, "100"), [], "regression", source=houses_source(path)).y
+    assert targets[:2, 0].tolist() == [100.0, 100.0] and targets.dtype == np.float64
+
+
+@pytest.mark.parametrize("labels,task", [(["1", "2", "2"], "classification"), (["1", "2.5"], "regression"),
+                                         (["a", "2.5"], "classification"), (["100", "100.0"], "regression")])
+def test_the_task_read_from_label_text(labels, task):
+    assert encode_labels([np.array(labels)], None, "f.csv", None if labels[0] != "100" else "regression")[0] == task
 
 
 def test_the_diabetes_config_is_a_regression(tmp_path):

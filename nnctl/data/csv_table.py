@@ -90,14 +90,17 @@ class CsvTable:
                 f"column{'s' * (len(found) > 1)}: {'; '.join(listed)}{more}; {hint}")
 
     def labels(self, column: int) -> np.ndarray:
-        """The label column: float64 when every cell is a number, else the stripped text."""
+        """The label column's stripped text, numbers too (their text names a class, see `encode_labels`).
+
+        An empty label, or a word for a missing value (NA, NaN, null), is a DataError at its line: a row
+        without its label can be neither a class nor a target."""
         text = np.char.strip(self.cells[:, column])
-        empty = np.flatnonzero(text == "")
-        if len(empty):
-            raise DataError(f"{self.path}:{self.lines[empty[0]]}: {self.column_name(column)} (the label) is empty")
-        if all(_cell_problem(str(cell)) is None for cell in text):
-            return text.astype(np.float64)
-        return text.astype(str)
+        missing = np.flatnonzero(np.isin(np.char.lower(text), MISSING_WORDS))
+        if len(missing):
+            cell = str(text[missing[0]])
+            what = f"{quoted(cell)}, a missing value" if cell else "empty"
+            raise DataError(f"{self.path}:{self.lines[missing[0]]}: {self.column_name(column)} (the label) is {what}")
+        return text
 
     def column_index(self, column: int | str, option: str = "label_column") -> int:
         """A column by index (negative from the end) or by its header name."""

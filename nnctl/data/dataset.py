@@ -1,7 +1,7 @@
 """Containers for examples and splits, and the label convention they follow.
 
 Classification labels are int64 class indices 0..C-1 of shape (m,), with the
-original label values kept as strings in ``class_names``; regression targets are
+labels' text kept in ``class_names``; regression targets are
 float64 of shape (m, k). Multi-label ("multilabel": k independent binary tasks) are
 float64 0/1 of shape (m, k) with NaN where a label is missing, ``class_names``
 naming the tasks.
@@ -9,11 +9,32 @@ naming the tasks.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 
+from ..literal import listing, quoted
 from .errors import DataError
+
+LABELS_LISTED = 5  # labels named in one error, each with its line
+
+
+@dataclass(frozen=True)
+class LabelOrigin:
+    """Where a CSV file's labels were read, so that a bad label is reported at its file, line and column."""
+
+    path: str
+    column: str  # as CsvTable.column_name says it: "column 3 ('grade')"
+    lines: np.ndarray  # the file line of each label
+
+    def at(self, row: int) -> str:
+        """'FILE:LINE: column N' of the label in ``row``."""
+        return f"{self.path}:{self.lines[row]}: {self.column}"
+
+    def take(self, rows: np.ndarray) -> LabelOrigin:
+        return LabelOrigin(self.path, self.column, self.lines[rows])
 
 
 @dataclass
@@ -22,13 +43,15 @@ class Dataset:
 
     When a split gathers rows from several parts (a source and its test file,
     several sources), ``part`` holds each row's part number (see the run's data
-    record for the list of parts); None means part 0 throughout.
+    record for the list of parts); None means part 0 throughout. ``label_origin``
+    locates the labels a CSV file gave, until they are encoded.
     """
 
     x: np.ndarray
     y: np.ndarray
     rows: np.ndarray | None = None
     part: np.ndarray | None = None
+    label_origin: LabelOrigin | None = None
 
     def __len__(self) -> int:
         return len(self.x)
@@ -78,8 +101,13 @@ class Splits:
 
 
 def is_class_labels(y: np.ndarray) -> bool:
-    """Strings, booleans or whole numbers in one column are classes; anything else is a target."""
-    if y.dtype.kind in "USOb":
+    """Strings, booleans or whole numbers in one column are classes; anything else is a target.
+
+    Text that is all numbers (a CSV label column) is read as those numbers: "0.5", "1.25" are targets."""
+    if y.dtype.kind in "USO":
+        values = exact_numbers(label_names(np.unique(y)))
+        return values is None or all(v == v.to_integral_value() for v in values)
+    if y.dtype.kind == "b":
         return True
     if y.ndim != 1 or y.dtype.kind not in "iuf":
         return False
@@ -96,56 +124,161 @@ def is_multilabel(y: np.ndarray) -> bool:
     return bool((several or missing.any()) and not missing.all() and np.all((values == 0) | (values == 1) | missing))
 
 
-def encode_labels(ys: list[np.ndarray], names: list[str] | None, where: str,
-                  task: str | None = None) -> tuple[str, list[np.ndarray], list[str]]:
+def encode_labels(ys: list[np.ndarray], names: list[str] | None, where: str, task: str | None = None,
+                  origins: list[LabelOrigin | None] | None = None, indexed: bool = False) -> tuple[str, list[np.ndarray], list[str]]:
     """Infer the task from the labels of all parts together (unless ``task`` is given) and encode each part.
 
     ``names`` are class names the source declares (``classes:`` or e.g. HDF5
-    ``list_classes``): labels are then either those names or indices into them.
-    Otherwise the distinct label values, sorted, are the classes. ``task``
-    regression reads whole numbers as targets; classification refuses fractions.
+    ``list_classes``, then ``indexed``): labels are matched to them (see `indices_for_names`).
+    Otherwise the distinct labels are the classes (see `classes_of`). Text that
+    is all numbers reads as numbers: fractions make a regression, whole numbers
+    classes unless ``task`` is regression; classification refuses fractions.
+    ``origins`` (one per part, None for arrays) locate a bad label at its line.
     """
+    origins = origins or [None] * len(ys)
     if task == "regression":
-        if not all(y.dtype.kind in "iufb" for y in ys):
-            raise DataError(f"{where}: the task is regression, but the labels are not all numbers")
-        return "regression", [y.reshape(len(y), -1).astype(np.float64) for y in ys], []
-    if task == "classification" and names is None and not all(is_class_labels(y) for y in ys):
+        return "regression", [regression_targets(y, where, origin) for y, origin in zip(ys, origins)], []
+    class_like = all(is_class_labels(y) for y in ys)
+    if task == "classification" and names is None and not class_like:
         raise DataError(f"{where}: the task is classification, but the labels are not class names or whole numbers")
     if all(is_multilabel(y) for y in ys):
         k = 1 if ys[0].ndim == 1 else ys[0].shape[1]
         tasks = list(names) if names is not None and len(names) == k else [f"task{j + 1}" for j in range(k)]
         return "multilabel", [y.reshape(len(y), -1).astype(np.float64) for y in ys], tasks
-    if names is None and not all(is_class_labels(y) for y in ys):
-        return "regression", [y.reshape(len(y), -1).astype(np.float64) for y in ys], []
     if names is not None:
-        if not all(is_class_labels(y) for y in ys):
-            raise DataError(f"{where}: labels are not class names or integer indices into its {len(names)} class names")
-        return "classification", [indices_for_names(y, list(names), where) for y in ys], list(names)
-    values = np.unique(np.concatenate(ys))
-    return "classification", [np.searchsorted(values, y).astype(np.int64) for y in ys], label_names(values)
+        return "classification", [indices_for_names(y, list(names), where, origin, indexed) for y, origin in zip(ys, origins)], list(names)
+    if not class_like:
+        return "regression", [regression_targets(y, where, origin) for y, origin in zip(ys, origins)], []
+    encoded, class_names = classes_of(ys, where, origins)
+    return "classification", encoded, class_names
+
+
+def classes_of(ys: list[np.ndarray], where: str, origins: list[LabelOrigin | None]) -> tuple[list[np.ndarray], list[str]]:
+    """Each part's labels as indices into the distinct labels of all parts, which name the classes as written.
+
+    Classes are sorted by value when every label is a number (2 before 10),
+    else as text. Two texts of one number (01 and 1, 1 and 1.0) are refused
+    rather than merged or kept apart: which the writer meant (one class
+    written by two tools, or two codes) only they know, and either guess would
+    silently give wrong classes. Declared ``classes:`` match labels as written,
+    so they keep such labels apart. Exact values (not float64) keep integers
+    beyond 2**53 apart.
+    """
+    found = [np.unique(y, return_index=True, return_inverse=True) for y in ys]
+    texts = [label_names(distinct) for distinct, _, _ in found]
+    names = sorted(set().union(*texts))
+    values = exact_numbers(names)
+    if values is not None:
+        by_value: dict[Decimal, str] = {}
+        for name, value in zip(names, values):
+            if value in by_value:
+                raise _one_number_two_ways([by_value[value], name], texts, found, where, origins)
+            by_value[value] = name
+        names = [by_value[value] for value in sorted(by_value)]
+    index = {name: i for i, name in enumerate(names)}
+    encoded = [np.array([index[t] for t in part], dtype=np.int64)[inverse.reshape(-1)] for part, (_, _, inverse) in zip(texts, found)]
+    return encoded, names
+
+
+def _one_number_two_ways(pair: list[str], texts: list[list[str]], found: list, where: str,
+                         origins: list[LabelOrigin | None]) -> DataError:
+    """The error for two labels of one number, each named with the line (or file) it is first on."""
+    places = []
+    for text in pair:
+        part = next(p for p, names in enumerate(texts) if text in names)
+        places.append((origins[part], found[part][1][texts[part].index(text)]))
+    origin = places[0][0]
+    shown = [quoted(text) + _line_of(place, origin) for text, place in zip(pair, places)]
+    return DataError(f"{origin.path if origin else where}: labels {' and '.join(shown)}{f' in {origin.column}' if origin else ''} "
+                     "are one number written two ways, so they cannot be classes: write each class one way, or list "
+                     "the classes (classes: [...]) to match labels as written")
+
+
+def _line_of(place: tuple[LabelOrigin | None, int], origin: LabelOrigin | None) -> str:
+    """' (line 3)' for a label of ``origin``'s file, ' (FILE:3)' for one of another file, '' for arrays."""
+    other, row = place
+    if other is None:
+        return ""
+    return f" (line {other.lines[row]})" if origin is not None and other.path == origin.path else f" ({other.path}:{other.lines[row]})"
 
 
 def label_names(values: np.ndarray) -> list[str]:
-    """Names for label values: whole numbers print without a decimal point."""
+    """Names for label values: text as it is, whole numbers without a decimal point."""
     if values.dtype.kind == "f":
         return [str(int(v)) for v in values]
     return [v.decode() if isinstance(v, bytes) else str(v) for v in values.tolist()]
 
 
-def indices_for_names(y: np.ndarray, class_names: list[str], where: str) -> np.ndarray:
-    """Map labels onto known classes: by name, else (whole numbers) as indices into the names."""
+def finite_number(text: str) -> float | None:
+    """The value of a label written as a finite number, else None."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def exact_numbers(texts: list[str]) -> list[Decimal] | None:
+    """The exact values of labels all written as finite numbers, else None (one of them is text)."""
+    if any(finite_number(text) is None for text in texts):
+        return None
+    try:
+        return [Decimal(text) for text in texts]
+    except ArithmeticError:  # a form float() reads and Decimal does not
+        return None
+
+
+def regression_targets(y: np.ndarray, where: str, origin: LabelOrigin | None = None) -> np.ndarray:
+    """Labels as float64 targets of shape (m, k): text must be finite numbers ("100" and "100.0" are one
+    value); the first that is not is a DataError at its line."""
+    if y.dtype.kind in "iufb":
+        return y.reshape(len(y), -1).astype(np.float64)
+    distinct, first, inverse = np.unique(y, return_index=True, return_inverse=True)
+    texts = label_names(distinct)
+    values = [finite_number(text) for text in texts]
+    bad = [i for i, value in enumerate(values) if value is None]
+    if bad:
+        i = min(bad, key=lambda i: first[i])
+        place = origin.at(first[i]) if origin is not None else f"{where}: row {first[i]} (counted from 0)"
+        raise DataError(f"{place}: {quoted(texts[i])} is not a finite number, so it cannot be a regression target")
+    return np.array(values, dtype=np.float64)[inverse.reshape(-1)].reshape(len(y), 1)
+
+
+def indices_for_names(y: np.ndarray, class_names: list[str], where: str, origin: LabelOrigin | None = None,
+                      indexed: bool = False) -> np.ndarray:
+    """Map labels onto known classes by name, as written ("01" is not "1").
+
+    Whole-number labels are indices into the names when the file's format
+    says so (``indexed``: HDF5 ``list_classes``, scikit-learn's first line)
+    or when no name is a number (``classes: [cat, dog]`` with labels 0 and 1).
+    Otherwise they are names: one unknown label must not turn every label into
+    an index, or classes 1, 2, 3 would read label 1 as class '2'.
+    """
     y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
-    if not is_class_labels(y):
+    if y.dtype.kind not in "USO" and not is_class_labels(y):
         raise DataError(f"{where}: labels are not integers or names, so they cannot be classes")
-    names = label_names(y)
+    distinct, first, inverse = np.unique(y, return_index=True, return_inverse=True)
+    texts = label_names(distinct)
     lookup = {name: i for i, name in enumerate(class_names)}
-    if all(name in lookup for name in names):
-        return np.array([lookup[name] for name in names], dtype=np.int64)
-    if y.dtype.kind in "iuf" and len(y) and 0 <= y.min() and y.max() < len(class_names):
-        return y.astype(np.int64)
-    if y.dtype.kind in "iuf":
-        raise DataError(f"{where}: labels fall outside 0..{len(class_names) - 1} (the {len(class_names)} classes "
-                        f"{', '.join(class_names)})")
-    unknown = sorted(set(names) - set(lookup))
-    listed = ", ".join(repr(name) for name in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-    raise DataError(f"{where}: labels {listed} are not among the classes {', '.join(class_names)}")
+    unknown = sorted((i for i, text in enumerate(texts) if text not in lookup), key=lambda i: first[i])
+    values = exact_numbers(texts)
+    names_are_text = all(finite_number(name) is None for name in class_names)  # then no number label is a name
+    if values is not None and ((indexed and y.dtype.kind in "iuf") or (unknown and names_are_text)):
+        outside = [i for i in np.argsort(first) if not (values[i] == values[i].to_integral_value() and 0 <= values[i] < len(class_names))]
+        if outside:
+            raise DataError(f"{origin.path if origin else where}: labels fall outside 0..{len(class_names) - 1} (the "
+                            f"{len(class_names)} classes {listing(class_names)}): {_listed(texts, outside, first, origin)}")
+        indices = [int(value) for value in values]
+    elif unknown:
+        raise DataError(f"{origin.path if origin else where}: labels {_listed(texts, unknown, first, origin)} are not among "
+                        f"the classes {listing(class_names)}")
+    else:
+        indices = [lookup[text] for text in texts]
+    return np.array(indices, dtype=np.int64)[inverse.reshape(-1)]
+
+
+def _listed(texts: list[str], picks: list[int], first: np.ndarray, origin: LabelOrigin | None) -> str:
+    """The first few of the labels ``picks``, quoted, each with the line it is first on (for a CSV file)."""
+    shown = [quoted(texts[i]) + (f" (line {origin.lines[first[i]]})" if origin is not None else "") for i in picks[:LABELS_LISTED]]
+    more = f", … ({len(picks)} in all)" if len(picks) > LABELS_LISTED else ""
+    return ", ".join(shown) + more + (f" in {origin.column}" if origin is not None else "")

@@ -20,13 +20,13 @@ from ..spec.schema import DigitsSource, GeneratedSource, RegistrySource
 from . import generated, registry
 from .assign import assign
 from .csv_table import CsvTable
-from .dataset import Dataset, Splits, indices_for_names
+from .dataset import Dataset, Splits, indices_for_names, regression_targets
 from .errors import DataChangedError, DataError
 from .files import existing
 from .parts import PartInfo, PartSet, check_finite, read_parts, read_source_parts, resolve
 from .relabel import Changes, apply_recorded, relabel
 from .schema import InputSchema, Overrides, fill_missing, fit_fill, fit_target, inputs_of, locate, read_new_table
-from .sources import CSV_SUFFIXES, label_matrix, read_inputs, read_source, source_for_file
+from .sources import CSV_SUFFIXES, label_matrix, label_origin, read_inputs, read_source, source_for_file
 
 DATA_SPAWN_KEY = 0xDA7A
 DATA_STREAMS = ("generate", "limit", "split")
@@ -243,22 +243,23 @@ def load_labelled_file(path: Path, class_names: list[str], task: str, source=Non
         located = locate(schema, table, overrides or Overrides(), need_labels=True)
         several = task == "multilabel" or len(located.labels) > 1
         y = label_matrix(table, located.labels) if several else table.labels(located.labels[0])
-        pool = Dataset(inputs_of(schema, table, located), y)
+        pool = Dataset(inputs_of(schema, table, located), y, label_origin=None if several else label_origin(table, located.labels[0]))
+        indexed = False
     else:
-        pool = read_source(source or source_for_file(Path(path)), Path.cwd()).pool
+        found = read_source(source or source_for_file(Path(path)), Path.cwd())
+        pool, indexed = found.pool, found.names is not None  # the file names the classes: labels index them
     check_finite(pool.x, "inputs", path)
     if task == "classification":
-        return Dataset(pool.x, indices_for_names(pool.y, class_names, str(path)))
+        return Dataset(pool.x, indices_for_names(pool.y, class_names, str(path), pool.label_origin, indexed))
     if task == "multilabel":
         y = pool.y.reshape(len(pool.y), -1).astype(np.float64) if pool.y.dtype.kind in "iufb" else None
         if y is None or y.shape[1] != len(class_names) or not np.all(np.isin(y, (0, 1)) | np.isnan(y)):
             raise DataError(f"{path}: expected {len(class_names)} label columns of 0/1 (NaN: missing), one per task "
                             f"({', '.join(class_names)})")
         return Dataset(pool.x, y)
-    if pool.y.dtype.kind not in "iuf":
-        raise DataError(f"{path}: regression targets must be numbers")
-    check_finite(pool.y, "targets", path)
-    return Dataset(pool.x, pool.y.reshape(len(pool.y), -1).astype(np.float64))
+    y = regression_targets(pool.y, str(path), pool.label_origin)
+    check_finite(y, "targets", path)
+    return Dataset(pool.x, y)
 
 
 def source_spec(source: str):

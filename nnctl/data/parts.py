@@ -145,6 +145,7 @@ def read_parts(data_spec, datasets_dir: Path, rng: np.random.Generator, task: st
     named = [("data.source", data_spec.source)] if data_spec.sources is None else \
         [(f"data.sources[{i}].source", use.source) for i, use in enumerate(data_spec.sources)]
     first_csv = None
+    indexed = False  # a file names the classes: its labels are indices into them (HDF5 list_classes, scikit-learn's CSV)
     for key, source in named:
         resolved, written = resolved_source(source, base)
         found = read_source(resolved, datasets_dir, rng, missing)
@@ -155,6 +156,7 @@ def read_parts(data_spec, datasets_dir: Path, rng: np.random.Generator, task: st
         for role, data in (("pool", found.pool), ("test", found.test), ("dev", found.dev)):
             if data is not None:
                 raw.append((key if role == "pool" else f"{key}.{role}", data, prints.files(found.files.get(role, []), written), where))
+        indexed = indexed or found.names is not None
         names = _declared_names(source, found, where)
         if names is not None:
             declared.append((where, names))
@@ -175,7 +177,8 @@ def read_parts(data_spec, datasets_dir: Path, rng: np.random.Generator, task: st
         if data.x.shape[1:] != raw[0][1].x.shape[1:]:
             raise DataError(f"{where}: inputs of {key} have shape {data.x.shape[1:]}, those of {raw[0][0]} {raw[0][1].x.shape[1:]}")
     names = _agreed_names(declared)
-    task, ys, class_names = encode_labels([data.y for _, data, _, _ in raw], names, raw[0][3], task)
+    task, ys, class_names = encode_labels([data.y for _, data, _, _ in raw], names, raw[0][3], task,
+                                          [data.label_origin for _, data, _, _ in raw], indexed)
     parts = []
     for number, ((key, data, files, _), y) in enumerate(zip(raw, ys)):
         encoded = Dataset(data.x, y).as_part(number)

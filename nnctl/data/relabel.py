@@ -22,6 +22,7 @@ from .csv_table import read_table
 from .dataset import Dataset, indices_for_names
 from .errors import DataError
 from .parts import PartSet, resolve
+from .sources import label_origin
 
 log = logging.getLogger("nnctl.data")
 CORRECTED_ALWAYS = ("dev", "test")
@@ -94,7 +95,8 @@ def read_corrections(written: str, base_dir: str | None, found: PartSet) -> tupl
     if (counts > 1).any():
         twice = np.flatnonzero(keyed == keyed[first[counts > 1][0]])[1]
         raise DataError(f"{written}:{table.lines[twice]}: row {int(row[twice])} is corrected twice")
-    new = indices_for_names(table.labels(table.width - 1), found.class_names, written)
+    label_column = table.width - 1
+    new = indices_for_names(table.labels(label_column), found.class_names, written, label_origin(table, label_column))
     return part, row.astype(np.int64), new
 
 

@@ -19,8 +19,8 @@ import numpy as np
 from ..literal import clipped, listing, quoted
 from ..spec.schema import CsvSource, Hdf5Source, NpzSource
 from . import generated, registry
-from .csv_table import CSV_SUFFIXES, CsvTable, read_table
-from .dataset import Dataset, is_multilabel
+from .csv_table import CSV_SUFFIXES, MISSING_WORDS, CsvTable, read_table
+from .dataset import Dataset, LabelOrigin, finite_number, is_multilabel
 from .errors import DataError
 from .files import check_room, existing, open_maybe_gzip, reading
 from .rows import DiskRows, check_inputs
@@ -194,14 +194,15 @@ def _first(columns):
 
 
 def csv_dataset(table: CsvTable, roles, missing: str | None = None) -> Dataset:
-    """Features (as numbers) and labels (numbers or text) of a CSV table, its columns as ``roles`` says;
-    with several label columns, an (m, k) label matrix (see `label_matrix`).
+    """Features (as numbers) and labels (their text, located by `label_origin`) of a CSV table, its columns as
+    ``roles`` says; with several label columns, an (m, k) label matrix (see `label_matrix`).
 
     Missing inputs are an error unless ``missing`` (data.missing's strategy) drops their rows or leaves them
     NaN for the fill fitted on the training split.
     """
     x = table.numbers(roles.features, allow_missing=missing is not None)
     y = label_matrix(table, roles.labels) if roles.several else table.labels(roles.labels[0])
+    origin = None if roles.several else label_origin(table, roles.labels[0])
     if missing == "drop_rows":
         kept = ~np.isnan(x).any(axis=1)
         if not kept.all():
@@ -209,29 +210,32 @@ def csv_dataset(table: CsvTable, roles, missing: str | None = None) -> Dataset:
                      int((~kept).sum()), len(kept))
             if not kept.any():
                 raise DataError(f"{table.path}: every row has a missing input, so data.missing: drop_rows leaves none")
-            x, y = x[kept], y[kept]
-    return Dataset(x, y)
+            x, y, origin = x[kept], y[kept], None if origin is None else origin.take(kept)
+    return Dataset(x, y, label_origin=origin)
+
+
+def label_origin(table: CsvTable, column: int) -> LabelOrigin:
+    """Where the labels of ``column`` are: errors about one of them name its file, line and column."""
+    return LabelOrigin(str(table.path), table.column_name(column), table.lines)
 
 
 def label_matrix(table: CsvTable, columns: list[int]) -> np.ndarray:
-    """Several numeric label columns (multi-task 0/1 labels, or several regression targets):
-    an empty cell is a missing label (NaN)."""
+    """Several numeric label columns (multi-task 0/1 labels, or several regression targets).
+
+    A missing cell (empty, NA, NaN or null, the words that mark a missing input) is a missing label
+    (NaN): the other tasks of its row still count. Any other cell must be a finite number."""
     cells = np.char.strip(table.cells[:, columns])
+    missing = np.isin(np.char.lower(cells), MISSING_WORDS)
     try:
-        y = np.where(cells == "", "nan", cells).astype(np.float64)
+        y = np.where(missing, "nan", cells).astype(np.float64)
     except ValueError:
-        bad = next((i, j) for i, row in enumerate(cells) for j, cell in enumerate(row) if not _is_number(cell))
-        raise DataError(f"{table.path}:{table.lines[bad[0]]}: {table.column_name(columns[bad[1]])}: "
-                        f"a label must be a number or empty (missing), not {cells[bad]!r}") from None
+        y = None
+    if y is None or np.isinf(y).any():
+        bad = next((i, j) for i, row in enumerate(cells) for j, cell in enumerate(row)
+                   if not missing[i, j] and finite_number(cell) is None)
+        raise DataError(f"{table.path}:{table.lines[bad[0]]}: {table.column_name(columns[bad[1]])}: a label must be a "
+                        f"finite number or missing (empty, NA, NaN or null), not {quoted(str(cells[bad]))}")
     return y[:, 0] if y.shape[1] == 1 else y
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell or "nan")
-    except ValueError:
-        return False
-    return True
 
 
 def read_idx_pair(images: str | Path, labels: str | Path) -> Dataset:

@@ -13,6 +13,7 @@ from conftest import invoke, one_line_error, train_run, write_spec
 
 from nnctl.cli.common import stdout
 from nnctl.cli.runs_cmd import Format, emit
+from nnctl.data.csv_table import read_table
 from nnctl.literal import from_spreadsheet_cell, markdown_cell, quoted, spreadsheet_cell
 
 # Each would act if taken for what it looks like: a markup error, a hidden hyperlink, a mathtext error, an emoji,
@@ -167,3 +168,4 @@ def test_sheet_and_sample_headers_and_labels_run_no_formula(tmp_path):
     sample = tmp_path / "sample.csv"
     invoke("data", "sample", tmp_path / "plain.csv", "--rows", "30", "--with-labels", "--out", sample)
     assert "'=1+2" in sample.read_text() and not any(line.split(",")[-1].startswith("=") for line in sample.read_text().splitlines())
+    assert set(read_table(sample).labels(2).tolist()) == {"=1+2", "plain"}  # nnctl reads the labels back as they were

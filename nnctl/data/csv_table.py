@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..literal import listing, quoted
+from ..literal import from_spreadsheet_cell, listing, quoted
 from ..memory import over_limit
 from .errors import DataError
 from .files import existing, open_maybe_gzip, reading
@@ -93,8 +93,11 @@ class CsvTable:
         """The label column's stripped text, numbers too (their text names a class, see `encode_labels`).
 
         An empty label, or a word for a missing value (NA, NaN, null), is a DataError at its line: a row
-        without its label can be neither a class nor a target."""
+        without its label can be neither a class nor a target. A label that nnctl wrote with a leading ``'``
+        (`data sample`, `predict`: text a spreadsheet would run as a formula) reads back as it was."""
         text = np.char.strip(self.cells[:, column])
+        for i in np.flatnonzero(np.char.startswith(text, "'")):
+            text[i] = from_spreadsheet_cell(str(text[i]))
         missing = np.flatnonzero(np.isin(np.char.lower(text), MISSING_WORDS))
         if len(missing):
             cell = str(text[missing[0]])

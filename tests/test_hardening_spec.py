@@ -89,6 +89,17 @@ def test_overrides_are_bounded_the_same_way_and_quoted_briefly():
     assert error(MODEL, ["seed=!!int x"]) == "--set seed=!!int x: 'x' is not a valid !!int value"
 
 
+@pytest.mark.parametrize(("override", "expected"), [
+    ("seed=18446744073709551616", "seed: expected an integer from -9223372036854775808 to 9223372036854775807 (64 bits), "
+                                  "got 18446744073709551616"),
+    ("model.layers[0].kernel=[3, 36893488147419103232]", "model.layers[0].kernel: expected an integer from"),
+    ("seed=-1", "seed: expected an integer >= 0, got -1"),
+])
+def test_integers_beyond_64_bits_are_refused_before_numpy_or_hdf5_sees_them(override, expected):
+    assert error("model: {layers: [{type: conv2d, filters: 2}, {units: 2}]}\n", [override]).startswith(f"--set {override}: {expected}")
+    assert parse_spec(MODEL, overrides=["seed=9223372036854775807"]).seed == 2**63 - 1
+
+
 def test_a_long_name_is_refused_by_the_schema(tmp_path):
     spec = write_spec(tmp_path, "name: " + "n" * 300 + "\n" + MODEL)
     line = one_line_error(invoke("spec", "check", spec, expect=2).stderr)

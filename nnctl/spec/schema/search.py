@@ -22,6 +22,10 @@ from pydantic import Field, field_validator, model_serializer, model_validator
 from ...conditions import Condition, ConditionError, Form
 from .base import Strict
 
+# [lo, hi]: YAML writes a list, which a strict tuple refuses; the ends themselves stay strict (no true, no "1e-3")
+FloatPair = Annotated[tuple[float, float], Field(strict=False)]
+IntPair = Annotated[tuple[int, int], Field(strict=False)]
+
 DISTRIBUTIONS = ("choice", "uniform", "int_uniform", "log_uniform", "int_log_uniform", "one_minus_log_uniform")
 SATISFY = Form(("<=", ">=", "<", ">", "=="), "satisfy: {dev_error: '<= 0.05'}", names="")
 
@@ -31,15 +35,15 @@ class ParameterSpec(Strict):
 
     choice: Annotated[list[Any], Field(min_length=1)] | None = None
     """[a, b, ...]: each value with equal probability"""
-    uniform: tuple[float, float] | None = None
+    uniform: FloatPair | None = None
     """[lo, hi]: lo <= x < hi"""
-    int_uniform: tuple[int, int] | None = None
+    int_uniform: IntPair | None = None
     """[lo, hi]: every integer lo..hi, both ends included"""
-    log_uniform: tuple[float, float] | None = None
+    log_uniform: FloatPair | None = None
     """[lo, hi]: 10^r, r ~ U[log10 lo, log10 hi); lo <= x < hi, 0 < lo"""
-    int_log_uniform: tuple[int, int] | None = None
+    int_log_uniform: IntPair | None = None
     """[lo, hi]: integers lo..hi inclusive, uniform in log; 1 <= lo"""
-    one_minus_log_uniform: tuple[float, float] | None = None
+    one_minus_log_uniform: FloatPair | None = None
     """[lo, hi]: x = 1 - 10^r with 1 - x log-uniform; lo < x <= hi < 1 (momentum, Adam's betas)"""
 
     @model_validator(mode="after")

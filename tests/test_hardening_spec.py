@@ -138,3 +138,22 @@ def test_split_mistakes_found_with_the_data_name_the_spec_line(tmp_path, split, 
     spec = write_spec(tmp_path, f"data:\n  source: digits\n{limit}  split: {split}\n" + MODEL.replace("2, activation", "10, activation"))
     line = one_line_error(invoke("train", spec, "--runs-dir", tmp_path / "runs", expect=2).stderr)
     assert line.startswith(f"nnctl: error: {spec}{expected}"), line
+
+
+@pytest.mark.parametrize(("split", "overrides", "expected"), [
+    ("{train: 0.9, dev: 0.15, test: 0.15}", [], "x.yaml:3: data.split: fractions sum to 1.2, not 1 (train: 0.9, dev: 0.15"),
+    ("{train: 1.5}", [], "x.yaml:3: data.split: mixes row counts and fractions (train: 1.5, dev: 0.1, test: 0.1"),
+    ("{train: 0.8}", ["data.split.dev=0.5"], "--set data.split.dev=0.5: data.split: fractions sum to 1.4, not 1"),
+])
+def test_split_arithmetic_is_checked_without_the_data(split, overrides, expected):
+    assert error(f"data:\n  source: moons\n  split: {split}\n" + MODEL, overrides).startswith(expected)
+
+
+@pytest.mark.parametrize("data", [
+    "source: mnist\n  split: {train: 50000, dev: 1000}",  # the test share (0.1) goes to MNIST's own test set
+    "source: moons\n  split: {train: 0.5, dev: 0.2, test: held-out.csv}",  # the file takes the test share
+    "source: {type: csv, path: a.csv, test: b.csv}\n  split: {train: 0.5, dev: 0.2}",
+])
+def test_shares_that_a_file_or_an_own_test_set_completes_are_checked_with_the_data(data):
+    assert parse_spec(f"data:\n  {data}\n" + MODEL).data.split.train in (50000, 0.5)
+

@@ -157,3 +157,15 @@ def test_split_arithmetic_is_checked_without_the_data(split, overrides, expected
 def test_shares_that_a_file_or_an_own_test_set_completes_are_checked_with_the_data(data):
     assert parse_spec(f"data:\n  {data}\n" + MODEL).data.split.train in (50000, 0.5)
 
+
+@pytest.mark.parametrize(("column", "expected"), [
+    ("lab", "no column named 'lab' (has: a, b, label)"),
+    ("7", "7 is out of range (the file has 3 columns)"),
+])
+def test_a_column_the_spec_names_is_located_at_its_line_and_in_the_file(tmp_path, column, expected):
+    (tmp_path / "h.csv").write_text("a,b,label\n" + "1,2,x\n3,4,y\n" * 5, encoding="utf-8")
+    spec = write_spec(tmp_path, f"data:\n  source:\n    type: csv\n    path: h.csv\n    label_column: {column}\n"
+                                "model: {layers: [{units: 2, activation: softmax}]}\n")
+    line = one_line_error(invoke("spec", "check", spec, "--data", expect=2).stderr)
+    assert line == f"nnctl: error: {spec}:5: data.source.label_column: {tmp_path / 'h.csv'}: {expected}"
+

@@ -10,8 +10,11 @@ data quoted inside a one-line message.
 from __future__ import annotations
 
 import html
+import json
+import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 # OWASP's CSV-injection rule: a spreadsheet runs a cell starting with one of these as a formula.
 FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
@@ -66,3 +69,21 @@ def clipped(text: str, limit: int = QUOTED_LIMIT) -> str:
     a file of 10⁶ columns) still makes a one-line message."""
     text = str(text)
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def json_text(data: Any, indent: int | None = None, default: Callable[[Any], Any] | None = None) -> str:
+    """``data`` as strict JSON, what nnctl prints: a float that is not a finite number (NaN, ±inf: a diverged cost)
+    is ``null``, since JSON has no word for it and ``NaN``/``Infinity`` break strict parsers (jq, browsers)."""
+    finite_default = None if default is None else (lambda value: _finite(default(value)))
+    return json.dumps(_finite(data), indent=indent, default=finite_default, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float, at any depth of its lists and mappings, as None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value

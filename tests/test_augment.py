@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CONFIGS
+from conftest import CONFIGS, invoke, one_line_error, write_spec
 
 from nnctl.orchestration.start import resume_run, start_run
 from nnctl.spec import load_spec
@@ -16,15 +16,30 @@ def images(m=6, h=5, w=4, c=2):
     return np.arange(m * h * w * c, dtype=np.float64).reshape(m, h, w, c)
 
 
-def test_shift_moves_each_image_by_its_own_offset_and_zero_fills():
+@pytest.mark.parametrize("limit", [1, 3, 6])
+def test_shift_moves_each_image_by_its_own_offset_and_zero_fills(limit):
     x = images()
     shifted = x.copy()
     rng = np.random.default_rng(3)
-    shift_images(shifted, 1, rng)
-    dy, dx = np.random.default_rng(3).integers(0, 3, size=(2, len(x)))  # the same draws: offsets 0..2 ↔ shifts +1..-1
+    shift_images(shifted, limit, rng)
+    dy, dx = np.random.default_rng(3).integers(0, 2 * limit + 1, size=(2, len(x)))  # the same draws: 0..2·limit ↔ +limit..-limit
     for i in range(len(x)):
-        padded = np.pad(x[i], ((1, 1), (1, 1), (0, 0)))
+        padded = np.pad(x[i], ((limit, limit), (limit, limit), (0, 0)))
         np.testing.assert_array_equal(shifted[i], padded[dy[i]:dy[i] + 5, dx[i]:dx[i] + 4])
+
+
+def test_a_shift_copies_no_padded_batch():
+    """The batch was padded by the shift on every side: a billion pixels asked for exabytes."""
+    x = images()
+    shift_images(x, 10**9, np.random.default_rng(0))
+    assert not x.any()  # every image moved out of sight (the build refuses such a shift; see below)
+
+
+def test_a_shift_as_large_as_the_images_is_refused_at_its_line(tmp_path):
+    spec = write_spec(tmp_path, "data: {source: digits, limit: 100}\ntrain:\n  augment: {shift: 8}\n"
+                                "model: {layers: [{type: conv2d, filters: 2}, {units: 10, activation: softmax}]}\n")
+    line = one_line_error(invoke("spec", "check", spec, "--data", expect=2).stderr)
+    assert line == f"nnctl: error: {spec}:3: train.augment.shift: a shift of 8 pixels moves 8×8 images out of sight; give at most 7"
 
 
 def test_flip_mirrors_about_half_the_images_left_to_right():

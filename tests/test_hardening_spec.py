@@ -89,6 +89,17 @@ def test_overrides_are_bounded_the_same_way_and_quoted_briefly():
     assert error(MODEL, ["seed=!!int x"]) == "--set seed=!!int x: 'x' is not a valid !!int value"
 
 
+@pytest.mark.parametrize(("override", "expected"), [
+    ("seed=18446744073709551616", "seed: expected an integer from -9223372036854775808 to 9223372036854775807 (64 bits), "
+                                  "got 18446744073709551616"),
+    ("model.layers[0].kernel=[3, 36893488147419103232]", "model.layers[0].kernel: expected an integer from"),
+    ("seed=-1", "seed: expected an integer >= 0, got -1"),
+])
+def test_integers_beyond_64_bits_are_refused_before_numpy_or_hdf5_sees_them(override, expected):
+    assert error("model: {layers: [{type: conv2d, filters: 2}, {units: 2}]}\n", [override]).startswith(f"--set {override}: {expected}")
+    assert parse_spec(MODEL, overrides=["seed=9223372036854775807"]).seed == 2**63 - 1
+
+
 def test_a_long_name_is_refused_by_the_schema(tmp_path):
     spec = write_spec(tmp_path, "name: " + "n" * 300 + "\n" + MODEL)
     line = one_line_error(invoke("spec", "check", spec, expect=2).stderr)
@@ -127,3 +138,34 @@ def test_split_mistakes_found_with_the_data_name_the_spec_line(tmp_path, split, 
     spec = write_spec(tmp_path, f"data:\n  source: digits\n{limit}  split: {split}\n" + MODEL.replace("2, activation", "10, activation"))
     line = one_line_error(invoke("train", spec, "--runs-dir", tmp_path / "runs", expect=2).stderr)
     assert line.startswith(f"nnctl: error: {spec}{expected}"), line
+
+
+@pytest.mark.parametrize(("split", "overrides", "expected"), [
+    ("{train: 0.9, dev: 0.15, test: 0.15}", [], "x.yaml:3: data.split: fractions sum to 1.2, not 1 (train: 0.9, dev: 0.15"),
+    ("{train: 1.5}", [], "x.yaml:3: data.split: mixes row counts and fractions (train: 1.5, dev: 0.1, test: 0.1"),
+    ("{train: 0.8}", ["data.split.dev=0.5"], "--set data.split.dev=0.5: data.split: fractions sum to 1.4, not 1"),
+])
+def test_split_arithmetic_is_checked_without_the_data(split, overrides, expected):
+    assert error(f"data:\n  source: moons\n  split: {split}\n" + MODEL, overrides).startswith(expected)
+
+
+@pytest.mark.parametrize("data", [
+    "source: mnist\n  split: {train: 50000, dev: 1000}",  # the test share (0.1) goes to MNIST's own test set
+    "source: moons\n  split: {train: 0.5, dev: 0.2, test: held-out.csv}",  # the file takes the test share
+    "source: {type: csv, path: a.csv, test: b.csv}\n  split: {train: 0.5, dev: 0.2}",
+])
+def test_shares_that_a_file_or_an_own_test_set_completes_are_checked_with_the_data(data):
+    assert parse_spec(f"data:\n  {data}\n" + MODEL).data.split.train in (50000, 0.5)
+
+
+@pytest.mark.parametrize(("column", "expected"), [
+    ("lab", "no column named 'lab' (has: a, b, label)"),
+    ("7", "7 is out of range (the file has 3 columns)"),
+])
+def test_a_column_the_spec_names_is_located_at_its_line_and_in_the_file(tmp_path, column, expected):
+    (tmp_path / "h.csv").write_text("a,b,label\n" + "1,2,x\n3,4,y\n" * 5, encoding="utf-8")
+    spec = write_spec(tmp_path, f"data:\n  source:\n    type: csv\n    path: h.csv\n    label_column: {column}\n"
+                                "model: {layers: [{units: 2, activation: softmax}]}\n")
+    line = one_line_error(invoke("spec", "check", spec, "--data", expect=2).stderr)
+    assert line == f"nnctl: error: {spec}:5: data.source.label_column: {tmp_path / 'h.csv'}: {expected}"
+

@@ -108,6 +108,19 @@ def test_runs_list_csv_neutralizes_text_but_not_numbers(capsys):
     assert rows[1] == ["'=cmd", "-0.25", "-inf", "'-inf", ""]
 
 
+def _strict_json(text: str):
+    def refuse(word):
+        raise AssertionError(f"{word} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_output_writes_numbers_that_are_not_finite_as_null(capsys):
+    emit([["a", float("inf"), {"l2": float("-inf"), "seeds": [float("nan"), 1.5]}, np.float32("inf"), 2]],
+         ["name", "best", "spec", "low", "epochs"], Format.json)
+    assert _strict_json(capsys.readouterr().out) == [
+        {"name": "a", "best": None, "spec": {"l2": None, "seeds": [None, 1.5]}, "low": None, "epochs": 2}]
+
+
 def test_runs_list_markdown_escapes_html_and_pipes(capsys):
     emit([["<script>alert(1)</script>", "a|b"]], ["name", "x"], Format.md)
     out = capsys.readouterr().out

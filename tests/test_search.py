@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -121,6 +122,30 @@ def test_grid_covers_every_combination_in_a_seeded_order():
     assert s.grid_size == 2 * 3 * 3
     assert sorted({p["b"] for p in points}) == pytest.approx([1e-3, 1e-2, 1e-1])
     assert len({json.dumps(p, sort_keys=True) for p in points}) == 18
+
+
+def test_grid_order_is_the_shuffled_product_a_resumed_search_recorded():
+    """Combinations are decoded from their numbers now, in the order the full itertools.product list gave."""
+    s = space({"a": {"choice": ["x", "y"]}, "b": {"log_uniform": [1e-3, 1e-1]}, "c": {"int_uniform": [2, 4]}},
+              method="grid", grid_points=3, seed=5)
+    listed = [dict(zip("abc", values)) for values in itertools.product(["x", "y"], s.distributions[1].grid(3), [2, 3, 4])]
+    order = np.random.default_rng([5, len(listed)]).permutation(len(listed))
+    assert [s.trial(i) for i in range(s.grid_size)] == [listed[i] for i in order]
+
+
+def test_a_grid_too_large_to_run_is_refused_by_spec_check_with_its_count(tmp_path):
+    spec = write_spec(tmp_path, TUNE_SPEC)
+    start = time.perf_counter()
+    line = one_line_error(invoke("spec", "check", spec, "--set", "search.method=grid", "--set", "search.grid_points=1000000",
+                                 expect=2).stderr)
+    assert time.perf_counter() - start < 10
+    assert ": search.parameters: the grid has " in line and "combinations" in line and "at most 10,000" in line
+    assert "grid_points: 1,000,000" in line
+
+
+def test_a_grid_at_the_bound_is_counted_without_listing_it():
+    s = space({"a": {"uniform": [0, 1]}, "b": {"uniform": [0, 1]}}, method="grid", grid_points=100)
+    assert s.grid_size == 10_000 and s.trial(9_999).keys() == {"a", "b"}
 
 
 def test_yaml_values_read_back_exactly():

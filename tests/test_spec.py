@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -12,10 +13,20 @@ from hypothesis import strategies as st
 from nnctl.spec import Spec, SpecError, json_schema, load_spec, parse_spec, spec_to_yaml
 from nnctl.spec.errors import Problem
 from nnctl.spec.overrides import apply_overrides
-from nnctl.spec.schema import AdamSpec, DenseLayerSpec, GeneratedSource
+from nnctl.spec.schema import AdamSpec, DenseLayerSpec, GeneratedSource, Strict
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 MINIMAL = "model:\n  layers:\n    - units: 3\n"
+
+
+def _schema_models() -> list[type]:
+    """Every section model of the spec: the subclasses of the shared strict base, at any depth."""
+    found, todo = [], [Strict]
+    while todo:
+        subclasses = todo.pop().__subclasses__()
+        found.extend(subclasses)
+        todo.extend(subclasses)
+    return list(dict.fromkeys(found))
 
 
 def spec_of(text: str) -> str:
@@ -147,6 +158,59 @@ def test_bool_and_optional_section_types():
         "x.yaml:5: train.shuffle: expected true or false, got 'maybe'",
         "x.yaml:6: train.early_stopping: expected a mapping or null, got 3",
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("train: {epochs: true}", "x.yaml:4: train.epochs: expected an integer >= 1, got true"),
+        ("train: {epochs: '20'}", "x.yaml:4: train.epochs: expected an integer >= 1, got '20'"),
+        ("train: {learning_rate: true}", "x.yaml:4: train.learning_rate: expected a number > 0, got true"),
+        ("seed: false", "x.yaml:4: seed: expected an integer >= 0, got false"),
+        ("data: {split: {stratify: 'off'}}", "x.yaml:4: data.split.stratify: expected true or false, got 'off'"),
+        ("search: {parameters: {seed: {int_uniform: [true, 3]}}}",
+         "x.yaml:4: search.parameters.seed.int_uniform[0]: expected an integer, got true"),
+    ],
+)
+def test_values_are_taken_as_written_not_converted(line, expected):
+    assert message(f"{MINIMAL}{line}\n") == expected
+    assert message("model: {layers: [{units: true}]}\n") == "x.yaml:1: model.layers[0].units: expected an integer >= 1, got true"
+    assert message("model: {layers: [{units: 2, keep_prob: '0.8'}]}\n") == (
+        "x.yaml:1: model.layers[0].keep_prob: expected a number > 0 and <= 1, got '0.8'")
+
+
+def test_integers_and_exponents_are_numbers_where_a_number_is_expected():
+    spec = parse_spec(MINIMAL + "train: {learning_rate: 1, optimizer: {name: adam, epsilon: 1e-7}}\n", overrides=["regularization.l2=2E-3"])
+    assert (spec.train.learning_rate, spec.train.optimizer.epsilon, spec.regularization.l2) == (1.0, 1e-7, 2e-3)
+    assert isinstance(spec.train.learning_rate, float)
+    search = parse_spec(MINIMAL + "search: {parameters: {train.learning_rate: {log_uniform: [1e-4, 1]}}}\n").search
+    assert search.parameters["train.learning_rate"].log_uniform == (1e-4, 1.0)
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
+def test_infinite_numbers_are_refused_with_the_line(value):
+    assert message(f"{MINIMAL}data:\n  normalize: {{method: scale, scale: {value}}}\n") == (
+        "x.yaml:5: data.normalize.scale: expected a finite number")
+    assert message(MINIMAL, [f"train.learning_rate={value}"]) == (
+        f"--set train.learning_rate={value}: train.learning_rate: expected a finite number")
+
+
+def _float_fields(model) -> list[str]:
+    return [name for name, field in model.model_fields.items() if re.search(r"\bfloat\b", str(field.annotation))]
+
+
+@pytest.mark.parametrize(("model", "name"), [(model, name) for model in _schema_models() for name in _float_fields(model)],
+                         ids=lambda item: getattr(item, "__name__", item))
+def test_every_number_of_the_spec_refuses_infinity(model, name):
+    from pydantic import ValidationError
+
+    for infinite in (float("inf"), [float("inf"), 1.0], {"a": float("inf")}):  # a number, a [lo, hi], a mapping's
+        with pytest.raises(ValidationError) as caught:
+            model.model_validate({name: infinite})
+        if any(error["type"] == "finite_number" and error["loc"][0] == name for error in caught.value.errors()):
+            break
+    else:
+        pytest.fail(f"{model.__name__}.{name} took .inf")
 
 
 def test_missing_required_key_points_at_the_enclosing_mapping():

@@ -7,7 +7,6 @@ spec/input; 3 training diverged; 130 interrupted (Ctrl-C / SIGTERM).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -19,6 +18,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from ..errors import BuildError, NnctlError
+from ..literal import json_text
 
 # Click's base of usage errors; newer Typers vendor Click, so it is reached through a public subclass.
 ClickException = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
@@ -153,7 +153,8 @@ def real_run(path):
 
 
 def print_json(obj) -> None:
-    sys.stdout.write(json.dumps(obj, indent=None, default=_json_default) + "\n")
+    """``obj`` as one line of strict JSON: a value that is not a finite number is null (`literal.json_text`)."""
+    sys.stdout.write(json_text(obj, default=_json_default) + "\n")
 
 
 def print_facts(facts: dict, as_json: bool) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from enum import StrEnum
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ..literal import markdown_cell, spreadsheet_cell, spreadsheet_row
+from ..literal import json_text, markdown_cell, spreadsheet_cell, spreadsheet_row
 from ..report.values import count, human
 from .common import fail, print_json, real_run, stderr, stdout, user_errors
 from .tables import print_table
@@ -45,7 +44,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return "nan" if math.isnan(value) else f"{value:.6g}"
     if isinstance(value, (dict, list)):
-        return json.dumps(value)
+        return json_text(value)
     return str(value)
 
 
@@ -227,7 +226,7 @@ def export_run(
     names = ["epoch", *[n for n in columns if n != "epoch"]] if "epoch" in columns else list(columns)
     rows = list(zip(*(columns[n] for n in names)))
     if fmt is RunExportFormat.json:
-        text = json.dumps([{n: (None if isinstance(v, float) and math.isnan(v) else v) for n, v in zip(names, row)} for row in rows])
+        text = json_text([dict(zip(names, row)) for row in rows])
         text += "\n"
     else:
         buffer = io.StringIO()

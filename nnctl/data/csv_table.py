@@ -21,7 +21,7 @@ import numpy as np
 
 from ..literal import from_spreadsheet_cell, listing, quoted
 from ..memory import over_limit
-from .errors import DataError
+from .errors import ColumnError, DataError
 from .files import existing, open_maybe_gzip, reading
 
 log = logging.getLogger("nnctl.data")
@@ -109,12 +109,12 @@ class CsvTable:
         """A column by index (negative from the end) or by its header name."""
         if isinstance(column, str):
             if self.names is None:
-                raise DataError(f"{self.path}: {option} {quoted(column)} is a name, but the file has no header line")
+                raise ColumnError(self.path, option, f"{quoted(column)} is a name, but the file has no header line")
             if column not in self.names:
-                raise DataError(f"{self.path}: {option}: no column named {quoted(column)} (has: {listing(self.names)})")
+                raise ColumnError(self.path, option, f"no column named {quoted(column)} (has: {listing(self.names)})")
             return self.names.index(column)
         if not -self.width <= column < self.width:
-            raise DataError(f"{self.path}: {option} {column} is out of range (the file has {self.width} columns)")
+            raise ColumnError(self.path, option, f"{column} is out of range (the file has {self.width} columns)")
         return column % self.width
 
 

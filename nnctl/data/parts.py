@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import BuildError
 from ..spec.schema import PATH_FIELDS, DataSpec
 from .csv_table import CsvTable, read_table
 from .dataset import Dataset, encode_labels, is_multilabel
-from .errors import DataError
+from .errors import ColumnError, DataError
 from .files import file_sha256
 from .rows import DiskRows, blocks
 from .schema import InputSchema, with_task
@@ -148,7 +149,10 @@ def read_parts(data_spec, datasets_dir: Path, rng: np.random.Generator, task: st
     indexed = False  # a file names the classes: its labels are indices into them (HDF5 list_classes, scikit-learn's CSV)
     for key, source in named:
         resolved, written = resolved_source(source, base)
-        found = read_source(resolved, datasets_dir, rng, missing)
+        try:
+            found = read_source(resolved, datasets_dir, rng, missing)
+        except ColumnError as err:  # a column the spec names: the spec's line, not only the file's
+            raise BuildError(f"{key}.{err.option}", err.detail) from None
         schemas.append(found.schema)
         prints.known(found.sha256)
         where = _source_name(source)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import BuildError
+from ..spec.schema.data import are_counts, share_problem
 from .dataset import Dataset
 
 PARTS = ("train", "dev", "test", "train_dev")
-TOLERANCE = 1e-9
 
 
 def split(pool: Dataset, given: dict[str, Dataset], split_spec, task: str, rng: np.random.Generator, key: str = "data.split"):
@@ -40,13 +40,10 @@ def split(pool: Dataset, given: dict[str, Dataset], split_spec, task: str, rng: 
 def share_out(pool: Dataset, shares: dict[str, float], stratify: bool, rng: np.random.Generator, key: str,
               renormalize: bool = False) -> dict[str, Dataset]:
     """Deal the pool into the named parts by fractions (summing to 1, or any sum when ``renormalize``) or row counts."""
-    counts = all(v == int(v) for v in shares.values()) and sum(shares.values()) > 1
-    given = ", ".join(f"{name}: {value:g}" for name, value in shares.items())
-    if not counts and any(v > 1 for v in shares.values()):
-        raise BuildError(key, f"mixes row counts and fractions ({given}); give all counts or all fractions")
-    if not counts and not renormalize and abs(sum(shares.values()) - 1.0) > TOLERANCE:
-        raise BuildError(key, f"fractions sum to {sum(shares.values()):g}, not 1 ({given})")
-    sizes = _counts(shares, len(pool), key) if counts else _shares(shares, len(pool), key)
+    problem = share_problem(shares, renormalize)
+    if problem:
+        raise BuildError(key, problem)
+    sizes = _counts(shares, len(pool), key) if are_counts(shares) else _shares(shares, len(pool), key)
     return dict(zip(shares, deal(pool, sizes, stratify, rng)))
 
 

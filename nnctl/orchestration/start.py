@@ -80,7 +80,7 @@ def _check_monitors(spec: Spec, known: list[str]) -> None:
 
 
 def _check_training_batches(spec: Spec, net: Network, m: int, input_shape: tuple[int, ...]) -> None:
-    """Batch norm needs ≥ 2 rows in every mini-batch; flips and shifts need images."""
+    """Batch norm needs ≥ 2 rows in every mini-batch; flips and shifts need images, shifts smaller than them."""
     if any(isinstance(layer, BatchNorm) for layer in net.all_layers()):
         size = resolve_batch_size(spec.train.batch_size, m)
         if size < 2 or m % size == 1:
@@ -92,6 +92,10 @@ def _check_training_batches(spec: Spec, net: Network, m: int, input_shape: tuple
     augment = spec.train.augment
     if augment and (augment.flip_horizontal or augment.shift) and len(input_shape) != 3:
         raise BuildError("train.augment", f"flips and shifts need image inputs (H, W, C); the inputs have shape {input_shape}")
+    if augment and augment.shift and augment.shift >= min(input_shape[:2]):
+        height, width = input_shape[:2]
+        raise BuildError("train.augment.shift", f"a shift of {augment.shift} pixels moves {height}×{width} images out of sight; "
+                                                f"give at most {min(height, width) - 1}")
 
 
 def _metric_log(run_dir: Path, ckpt, run_id: str, repair: bool) -> MetricLog:

@@ -10,7 +10,6 @@ one-minus-log-uniform draws 1 - x that way (β = 1 - 10^r).
 
 from __future__ import annotations
 
-import itertools
 import math
 import zlib
 from dataclasses import dataclass
@@ -120,27 +119,37 @@ class Space:
     def __init__(self, search: SearchSpec):
         self.search = search
         self.distributions = [Distribution.from_spec(path, p) for path, p in search.parameters.items()]
-        self._grid = self._grid_points() if search.method == "grid" else None
+        self._axes = [d.grid(search.grid_points) for d in self.distributions] if search.method == "grid" else None
+        self._order: np.ndarray | None = None
 
     @property
     def grid_size(self) -> int | None:
-        return None if self._grid is None else len(self._grid)
+        """The grid's combinations, counted (the schema bounds them), never listed."""
+        return None if self._axes is None else math.prod(len(axis) for axis in self._axes)
 
     def random_trial(self, index: int) -> dict[str, Any]:
         return {d.path: d.sample(parameter_rng(self.search.seed, index, d.path)) for d in self.distributions}
 
     def trial(self, index: int) -> dict[str, Any]:
         """Trial ``index``'s values (random and grid; TPE asks its sampler after the startup trials)."""
-        if self._grid is not None:
-            return dict(self._grid[index])
+        if self._axes is not None:
+            return self._grid_point(index)
         return self.random_trial(index)
 
-    def _grid_points(self) -> list[dict[str, Any]]:
-        """Every combination, in an order shuffled by the seed so a cut-short grid still covers the box."""
-        axes = [d.grid(self.search.grid_points) for d in self.distributions]
-        combos = [dict(zip((d.path for d in self.distributions), values)) for values in itertools.product(*axes)]
-        order = np.random.default_rng([self.search.seed, len(combos)]).permutation(len(combos))
-        return [combos[i] for i in order]
+    def _grid_point(self, index: int) -> dict[str, Any]:
+        """Combination ``index`` of the grid in an order shuffled by the seed, so a cut-short grid still covers the box.
+
+        The order is a permutation of the combinations' numbers in ``itertools.product`` order (the last parameter
+        varying fastest), each number decoded into one value a parameter: only the numbers are held, not the dicts.
+        """
+        if self._order is None:
+            self._order = np.random.default_rng([self.search.seed, self.grid_size]).permutation(self.grid_size)
+        number = int(self._order[index])
+        values = []
+        for axis in reversed(self._axes):
+            number, position = divmod(number, len(axis))
+            values.append(axis[position])
+        return dict(zip((d.path for d in self.distributions), reversed(values)))
 
     def edge_values(self) -> list[dict[str, Any]]:
         """Trials made of each range's ends and every choice: validating these checks everything a sampler can pick."""

@@ -83,8 +83,8 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
 
 
 def _list_items(annotation: Any) -> list[Any]:
-    """The item types of the list alternatives of a type (``list[Layer]`` → the Layer union)."""
-    return [get_args(m)[0] for m in map(_strip, _members(annotation)) if get_origin(m) is list]
+    """The item types of the list alternatives of a type (``list[Layer]`` → the Layer union, a [lo, hi] pair → its number)."""
+    return [get_args(m)[0] for m in map(_strip, _members(annotation)) if get_origin(m) in (list, tuple)]
 
 
 def _tagged(model: type[BaseModel], tag: str) -> bool:
@@ -233,6 +233,8 @@ def explain(error: dict) -> tuple[KeyPath, str]:
     if kind == "too_short":
         least = ctx["min_length"]
         return path, f"expected at least {least} {'item' if least == 1 else 'items'}, got {ctx['actual_length']}"
+    if kind == "finite_number":
+        return path, "expected a finite number"
     if kind == "string_pattern_mismatch":
         return path, f"expected a string matching {ctx['pattern']}, got {show(value)}"
     words = _literal_words(located.annotation)

@@ -14,6 +14,7 @@ Every violation is a SpecError at the line it happens.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -27,22 +28,15 @@ MAX_NODES = 100_000  # values after alias expansion
 MAX_INT_DIGITS = 4_000  # below Python's int-conversion limit of 4,300 digits
 
 INT_TAG = "tag:yaml.org,2002:int"
+FLOAT_TAG = "tag:yaml.org,2002:float"
 _OPENING = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken,
             yaml.FlowMappingStartToken, yaml.FlowSequenceStartToken)
 _CLOSING = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
 
 
-def _tag_patterns() -> dict[str, list]:
-    """The regular expressions by which YAML resolves plain scalars to each core tag."""
-    patterns: dict[str, list] = {}
-    for resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.values():
-        for tag, regexp in resolvers:
-            if regexp not in patterns.setdefault(tag, []):
-                patterns[tag].append(regexp)
-    return patterns
-
-
-TAG_PATTERNS = _tag_patterns()
+# YAML 1.2's exponents without a dot or a sign (1e-3, 2.5e4), which YAML 1.1 leaves as text: a spec's values are
+# taken strictly, and `learning_rate: 1e-3` is a number wherever it is written.
+EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$")
 
 
 class LineLoader(yaml.SafeLoader):
@@ -97,6 +91,22 @@ class LineLoader(yaml.SafeLoader):
             first_seen[key] = line
             self.lines[(*path, key)] = line
             yield value_node, (*path, key)
+
+
+LineLoader.add_implicit_resolver(FLOAT_TAG, EXPONENT_FLOAT, list("-+0123456789."))
+
+
+def _tag_patterns() -> dict[str, list]:
+    """The regular expressions by which a spec's YAML resolves plain scalars to each core tag."""
+    patterns: dict[str, list] = {}
+    for resolvers in LineLoader.yaml_implicit_resolvers.values():
+        for tag, regexp in resolvers:
+            if regexp not in patterns.setdefault(tag, []):
+                patterns[tag].append(regexp)
+    return patterns
+
+
+TAG_PATTERNS = _tag_patterns()
 
 
 def read_yaml(text: str, source: str) -> tuple[Any, dict[KeyPath, int]]:

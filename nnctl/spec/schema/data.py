@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from .base import NonNegativeFloat, PositiveFloat, Strict
 
@@ -156,6 +156,30 @@ def expand_source_word(value):
 
 Share = NonNegativeFloat
 FileOrShare = NonNegativeFloat | str
+SHARE_TOLERANCE = 1e-9  # of fractions summing to 1
+
+
+def are_counts(shares: dict[str, float]) -> bool:
+    """Whether split shares are row counts (whole numbers totalling more than 1) rather than fractions."""
+    return all(v == int(v) for v in shares.values()) and sum(shares.values()) > 1
+
+
+def share_problem(shares: dict[str, float], renormalize: bool = False) -> str | None:
+    """What is wrong with split shares, or None: all row counts, or all fractions summing to 1 (to anything when
+    ``renormalize``: a file or a source's own set took some of the splits)."""
+    if are_counts(shares):
+        return None
+    given = ", ".join(f"{name}: {value:g}" for name, value in shares.items())
+    if any(v > 1 for v in shares.values()):
+        return f"mixes row counts and fractions ({given}); give all counts or all fractions"
+    if not renormalize and abs(sum(shares.values()) - 1.0) > SHARE_TOLERANCE:
+        return f"fractions sum to {sum(shares.values()):g}, not 1 ({given})"
+    return None
+
+
+def may_bring_splits(source) -> bool:
+    """Whether a source has (or may have, which only reading it tells) its own test or dev examples."""
+    return isinstance(source, RegistrySource) or any(getattr(source, name, None) for name in ("test", "dev", "test_x", "test_images"))
 
 
 class SplitSpec(Strict):
@@ -281,6 +305,19 @@ class DataSpec(Strict):
     """regression: standardize the targets with the training split's mean and σ (stored in the run); the network
     learns the standardized values, per-epoch metrics are in those units, eval, predict and plots map them back"""
     _base_dir: str | None = PrivateAttr(default=None)
+
+    @field_validator("split")
+    @classmethod
+    def _shares_add_up(cls, split: SplitSpec, info: ValidationInfo) -> SplitSpec:
+        """Check the split's arithmetic now, without the data, where nothing else can take a share (no split file, no
+        source with its own test or dev set); the rest is checked when the data is read."""
+        if ("source" not in info.data or info.data.get("sources") is not None or may_bring_splits(info.data["source"])
+                or isinstance(split.dev, str) or isinstance(split.test, str)):
+            return split  # checked once the data is read
+        problem = share_problem({name: getattr(split, name) for name in ("train", "dev", "test", "train_dev")})
+        if problem:
+            raise ValueError(problem)
+        return split
 
     @model_validator(mode="before")
     @classmethod

@@ -15,14 +15,20 @@ r ~ U[-4, 0).  Ends, stated once here and in the manual (docs/how-to/search.md):
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_serializer, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_serializer, model_validator
 
 from ...conditions import Condition, ConditionError, Form
 from .base import Strict
 
+# [lo, hi]: YAML writes a list, which a strict tuple refuses; the ends themselves stay strict (no true, no "1e-3")
+FloatPair = Annotated[tuple[float, float], Field(strict=False)]
+IntPair = Annotated[tuple[int, int], Field(strict=False)]
+
 DISTRIBUTIONS = ("choice", "uniform", "int_uniform", "log_uniform", "int_log_uniform", "one_minus_log_uniform")
+MAX_GRID = 10_000  # combinations of a grid search: each is validated before the search starts, then trained
 SATISFY = Form(("<=", ">=", "<", ">", "=="), "satisfy: {dev_error: '<= 0.05'}", names="")
 
 
@@ -31,15 +37,15 @@ class ParameterSpec(Strict):
 
     choice: Annotated[list[Any], Field(min_length=1)] | None = None
     """[a, b, ...]: each value with equal probability"""
-    uniform: tuple[float, float] | None = None
+    uniform: FloatPair | None = None
     """[lo, hi]: lo <= x < hi"""
-    int_uniform: tuple[int, int] | None = None
+    int_uniform: IntPair | None = None
     """[lo, hi]: every integer lo..hi, both ends included"""
-    log_uniform: tuple[float, float] | None = None
+    log_uniform: FloatPair | None = None
     """[lo, hi]: 10^r, r ~ U[log10 lo, log10 hi); lo <= x < hi, 0 < lo"""
-    int_log_uniform: tuple[int, int] | None = None
+    int_log_uniform: IntPair | None = None
     """[lo, hi]: integers lo..hi inclusive, uniform in log; 1 <= lo"""
-    one_minus_log_uniform: tuple[float, float] | None = None
+    one_minus_log_uniform: FloatPair | None = None
     """[lo, hi]: x = 1 - 10^r with 1 - x log-uniform; lo < x <= hi < 1 (momentum, Adam's betas)"""
 
     @model_validator(mode="after")
@@ -61,6 +67,13 @@ class ParameterSpec(Strict):
         if kind == "one_minus_log_uniform" and not (0 <= lo and hi < 1):
             raise ValueError(f"one_minus_log_uniform: bounds must lie in [0, 1) so that 1 - x > 0, got [{lo:g}, {hi:g}]")
         return self
+
+    def grid_count(self, points: int) -> int:
+        """How many values a grid of ``points`` per range gives this parameter (at most: rounded integers may merge)."""
+        if self.kind == "choice":
+            return len(self.choice)
+        low, high = self.args
+        return min(high - low + 1, points) if self.kind in ("int_uniform", "int_log_uniform") else points
 
     @model_serializer
     def _as_written(self) -> dict:
@@ -130,6 +143,20 @@ class SearchSpec(Strict):
     refit: bool = False
     """train the chosen trial once more on the whole pool (train + dev) for its best epoch (with cv: the folds'
     mean best epoch); the search's result, runs/latest"""
+
+    @field_validator("parameters")
+    @classmethod
+    def _grid_within_bounds(cls, parameters: dict[str, ParameterSpec], info: ValidationInfo) -> dict[str, ParameterSpec]:
+        """A grid is counted, not built, here: a million points per range made tune build every combination."""
+        if info.data.get("method") != "grid" or "grid_points" not in info.data:
+            return parameters
+        counts = [p.grid_count(info.data["grid_points"]) for p in parameters.values()]
+        size = math.prod(counts)
+        if size > MAX_GRID:
+            raise ValueError(f"the grid has {size:,} combinations ({' × '.join(f'{n:,}' for n in counts)} values, with "
+                             f"grid_points: {info.data['grid_points']:,}); at most {MAX_GRID:,}: fewer points or "
+                             "parameters, or method: random")
+        return parameters
 
     @model_validator(mode="after")
     def _cv_without_pruning(self):

@@ -138,7 +138,7 @@ class AugmentSpec(Strict):
     flip_horizontal: bool = False
     """mirror half of the images, chosen at random"""
     shift: Annotated[int, Field(ge=0)] = 0
-    """move each image by up to this many pixels, zero-filled"""
+    """move each image by up to this many pixels, zero-filled; less than its height and width"""
     noise: NonNegativeFloat = 0.0
     """standard deviation of added Gaussian noise, in normalized units"""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from conftest import invoke, one_line_error, train_run, write_spec
 
 from nnctl.cli.common import stdout
 from nnctl.cli.runs_cmd import Format, emit
-from nnctl.literal import from_spreadsheet_cell, markdown_cell, quoted, spreadsheet_cell
+from nnctl.literal import CONTROL_CHARACTERS, from_spreadsheet_cell, markdown_cell, quoted, spreadsheet_cell
 
 # Each would act if taken for what it looks like: a markup error, a hidden hyperlink, a mathtext error, an emoji,
 # a spreadsheet formula.
@@ -88,6 +89,91 @@ def test_figures_draw_mathtext_as_plain_text(hostile_run, tmp_path):
     invoke("plot", "boundary", hostile_run, "--out", tmp_path / "boundary.png")
     invoke("report", hostile_run, "--out", tmp_path / "report.html")
     assert (tmp_path / "report.html").stat().st_size > 0
+
+
+# Each would act on a terminal if printed raw: clear the screen and turn what follows red, start a forged line,
+# misalign a table, reverse the text after it.
+CONTROL_LABELS = ["\x1b[2J\x1b[31mRED", "line1\nline2", "tab\there", "\u202eevil"]
+ID_COLUMN = '=HYPERLINK("http://x")'
+CONTROL_SPEC = SPEC.replace("path: hostile.csv, label_column: 0", f"path: hostile.csv, label_column: label, id_columns: ['{ID_COLUMN}']"
+                            ).replace("units: 5", "units: 4")
+
+
+@pytest.fixture(scope="module")
+def control_run(tmp_path_factory):
+    """Four overlapping clusters named by CONTROL_LABELS, with an id column named like a formula."""
+    base = tmp_path_factory.mktemp("control")
+    rng = np.random.default_rng(0)
+    with (base / "hostile.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([ID_COLUMN, "label", "a", "b"])
+        for i in range(160):
+            x = CENTRES[i % 4] + rng.normal(0, 0.7, 2)
+            writer.writerow([i, CONTROL_LABELS[i % 4], f"{x[0]:.5f}", f"{x[1]:.5f}"])
+    return train_run(write_spec(base, CONTROL_SPEC), base / "runs")
+
+
+def _inert(text: str) -> str:
+    """``text`` with no control character but its line ends, every label shown escaped instead."""
+    assert not CONTROL_CHARACTERS.search(text.replace("\n", "")), text
+    return text
+
+
+def test_control_characters_in_labels_show_escaped_in_tables(control_run, monkeypatch):
+    """Whatever the width (COLUMNS=150 stacks the errors table), no label drives the terminal or starts a line."""
+    for columns in ("150", "400"):
+        monkeypatch.setenv("COLUMNS", columns)
+        for args in (("eval", control_run), ("errors", control_run, "--split", "train")):
+            out = _inert(invoke(*args).stdout)
+            assert r"\x1b[2J\x1b[31mRED" in out and r"line1\nline2" in out and r"\u202eevil" in out
+            assert not any(line.lstrip("│ ").startswith("line2") for line in out.splitlines()), out
+
+
+def test_predict_keeps_the_labels_text_in_files_and_escapes_it_on_a_terminal(control_run, tmp_path):
+    from nnctl.cli.predict_cmd import _write_csv
+
+    inputs = tmp_path / "new.csv"
+    with inputs.open("w", newline="") as f:
+        csv.writer(f).writerows([[ID_COLUMN, "a", "b"], *([i, x, y] for i, (x, y) in enumerate(CENTRES[:4]))])
+    out = tmp_path / "predicted.csv"
+    invoke("predict", control_run, inputs, "--out", out)
+    written = {from_spreadsheet_cell(row[1]) for row in list(csv.reader(out.open(newline="")))[1:]}
+    assert written and written <= set(CONTROL_LABELS)  # the data, exactly
+    assert invoke("predict", control_run, inputs).stdout == out.read_text()  # a pipe gets the file's text
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    _write_csv(screen, ["label\tname"], [CONTROL_LABELS])
+    assert screen.getvalue() == r"""label\tname
+\x1b[2J\x1b[31mRED
+line1\nline2
+tab\there
+\u202eevil
+"""
+
+
+def test_messages_show_the_data_they_quote_escaped_and_whole(control_run, tmp_path):
+    """An error quoting a label, a key or a path with a line break or an escape is one whole line."""
+    (tmp_path / "new.csv").write_text("label,a,b\nnewlab,0.1,0.2\n")
+    line = one_line_error(_inert(invoke("eval", control_run, "--data", tmp_path / "new.csv", expect=2).stderr))
+    assert r"labels 'newlab' are not among the classes \x1b[2J\x1b[31mRED, line1\nline2, tab\there, \u202eevil" in line
+    for name in ("bad\nname.csv", "hostile.csv"):
+        (tmp_path / name).write_text((control_run.parent.parent / "hostile.csv").read_text())
+    for source, said in (('"bad\\nname.csv", label_column: nope', r"bad\nname.csv: label_column: no column named 'nope'"),
+                         ('hostile.csv, label_column: "nope\\nsecond"', r"label_column: no column named 'nope\nsecond'")):
+        spec = write_spec(tmp_path, CONTROL_SPEC.replace("hostile.csv, label_column: label", source))
+        line = one_line_error(_inert(invoke("spec", "check", spec, "--data", expect=2).stderr))
+        assert said in line and line.endswith(")"), line  # the list of columns that follows is there too
+    spec = write_spec(tmp_path, CONTROL_SPEC.replace("train: {epochs", 'train: {"ep\\e[2J\\e[31mochs": 3, epochs'))
+    assert r"train.ep\x1b[2J\x1b[31mochs: unknown key" in one_line_error(_inert(invoke("spec", "check", spec, expect=2).stderr))
+
+
+def test_library_notes_show_control_characters_escaped(capsys):
+    logging.getLogger("nnctl.data").warning("%s: a note", "bad\x1b[2J\nname.csv")
+    assert capsys.readouterr().err == "nnctl: warning: bad\\x1b[2J\\nname.csv: a note\n"
 
 
 @pytest.mark.parametrize("value, cell", [

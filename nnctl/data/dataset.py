@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..literal import listing, quoted
 from .errors import DataError
 
 
@@ -147,5 +148,5 @@ def indices_for_names(y: np.ndarray, class_names: list[str], where: str) -> np.n
         raise DataError(f"{where}: labels fall outside 0..{len(class_names) - 1} (the {len(class_names)} classes "
                         f"{', '.join(class_names)})")
     unknown = sorted(set(names) - set(lookup))
-    listed = ", ".join(repr(name) for name in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-    raise DataError(f"{where}: labels {listed} are not among the classes {', '.join(class_names)}")
+    listed = ", ".join(map(quoted, unknown[:5])) + (", ..." if len(unknown) > 5 else "")
+    raise DataError(f"{where}: labels {listed} are not among the classes {listing(class_names)}")

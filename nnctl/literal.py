@@ -10,7 +10,6 @@ writes, and data quoted inside a one-line message.
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterable, Sequence
 
@@ -23,6 +22,11 @@ LISTED_LIMIT = 10  # names listed in a message
 # C1 controls, the Unicode line and paragraph separators, and the bidi embeddings, overrides and isolates that
 # reorder the text after them ("Trojan Source").
 CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Markdown's own characters, shown as themselves by a backslash (CommonMark escapes any ASCII punctuation): emphasis,
+# code, links and images, headings, lists, tables, strikethrough, math, and the ``:``, ``.`` and ``@`` that GFM's
+# extended autolinks (``http://…``, ``www.…``, ``a@b.c``) start from.  ``&<>`` become entities instead.
+_MARKDOWN_PUNCTUATION = re.compile(r"[\\`*_{}\[\]()#+\-.!|~$:@]")
+_END_SPACES = re.compile(r"^ +| +$")
 
 
 def _runs_as_formula(text: str) -> bool:
@@ -57,8 +61,12 @@ def visible(text: str) -> str:
 
 
 def markdown_cell(text: str) -> str:
-    """``text`` as one Markdown table cell shown as typed: HTML escaped, pipes and line breaks kept inside the cell."""
-    return html.escape(text, quote=False).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    """``text`` as one Markdown table cell that renders as typed (CommonMark and GitHub's tables, autolinks and
+    strikethrough): control characters and line breaks escaped (``visible``), ``&<>`` as entities, every other
+    Markdown character behind a backslash, and spaces at either end (which a cell would trim) as ``&#32;``."""
+    escaped = _MARKDOWN_PUNCTUATION.sub(lambda m: "\\" + m.group(), visible(text))
+    escaped = escaped.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _END_SPACES.sub(lambda m: "&#32;" * len(m.group()), escaped)
 
 
 def listing(names: Sequence[str], limit: int = LISTED_LIMIT) -> str:

@@ -4,9 +4,11 @@ or writes them (tables, messages, figures, CSV and Markdown files)."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -197,7 +199,24 @@ def test_runs_list_markdown_escapes_html_and_pipes(capsys):
     emit([["<script>alert(1)</script>", "a|b"]], ["name", "x"], Format.md)
     out = capsys.readouterr().out
     assert "<script>" not in out and "&lt;script&gt;" in out and "a\\|b" in out
-    assert markdown_cell("a\nb") == "a b"
+    assert markdown_cell("a\nb\x1b") == r"a\\nb\\x1b"  # line breaks and escapes shown, as on a terminal
+
+
+# Each would render as something else in a CI job summary: a link, an image, an autolink (CommonMark's and GFM's
+# extended ones), emphasis, code, strikethrough, an entity, a heading, a list item, math, HTML, a footnote.
+MARKDOWN_HOSTILE = ["[click](http:evil.example)*b*.csv", "![x](https://evil.example/x.png)", "<https://evil.example>",
+                    "http://evil.example/a_b_", "www.evil.example", "a@evil.example", "`code`", "**strong** __b__",
+                    "~~gone~~", "a|b \\| c\\", "&copy; &amp;", "# h", "- item", "1. x", "$x^2$", "<script>x</script>",
+                    "  spaced  ", "[^1] [a]: /u", "{x} +y+ !z"]
+
+
+def test_markdown_cells_render_as_the_text_they_hold(capsys):
+    """Rendered by a real CommonMark parser with tables and strikethrough: no element, and each cell's text whole."""
+    markdown_it = pytest.importorskip("markdown_it")
+    emit([[cell] for cell in MARKDOWN_HOSTILE], ["name"], Format.md)
+    page = markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(capsys.readouterr().out)
+    assert not re.search(r"<(a|img|em|strong|code|s|del|script|h1|li|ol|ul)\b", page), page
+    assert [html.unescape(cell) for cell in re.findall(r"<td>(.*?)</td>", page, re.DOTALL)] == MARKDOWN_HOSTILE
 
 
 def test_a_huge_name_is_quoted_short():

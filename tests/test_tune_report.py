@@ -215,6 +215,18 @@ def test_parallel_coordinates_label_choices_as_the_tips_write_them_and_inside_th
     assert view.parameters[0].choice_labels()[1] == "name: m…entum, beta: 0.9"
 
 
+def test_a_one_panel_figure_keeps_its_title_inside():
+    """One searched parameter makes a narrow figure: its title wraps rather than running off both sides."""
+    from nnctl.report.tune_figures import parameters_figure
+
+    view = _choices_view()
+    view.name, view.parameters = "digits-tune-tune-20261206-184954", view.parameters[:1]
+    fig = parameters_figure(view)
+    fig.canvas.draw()
+    title = next(t for t in fig.texts if t.get_text().startswith(view.name)).get_window_extent()
+    assert 0 <= title.x0 and title.x1 <= fig.bbox.width
+
+
 # ---------------------------------------------------------------- the HTML report
 
 

@@ -169,13 +169,19 @@ def test_messages_show_the_data_they_quote_escaped_and_whole(control_run, tmp_pa
         spec = write_spec(tmp_path, CONTROL_SPEC.replace("hostile.csv, label_column: label", source))
         line = one_line_error(_inert(invoke("spec", "check", spec, "--data", expect=2).stderr))
         assert said in line and line.endswith(")"), line  # the list of columns that follows is there too
+    facts = _inert(invoke("data", "info", tmp_path / "bad\nname.csv", "--label-column", "label").stdout)
+    assert "bad\\nname.csv\nkind: csv\n" in facts
     spec = write_spec(tmp_path, CONTROL_SPEC.replace("train: {epochs", 'train: {"ep\\e[2J\\e[31mochs": 3, epochs'))
     assert r"train.ep\x1b[2J\x1b[31mochs: unknown key" in one_line_error(_inert(invoke("spec", "check", spec, expect=2).stderr))
 
 
-def test_library_notes_show_control_characters_escaped(capsys):
+def test_library_notes_and_training_warnings_show_control_characters_escaped(capsys):
+    from nnctl.cli.progress import warning_line
+
     logging.getLogger("nnctl.data").warning("%s: a note", "bad\x1b[2J\nname.csv")
     assert capsys.readouterr().err == "nnctl: warning: bad\\x1b[2J\\nname.csv: a note\n"
+    event = {"where": "s\x1b[2J.yaml:9", "key": "train.epochs", "message": "cost rose", "kind": "divergence"}
+    assert warning_line(event) == "warning: s\\x1b[2J.yaml:9: cost rose [divergence]"
 
 
 @pytest.mark.parametrize("value, cell", [

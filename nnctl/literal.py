@@ -1,15 +1,15 @@
 """Data shown as data: text from the user's files (labels, column names, paths, choice values) never acts
 as markup, a formula or a flood of output where nnctl shows or writes it.
 
-Usable from every layer (like ``errors``).  The terminal needs nothing per call: the CLI's consoles parse no
-Rich markup or emoji codes at all (``cli.common``), and figures are rendered with mathtext off
-(``report.figures``).  What does need a call is here: cells of the CSV and Markdown files nnctl writes, and
-data quoted inside a one-line message.
+Usable from every layer (like ``errors``).  The CLI's consoles parse no Rich markup or emoji codes at all
+(``cli.common``), and figures are rendered with mathtext off (``report.figures``).  What does need a call is
+here: control characters made visible (``visible``: the table builder, the error printer and quoted names use
+it, so an escape sequence in a label never drives the terminal), cells of the CSV and Markdown files nnctl
+writes, and data quoted inside a one-line message.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import re
@@ -21,6 +21,15 @@ FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 QUOTED_LIMIT = 80  # characters of a user's name or value quoted in a message
 LISTED_LIMIT = 10  # names listed in a message
+# What a terminal (or a text renderer) acts on instead of showing: C0 controls (ESC, CR, LF, TAB, BEL …), DEL and
+# C1 controls, the Unicode line and paragraph separators, and the bidi embeddings, overrides and isolates that
+# reorder the text after them ("Trojan Source").
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Markdown's own characters, shown as themselves by a backslash (CommonMark escapes any ASCII punctuation): emphasis,
+# code, links and images, headings, lists, tables, strikethrough, math, and the ``:``, ``.`` and ``@`` that GFM's
+# extended autolinks (``http://…``, ``www.…``, ``a@b.c``) start from.  ``&<>`` become entities instead.
+_MARKDOWN_PUNCTUATION = re.compile(r"[\\`*_{}\[\]()#+\-.!|~$:@]")
+_END_SPACES = re.compile(r"^ +| +$")
 
 
 def _runs_as_formula(text: str) -> bool:
@@ -47,9 +56,20 @@ def from_spreadsheet_cell(text: str) -> str:
     return text[1:] if text.startswith("'") and _runs_as_formula(text[1:]) else text
 
 
+def visible(text: str) -> str:
+    """``text`` with every control character (``CONTROL_CHARACTERS``) written as its escape (``\\x1b``, ``\\n``,
+    ``\\u202e``), so that data shown on a terminal or in a figure is seen, never acted on: an escape sequence in a
+    label cannot clear the screen or colour what follows, and a line break cannot start a forged line."""
+    return CONTROL_CHARACTERS.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def markdown_cell(text: str) -> str:
-    """``text`` as one Markdown table cell shown as typed: HTML escaped, pipes and line breaks kept inside the cell."""
-    return html.escape(text, quote=False).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    """``text`` as one Markdown table cell that renders as typed (CommonMark and GitHub's tables, autolinks and
+    strikethrough): control characters and line breaks escaped (``visible``), ``&<>`` as entities, every other
+    Markdown character behind a backslash, and spaces at either end (which a cell would trim) as ``&#32;``."""
+    escaped = _MARKDOWN_PUNCTUATION.sub(lambda m: "\\" + m.group(), visible(text))
+    escaped = escaped.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _END_SPACES.sub(lambda m: "&#32;" * len(m.group()), escaped)
 
 
 def listing(names: Sequence[str], limit: int = LISTED_LIMIT) -> str:
@@ -66,8 +86,8 @@ def quoted(text: str, limit: int = QUOTED_LIMIT) -> str:
 
 def clipped(text: str, limit: int = QUOTED_LIMIT) -> str:
     """``text`` cut to ``limit`` characters with its full length said: a name of megabytes (a typo against
-    a file of 10⁶ columns) still makes a one-line message."""
-    text = str(text)
+    a file of 10⁶ columns) still makes a one-line message; control characters are shown escaped (``visible``)."""
+    text = visible(str(text))
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 

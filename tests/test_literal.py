@@ -4,8 +4,11 @@ or writes them (tables, messages, figures, CSV and Markdown files)."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
+import logging
+import re
 
 import numpy as np
 import pytest
@@ -14,7 +17,7 @@ from conftest import invoke, one_line_error, train_run, write_spec
 from nnctl.cli.common import stdout
 from nnctl.cli.runs_cmd import Format, emit
 from nnctl.data.csv_table import read_table
-from nnctl.literal import from_spreadsheet_cell, markdown_cell, quoted, spreadsheet_cell
+from nnctl.literal import CONTROL_CHARACTERS, from_spreadsheet_cell, markdown_cell, quoted, spreadsheet_cell
 
 # Each would act if taken for what it looks like: a markup error, a hidden hyperlink, a mathtext error, an emoji,
 # a spreadsheet formula.
@@ -91,6 +94,97 @@ def test_figures_draw_mathtext_as_plain_text(hostile_run, tmp_path):
     assert (tmp_path / "report.html").stat().st_size > 0
 
 
+# Each would act on a terminal if printed raw: clear the screen and turn what follows red, start a forged line,
+# misalign a table, reverse the text after it.
+CONTROL_LABELS = ["\x1b[2J\x1b[31mRED", "line1\nline2", "tab\there", "\u202eevil"]
+ID_COLUMN = '=HYPERLINK("http://x")'
+CONTROL_SPEC = SPEC.replace("path: hostile.csv, label_column: 0", f"path: hostile.csv, label_column: label, id_columns: ['{ID_COLUMN}']"
+                            ).replace("units: 5", "units: 4")
+
+
+@pytest.fixture(scope="module")
+def control_run(tmp_path_factory):
+    """Four overlapping clusters named by CONTROL_LABELS, with an id column named like a formula."""
+    base = tmp_path_factory.mktemp("control")
+    rng = np.random.default_rng(0)
+    with (base / "hostile.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([ID_COLUMN, "label", "a", "b"])
+        for i in range(160):
+            x = CENTRES[i % 4] + rng.normal(0, 0.7, 2)
+            writer.writerow([i, CONTROL_LABELS[i % 4], f"{x[0]:.5f}", f"{x[1]:.5f}"])
+    return train_run(write_spec(base, CONTROL_SPEC), base / "runs")
+
+
+def _inert(text: str) -> str:
+    """``text`` with no control character but its line ends, every label shown escaped instead."""
+    assert not CONTROL_CHARACTERS.search(text.replace("\n", "")), text
+    return text
+
+
+def test_control_characters_in_labels_show_escaped_in_tables(control_run, monkeypatch):
+    """Whatever the width (COLUMNS=150 stacks the errors table), no label drives the terminal or starts a line."""
+    for columns in ("150", "400"):
+        monkeypatch.setenv("COLUMNS", columns)
+        for args in (("eval", control_run), ("errors", control_run, "--split", "train")):
+            out = _inert(invoke(*args).stdout)
+            assert r"\x1b[2J\x1b[31mRED" in out and r"line1\nline2" in out and r"\u202eevil" in out
+            assert not any(line.lstrip("│ ").startswith("line2") for line in out.splitlines()), out
+
+
+def test_predict_keeps_the_labels_text_in_files_and_escapes_it_on_a_terminal(control_run, tmp_path):
+    from nnctl.cli.predict_cmd import _write_csv
+
+    inputs = tmp_path / "new.csv"
+    with inputs.open("w", newline="") as f:
+        csv.writer(f).writerows([[ID_COLUMN, "a", "b"], *([i, x, y] for i, (x, y) in enumerate(CENTRES[:4]))])
+    out = tmp_path / "predicted.csv"
+    invoke("predict", control_run, inputs, "--out", out)
+    written = {from_spreadsheet_cell(row[1]) for row in list(csv.reader(out.open(newline="")))[1:]}
+    assert written and written <= set(CONTROL_LABELS)  # the data, exactly
+    assert invoke("predict", control_run, inputs).stdout == out.read_text()  # a pipe gets the file's text
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    _write_csv(screen, ["label\tname"], [CONTROL_LABELS])
+    assert screen.getvalue() == r"""label\tname
+\x1b[2J\x1b[31mRED
+line1\nline2
+tab\there
+\u202eevil
+"""
+
+
+def test_messages_show_the_data_they_quote_escaped_and_whole(control_run, tmp_path):
+    """An error quoting a label, a key or a path with a line break or an escape is one whole line."""
+    (tmp_path / "new.csv").write_text("label,a,b\nnewlab,0.1,0.2\n")
+    line = one_line_error(_inert(invoke("eval", control_run, "--data", tmp_path / "new.csv", expect=2).stderr))
+    assert r"labels 'newlab' (line 2) in column 1 ('label') are not among the classes \x1b[2J\x1b[31mRED, line1\nline2, tab\there, \u202eevil" in line
+    for name in ("bad\nname.csv", "hostile.csv"):
+        (tmp_path / name).write_text((control_run.parent.parent / "hostile.csv").read_text())
+    for source, said in (('"bad\\nname.csv", label_column: nope', r"bad\nname.csv: label_column: no column named 'nope'"),
+                         ('hostile.csv, label_column: "nope\\nsecond"', r"label_column: no column named 'nope\nsecond'")):
+        spec = write_spec(tmp_path, CONTROL_SPEC.replace("hostile.csv, label_column: label", source))
+        line = one_line_error(_inert(invoke("spec", "check", spec, "--data", expect=2).stderr))
+        assert said in line and line.endswith(")"), line  # the list of columns that follows is there too
+    facts = _inert(invoke("data", "info", tmp_path / "bad\nname.csv", "--label-column", "label").stdout)
+    assert "bad\\nname.csv\nkind: csv\n" in facts
+    spec = write_spec(tmp_path, CONTROL_SPEC.replace("train: {epochs", 'train: {"ep\\e[2J\\e[31mochs": 3, epochs'))
+    assert r"train.ep\x1b[2J\x1b[31mochs: unknown key" in one_line_error(_inert(invoke("spec", "check", spec, expect=2).stderr))
+
+
+def test_library_notes_and_training_warnings_show_control_characters_escaped(capsys):
+    from nnctl.cli.progress import warning_line
+
+    logging.getLogger("nnctl.data").warning("%s: a note", "bad\x1b[2J\nname.csv")
+    assert capsys.readouterr().err == "nnctl: warning: bad\\x1b[2J\\nname.csv: a note\n"
+    event = {"where": "s\x1b[2J.yaml:9", "key": "train.epochs", "message": "cost rose", "kind": "divergence"}
+    assert warning_line(event) == "warning: s\\x1b[2J.yaml:9: cost rose [divergence]"
+
+
 @pytest.mark.parametrize("value, cell", [
     ("=1+2", "'=1+2"), ("+A1", "'+A1"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"), ("\t=x", "'\t=x"), ("\r=x", "'\r=x"),
     ("'=x", "''=x"), ("-1", "-1"), ("+0.5", "+0.5"), ("-1.5e-3", "-1.5e-3"), ("plain", "plain"), ("'quoted", "'quoted"),
@@ -125,7 +219,24 @@ def test_runs_list_markdown_escapes_html_and_pipes(capsys):
     emit([["<script>alert(1)</script>", "a|b"]], ["name", "x"], Format.md)
     out = capsys.readouterr().out
     assert "<script>" not in out and "&lt;script&gt;" in out and "a\\|b" in out
-    assert markdown_cell("a\nb") == "a b"
+    assert markdown_cell("a\nb\x1b") == r"a\\nb\\x1b"  # line breaks and escapes shown, as on a terminal
+
+
+# Each would render as something else in a CI job summary: a link, an image, an autolink (CommonMark's and GFM's
+# extended ones), emphasis, code, strikethrough, an entity, a heading, a list item, math, HTML, a footnote.
+MARKDOWN_HOSTILE = ["[click](http:evil.example)*b*.csv", "![x](https://evil.example/x.png)", "<https://evil.example>",
+                    "http://evil.example/a_b_", "www.evil.example", "a@evil.example", "`code`", "**strong** __b__",
+                    "~~gone~~", "a|b \\| c\\", "&copy; &amp;", "# h", "- item", "1. x", "$x^2$", "<script>x</script>",
+                    "  spaced  ", "[^1] [a]: /u", "{x} +y+ !z"]
+
+
+def test_markdown_cells_render_as_the_text_they_hold(capsys):
+    """Rendered by a real CommonMark parser with tables and strikethrough: no element, and each cell's text whole."""
+    markdown_it = pytest.importorskip("markdown_it")
+    emit([[cell] for cell in MARKDOWN_HOSTILE], ["name"], Format.md)
+    page = markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(capsys.readouterr().out)
+    assert not re.search(r"<(a|img|em|strong|code|s|del|script|h1|li|ol|ul)\b", page), page
+    assert [html.unescape(cell) for cell in re.findall(r"<td>(.*?)</td>", page, re.DOTALL)] == MARKDOWN_HOSTILE
 
 
 def test_a_huge_name_is_quoted_short():

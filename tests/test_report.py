@@ -509,3 +509,26 @@ def test_log_axes_are_labelled_in_plain_text(tmp_path):
     minor = [t.get_text() for t in ax.yaxis.get_ticklabels(minor=True)]
     assert "10⁻³" in major and "10⁰" in major and "2×10⁻²" in minor
     assert not any("$" in text or "mathdefault" in text for text in major + minor)
+
+
+@pytest.mark.filterwarnings("error::UserWarning")  # a missing glyph (a tab, an escape) is a matplotlib warning
+def test_control_characters_in_figure_text_are_drawn_escaped(runs, tmp_path):
+    """Class names with a tab, an escape, a line break and a bidi override label a confusion matrix escaped; a
+    title's own line breaks stay, a name's do not; raw labels given straight to a tick are escaped too."""
+    from nnctl.report.figures import new_figure, save
+
+    predictions = predict_split(load_model(runs["cnn"]), "dev", "a confusion matrix")
+    names = ["tab\there", "\x1b[2Jred", "line1\nline2", "\u202eevil"] + [str(k) for k in range(4, 10)]
+    fig = confusion_figure(predictions, names, "run\x1b[31m")
+    save(fig, tmp_path / "confusion.png")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()][:4] == [r"tab\there", r"\x1b[2Jred", r"line1\nline2", r"\u202eevil"]
+    assert ax.get_title().startswith("Confusion matrix: run\\x1b[31m\ndev split")
+    fig = new_figure(4, 3)
+    ax = fig.subplots()
+    ax.bar([0, 1], [1, 2])
+    ax.set_xticks([0, 1], ["a\tb", "c\x07"])
+    ax.legend(["bell\x07"])
+    save(fig, tmp_path / "raw.svg")
+    assert [t.get_text() for t in ax.get_xticklabels()] == [r"a\tb", r"c\x07"]
+    assert ax.get_legend().get_texts()[0].get_text() == r"bell\x07"

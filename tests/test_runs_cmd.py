@@ -58,7 +58,7 @@ def test_csv_and_markdown_carry_the_same_rows(tune_dir):
     assert [float(r["best"]) for r in rows] == pytest.approx([r["best"] for r in as_json], rel=1e-5)
     md = invoke("runs", "list", tune_dir, "--columns", "name,status,best", "--format", "md").stdout.splitlines()
     assert md[0] == "| name | status | best |" and md[1] == "| --- | --- | --- |" and len(md) == 2 + len(as_json)
-    assert md[2].startswith("| trial-0000 | completed | ")
+    assert md[2].startswith("| trial\\-0000 | completed | ")  # Markdown characters behind a backslash (literal)
     table = invoke("runs", "list", tune_dir).stdout
     assert "trial-0000" in table and "3 runs" in table
 

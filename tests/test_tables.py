@@ -8,6 +8,7 @@ import re
 import pytest
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from typer.testing import CliRunner
 
 from nnctl.cli.main import app
@@ -110,6 +111,31 @@ def test_cells_are_never_markup():
     buffer = io.StringIO()
     print_table(table, Console(file=buffer, width=80, color_system=None), 80)
     assert "[red]run[/red]" in buffer.getvalue()
+
+
+CONTROL_CELLS = ["\x1b[2J\x1b[31mRED", "line1\nline2", "tab\there", "\u202eevil", "bell\x07\x9b"]
+
+
+@pytest.mark.parametrize("width", [200, 40])  # one line per row, and records
+def test_control_characters_in_cells_show_escaped_and_rich_styles_stay(width):
+    """A label's escape sequence never reaches the terminal (it would clear the screen, colour what follows, or
+    forge a line); nnctl's own styled cells keep their colour."""
+    table = Table(title="title\x1b[2J")
+    table.add_column("label\tname")
+    table.add_column("verdict")
+    styled = Text("ok", style="green") + Text("\x1b[5m!", style="bold")
+    for k, cell in enumerate(CONTROL_CELLS):
+        table.add_row(cell, styled if k == 0 else "fine")
+    buffer = io.StringIO()
+    print_table(table, Console(file=buffer, width=width, force_terminal=True, color_system="standard"), width)
+    out = buffer.getvalue()
+    assert "\x1b[2J" not in out and "\x1b[31m" not in out and "\x1b[5m" not in out  # no data ESC acted on
+    assert "\x1b[32m" in out  # Rich's own green
+    shown = Text.from_ansi(out).plain  # what a person sees
+    for cell in [r"\x1b[2J\x1b[31mRED", r"line1\nline2", r"tab\there", r"\u202eevil", r"bell\x07\x9b", r"title\x1b[2J",
+                 r"label\tname", r"ok\x1b[5m!"]:
+        assert cell in shown, (cell, shown)
+    assert not any(c in shown for c in "\t\x07\x9b\u202e") and not any(line.startswith("line2") for line in shown.splitlines())
 
 
 @pytest.mark.parametrize("columns", ["60", "80", "200", None])

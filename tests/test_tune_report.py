@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -18,6 +19,7 @@ from nnctl.report import parallel
 from nnctl.report.figures import SHORT_CHARS, short_label, short_labels
 from nnctl.report.parallel import parallel_svg
 from nnctl.report.tune_figures import NO_VALUE_Y, tune_figure
+from nnctl.report.tune_view import ParameterAxis, TrialPoint, TuneView
 from nnctl.search.record import TRIALS_FILE, load_search
 
 pytest.importorskip("matplotlib")
@@ -171,6 +173,58 @@ def test_parallel_coordinates_vertices_sit_at_the_scaled_values(tune_dir):
             assert abs(x - ex) <= 0.005 and abs(y - ey) <= 0.005, (trial.index, points, expected)
     best = view.best.index
     assert float(lines[best].get("stroke-width")) > max(float(p.get("stroke-width")) for i, p in lines.items() if i != best)
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+OPTIMIZERS = ({"name": "gd"}, {"name": "momentum", "beta": 0.9}, {"name": "adam"})
+PATHS = ("/home/someone/projects/experiments-2026/data/<script>=1+1.csv", "/data/esc\x1b[2J.csv")
+
+
+def _choices_view() -> TuneView:
+    """A grid over optimizers (dicts) and data files (a long path, a name with an escape), first axis and inner."""
+    axes = [ParameterAxis("train.optimizer", "choice", False, None, OPTIMIZERS),
+            ParameterAxis("data.source.path", "choice", False, None, PATHS)]
+    trials = [TrialPoint(k, {"train.optimizer": o, "data.source.path": p}, "completed", 0.1 * (k + 1))
+              for k, (o, p) in enumerate(itertools.product(OPTIMIZERS, PATHS))]
+    return TuneView("choices", "dev_error", "dev_error", "minimize", "grid", len(trials), axes, trials,
+                    [t.index for t in trials])
+
+
+def test_parallel_coordinates_label_choices_as_the_tips_write_them_and_inside_the_picture():
+    """Optimizers read 'name: momentum, beta: 0.9' (not a Python dict), a path by its start and end, an escape
+    shown escaped; no label runs past the picture's edge."""
+    view = _choices_view()
+    root = ET.fromstring(parallel_svg(view))
+    shown = [(float(t.get("x")), t.get("text-anchor"), t.text) for t in root.iter(SVG + "text")]
+    labels = {text for _, _, text in shown}
+    assert {"name: gd", "name: momentum, beta: 0.9", "name: adam"} <= labels
+    paths = [label for label in labels if label.endswith(".csv")]
+    assert len(paths) == 2 and any(p.startswith("/home/") and "…" in p and p.endswith("=1+1.csv") for p in paths)
+    assert "/data/esc\\x1b[2J.csv" in paths
+    reach = parallel.TICK_SIZE * parallel.CHAR_WIDTH
+    for x, anchor, text in shown:
+        width = len(text) * reach
+        left, right = {"end": (x - width, x), "start": (x, x + width)}.get(anchor, (x - width / 2, x + width / 2))
+        assert 0 <= left and right <= parallel.WIDTH, (text, left, right)
+    tips = [t.text for t in root.iter(SVG + "title")]
+    assert any("train.optimizer = name: momentum, beta: 0.9, data.source.path = /data/esc\\x1b[2J.csv" in t for t in tips)
+    assert_no_python_reprs(" ".join(labels | set(tips)), "parallel coordinates")
+    fig = tune_figure(view)
+    fig.canvas.draw()
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == view.parameters[0].choice_labels()
+    assert view.parameters[0].choice_labels()[1] == "name: m…entum, beta: 0.9"
+
+
+def test_a_one_panel_figure_keeps_its_title_inside():
+    """One searched parameter makes a narrow figure: its title wraps rather than running off both sides."""
+    from nnctl.report.tune_figures import parameters_figure
+
+    view = _choices_view()
+    view.name, view.parameters = "digits-tune-tune-20261206-184954", view.parameters[:1]
+    fig = parameters_figure(view)
+    fig.canvas.draw()
+    title = next(t for t in fig.texts if t.get_text().startswith(view.name)).get_window_extent()
+    assert 0 <= title.x0 and title.x1 <= fig.bbox.width
 
 
 # ---------------------------------------------------------------- the HTML report

@@ -18,7 +18,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from ..errors import BuildError, NnctlError
-from ..literal import json_text
+from ..literal import json_text, visible
 
 # Click's base of usage errors; newer Typers vendor Click, so it is reached through a public subclass.
 ClickException = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
@@ -42,7 +42,7 @@ class _MessageLine(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         kind = "note" if record.levelno < logging.WARNING else "warning"
-        sys.stderr.write(f"nnctl: {kind}: {record.getMessage()}\n")
+        sys.stderr.write(f"nnctl: {kind}: {visible(record.getMessage())}\n")
 
 
 _library_log = logging.getLogger("nnctl")
@@ -52,8 +52,9 @@ if not any(isinstance(handler, _MessageLine) for handler in _library_log.handler
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    """Print ``nnctl: error: message`` on stderr and return the Exit to raise."""
-    stderr.print(f"nnctl: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    """Print ``nnctl: error: message`` on stderr, whole and on one line (the line breaks and escape sequences of
+    the data it quotes shown escaped, never acted on), and return the Exit to raise."""
+    stderr.print(f"nnctl: error: {visible(message)}", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -105,7 +106,7 @@ def user_errors(spec_file: str | None = None, overrides: list[str] = ()):
 
         raise fail(f"{locate(spec_file, err.key, overrides)}: {err}" if spec_file else str(err)) from None
     except NnctlError as err:
-        raise fail(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+        raise fail(str(err) or type(err).__name__) from None
     except Exception as err:
         memory_error = _memory_error_in(err)
         if memory_error is None:
@@ -163,7 +164,7 @@ def print_facts(facts: dict, as_json: bool) -> None:
         print_json(facts)
         return
     for key, value in facts.items():
-        stdout.print(f"{key}: {value}", markup=False)
+        stdout.print(visible(f"{key}: {value}"), markup=False)
 
 
 def _json_default(value):

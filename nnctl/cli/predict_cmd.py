@@ -81,15 +81,21 @@ def predict(
 
 def _write_csv(stream, header: list[str], columns: list) -> None:
     """Quoted where a label needs it, no label a spreadsheet would run as a formula (``literal``), and every number
-    as the shortest text that reads back as the same value (a prediction of 1,490,623.23 is not 1.49062e+06)."""
+    as the shortest text that reads back as the same value (a prediction of 1,490,623.23 is not 1.49062e+06).
+
+    The cells are data, so a file or a pipe gets their exact text (``predict … > out.csv`` writes what ``--out``
+    does, labels with line breaks or escapes included, and a program reading it gets the labels back).  A terminal
+    is read by a person, not parsed, and acts on control characters: there they are shown escaped (``visible``),
+    as in nnctl's tables, so a label holding ``\\x1b[2J`` cannot clear the screen."""
     import csv
 
-    from ..literal import spreadsheet_cell, spreadsheet_row
+    from ..literal import spreadsheet_cell, spreadsheet_row, visible
 
+    text = visible if stream.isatty() else str
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(spreadsheet_row(header))
+    writer.writerow(spreadsheet_row(map(text, header)))
     for row in zip(*columns):
-        writer.writerow([spreadsheet_cell(v) if isinstance(v, str) else str(v) for v in row])
+        writer.writerow([spreadsheet_cell(text(v)) if isinstance(v, str) else str(v) for v in row])
 
 
 def _npz_bytes(columns: dict) -> bytes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from ..literal import visible
 from ..train.loop import Reporter
 from .common import stderr
 
@@ -36,8 +37,8 @@ def unfrozen_line(epoch: int, layers: list[str], trainable: int) -> str:
 
 
 def warning_line(event: dict) -> str:
-    """A training warning: where in the spec to act, and what the notes say."""
-    return f"warning: {event['where'] or event['key']}: {event['message']} [{event['kind']}]"
+    """A training warning: where in the spec to act, and what the notes say (control characters shown escaped)."""
+    return visible(f"warning: {event['where'] or event['key']}: {event['message']} [{event['kind']}]")
 
 
 class QuietReporter(Reporter):

@@ -10,7 +10,9 @@ layout is wider than that, it narrows in steps that lose nothing:
 3. if it still does not fit, each row becomes a record of ``header  value`` lines.
 
 Cells are plain text (a `str` is never read as Rich markup, so a run named ``[red]x``
-shows as itself); a command that wants colour passes a styled `Text`. Numbers are
+shows as itself, and control characters show escaped, so a label holding ``\x1b[2J`` or a line
+break neither clears the screen nor forges a line); a command that wants colour passes a styled
+`Text`, whose styles are kept. Numbers are
 right-aligned, everything else left-aligned, decided from the cells themselves.
 `--json` and `--format csv` stay the interfaces for programs.
 """
@@ -27,6 +29,7 @@ from rich.segment import Segments
 from rich.table import Table
 from rich.text import Text
 
+from ..literal import CONTROL_CHARACTERS, visible
 from ..report.values import numeric_column
 from .common import stdout
 
@@ -68,8 +71,23 @@ def _longest_word(text: str) -> int:
 
 
 def _columns(table: Table) -> list[_Column]:
-    return [_Column(str(column.header), [cell if isinstance(cell, Text) else Text(str(cell)) for cell in column.cells])
-            for column in table.columns]
+    return [_Column(visible(str(column.header)), [_visible_cell(cell) for cell in column.cells]) for column in table.columns]
+
+
+def _visible_cell(cell) -> Text:
+    """A cell as Text with its control characters escaped (``visible``); a styled Text keeps each style on the
+    characters it styled, an escaped character taking the style of the character it shows."""
+    if not isinstance(cell, Text):
+        return Text(visible(str(cell)))
+    bounds = [end for match in CONTROL_CHARACTERS.finditer(cell.plain) for end in match.span()]
+    if not bounds:
+        return cell
+    pieces = cell.divide(bounds)
+    for piece in pieces:
+        if CONTROL_CHARACTERS.fullmatch(piece.plain):
+            spans, piece.plain = piece.spans, visible(piece.plain)
+            piece.spans = [span._replace(end=len(piece)) for span in spans]
+    return Text("").join(pieces)
 
 
 def _frame(n_columns: int) -> int:
@@ -95,7 +113,7 @@ def fitted(table: Table, console: Console = stdout, width: int | None = None) ->
     then the boxed table and the legend of its letters, or its rows as records (a live display shows it too)."""
     width = available_width(console) if width is None else width
     columns = _columns(table)
-    parts: list = [Text(str(table.title), style="italic")] if table.title else []
+    parts: list = [Text(visible(str(table.title)), style="italic")] if table.title else []
     widths = _fit(columns, width)
     if widths is None:
         return Group(*parts, *_records(columns, width))

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from ..errors import PlotError, require_extra
+from ..literal import visible
 from ..runs.atomic import atomic_write_bytes
 
 INSTALL_HINT = "plots need matplotlib, which is not installed; install it with: pip install 'nnctl[plot]'"
@@ -55,8 +56,9 @@ SHORT_CHARS = 24  # a longer category (a file's path, a class name) shows its st
 def short_label(value, chars: int = SHORT_CHARS) -> str:
     """A category where space is short (ticks, small panels' titles, a legend inside the axes): whole when
     short, else its first and last characters (a path's file name is at its end), so that long values
-    neither overlap nor squeeze the plot to nothing."""
-    text = str(value)
+    neither overlap nor squeeze the plot to nothing; control characters escaped (``visible``): one line,
+    no glyph missing."""
+    text = visible(str(value))
     if len(text) <= chars:
         return text
     head = (chars - 1) // 3
@@ -116,12 +118,39 @@ def _render(fig, stream, fmt: str, salt: str) -> None:
 
 
 def literal_text(fig) -> None:
-    """Every text of ``fig`` drawn as typed: ``$`` is a dollar sign, never the start of mathtext.  Texts made
-    while drawing (tick labels) read the ``text.parse_math`` setting ``_render`` turns off."""
+    """Every text of ``fig`` drawn as typed: ``$`` is a dollar sign, never the start of mathtext, and a control
+    character (a tab, an escape) in a name is drawn escaped (``visible``) rather than as a missing glyph; the
+    line breaks a title is laid out with stay.  Texts made while drawing (tick labels) read the
+    ``text.parse_math`` setting ``_render`` turns off, and the labels given to them escaped (``_visible_ticks``)."""
     from matplotlib.text import Text
 
     for text in fig.findobj(Text):
         text.set_parse_math(False)
+        text.set_text(_visible_lines(text.get_text()))
+    for ax in fig.axes:
+        _visible_ticks(ax.xaxis)
+        _visible_ticks(ax.yaxis)
+
+
+def _visible_ticks(axis) -> None:
+    """Tick labels given as text (``set_ticks(positions, labels)`` makes a FuncFormatter, older code a
+    FixedFormatter) escaped when drawn; numbers' formatters have nothing to escape."""
+    from matplotlib.ticker import FixedFormatter, FuncFormatter
+
+    for formatter in (axis.get_major_formatter(), axis.get_minor_formatter()):
+        if isinstance(formatter, FixedFormatter):
+            formatter.seq = [_visible_lines(str(label)) for label in formatter.seq]
+        elif isinstance(formatter, FuncFormatter):
+            formatter.func = _visible_results(formatter.func)
+
+
+def _visible_results(label):
+    return lambda x, pos=None: _visible_lines(str(label(x, pos)))
+
+
+def _visible_lines(text: str) -> str:
+    """``text`` with its control characters escaped but its line breaks kept (a title's second line)."""
+    return "\n".join(visible(line) for line in text.split("\n"))
 
 
 _SUPERSCRIPT = str.maketrans("-−0123456789", "⁻⁻⁰¹²³⁴⁵⁶⁷⁸⁹")

@@ -2,8 +2,9 @@
 
 One vertical axis per parameter, each on the scale the search sampled it on
 (log10 for log-sampled ranges, 1 - β for momentum-like ones, evenly spaced
-categories for choices), then the metric; one polyline per trial, coloured by
-its metric (the brightest is the best). The geometry is computed here rather
+categories for choices, labelled as the tips write them and shortened by their
+start and end where space is short), then the metric; one polyline per trial,
+coloured by its metric (the brightest is the best). The geometry is computed here rather
 than by matplotlib so that each vertex is exactly where the parameter's scaled
 value puts it; a `<title>` per line names the trial when a browser hovers it.
 """
@@ -16,22 +17,45 @@ import re
 
 import numpy as np
 
+from ..literal import visible
 from .figures import SEQUENTIAL
 from .tune_view import ParameterAxis, TrialPoint, TuneView
 
 WIDTH, HEIGHT = 960, 460
-LEFT, RIGHT, TOP, BOTTOM = 80, 150, 84, 52  # margins (px): names above the axes, the colour key right of the metric
+# Margins (px): names above the axes, the colour key right of the metric; LEFT grows to fit the first axis's labels.
+LEFT, RIGHT, TOP, BOTTOM = 80, 150, 84, 52
 NAME_SIZE, TICK_SIZE, NOTE_SIZE = 13, 12, 12  # font sizes (px) at the page's width: readable without zooming
 CHAR_WIDTH = 0.6  # of the font size: a sans-serif character's width, on the wide side
+TICK_GAP = 7  # px between an axis and its tick labels
+LABEL_CHARS = 32  # a longer choice (a file's path) is labelled by its start and end (``short_labels``)
 # Tick labels and names drawn over the lines get a white halo, so a line crossing them never hides them.
 HALO = 'stroke="#ffffff" stroke-width="3" stroke-linejoin="round" paint-order="stroke"'
 NO_VALUE = "#999999"
 KEY_STEPS = 24  # bands of the colour key beside the metric axis
 
 
-def axis_x(k: int, n_axes: int) -> float:
-    """The x of the k-th vertical axis (0-based) of ``n_axes``."""
-    return LEFT + k * (WIDTH - LEFT - RIGHT) / max(n_axes - 1, 1)
+def axis_x(k: int, n_axes: int, left: float) -> float:
+    """The x of the k-th vertical axis (0-based) of ``n_axes``, the first at ``left``."""
+    return left + k * axis_gap(n_axes, left)
+
+
+def axis_gap(n_axes: int, left: float) -> float:
+    """The distance between two neighbouring axes."""
+    return (WIDTH - left - RIGHT) / max(n_axes - 1, 1)
+
+
+def left_margin(view: TuneView) -> float:
+    """Room left of the first axis for its tick labels (choices shortened to ``LABEL_CHARS``): at least LEFT, so
+    that no label runs off the picture's edge."""
+    if not view.parameters:
+        return LEFT
+    widest = max((len(label) for _, label in _ticks(view.parameters[0], LABEL_CHARS)), default=0)
+    return max(LEFT, widest * TICK_SIZE * CHAR_WIDTH + TICK_GAP + 4)
+
+
+def tick_chars(room: float) -> int:
+    """The characters of a choice's label that fit ``room`` px (at most ``LABEL_CHARS``)."""
+    return max(1, min(LABEL_CHARS, int(room / (TICK_SIZE * CHAR_WIDTH))))
 
 
 def axis_y(unit: float) -> float:
@@ -55,13 +79,13 @@ def goodness(view: TuneView, value: float) -> float:
     return 1.0 - unit if view.goal == "minimize" else unit
 
 
-def vertices(view: TuneView, trial: TrialPoint) -> list[tuple[float, float]]:
+def vertices(view: TuneView, trial: TrialPoint, left: float) -> list[tuple[float, float]]:
     """The polyline of one trial: its value on each parameter axis, then its metric (when it has one)."""
     n_axes = len(view.parameters) + 1
-    points = [(axis_x(k, n_axes), axis_y(axis.unit_position(trial.params[axis.path])))
+    points = [(axis_x(k, n_axes, left), axis_y(axis.unit_position(trial.params[axis.path])))
               for k, axis in enumerate(view.parameters)]
     if trial.value is not None:
-        points.append((axis_x(n_axes - 1, n_axes), axis_y(metric_unit(view, trial.value))))
+        points.append((axis_x(n_axes - 1, n_axes, left), axis_y(metric_unit(view, trial.value))))
     return points
 
 
@@ -69,10 +93,11 @@ def _hex(rgba) -> str:
     return "#{:02x}{:02x}{:02x}".format(*(round(255 * c) for c in rgba[:3]))
 
 
-def _ticks(axis: ParameterAxis) -> list[tuple[float, str]]:
-    """(position in [0, 1], label) of an axis's ticks: every choice, powers of ten, or five even steps."""
+def _ticks(axis: ParameterAxis, chars: int) -> list[tuple[float, str]]:
+    """(position in [0, 1], label) of an axis's ticks: every choice (its label cut to ``chars``), powers of ten,
+    or five even steps."""
     if axis.categorical:
-        return [(axis.unit_position(choice), str(choice)) for choice in axis.choices]
+        return list(zip(map(axis.unit_position, axis.choices), axis.choice_labels(chars)))
     lo, hi = axis.plotted_range
     if axis.log:
         decades = [10.0 ** e for e in range(math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9) + 1)]
@@ -85,7 +110,7 @@ def _ticks(axis: ParameterAxis) -> list[tuple[float, str]]:
 def _axis(x: float, name: str, ticks: list[tuple[float, str]], room: float, labels_right: bool = False) -> str:
     """A vertical axis with its name above (wrapped to ``room`` px, at dots and spaces) and tick labels
     left of it (right: beyond the colour key)."""
-    label_x, anchor = (x + 20, "start") if labels_right else (x - 7, "end")
+    label_x, anchor = (x + 20, "start") if labels_right else (x - TICK_GAP, "end")
     lines = wrap_name(name, int(room / (NAME_SIZE * CHAR_WIDTH)))
     top = TOP - 22 - (len(lines) - 1) * (NAME_SIZE + 2)
     parts = [f'<line x1="{x:.2f}" y1="{axis_y(1):.2f}" x2="{x:.2f}" y2="{axis_y(0):.2f}" stroke="#333" stroke-width="1"/>']
@@ -112,8 +137,8 @@ def wrap_name(name: str, width: int) -> list[str]:
     return [line for line in lines if line]
 
 
-def _line(view: TuneView, trial: TrialPoint, cmap, best: bool) -> str:
-    points = " ".join(f"{x:.2f},{y:.2f}" for x, y in vertices(view, trial))
+def _line(view: TuneView, trial: TrialPoint, cmap, best: bool, left: float) -> str:
+    points = " ".join(f"{x:.2f},{y:.2f}" for x, y in vertices(view, trial, left))
     colour = NO_VALUE if trial.value is None else _hex(cmap(goodness(view, trial.value)))
     width = 3.5 if best else 1.6
     underlay = (f'<polyline points="{points}" fill="none" stroke="#000000" stroke-width="{width + 2}"/>'
@@ -121,7 +146,7 @@ def _line(view: TuneView, trial: TrialPoint, cmap, best: bool) -> str:
     dash = ' stroke-dasharray="5 3"' if trial.outcome != "ranked" else ""
     value = "no value" if trial.value is None else f"{view.metric} {trial.value:.4g}"
     params = ", ".join(f"{a.path} = {a.format(trial.params[a.path])}" for a in view.parameters)
-    tip = f"trial {trial.index} ({trial.status}{', best' if best else ''}): {value}; {params}"
+    tip = visible(f"trial {trial.index} ({trial.status}{', best' if best else ''}): {value}; {params}")
     return (f'{underlay}<polyline data-trial="{trial.index}" points="{points}" fill="none" stroke="{colour}" '
             f'stroke-width="{width}" stroke-opacity="{1.0 if best else 0.85}"'
             f'{dash}><title>{html.escape(tip)}</title></polyline>')
@@ -133,19 +158,21 @@ def parallel_svg(view: TuneView) -> str:
 
     cmap = matplotlib.colormaps[SEQUENTIAL]
     n_axes = len(view.parameters) + 1
+    left = left_margin(view)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" '
              f'font-family="sans-serif" role="img"><title>Parallel coordinates of {html.escape(view.name)}</title>']
     best = view.best
     # Worst first, so better lines lie on top; trials without a value at the bottom; the best last of all.
     order = sorted(view.trials, key=lambda t: -1.0 if t.value is None else goodness(view, t.value))
-    parts += [_line(view, t, cmap, False) for t in order if best is None or t.index != best.index]
+    parts += [_line(view, t, cmap, False, left) for t in order if best is None or t.index != best.index]
     if best is not None:
-        parts.append(_line(view, best, cmap, True))
-    room = (WIDTH - LEFT - RIGHT) / max(n_axes - 1, 1) - 8  # between two axes' names
+        parts.append(_line(view, best, cmap, True, left))
+    room = axis_gap(n_axes, left) - 8  # between two axes' names, and for the labels left of an axis
     for k, axis in enumerate(view.parameters):
-        parts.append(_axis(axis_x(k, n_axes), axis.label, _ticks(axis), room if k else min(room, 2 * LEFT - 8)))
+        ticks = _ticks(axis, tick_chars(room - TICK_GAP) if k else LABEL_CHARS)
+        parts.append(_axis(axis_x(k, n_axes, left), axis.label, ticks, room if k else min(room, 2 * left - 8)))
     lo, hi = metric_range(view)
-    x_metric = axis_x(n_axes - 1, n_axes)
+    x_metric = axis_x(n_axes - 1, n_axes, left)
     metric_ticks = [(metric_unit(view, v), f"{v:.4g}") for v in ([lo] if lo == hi else np.linspace(lo, hi, 5))]
     parts.append(_axis(x_metric, view.metric_label, metric_ticks, min(room, 2 * RIGHT - 16), labels_right=True))
     band = (HEIGHT - TOP - BOTTOM) / KEY_STEPS

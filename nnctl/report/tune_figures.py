@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from .figures import PALETTE, new_figure, short_labels
+from .figures import PALETTE, new_figure
 from .tune_view import ParameterAxis, TrialPoint, TuneView
 
 # outcome → (label, marker, face colour, edge colour); "no value" trials sit on the top edge.
@@ -56,7 +56,7 @@ def draw_parameter(ax, view: TuneView, axis: ParameterAxis) -> None:
         ax.scatter([axis.plotted(best.params[axis.path])], [best.value], marker="*", s=260, facecolors=BEST_COLOUR,
                    edgecolors="#000000", linewidths=0.8, zorder=5, label=_best_label(best, view))
     if axis.categorical:
-        labels = short_labels(axis.choices)
+        labels = axis.choice_labels()
         slanted = max(map(len, labels)) > 8  # side by side they would overlap
         ax.set_xticks(range(len(labels)), labels, rotation=30 if slanted else 0, ha="right" if slanted else "center")
         ax.set_xlim(-0.5, len(axis.choices) - 0.5)
@@ -125,7 +125,7 @@ def parameters_figure(view: TuneView):
     for ax in axes[n:]:
         ax.set_axis_off()
     _legend(fig, axes[0])
-    fig.suptitle(f"{view.name}: {view.heading} against each hyperparameter")
+    fig.suptitle(f"{view.name}: {view.heading} against each hyperparameter", wrap=True)  # one panel: narrow
     return fig
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import PlotError
 from ..runs.status import FAILED, RANKED, TrialStatus
+from .figures import SHORT_CHARS, short_labels
 from .values import human
 
 
@@ -77,6 +78,11 @@ class ParameterAxis:
 
     def format(self, value: Any) -> str:
         return human(value) if self.categorical or isinstance(value, int) else f"{value:.4g}"
+
+    def choice_labels(self, chars: int = SHORT_CHARS) -> list[str]:
+        """The choices as the pictures label them: as `format` writes them (the trials' tips too), shortened
+        to ``chars`` by their start and end (``short_labels``)."""
+        return short_labels([self.format(choice) for choice in self.choices], chars)
 
 
 @dataclass

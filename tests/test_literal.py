@@ -165,8 +165,9 @@ def test_messages_show_the_data_they_quote_escaped_and_whole(control_run, tmp_pa
     assert r"labels 'newlab' (line 2) in column 1 ('label') are not among the classes \x1b[2J\x1b[31mRED, line1\nline2, tab\there, \u202eevil" in line
     for name in ("bad\nname.csv", "hostile.csv"):
         (tmp_path / name).write_text((control_run.parent.parent / "hostile.csv").read_text())
-    for source, said in (('"bad\\nname.csv", label_column: nope', r"data.source.label_column: " + str(tmp_path) + r"/bad\nname.csv: no column named 'nope'"),
-                         ('hostile.csv, label_column: "nope\\nsecond"', r"data.source.label_column: " + str(tmp_path) + r"/hostile.csv: no column named 'nope\nsecond'")):
+    located = f"data.source.label_column: {tmp_path}/"
+    for source, said in (('"bad\\nname.csv", label_column: nope', located + r"bad\nname.csv: no column named 'nope'"),
+                         ('hostile.csv, label_column: "nope\\nsecond"', located + r"hostile.csv: no column named 'nope\nsecond'")):
         spec = write_spec(tmp_path, CONTROL_SPEC.replace("hostile.csv, label_column: label", source))
         line = one_line_error(_inert(invoke("spec", "check", spec, "--data", expect=2).stderr))
         assert said in line and line.endswith(")"), line  # the list of columns that follows is there too

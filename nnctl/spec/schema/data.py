@@ -18,7 +18,8 @@ GENERATED_SETS = ("moons", "circles", "spirals", "xor", "flower", "blobs")
 REGISTRY_NAMES = ("mnist",)
 
 ClassNames = Annotated[list[str], Field(min_length=2)]
-CLASSES_DESCRIPTION = "the class names; labels are these names or indices into them (stored in the run, shown by eval and predict)"
+CLASSES_DESCRIPTION = ("the class names; labels are matched to them as written, or are whole-number indices into them "
+                       "when no name is a number (stored in the run, shown by eval and predict)")
 
 
 class DigitsSource(Strict):
@@ -105,7 +106,7 @@ class CsvSource(Strict):
     label_column: int | str = -1
     """the label column: an index (negative counts from the end) or a header name"""
     label_columns: list[int | str] | None = None
-    """several label columns (names or indices) instead of label_column: multi-task 0/1 labels, an empty cell is a missing label"""
+    """several label columns (names or indices) instead of label_column: multi-task 0/1 labels, an empty, NA, NaN or null cell is a missing label"""
     ignore_columns: list[int | str] = []
     """columns that are neither inputs nor labels (the group column of diagnose --group-by), by name or index"""
     id_columns: list[int | str] = []

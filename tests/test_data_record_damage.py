@@ -8,6 +8,7 @@ that predates recorded splits".
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -155,3 +156,13 @@ def test_byte_damage_is_refused_cleanly(pristine, tmp_path_factory, where, paylo
     path.write_bytes(bytes(data))
     result = invoke("eval", run, "--split", "dev", expect=None)
     assert_contract(result)
+
+
+def test_a_class_name_of_thousands_of_characters_keeps_the_error_one_short_line(pristine, tmp_path):
+    """Recorded classes that differ from the data's, one of them 5,000 characters long: each name is cut."""
+    run = copy_run(pristine, tmp_path)
+    names = [str(k) for k in range(9)] + ["x" * 5000]
+    damage_attribute(run / "data.h5", "class_names", json.dumps(names))
+    line = one_line_error(invoke("eval", run, "--split", "dev", expect=2).stderr)
+    assert "differ from the run's" in line and "(5,000 characters)" in line and len(line) < 600, line
+

@@ -384,3 +384,27 @@ def test_divergence_exit_code_from_a_real_process(tmp_path):
     assert done.returncode == 3
     assert "Traceback" not in done.stderr
     assert "nnctl: error: training diverged" in done.stderr
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_state_that_overflowed_in_a_step_is_never_written(tmp_path):
+    """A step whose cost was finite but whose update overflowed θ (float32 can't hold α·g), followed at once by
+    a stop: the run is a divergence and keeps its last good state; it used to write θ of infinities as an
+    interrupted run's checkpoint.h5, which readers now refuse as damaged. (A timed write is checked the same way.)"""
+    from nnctl.orchestration.start import start_run
+    from nnctl.train.loop import Reporter
+
+    spec = parse_spec(DIVERGING_SPEC.replace("learning_rate: 1000000.0", "learning_rate: 1.0e+39"))
+    trainer = start_run(spec, tmp_path / "runs")
+
+    class StopAfterFirstStep(Reporter):
+        def step(self, batch: int, cost: float) -> None:
+            assert np.isfinite(cost)
+            trainer.stop_requested = True
+
+    result = trainer.run(StopAfterFirstStep())
+    assert result.stop_reason == "diverged" and result.epochs_done == 0
+    ckpt = load_checkpoint(trainer.run_dir / "checkpoint.h5")
+    assert ckpt.step == 0 and all(np.isfinite(v).all() for v in ckpt.params.values())
+    invoke("eval", trainer.run_dir, "--checkpoint", "latest", "--split", "dev")
+

@@ -49,6 +49,7 @@ BAD_ATTRIBUTES = {
               '[{"key": "data.source", "rows": 5, "sha256": "", "files": []}]'],  # fewer rows than recorded
     "relabel": [None, "[]", '{"path": 3}', "nonsense"],
     "schema": ["[]", "12", "{"],  # a JSON object: its fields are the data layer's to check (test_input_contract)
+    "run_id": [7, ""],  # the run's id, which its checkpoints and metric log carry (absent in older runs)
 }
 # (dataset, replacement) where None deletes it.
 BAD_DATASETS = {
@@ -166,3 +167,9 @@ def test_a_class_name_of_thousands_of_characters_keeps_the_error_one_short_line(
     line = one_line_error(invoke("eval", run, "--split", "dev", expect=2).stderr)
     assert "differ from the run's" in line and "(5,000 characters)" in line and len(line) < 600, line
 
+
+def test_a_record_without_a_run_id_is_a_run_made_before_ids_were_recorded(pristine, tmp_path):
+    run = copy_run(pristine, tmp_path)
+    damage_attribute(run / "data.h5", "run_id", None)
+    assert load_data_record(run).run_id is None
+    invoke("eval", run, "--split", "dev")

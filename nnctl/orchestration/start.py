@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import LoadedData, Normalizer, Splits
-from ..errors import BuildError, CheckpointError, MetricLogError, RunError
+from ..errors import BuildError, CheckpointError, Interrupted, MetricLogError, RunError
 from ..loggers.attach import attach_mirrors, check_mirrors
 from ..nn.layers import BatchNorm
 from ..nn.network import Network
@@ -205,13 +205,16 @@ def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = Non
         # Epoch 0 is a valid checkpoint too, with its (empty) metric log: a run that diverges or is
         # killed in its first epoch still has a last good checkpoint.h5 to evaluate or resume.
         trainer.persist()
+        attach_mirrors(trainer, resumed=False)
         if own_dir:
             rundir.point_latest(run_dir)  # only now: a run that could not start is removed, never pointed at
-    except RunError:  # a full disk or a read-only folder: leave no half-made run behind
+    except (RunError, Interrupted) as stopped:  # a full disk, a read-only folder, Ctrl-C: no half-made run left
         if own_dir:
             shutil.rmtree(run_dir, ignore_errors=True)
+            if isinstance(stopped, Interrupted):
+                raise Interrupted(f"interrupted while {run_dir} was starting, before training began: nothing "
+                                  "was trained and the folder is removed; train the spec again to start over") from None
         raise
-    attach_mirrors(trainer, resumed=False)
     return trainer
 
 

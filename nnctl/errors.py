@@ -10,6 +10,16 @@ class NnctlError(Exception):
     """A mistake in what the user gave (spec, data, run, options); ``str()`` is the one-line report."""
 
 
+class Interrupted(SystemExit):
+    """Ctrl-C or SIGTERM outside training (which checkpoints first): exit 130, with ``note`` on stderr when
+    something was left to say (what became of a run that was starting). A SystemExit, so the CLI framework
+    lets it through instead of printing "Aborted!"."""
+
+    def __init__(self, note: str = ""):
+        super().__init__(130)
+        self.note = note
+
+
 class DataError(NnctlError):
     """Bad or missing data: the message names the file (or data set) and what is wrong."""
 

@@ -8,6 +8,7 @@ that predates recorded splits".
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -48,6 +49,7 @@ BAD_ATTRIBUTES = {
               '[{"key": "data.source", "rows": 5, "sha256": "", "files": []}]'],  # fewer rows than recorded
     "relabel": [None, "[]", '{"path": 3}', "nonsense"],
     "schema": ["[]", "12", "{"],  # a JSON object: its fields are the data layer's to check (test_input_contract)
+    "run_id": [7, ""],  # the run's id, which its checkpoints and metric log carry (absent in older runs)
 }
 # (dataset, replacement) where None deletes it.
 BAD_DATASETS = {
@@ -155,3 +157,19 @@ def test_byte_damage_is_refused_cleanly(pristine, tmp_path_factory, where, paylo
     path.write_bytes(bytes(data))
     result = invoke("eval", run, "--split", "dev", expect=None)
     assert_contract(result)
+
+
+def test_a_class_name_of_thousands_of_characters_keeps_the_error_one_short_line(pristine, tmp_path):
+    """Recorded classes that differ from the data's, one of them 5,000 characters long: each name is cut."""
+    run = copy_run(pristine, tmp_path)
+    names = [str(k) for k in range(9)] + ["x" * 5000]
+    damage_attribute(run / "data.h5", "class_names", json.dumps(names))
+    line = one_line_error(invoke("eval", run, "--split", "dev", expect=2).stderr)
+    assert "differ from the run's" in line and "(5,000 characters)" in line and len(line) < 600, line
+
+
+def test_a_record_without_a_run_id_is_a_run_made_before_ids_were_recorded(pristine, tmp_path):
+    run = copy_run(pristine, tmp_path)
+    damage_attribute(run / "data.h5", "run_id", None)
+    assert load_data_record(run).run_id is None
+    invoke("eval", run, "--split", "dev")

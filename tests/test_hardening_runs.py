@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -34,7 +35,7 @@ def run(pristine, tmp_path) -> Path:
 
 
 def fingerprints(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "not a file" for p in sorted(folder.iterdir())}
 
 
 def refused(*args, contains: str) -> str:
@@ -89,11 +90,51 @@ def test_garbage_checkpoint(run, tmp_path):
         (lambda f: f.attrs.__setitem__("epoch", "five"), "attribute 'epoch' is 'five', not a count"),
         (lambda f: f.attrs.__delitem__("spec"), "attribute 'spec' is missing"),
         (lambda f: f.attrs.__setitem__("class_names", "{}"), "attribute 'class_names' is not a JSON list"),
+        (lambda f: f["params/dense1/W"].__setitem__((0, 0), np.nan),
+         "checkpoint.h5: damaged checkpoint: /params/dense1/W holds 1 NaN or infinite value"),
+        (lambda f: f["state/dense1.bn/running_var"].__setitem__(0, np.inf),
+         "checkpoint.h5: damaged checkpoint: /state/dense1.bn/running_var holds 16 NaN or infinite values"),
     ],
 )
 def test_damaged_checkpoint_contents(run, tmp_path, change, message):
     edit(run / "checkpoint.h5", change)
     every_reader_refuses(run, tmp_path, message)
+
+
+def progress_with(**fields):
+    """An edit of checkpoint.h5's progress record."""
+    return lambda f: f.attrs.__setitem__("progress", json.dumps({**json.loads(f.attrs["progress"]), **fields}))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f.attrs.__setitem__("progress", "[1, 2]"), "attribute 'progress' is not a JSON dict"),
+        (lambda f: f.attrs.__setitem__("epoch", "abc"), "attribute 'epoch' is 'abc', not a count"),
+        (progress_with(best="x"), "attribute 'progress': progress.best is \"x\", not a JSON object"),
+        (progress_with(best={"metric": "dev_accuracy", "value": "high", "epoch": 1}), "progress.best.value is \"high\", not a number"),
+        (progress_with(run_id="other"), "checkpoint.h5: belongs to another run (run id 'other'; this run's, recorded in data.h5, is '"),
+    ],
+)
+def test_damaged_checkpoint_attributes_are_refused_and_listed_as_damage(run, pristine, tmp_path, change, message):
+    """Sealed again after the edit: the typed reading every command shares catches it, `runs list` included
+    (it used to crash with an AttributeError or ValueError, for the whole folder)."""
+    edit(run / "checkpoint.h5", change)
+    every_reader_refuses(run, tmp_path, message)
+    listed_as_damaged(run, pristine, tmp_path, message)
+
+
+def listed_as_damaged(run: Path, pristine: Path, tmp_path: Path, message: str) -> None:
+    """`runs list` of the folder lists the damaged run as such, and why in one line, beside a sound run;
+    `runs show` and `runs diff` refuse it in one line."""
+    sound = Path(shutil.copytree(pristine, tmp_path / "sound"))
+    result = invoke("runs", "list", tmp_path, "--format", "json")
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows[run.name]["status"] == "damaged" and rows[sound.name]["status"] == "completed"
+    warnings = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(warnings) == 1 and "damaged run" in warnings[0] and message in warnings[0], warnings
+    refused("runs", "show", run, contains=message)
+    refused("runs", "diff", sound, run, contains=message)
 
 
 def test_a_wrong_shaped_tensor(run, tmp_path):
@@ -104,9 +145,88 @@ def test_a_wrong_shaped_tensor(run, tmp_path):
     every_reader_refuses(run, tmp_path, "/params/dense2/W is float32 (10, 15), expected floats (10, 16)")
 
 
-def test_a_changed_value_fails_the_seal(run, tmp_path):
+def test_a_changed_value_fails_the_seal(run, pristine, tmp_path):
     edit(run / "checkpoint.h5", lambda f: f["params/dense1/W"].__setitem__((0, 0), 42.0), keep_seal=False)
     every_reader_refuses(run, tmp_path, "checkpoint.h5: damaged: its contents do not match their SHA-256")
+    listed_as_damaged(run, pristine, tmp_path, "checkpoint.h5: damaged: its contents do not match their SHA-256")
+
+
+def test_a_best_record_of_the_wrong_kind_is_refused_by_reports_and_plots(run, tmp_path):
+    """progress.best of text in both checkpoints: one line, not an AttributeError in the report's overview or
+    the curves' default metrics."""
+    for name in ("checkpoint.h5", "best.h5"):
+        edit(run / name, lambda f: f.attrs.__setitem__("progress", json.dumps({**json.loads(f.attrs["progress"]), "best": "x"})))
+    refused("report", run, "--out", tmp_path / "r.html", contains="progress.best is \"x\", not a JSON object")
+    refused("plot", "curves", run, "--out", tmp_path / "c.png", contains="progress.best is \"x\", not a JSON object")
+
+
+@pytest.mark.parametrize("text", ["- a\n", "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+    f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcde", "bcdef"))])
+def test_a_hostile_spec_yaml_is_a_damaged_run_in_listings(run, pristine, tmp_path, text):
+    """A spec.yaml that is no mapping, or an alias bomb (9⁶ values: more would exhaust memory were the limit
+    lost), read within the spec reader's limits."""
+    (run / "spec.yaml").write_text(text)
+    message = f"{run / 'spec.yaml'}"
+    listed_as_damaged(run, pristine, tmp_path, message)
+
+
+@pytest.mark.parametrize("kind", ["missing", "dangling link"])
+def test_a_lost_checkpoint_is_never_a_fresh_start(run, pristine, tmp_path, kind):
+    """checkpoint.h5 gone after 2 epochs: --resume used to start over from initial.h5, replacing the history
+    and best.h5; now it refuses, and the listing says the run is damaged instead of "0/2 epochs"."""
+    path = run / "checkpoint.h5"
+    path.unlink()
+    if kind == "dangling link":
+        path.symlink_to(run / "gone.h5")
+    before = fingerprints(run)
+    line = refused("train", "--resume", run, "--quiet", "--set", "train.epochs=3", contains=f"{path}: ")
+    assert ("best.h5 shows the run trained past its start" in line) == (kind == "missing")
+    assert "restore checkpoint.h5 from a copy of the run" in line
+    assert fingerprints(run) == before
+    listed_as_damaged(run, pristine, tmp_path, f"{path}: ")
+
+
+def test_a_checkpoint_lost_before_anything_else_was_written_still_resumes(run):
+    """Killed between writing initial.h5 and checkpoint.h5 (nothing later on disk): the same state, resumed."""
+    for name in ("checkpoint.h5", "best.h5", "metrics.h5"):
+        (run / name).unlink()
+    invoke("train", "--resume", run, "--quiet", "--set", "train.epochs=3")
+    assert MetricLog.load(run / "metrics.h5").n_epochs == 3
+
+
+def test_another_runs_checkpoints_are_refused(run, tmp_path):
+    """best.h5 and checkpoint.h5 of another run (another seed: its training rows are this run's test rows)
+    copied in: every reader names the foreign file, none evaluates, predicts, exports or continues it."""
+    spec = write_spec(tmp_path, TINY_SPEC.replace("epochs: 4", "epochs: 2").replace("seed: 7", "seed: 8"), "other.yaml")
+    other = train_run(spec, tmp_path / "other")
+    for name in ("best.h5", "checkpoint.h5"):
+        shutil.copy(other / name, run / name)
+    contains = "belongs to another run (run id '"
+    before = fingerprints(run)
+    np.save(tmp_path / "x.npy", np.zeros((2, 8, 8, 1)))
+    assert "best.h5: belongs to another run" in refused("eval", run, contains=contains)
+    refused("predict", run, tmp_path / "x.npy", contains=contains)
+    refused("export", run, "--out", tmp_path / "m.onnx", contains=contains)
+    line = refused("train", "--resume", run, "--quiet", "--set", "train.epochs=3", contains=contains)
+    assert "checkpoint.h5: belongs to another run" in line and "metrics.h5" not in line
+    assert fingerprints(run) == before
+
+
+def test_another_runs_metric_log_is_refused_by_every_reader(run, tmp_path):
+    other = Path(shutil.copytree(run, tmp_path / "other"))
+    edit(other / "metrics.h5", lambda f: f.attrs.__setitem__("run_id", "0" * 32))
+    shutil.copy(other / "metrics.h5", run / "metrics.h5")
+    contains = "metrics.h5: belongs to another run (run id '00000000"
+    refused("plot", "curves", run, "--out", tmp_path / "c.png", contains=contains)
+    refused("report", run, "--out", tmp_path / "r.html", contains=contains)
+    refused("runs", "show", run, contains=contains)
+    refused("runs", "list", run, contains=contains)
+
+
+def test_a_bad_spec_attribute_is_named_as_the_checkpoint_s(run, tmp_path):
+    edit(run / "checkpoint.h5", lambda f: f.attrs.__setitem__("spec", "a: [unclosed"))
+    refused("train", "--resume", run, "--quiet", "--set", "train.epochs=3",
+            contains=f"{run / 'checkpoint.h5'} (attribute 'spec'):1: invalid YAML")
 
 
 def test_one_flipped_bit_anywhere_fails_the_seal(run, tmp_path):

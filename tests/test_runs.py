@@ -384,3 +384,56 @@ def test_divergence_exit_code_from_a_real_process(tmp_path):
     assert done.returncode == 3
     assert "Traceback" not in done.stderr
     assert "nnctl: error: training diverged" in done.stderr
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_state_that_overflowed_in_a_step_is_never_written(tmp_path):
+    """A step whose cost was finite but whose update overflowed θ (float32 can't hold α·g), followed at once by
+    a stop: the run is a divergence and keeps its last good state; it used to write θ of infinities as an
+    interrupted run's checkpoint.h5, which readers now refuse as damaged. (A timed write is checked the same way.)"""
+    from nnctl.orchestration.start import start_run
+    from nnctl.train.loop import Reporter
+
+    spec = parse_spec(DIVERGING_SPEC.replace("learning_rate: 1000000.0", "learning_rate: 1.0e+39"))
+    trainer = start_run(spec, tmp_path / "runs")
+
+    class StopAfterFirstStep(Reporter):
+        def step(self, batch: int, cost: float) -> None:
+            assert np.isfinite(cost)
+            trainer.stop_requested = True
+
+    result = trainer.run(StopAfterFirstStep())
+    assert result.stop_reason == "diverged" and result.epochs_done == 0
+    ckpt = load_checkpoint(trainer.run_dir / "checkpoint.h5")
+    assert ckpt.step == 0 and all(np.isfinite(v).all() for v in ckpt.params.values())
+    invoke("eval", trainer.run_dir, "--checkpoint", "latest", "--split", "dev")
+
+
+def test_an_interrupt_while_a_run_starts_leaves_no_half_made_run(tmp_path, monkeypatch, capsys):
+    """Ctrl-C or SIGTERM after the run folder was made, before training began: the folder (data.h5 and spec.yaml
+    only, listed nowhere) is removed, runs/latest still names the last run, and stderr says so; exit 130."""
+    from nnctl.cli.main import main
+    from nnctl.errors import Interrupted
+    from nnctl.train.loop import Trainer
+
+    spec = write_spec(tmp_path, MOONS_SPEC)
+    earlier = train_run(spec, tmp_path / "runs")
+
+    def interrupted(self, final: bool = False) -> None:
+        raise Interrupted()
+
+    monkeypatch.setattr(Trainer, "persist", interrupted)
+    monkeypatch.setattr("sys.argv", ["nnctl", "train", str(spec), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            main()
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert stopped.value.code == 130
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(["latest", earlier.name])
+    assert os.readlink(tmp_path / "runs" / "latest") == earlier.name
+    err = capsys.readouterr().err
+    assert err.startswith("nnctl: interrupted while ") and "before training began: nothing was trained" in err
+    assert err.count("\n") == 1

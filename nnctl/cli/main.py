@@ -16,6 +16,7 @@ import sys
 import typer
 
 from .. import __version__
+from ..errors import Interrupted
 from . import (
     cv_cmd,
     data_cmd,
@@ -81,7 +82,20 @@ data_cmd.app.command(name="convert")(data_convert_cmd.data_convert)
 data_cmd.app.command(name="sample")(data_sample_cmd.sample)
 
 
+def _interrupt(signum, frame) -> None:
+    raise Interrupted()
+
+
 def main() -> None:
-    """The console script: Ctrl-C outside training (which checkpoints first) exits 130 quietly."""
-    signal.signal(signal.SIGINT, lambda signum, frame: sys.exit(130))
-    app(prog_name="nnctl")
+    """The console script: Ctrl-C or SIGTERM outside training (which checkpoints first) exits 130, unwinding
+    (temporary files are removed, a run that was starting is removed or told how to resume), with what was
+    left on stderr."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
+    try:
+        app(prog_name="nnctl")
+    except Interrupted as stopped:
+        if stopped.note:
+            print(f"nnctl: {stopped.note}", file=sys.stderr)
+        raise
+

@@ -96,14 +96,14 @@ def list_runs(
     fmt: Format = typer.Option(Format.table, "--format", help="table, csv, json or md (markdown, for CI job summaries)."),
 ):
     """One row per run: name, status, epochs, best metric, and the spec values that differ between the listed runs."""
-    from ..runs.listing import differing_keys, find_runs, matches, parse_filter, summarise_run
+    from ..runs.listing import differing_keys, matches, parse_filter, summarise_runs
     from ..search.record import TUNE_FILE
 
     with user_errors():
         conditions = [parse_filter(text) for text in filters]
         trials = _cv_trials(directory)
-        runs = trials or [summarise_run(path) for path in find_runs(directory)]
-        varying = differing_keys(runs)
+        runs = trials or summarise_runs(directory)
+        varying = differing_keys([r for r in runs if not r.problem])  # a damaged run has no values to compare
         runs = [r for r in runs if all(matches(r, c) for c in conditions)]
     if sort:
         runs = _sorted(runs, sort, reverse)
@@ -115,6 +115,10 @@ def list_runs(
         header = ["name", "status", "epochs", "best", "best_epoch", "monitor", *varying]
     rows = [[r.value(c) for c in header] for r in runs]
     emit(rows, header, fmt, title=f"{directory}  ({count(len(runs), 'run')})")
+    for run in runs:
+        if run.problem:  # listed as damaged, and why in one line each
+            stderr.print(f"nnctl: warning: damaged run, listed without its values: {run.problem}", markup=False,
+                         highlight=False, soft_wrap=True)
     searches = sorted(p.name for p in Path(directory).iterdir() if (p / TUNE_FILE).is_file())
     if searches:
         stderr.print(f"{len(searches)} tune director{'y' if len(searches) == 1 else 'ies'} not listed ({', '.join(searches)}): "
@@ -138,18 +142,16 @@ def show_run(
     as_json: bool = typer.Option(False, "--json", help="Print everything as one JSON object."),
 ):
     """A run's resolved spec, splits, metrics summary and files."""
-    import yaml
-
     from ..orchestration.run_data import run_schema
     from ..runs import rundir
-    from ..runs.listing import read_epochs, summarise_run
+    from ..runs.listing import read_epochs, read_run_spec, summarise_run
 
     with user_errors():
         summary = summarise_run(_run_dir(run))
         epochs = read_epochs(run)
         schema = run_schema(run)
+        spec = read_run_spec(run)
     spec_text = (run / rundir.SPEC_FILE).read_text(encoding="utf-8")
-    spec = yaml.safe_load(spec_text)
     metrics = {
         name: {"first": values[0], "last": values[-1], "min": min(values), "max": max(values), "at_best": summary.metrics.get(name)}
         for name, values in epochs.items() if values and name != "epoch"
@@ -157,14 +159,14 @@ def show_run(
     files = {p.name: p.stat().st_size for p in sorted(run.iterdir()) if p.is_file() and not p.name.startswith(".")}
     info = {"run": str(run), "status": summary.status, "epochs": summary.epochs, "epochs_planned": summary.epochs_planned,
             "best": {"metric": summary.monitor, "value": summary.best_value, "epoch": summary.best_epoch},
-            "split": (spec.get("data") or {}).get("split"), "inputs": None if schema is None else schema.describe(),
+            "split": _recorded_split(spec), "inputs": None if schema is None else schema.describe(),
             "metrics": metrics, "files": files, "spec": spec}
     if as_json:
         print_json(info)
         return
     stdout.print(f"{run}: {summary.status}, {summary.epochs}/{summary.epochs_planned} epochs, best {summary.monitor} "
                  f"{_cell(summary.best_value)} at epoch {_cell(summary.best_epoch)}", markup=False, highlight=False)
-    split = info["split"] or {}
+    split = info["split"] if isinstance(info["split"], dict) else {}
     stdout.print("split: " + ", ".join(f"{k} {human(v)}" for k, v in split.items() if v is not None), markup=False, highlight=False)
     if schema is not None:
         emit([[key, human(value, key)] for key, value in info["inputs"].items()], ["input contract", ""], Format.table,
@@ -173,6 +175,12 @@ def show_run(
          ["metric", "first", "last", "min", "max", "at best epoch"], Format.table, title="metrics per epoch")
     emit([[name, size] for name, size in files.items()], ["file", "bytes"], Format.table, title="files")
     stdout.print(spec_text, markup=False, highlight=False)
+
+
+def _recorded_split(spec: dict) -> Any:
+    """The spec's data.split as written (None when a hand-edited spec.yaml has no such mapping)."""
+    data = spec.get("data")
+    return data.get("split") if isinstance(data, dict) else None
 
 
 @app.command("diff")

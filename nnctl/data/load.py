@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..literal import listing
 from ..spec.schema import DigitsSource, GeneratedSource, RegistrySource
 from . import generated, registry
 from .assign import assign
@@ -95,7 +96,7 @@ def recorded_splits(data_spec, seed: int, datasets_dir: Path, parts: list[PartIn
     found = read_parts(data_spec, Path(datasets_dir), data_streams(data_seed(data_spec, seed))["generate"], task)
     verify(found, parts)
     if found.class_names != list(class_names):
-        raise DataError(f"{parts[0].where()}: classes {found.class_names} differ from the run's {list(class_names)}")
+        raise DataError(f"{parts[0].where()}: classes [{listing(found.class_names)}] differ from the run's [{listing(class_names)}]")
     dealt: dict[str, Dataset | None] = {name: None for name in ("train", "dev", "test", "train_dev")}
     for name, (part, row) in rows.items():
         dealt[name] = gather(found, part, row)

@@ -3,7 +3,7 @@
 `load_checkpoint` already refuses unreadable files, missing or malformed
 attributes and altered tensors; what only the orchestration can check is that
 the file fits the network the spec builds: every tensor present, nothing
-extra, exact shapes, a usable normalizer.
+extra, exact shapes, finite values, a usable normalizer.
 """
 
 from __future__ import annotations
@@ -15,13 +15,15 @@ import numpy as np
 from ..data import Normalizer
 from ..errors import CheckpointError
 from ..nn.network import Network
-from ..runs.checkpoint import Checkpoint, check_group
+from ..runs.checkpoint import Checkpoint, check_finite, check_group
 
 
 def check_network(ckpt: Checkpoint, path: Path, net: Network) -> None:
-    """The checkpoint's parameters and state are exactly ``net``'s tensors."""
+    """The checkpoint's parameters and state are exactly ``net``'s tensors, and finite."""
     check_group(path, "params", ckpt.params, {slot.key: slot.shape for slot in net.slots})
     check_group(path, "state", ckpt.state, {key: value.shape for key, value in net.state().items()})
+    check_finite(path, "params", ckpt.params)
+    check_finite(path, "state", ckpt.state)
 
 
 def load_into(net: Network, ckpt: Checkpoint, path: Path) -> None:

@@ -17,7 +17,7 @@ from ..data.schema import InputSchema, ids_of_rows
 from ..errors import MissingSplitError
 from ..nn.network import Network
 from ..runs import rundir
-from ..runs.checkpoint import Checkpoint, load_checkpoint
+from ..runs.checkpoint import Checkpoint, load_checkpoint, spec_source
 from ..spec import Spec, parse_spec
 from ..train.build import build_network
 from ..train.loop import make_streams
@@ -52,7 +52,7 @@ def load_model(run_dir: Path, which: str = rundir.CheckpointName.best) -> Loaded
     """The network of a run as saved in its best (default), latest or initial checkpoint."""
     path = rundir.checkpoint_path(run_dir, which)
     ckpt = load_checkpoint(path)
-    spec = parse_spec(ckpt.spec_yaml, str(path))
+    spec = parse_spec(ckpt.spec_yaml, spec_source(path))
     net = build_network(spec, tuple(ckpt.input_shape), make_streams(spec.seed)["dropout"])
     load_into(net, ckpt, path)
     return LoadedModel(spec, net, stored_normalizer(ckpt, path), ckpt, path, run_schema(path.parent))

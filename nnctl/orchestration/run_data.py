@@ -26,8 +26,8 @@ from ..spec import Spec
 log = logging.getLogger("nnctl.runs")
 
 
-def record_of(loaded: LoadedData, spec: Spec) -> DataRecord:
-    """What data.h5 holds for freshly dealt splits."""
+def record_of(loaded: LoadedData, spec: Spec, run_id: str | None = None) -> DataRecord:
+    """What data.h5 holds for freshly dealt splits, for the run ``run_id``."""
     splits = loaded.splits
     relabel = None
     if spec.data.relabel is not None:
@@ -43,11 +43,12 @@ def record_of(loaded: LoadedData, spec: Spec) -> DataRecord:
         corrections={name: {"part": c.part, "row": c.row, "old": c.old, "new": c.new} for name, c in loaded.corrections.items()},
         relabel=relabel,
         schema=None if splits.schema is None else splits.schema.to_record(),
+        run_id=run_id,
     )
 
 
-def write_record(run_dir: Path, loaded: LoadedData, spec: Spec) -> None:
-    save_data_record(run_dir, record_of(loaded, spec))
+def write_record(run_dir: Path, loaded: LoadedData, spec: Spec, run_id: str) -> None:
+    save_data_record(run_dir, record_of(loaded, spec, run_id))
 
 
 def run_splits(run_dir: Path, spec: Spec, datasets_dir: Path) -> Splits:

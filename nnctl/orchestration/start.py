@@ -14,14 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from ..data import LoadedData, Normalizer, Splits
-from ..errors import BuildError, MetricLogError, RunError
+from ..errors import BuildError, CheckpointError, Interrupted, MetricLogError, RunError
 from ..loggers.attach import attach_mirrors, check_mirrors
 from ..nn.layers import BatchNorm
 from ..nn.network import Network
 from ..runs import rundir
 from ..runs.atomic import atomic_write_text, remove_stale_temporaries
-from ..runs.checkpoint import check_group, load_checkpoint
+from ..runs.checkpoint import check_group, load_checkpoint, spec_source
 from ..runs.events import append_event
+from ..runs.listing import missing_checkpoint
 from ..runs.lock import FolderLock
 from ..runs.metrics_log import MetricLog
 from ..spec import Spec, parse_spec, spec_to_yaml
@@ -200,20 +201,24 @@ def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = Non
         lock = lock or FolderLock.acquire(run_dir)
         if not own_dir:
             atomic_write_text(run_dir / rundir.SPEC_FILE, spec_text)
-        write_record(run_dir, loaded, spec)
-        trainer = new_trainer(run, run_dir)
+        run_id = uuid.uuid4().hex  # data.h5 records it: the run's checkpoints and metric log must carry it
+        write_record(run_dir, loaded, spec, run_id)
+        trainer = new_trainer(run, run_dir, run_id=run_id)
         trainer.lock = lock
         trainer.save(rundir.INITIAL)
         # Epoch 0 is a valid checkpoint too, with its (empty) metric log: a run that diverges or is
         # killed in its first epoch still has a last good checkpoint.h5 to evaluate or resume.
         trainer.persist()
+        attach_mirrors(trainer, resumed=False)
         if own_dir:
             rundir.point_latest(run_dir)  # only now: a run that could not start is removed, never pointed at
-    except RunError:  # a full disk or a read-only folder: leave no half-made run behind
+    except (RunError, Interrupted) as stopped:  # a full disk, a read-only folder, Ctrl-C: no half-made run left
         if own_dir:
             shutil.rmtree(run_dir, ignore_errors=True)
+            if isinstance(stopped, Interrupted):
+                raise Interrupted(f"interrupted while {run_dir} was starting, before training began: nothing "
+                                  "was trained and the folder is removed; train the spec again to start over") from None
         raise
-    attach_mirrors(trainer, resumed=False)
     return trainer
 
 
@@ -242,6 +247,18 @@ def resume_run(run_dir: Path, overrides: list[str] = (), datasets_dir: Path | No
     return trainer
 
 
+def _resume_from(run_dir: Path) -> Path:
+    """checkpoint.h5; initial.h5 (the same state) only when the run was killed between writing the two, never
+    when a later file shows it trained on: that would start it over and overwrite its history."""
+    path = run_dir / rundir.LATEST
+    if path.exists():
+        return path
+    problem = missing_checkpoint(path)
+    if problem:
+        raise CheckpointError(problem)
+    return rundir.checkpoint_path(run_dir, "initial")
+
+
 def _resume_locked(run_dir: Path, overrides: list[str], datasets_dir: Path | None, repair_metrics: bool,
                    lock: FolderLock) -> Trainer:
     remove_stale_temporaries(run_dir)
@@ -253,12 +270,10 @@ def _resume_locked(run_dir: Path, overrides: list[str], datasets_dir: Path | Non
                            "no spec); start the run again from its spec")
         spec = parse_spec(spec_file.read_text(encoding="utf-8"), str(spec_file), overrides)
         return start_run(spec, None, datasets_dir, run_dir=run_dir, lock=lock)
-    path = run_dir / rundir.LATEST
-    if not path.exists():  # killed between writing initial.h5 and checkpoint.h5: the same state
-        path = rundir.checkpoint_path(run_dir, "initial")
+    path = _resume_from(run_dir)
     ckpt = load_checkpoint(path)
     check_resumable(ckpt, path)
-    spec = parse_spec(ckpt.spec_yaml, str(Path(run_dir) / rundir.SPEC_FILE), overrides)
+    spec = parse_spec(ckpt.spec_yaml, spec_source(path), overrides)
     check_mirrors(spec)
     if ckpt.progress.get("stop_reason") == StopReason.early_stopping:
         raise BuildError("train.early_stopping", f"{run_dir} already stopped early at epoch {ckpt.epoch} and holds its best "

@@ -24,7 +24,9 @@ import numpy as np
 
 from .. import __version__
 from ..errors import CheckpointError
+from ..literal import clipped
 from .atomic import atomic_h5
+from .identity import check_belongs
 from .seal import open_sealed
 
 FORMAT_VERSION = 1
@@ -127,7 +129,7 @@ class _Attributes:
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
-    """Read a checkpoint, refusing (CheckpointError) anything unreadable, incomplete or altered."""
+    """Read a checkpoint, refusing (CheckpointError) anything unreadable, incomplete, altered or another run's."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
@@ -136,6 +138,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
             ckpt = _read(f, path)
     except (KeyError, ValueError, TypeError) as err:  # h5py's own errors for damaged objects inside a readable file
         raise CheckpointError(f"{path}: damaged checkpoint ({_first_line(err)})") from None
+    check_belongs(path, ckpt.progress.get("run_id"), CheckpointError)
     return ckpt
 
 
@@ -161,8 +164,39 @@ def _read(f: h5py.File, path: Path) -> Checkpoint:
         step=a.integer("step"),
         batch=a.integer("batch"),
         rng=a.json("rng", dict),
-        progress=a.json("progress", dict),
+        progress=_checked_progress(a.json("progress", dict), path),
     )
+
+
+NUMBER, COUNT, TEXT, NOTHING = (float, int), (int,), (str,), (type(None),)
+PROGRESS_FIELDS = {"best": (dict,), "stop_reason": TEXT + NOTHING, "run_id": TEXT, "metric_steps": COUNT,
+                   "metric_epochs": COUNT}
+BEST_FIELDS = {"metric": TEXT + NOTHING, "value": NUMBER + NOTHING, "epoch": COUNT + NOTHING}
+
+
+def _checked_progress(progress: dict, path: Path) -> dict:
+    """The progress record with the fields that listings, reports and resuming read of the kinds they expect
+    (each may be absent): a hand-edited ``best: "x"`` is damage, not a crash in whatever shows it."""
+    _check_fields(progress, PROGRESS_FIELDS, "progress", path)
+    _check_fields(progress.get("best", {}), BEST_FIELDS, "progress.best", path)
+    return progress
+
+
+def _check_fields(record: dict, kinds: dict[str, tuple[type, ...]], where: str, path: Path) -> None:
+    for key, allowed in kinds.items():
+        value = record.get(key)
+        negative_count = allowed[0] is int and isinstance(value, int) and value < 0
+        if key in record and (isinstance(value, bool) or not isinstance(value, allowed) or negative_count):
+            raise CheckpointError(f"{path}: damaged checkpoint: attribute 'progress': {where}.{key} is "
+                                  f"{clipped(json.dumps(value), 40)}, not {_KIND_NAMES[allowed[0]]}")
+
+
+_KIND_NAMES = {dict: "a JSON object", str: "text", int: "a count", float: "a number"}
+
+
+def spec_source(path: Path) -> str:
+    """How errors in a checkpoint's stored spec name where it came from (its attribute, not any spec.yaml)."""
+    return f"{path} (attribute 'spec')"
 
 
 def check_group(path: Path, group: str, stored: dict[str, np.ndarray], expected: dict[str, tuple]) -> None:
@@ -182,6 +216,16 @@ def check_group(path: Path, group: str, stored: dict[str, np.ndarray], expected:
         if value.shape != tuple(shape) or value.dtype.kind != "f":
             raise CheckpointError(
                 f"{path}: damaged checkpoint: /{group}/{key} is {value.dtype} {value.shape}, expected floats {tuple(shape)}")
+
+
+def check_finite(path: Path, group: str, stored: dict[str, np.ndarray]) -> None:
+    """A model's tensors hold no NaN or infinity: the trainer never writes such a state (a divergence keeps the
+    last good one), so one that does was damaged or edited, and is no model to evaluate or continue."""
+    for key, value in stored.items():
+        bad = np.count_nonzero(~np.isfinite(value))
+        if bad:
+            raise CheckpointError(f"{path}: damaged checkpoint: /{group}/{key} holds {bad:,} NaN or infinite "
+                                  f"value{'s' if bad > 1 else ''}")
 
 
 def _first_line(err: BaseException) -> str:

@@ -13,7 +13,8 @@ Layout, readable with h5py or h5dump and no nnctl installed (sealed like every r
                 directory, against which relative data paths resolve),
                 parts (JSON list of {key, rows, sha256, files: [{written, path, sha256}]}),
                 relabel (JSON {written, path, sha256} of the relabel file, or null),
-                schema (JSON: the input contract, see nnctl/data/schema.py; absent in older runs)
+                schema (JSON: the input contract, see nnctl/data/schema.py; absent in older runs),
+                run_id (the id the run's checkpoints and metric log carry; absent in older runs)
 
 Splits are ``train``, ``dev``, ``test`` and, when the spec asks for it,
 ``train_dev``. A part is one table of the data spec (``data.source``,
@@ -64,6 +65,7 @@ class DataRecord:
     corrections: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # split → {part, row, old, new}
     relabel: dict | None = None
     schema: dict | None = None  # the input contract (nnctl.data.schema); None in runs made before it was recorded
+    run_id: str | None = None  # the run's id (runs/identity.py); None in runs made before it was recorded
 
     def corrected_counts(self) -> dict[str, int]:
         """How many labels were corrected in each split (0 for splits left as they were)."""
@@ -92,6 +94,8 @@ def save_data_record(run_dir: Path, record: DataRecord) -> Path:
         attrs["relabel"] = json.dumps(record.relabel)
         if record.schema is not None:
             attrs["schema"] = json.dumps(record.schema)
+        if record.run_id is not None:
+            attrs["run_id"] = record.run_id
     return path
 
 
@@ -108,13 +112,26 @@ def load_data_record(run_dir: Path) -> DataRecord | None:
         if path.exists():
             raise DamagedRecord(path, "not a file")
         return None
+    return _read_record(path, lambda reader: reader.record())
+
+
+def recorded_run_id(run_dir: Path) -> str | None:
+    """The run id data.h5 records (its seal checked, nothing else read); None without a record or an id in it."""
+    path = Path(run_dir) / DATA_FILE
+    if not (path.exists() or path.is_symlink()):
+        return None
+    return _read_record(path, lambda reader: reader.run_id())
+
+
+def _read_record(path: Path, read):
+    """``read(reader)`` on the sealed data.h5 at ``path``, any failure one line naming the file and the repair."""
     try:
         opened = open_sealed(path, RunError)
     except RunError as err:
         raise RunError(f"{err}; {REPAIR}") from None
     with opened as f:
         try:
-            return _Reader(f, path).record()
+            return read(_Reader(f, path))
         except (KeyError, ValueError, TypeError, OSError) as err:  # h5py's own errors for damaged objects in a readable file
             raise DamagedRecord(path, (str(err).splitlines() or [type(err).__name__])[0]) from None
 
@@ -149,7 +166,15 @@ class _Reader:
         splits = self.splits(parts)
         return DataRecord(task, class_names, self.integer("seed"), self.text("base_dir") or None, parts, splits,
                           self.corrections(parts, splits, len(class_names)), relabel,
-                          self.json("schema", dict) if "schema" in self.f.attrs else None)
+                          self.json("schema", dict) if "schema" in self.f.attrs else None, self.run_id())
+
+    def run_id(self) -> str | None:
+        if "run_id" not in self.f.attrs:
+            return None
+        value = self.text("run_id")
+        if not value:
+            raise self.damaged("attribute 'run_id' is empty")
+        return value
 
     # ---------------------------------------------------------------- attributes
 

@@ -1,24 +1,29 @@
 """Read run directories for listing and comparing: status, epochs, best metric, metrics, spec values.
 
-Only reads files (spec.yaml, checkpoint.h5's attributes, metrics.h5), so it
-works on runs from any machine and on every trial of a tune directory, and
-never loads a network.
+Only reads files (spec.yaml, checkpoint.h5, metrics.h5), so it works on runs
+from any machine and on every trial of a tune directory, and never builds a
+network. Each file is read as every other command reads it: the spec within
+the spec reader's limits, checkpoint.h5 and metrics.h5 sealed, checked field
+by field and against the run's id. A damaged run is one line in a listing,
+never the end of it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import h5py
-import yaml
-
 from ..conditions import Condition, Form
-from ..errors import RunError
+from ..errors import NnctlError, RunError
+from ..literal import quoted
+from ..spec.yaml_reader import read_yaml
 from . import rundir
+from .checkpoint import load_checkpoint
 from .metrics_log import MetricLog
+from .names import METRICS_JOURNAL
 
 
 @dataclass
@@ -28,13 +33,14 @@ class RunSummary:
     name: str
     path: Path
     status: str
-    epochs: int
+    epochs: int | None  # None: a damaged run
     epochs_planned: int | None
     monitor: str | None
     best_value: float | None
     best_epoch: int | None
     spec: dict[str, Any] = field(default_factory=dict)  # flattened: train.learning_rate -> 0.1
     metrics: dict[str, float] = field(default_factory=dict)  # at the best epoch (the last when none)
+    problem: str | None = None  # why a damaged run could not be summarised (its status is then "damaged")
 
     def value(self, key: str) -> Any:
         """A column by name: a field, a metric, or a spec path."""
@@ -84,18 +90,32 @@ def read_epochs(run: Path) -> dict[str, list[float]]:
     return MetricLog.load(path).epoch
 
 
+def summarise_runs(directory: Path) -> list[RunSummary]:
+    """The runs of a runs folder or tune directory (``find_runs``), a damaged one as a row of status "damaged"
+    whose ``problem`` says why: one bad run does not hide the others. A run directory given itself is
+    summarised or refused, as `runs show` does."""
+    if is_run_dir(Path(directory)):
+        return [summarise_run(directory)]
+    summaries = []
+    for run in find_runs(directory):
+        try:
+            summaries.append(summarise_run(run))
+        except NnctlError as err:
+            summaries.append(RunSummary(Path(run).name, Path(run), "damaged", None, None, None, None, None, problem=str(err)))
+    return summaries
+
+
 def summarise_run(run: Path) -> RunSummary:
+    """One run's summary; a damaged file in it is an NnctlError naming the file."""
     run = Path(run)
-    try:
-        spec = yaml.safe_load((run / rundir.SPEC_FILE).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise RunError(f"{run / rundir.SPEC_FILE}: unreadable ({err})") from None
+    spec = read_run_spec(run)
     progress, epoch, batch = _checkpoint_progress(run)
-    planned = (spec.get("train") or {}).get("epochs")
+    train = spec.get("train")
+    planned = train.get("epochs") if isinstance(train, dict) else None
     reason = progress.get("stop_reason")
     if reason in ("early_stopping", "pruned", "interrupted", "diverged"):
         status = reason
-    elif planned is not None and epoch >= planned and batch == 0:
+    elif isinstance(planned, int) and epoch >= planned and batch == 0:
         status = "completed"
     else:
         status = "incomplete"  # still running, or killed between checkpoints
@@ -108,15 +128,61 @@ def summarise_run(run: Path) -> RunSummary:
                       flatten(spec), metrics)
 
 
+def read_run_spec(run: Path) -> dict[str, Any]:
+    """The run's spec.yaml as plain data, read within the spec reader's limits (an alias bomb is refused,
+    not expanded); not validated against today's schema, so runs of older versions still list."""
+    path = Path(run) / rundir.SPEC_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise RunError(f"{path}: unreadable ({getattr(err, 'strerror', None) or err})") from None
+    spec = read_yaml(text, str(path))[0]
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        raise RunError(f"{path}: damaged: holds a {type(spec).__name__}, not a spec (a mapping of keys)")
+    return spec
+
+
 def _checkpoint_progress(run: Path) -> tuple[dict, int, int]:
+    """(progress, epochs, batches) of checkpoint.h5, read sealed and checked like every checkpoint; nothing
+    when the run has not written one yet."""
     path = run / rundir.LATEST
     if not path.exists():
+        problem = missing_checkpoint(path)
+        if problem:
+            raise RunError(problem)
         return {}, 0, 0
+    ckpt = load_checkpoint(path)
+    return ckpt.progress, ckpt.epoch, ckpt.batch
+
+
+def missing_checkpoint(path: Path) -> str | None:
+    """Why a run whose checkpoint.h5 (``path``) is not there cannot go on from initial.h5, or None when it can:
+    killed between writing the two, with nothing after (starting over from there would lose its history)."""
+    remedy = (f"restore checkpoint.h5 from a copy of the run, or train a new run from this one "
+              f"(model.init_from: {{run: {path.parent}}})")
+    if path.is_symlink():
+        return f"{path}: a link to {quoted(os.readlink(path))}, which does not exist; {remedy}"
+    witness = trained_past_start(path.parent)
+    if witness is None:
+        return None
+    return f"{path}: missing, yet {witness.name} shows the run trained past its start, so it is not started over; {remedy}"
+
+
+def trained_past_start(run: Path) -> Path | None:
+    """A file that shows the run trained past its first checkpoint (best.h5, a metric journal, a metric log
+    with rows, or one that cannot be read), or None."""
+    for name in (rundir.BEST, METRICS_JOURNAL):
+        if (run / name).exists() or (run / name).is_symlink():
+            return run / name
+    path = run / rundir.METRICS
+    if not (path.exists() or path.is_symlink()):
+        return None
     try:
-        with h5py.File(path, "r") as f:
-            return json.loads(f.attrs["progress"]), int(f.attrs["epoch"]), int(f.attrs["batch"])
-    except (OSError, KeyError, json.JSONDecodeError) as err:
-        raise RunError(f"{path}: not a readable checkpoint ({err})") from None
+        return path if MetricLog.load(path).n_steps else None
+    except RunError:
+        return path
 
 
 def differing_keys(runs: list[RunSummary], skip: tuple[str, ...] = ("name",)) -> list[str]:

@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import MetricLogError
 from .atomic import atomic_h5
 from .health_log import HealthLog
+from .identity import check_belongs
 from .journal import append_record, create_journal, read_journal
 from .names import METRICS_JOURNAL
 from .seal import read_sealed, sealed_digest
@@ -145,11 +146,12 @@ class MetricLog:
     @classmethod
     def load(cls, path: Path) -> MetricLog:
         """Read a log (metrics.h5 and the journal continuing it), checked field by field; refuse
-        (MetricLogError) what is not one rather than starting a new history."""
+        (MetricLogError) what is not one, or another run's, rather than starting a new history."""
         path = Path(path)
         f, seal = read_sealed(path, MetricLogError)
         with f:
             log = cls(_run_id(f.attrs.get("run_id"), path))
+            check_belongs(path, log.run_id, MetricLogError)
             log.iteration = {}
             for group_name, columns in (("iteration", log.iteration), ("epoch", log.epoch)):
                 group = f.get(group_name)

@@ -262,6 +262,12 @@ class Trainer:
         self._write(good, final=True)
         return good
 
+    def _state_finite(self) -> bool:
+        """θ and the batch-norm statistics hold no NaN or infinity. An update whose cost was finite can still
+        overflow θ; the next step's cost would say so, but a write due before it must not save that state
+        (readers refuse it as damaged): the run is then a divergence, and keeps its last good epoch."""
+        return bool(np.isfinite(self.net.theta).all()) and all(np.isfinite(v).all() for v in self.net.state().values())
+
     def _time_due(self) -> bool:
         every = self.spec.checkpoint.every_seconds
         return every > 0 and self.clock() - self.last_saved >= every
@@ -357,6 +363,9 @@ class Trainer:
                     self._record_health(reporter)
                 self.log.add_step(cost, lr)
                 reporter.step(k + 1, cost)
+                if (self.stop_requested or self._time_due()) and not self._state_finite():
+                    self.stop_reason, self.diverged_at = StopReason.diverged, opt.t  # never written: see _state_finite
+                    break
                 if self.stop_requested:
                     self.stop_reason = StopReason.interrupted
                     break

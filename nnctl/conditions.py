@@ -14,8 +14,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from .errors import NnctlError
 
 OPERATORS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq,
@@ -106,8 +104,12 @@ class Form:
 
 
 def _scalar(raw: str):
-    """A value as YAML reads it (numbers, words, true); text YAML cannot read stays the text."""
+    """A value as the spec reader reads it (numbers, 1e-3 too, words, true), so a filter compares what a spec
+    holds; text YAML cannot read stays the text."""
+    from .spec.errors import SpecError
+    from .spec.yaml_reader import read_yaml
+
     try:
-        return yaml.safe_load(raw)
-    except yaml.YAMLError:
+        return read_yaml(raw, "filter")[0]
+    except SpecError:
         return raw

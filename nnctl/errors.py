@@ -39,9 +39,10 @@ class MetricLogError(RunError):
 class BuildError(NnctlError):
     """A spec that validates on its own but cannot work with its data; ``key`` locates it in the spec."""
 
-    def __init__(self, key: str, message: str):
+    def __init__(self, key: str, message: str, unlocated: str | None = None):
         super().__init__(f"{key}: {message}")
         self.key = key
+        self.unlocated = unlocated  # the message where no spec file is read (eval of a run): the data file first
 
 
 class MissingExtraError(NnctlError):

@@ -18,6 +18,7 @@ def test_each_place_reads_its_own_form_as_one_condition_type():
     assert parse_bar("predict_ms<=100") == Condition("predict_ms", "<=", 100.0)
     assert parse_filter("train.optimizer=adam") == Condition("train.optimizer", "==", "adam")
     assert parse_filter("dev_error != 0.5") == Condition("dev_error", "!=", 0.5)
+    assert parse_filter("train.learning_rate=1e-2") == Condition("train.learning_rate", "==", 0.01)  # as a spec reads it
     assert satisfy_conditions({"epoch_time": "< 2"}) == [Condition("epoch_time", "<", 2.0)]
 
 

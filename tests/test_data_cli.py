@@ -91,6 +91,7 @@ def test_data_info_reads_a_file_as_the_options_say(tmp_path):
     ("{label_colum: 0}", "--source-yaml: data.source.label_colum: unknown key; did you mean 'label_column'?"),
     ("[1, 2]", "--source-yaml: expected a mapping"),
     ("{type: csv, header: maybe}", "--source-yaml: data.source.header"),
+    ("{type: csv, header: [", "--source-yaml:1: invalid YAML"),
 ])
 def test_bad_source_yaml_exits_2(tmp_path, yaml_text, message):
     flowers(tmp_path / "f.csv", n=6)

@@ -100,15 +100,28 @@ def class_counts(path, **source) -> dict:
     return describe_source(str(path), path.parent, CsvSource(path=str(path), label_column="code", **source))["class_counts"]
 
 
-def test_number_labels_name_their_classes_as_written_and_never_merge(tmp_path):
-    assert class_counts(coded(tmp_path / "n.csv", ["10", "2", "1.0", "007"] * 5)) == {"1.0": 5, "2": 5, "007": 5, "10": 5}
+def test_whole_number_labels_are_the_numbers_they_write_and_codes_stay_text(tmp_path):
+    """1 and 1.0 are one class '1' (a pandas float column, a run of an earlier nnctl), sorted by value; integers
+    beyond float64's precision stay apart; a column with codes (a leading zero) keeps every written form."""
+    assert class_counts(coded(tmp_path / "n.csv", ["10", "2", "1.0", "1", "+2"] * 4)) == {"1": 8, "2": 8, "10": 4}
     big = coded(tmp_path / "big.csv", ["9007199254740993", "9007199254740992"] * 5)  # one number as float64
     assert class_counts(big) == {"9007199254740992": 5, "9007199254740993": 5}
-    codes = coded(tmp_path / "zip.csv", ["01", "1", "007"] * 20)
-    with pytest.raises(DataError, match=r"zip.csv: labels '01' \(line 2\) and '1' \(line 3\) in column 3 \('code'\) are one "
-                                        r"number written two ways, so they cannot be classes: .*classes: \[\.\.\.\]"):
-        class_counts(codes)
-    assert class_counts(codes, classes=["01", "1", "007"]) == {"01": 20, "1": 20, "007": 20}
+    codes = coded(tmp_path / "zip.csv", ["01", "1", "007", "1.0"] * 20)
+    assert class_counts(codes) == {"007": 20, "01": 20, "1": 20, "1.0": 20}
+    assert class_counts(codes, classes=["01", "1", "007", "1.0"]) == {"01": 20, "1": 20, "007": 20, "1.0": 20}
+
+
+def test_a_missing_value_word_is_missing_among_number_labels_and_a_class_among_text(tmp_path):
+    with pytest.raises(DataError, match=r"n.csv:5: column 3 \('code'\) \(the label\) is 'NA', a missing value$"):
+        class_counts(coded(tmp_path / "n.csv", ["0", "1", "1", "NA"] * 3))
+    assert class_counts(coded(tmp_path / "r.csv", ["EU", "NA", "APAC", "Na"] * 3)) == {"APAC": 3, "EU": 3, "NA": 3, "Na": 3}
+
+
+def test_labels_written_as_floats_match_a_runs_whole_number_classes(tmp_path):
+    path = coded(tmp_path / "f.csv", ["0.0", "1.0", "2.0"] * 3)
+    assert class_counts(path, classes=["0", "1", "2"]) == {"0": 3, "1": 3, "2": 3}
+    with pytest.raises(DataError, match=r"labels '007' \(line 2\) in column 3 \('code'\) are not among the classes 0, 1, 7$"):
+        class_counts(coded(tmp_path / "c.csv", ["007", "1", "0"] * 3), classes=["0", "1", "7"])  # a code is no number
 
 
 def test_labels_of_number_classes_are_names_never_indices(tmp_path):
@@ -130,8 +143,6 @@ def test_labels_of_number_classes_are_names_never_indices(tmp_path):
     ("5.1,3.5,1.4,inf,setosa", r"bad.csv:7: column 4: 'inf' is not a finite number$"),
     ("5.1,3.5,1.4,setosa", r"bad.csv:7: 4 fields, expected 5 \(as on line 1\)$"),
     ("5.1,3.5,1.4,0.2,", r"bad.csv:7: column 5 \(the label\) is empty$"),
-    ("5.1,3.5,1.4,0.2,NA", r"bad.csv:7: column 5 \(the label\) is 'NA', a missing value$"),
-    ("5.1,3.5,1.4,0.2, null", r"bad.csv:7: column 5 \(the label\) is 'null', a missing value$"),
 ])
 def test_bad_cells_name_file_line_and_column(tmp_path, bad_line, message):
     path = iris_like(tmp_path / "bad.csv", n=10)
@@ -294,8 +305,11 @@ def test_a_quote_left_open_is_said_at_its_row(tmp_path):
     path.write_text('id,a,b,label\nP1,1,2,x\n"P2,3,4,y\nP3,5,6,x\n')
     with pytest.raises(DataError, match=r'q.csv:3: a quote \(\"\) opens a cell that no quote closes'):
         read_table(path)
-    path.write_text('id,a,b,label\nP1,1,2,"x\ny"\n')  # a closed quote may hold a line break
-    assert read_table(path).cells[0, 3] == "x\ny"
+    path.write_text('a,b,label\n1,2,x\n3,4,y\n5,6,"z')  # on the last line, without a final line break
+    with pytest.raises(DataError, match=r'q.csv:4: a quote \(\"\) opens a cell that no quote closes'):
+        read_table(path)
+    path.write_text('id,a,b,label\nP1,1,2,"x\ny"\nP2,3,4,"last\n"\n')  # a closed quote may hold a line break
+    assert read_table(path).cells[:, 3].tolist() == ["x\ny", "last\n"]
 
 
 def test_a_directory_is_not_reported_as_missing(tmp_path):

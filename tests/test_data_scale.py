@@ -260,7 +260,6 @@ def test_a_split_larger_than_memory_allows_is_refused_in_memory_and_streamed_ins
     invoke("train", spec_file(tmp_path, data, "true", epochs=1), "--runs-dir", tmp_path / "runs", "--quiet")
 
 
-
 @pytest.mark.parametrize("case", ["truncated", "not_hdf5", "missing_x", "stream_on_csv", "bad_budget"])
 def test_bad_streaming_input_exits_2_with_one_line(tmp_path, case):
     data = make_h5(tmp_path / "d.h5")

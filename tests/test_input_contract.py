@@ -247,3 +247,13 @@ def test_ids_are_found_by_name_in_each_parts_file(tmp_path, caplog):
     assert ids["id"].tolist() == ["M1", "D0", "D1", "P1", "", ""]
     assert [r.getMessage() for r in caplog.records] == [
         f"{name}: no id column 'id' in the run's layout, so its rows have empty ids" for name in ("other.csv", "arrays.npz")]
+
+
+def test_a_run_whose_file_lost_a_column_names_the_file_first(tmp_path):
+    """Without a spec file to locate the key in (eval of a run), the data file starts the message, not a spec key."""
+    rows = customers()
+    write_rows(tmp_path / "customers.csv", rows)
+    run = train_run(write_spec(tmp_path, SPEC), tmp_path / "runs")
+    write_rows(tmp_path / "customers.csv", [["customer_id", "branch", "age", "income", "visits", "tier"], *rows[1:]])
+    line = one_line_error(invoke("eval", run, expect=2).stderr)
+    assert line.startswith(f"nnctl: error: {tmp_path / 'customers.csv'}: label_column: no column named 'segment'"), line

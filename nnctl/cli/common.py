@@ -104,7 +104,7 @@ def user_errors(spec_file: str | None = None, overrides: list[str] = ()):
     except BuildError as err:
         from ..spec import locate  # here: the schema is built only when a spec is involved
 
-        raise fail(f"{locate(spec_file, err.key, overrides)}: {err}" if spec_file else str(err)) from None
+        raise fail(f"{locate(spec_file, err.key, overrides)}: {err}" if spec_file else err.unlocated or str(err)) from None
     except NnctlError as err:
         raise fail(str(err) or type(err).__name__) from None
     except Exception as err:

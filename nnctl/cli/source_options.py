@@ -49,17 +49,14 @@ def file_source(path: Path, header: Header | None, label_column: str | None, sou
 
 def parse_source_yaml(text: str, path: Path | None, options: dict):
     """A source mapping given on the command line, checked like the spec's ``data.source``; ``type`` and ``path`` default from ``path``."""
-    import yaml
     from pydantic import ValidationError
 
     from ..data.sources import source_for_file
     from ..spec.errors import Problem, SpecError, explain_all, format_path
     from ..spec.schema import DataSpec
+    from ..spec.yaml_reader import read_yaml
 
-    try:
-        mapping = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise SpecError.single("--source-yaml", f"not valid YAML: {getattr(err, 'problem', err)}") from None
+    mapping = read_yaml(text, "--source-yaml")[0]  # the spec's own reader: its limits, and 1e-3 is a number
     if not isinstance(mapping, dict):
         raise SpecError.single("--source-yaml", "expected a mapping such as '{type: csv, header: true}'")
     if path is not None:

@@ -90,15 +90,20 @@ class CsvTable:
                 f"column{'s' * (len(found) > 1)}: {'; '.join(listed)}{more}; {hint}")
 
     def labels(self, column: int) -> np.ndarray:
-        """The label column's stripped text, numbers too (their text names a class, see `encode_labels`).
+        """The label column's stripped text, numbers too (`classes_of` reads whole numbers as the numbers they write).
 
-        An empty label, or a word for a missing value (NA, NaN, null), is a DataError at its line: a row
-        without its label can be neither a class nor a target. A label that nnctl wrote with a leading ``'``
-        (`data sample`, `predict`: text a spreadsheet would run as a formula) reads back as it was."""
+        An empty label is a DataError at its line: a row without its label can be neither a class nor a target.
+        So is a word for a missing value (NA, NaN, null) among numbers; among text it is a class like any other
+        (NA for North America, Na for sodium). A label that nnctl wrote with a leading ``'`` (`data sample`,
+        `predict`: text a spreadsheet would run as a formula) reads back as it was."""
         text = np.char.strip(self.cells[:, column])
         for i in np.flatnonzero(np.char.startswith(text, "'")):
             text[i] = from_spreadsheet_cell(str(text[i]))
-        missing = np.flatnonzero(np.isin(np.char.lower(text), MISSING_WORDS))
+        words = np.isin(np.char.lower(text), MISSING_WORDS)
+        others = np.unique(text[~words])
+        if len(others) and not all(_number(str(cell)) is not None for cell in others):
+            words &= text == ""  # text labels: only an empty cell is missing
+        missing = np.flatnonzero(words)
         if len(missing):
             cell = str(text[missing[0]])
             what = f"{quoted(cell)}, a missing value" if cell else "empty"
@@ -189,7 +194,7 @@ def _rows(path: Path, delimiter: str) -> tuple[list[list[str]], list[int]]:
     """Non-blank rows and the line each starts on."""
     rows, lines = [], []
     with reading(path, "CSV"), open_maybe_gzip(path) as raw:
-        reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig"), delimiter=delimiter)
+        reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig"), delimiter=delimiter, strict=True)
         line = 1
         try:
             for row in reader:
@@ -199,14 +204,13 @@ def _rows(path: Path, delimiter: str) -> tuple[list[list[str]], list[int]]:
                 line = reader.line_num + 1
         except csv.Error as err:
             raise DataError(f"{path}:{line}: {_csv_problem(err)}") from None
-    if rows and rows[-1][-1].endswith(("\n", "\r")):  # only a quote left open takes in the file's last line break
-        raise DataError(f'{path}:{lines[-1]}: a quote (") opens a cell that no quote closes: the rest of the file '
-                        "would be that one cell")
     return rows, lines
 
 
 def _csv_problem(err: csv.Error) -> str:
-    """The csv module's complaint about a row, with its limit on a cell's length said in words."""
+    """The csv module's complaint about a row in words: a quote the file never closes, a cell over its length limit."""
+    if "unexpected end of data" in str(err):  # strict reading: the file ended inside a quoted cell
+        return 'a quote (") opens a cell that no quote closes: the rest of the file would be that one cell'
     if "field limit" in str(err):
         return (f"a cell longer than {csv.field_size_limit():,} characters, the most a CSV cell may hold here "
                 "(no number or name is that long: is a quote left open?)")

@@ -10,6 +10,7 @@ naming the tasks.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -19,6 +20,7 @@ from ..literal import listing, quoted
 from .errors import DataError
 
 LABELS_LISTED = 5  # labels named in one error, each with its line
+_CODE = re.compile(r"[+-]?0\d")  # a leading zero: a code (zip, product), not a number
 
 
 @dataclass(frozen=True)
@@ -149,57 +151,44 @@ def encode_labels(ys: list[np.ndarray], names: list[str] | None, where: str, tas
         return "classification", [indices_for_names(y, list(names), where, origin, indexed) for y, origin in zip(ys, origins)], list(names)
     if not class_like:
         return "regression", [regression_targets(y, where, origin) for y, origin in zip(ys, origins)], []
-    encoded, class_names = classes_of(ys, where, origins)
+    encoded, class_names = classes_of(ys)
     return "classification", encoded, class_names
 
 
-def classes_of(ys: list[np.ndarray], where: str, origins: list[LabelOrigin | None]) -> tuple[list[np.ndarray], list[str]]:
-    """Each part's labels as indices into the distinct labels of all parts, which name the classes as written.
+def classes_of(ys: list[np.ndarray]) -> tuple[list[np.ndarray], list[str]]:
+    """Each part's labels as indices into the distinct labels of all parts, which name the classes.
 
-    Classes are sorted by value when every label is a number (2 before 10),
-    else as text. Two texts of one number (01 and 1, 1 and 1.0) are refused
-    rather than merged or kept apart: which the writer meant (one class
-    written by two tools, or two codes) only they know, and either guess would
-    silently give wrong classes. Declared ``classes:`` match labels as written,
-    so they keep such labels apart. Exact values (not float64) keep integers
-    beyond 2**53 apart.
+    Labels that are all whole numbers are the numbers they write: 1, 1.0 and
+    1e0 are class '1' (what a run of an earlier nnctl recorded, and what a
+    float column written by pandas means), sorted by exact value (2 before 10;
+    integers beyond 2**53 stay apart). Any other labels, codes with a leading
+    zero among them (007, 01), are text: each written form is a class of its
+    own, sorted as text.
     """
     found = [np.unique(y, return_index=True, return_inverse=True) for y in ys]
     texts = [label_names(distinct) for distinct, _, _ in found]
-    names = sorted(set().union(*texts))
-    values = exact_numbers(names)
-    if values is not None:
-        by_value: dict[Decimal, str] = {}
-        for name, value in zip(names, values):
-            if value in by_value:
-                raise _one_number_two_ways([by_value[value], name], texts, found, where, origins)
-            by_value[value] = name
-        names = [by_value[value] for value in sorted(by_value)]
+    written = sorted(set().union(*texts))
+    numbers = {text: number_name(text) for text in written}
+    if all(numbers.values()):
+        texts = [[numbers[text] for text in part] for part in texts]
+        names = sorted(set(numbers.values()), key=int)
+    else:
+        names = written
     index = {name: i for i, name in enumerate(names)}
     encoded = [np.array([index[t] for t in part], dtype=np.int64)[inverse.reshape(-1)] for part, (_, _, inverse) in zip(texts, found)]
     return encoded, names
 
 
-def _one_number_two_ways(pair: list[str], texts: list[list[str]], found: list, where: str,
-                         origins: list[LabelOrigin | None]) -> DataError:
-    """The error for two labels of one number, each named with the line (or file) it is first on."""
-    places = []
-    for text in pair:
-        part = next(p for p, names in enumerate(texts) if text in names)
-        places.append((origins[part], found[part][1][texts[part].index(text)]))
-    origin = places[0][0]
-    shown = [quoted(text) + _line_of(place, origin) for text, place in zip(pair, places)]
-    return DataError(f"{origin.path if origin else where}: labels {' and '.join(shown)}{f' in {origin.column}' if origin else ''} "
-                     "are one number written two ways, so they cannot be classes: write each class one way, or list "
-                     "the classes (classes: [...]) to match labels as written")
-
-
-def _line_of(place: tuple[LabelOrigin | None, int], origin: LabelOrigin | None) -> str:
-    """' (line 3)' for a label of ``origin``'s file, ' (FILE:3)' for one of another file, '' for arrays."""
-    other, row = place
-    if other is None:
-        return ""
-    return f" (line {other.lines[row]})" if origin is not None and other.path == origin.path else f" ({other.path}:{other.lines[row]})"
+def number_name(text: str) -> str | None:
+    """The class a label written as a whole number names ('1' for 1, 1.0, +1 or 1e0), or None for text, fractions
+    and codes with a leading zero (007 is a code, not seven)."""
+    text = text.strip()
+    if _CODE.match(text):
+        return None
+    values = exact_numbers([text])
+    if values is None or values[0] != values[0].to_integral_value():
+        return None
+    return str(int(values[0]))
 
 
 def label_names(values: np.ndarray) -> list[str]:
@@ -246,7 +235,8 @@ def regression_targets(y: np.ndarray, where: str, origin: LabelOrigin | None = N
 
 def indices_for_names(y: np.ndarray, class_names: list[str], where: str, origin: LabelOrigin | None = None,
                       indexed: bool = False) -> np.ndarray:
-    """Map labels onto known classes by name, as written ("01" is not "1").
+    """Map labels onto known classes by name: as written, else as the whole number they write (1.0 is class
+    '1'; the code 01 is not).
 
     Whole-number labels are indices into the names when the file's format
     says so (``indexed``: HDF5 ``list_classes``, scikit-learn's first line)
@@ -260,7 +250,9 @@ def indices_for_names(y: np.ndarray, class_names: list[str], where: str, origin:
     distinct, first, inverse = np.unique(y, return_index=True, return_inverse=True)
     texts = label_names(distinct)
     lookup = {name: i for i, name in enumerate(class_names)}
-    unknown = sorted((i for i, text in enumerate(texts) if text not in lookup), key=lambda i: first[i])
+    by_number = {number_name(name): i for i, name in enumerate(class_names) if number_name(name) is not None}
+    found = [lookup.get(text, by_number.get(number_name(text))) for text in texts]  # as written, else as the number
+    unknown = sorted((i for i, index in enumerate(found) if index is None), key=lambda i: first[i])
     values = exact_numbers(texts)
     names_are_text = all(finite_number(name) is None for name in class_names)  # then no number label is a name
     if values is not None and ((indexed and y.dtype.kind in "iuf") or (unknown and names_are_text)):
@@ -273,7 +265,7 @@ def indices_for_names(y: np.ndarray, class_names: list[str], where: str, origin:
         raise DataError(f"{origin.path if origin else where}: labels {_listed(texts, unknown, first, origin)} are not among "
                         f"the classes {listing(class_names)}")
     else:
-        indices = [lookup[text] for text in texts]
+        indices = found
     return np.array(indices, dtype=np.int64)[inverse.reshape(-1)]
 
 

@@ -152,7 +152,7 @@ def read_parts(data_spec, datasets_dir: Path, rng: np.random.Generator, task: st
         try:
             found = read_source(resolved, datasets_dir, rng, missing)
         except ColumnError as err:  # a column the spec names: the spec's line, not only the file's
-            raise BuildError(f"{key}.{err.option}", err.detail) from None
+            raise BuildError(f"{key}.{err.option}", err.detail, unlocated=str(err)) from None
         schemas.append(found.schema)
         prints.known(found.sha256)
         where = _source_name(source)

@@ -22,6 +22,7 @@ from ..runs import rundir
 from ..runs.atomic import atomic_write_text, remove_stale_temporaries
 from ..runs.checkpoint import check_group, load_checkpoint, spec_source
 from ..runs.events import append_event
+from ..runs.identity import foreign_file
 from ..runs.listing import missing_checkpoint
 from ..runs.lock import FolderLock
 from ..runs.metrics_log import MetricLog
@@ -110,7 +111,7 @@ def _metric_log(run_dir: Path, ckpt, run_id: str, repair: bool) -> MetricLog:
             raise MetricLogError(f"{path}: missing")
         log = MetricLog.load(path)
         if log.run_id not in (None, run_id):
-            raise MetricLogError(f"{path}: belongs to another run (run id {log.run_id}; this run's is {run_id})")
+            raise MetricLogError(foreign_file(path, log.run_id, run_id, rundir.LATEST))  # the checkpoint's id
         if log.n_steps < steps or log.n_epochs < epochs:
             raise MetricLogError(f"{path}: holds {log.n_epochs} epochs, the checkpoint {epochs}")
         log.run_id = run_id
@@ -210,8 +211,6 @@ def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = Non
         # killed in its first epoch still has a last good checkpoint.h5 to evaluate or resume.
         trainer.persist()
         attach_mirrors(trainer, resumed=False)
-        if own_dir:
-            rundir.point_latest(run_dir)  # only now: a run that could not start is removed, never pointed at
     except (RunError, Interrupted) as stopped:  # a full disk, a read-only folder, Ctrl-C: no half-made run left
         if own_dir:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -219,6 +218,8 @@ def start_run(spec: Spec, runs_dir: Path | None, datasets_dir: Path | None = Non
                 raise Interrupted(f"interrupted while {run_dir} was starting, before training began: nothing "
                                   "was trained and the folder is removed; train the spec again to start over") from None
         raise
+    if own_dir:
+        rundir.point_latest(run_dir)  # only now, outside the clean-up: latest never names a removed run
     return trainer
 
 

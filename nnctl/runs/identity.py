@@ -23,9 +23,14 @@ def check_belongs(path: Path, found, error: type[RunError]) -> None:
     """Refuse (``error``) the run file at ``path`` when the run id it carries (``found``) is not its run's."""
     own, anchor = own_run_id(path)
     if own is not None and found != own:
-        shown = quoted(found) if isinstance(found, str) else "missing"
-        raise error(f"{path}: belongs to another run (run id {shown}; this run's, recorded in {anchor}, is {quoted(own)}): "
-                    f"a file copied in from elsewhere is never used; put back this run's own {path.name}")
+        raise error(foreign_file(path, found, own, anchor))
+
+
+def foreign_file(path: Path, found, own: str, anchor: str) -> str:
+    """The message for a run file carrying the id ``found`` in a run whose id, recorded in ``anchor``, is ``own``."""
+    shown = quoted(found) if isinstance(found, str) else "missing"
+    return (f"{path}: belongs to another run (run id {shown}; this run's, recorded in {anchor}, is {quoted(own)}): "
+            f"a file copied in from elsewhere is never used; put back this run's own {Path(path).name}")
 
 
 def own_run_id(path: Path) -> tuple[str | None, str]:

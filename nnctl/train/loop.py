@@ -363,13 +363,14 @@ class Trainer:
                     self._record_health(reporter)
                 self.log.add_step(cost, lr)
                 reporter.step(k + 1, cost)
-                if (self.stop_requested or self._time_due()) and not self._state_finite():
+                due = self.batch < self.n_batches and self._time_due()  # one look at the clock a step
+                if (self.stop_requested or due) and not self._state_finite():
                     self.stop_reason, self.diverged_at = StopReason.diverged, opt.t  # never written: see _state_finite
                     break
                 if self.stop_requested:
                     self.stop_reason = StopReason.interrupted
                     break
-                if self.batch < self.n_batches and self._time_due():
+                if due:
                     self.persist()
             if self.stop_reason == StopReason.diverged or self.batch < self.n_batches:  # or interrupted mid-epoch
                 break

@@ -137,6 +137,8 @@ def test_labels_of_number_classes_are_names_never_indices(tmp_path):
 
 @pytest.mark.parametrize("bad_line,message", [
     ("5.1,abc,1.4,0.2,setosa", r"bad.csv:7: column 2: 'abc' is not a number$"),
+    ("5.1,1_5,1.4,0.2,setosa", r"bad.csv:7: column 2: '1_5' is not a number$"),  # float() and NumPy read 15
+    ("5.1,3.5,٣,0.2,setosa", r"bad.csv:7: column 3: '٣' is not a number$"),  # an Arabic-Indic 3
     ("5.1,3.5,,0.2,setosa", r"bad.csv: 1 missing value \(empty, NA, NaN or null\) in 1 input column: column 3: 1 \(first on line 7\); "
                             r"set data.missing: .* to drop or fill them$"),
     ("5.1,3.5,nan,0.2,setosa", r"bad.csv: 1 missing value .*column 3: 1 \(first on line 7\)"),

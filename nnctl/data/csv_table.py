@@ -30,6 +30,7 @@ CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")  # the files read as CSV tabl
 MISSING_WORDS = ("", "na", "nan", "null")  # compared lower-case, spaces stripped
 MISSING_HINT = "set data.missing: {strategy: drop_rows | mean | median | constant} to drop or fill them"
 MISSING_LISTED = 5  # columns named in one error; a wide file's report stays one readable line
+UNUSUAL_BLOCK_ROWS = 4096  # rows checked for characters no number has at once (a temporary of rows·cells·width)
 
 
 @dataclass
@@ -60,13 +61,14 @@ class CsvTable:
             values = part.astype(np.float64)
         except ValueError:
             values = None
-        if values is not None and np.isfinite(values).all():
+        unusual = _unusual_characters(part)  # NumPy reads '1_5' as 15 too
+        if values is not None and np.isfinite(values).all() and not unusual.any():
             return values
         text = np.char.strip(part)
         missing = np.isin(np.char.lower(text), MISSING_WORDS)
         try:
             values = np.where(missing, "nan", text).astype(np.float64)
-            unusable = np.isinf(values)
+            unusable = np.isinf(values) | unusual
         except ValueError:
             unusable = None
         if unusable is None or unusable.any():  # the first cell that is neither a finite number nor missing
@@ -101,7 +103,7 @@ class CsvTable:
             text[i] = from_spreadsheet_cell(str(text[i]))
         words = np.isin(np.char.lower(text), MISSING_WORDS)
         others = np.unique(text[~words])
-        if len(others) and not all(_number(str(cell)) is not None for cell in others):
+        if len(others) and not all(parse_number(str(cell)) is not None for cell in others):
             words &= text == ""  # text labels: only an empty cell is missing
         missing = np.flatnonzero(words)
         if len(missing):
@@ -248,7 +250,24 @@ def _looks_like_header(rows: list[list[str]]) -> bool:
     return any(_is_text(a) and _cell_problem(b) is None for a, b in zip(rows[0], rows[1]))
 
 
-def _number(text: str) -> float | None:
+def _unusual_characters(cells: np.ndarray) -> np.ndarray:
+    """Per cell: holds an underscore or a character beyond ASCII, which no plainly written number does; a pass
+    over the cells' code points, block by block so a large file's temporary stays small."""
+    found = np.zeros(cells.shape, dtype=bool)
+    if cells.size == 0:
+        return found
+    for lo in range(0, len(cells), UNUSUAL_BLOCK_ROWS):
+        codes = np.ascontiguousarray(cells[lo:lo + UNUSUAL_BLOCK_ROWS]).view(np.uint32)
+        codes = codes.reshape(*codes.shape[:-1], cells.shape[-1], -1)
+        found[lo:lo + UNUSUAL_BLOCK_ROWS] = ((codes == ord("_")) | (codes > 127)).any(axis=-1)
+    return found
+
+
+def parse_number(text: str) -> float | None:
+    """The number a cell writes (nan and inf too), or None. Python's float() also reads digit groups and other
+    scripts' digits ('1_5' as 15, '٣' as 3); a cell written so is not taken for a number here."""
+    if "_" in text or not text.isascii():
+        return None
     try:
         return float(text)
     except ValueError:
@@ -258,7 +277,7 @@ def _number(text: str) -> float | None:
 def _is_text(cell: str) -> bool:
     """A cell that is neither empty nor a number ('nan' and 'inf' count as numbers here)."""
     text = cell.strip()
-    return bool(text) and _number(text) is None
+    return bool(text) and parse_number(text) is None
 
 
 def _cell_problem(cell: str) -> str | None:
@@ -266,7 +285,7 @@ def _cell_problem(cell: str) -> str | None:
     text = cell.strip()
     if not text:
         return "the cell is empty"
-    value = _number(text)
+    value = parse_number(text)
     if value is None:
         return f"{quoted(text)} is not a number"
     return None if np.isfinite(value) else f"{quoted(text)} is not a finite number"

@@ -17,6 +17,7 @@ from decimal import Decimal
 import numpy as np
 
 from ..literal import listing, quoted
+from .csv_table import parse_number
 from .errors import DataError
 
 LABELS_LISTED = 5  # labels named in one error, each with its line
@@ -200,11 +201,8 @@ def label_names(values: np.ndarray) -> list[str]:
 
 def finite_number(text: str) -> float | None:
     """The value of a label written as a finite number, else None."""
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
+    value = parse_number(text)
+    return value if value is not None and math.isfinite(value) else None
 
 
 def exact_numbers(texts: list[str]) -> list[Decimal] | None:

@@ -37,7 +37,7 @@ def test_tables_of_every_run_command_have_no_reprs(trained_run, trained_moons_ru
         ("eval", trained_run, "--split", "test"), ("eval", trained_moons_run, "--split", "dev"),
         ("diagnose", trained_run), ("errors", trained_run, "--out", tmp_path / "errors.csv", "--limit", "3"),
         ("gradcheck", trained_moons_run, "--examples", "4", "--max-checks", "10"),
-        ("spec", "check", CONFIGS / "quickstart.yaml"), ("data", "list"),
+        ("spec", "check", CONFIGS / "quickstart.yaml"), ("data", "list"), ("data", "info", "digits"),
         ("export", trained_moons_run, "--format", "npz", "--out", tmp_path / "m.npz"),
         ("select", trained_run, trained_moons_run, "--optimize", "dev_accuracy"),
     ]

@@ -164,7 +164,17 @@ def print_facts(facts: dict, as_json: bool) -> None:
         print_json(facts)
         return
     for key, value in facts.items():
-        stdout.print(visible(f"{key}: {value}"), markup=False)
+        stdout.print(visible(f"{key}: {_fact(value)}"), markup=False)
+
+
+def _fact(value) -> str:
+    """A fact as a person reads it: a list as its items, a mapping as 'key: value' pairs, never a Python repr
+    (``--json`` gives the structure to programs)."""
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {_fact(item)}" for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(_fact, value))
+    return str(value)
 
 
 def _json_default(value):

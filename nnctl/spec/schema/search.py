@@ -147,7 +147,8 @@ class SearchSpec(Strict):
     @field_validator("parameters")
     @classmethod
     def _grid_within_bounds(cls, parameters: dict[str, ParameterSpec], info: ValidationInfo) -> dict[str, ParameterSpec]:
-        """A grid is counted, not built, here: a million points per range made tune build every combination."""
+        """A grid is counted, not built, here (a million points per range made tune build every combination), and
+        has at least the trials asked for, so `spec check` says what `tune` would."""
         if info.data.get("method") != "grid" or "grid_points" not in info.data:
             return parameters
         counts = [p.grid_count(info.data["grid_points"]) for p in parameters.values()]
@@ -156,6 +157,10 @@ class SearchSpec(Strict):
             raise ValueError(f"the grid has {size:,} combinations ({' × '.join(f'{n:,}' for n in counts)} values, with "
                              f"grid_points: {info.data['grid_points']:,}); at most {MAX_GRID:,}: fewer points or "
                              "parameters, or method: random")
+        trials = info.data.get("trials")
+        if trials is not None and trials > size:
+            raise ValueError(f"the grid has only {size:,} combinations, fewer than search.trials: {trials:,}; ask for "
+                             "at most that many trials, or more grid points")
         return parameters
 
     @model_validator(mode="after")

@@ -25,6 +25,7 @@ LISTED_LIMIT = 10  # names listed in a message
 # C1 controls, the Unicode line and paragraph separators, and the bidi embeddings, overrides and isolates that
 # reorder the text after them ("Trojan Source").
 CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")  # \t, \n kept
 # Markdown's own characters, shown as themselves by a backslash (CommonMark escapes any ASCII punctuation): emphasis,
 # code, links and images, headings, lists, tables, strikethrough, math, and the ``:``, ``.`` and ``@`` that GFM's
 # extended autolinks (``http://…``, ``www.…``, ``a@b.c``) start from.  ``&<>`` become entities instead.
@@ -60,7 +61,18 @@ def visible(text: str) -> str:
     """``text`` with every control character (``CONTROL_CHARACTERS``) written as its escape (``\\x1b``, ``\\n``,
     ``\\u202e``), so that data shown on a terminal or in a figure is seen, never acted on: an escape sequence in a
     label cannot clear the screen or colour what follows, and a line break cannot start a forged line."""
-    return CONTROL_CHARACTERS.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    return _escaped(CONTROL_CHARACTERS, text)
+
+
+def terminal_text(text: str) -> str:
+    """``visible`` but for the line breaks and tabs a message is laid out with: what every line nnctl prints goes
+    through (``cli.common``), so data that reaches a message by a path no ``visible`` call covers still cannot
+    act on the terminal."""
+    return _escaped(_TERMINAL_CONTROLS, text)
+
+
+def _escaped(characters: re.Pattern, text: str) -> str:
+    return characters.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def markdown_cell(text: str) -> str:

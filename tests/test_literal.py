@@ -294,3 +294,15 @@ def test_sheet_and_sample_headers_and_labels_run_no_formula(tmp_path):
     invoke("data", "sample", tmp_path / "plain.csv", "--rows", "30", "--with-labels", "--out", sample)
     assert "'=1+2" in sample.read_text() and not any(line.split(",")[-1].startswith("=") for line in sample.read_text().splitlines())
     assert set(read_table(sample).labels(2).tolist()) == {"=1+2", "plain"}  # nnctl reads the labels back as they were
+
+
+def test_every_printed_line_shows_terminal_controls_escaped_and_keeps_its_layout(tmp_path, capsys):
+    """A message that quotes data by a path no `visible` call covers (an output path echoed back) still cannot act
+    on the terminal; the line breaks and tabs the message is laid out with stay."""
+    stdout.print("wrote a\x1b[2Jb.csv\x9b31m\u202e\nnext\tline")
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x9b" not in out and "\u202e" not in out
+    assert r"a\x1b[2Jb.csv\x9b31m\u202e" in out and "\nnext" in out  # Rich expands the tab itself
+    out_file = tmp_path / "sample\x1b[31m.csv"
+    said = invoke("data", "sample", "digits", "--rows", "1", "--out", out_file).stderr
+    assert chr(27) not in said and r"sample\x1b[31m.csv" in "".join(said.split()) and out_file.is_file()  # a long line wraps

@@ -18,7 +18,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from ..errors import BuildError, NnctlError
-from ..literal import json_text, visible
+from ..literal import json_text, terminal_text, visible
 
 # Click's base of usage errors; newer Typers vendor Click, so it is reached through a public subclass.
 ClickException = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
@@ -33,8 +33,17 @@ def plain() -> bool:
 
 # Data shown as data: no Rich markup ("[/]" in a label would crash, "[link=…]" would hide itself) and no emoji
 # codes (":cat:") in anything printed, table cells and titles included; styles are given as Text objects.
-stdout = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
-stderr = Console(stderr=True, highlight=False, markup=False, emoji=False, no_color=bool(os.environ.get("NO_COLOR")))
+class _Terminal(Console):
+    """A console whose printed text never acts on the terminal: every string passes ``terminal_text`` (escape
+    sequences, carriage returns and bidi overrides shown escaped), whatever path brought data into it; tables and
+    other renderables escape their own cells (``tables``), and Rich's own styling is untouched."""
+
+    def print(self, *objects, **options) -> None:
+        super().print(*(terminal_text(item) if isinstance(item, str) else item for item in objects), **options)
+
+
+stdout = _Terminal(highlight=False, soft_wrap=True, markup=False, emoji=False)
+stderr = _Terminal(stderr=True, highlight=False, markup=False, emoji=False, no_color=bool(os.environ.get("NO_COLOR")))
 
 
 class _MessageLine(logging.Handler):

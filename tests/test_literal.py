@@ -306,3 +306,9 @@ def test_every_printed_line_shows_terminal_controls_escaped_and_keeps_its_layout
     out_file = tmp_path / "sample\x1b[31m.csv"
     said = invoke("data", "sample", "digits", "--rows", "1", "--out", out_file).stderr
     assert chr(27) not in said and r"sample\x1b[31m.csv" in "".join(said.split()) and out_file.is_file()  # a long line wraps
+
+
+def test_report_and_plot_say_where_they_wrote_on_one_line(hostile_run, tmp_path):
+    for command, name in (("report", "a\nb.html"), ("plot", "c\nd.png")):
+        said = invoke(command, hostile_run, "--out", tmp_path / name).stdout
+        assert said.count("\n") == 1 and name.replace("\n", r"\n") in said and (tmp_path / name).is_file()

@@ -475,3 +475,32 @@ def test_a_trial_that_cannot_build_fails_alone(tmp_path):
     assert by_size[32]["status"] == "completed" and by_size[179]["status"] == "failed"
     assert "train.batch_size: batch normalization needs at least 2 examples" in by_size[179]["message"]
     assert result["best"]["trial"] == by_size[32]["trial"]
+
+
+def test_trials_and_fold_runs_read_the_data_the_spec_file_means_not_the_current_folders(tmp_path, monkeypatch):
+    """Relative data paths are read from the spec's folder by every process a search or a cross-validation starts
+    (the tune and cv folders record them absolute); a file of the same name in the current folder is never read."""
+    rng = np.random.default_rng(0)
+
+    def table(path, rows):
+        path.write_text("a,b,label\n" + "".join(f"{x:.3f},{y:.3f},{'cat' if x + y > 0 else 'dog'}\n"
+                                                for x, y in rng.normal(size=(rows, 2))))
+
+    (tmp_path / "proj").mkdir()
+    table(tmp_path / "proj" / "tiny.csv", 40)
+    table(tmp_path / "tiny.csv", 200)  # the decoy, where the command runs
+    spec = write_spec(tmp_path / "proj", """\
+name: rel
+data: {source: {type: csv, path: tiny.csv, label_column: label}, split: {train: 0.6, dev: 0.2, test: 0.2}}
+model: {layers: [{units: 2, activation: softmax}]}
+train: {epochs: 1, batch_size: 8, learning_rate: 0.1}
+search: {metric: dev_error, trials: 1, parameters: {train.learning_rate: {log_uniform: [1.0e-2, 1.0]}}}
+""")
+    monkeypatch.chdir(tmp_path)
+    tune_json(spec, "--workers", "1", "--runs-dir", tmp_path / "runs")
+    trial = next((tmp_path / "runs").glob("rel-tune-*/trial-0000"))
+    assert invoke_json("eval", trial, "--split", "test")["examples"] == 8  # 20 % of proj/tiny.csv's 40, not of 200
+    assert str(tmp_path / "proj" / "tiny.csv") in (trial.parent / "spec.yaml").read_text()
+    invoke("cv", spec, "--folds", "2", "--workers", "1", "--runs-dir", tmp_path / "runs", "--quiet")
+    fold = next((tmp_path / "runs").glob("rel-cv-*/fold-*"))
+    assert invoke_json("eval", fold, "--split", "dev")["examples"] < 40

@@ -15,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import RunError
+from ..literal import visible
 from ..orchestration.choices import Split
 from ..report.choices import Normalize, Per
 from ..runs.names import CheckpointName
@@ -74,7 +75,7 @@ def _write(fig, out: Path) -> None:
     except OSError as err:
         raise RunError(f"{out.parent}: cannot create the folder ({describe(err)})") from None
     save(fig, out)
-    stdout.print(str(out), markup=False)
+    stdout.print(visible(str(out)), markup=False)  # the path on one line, whatever it holds
 
 
 def _split_figure(run: Path, which: str, split: str, out: Path | None, kind: str, what: str, draw) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from ..literal import visible
 from ..orchestration.choices import Split
 from ..runs.names import CheckpointName
 from .common import fail, real_run, stdout, user_errors
@@ -35,7 +36,7 @@ def report(
 
     with user_errors():
         path = write_report(run, out, split, which, GradcheckSettings() if gradcheck else None, diagnosis_of(run, which))
-    stdout.print(str(path), markup=False)
+    stdout.print(visible(str(path)), markup=False)  # the path on one line, whatever it holds
     with user_errors():
         upload_artifact(run, path)  # a run mirrored to MLflow gets its report there too
 
@@ -52,4 +53,4 @@ def _tune_report(tune_dir: Path, out: Path | None, split: Split | None, gradchec
         if out is not None:
             check_output(out, "--out", HTML_FORMATS)
         path = write_tune_report(load_tune_view(tune_dir), tune_dir, out)
-    stdout.print(str(path), markup=False)
+    stdout.print(visible(str(path)), markup=False)  # the path on one line, whatever it holds

@@ -127,6 +127,26 @@ def arrays_sha256(data: Dataset) -> str:
     return digest.hexdigest()
 
 
+def absolute_data_paths(spec):
+    """``spec`` with every data file it names (sources, split index files, the relabel file) made absolute
+    against its spec file's folder (``data.base_dir``): a spec written out for another process or machine (a
+    search trial, a fold run, a tune folder's record) must read the files its own spec file meant, not ones
+    of the same name where that process happens to run."""
+    data, base = spec.data, spec.data.base_dir
+    if base is None:
+        return spec
+    update = {"source": resolved_source(data.source, base)[0]} if data.sources is None else \
+        {"sources": [use.model_copy(update={"source": resolved_source(use.source, base)[0]}) for use in data.sources]}
+    split = {role: str(resolve(value, base)) for role in ("dev", "test") if isinstance(value := getattr(data.split, role), str)}
+    if split:
+        update["split"] = data.split.model_copy(update=split)
+    if data.relabel is not None:
+        update["relabel"] = data.relabel.model_copy(update={"file": str(resolve(data.relabel.file, base))})
+    absolute = data.model_copy(update=update)
+    absolute.base_dir = base
+    return spec.model_copy(update={"data": absolute})
+
+
 def part_sha256(files: list[FileInfo], data: Dataset) -> str:
     """The part's fingerprint: its files' hashes combined, or its arrays' when it has no file."""
     if not files:

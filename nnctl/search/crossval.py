@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data.folds import Folds
+from ..data.parts import absolute_data_paths
 from ..errors import NnctlError
 from ..orchestration.datasets import default_datasets_dir
 from ..orchestration.splits import deal_folds
@@ -114,6 +115,7 @@ class CrossValidation(StopsThroughFile):
 def new_cross_validation(spec: Spec, cv: CvSpec, runs_dir: Path, datasets_dir: Path | None = None) -> CrossValidation:
     """Deal the folds and make the cv directory (after the folds, so a spec that cannot be dealt leaves nothing)."""
     folds = deal_folds(spec, cv, datasets_dir or default_datasets_dir())
+    spec = absolute_data_paths(spec)  # the fold runs (other processes) and a resume read the files this spec meant
     directory = rundir.create_run_dir(runs_dir, f"{spec.name}-cv")
     atomic_write_text(directory / rundir.SPEC_FILE, spec_to_yaml(spec))
     save_folds(directory, folds)

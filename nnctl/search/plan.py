@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from ..data.parts import absolute_data_paths
 from ..spec import Spec, SpecError, parse_spec
 from ..spec.errors import Problem
 from ..spec.loader import line_of
@@ -45,6 +46,7 @@ class Plan:
     spec: Spec
     search: SearchSpec
     space: Space
+    base_dir: str | None = None  # the spec file's folder: its relative data paths are read from there
 
     @property
     def minimize(self) -> bool:
@@ -57,7 +59,7 @@ class Plan:
             # best.h5 (what eval and predict load) is then the epoch the trial is ranked by.
             overrides.insert(len(self.overrides), f"checkpoint.monitor={self.search.metric}")
         try:
-            spec = parse_spec(self.text, self.filename, overrides)
+            spec = self._parsed(overrides)
         except SpecError as err:
             raise SpecError([self._blame_parameter(problem, params) for problem in err.errors]) from None
         return spec.model_copy(update={"search": None, "name": f"{spec.name}-{trial_dir_name(index)}"})
@@ -67,8 +69,12 @@ class Plan:
         best.h5 follows the training cost."""
         overrides = [*self.overrides, *trial_overrides(params), f"train.epochs={epochs}", "train.early_stopping=null",
                      "checkpoint.monitor=train_cost"]
-        spec = parse_spec(self.text, self.filename, overrides)
+        spec = self._parsed(overrides)
         return spec.model_copy(update={"search": None, "name": f"{spec.name}-refit"})
+
+    def _parsed(self, overrides: list[str]) -> Spec:
+        """The spec with ``overrides``, its data paths absolute (a trial runs in another process, maybe machine)."""
+        return with_data_paths_from(parse_spec(self.text, self.filename, overrides), self.base_dir)
 
     def _blame_parameter(self, problem: Problem, params: dict[str, Any]) -> Problem:
         """Point a problem caused by a sampled value at the parameter's line in the spec file."""
@@ -85,9 +91,19 @@ class Plan:
             self.trial_spec(index, params)
 
 
-def load_plan(text: str, filename: str, overrides: list[str] | tuple[str, ...] = (), trials: int | None = None) -> Plan:
-    """Parse a tune spec; settle the metric (default: checkpoint.monitor), goal and trial count."""
-    spec = parse_spec(text, filename, overrides)
+def with_data_paths_from(spec: Spec, base_dir: str | None) -> Spec:
+    """``spec`` reading relative data paths from ``base_dir`` (None: as the spec says), written absolute."""
+    if base_dir is None:
+        return spec
+    spec.data.base_dir = base_dir
+    return absolute_data_paths(spec)
+
+
+def load_plan(text: str, filename: str, overrides: list[str] | tuple[str, ...] = (), trials: int | None = None,
+              base_dir: str | None = None) -> Plan:
+    """Parse a tune spec; settle the metric (default: checkpoint.monitor), goal and trial count. ``base_dir``: the
+    folder of the spec file relative data paths are read from (a tune folder's record holds them absolute)."""
+    spec = with_data_paths_from(parse_spec(text, filename, overrides), base_dir)
     if spec.search is None:
         raise SpecError.single(filename, "no 'search' section: add one naming the parameters to tune (see "
                                "docs/how-to/search.md)", path="search")
@@ -101,4 +117,4 @@ def load_plan(text: str, filename: str, overrides: list[str] | tuple[str, ...] =
         raise SpecError.single(where, f"the grid has only {space.grid_size} points; ask for at most that many trials")
     search = search.model_copy(update={"metric": metric, "goal": goal, "trials": count})
     resolved = spec.model_copy(update={"search": search})
-    return Plan(text, filename, tuple(overrides), resolved, search, Space(search))
+    return Plan(text, filename, tuple(overrides), resolved, search, Space(search), base_dir)

@@ -95,7 +95,7 @@ def _create(spec_file, refine, trials, top, overrides, runs_dir, workers: Worker
             text = Path(spec_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
             raise SpecError.single(str(spec_file), f"cannot read the file: {getattr(err, 'strerror', None) or err}") from None
-        plan = _plan(text, str(spec_file), overrides, trials)
+        plan = _plan(text, str(spec_file), overrides, trials, str(Path(spec_file).resolve().parent))
         base_dir, parent = runs_dir, None
     check_metrics(plan, None)
     folds = deal_search_folds(plan, None)
@@ -127,9 +127,9 @@ def _search_parent(plan: Plan, record: SearchRecord) -> SearchParent | None:
     return parent
 
 
-def _plan(text: str, filename: str, overrides, trials: int | None) -> Plan:
+def _plan(text: str, filename: str, overrides, trials: int | None, base_dir: str | None = None) -> Plan:
     """The search's plan, with every trial the space will give (TPE: its random start) validated up front."""
-    plan = load_plan(text, filename, overrides, trials)
+    plan = load_plan(text, filename, overrides, trials, base_dir)
     check_mirrors(plan.spec)
     if plan.search.method == "tpe":
         plan.validate_all([plan.space.random_trial(i) for i in range(min(plan.search.startup_trials, plan.search.trials))])

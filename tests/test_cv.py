@@ -379,3 +379,16 @@ def test_cross_validated_selection_is_at_least_as_good_on_held_out_rows_in_most_
                   for r in (single, folded)]
         wins += scores[1] >= scores[0]
     assert wins >= 2, f"cv's choice was at least as good in {wins} of {len(seeds)} seeds"
+
+
+def test_a_fold_whose_training_rows_hold_one_class_is_refused_like_a_training_split(tmp_path):
+    (tmp_path / "odd.csv").write_text("a,b,label\n" + "".join(f"{i},{i % 3},{'y' if i == 9 else 'x'}\n" for i in range(10)))
+    spec = write_spec(tmp_path, """\
+name: odd
+data: {source: {type: csv, path: odd.csv, label_column: label}, split: {train: 0.8, dev: 0.2, test: 0.0}}
+model: {layers: [{units: 2, activation: softmax}]}
+train: {epochs: 1, batch_size: 4, learning_rate: 0.1}
+""")
+    result = invoke_json("cv", spec, "--folds", "2", "--runs-dir", tmp_path / "runs", "--quiet", "--workers", "1", expect=None)
+    failed = [event for event in result["fold_runs"] if event["status"] == "failed"]
+    assert len(failed) == 1 and "the training split holds one class only ('x')" in failed[0]["message"], result["fold_runs"]

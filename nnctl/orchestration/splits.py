@@ -16,7 +16,7 @@ import numpy as np
 
 from ..data import load_data
 from ..data.folds import Folds, fold_splits, make_folds
-from ..data.load import LoadedData, data_seed
+from ..data.load import LoadedData, check_classes, data_seed
 from ..data.relabel import changes_within
 from ..data.subset import nested_share
 from ..errors import BuildError
@@ -61,4 +61,6 @@ def fold_data(spec: Spec, datasets_dir: Path, folds: Folds | None, index: int | 
     """What fold run ``index`` of ``folds`` trains and is judged on; ``index`` None: the whole pool (a refit)."""
     loaded = load_run_data(spec, datasets_dir)
     splits, corrections = fold_splits(loaded.splits, loaded.corrections, folds, index)
+    if index is not None:  # a fold's training rows are checked as a training split is (one class only is refused)
+        check_classes(splits, f"fold run {index}")
     return LoadedData(splits, corrections)

@@ -19,6 +19,7 @@ from nnctl.report import parallel
 from nnctl.report.figures import SHORT_CHARS, short_label, short_labels
 from nnctl.report.parallel import parallel_svg
 from nnctl.report.tune_figures import NO_VALUE_Y, tune_figure
+from nnctl.report.tune_page import tune_report_html
 from nnctl.report.tune_view import ParameterAxis, TrialPoint, TuneView
 from nnctl.search.record import TRIALS_FILE, load_search
 
@@ -190,7 +191,7 @@ def _choices_view() -> TuneView:
                     [t.index for t in trials])
 
 
-def test_parallel_coordinates_label_choices_as_the_tips_write_them_and_inside_the_picture():
+def test_parallel_coordinates_label_choices_as_the_tips_write_them_and_inside_the_picture(tmp_path):
     """Optimizers read 'name: momentum, beta: 0.9' (not a Python dict), a path by its start and end, an escape
     shown escaped; no label runs past the picture's edge."""
     view = _choices_view()
@@ -213,6 +214,8 @@ def test_parallel_coordinates_label_choices_as_the_tips_write_them_and_inside_th
     fig.canvas.draw()
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == view.parameters[0].choice_labels()
     assert view.parameters[0].choice_labels()[1] == "name: m…entum, beta: 0.9"
+    page = tune_report_html(view, tmp_path)  # the summary keeps choices written with commas apart
+    assert "choice of name: gd; name: momentum, beta: 0.9; name: adam" in page
 
 
 def test_a_one_panel_figure_keeps_its_title_inside():

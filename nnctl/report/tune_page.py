@@ -23,9 +23,11 @@ def _value(value: float | None) -> str:
 
 
 def _sampled(axis: ParameterAxis) -> str:
-    """How a parameter was searched, as a person writes it: ``log-uniform, 0.0001 – 1`` or ``choice of 32, full``."""
+    """How a parameter was searched, as a person writes it: ``log-uniform, 0.0001 – 1``, ``choice of 32, full`` or,
+    when a choice is itself a mapping written with commas, ``choice of name: gd; name: momentum, beta: 0.9``."""
     if axis.categorical:
-        return "choice of " + human(list(axis.choices))
+        joiner = "; " if any(isinstance(choice, dict) for choice in axis.choices) else ", "
+        return "choice of " + joiner.join(human(choice) for choice in axis.choices)
     low, high = axis.bounds
     return f"{axis.kind.replace('_', '-')}, {human(low)} – {human(high)}"
 

@@ -130,23 +130,46 @@ class _Attributes:
 
 def load_checkpoint(path: Path) -> Checkpoint:
     """Read a checkpoint, refusing (CheckpointError) anything unreadable, incomplete, altered or another run's."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    try:
-        with open_sealed(path, CheckpointError) as f:
-            ckpt = _read(f, path)
-    except (KeyError, ValueError, TypeError) as err:  # h5py's own errors for damaged objects inside a readable file
-        raise CheckpointError(f"{path}: damaged checkpoint ({_first_line(err)})") from None
+    ckpt = _read_sealed(Path(path), _read)
     check_belongs(path, ckpt.progress.get("run_id"), CheckpointError)
     return ckpt
 
 
-def _read(f: h5py.File, path: Path) -> Checkpoint:
+def read_progress(path: Path) -> tuple[dict, int, int]:
+    """(progress, epoch, batch) of a checkpoint, sealed and checked as `load_checkpoint` reads them, without
+    parsing its tensors: what a listing of many runs (some of large networks) needs."""
+    progress, epoch, batch = _read_sealed(Path(path), _read_position)
+    check_belongs(path, progress.get("run_id"), CheckpointError)
+    return progress, epoch, batch
+
+
+def _read_sealed(path: Path, read):
+    """``read(file, path)`` on the checkpoint once its seal matches; damage inside it is a CheckpointError."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        with open_sealed(path, CheckpointError) as f:
+            return read(f, path)
+    except (KeyError, ValueError, TypeError) as err:  # h5py's own errors for damaged objects inside a readable file
+        raise CheckpointError(f"{path}: damaged checkpoint ({_first_line(err)})") from None
+
+
+def _read_position(f: h5py.File, path: Path) -> tuple[dict, int, int]:
+    a = _checked_version(f, path)
+    return _checked_progress(a.json("progress", dict), path), a.integer("epoch"), a.integer("batch")
+
+
+def _checked_version(f: h5py.File, path: Path) -> _Attributes:
+    """The file's attributes, once its format version is one this nnctl reads."""
     a = _Attributes(f.attrs, path)
     version = a.raw("format_version")
     if not isinstance(version, (int, np.integer)) or int(version) != FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format {version!r} is not supported (expected {FORMAT_VERSION})")
+    return a
+
+
+def _read(f: h5py.File, path: Path) -> Checkpoint:
+    a = _checked_version(f, path)
     groups = {name: _read_group(f, name) for name in ("params", "state", "optimizer", "normalizer")}
     if "optimizer" not in f or "t" not in f["optimizer"].attrs:
         raise CheckpointError(f"{path}: damaged checkpoint: the optimizer's step count (/optimizer attribute t) is missing")

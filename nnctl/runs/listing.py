@@ -21,7 +21,7 @@ from ..errors import NnctlError, RunError
 from ..literal import quoted
 from ..spec.yaml_reader import read_yaml
 from . import rundir
-from .checkpoint import load_checkpoint
+from .checkpoint import read_progress
 from .metrics_log import MetricLog
 from .names import METRICS_JOURNAL
 
@@ -153,8 +153,7 @@ def _checkpoint_progress(run: Path) -> tuple[dict, int, int]:
         if problem:
             raise RunError(problem)
         return {}, 0, 0
-    ckpt = load_checkpoint(path)
-    return ckpt.progress, ckpt.epoch, ckpt.batch
+    return read_progress(path)
 
 
 def missing_checkpoint(path: Path) -> str | None:

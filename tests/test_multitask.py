@@ -90,6 +90,9 @@ def test_missing_value_words_in_label_columns_are_missing_labels(tmp_path):
     with pytest.raises(DataError, match=r"t.csv:3: column 2 \('car'\): a label must be a finite number or missing "
                                         r"\(empty, NA, NaN or null\), not '1e400'$"):
         label_matrix(read_table(path), [1, 2])
+    path.write_text("a,car,sign\n1,1,NA\n2,1_0,1\n")  # NumPy would read 10
+    with pytest.raises(DataError, match=r"t.csv:3: column 2 \('car'\): a label must be .* not '1_0'$"):
+        label_matrix(read_table(path), [1, 2])
 
 
 # ---------------------------------------------------------------- end to end

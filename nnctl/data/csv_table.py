@@ -61,7 +61,7 @@ class CsvTable:
             values = part.astype(np.float64)
         except ValueError:
             values = None
-        unusual = _unusual_characters(part)  # NumPy reads '1_5' as 15 too
+        unusual = unusual_characters(part)  # NumPy reads '1_5' as 15 too
         if values is not None and np.isfinite(values).all() and not unusual.any():
             return values
         text = np.char.strip(part)
@@ -250,7 +250,7 @@ def _looks_like_header(rows: list[list[str]]) -> bool:
     return any(_is_text(a) and _cell_problem(b) is None for a, b in zip(rows[0], rows[1]))
 
 
-def _unusual_characters(cells: np.ndarray) -> np.ndarray:
+def unusual_characters(cells: np.ndarray) -> np.ndarray:
     """Per cell: holds an underscore or a character beyond ASCII, which no plainly written number does; a pass
     over the cells' code points, block by block so a large file's temporary stays small."""
     found = np.zeros(cells.shape, dtype=bool)

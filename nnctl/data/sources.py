@@ -19,7 +19,7 @@ import numpy as np
 from ..literal import clipped, listing, quoted
 from ..spec.schema import CsvSource, Hdf5Source, NpzSource
 from . import generated, registry
-from .csv_table import CSV_SUFFIXES, MISSING_WORDS, CsvTable, read_table
+from .csv_table import CSV_SUFFIXES, MISSING_WORDS, CsvTable, read_table, unusual_characters
 from .dataset import Dataset, LabelOrigin, finite_number, is_multilabel
 from .errors import DataError
 from .files import check_room, existing, open_maybe_gzip, reading
@@ -230,7 +230,7 @@ def label_matrix(table: CsvTable, columns: list[int]) -> np.ndarray:
         y = np.where(missing, "nan", cells).astype(np.float64)
     except ValueError:
         y = None
-    if y is None or np.isinf(y).any():
+    if y is None or np.isinf(y).any() or unusual_characters(cells).any():  # NumPy reads '1_5' as 15
         bad = next((i, j) for i, row in enumerate(cells) for j, cell in enumerate(row)
                    if not missing[i, j] and finite_number(cell) is None)
         raise DataError(f"{table.path}:{table.lines[bad[0]]}: {table.column_name(columns[bad[1]])}: a label must be a "

@@ -4,8 +4,9 @@ as markup, a formula or a flood of output where nnctl shows or writes it.
 Usable from every layer (like ``errors``).  The CLI's consoles parse no Rich markup or emoji codes at all
 (``cli.common``), and figures are rendered with mathtext off (``report.figures``).  What does need a call is
 here: control characters made visible (``visible``: the table builder, the error printer and quoted names use
-it, so an escape sequence in a label never drives the terminal), cells of the CSV and Markdown files nnctl
-writes, and data quoted inside a one-line message.
+it, so an escape sequence in a label never drives the terminal; ``terminal_text``, the same but for a message's
+own line breaks, is the consoles' last filter), cells of the CSV and Markdown files nnctl writes, and data
+quoted inside a one-line message.
 """
 
 from __future__ import annotations

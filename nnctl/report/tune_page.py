@@ -27,7 +27,7 @@ def _sampled(axis: ParameterAxis) -> str:
     when a choice is itself a mapping written with commas, ``choice of name: gd; name: momentum, beta: 0.9``."""
     if axis.categorical:
         joiner = "; " if any(isinstance(choice, dict) for choice in axis.choices) else ", "
-        return "choice of " + joiner.join(human(choice) for choice in axis.choices)
+        return "choice of " + joiner.join(map(axis.format, axis.choices))
     low, high = axis.bounds
     return f"{axis.kind.replace('_', '-')}, {human(low)} – {human(high)}"
 
